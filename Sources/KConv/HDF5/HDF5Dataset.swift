@@ -1,0 +1,116 @@
+import CHDF5
+
+/// The element type of a dataset, as stored in the file.
+public enum HDF5ElementType: Equatable, Sendable {
+    case float(bytes: Int)
+    case signedInteger(bytes: Int)
+    case unsignedInteger(bytes: Int)
+    case string
+    /// Any other HDF5 type class, by name ("compound", "enum", "opaque", ...).
+    case other(String)
+}
+
+extension HDF5ElementType: CustomStringConvertible {
+    /// NumPy-like names: `float32`, `int64`, `uint8`, `string`, `compound`.
+    public var description: String {
+        switch self {
+        case .float(let bytes): "float\(bytes * 8)"
+        case .signedInteger(let bytes): "int\(bytes * 8)"
+        case .unsignedInteger(let bytes): "uint\(bytes * 8)"
+        case .string: "string"
+        case .other(let name): name
+        }
+    }
+}
+
+/// An open HDF5 dataset.
+public final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable; C calls serialised by hdf5Lock
+    /// The file this dataset belongs to (kept open while the dataset is).
+    public let file: HDF5File
+    /// The dataset's path inside the file, e.g. `/model_weights/dense/dense/kernel:0`.
+    public let path: String
+    let handle: HDF5Handle
+
+    init(file: HDF5File, path: String, handle: HDF5Handle) {
+        self.file = file
+        self.path = path
+        self.handle = handle
+    }
+
+    /// The dimensions; `[]` for a scalar (and for an empty, null-dataspace dataset).
+    public var shape: [Int] {
+        get throws { try extent("read shape").shape }
+    }
+
+    /// The stored element type.
+    public var elementType: HDF5ElementType {
+        get throws {
+            try withHDF5 {
+                let type = try location.handle(H5Dget_type(handle.id), close: H5Tclose, "read type")
+                return try elementType(of: type, "read type")
+            }
+        }
+    }
+
+    /// Names of this dataset's attributes, in name order.
+    public func attributeNames() throws -> [String] { try readAttributeNames() }
+
+    /// The attribute `name`, or `nil` if the dataset has none of that name.
+    public func attribute(_ name: String) throws -> HDF5AttributeValue? { try readAttribute(name) }
+
+    /// Sets (or replaces) the attribute `name`, e.g. Keras 3's `dtype = "bfloat16"` marker.
+    public func setAttribute(_ name: String, _ value: HDF5AttributeValue) throws {
+        try writeAttribute(name, value)
+    }
+
+    /// All elements in row-major order, converted to `Float` by HDF5 (from float16/32/64 or any
+    /// integer type). Throws, before allocating anything, if the dataset holds more than `limit`
+    /// elements (sizes come from the file and are not trusted) or is not of a numeric type.
+    public func readFloats(limit: Int) throws -> [Float] {
+        try withHDF5 {
+            let operation = "read floats"
+            let (_, count) = try extent(operation)
+            guard count <= limit else {
+                throw location.error(operation, "dataset has \(count) elements, more than the limit of \(limit)")
+            }
+            let type = try location.handle(H5Dget_type(handle.id), close: H5Tclose, operation)
+            switch try elementType(of: type, operation) {
+            case .float, .signedInteger, .unsignedInteger: break
+            case let found:
+                throw location.error(operation, "dataset has element type \(found); expected floats or integers")
+            }
+            guard count > 0 else { return [] }
+            var status: herr_t = -1
+            let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                status = H5Dread(handle.id, kc_h5t_native_float(), kc_h5s_all(), kc_h5s_all(), defaultPropertyList, buffer.baseAddress)
+                initialized = status < 0 ? 0 : count
+            }
+            try location.check(status, operation)
+            return values
+        }
+    }
+
+    private func extent(_ operation: String) throws -> (shape: [Int], count: Int) {
+        try withHDF5 {
+            let space = try location.handle(H5Dget_space(handle.id), close: H5Sclose, operation)
+            return try dataspaceExtent(space, at: location, operation)
+        }
+    }
+
+    private func elementType(of type: HDF5Handle, _ operation: String) throws -> HDF5ElementType {
+        let typeClass = H5Tget_class(type.id)
+        let bytes = H5Tget_size(type.id)
+        switch typeClass {
+        case H5T_FLOAT:
+            return .float(bytes: Int(bytes))
+        case H5T_INTEGER:
+            return H5Tget_sign(type.id) == H5T_SGN_NONE ? .unsignedInteger(bytes: Int(bytes)) : .signedInteger(bytes: Int(bytes))
+        case H5T_STRING:
+            return .string
+        case H5T_NO_CLASS:
+            throw location.error(operation, "unreadable datatype")
+        default:
+            return .other(typeClassName(typeClass))
+        }
+    }
+}

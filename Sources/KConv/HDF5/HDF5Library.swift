@@ -1,0 +1,144 @@
+// The one place that talks to the HDF5 C library's runtime: the global lock, handle ownership,
+// and the translation of failed calls into `HDF5Error`.
+import CHDF5
+import Foundation
+
+/// Every call into HDF5 runs under this lock. HDF5's own thread-safety (if built in) does not make
+/// its per-thread error stack line up with our reads of it, and the serial build is not thread-safe
+/// at all; one lock keeps "call, then read the error stack" atomic.
+///
+/// Recursive because a handle's `deinit` (which closes it, under the lock) can run while the lock is
+/// already held, when ARC releases a temporary inside a locked region.
+private let hdf5Lock = NSRecursiveLock()
+
+/// Runs `body` holding the HDF5 lock, with HDF5's stderr error printing turned off on this thread.
+func withHDF5<T>(_ body: () throws -> T) rethrows -> T {
+    hdf5Lock.lock()
+    defer { hdf5Lock.unlock() }
+    kc_disable_error_printing_on_this_thread()
+    return try body()
+}
+
+/// `H5P_DEFAULT` (property list), typed once.
+let defaultPropertyList: hid_t = kc_h5p_default()
+
+/// Owns one HDF5 identifier (file, group, dataset, attribute, datatype, dataspace or property list)
+/// and closes it with the matching `H5?close` when the last reference goes away.
+final class HDF5Handle: @unchecked Sendable {  // immutable; the C calls are serialised by hdf5Lock
+    let id: hid_t
+    private let close: @convention(c) (hid_t) -> herr_t
+
+    init(_ id: hid_t, close: @convention(c) (hid_t) -> herr_t) {
+        self.id = id
+        self.close = close
+    }
+
+    deinit {
+        hdf5Lock.lock()
+        defer { hdf5Lock.unlock() }
+        kc_disable_error_printing_on_this_thread()  // the last release may happen on any thread
+        // Closing is an API call, which clears the error stack. ARC may run this deinit between a
+        // failed call and the `check` that reads the stack, so save the stack and put it back.
+        let savedStack = H5Eget_current_stack()
+        _ = close(id)
+        if savedStack >= 0 { _ = H5Eset_current_stack(savedStack) }
+    }
+}
+
+/// A failed HDF5 operation, or a file whose contents kconv refuses to read.
+public struct HDF5Error: Error, CustomStringConvertible, Sendable {
+    /// The HDF5 file on disk.
+    public let filePath: String
+    /// The object inside the file (e.g. `/model_weights/dense`); empty when the file itself failed.
+    public let objectPath: String
+    /// What was being done, e.g. `open group`, `read attribute 'layer_names'`.
+    public let operation: String
+    /// Why it failed: HDF5's innermost error message, or kconv's own reason.
+    public let message: String
+
+    public init(filePath: String, objectPath: String, operation: String, message: String) {
+        self.filePath = filePath
+        self.objectPath = objectPath
+        self.operation = operation
+        self.message = message
+    }
+
+    public var description: String {
+        let location = objectPath.isEmpty ? filePath : "\(filePath): \(objectPath)"
+        return "\(location): cannot \(operation): \(message)"
+    }
+}
+
+/// Where an HDF5 call happens, for error messages.
+struct HDF5Location: Sendable {
+    let filePath: String
+    let objectPath: String
+
+    func error(_ operation: String, _ message: String) -> HDF5Error {
+        HDF5Error(filePath: filePath, objectPath: objectPath, operation: operation, message: message)
+    }
+
+    /// The single translation point for C results: a negative `herr_t`/`hid_t`/`htri_t` becomes a
+    /// thrown `HDF5Error` carrying HDF5's innermost error message. Call right after the C call,
+    /// inside the same `withHDF5` region.
+    @discardableResult
+    func check<T: BinaryInteger>(_ result: T, _ operation: @autoclosure () -> String) throws -> T {
+        guard result < 0 else { return result }
+        throw error(operation(), innermostHDF5ErrorMessage() ?? "HDF5 call failed")
+    }
+
+    /// Opens `id` as an owned handle, or throws as `check` does.
+    func handle(_ id: hid_t, close: @convention(c) (hid_t) -> herr_t, _ operation: @autoclosure () -> String) throws -> HDF5Handle {
+        HDF5Handle(try check(id, operation()), close: close)
+    }
+}
+
+/// The most specific entry of this thread's HDF5 error stack (e.g. "file signature not found"),
+/// read with H5Ewalk2; the stack is cleared afterwards.
+private func innermostHDF5ErrorMessage() -> String? {
+    var message: String?
+    withUnsafeMutablePointer(to: &message) { messagePointer in
+        // H5E_WALK_UPWARD starts at the innermost function, where the error was detected (n == 0).
+        _ = H5Ewalk2(kc_h5e_default(), H5E_WALK_UPWARD, { n, entry, clientData in
+            guard n == 0, let entry, let clientData else { return 0 }
+            let out = clientData.assumingMemoryBound(to: String?.self)
+            if let description = entry.pointee.desc, description.pointee != 0 {
+                out.pointee = String(cString: description)
+            } else {
+                // No description: fall back to the minor error's text ("Unable to open file", ...).
+                var buffer = [CChar](repeating: 0, count: 256)
+                if H5Eget_msg(entry.pointee.min_num, nil, &buffer, buffer.count) > 0 {
+                    out.pointee = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                }
+            }
+            return 0
+        }, messagePointer)
+    }
+    _ = H5Eclear2(kc_h5e_default())
+    return message
+}
+
+/// The extent of a dataspace: `shape` is `[]` for scalar and null spaces; `count` is the number of
+/// elements (1 for scalar, 0 for null). Dimensions come from the file, so the product is
+/// overflow-checked rather than trusted.
+func dataspaceExtent(_ space: HDF5Handle, at location: HDF5Location, _ operation: String) throws -> (shape: [Int], count: Int) {
+    switch H5Sget_simple_extent_type(space.id) {
+    case H5S_NULL: return ([], 0)
+    case H5S_SCALAR: return ([], 1)
+    case H5S_SIMPLE: break
+    default: throw location.error(operation, "unreadable dataspace")
+    }
+    let rank = Int(try location.check(H5Sget_simple_extent_ndims(space.id), operation))
+    var dims = [hsize_t](repeating: 0, count: rank)
+    try location.check(H5Sget_simple_extent_dims(space.id, &dims, nil), operation)
+    var shape: [Int] = []
+    var count = 1
+    for dim in dims {
+        guard let size = Int(exactly: dim) else { throw location.error(operation, "dimension \(dim) is too large") }
+        let (product, overflow) = count.multipliedReportingOverflow(by: size)
+        guard !overflow else { throw location.error(operation, "element count of shape \(dims) overflows") }
+        shape.append(size)
+        count = product
+    }
+    return (shape, count)
+}

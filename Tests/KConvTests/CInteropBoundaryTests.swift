@@ -1,0 +1,21 @@
+import Foundation
+import Testing
+
+/// The C libraries are wrapped in one place each: only Sources/KConv/HDF5 may import CHDF5 and only
+/// Sources/KConv/JSON may import CJSONC, so no raw handle or pointer leaks into the rest of kconv.
+@Test func onlyTheInteropFoldersImportCModules() throws {
+    let sources = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Sources")
+    let allowed = ["CHDF5": "/Sources/KConv/HDF5/", "CJSONC": "/Sources/KConv/JSON/"]
+    let files = try #require(FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil))
+        .compactMap { $0 as? URL }
+        .filter { $0.pathExtension == "swift" }
+    #expect(!files.isEmpty)
+    for file in files {
+        let text = try String(contentsOf: file, encoding: .utf8)
+        for (module, folder) in allowed where text.contains("import \(module)") {
+            #expect(file.path.contains(folder), "\(file.path) imports \(module)")
+        }
+    }
+}
