@@ -1,0 +1,109 @@
+/// Attaches weight arrays read from a file to the layers that declared them, checking count and shape,
+/// and converting Keras 1 layouts to the current ones on the way.
+enum WeightBinding {
+    /// Binds `arrays` (in the file's order) to `layer`, or adopts them if the layer's shapes are unknown.
+    static func bind(_ arrays: [WeightArray], to layer: Layer, dialect: KerasDialect) throws {
+        guard layer.builtInputShapes != nil else {
+            layer.adoptFileWeights(arrays)
+            return
+        }
+        let arrays = dialect == .keras1 ? try keras1Arrays(arrays, for: layer) : arrays
+        let specs = layer.weightSpecs
+        guard arrays.count == specs.count else {
+            let expected = specs.map { "\($0.name) \($0.shape)" }.joined(separator: ", ")
+            let found = arrays.map { "\($0.name) \($0.shape)" }.joined(separator: ", ")
+            throw ModelError(layer: layer.label, "expected \(specs.count) weights [\(expected)], found \(arrays.count) [\(found)]")
+        }
+        for (spec, array) in zip(specs, arrays) where spec.shape != array.shape {
+            throw ModelError(layer: layer.label, field: "weight '\(array.name)'",
+                             "expected shape \(spec.shape) for \(spec.name), found \(array.shape)")
+        }
+        try layer.bind(arrays)
+    }
+
+    /// Keras 1 stored LSTM and GRU weights per gate (12 and 9 arrays); Keras 2's
+    /// `preprocess_weights_for_loading` concatenates them into kernel, recurrent kernel and bias.
+    private static func keras1Arrays(_ arrays: [WeightArray], for layer: Layer) throws -> [WeightArray] {
+        if let bidirectional = layer as? Bidirectional {
+            let half = arrays.count / 2
+            return try keras1Arrays(Array(arrays.prefix(half)), for: bidirectional.forward)
+                + keras1Arrays(Array(arrays.dropFirst(half)), for: bidirectional.backward)
+        }
+        if let wrapper = layer as? TimeDistributed { return try keras1Arrays(arrays, for: wrapper.inner) }
+        if let convolution = layer as? Convolution, let kernel = arrays.first {
+            return [try keras1Kernel(kernel, for: convolution)] + arrays.dropFirst()
+        }
+        guard let recurrent = layer as? Recurrent else { return arrays }
+        // Keras 1 LSTM order per gate triple [W, U, b]: i, c, f, o; Keras 2 wants i, f, c, o.
+        let gateOrder: [Int]
+        switch (recurrent.cell, arrays.count) {
+        case (.lstm, 12): gateOrder = [0, 2, 1, 3]
+        case (.gru, 9): gateOrder = [0, 1, 2]
+        default: return arrays
+        }
+        return try (0..<3).map { part in
+            try concatenateLastAxis(gateOrder.map { arrays[$0 * 3 + part] }, name: ["kernel", "recurrent_kernel", "bias"][part])
+        }
+    }
+
+    /// Keras 1 Conv1D kernels are `(length, 1, in, filters)`: drop the unit axis. Keras 1 channels_first
+    /// Conv2D/3D kernels are `(filters, in, spatial...)`: move to `(spatial..., in, filters)`.
+    private static func keras1Kernel(_ kernel: WeightArray, for layer: Convolution) throws -> WeightArray {
+        let shape = kernel.shape
+        if layer.rank == 1, shape.count == 4, shape[1] == 1 {
+            return WeightArray(name: kernel.name, shape: [shape[0], shape[2], shape[3]]) { try kernel.values() }
+        }
+        if layer.channelsFirst, shape.count == layer.rank + 2 {
+            let rank = layer.rank
+            return try transposed(kernel, permutation: Array(2..<(rank + 2)) + [1, 0])
+        }
+        return kernel
+    }
+
+    /// The array with its axes permuted (`numpy.transpose(array, permutation)`), computed when read.
+    static func transposed(_ array: WeightArray, permutation: [Int]) throws -> WeightArray {
+        let source = array.shape
+        guard permutation.sorted() == Array(source.indices) else {
+            throw ModelError(field: "weight '\(array.name)'", "cannot permute shape \(source) by \(permutation)")
+        }
+        let shape = permutation.map { source[$0] }
+        return WeightArray(name: array.name, shape: shape) {
+            let values = try array.values()
+            var sourceStrides = Array(repeating: 1, count: source.count)
+            for axis in source.indices.dropLast().reversed() { sourceStrides[axis] = sourceStrides[axis + 1] * source[axis + 1] }
+            let strides = permutation.map { sourceStrides[$0] }
+            var result = [Float](repeating: 0, count: values.count)
+            var index = Array(repeating: 0, count: shape.count)
+            for position in result.indices {
+                result[position] = values[zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 }]
+                var axis = shape.count - 1
+                while axis >= 0 {
+                    index[axis] += 1
+                    if index[axis] < shape[axis] { break }
+                    index[axis] = 0
+                    axis -= 1
+                }
+            }
+            return result
+        }
+    }
+
+    /// Concatenates arrays along their last axis.
+    private static func concatenateLastAxis(_ parts: [WeightArray], name: String) throws -> WeightArray {
+        guard let first = parts.first, parts.allSatisfy({ $0.shape.dropLast() == first.shape.dropLast() && !$0.shape.isEmpty }) else {
+            throw ModelError(field: "weight '\(name)'", "Keras 1 gate weights have mismatched shapes: \(parts.map(\.shape))")
+        }
+        let widths = parts.map { $0.shape.last ?? 0 }
+        let shape = first.shape.dropLast() + [widths.reduce(0, +)]
+        return WeightArray(name: parts.map(\.name).joined(separator: "+"), shape: Array(shape)) {
+            let values = try parts.map { try $0.values() }
+            let rows = values[0].count / max(widths[0], 1)
+            var joined: [Float] = []
+            joined.reserveCapacity(rows * widths.reduce(0, +))
+            for row in 0..<rows {
+                for (part, width) in zip(values, widths) { joined += part[row * width ..< (row + 1) * width] }
+            }
+            return joined
+        }
+    }
+}

@@ -1,0 +1,116 @@
+/// Merge layers: elementwise Add/Subtract/Multiply/Average/Maximum/Minimum, Concatenate and Dot.
+
+/// Add, Subtract, Multiply, Average, Maximum, Minimum over two or more inputs, with Keras's broadcasting.
+public final class ElementwiseMerge: Layer {
+    public enum Operation: String, Sendable { case add, subtract, multiply, average, maximum, minimum }
+
+    public let operation: Operation
+
+    public required init(_ context: LayerContext) throws {
+        guard let operation = Operation(rawValue: context.className.lowercased()) else {
+            throw ModelError(layer: "layer '\(context.name)' (\(context.className))", "is not an elementwise merge")
+        }
+        self.operation = operation
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let expected = operation == .subtract ? 2...2 : 1...Int.max
+        guard expected.contains(inputShapes.count), let first = inputShapes.first else {
+            throw ModelError(layer: label, "expected \(operation == .subtract ? "exactly 2" : "at least 1") inputs, found \(inputShapes.count)")
+        }
+        var features = first.withoutBatch
+        for shape in inputShapes.dropFirst() {
+            features = try broadcast(features, shape.withoutBatch)
+        }
+        let batch = inputShapes.lazy.compactMap { $0.first ?? nil }.first
+        return [[batch] + features]
+    }
+
+    /// Keras's `_compute_elemwise_op_output_shape`: trailing axes broadcast where one side is 1.
+    private func broadcast(_ a: TensorShape, _ b: TensorShape) throws -> TensorShape {
+        let (long, short) = a.count >= b.count ? (a, b) : (b, a)
+        var result = Array(long.prefix(long.count - short.count))
+        for (x, y) in zip(long.suffix(short.count), short) {
+            switch (x, y) {
+            case (nil, _), (_, nil): result.append(nil)
+            case (1, _): result.append(y)
+            case (_, 1): result.append(x)
+            case let (x?, y?) where x == y: result.append(x)
+            default:
+                throw ModelError(layer: label, "inputs cannot be broadcast together: \(a.kerasDescription) and \(b.kerasDescription)")
+            }
+        }
+        return result
+    }
+}
+
+/// Joins its inputs along `axis`; all other axes must agree.
+public final class Concatenate: Layer {
+    public let axis: Int
+
+    public required init(_ context: LayerContext) throws {
+        axis = try context.config.int("axis", default: -1)
+        try super.init(context)
+    }
+
+    /// `axis` as a non-negative index for inputs of `rank` dimensions.
+    public func resolvedAxis(rank: Int) -> Int { axis < 0 ? axis + rank : axis }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        guard let first = inputShapes.first, inputShapes.count >= 1 else {
+            throw ModelError(layer: label, "expected at least one input, found none")
+        }
+        let axis = resolvedAxis(rank: first.count)
+        guard (1..<first.count).contains(axis), inputShapes.allSatisfy({ $0.count == first.count }) else {
+            throw ModelError(layer: label, "cannot concatenate \(inputShapes.map(\.kerasDescription).joined(separator: ", ")) along axis \(self.axis)")
+        }
+        var result = first
+        for shape in inputShapes.dropFirst() {
+            for index in result.indices where index != axis {
+                if let a = result[index], let b = shape[index], a != b {
+                    throw ModelError(layer: label, "cannot concatenate \(inputShapes.map(\.kerasDescription).joined(separator: ", ")) along axis \(self.axis)")
+                }
+                result[index] = result[index] ?? shape[index]
+            }
+            result[axis] = result[axis].flatMap { a in shape[axis].map { a + $0 } }
+        }
+        return [result]
+    }
+}
+
+/// Dot product of two batched tensors along `axes` (one per input); `normalize` makes it a cosine similarity.
+public final class Dot: Layer {
+    public let axes: [Int]
+    public let normalize: Bool
+
+    public required init(_ context: LayerContext) throws {
+        axes = try context.config.ints("axes", count: 2)
+        normalize = try context.config.bool("normalize", default: false)
+        try super.init(context)
+    }
+
+    /// The contracted axis of each input, resolved against their ranks as Keras does.
+    public func resolvedAxes(_ ranks: [Int]) -> [Int] {
+        zip(axes, ranks).map { axis, rank in axis < 0 ? axis + rank : axis }
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        guard inputShapes.count == 2 else {
+            throw ModelError(layer: label, "expected 2 inputs, found \(inputShapes.count)")
+        }
+        var (a, b) = (inputShapes[0], inputShapes[1])
+        let axes = resolvedAxes([a.count, b.count])
+        guard axes.allSatisfy({ $0 >= 1 }), axes[0] < a.count, axes[1] < b.count else {
+            throw ModelError(layer: label, field: "config.axes", "axes \(self.axes) do not fit inputs \(a.kerasDescription) and \(b.kerasDescription)")
+        }
+        if let x = a[axes[0]], let y = b[axes[1]], x != y {
+            throw ModelError(layer: label, "cannot take the dot product of \(a.kerasDescription) and \(b.kerasDescription) along axes \(self.axes): sizes \(x) and \(y) differ")
+        }
+        a.remove(at: axes[0])
+        b.remove(at: axes[1])
+        b.removeFirst()
+        let result = a + b
+        return [result.count == 1 ? result + [1] : result]
+    }
+}

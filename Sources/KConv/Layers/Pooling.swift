@@ -1,0 +1,55 @@
+/// Pooling: windowed Max/AveragePooling 1D/2D/3D and their global forms.
+
+/// MaxPooling1D/2D/3D and AveragePooling1D/2D/3D. `strides` defaults to `pool_size`.
+public final class Pooling: Layer {
+    public enum Reduction: Sendable { case max, average }
+
+    public let reduction: Reduction
+    public let rank: Int
+    public let poolSize: [Int]
+    public let strides: [Int]
+    public let padding: String
+    public let channelsFirst: Bool
+
+    public required init(_ context: LayerContext) throws {
+        let config = context.config
+        reduction = context.className.hasPrefix("Max") ? .max : .average
+        rank = ConvolutionBase.spatialRank(context.className)
+        poolSize = try config.ints("pool_size", count: rank, default: Array(repeating: 2, count: rank))
+        strides = try config.ints("strides", count: rank, default: poolSize)
+        padding = try config.choice("padding", ["valid", "same"], default: "valid")
+        channelsFirst = try config.channelsFirst()
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        var shape = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self)
+        shape.spatial = shape.spatial.indices.map { axis in
+            convOutputLength(shape.spatial[axis], kernel: poolSize[axis], padding: padding, stride: strides[axis])
+        }
+        return [shape.shape]
+    }
+}
+
+/// GlobalMax/AveragePooling1D/2D/3D: reduce every spatial axis; `keepdims` keeps them as size 1.
+public final class GlobalPooling: Layer {
+    public let reduction: Pooling.Reduction
+    public let rank: Int
+    public let channelsFirst: Bool
+    public let keepDims: Bool
+
+    public required init(_ context: LayerContext) throws {
+        reduction = context.className.hasPrefix("GlobalMax") ? .max : .average
+        rank = ConvolutionBase.spatialRank(context.className)
+        channelsFirst = try context.config.channelsFirst()
+        keepDims = try context.config.bool("keepdims", default: false)
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        var shape = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self)
+        guard keepDims else { return [[shape.batch, shape.channels]] }
+        shape.spatial = Array(repeating: 1, count: rank)
+        return [shape.shape]
+    }
+}

@@ -1,0 +1,93 @@
+/// Recurrent layers: SimpleRNN, LSTM and GRU over `(batch, timesteps, features)` inputs.
+
+/// One recurrent layer. Gate blocks in the kernels follow Keras: LSTM `[i f c o]`, GRU `[z r h]`.
+/// Weights live on the layer's cell, so Keras 3 stores them under `cell/vars/`.
+public final class Recurrent: Layer {
+    public enum Cell: Sendable, Equatable {
+        case simple, lstm
+        /// `resetAfter`: apply the reset gate after the recurrent product (cuDNN-compatible, Keras ≥ 2.3 default).
+        case gru(resetAfter: Bool)
+
+        var gates: Int {
+            switch self {
+            case .simple: 1
+            case .lstm: 4
+            case .gru: 3
+            }
+        }
+
+        /// Recurrent state tensors: LSTM carries h and c, the others h.
+        var stateCount: Int { self == .lstm ? 2 : 1 }
+    }
+
+    public let cell: Cell
+    public let units: Int
+    public let activation: Activation
+    public let recurrentActivation: Activation
+    public let useBias: Bool
+    public let returnSequences: Bool
+    public let returnState: Bool
+    public let goBackwards: Bool
+    public let stateful: Bool
+    public let timeMajor: Bool
+
+    public required init(_ context: LayerContext) throws {
+        let config = context.config
+        units = try config.int("units")
+        guard units > 0 else { throw config.error("units", expected: "a positive integer", found: config.object["units"]) }
+        switch context.className {
+        case "SimpleRNN": cell = .simple
+        case "LSTM": cell = .lstm
+        default:
+            // GRU's reset_after only exists from Keras 2.1.6; files without it use the original formulation.
+            cell = .gru(resetAfter: try config.bool("reset_after", default: context.dialect >= .keras3))
+        }
+        activation = config.activation("activation", default: "tanh", dialect: context.dialect)
+        // Keras 1 defaulted inner_activation to hard_sigmoid (normalised to recurrent_activation on import).
+        let recurrentDefault = context.dialect == .keras1 ? "hard_sigmoid" : "sigmoid"
+        recurrentActivation = config.activation("recurrent_activation", default: recurrentDefault, dialect: context.dialect)
+        useBias = try config.bool("use_bias", default: true)
+        returnSequences = try config.bool("return_sequences", default: false)
+        returnState = try config.bool("return_state", default: false)
+        goBackwards = try config.bool("go_backwards", default: false)
+        stateful = try config.bool("stateful", default: false)
+        timeMajor = try config.bool("time_major", default: false)
+        try super.init(context)
+    }
+
+    override func makeWeights(_ inputShapes: [TensorShape]) throws -> [WeightSpec] {
+        let features = try lastDimension(singleSequence(inputShapes))
+        let width = cell.gates * units
+        var specs = [
+            weight("kernel", [features, width], index: 0, owner: "cell/"),
+            weight("recurrent_kernel", [units, width], index: 1, owner: "cell/"),
+        ]
+        if useBias {
+            let biasShape = cell == .gru(resetAfter: true) ? [2, width] : [width]
+            specs.append(weight("bias", biasShape, index: 2, owner: "cell/"))
+        }
+        return specs
+    }
+
+    /// The sequence input; further inputs of the call are initial states.
+    private func singleSequence(_ inputShapes: [TensorShape]) throws -> TensorShape {
+        guard let input = inputShapes.first else { throw ModelError(layer: label, "expected an input, found none") }
+        try requireRank(input, 3...3, "a 3-D (batch, timesteps, features)")
+        return input
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let input = try singleSequence(inputShapes)
+        let (batch, steps) = timeMajor ? (input[1], input[0]) : (input[0], input[1])
+        let sequence: TensorShape = timeMajor ? [steps, batch, units] : [batch, steps, units]
+        let output = returnSequences ? sequence : [batch, units]
+        let states = returnState ? Array(repeating: [batch, units] as TensorShape, count: cell.stateCount) : []
+        return [output] + states
+    }
+
+    override public var unsupportedReason: String? {
+        if stateful { return "stateful=True (state carried across batches)" }
+        if timeMajor { return "time_major=True" }
+        return activation.unsupportedReason ?? recurrentActivation.unsupportedReason
+    }
+}

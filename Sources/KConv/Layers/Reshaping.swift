@@ -1,0 +1,141 @@
+/// Reshaping layers: Flatten, Reshape, Permute, RepeatVector, ZeroPadding, Cropping, UpSampling.
+
+/// Flattens every axis after the batch axis (channels_first inputs are moved to channels_last first).
+public final class Flatten: Layer {
+    public let channelsFirst: Bool
+
+    public required init(_ context: LayerContext) throws {
+        channelsFirst = try context.config.channelsFirst()
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let input = try singleInput(inputShapes)
+        return [[input.first ?? nil, input.featureCount]]
+    }
+}
+
+/// Reshapes to `target_shape` (batch axis excluded); one entry may be -1.
+public final class Reshape: Layer {
+    public let targetShape: [Int]
+
+    public required init(_ context: LayerContext) throws {
+        targetShape = try context.config.intList("target_shape")
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let input = try singleInput(inputShapes)
+        let unknown = targetShape.indices.filter { targetShape[$0] == -1 }
+        guard unknown.count <= 1, targetShape.allSatisfy({ $0 == -1 || $0 > 0 }) else {
+            throw ModelError(layer: label, field: "config.target_shape", "expected positive sizes and at most one -1, found \(targetShape)")
+        }
+        var output: TensorShape = targetShape.map { $0 == -1 ? nil : $0 }
+        let known = targetShape.filter { $0 > 0 }.reduce(1, *)
+        if let total = input.featureCount {
+            if let slot = unknown.first {
+                guard total % known == 0 else {
+                    throw ModelError(layer: label, "cannot reshape \(input.kerasDescription) to \(targetShape)")
+                }
+                output[slot] = total / known
+            } else if total != known {
+                throw ModelError(layer: label, "cannot reshape \(input.kerasDescription) (\(total) values) to \(targetShape) (\(known) values)")
+            }
+        }
+        return [[input.first ?? nil] + output]
+    }
+}
+
+/// Permutes the non-batch axes; `dims` are 1-based as in Keras.
+public final class Permute: Layer {
+    public let dims: [Int]
+
+    public required init(_ context: LayerContext) throws {
+        dims = try context.config.intList("dims")
+        try super.init(context)
+        guard dims.sorted() == Array(1...max(dims.count, 1)) else {
+            throw ModelError(layer: label, field: "config.dims", "expected a permutation of 1...\(dims.count), found \(dims)")
+        }
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let input = try singleInput(inputShapes)
+        guard input.count == dims.count + 1 else {
+            throw ModelError(layer: label, "dims \(dims) do not fit input \(input.kerasDescription)")
+        }
+        return [[input[0]] + dims.map { input[$0] }]
+    }
+}
+
+/// Repeats a `(batch, features)` input `n` times: `(batch, n, features)`.
+public final class RepeatVector: Layer {
+    public let count: Int
+
+    public required init(_ context: LayerContext) throws {
+        count = try context.config.int("n")
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let input = try singleInput(inputShapes)
+        try requireRank(input, 2...2, "a 2-D")
+        return [[input[0], count, input[1]]]
+    }
+}
+
+/// ZeroPadding1D/2D/3D and Cropping1D/2D/3D: add or remove `(before, after)` rows per spatial axis.
+public final class SpatialPadding: Layer {
+    public let rank: Int
+    /// `[before, after]` per spatial axis; negative for cropping.
+    public let amounts: [[Int]]
+    public let channelsFirst: Bool
+
+    public required init(_ context: LayerContext) throws {
+        rank = ConvolutionBase.spatialRank(context.className)
+        let cropping = context.className.hasPrefix("Cropping")
+        let pairs = try paddingPairs(context.config, cropping ? "cropping" : "padding", rank: rank)
+        amounts = cropping ? pairs.map { $0.map { -$0 } } : pairs
+        // Keras's 1-D padding and cropping layers have no data_format: always (batch, steps, features).
+        channelsFirst = rank == 1 ? false : try context.config.channelsFirst()
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        var shape = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self)
+        for axis in 0..<rank {
+            guard let length = shape.spatial[axis] else { continue }
+            let resized = length + amounts[axis][0] + amounts[axis][1]
+            guard resized >= 0 else {
+                throw ModelError(layer: label, "cropping \(amounts[axis].map { -$0 }) removes more than the \(length) rows of axis \(axis + 1)")
+            }
+            shape.spatial[axis] = resized
+        }
+        return [shape.shape]
+    }
+}
+
+/// UpSampling1D/2D/3D: repeats rows `size` times per axis (2-D also bilinear).
+public final class UpSampling: Layer {
+    public let rank: Int
+    public let size: [Int]
+    public let channelsFirst: Bool
+    public let interpolation: String
+
+    public required init(_ context: LayerContext) throws {
+        rank = ConvolutionBase.spatialRank(context.className)
+        size = try context.config.ints("size", count: rank, default: Array(repeating: 2, count: rank))
+        channelsFirst = rank == 1 ? false : try context.config.channelsFirst()
+        interpolation = try context.config.string("interpolation", default: "nearest")
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        var shape = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self)
+        shape.spatial = zip(shape.spatial, size).map { length, factor in length.map { $0 * factor } }
+        return [shape.shape]
+    }
+
+    override public var unsupportedReason: String? {
+        ["nearest", "bilinear"].contains(interpolation) ? nil : "interpolation '\(interpolation)'"
+    }
+}

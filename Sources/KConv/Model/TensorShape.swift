@@ -1,0 +1,36 @@
+/// A tensor shape as Keras reports it: batch dimension first, `nil` for a dimension that is unknown
+/// until run time (the batch size, a variable sequence length).
+public typealias TensorShape = [Int?]
+
+extension Array where Element == Int? {
+    /// Keras's own notation: `(None, 10, 32)`.
+    public var kerasDescription: String {
+        let dims = map { $0.map(String.init) ?? "None" }
+        return dims.count == 1 ? "(\(dims[0]),)" : "(" + dims.joined(separator: ", ") + ")"
+    }
+
+    /// The shape without its batch dimension, the form `input_shape` uses in configs.
+    var withoutBatch: TensorShape { Array(dropFirst()) }
+
+    /// The product of the known dimensions after the batch axis, or nil if any of them is unknown.
+    var featureCount: Int? {
+        var total = 1
+        for dim in dropFirst() {
+            guard let dim else { return nil }
+            total *= dim
+        }
+        return total
+    }
+}
+
+/// Element count of a concrete weight shape, or nil if it would overflow `Int` (a hostile file).
+func elementCount(_ shape: [Int]) -> Int? {
+    var total = 1
+    for dim in shape {
+        guard dim >= 0 else { return nil }
+        let (product, overflow) = total.multipliedReportingOverflow(by: dim)
+        if overflow { return nil }
+        total = product
+    }
+    return total
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import KConv
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a Keras model file holds: layers, shapes, parameter counts, unsupported layers.",
+        discussion: "Reads structure and weight shapes only, never weight values, and never runs code from the file."
+    )
+
+    @Argument(help: "The model: a .h5 file, a .keras archive, or a JSON config (model.to_json()).")
+    var model: String
+
+    @Option(help: "A weights file for a JSON config: a save_weights .h5 or a Keras 3 .weights.h5.")
+    var weights: String?
+
+    @Flag(help: "Print one JSON object instead of the text summary.")
+    var json = false
+
+    func run() throws {
+        let summary = try withCleanErrors { ModelSummary(try KerasModel.load(model, weights: weights)) }
+        print(json ? summary.json.serialized(pretty: true) : summary.text, terminator: json ? "\n" : "")
+    }
+}
+
+/// Turns library errors into one-line messages and a non-zero exit, instead of a stack of Swift types.
+func withCleanErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("kconv: error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct KConvCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kconv",
+        abstract: "Read, check and convert trained Keras models (Keras 1, 2, 3; .h5, .keras, JSON + weights).",
+        subcommands: [Inspect.self]
+    )
+}
