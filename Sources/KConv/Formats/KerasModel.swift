@@ -64,7 +64,7 @@ public final class KerasModel {
         let file = try HDF5File.open(path)
         let root = try file.root
         guard let configText = try root.attribute("model_config")?.stringValue else {
-            if try root.attribute("layer_names") != nil || root.kind(of: "layers") == .group {
+            if try LegacyWeightGroups.hasNameList(root, "layer_names") || root.kind(of: "layers") == .group {
                 throw ModelError("this is a weights-only file with no model config; give the model's JSON config and this file as --weights")
             }
             throw ModelError("not a Keras model: the HDF5 file has no model_config attribute")
@@ -124,7 +124,7 @@ public final class KerasModel {
             guard case .hdf5 = try FileSignature.of(weightsPath) else { throw ModelError("not an HDF5 weights file") }
             let root = try HDF5File.open(weightsPath).root
             let version = try root.attribute("keras_version")?.stringValue
-            if try root.attribute("layer_names") != nil {
+            if try LegacyWeightGroups.hasNameList(root, "layer_names") {
                 try bindLegacy(LegacyWeightGroups(root: root), to: model, dialect: version.map { KerasDialect(version: $0) } ?? .keras1)
                 return .legacy
             }

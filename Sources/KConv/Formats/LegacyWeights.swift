@@ -41,6 +41,11 @@ struct LegacyWeightGroups {
         return WeightArray(name: name, shape: shape) { try dataset.readFloats(limit: count) }
     }
 
+    /// Whether `group` has the name list `name`, whole or chunked.
+    static func hasNameList(_ group: HDF5Group, _ name: String) throws -> Bool {
+        try group.attribute(name) != nil || group.attribute(name + "0") != nil
+    }
+
     /// A list of names stored as one attribute, or — when it outgrew HDF5's 64 KiB object-header limit —
     /// split across `name0`, `name1`, ...
     static func nameList(_ group: HDF5Group, _ name: String) throws -> [String] {

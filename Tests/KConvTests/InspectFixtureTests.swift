@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+@testable import KConv
+
+/// For every fixture, library and format: kconv's summary must equal what Keras itself reported —
+/// per-layer params, trainable params, output shapes (wrapped and nested layers included), totals,
+/// and the model's inputs and outputs.
+@Suite struct InspectFixtureTests {
+    static let files = Fixtures.modelFiles()
+
+    @Test func fixturesArePresent() {
+        #expect(Self.files.count >= 100, "expected the committed fixtures under \(Fixtures.cases.path)")
+    }
+
+    @Test(arguments: files)
+    func summaryMatchesKeras(_ file: Fixtures.ModelFile) throws {
+        let expected = try file.expected()
+        let summary = ModelSummary(try file.load())
+        var mismatches: [String] = []
+        func check<T: Equatable>(_ what: String, _ found: T, _ want: T?) {
+            if let want, found != want { mismatches.append("\(what): kconv \(found), Keras \(want)") }
+        }
+        check("total_params", summary.totalParams, expected["total_params"]?.intValue)
+        check("trainable_params", summary.trainableParams, expected["trainable_params"]?.intValue)
+        check("non_trainable_params", summary.nonTrainableParams, expected["non_trainable_params"]?.intValue)
+        check("model class", summary.modelClass, expected["model_class"]?.stringValue)
+        check("inputs", summary.inputs.map { ModelSummary.describe($0.shape) },
+              expected["inputs"]?.arrayValue?.map { Self.shapeText($0["shape"]) })
+        // Downstream of a layer kconv cannot compute (a Lambda), shapes are honestly unknown.
+        let unknownAllowed = !summary.unsupportedLayers.isEmpty
+        check("outputs", summary.outputs.map { unknownAllowed && $0.shape == nil ? "?" : ModelSummary.describe($0.shape) },
+              expected["outputs"]?.arrayValue?.map { unknownAllowed ? "?" : Self.shapeText($0["shape"]) })
+        let rows = expected["layers"]?.arrayValue ?? []
+        check("layer count", summary.rows.count, rows.count)
+        for (row, want) in zip(summary.rows, rows) { Self.compare(row, want, path: "", into: &mismatches) }
+        let unsupported = summary.unsupportedLayers.map(\.name)
+        check("unsupported layers", unsupported, expected["unsupported"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        #expect(mismatches.isEmpty, "\(file): \(mismatches.joined(separator: "; "))")
+    }
+
+    /// Compares one summary row with Keras's record of the layer, recursing into wrapped and nested layers.
+    static func compare(_ row: ModelSummary.Row, _ want: JSONValue, path: String, into mismatches: inout [String]) {
+        let where_ = path + (want["name"]?.stringValue ?? "?")
+        func check<T: Equatable>(_ what: String, _ found: T, _ expected: T?) {
+            if let expected, found != expected { mismatches.append("\(where_) \(what): kconv \(found), Keras \(expected)") }
+        }
+        check("name", row.name, want["name"]?.stringValue)
+        check("class", row.className, want["class_name"]?.stringValue)
+        check("params", row.params, want["params"]?.intValue)
+        check("trainable params", row.trainableParams, want["trainable_params"]?.intValue)
+        // Shapes downstream of a layer kconv cannot compute are unknown; Keras knows them.
+        let known = row.outputShapes.allSatisfy { $0.allSatisfy { $0 != nil } }
+        if known, let shape = want["output_shape"] {
+            check("output shape", row.outputShapes.count == 1 ? ModelSummary.outputJSON(row.outputShapes[0]) : .null, shape)
+        }
+        if known, let shapes = want["output_shapes"]?.arrayValue {
+            check("output shapes", row.outputShapes.map(ModelSummary.outputJSON), shapes)
+        }
+        let children = (want["layers"]?.arrayValue ?? [])
+            + [want["inner"], want["forward"], want["backward"]].compactMap { $0 }
+        check("wrapped/nested layer count", row.children.count, children.count)
+        for (child, expected) in zip(row.children, children) { compare(child, expected, path: where_ + "/", into: &mismatches) }
+    }
+
+    static func shapeText(_ value: JSONValue?) -> String {
+        guard let dims = value?.arrayValue else { return "?" }
+        return dims.map(\.intValue).kerasDescription
+    }
+}
