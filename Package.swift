@@ -1,9 +1,11 @@
 // swift-tools-version:6.0
 // kconv: reads every Keras file dialect into one native model, runs it, and writes it back out.
 //
-//   CHDF5, CJSONC          system libraries (module.modulemap + shim.h); only KConv/HDF5 and KConv/JSON import them
+//   CHDF5, CJSONC, CBLAS   system libraries (module.modulemap + shim.h); only KConv/HDF5, KConv/JSON and
+//                          KConv/Engine/BLAS.swift import them
 //   KConv                  the library: HDF5/ JSON/ wrappers, Model/ (graph, shapes, weights), Layers/ (one file
-//                          per family), Formats/ (one file per Keras dialect)
+//                          per family: config, shapes, weights, forward), Formats/ (one file per Keras dialect),
+//                          Engine/ (tensors, kernels, graph executor), Verify/ (NumPy files, comparisons)
 //   kconv                  the command-line tool, one file per subcommand
 import PackageDescription
 
@@ -20,9 +22,10 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(
             name: "KConv",
-            dependencies: ["CHDF5", "CJSONC", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: ["CHDF5", "CJSONC", "CBLAS", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .executableTarget(
             name: "kconv",

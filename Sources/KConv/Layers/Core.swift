@@ -52,7 +52,28 @@ public final class Dense: Layer {
         return [input.dropLast() + [units]]
     }
 
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        var output = try denseProduct(call.input, kernel: parameters[0], bias: useBias ? parameters[1] : nil)
+        try activation.apply(to: &output)
+        return LayerOutput([output], masks: [call.mask])
+    }
+
     override public var unsupportedReason: String? { activation.unsupportedReason }
+}
+
+/// `x·W (+ b)` over the last axis of `x`, for any number of leading axes: one GEMM.
+func denseProduct(_ input: Tensor, kernel: Tensor, bias: Tensor?) throws -> Tensor {
+    let (rows, width) = input.rowsAndLast
+    let units = kernel.shape[1]
+    guard width == kernel.shape[0] else {
+        throw EngineError("expected inputs with \(kernel.shape[0]) features, found shape \(input.shape)")
+    }
+    var output = Tensor(zeros: input.shape.dropLast() + [units])
+    if let bias {
+        for row in 0..<rows { output.values.replaceSubrange(row * units ..< (row + 1) * units, with: bias.values) }
+    }
+    BLAS.gemm(m: rows, n: units, k: width, a: input.values, b: kernel.values, c: &output.values, beta: bias == nil ? 0 : 1)
+    return output
 }
 
 /// Applies an activation function elementwise.
@@ -64,11 +85,19 @@ public final class ActivationLayer: Layer {
         try super.init(context)
     }
 
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        var output = call.input
+        try activation.apply(to: &output)
+        return LayerOutput([output], masks: [call.mask])
+    }
+
     override public var unsupportedReason: String? { activation.unsupportedReason }
 }
 
 /// Dropout, SpatialDropout, GaussianNoise and friends: training-time noise, the identity at inference.
-public final class InferenceIdentity: Layer {}
+public final class InferenceIdentity: Layer {
+    override func forward(_ call: LayerCall) throws -> LayerOutput { LayerOutput([call.input], masks: [call.mask]) }
+}
 
 /// Looks up rows of an `[input_dim, output_dim]` table; Keras Embedding. With `mask_zero`, index 0 is padding.
 public final class Embedding: Layer {
@@ -90,6 +119,23 @@ public final class Embedding: Layer {
     override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         [try singleInput(inputShapes) + [outputDim]]
     }
+
+    /// Indices arrive as floats (NumPy ints converted); each must be a whole number in [0, input_dim).
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        let indices = call.input
+        let table = parameters[0].values
+        var output = Tensor(zeros: indices.shape + [outputDim])
+        for (position, value) in indices.values.enumerated() {
+            guard value >= 0, value < Float(inputDim), value.rounded(.towardZero) == value else {
+                throw EngineError("index \(value) at flat position \(position) is not a whole number in [0, \(inputDim)) (input_dim)")
+            }
+            let row = Int(value)
+            output.values.replaceSubrange(position * outputDim ..< (position + 1) * outputDim,
+                                          with: table[row * outputDim ..< (row + 1) * outputDim])
+        }
+        let mask = maskZero ? Mask(shape: indices.shape, values: indices.values.map { $0 != 0 }) : nil
+        return LayerOutput([output], masks: [mask])
+    }
 }
 
 /// Marks timesteps whose features all equal `mask_value` as padding for the layers downstream.
@@ -99,6 +145,20 @@ public final class Masking: Layer {
     public required init(_ context: LayerContext) throws {
         maskValue = try context.config.double("mask_value", default: 0)
         try super.init(context)
+    }
+
+    /// A timestep is kept when any feature differs from `mask_value`; masked steps are zeroed, as in Keras.
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        var output = call.input
+        let (rows, width) = output.rowsAndLast
+        let maskValue = Float(self.maskValue)
+        var keep = [Bool](repeating: false, count: rows)
+        for row in 0..<rows {
+            let range = row * width ..< (row + 1) * width
+            keep[row] = output.values[range].contains { $0 != maskValue }
+            if !keep[row] { output.values.replaceSubrange(range, with: repeatElement(0, count: width)) }
+        }
+        return LayerOutput([output], masks: [Mask(shape: Array(output.shape.dropLast()), values: keep)])
     }
 }
 
@@ -135,7 +195,14 @@ public final class KerasOperation: Layer {
     }
 
     override public var unsupportedReason: String? {
-        Self.shapePreserving.contains(className) ? nil : "kconv does not implement operation \(className)"
+        className == "NotEqual" ? nil : "kconv does not implement operation \(className)"
+    }
+
+    /// `not_equal(x, constant)`, the operation Keras 3 records for an Embedding's mask.
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        guard className == "NotEqual" else { throw EngineError(unsupportedReason ?? "") }
+        let constant = Float(call.constantOperand ?? 0)
+        return LayerOutput([Tensor(shape: call.input.shape, values: call.input.values.map { $0 != constant ? 1 : 0 })])
     }
 }
 

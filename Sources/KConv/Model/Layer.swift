@@ -101,6 +101,35 @@ public class Layer {
     /// Why kconv cannot compute this layer, or nil when it can.
     public var unsupportedReason: String? { nil }
 
+    // MARK: Engine
+
+    /// Weight values as tensors, in `weightSpecs` order, read by `prepare()`.
+    var parameters: [Tensor] = []
+
+    /// Reads the weight values this layer computes with, once, before the first forward pass.
+    /// Containers prepare the layers they hold instead of reading their own (shared) copy.
+    func prepare() throws {
+        guard sublayers.isEmpty else {
+            for layer in sublayers { try locating(layer: layer.label) { try layer.prepare() } }
+            return
+        }
+        guard weights.count == weightSpecs.count else {
+            throw EngineError("no weights loaded: give the weights file that goes with this config")
+        }
+        parameters = try weights.map { array in
+            let values = try array.values()
+            guard values.count == array.shape.reduce(1, *) else {
+                throw ModelError(layer: label, field: "weight '\(array.name)'", "expected \(array.shape.reduce(1, *)) values, found \(values.count)")
+            }
+            return Tensor(shape: array.shape, values: values)
+        }
+    }
+
+    /// One forward pass of one call, in inference mode. Layers whose maths kconv knows override it.
+    func forward(_ call: LayerCall) throws -> LayerOutput {
+        throw EngineError(unsupportedReason ?? "kconv cannot compute this layer")
+    }
+
     public var paramCount: Int { weightSpecs.reduce(0) { $0 + $1.count } }
     public var trainableParamCount: Int { weightSpecs.filter(\.trainable).reduce(0) { $0 + $1.count } }
 

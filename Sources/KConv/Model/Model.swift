@@ -38,6 +38,9 @@ public final class Model: Layer {
     public private(set) var nodes: [Node] = []
     public private(set) var inputs: [TensorRef] = []
     public private(set) var outputs: [TensorRef] = []
+    /// How many times each node's outputs are read (by later nodes and as model outputs), so the executor
+    /// can release a buffer after its last reader.
+    private(set) var useCounts: [Int] = []
     /// For each weight spec, the layer that owns it and its index there.
     private var weightOwners: [(layer: Layer, index: Int)] = []
 
@@ -49,6 +52,9 @@ public final class Model: Layer {
         nodes = graph.nodes
         inputs = graph.inputs
         outputs = graph.outputs
+        useCounts = Array(repeating: 0, count: nodes.count)
+        for node in nodes { for ref in node.allInputs { useCounts[ref.node] += 1 } }
+        for ref in outputs { useCounts[ref.node] += 1 }
         try inferShapes(inputLayers.map(\.batchShape))
     }
 
@@ -141,6 +147,10 @@ public final class Model: Layer {
     }
 
     override public var sublayers: [Layer] { layers }
+
+    override func prepare() throws { try prepareLayers() }
+
+    override func forward(_ call: LayerCall) throws -> LayerOutput { try run(call.inputs, masks: call.masks) }
 
     override public var unsupportedReason: String? {
         let unsupported = layers.filter { $0.unsupportedReason != nil }

@@ -1,0 +1,44 @@
+/// What one layer call receives in a forward pass.
+public struct LayerCall {
+    public var inputs: [Tensor]
+    /// One per positional input: the Keras mask flowing with it, if any.
+    public var masks: [Mask?]
+    /// Tensors passed by keyword (`initial_state`, `mask`), as the node recorded them.
+    public var keywordInputs: [String: [Tensor]] = [:]
+
+    public init(inputs: [Tensor], masks: [Mask?]? = nil, keywordInputs: [String: [Tensor]] = [:]) {
+        self.inputs = inputs
+        self.masks = masks ?? Array(repeating: nil, count: inputs.count)
+        self.keywordInputs = keywordInputs
+    }
+
+    /// The call as the config recorded it (Keras 3 `args`), for an operation's constant operands.
+    public var recordedCall: JSONValue = .null
+
+    /// The first number among the recorded positional arguments (`not_equal(x, 0)` → 0).
+    var constantOperand: Double? {
+        recordedCall["args"]?.arrayValue?.lazy.compactMap(\.doubleValue).first
+    }
+
+    /// The first input, which most layers take alone.
+    var input: Tensor { inputs[0] }
+    var mask: Mask? { masks.first ?? nil }
+}
+
+/// What one layer call produces: its output tensors and the mask that flows with each.
+public struct LayerOutput {
+    public var tensors: [Tensor]
+    public var masks: [Mask?]
+
+    init(_ tensors: [Tensor], masks: [Mask?]? = nil) {
+        self.tensors = tensors
+        self.masks = masks ?? Array(repeating: nil, count: tensors.count)
+    }
+}
+
+/// Errors of the numeric engine, each naming the input or layer at fault.
+public struct EngineError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
