@@ -1,0 +1,61 @@
+/// How one computed tensor compares with a reference, element by element, under Keras-style tolerances.
+public struct Comparison: Sendable {
+    public var name: String
+    public var shape: [Int]
+    public var referenceShape: [Int]
+    public var maxAbsoluteError: Float
+    public var maxRelativeError: Float
+    /// Multi-index of the element furthest outside tolerance (or with the largest error when all pass).
+    public var worstIndex: [Int]
+    public var failingElements: Int
+    public var atol: Float
+    public var rtol: Float
+
+    public var shapesMatch: Bool { shape == referenceShape }
+    /// Every element satisfies |got − want| ≤ atol + rtol·|want| (NaN only where the reference has NaN).
+    public var passed: Bool { shapesMatch && failingElements == 0 }
+
+    public init(name: String, got: Tensor, want: Tensor, atol: Float, rtol: Float) {
+        self.name = name
+        shape = got.shape
+        referenceShape = want.shape
+        self.atol = atol
+        self.rtol = rtol
+        maxAbsoluteError = 0
+        maxRelativeError = 0
+        worstIndex = []
+        failingElements = 0
+        guard got.shape == want.shape else {
+            failingElements = max(got.count, want.count)
+            return
+        }
+        var worstExcess = -Float.infinity
+        var worstFlat = 0
+        for (flat, (value, reference)) in zip(got.values, want.values).enumerated() {
+            let error = abs(value - reference)
+            let bothNaN = value.isNaN && reference.isNaN
+            let sameInfinity = value.isInfinite && value == reference
+            let excess = bothNaN || sameInfinity ? -Float.infinity : error.isNaN ? Float.infinity : error - (atol + rtol * abs(reference))
+            if excess > 0 { failingElements += 1 }
+            if !bothNaN && !sameInfinity {
+                maxAbsoluteError = max(maxAbsoluteError, error.isNaN ? .infinity : error)
+                if reference != 0 { maxRelativeError = max(maxRelativeError, error / abs(reference)) }
+            }
+            if excess > worstExcess {
+                worstExcess = excess
+                worstFlat = flat
+            }
+        }
+        worstIndex = Self.multiIndex(worstFlat, in: shape)
+    }
+
+    static func multiIndex(_ flat: Int, in shape: [Int]) -> [Int] {
+        var remainder = flat
+        var index = Array(repeating: 0, count: shape.count)
+        for axis in shape.indices.reversed() where shape[axis] > 0 {
+            index[axis] = remainder % shape[axis]
+            remainder /= shape[axis]
+        }
+        return index
+    }
+}

@@ -1,0 +1,57 @@
+/// Seeded inputs drawn from a model's input spec, for `verify --against` and `bench`: unknown dimensions
+/// get a concrete length, inputs that feed an Embedding get whole numbers within its vocabulary.
+public struct InputGenerator {
+    public var batch: Int
+    /// The length given to unknown non-batch dimensions (a variable sequence length).
+    public var unknownLength: Int
+    public var seed: UInt64
+
+    public init(batch: Int = 2, unknownLength: Int = 7, seed: UInt64 = 42) {
+        self.batch = batch
+        self.unknownLength = unknownLength
+        self.seed = seed
+    }
+
+    public func inputs(for model: Model) -> [Tensor] {
+        var random = SplitMix64(seed: seed)
+        return zip(model.inputs, model.inputLayers).map { ref, layer in
+            let shape = layer.batchShape.enumerated().map { axis, dim in axis == 0 ? batch : dim ?? unknownLength }
+            let count = shape.reduce(1, *)
+            if let vocabulary = Self.embeddingVocabulary(fedBy: ref, in: model) {
+                // Index 0 is padding for mask_zero Embeddings; draw it too, so masks are exercised.
+                return Tensor(shape: shape, values: (0..<count).map { _ in Float(random.next() % UInt64(vocabulary)) })
+            }
+            return Tensor(shape: shape, values: (0..<count).map { _ in random.nextUnit() * 2 - 1 })
+        }
+    }
+
+    /// The smallest `input_dim` among Embeddings that read this input directly, or through wrappers.
+    static func embeddingVocabulary(fedBy ref: TensorRef, in model: Model) -> Int? {
+        let consumers = model.nodes.filter { $0.inputs.contains(ref) }.map(\.layer)
+        let sizes = consumers.compactMap { layer -> Int? in
+            if let embedding = layer as? Embedding { return embedding.inputDim }
+            if let wrapper = layer as? TimeDistributed, let embedding = wrapper.inner as? Embedding { return embedding.inputDim }
+            if let nested = layer as? Model, let inner = nested.inputs.first { return embeddingVocabulary(fedBy: inner, in: nested) }
+            return nil
+        }
+        return sizes.min()
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64), so generated inputs are the same on every machine.
+struct SplitMix64 {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
+}

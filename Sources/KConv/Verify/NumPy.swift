@@ -1,0 +1,428 @@
+import Foundation
+
+/// An n-dimensional array read from or written to NumPy files, values held as Float32.
+public struct NumPyArray: Equatable, Sendable {
+    /// The element types kconv reads and writes; the raw value is the `descr` without its byte-order mark.
+    public enum DType: String, Sendable, CaseIterable {
+        case float32 = "f4", float64 = "f8", int8 = "i1", int16 = "i2", int32 = "i4", int64 = "i8"
+        case uint8 = "u1", uint16 = "u2", bool = "b1"
+
+        /// Bytes per element.
+        public var itemSize: Int {
+            switch self {
+            case .int8, .uint8, .bool: 1
+            case .int16, .uint16: 2
+            case .float32, .int32: 4
+            case .float64, .int64: 8
+            }
+        }
+
+        /// The `descr` numpy writes: `|` (no byte order) for single bytes, little-endian otherwise.
+        var descr: String { (itemSize == 1 ? "|" : "<") + rawValue }
+    }
+
+    public var shape: [Int]
+    /// The dtype it had in the file (or will have when written).
+    public var dtype: DType
+    /// C order, converted to Float32 (integers are exact up to 2^24).
+    public var values: [Float]
+
+    public init(shape: [Int], dtype: DType = .float32, values: [Float]) {
+        precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count,
+                     "NumPyArray: \(values.count) values do not fill shape \(shape)")
+        self.shape = shape
+        self.dtype = dtype
+        self.values = values
+    }
+}
+
+/// A NumPy file kconv cannot read or write, e.g. `ref.npz: in_0: expected 48 data bytes ..., found 40`.
+public struct NumPyError: Error, CustomStringConvertible, Equatable {
+    public var file: String
+    /// The `.npz` member, without its `.npy` suffix.
+    public var key: String?
+    public var message: String
+
+    public init(file: String, key: String? = nil, _ message: String) {
+        self.file = file
+        self.key = key
+        self.message = message
+    }
+
+    /// For code below the public entry points, which add the file through `locating`.
+    init(key: String? = nil, _ message: String) { self.init(file: "", key: key, message) }
+
+    public var description: String { [file, key, message].compactMap { $0 }.joined(separator: ": ") }
+}
+
+/// Reading and writing NumPy's `.npy` and `.npz` files.
+///
+/// Every length in a file is untrusted: sizes are checked against the bytes actually present (with
+/// overflow-checked arithmetic) before anything is allocated, so a malformed file gets a `NumPyError`,
+/// never a crash, a hang or a huge allocation.
+public enum NumPy {
+    public static func readNPY(_ path: String) throws -> NumPyArray {
+        try locating(file: path) { try NPYFormat.decode(readFile(path)) }
+    }
+
+    /// `source` names the bytes in errors.
+    public static func parseNPY(_ bytes: [UInt8], source: String) throws -> NumPyArray {
+        try locating(file: source) { try NPYFormat.decode(bytes) }
+    }
+
+    /// Format version 1.0 (2.0 when the header outgrows 64 KiB), C order, byte for byte what `np.save` writes.
+    public static func encodeNPY(_ array: NumPyArray) -> [UInt8] { NPYFormat.encode(array) }
+
+    public static func writeNPY(_ array: NumPyArray, to path: String) throws {
+        try locating(file: path) {
+            try writeAtomically(path) { url in try Data(encodeNPY(array)).write(to: url) }
+        }
+    }
+
+    /// Members in archive order, names without the ".npy" suffix ("in_0", "layer/dense").
+    public static func readNPZ(_ path: String) throws -> [(name: String, array: NumPyArray)] {
+        try locating(file: path) {
+            let zip = try NPZReader(readFile(path))
+            var seen = Set<String>()
+            return try zip.entries().map { entry in
+                guard entry.name.hasSuffix(".npy") else {
+                    throw NumPyError(key: entry.name, "not a .npy member; an .npz holds only arrays")
+                }
+                let name = String(entry.name.dropLast(4))
+                guard seen.insert(name).inserted else { throw NumPyError(key: name, "appears twice in the archive") }
+                return (name, try locating(key: name) { try NPYFormat.decode(zip.contents(of: entry)) })
+            }
+        }
+    }
+
+    /// A zip of stored (uncompressed) `<name>.npy` members, as `np.savez` writes.
+    public static func writeNPZ(_ arrays: [(name: String, array: NumPyArray)], to path: String) throws {
+        try locating(file: path) {
+            var seen = Set<String>()
+            for (name, _) in arrays {
+                guard !name.isEmpty else { throw NumPyError("an array name is empty") }
+                guard seen.insert(name).inserted else { throw NumPyError(key: name, "name given twice") }
+            }
+            try writeAtomically(path) { url in try NPZWriter.write(arrays.map { ($0.name + ".npy", encodeNPY($0.array)) }, to: url) }
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// Runs `body`, naming the file (and the `.npz` member) in any error it throws; inner names win.
+    static func locating<T>(file: String = "", key: String? = nil, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch var error as NumPyError {
+            if error.file.isEmpty { error.file = file }
+            error.key = error.key ?? key
+            throw error
+        } catch {
+            throw NumPyError(file: file, key: key, "\(error)")
+        }
+    }
+
+    private static func readFile(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw NumPyError("cannot read the file (missing, unreadable or a directory)")
+        }
+        return [UInt8](data)
+    }
+
+    /// Writes to a temporary file beside `path` and renames it into place only once complete, so a failed
+    /// or interrupted write never leaves a half-written file under `path` (rename is atomic within a directory).
+    private static func writeAtomically(_ path: String, _ write: (URL) throws -> Void) throws {
+        let url = URL(fileURLWithPath: path)
+        let directory = url.deletingLastPathComponent()
+        guard FileManager.default.isWritableFile(atPath: directory.path) else {
+            throw NumPyError("cannot write: the directory \(directory.path) is missing or not writable")
+        }
+        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+        do {
+            try write(temporary)
+            guard rename(temporary.path, url.path) == 0 else {
+                throw NumPyError("cannot move the written file into place: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error as? NumPyError ?? NumPyError("cannot write: \(error.localizedDescription)")
+        }
+    }
+}
+
+/// The `.npy` format: magic, version, a header holding a Python dict literal, then the raw data.
+/// See https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
+enum NPYFormat {
+    static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
+    /// Magic and data are aligned to this many bytes, as numpy does (it lets files be memory-mapped).
+    static let alignment = 64
+
+    static func decode(_ bytes: [UInt8]) throws -> NumPyArray {
+        guard bytes.starts(with: magic) else { throw NumPyError("not a .npy file (bad magic)") }
+        guard bytes.count >= magic.count + 2 else { throw NumPyError("truncated .npy file: no version") }
+        let (major, minor) = (bytes[6], bytes[7])
+        // 1.0 has a 2-byte header length; 2.0 a 4-byte one; 3.0 is 2.0 with a UTF-8 (not Latin-1) header,
+        // which parsing bytes handles alike since every value kconv reads is ASCII.
+        let lengthSize: Int
+        switch major {
+        case 1: lengthSize = 2
+        case 2, 3: lengthSize = 4
+        default: throw NumPyError("unsupported .npy format version \(major).\(minor)")
+        }
+        let headerStart = 8 + lengthSize
+        guard bytes.count >= headerStart else { throw NumPyError("truncated .npy file: no header length") }
+        let headerLength = bytes[8..<headerStart].reversed().reduce(0) { $0 << 8 | Int($1) }
+        guard headerLength <= bytes.count - headerStart else {
+            throw NumPyError("truncated .npy file: the header claims \(headerLength) bytes, only \(bytes.count - headerStart) follow")
+        }
+        let dataStart = headerStart + headerLength
+        let header = try NPYHeader(Array(bytes[headerStart..<dataStart]))
+
+        let data = bytes[dataStart...]
+        let (count, countOverflow) = header.shape.reduce((1, false)) { acc, dim in
+            let product = acc.0.multipliedReportingOverflow(by: dim)
+            return (product.partialValue, acc.1 || product.overflow)
+        }
+        let (byteCount, bytesOverflow) = count.multipliedReportingOverflow(by: header.dtype.itemSize)
+        guard !countOverflow, !bytesOverflow else { throw NumPyError("shape \(pythonTuple(header.shape)) is too large") }
+        guard byteCount == data.count else {
+            throw NumPyError("expected \(byteCount) data bytes for shape \(pythonTuple(header.shape)) of \(header.dtype), found \(data.count)")
+        }
+        let values = decodeValues(data, count: count, dtype: header.dtype, bigEndian: header.bigEndian)
+        return NumPyArray(shape: header.shape, dtype: header.dtype, values: values)
+    }
+
+    static func encode(_ array: NumPyArray) -> [UInt8] {
+        var text = "{'descr': '\(array.dtype.descr)', 'fortran_order': False, 'shape': \(pythonTuple(array.shape)), }"
+        // np.save leaves room to rewrite the first dimension in place with up to 21 digits; matching it
+        // makes kconv's files byte-identical to numpy's.
+        if let first = array.shape.first { text += String(repeating: " ", count: max(0, 21 - String(first).count)) }
+        let header = Array(text.utf8)
+        // Spaces then a newline end the header, aligning the data; numpy pads a full 64 bytes when already
+        // aligned, and moves to version 2.0 (a 4-byte length) only when 1.0's 2-byte length cannot hold it.
+        func padding(lengthSize: Int) -> Int { alignment - (magic.count + 2 + lengthSize + header.count + 1) % alignment }
+        let lengthSize = header.count + 1 + padding(lengthSize: 2) <= 0xFFFF ? 2 : 4
+        let headerLength = header.count + padding(lengthSize: lengthSize) + 1
+
+        var out = magic + [lengthSize == 2 ? 1 : 2, 0]
+        out += (0..<lengthSize).map { UInt8(truncatingIfNeeded: headerLength >> (8 * $0)) }
+        out += header + Array(repeating: 0x20, count: padding(lengthSize: lengthSize)) + [0x0A]
+        out += encodeValues(array.values, dtype: array.dtype)
+        return out
+    }
+
+    /// Python's repr of a shape tuple: `()`, `(5,)`, `(3, 4)`.
+    static func pythonTuple(_ shape: [Int]) -> String {
+        shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    }
+
+    private static func decodeValues(_ data: ArraySlice<UInt8>, count: Int, dtype: NumPyArray.DType, bigEndian: Bool) -> [Float] {
+        data.withUnsafeBytes { raw in
+            func load<T: FixedWidthInteger>(_ convert: (T) -> Float) -> [Float] {
+                (0..<count).map { index in
+                    let bits = raw.loadUnaligned(fromByteOffset: index * MemoryLayout<T>.size, as: T.self)
+                    return convert(bigEndian ? T(bigEndian: bits) : T(littleEndian: bits))
+                }
+            }
+            switch dtype {
+            case .float32: return load { (bits: UInt32) in Float(bitPattern: bits) }
+            case .float64: return load { (bits: UInt64) in Float(Double(bitPattern: bits)) }
+            case .int8: return load { (value: Int8) in Float(value) }
+            case .int16: return load { (value: Int16) in Float(value) }
+            case .int32: return load { (value: Int32) in Float(value) }
+            case .int64: return load { (value: Int64) in Float(value) }
+            case .uint8: return load { (value: UInt8) in Float(value) }
+            case .uint16: return load { (value: UInt16) in Float(value) }
+            case .bool: return load { (value: UInt8) in value == 0 ? 0 : 1 }
+            }
+        }
+    }
+
+    private static func encodeValues(_ values: [Float], dtype: NumPyArray.DType) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(values.count * dtype.itemSize)
+        func store<T: FixedWidthInteger>(_ convert: (Float) -> T) {
+            for value in values { withUnsafeBytes(of: convert(value).littleEndian) { out += $0 } }
+        }
+        switch dtype {
+        case .float32: store { $0.bitPattern }
+        case .float64: store { Double($0).bitPattern }
+        case .int8: store { Int8(saturating: $0) }
+        case .int16: store { Int16(saturating: $0) }
+        case .int32: store { Int32(saturating: $0) }
+        case .int64: store { Int64(saturating: $0) }
+        case .uint8: store { UInt8(saturating: $0) }
+        case .uint16: store { UInt16(saturating: $0) }
+        case .bool: store { UInt8($0 != 0 ? 1 : 0) }
+        }
+        return out
+    }
+}
+
+private extension FixedWidthInteger {
+    /// Float to an integer dtype: rounded to nearest, saturated at the type's bounds, NaN to 0, so writing
+    /// a value that does not fit never traps.
+    init(saturating value: Float) {
+        if value.isNaN {
+            self = 0
+        } else if value <= Float(Self.min) {
+            self = .min
+        } else if value >= Float(Self.max) {
+            self = .max
+        } else {
+            self.init(value.rounded())
+        }
+    }
+}
+
+/// The header dict of a `.npy` file, e.g. `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`.
+struct NPYHeader {
+    var dtype: NumPyArray.DType
+    var bigEndian: Bool
+    var shape: [Int]
+
+    init(_ text: [UInt8]) throws {
+        var parser = PythonLiteralParser(text)
+        let dict = try parser.parseDict()
+        let descr: String
+        switch dict["descr"] {
+        case .string(let value)?: descr = value
+        case .sequence?: throw NumPyError("structured dtypes (records with named fields) are not supported")
+        default: throw NumPyError("the header has no 'descr' string")
+        }
+        guard case .bool(let fortranOrder)? = dict["fortran_order"] else {
+            throw NumPyError("the header has no 'fortran_order' True or False")
+        }
+        guard !fortranOrder else {
+            throw NumPyError("Fortran-order arrays are not supported; save with np.ascontiguousarray")
+        }
+        guard case .sequence(let dims)? = dict["shape"] else { throw NumPyError("the header has no 'shape' tuple") }
+        shape = try dims.map { dim in
+            guard case .int(let size) = dim, size >= 0 else { throw NumPyError("shape dimensions must be integers >= 0") }
+            return size
+        }
+        (dtype, bigEndian) = try Self.parseDescr(descr)
+    }
+
+    /// `<f4`, `>i8`, `|u1`: a byte-order mark, then the kind and item size.
+    private static func parseDescr(_ descr: String) throws -> (NumPyArray.DType, bigEndian: Bool) {
+        let order = descr.prefix(1)
+        guard let dtype = NumPyArray.DType(rawValue: String(descr.dropFirst())), "<>|".contains(order),
+              order != "|" || dtype.itemSize == 1 else {
+            if descr.dropFirst() == "O" {
+                throw NumPyError("object arrays ('\(descr)') hold pickled Python objects and are not supported")
+            }
+            let supported = NumPyArray.DType.allCases.map { "\($0)" }.joined(separator: ", ")
+            throw NumPyError("unsupported dtype '\(descr)' (supported: \(supported))")
+        }
+        return (dtype, order == ">")
+    }
+}
+
+/// The subset of Python literal syntax numpy writes in headers: dicts, strings, True/False, ints (with
+/// Python 2's `L` suffix) and tuples or lists of those.
+struct PythonLiteralParser {
+    enum Value: Equatable {
+        case string(String), bool(Bool), int(Int), sequence([Value])
+    }
+
+    /// Nesting bound: real headers nest 3 deep at most, and recursion on untrusted input must not
+    /// overflow the stack.
+    static let maxDepth = 32
+
+    private let text: [UInt8]
+    private var position = 0
+
+    init(_ text: [UInt8]) { self.text = text }
+
+    mutating func parseDict() throws -> [String: Value] {
+        try expect("{")
+        var dict: [String: Value] = [:]
+        while try peek() != UInt8(ascii: "}") {
+            guard case .string(let key) = try parseValue(depth: 1) else { throw error("expected a string key") }
+            try expect(":")
+            dict[key] = try parseValue(depth: 1)
+            guard try peek() == UInt8(ascii: ",") else { break }
+            position += 1
+        }
+        try expect("}")
+        return dict
+    }
+
+    private mutating func parseValue(depth: Int) throws -> Value {
+        guard depth <= Self.maxDepth else { throw error("nested too deeply") }
+        switch try peek() {
+        case UInt8(ascii: "'"), UInt8(ascii: "\""): return .string(parseString())
+        case UInt8(ascii: "("), UInt8(ascii: "["): return .sequence(try parseSequence(depth: depth))
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"): return .int(try parseInt())
+        default:
+            for (word, value) in [("True", true), ("False", false)] where text[position...].starts(with: word.utf8) {
+                position += word.utf8.count
+                return .bool(value)
+            }
+            throw error("unexpected character")
+        }
+    }
+
+    /// A quoted string; a backslash keeps the byte after it (numpy's descrs never need escapes).
+    private mutating func parseString() -> String {
+        let quote = text[position]
+        var bytes: [UInt8] = []
+        position += 1
+        while position < text.count, text[position] != quote {
+            if text[position] == UInt8(ascii: "\\") { position += 1 }
+            if position < text.count { bytes.append(text[position]) }
+            position += 1
+        }
+        position += 1  // the closing quote; past the end if missing, which `peek` then reports
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private mutating func parseSequence(depth: Int) throws -> [Value] {
+        let close = text[position] == UInt8(ascii: "(") ? UInt8(ascii: ")") : UInt8(ascii: "]")
+        position += 1
+        var items: [Value] = []
+        while try peek() != close {
+            items.append(try parseValue(depth: depth + 1))
+            guard try peek() == UInt8(ascii: ",") else { break }
+            position += 1
+        }
+        guard try peek() == close else { throw error("unclosed tuple or list") }
+        position += 1
+        return items
+    }
+
+    private mutating func parseInt() throws -> Int {
+        let negative = text[position] == UInt8(ascii: "-")
+        if negative { position += 1 }
+        var value = 0
+        var digits = 0
+        while position < text.count, case UInt8(ascii: "0")...UInt8(ascii: "9") = text[position] {
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(Int(text[position] - UInt8(ascii: "0")))
+            guard !overflow1, !overflow2 else { throw error("integer too large") }
+            value = sum
+            digits += 1
+            position += 1
+        }
+        guard digits > 0 else { throw error("expected digits") }
+        if position < text.count, text[position] == UInt8(ascii: "L") { position += 1 }  // Python 2's long
+        return negative ? -value : value
+    }
+
+    /// The next byte that is not whitespace; the header ending there is an error.
+    private mutating func peek() throws -> UInt8 {
+        while position < text.count, [0x20, 0x09, 0x0A, 0x0D].contains(text[position]) { position += 1 }
+        guard position < text.count else { throw error("unexpected end") }
+        return text[position]
+    }
+
+    private mutating func expect(_ character: Unicode.Scalar) throws {
+        guard try peek() == UInt8(ascii: character) else { throw error("expected '\(character)'") }
+        position += 1
+    }
+
+    private func error(_ what: String) -> NumPyError {
+        NumPyError("malformed header at byte \(position): \(what) in \(String(decoding: text.prefix(200), as: UTF8.self).debugDescription)")
+    }
+}
