@@ -8,17 +8,13 @@ struct Inspect: ParsableCommand {
         discussion: "Reads structure and weight shapes only, never weight values, and never runs code from the file."
     )
 
-    @Argument(help: "The model: a .h5 file, a .keras archive, or a JSON config (model.to_json()).")
-    var model: String
-
-    @Option(help: "A weights file for a JSON config: a save_weights .h5 or a Keras 3 .weights.h5.")
-    var weights: String?
+    @OptionGroup var model: ModelOptions
 
     @Flag(help: "Print one JSON object instead of the text summary.")
     var json = false
 
     func run() throws {
-        let summary = try withCleanErrors { ModelSummary(try KerasModel.load(model, weights: weights)) }
+        let summary = try withCleanErrors { ModelSummary(try model.load()) }
         print(json ? summary.json.serialized(pretty: true) : summary.text, terminator: json ? "\n" : "")
     }
 }

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Benchmark kconv against Keras and onnxruntime on the same models, in one run, on this machine.
+
+    python Scripts/bench.py [--kconv .build/release/kconv] [--runs 200] [--models NAME ...]
+
+For each model and batch size (1 and 32) it measures the median latency of:
+  - Keras 2 (tf-keras on TensorFlow CPU) as a serving user runs it: the model wrapped in tf.function, warm;
+  - onnxruntime (2 intra-op threads) on the model converted with tf2onnx;
+  - `kconv bench` (its own warm-up and timing loop, the same statistic);
+and prints the latencies and the ratios kconv/Keras and kconv/onnxruntime. It also checks that kconv's
+outputs match Keras's on the benchmark inputs (max abs error), so a fast wrong answer cannot hide.
+
+Models: the committed fixtures named in SMALL_MODELS, plus two larger ones built here with fixed seeds
+(they are not committed): two stacked Bidirectional(LSTM(128, return_sequences=True)) over 64 steps of
+32 features with TimeDistributed(Dense(16)), and a CNN on 64x64x3 (4 conv layers of 32-64 filters,
+2 poolings, Dense 128). Needs the packages in Scripts/bench-requirements.txt.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import numpy as np  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL_MODELS = ["seed_td_lstm", "seed_lstm_many_to_many", "seed_bidir_lstm_td_dense",
+                "seed_bidir_embedding_td_softmax", "seed_attention", "conv2d"]
+
+
+def build_large_models(tf_keras, directory):
+    """The two large benchmark models, saved as Keras 2 .h5 files with seeded random weights."""
+    L = tf_keras.layers
+    tf_keras.utils.set_random_seed(7)
+    bilstm = tf_keras.Sequential([
+        L.Bidirectional(L.LSTM(128, return_sequences=True), input_shape=(64, 32)),
+        L.Bidirectional(L.LSTM(128, return_sequences=True)),
+        L.TimeDistributed(L.Dense(16)),
+    ], name="bilstm_large")
+    cnn = tf_keras.Sequential([
+        L.Conv2D(32, 3, padding="same", activation="relu", input_shape=(64, 64, 3)),
+        L.Conv2D(32, 3, padding="same", activation="relu"),
+        L.MaxPooling2D(2),
+        L.Conv2D(64, 3, padding="same", activation="relu"),
+        L.Conv2D(64, 3, padding="same", activation="relu"),
+        L.MaxPooling2D(4),
+        L.Flatten(),
+        L.Dense(128, activation="relu"),
+        L.Dense(10, activation="softmax"),
+    ], name="cnn_large")
+    paths = {}
+    for model in (bilstm, cnn):
+        path = os.path.join(directory, model.name + ".h5")
+        model.save(path)
+        paths[model.name] = path
+    return paths
+
+
+def inputs_for(model, batch, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for tensor in model.inputs:
+        shape = [batch] + [d if d is not None else 7 for d in list(tensor.shape)[1:]]
+        first = model.layers[0] if model.layers else None
+        vocabulary = first.input_dim if first is not None and type(first).__name__ == "Embedding" else None
+        if vocabulary is None:
+            for layer in model.layers:
+                if type(layer).__name__ == "Embedding":
+                    vocabulary = layer.input_dim
+        if vocabulary is not None and len(model.inputs) == 1:
+            arrays.append(rng.integers(0, vocabulary, size=shape).astype("float32"))
+        else:
+            arrays.append(rng.uniform(-1, 1, size=shape).astype("float32"))
+    return arrays
+
+
+def median_seconds(function, runs, warmup=20):
+    for _ in range(warmup):
+        function()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def keras_latency(tf, model, inputs, runs):
+    serve = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))
+    tensors = [tf.constant(x) for x in inputs]
+    return median_seconds(lambda: [t.numpy() for t in tf.nest.flatten(serve(*tensors))], runs)
+
+
+def onnx_session(tf, tf2onnx, ort, model, batch_inputs, directory, name):
+    signature = [tf.TensorSpec([None] + list(x.shape[1:]), tf.float32, name=f"in_{i}") for i, x in enumerate(batch_inputs)]
+    path = os.path.join(directory, name + ".onnx")
+    tf2onnx.convert.from_keras(model, input_signature=signature, opset=17, output_path=path)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def kconv_latency(kconv, path, batch, runs):
+    result = subprocess.run([kconv, "bench", path, "--batch", str(batch), "--runs", str(runs), "--json"],
+                            check=True, capture_output=True, text=True)
+    return json.loads(result.stdout)["median_ms"] / 1000
+
+
+def kconv_max_error(kconv, path, inputs, expected, directory):
+    reference = os.path.join(directory, "bench_ref.npz")
+    np.savez(reference, **{f"in_{i}": x for i, x in enumerate(inputs)},
+             **{f"out_{i}": y for i, y in enumerate(expected)})
+    result = subprocess.run([kconv, "verify", path, "--reference", reference, "--atol", "1e9"],
+                            capture_output=True, text=True)
+    errors = [float(line.split()[2]) for line in result.stdout.splitlines() if line.startswith("out_")]
+    return max(errors) if errors else float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kconv", default=os.path.join(ROOT, ".build/release/kconv"))
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--models", nargs="*", help="only these model names")
+    args = parser.parse_args()
+
+    import tensorflow as tf
+    import tf_keras
+    import tf2onnx
+    import onnxruntime as ort
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+
+    with tempfile.TemporaryDirectory() as directory:
+        models = {name: os.path.join(ROOT, "Fixtures/cases", name, "keras2.h5") for name in SMALL_MODELS}
+        models.update(build_large_models(tf_keras, directory))
+        rows = []
+        for name, path in models.items():
+            if args.models and name not in args.models:
+                continue
+            model = tf_keras.models.load_model(path, compile=False)
+            runs = args.runs if "large" not in name else max(args.runs // 4, 20)
+            for batch in (1, 32):
+                inputs = inputs_for(model, batch)
+                expected = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
+                expected = expected if isinstance(expected, list) else [expected]
+                keras_s = keras_latency(tf, model, inputs, runs)
+                session = onnx_session(tf, tf2onnx, ort, model, inputs, directory, f"{name}_{batch}")
+                feed = {session.get_inputs()[i].name: x for i, x in enumerate(inputs)}
+                onnx_s = median_seconds(lambda: session.run(None, feed), runs)
+                kconv_s = kconv_latency(args.kconv, path, batch, runs)
+                error = kconv_max_error(args.kconv, path, inputs, expected, directory)
+                rows.append((name, batch, keras_s, onnx_s, kconv_s, error))
+                print(f"{name:34} b={batch:<3} keras {keras_s * 1e3:9.4f} ms  onnxruntime {onnx_s * 1e3:9.4f} ms  "
+                      f"kconv {kconv_s * 1e3:9.4f} ms  kconv/keras {kconv_s / keras_s:6.2f}  "
+                      f"kconv/ort {kconv_s / onnx_s:6.2f}  max|err| {error:.2g}", flush=True)
+        worst_keras = max(r[4] / r[2] for r in rows)
+        worst_ort = max(r[4] / r[3] for r in rows)
+        print(f"\nworst kconv/keras {worst_keras:.2f} (target < 1), worst kconv/onnxruntime {worst_ort:.2f} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+import ArgumentParser
+import KConv
+
+/// The model arguments every subcommand shares.
+struct ModelOptions: ParsableArguments {
+    @Argument(help: "The model: a .h5 file, a .keras archive, or a JSON config (model.to_json()).")
+    var model: String
+
+    @Option(help: "A weights file for a JSON config: a save_weights .h5 or a Keras 3 .weights.h5.")
+    var weights: String?
+
+    func load() throws -> KerasModel { try KerasModel.load(model, weights: weights) }
+
+    /// Loads the model and reads its weights, ready to run.
+    func loadForInference() throws -> Model {
+        let model = try load().model
+        try model.prepareForInference()
+        return model
+    }
+}
