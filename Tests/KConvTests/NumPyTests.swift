@@ -214,7 +214,7 @@ import Testing
                    message: "bad.npz: in_0: corrupt zip member: bad deflate data"),
             // Exactly one inflate chunk of input, and the stream wants more: the reader must stop, not spin.
             BadNPZ(description: "deflate stream cut short",
-                   bytes: zip([("in_0.npy", Array(repeating: 0, count: NPZReader.inflateChunkSize - 5))], deflate: true, unfinishedStream: true),
+                   bytes: zip([("in_0.npy", Array(repeating: 0, count: ZipReader.inflateChunkSize - 5))], deflate: true, unfinishedStream: true),
                    message: "bad.npz: in_0: corrupt zip member: the deflate stream ends early"),
             BadNPZ(description: "corrupt data", bytes: flipped, message: "bad.npz: in_0: corrupt zip member: CRC-32 mismatch"),
             BadNPZ(description: "not an array", bytes: zip([("README.txt", Array("hi".utf8))]),

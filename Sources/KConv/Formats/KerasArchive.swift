@@ -1,25 +1,27 @@
 import Foundation
-import ZIPFoundation
 
 /// Reads the `.keras` zip archive (`config.json`, `metadata.json`, `model.weights.h5`) that Keras 3 — and
 /// tf-keras from 2.13 — write.
 enum KerasArchive {
-    /// Configs and metadata are read into memory; refuse entries claiming more than this.
-    static let textLimit = 256 << 20
+    /// Configs and metadata are parsed in memory; refuse members claiming more than this.
+    static let textLimit: UInt64 = 256 << 20
 
     static func load(_ path: String, weightsPath: String?) throws -> KerasModel {
-        let archive: Archive
+        // Mapped, not read: a multi-gigabyte archive costs only the pages actually touched.
+        let archive = ZipReader(try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped))
+        let entries: [ZipReader.Entry]
         do {
-            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
+            entries = try archive.entries()
         } catch {
-            throw ModelError("not a readable zip archive (\(error)); the file may be truncated")
+            throw ModelError("not a readable zip archive: \(error)")
         }
-        guard let configEntry = archive["config.json"] else {
+        let entry = { (name: String) in entries.first { $0.name == name } }
+        guard let configEntry = entry("config.json") else {
             throw ModelError("a zip archive without config.json is not a Keras model")
         }
-        let config = try locating(field: "config.json") { try JSONValue.parse(readText(configEntry, in: archive)) }
-        let metadata = try archive["metadata.json"].map { entry in
-            try locating(field: "metadata.json") { try JSONValue.parse(readText(entry, in: archive)) }
+        let config = try locating(field: "config.json") { try JSONValue.parse(text(configEntry, in: archive)) }
+        let metadata = try entry("metadata.json").map { metadataEntry in
+            try locating(field: "metadata.json") { try JSONValue.parse(text(metadataEntry, in: archive)) }
         }
         let version = metadata?["keras_version"]?.stringValue
         let dialect = KerasModel.detectDialect(version: version, config: config, defaultDialect: .keras3)
@@ -28,8 +30,8 @@ enum KerasArchive {
         var layout = WeightsLayout.none
         if let weightsPath {
             layout = try KerasModel.bindWeightsFile(weightsPath, to: model, dialect: dialect)
-        } else if let weightsEntry = archive["model.weights.h5"] {
-            let file = try extractToOpenHDF5(weightsEntry, in: archive)
+        } else if let weightsEntry = entry("model.weights.h5") {
+            let file = try locating(field: "model.weights.h5") { try openHDF5(weightsEntry, in: archive) }
             try locating(field: "model.weights.h5") { try ObjectPathWeights(root: file.root).bind(to: model) }
             layout = .objectPaths
         }
@@ -37,37 +39,24 @@ enum KerasArchive {
                           kerasVersion: version, backend: nil, dialect: dialect, model: model)
     }
 
-    private static func readText(_ entry: Entry, in archive: Archive) throws -> String {
-        guard entry.uncompressedSize <= UInt64(textLimit) else {
-            throw ModelError("\(entry.path) claims \(entry.uncompressedSize) bytes, more than the \(textLimit) allowed")
+    private static func text(_ entry: ZipReader.Entry, in archive: ZipReader) throws -> String {
+        guard entry.uncompressedSize <= textLimit else {
+            throw ModelError("\(entry.name) claims \(entry.uncompressedSize) bytes, more than the \(textLimit) allowed")
         }
-        var data = Data()
-        do {
-            _ = try archive.extract(entry, skipCRC32: false) { chunk in
-                data.append(chunk)
-                if data.count > textLimit { throw ModelError("\(entry.path) is larger than it claims") }
-            }
-        } catch let error as ModelError {
-            throw error
-        } catch {
-            throw ModelError("cannot read \(entry.path) from the archive: \(error)")
+        guard let text = String(data: try archive.contents(of: entry), encoding: .utf8) else {
+            throw ModelError("\(entry.name) is not UTF-8 text")
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw ModelError("\(entry.path) is not UTF-8 text") }
         return text
     }
 
-    /// HDF5 reads files, not zip entries: copy the weights out to a private temporary file, open it, and
+    /// HDF5 reads files, not zip members: write the weights to a private temporary file, open it, and
     /// unlink it at once (the open handle keeps it readable; nothing is left behind).
-    private static func extractToOpenHDF5(_ entry: Entry, in archive: Archive) throws -> HDF5File {
+    private static func openHDF5(_ entry: ZipReader.Entry, in archive: ZipReader) throws -> HDF5File {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let url = directory.appendingPathComponent("model.weights.h5")
-        do {
-            _ = try archive.extract(entry, to: url, skipCRC32: false)
-        } catch {
-            throw ModelError("cannot extract model.weights.h5 from the archive: \(error)")
-        }
+        try archive.contents(of: entry).write(to: url)
         return try HDF5File.open(url.path)
     }
 }

@@ -82,7 +82,7 @@ public enum NumPy {
     /// Members in archive order, names without the ".npy" suffix ("in_0", "layer/dense").
     public static func readNPZ(_ path: String) throws -> [(name: String, array: NumPyArray)] {
         try locating(file: path) {
-            let zip = try NPZReader(readFile(path))
+            let zip = try ZipReader(Data(readFile(path)))
             var seen = Set<String>()
             return try zip.entries().map { entry in
                 guard entry.name.hasSuffix(".npy") else {
@@ -90,7 +90,7 @@ public enum NumPy {
                 }
                 let name = String(entry.name.dropLast(4))
                 guard seen.insert(name).inserted else { throw NumPyError(key: name, "appears twice in the archive") }
-                return (name, try locating(key: name) { try NPYFormat.decode(zip.contents(of: entry)) })
+                return (name, try locating(key: name) { try NPYFormat.decode([UInt8](zip.contents(of: entry))) })
             }
         }
     }

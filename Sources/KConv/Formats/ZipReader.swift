@@ -1,0 +1,168 @@
+import Foundation
+import ZIPFoundation
+
+/// Reads the members of a zip archive (an `.npz`, a `.keras`) held in memory or mapped from disk.
+///
+/// It walks the central directory itself rather than through ZIPFoundation's `Archive`: on Linux that
+/// inflates with a loop which spins forever when a deflate stream runs past the end of the file
+/// (weichsel/ZIPFoundation#389, unfixed in 0.9.20), and archives are untrusted input. Inflating still uses
+/// ZIPFoundation's `Data.decompress`, fed only the member's own bytes. Every offset and size is checked
+/// against the archive before use. Member names are only ever compared, never used as paths.
+struct ZipReader {
+    struct Entry {
+        var name: String
+        var flags: Int
+        var method: Int
+        var crc32: UInt32
+        var compressedSize: UInt64
+        var uncompressedSize: UInt64
+        var localHeaderOffset: UInt64
+    }
+
+    /// Members claiming more than this uncompressed are refused: nothing kconv compares comes near it,
+    /// and a size is only a claim until the bytes are there.
+    static let memberLimit: UInt64 = 4 << 30
+
+    /// Input bytes handed to zlib at a time.
+    static let inflateChunkSize = 1 << 16
+
+    private let bytes: Data
+
+    /// `bytes` must start at index 0 (a whole file, e.g. `Data(contentsOf:options: .alwaysMapped)`).
+    init(_ bytes: Data) { self.bytes = bytes }
+
+    /// The member named `name`, if the archive has one.
+    func entry(named name: String) throws -> Entry? { try entries().first { $0.name == name } }
+
+    func entries() throws -> [Entry] {
+        let (count, directoryOffset) = try centralDirectory()
+        var entries: [Entry] = []  // not reserved: `count` is only a claim
+        var offset = directoryOffset
+        while UInt64(entries.count) < count {
+            guard try uint(offset, 4) == 0x0201_4B50 else { throw ZipError("corrupt zip archive: bad central directory entry") }
+            let nameLength = try int(offset + 28, 2), extraLength = try int(offset + 30, 2)
+            var entry = Entry(name: String(decoding: try slice(offset + 46, nameLength), as: UTF8.self),
+                              flags: try int(offset + 8, 2), method: try int(offset + 10, 2),
+                              crc32: UInt32(try uint(offset + 16, 4)), compressedSize: try uint(offset + 20, 4),
+                              uncompressedSize: try uint(offset + 24, 4), localHeaderOffset: try uint(offset + 42, 4))
+            // ZIP64: the fields too large for 32 bits read 0xFFFFFFFF and follow, in this order, in extra field 1.
+            var extra = offset + 46 + nameLength
+            while extra + 4 <= offset + 46 + nameLength + extraLength {
+                if try uint(extra, 2) == 1 {
+                    var field = extra + 4
+                    for size in [\Entry.uncompressedSize, \Entry.compressedSize, \Entry.localHeaderOffset] where entry[keyPath: size] == 0xFFFF_FFFF {
+                        entry[keyPath: size] = try uint(field, 8)
+                        field += 8
+                    }
+                }
+                extra += 4 + (try int(extra + 2, 2))
+            }
+            entries.append(entry)
+            offset += 46 + nameLength + extraLength + (try int(offset + 32, 2))
+        }
+        return entries
+    }
+
+    /// The uncompressed bytes of `entry`, checked against its declared size and CRC.
+    func contents(of entry: Entry) throws -> Data {
+        guard entry.flags & 1 == 0 else { throw ZipError("encrypted zip members are not supported") }
+        guard entry.uncompressedSize <= Self.memberLimit else {
+            throw ZipError("declares \(entry.uncompressedSize) bytes uncompressed, more than the \(Self.memberLimit) kconv reads")
+        }
+        guard let local = Int(exactly: entry.localHeaderOffset), try uint(local, 4) == 0x0403_4B50 else {
+            throw ZipError("corrupt zip archive: no local header where the central directory points")
+        }
+        let data = try slice(local + 30 + int(local + 26, 2) + int(local + 28, 2), entry.compressedSize)
+        let size = Int(entry.uncompressedSize)
+        let member: Data
+        switch entry.method {
+        case 0:
+            guard data.count == size else {
+                throw ZipError("corrupt zip archive: a stored member of \(data.count) bytes declares \(size)")
+            }
+            member = data
+        case 8: member = try Self.inflate(data, size: size)
+        default: throw ZipError("zip compression method \(entry.method) is not supported (numpy writes stored or deflate)")
+        }
+        guard member.crc32(checksum: 0) == entry.crc32 else { throw ZipError("corrupt zip member: CRC-32 mismatch") }
+        return member
+    }
+
+    /// Inflates a raw deflate stream that must produce exactly `size` bytes.
+    private static func inflate(_ compressed: Data, size: Int) throws -> Data {
+        var input = compressed
+        var output = Data()
+        do {
+            _ = try Data.decompress(size: Int64(compressed.count), bufferSize: inflateChunkSize, skipCRC32: true, provider: { _, count in
+                // ZIPFoundation's Linux loop hands zlib `count` bytes whatever the chunk holds, and asks again
+                // forever once the input runs dry (#389): serve exactly `count` bytes, zero-padded past the
+                // member's end, and throw once they are used up.
+                guard count > 0 else { return Data() }
+                guard !input.isEmpty else { throw ZipError("corrupt zip member: the deflate stream ends early") }
+                var chunk = Data(input.prefix(count))
+                input = input.dropFirst(count)
+                chunk.append(contentsOf: repeatElement(0, count: count - chunk.count))
+                return chunk
+            }, consumer: { chunk in
+                guard chunk.count <= size - output.count else {
+                    throw ZipError("corrupt zip member: inflates to more than the \(size) bytes it declares")
+                }
+                output += chunk
+            })
+        } catch let error as ZipError {
+            throw error
+        } catch {
+            throw ZipError("corrupt zip member: bad deflate data (\(error))")
+        }
+        guard output.count == size else {
+            throw ZipError("corrupt zip member: inflates to \(output.count) bytes, declares \(size)")
+        }
+        return output
+    }
+
+    /// The entry count and offset of the central directory, from the end-of-central-directory record
+    /// (and its ZIP64 counterpart when the 16/32-bit fields overflowed).
+    private func centralDirectory() throws -> (count: UInt64, offset: Int) {
+        let recordSize = 22, maxComment = 0xFFFF
+        let last = bytes.count - recordSize
+        guard last >= 0, let end = try stride(from: last, through: max(0, last - maxComment), by: -1)
+            .first(where: { try uint($0, 4) == 0x0605_4B50 }) else {
+            throw ZipError("not a zip archive, or truncated: no end-of-central-directory record")
+        }
+        var count = try uint(end + 10, 2), offset = try uint(end + 16, 4)
+        if count == 0xFFFF || offset == 0xFFFF_FFFF {
+            let locator = end - 20
+            guard locator >= 0, try uint(locator, 4) == 0x0706_4B50, let record = Int(exactly: try uint(locator + 8, 8)),
+                  try uint(record, 4) == 0x0606_4B50 else {
+                throw ZipError("corrupt zip archive: missing ZIP64 end-of-central-directory record")
+            }
+            (count, offset) = (try uint(record + 32, 8), try uint(record + 48, 8))
+        }
+        guard let start = Int(exactly: offset), start <= bytes.count else {
+            throw ZipError("truncated zip archive: the central directory starts past the end")
+        }
+        return (count, start)
+    }
+
+    /// `length` bytes at `offset`, or an error if the archive ends first.
+    private func slice(_ offset: Int, _ length: some BinaryInteger) throws -> Data {
+        guard offset >= 0, offset <= bytes.count, let length = Int(exactly: length), length <= bytes.count - offset else {
+            throw ZipError("truncated zip archive: \(length) bytes at offset \(offset) run past its end (\(bytes.count) bytes)")
+        }
+        return bytes[offset..<offset + length]
+    }
+
+    /// A little-endian unsigned integer of `size` bytes.
+    private func uint(_ offset: Int, _ size: Int) throws -> UInt64 {
+        try slice(offset, size).reversed().reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    private func int(_ offset: Int, _ size: Int) throws -> Int { Int(try uint(offset, size)) }
+}
+
+/// A malformed or unsupported zip archive.
+struct ZipError: Error, CustomStringConvertible {
+    let message: String
+    init(_ message: String) { self.message = message }
+    var description: String { message }
+}
