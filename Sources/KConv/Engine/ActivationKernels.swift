@@ -23,7 +23,7 @@ extension Activation {
         case .relu: for i in range { values[i] = max(values[i], 0) }
         case .relu6: for i in range { values[i] = min(max(values[i], 0), 6) }
         case .sigmoid: for i in range { values[i] = Self.sigmoid(values[i]) }
-        case .tanh: for i in range { values[i] = Foundation.tanh(values[i]) }
+        case .tanh: for i in range { values[i] = Self.tanh(values[i]) }
         case .elu: for i in range { values[i] = Self.elu(values[i], alpha: 1) }
         case .selu:
             // Keras: scale · elu(x, alpha) with the self-normalising constants.
@@ -64,7 +64,42 @@ extension Activation {
         }
     }
 
-    static func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
+    static func sigmoid(_ x: Float) -> Float { 1 / (1 + fastExp(-x)) }
+
+    /// tanh within 3·10⁻⁷ (relative) of the exact value: Cephes's odd polynomial below 0.625, and
+    /// (1 − e⁻²ˣ) / (1 + e⁻²ˣ) above, sign restored. Branch-free, so loops over it vectorise; libm's
+    /// tanhf was most of an LSTM's run time.
+    static func tanh(_ x: Float) -> Float {
+        let z = x * x
+        var p: Float = -5.70498872745e-3
+        p = p * z + 2.06390887954e-2
+        p = p * z - 5.37397155531e-2
+        p = p * z + 1.33314422036e-1
+        p = p * z - 3.33332819422e-1
+        let small = p * z * x + x
+        let e = fastExp(-2 * abs(x))
+        let large = (1 - e) / (1 + e)
+        return abs(x) < 0.625 ? small : Float(bitPattern: large.bitPattern | (x.bitPattern & 0x8000_0000))
+    }
+
+    /// eˣ within 2·10⁻⁷ (relative), branch-free so that loops over it vectorise: x = n·ln2 + r with
+    /// |r| ≤ ln2/2 (Cody–Waite split of ln2), Cephes's degree-6 polynomial for eʳ, and 2ⁿ built in the
+    /// exponent bits. x is clamped to [−87.3, 88.3], where 2ⁿ stays a normal float; NaN stays NaN.
+    static func fastExp(_ x: Float) -> Float {
+        let x = min(max(x, -87.3), 88.3)
+        // Adding 1.5·2²³ rounds x·log2(e) to the nearest integer n, held in the low mantissa bits.
+        let shifted = x * 1.44269504 + 12_582_912
+        let n = shifted - 12_582_912
+        let r = (x - n * 0.693359375) + n * 2.12194440e-4
+        var p: Float = 1.9875691500e-4
+        p = p * r + 1.3981999507e-3
+        p = p * r + 8.3334519073e-3
+        p = p * r + 4.1665795894e-2
+        p = p * r + 1.6666665459e-1
+        p = p * r + 5.0000001201e-1
+        let powerOfTwo = Float(bitPattern: (shifted.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
+        return (p * r * r + r + 1) * powerOfTwo
+    }
 
     static func elu(_ x: Float, alpha: Float) -> Float { x > 0 ? x : alpha * (exp(x) - 1) }
 

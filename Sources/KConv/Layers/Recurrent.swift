@@ -30,6 +30,9 @@ public final class Recurrent: Layer {
     public let goBackwards: Bool
     public let stateful: Bool
     public let timeMajor: Bool
+    /// Masked steps output zeros rather than the previous output (Keras's `zero_output_for_mask`,
+    /// saved only when set; Bidirectional overrides it).
+    public let zeroOutputForMask: Bool
 
     public required init(_ context: LayerContext) throws {
         let config = context.config
@@ -52,6 +55,7 @@ public final class Recurrent: Layer {
         goBackwards = try config.bool("go_backwards", default: false)
         stateful = try config.bool("stateful", default: false)
         timeMajor = try config.bool("time_major", default: false)
+        zeroOutputForMask = try config.bool("zero_output_for_mask", default: false)
         try super.init(context)
     }
 
@@ -85,9 +89,54 @@ public final class Recurrent: Layer {
         return [output] + states
     }
 
+    // MARK: Engine
+
+    /// The cell maths over the prepared weights.
+    private var kernel: RecurrentKernel?
+
+    override func prepare() throws {
+        try super.prepare()
+        kernel = try RecurrentKernel(cell: cell, units: units, activation: activation, recurrentActivation: recurrentActivation,
+                                     useBias: useBias, parameters: parameters)
+    }
+
+    /// Keras RNN call: `layer(x)`, with initial states as further positional inputs (Keras 2 records
+    /// `[x, h0, c0]`) or by keyword `initial_state` (Keras 3). Outputs `[output]`, plus the final states
+    /// (`h`, LSTM `h, c`) with `return_state`. The output keeps the input mask when it is a sequence.
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        let mask = call.recurrentMask
+        let result = try run(call.input, initialStates: call.initialStates, mask: mask, zeroOutputForMask: zeroOutputForMask)
+        let states = returnState ? result.states : []
+        return LayerOutput([result.output] + states,
+                           masks: [returnSequences ? mask : nil] + states.map { _ -> Mask? in nil })
+    }
+
+    /// One pass over `sequence`, shared with Bidirectional (which sets `zeroOutputForMask` itself). Errors
+    /// do not name the layer: the caller locates them.
+    func run(_ sequence: Tensor, initialStates: [Tensor], mask: Mask?, zeroOutputForMask: Bool) throws -> RecurrentKernel.Result {
+        if let reason = unsupportedReason { throw EngineError("kconv cannot compute \(reason)") }
+        guard let kernel else { throw EngineError("weights not read: prepare the model before running it") }
+        let options = RecurrentKernel.Options(goBackwards: goBackwards, returnSequences: returnSequences,
+                                              zeroOutputForMask: zeroOutputForMask)
+        return try kernel.run(sequence, initialStates: initialStates, mask: mask, options: options)
+    }
+
     override public var unsupportedReason: String? {
         if stateful { return "stateful=True (state carried across batches)" }
         if timeMajor { return "time_major=True" }
         return activation.unsupportedReason ?? recurrentActivation.unsupportedReason
+    }
+}
+
+extension LayerCall {
+    /// An RNN call's initial states: the positional inputs after the sequence (Keras 2 nodes) followed
+    /// by the keyword `initial_state` ones (Keras 3).
+    var initialStates: [Tensor] { Array(inputs.dropFirst()) + (keywordInputs["initial_state"] ?? []) }
+
+    /// The timestep mask an RNN call uses: an explicit `mask=` tensor (non-zero = keep) overrides the
+    /// mask flowing with the sequence, as in Keras.
+    var recurrentMask: Mask? {
+        guard let explicit = keywordInputs["mask"]?.first else { return mask }
+        return Mask(shape: explicit.shape, values: explicit.values.map { $0 != 0 })
     }
 }

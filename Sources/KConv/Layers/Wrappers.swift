@@ -38,6 +38,49 @@ public final class TimeDistributed: Layer {
 
     override public var sublayers: [Layer] { [inner] }
     override public var unsupportedReason: String? { inner.unsupportedReason.map { "inner \(inner.label): \($0)" } }
+
+    /// Folds time into the batch (`[b, t, ...]` → `[b·t, ...]`), runs the inner layer once and unfolds
+    /// its outputs. The inner layer sees a per-step mask when the mask has axes beyond time
+    /// (`[b, t, s]` → `[b·t, s]`), as both Keras versions pass one; a `[b, t]` mask has nothing per step.
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        let input = call.input
+        guard input.rank >= 3 else {
+            throw EngineError("expected an at least 3-D (batch, timesteps, ...) input, found shape \(input.shape)")
+        }
+        let (batch, steps) = (input.shape[0], input.shape[1])
+        if let mask = call.mask, Array(mask.shape.prefix(2)) != [batch, steps] {
+            throw EngineError("expected a mask of shape [\(batch), \(steps), ...], found \(mask.shape)")
+        }
+        let stepMask = call.mask.flatMap { mask in
+            mask.shape.count > 2 ? Mask(shape: [batch * steps] + mask.shape.dropFirst(2), values: mask.values) : nil
+        }
+        let folded = LayerCall(inputs: [input.reshaped([batch * steps] + input.shape.dropFirst(2))], masks: [stepMask])
+        let result = try locating(layer: inner.label) { try inner.forward(folded) }
+        let outputs = try result.tensors.map { output in
+            guard output.shape.first == batch * steps else {
+                throw EngineError("\(inner.label) returned shape \(output.shape) for \(batch * steps) folded steps")
+            }
+            return output.reshaped([batch, steps] + output.shape.dropFirst())
+        }
+        let masks = result.tensors.indices.map { index in
+            outputMask(input: call.mask, inner: index < result.masks.count ? result.masks[index] : nil, batch: batch, steps: steps)
+        }
+        return LayerOutput(outputs, masks: masks)
+    }
+
+    /// Keras 3 passes the input mask on unchanged. tf.keras (`TimeDistributed.compute_mask`) unfolds the
+    /// inner layer's mask when it computes one (an inner Masking, Embedding or sequence RNN), and
+    /// otherwise reduces the input mask to `[b, t]` (a step is kept when any of its positions is).
+    private func outputMask(input: Mask?, inner: Mask?, batch: Int, steps: Int) -> Mask? {
+        guard dialect < .keras3 else { return input }
+        if let inner, inner.shape.first == batch * steps {
+            return Mask(shape: [batch, steps] + inner.shape.dropFirst(), values: inner.values)
+        }
+        guard let input else { return nil }
+        let perStep = input.values.count / max(batch * steps, 1)
+        let keep = (0 ..< batch * steps).map { step in input.values[step * perStep ..< (step + 1) * perStep].contains(true) }
+        return Mask(shape: [batch, steps], values: keep)
+    }
 }
 
 /// Runs a recurrent layer forwards and a copy backwards over the sequence and merges the results.
@@ -137,4 +180,53 @@ public final class Bidirectional: Layer {
 
     override public var sublayers: [Layer] { [forward, backward] }
     override public var unsupportedReason: String? { forward.unsupportedReason ?? backward.unsupportedReason }
+
+    /// Keras Bidirectional call: both layers read the same sequence and mask (the backward one walks it
+    /// in reverse); initial states, if given, are split in half, forward first. With `return_sequences`
+    /// the backward output is flipped back to input order before merging, and masked steps output zeros
+    /// (Keras ≥ 2.2 sets `zero_output_for_mask = return_sequences` on both layers; Keras 1 did not).
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        let initialStates = call.initialStates
+        let stateCount = forward.cell.stateCount + backward.cell.stateCount
+        guard initialStates.isEmpty || initialStates.count == stateCount else {
+            throw EngineError("expected \(stateCount) initial states (forward then backward), found \(initialStates.count)")
+        }
+        let mask = call.recurrentMask
+        let returnSequences = forward.returnSequences
+        let zeroOutput = returnSequences && dialect >= .keras2
+        let half = initialStates.count / 2
+        let forwardResult = try locating(layer: forward.label) {
+            try forward.run(call.input, initialStates: Array(initialStates.prefix(half)), mask: mask, zeroOutputForMask: zeroOutput)
+        }
+        var backwardResult = try locating(layer: backward.label) {
+            try backward.run(call.input, initialStates: Array(initialStates.dropFirst(half)), mask: mask, zeroOutputForMask: zeroOutput)
+        }
+        if returnSequences { backwardResult.output = backwardResult.output.reversedInTime() }
+        let merged = try merge(forwardResult.output, backwardResult.output)
+        let states = forward.returnState ? forwardResult.states + backwardResult.states : []
+        let outputMask = returnSequences ? mask : nil
+        return LayerOutput(merged + states, masks: merged.map { _ in outputMask } + states.map { _ -> Mask? in nil })
+    }
+
+    /// concat (`[forward, backward]` on the last axis), sum, mul, ave, or both outputs apart (merge_mode None).
+    private func merge(_ forwardOutput: Tensor, _ backwardOutput: Tensor) throws -> [Tensor] {
+        guard forwardOutput.shape == backwardOutput.shape else {
+            throw EngineError("forward output \(forwardOutput.shape) and backward output \(backwardOutput.shape) differ")
+        }
+        switch mergeMode {
+        case nil: return [forwardOutput, backwardOutput]
+        case .sum: return [try Tensor.broadcasting(forwardOutput, backwardOutput, +)]
+        case .mul: return [try Tensor.broadcasting(forwardOutput, backwardOutput, *)]
+        case .ave: return [try Tensor.broadcasting(forwardOutput, backwardOutput) { ($0 + $1) / 2 }]
+        case .concat:
+            let (rows, width) = forwardOutput.rowsAndLast
+            var values: [Float] = []
+            values.reserveCapacity(2 * forwardOutput.count)
+            for row in 0 ..< rows {
+                values.append(contentsOf: forwardOutput.values[row * width ..< (row + 1) * width])
+                values.append(contentsOf: backwardOutput.values[row * width ..< (row + 1) * width])
+            }
+            return [Tensor(shape: forwardOutput.shape.dropLast() + [2 * width], values: values)]
+        }
+    }
 }

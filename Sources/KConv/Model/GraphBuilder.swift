@@ -24,7 +24,8 @@ struct GraphBuilder {
     struct InboundCall {
         var inputs: [ConfigTensor]
         var keywordInputs: [(name: String, tensors: [ConfigTensor])]
-        /// The call as the config wrote it, for what is not a tensor (an operation's constant operands).
+        /// The call as the config wrote it, for what is not a tensor (an operation's constant operands, a
+        /// Keras 2 call's `training` flag).
         var raw: JSONValue = .null
     }
 
@@ -198,7 +199,7 @@ struct GraphBuilder {
             // tf.keras writes a one-tensor call (TFOpLambda, ...) as the bare entry, not a list of entries.
             if let single = configTensor(call) {
                 let kwargs = call.arrayValue.flatMap { $0.count > 3 ? $0[3].objectValue : nil } ?? JSONObject()
-                return InboundCall(inputs: [single], keywordInputs: keywordTensors(kwargs, legacy: true))
+                return InboundCall(inputs: [single], keywordInputs: keywordTensors(kwargs, legacy: true), raw: call)
             }
             guard let entries = call.arrayValue else {
                 throw ModelError("expected a call, found \(ConfigReader.describe(call))")
@@ -211,7 +212,7 @@ struct GraphBuilder {
                 inputs.append(tensor)
             }
             let kwargs = entries.first?.arrayValue.flatMap { $0.count > 3 ? $0[3].objectValue : nil } ?? JSONObject()
-            return InboundCall(inputs: inputs, keywordInputs: keywordTensors(kwargs, legacy: true))
+            return InboundCall(inputs: inputs, keywordInputs: keywordTensors(kwargs, legacy: true), raw: call)
         }
     }
 

@@ -13,7 +13,8 @@ public final class Node {
     public let keywordInputs: [(name: String, tensors: [TensorRef])]
     /// Shapes of the call's outputs; nil when they cannot be known (downstream of an unsupported layer).
     public internal(set) var outputShapes: [TensorShape]?
-    /// The call as the config wrote it (Keras 3 `args`/`kwargs`), null for Keras 1/2 calls.
+    /// The call as the config wrote it: Keras 3 `{"args", "kwargs"}`, or the Keras 1/2 list of
+    /// `[layer, node, tensor, kwargs]` entries; null for Sequential models.
     public let call: JSONValue
 
     init(layer: Layer, inputs: [TensorRef], keywordInputs: [(name: String, tensors: [TensorRef])], call: JSONValue = .null) {
