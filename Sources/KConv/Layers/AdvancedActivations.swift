@@ -1,4 +1,28 @@
 /// Activation layers with parameters: ReLU, LeakyReLU, PReLU, ELU, Softmax, ThresholdedReLU.
+/// All of them keep the mask flowing with their input, as Keras's do.
+
+/// Keras's `relu(x, negative_slope, max_value, threshold)` (tf.keras `backend.relu`, Keras 3
+/// `activations.relu`), one element at a time: the positive part is `x` where `x > threshold` (else 0),
+/// clipped to `[0, max_value]` when there is a maximum, minus `negative_slope · max(threshold − x, 0)`.
+/// With threshold 0 and no maximum that is `x` for x > 0 and `slope · x` below (leaky ReLU). Like Keras,
+/// a negative threshold without a maximum lets `threshold < x < 0` through unchanged.
+struct Rectifier {
+    var negativeSlope: Float = 0
+    var maxValue: Float?
+    var threshold: Float = 0
+
+    func callAsFunction(_ x: Float) -> Float {
+        var positive = threshold != 0 ? (x > threshold ? x : 0) : max(x, 0)
+        if let maxValue { positive = min(max(positive, 0), maxValue) }
+        return negativeSlope == 0 ? positive : positive - negativeSlope * max(threshold - x, 0)
+    }
+
+    func output(for call: LayerCall) -> LayerOutput {
+        var output = call.input
+        for index in output.values.indices { output.values[index] = self(output.values[index]) }
+        return LayerOutput([output], masks: [call.mask])
+    }
+}
 
 /// `ReLU(max_value, negative_slope, threshold)`: `x` above threshold (capped), `slope·(x − threshold)` below.
 public final class ReLULayer: Layer {
@@ -12,6 +36,10 @@ public final class ReLULayer: Layer {
         threshold = try context.config.double("threshold", default: 0)
         try super.init(context)
     }
+
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        Rectifier(negativeSlope: Float(negativeSlope), maxValue: maxValue.map(Float.init), threshold: Float(threshold)).output(for: call)
+    }
 }
 
 /// `LeakyReLU`: `x` for x ≥ 0, `slope·x` below; Keras 2 calls the slope `alpha`, Keras 3 `negative_slope`.
@@ -21,6 +49,10 @@ public final class LeakyReLU: Layer {
     public required init(_ context: LayerContext) throws {
         negativeSlope = try context.config.optionalDouble("negative_slope") ?? context.config.double("alpha", default: 0.3)
         try super.init(context)
+    }
+
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        Rectifier(negativeSlope: Float(negativeSlope)).output(for: call)
     }
 }
 
@@ -32,6 +64,13 @@ public final class ELULayer: Layer {
         alpha = try context.config.double("alpha", default: 1)
         try super.init(context)
     }
+
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        var output = call.input
+        let alpha = Float(self.alpha)
+        for index in output.values.indices { output.values[index] = Activation.elu(output.values[index], alpha: alpha) }
+        return LayerOutput([output], masks: [call.mask])
+    }
 }
 
 /// `ThresholdedReLU(theta)`: `x` where x > theta, else 0.
@@ -42,15 +81,55 @@ public final class ThresholdedReLU: Layer {
         theta = try context.config.double("theta", default: 1)
         try super.init(context)
     }
+
+    /// `x · (x > theta)`: Keras's ReLU with `threshold = theta`.
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        Rectifier(threshold: Float(theta)).output(for: call)
+    }
 }
 
-/// `Softmax(axis)`.
+/// `Softmax(axis)`: softmax over one axis or, in Keras 3, several together (`exp(x − logsumexp(x, axes))`).
 public final class SoftmaxLayer: Layer {
     public let axes: [Int]
 
     public required init(_ context: LayerContext) throws {
         axes = try context.config.intOrList("axis", default: [-1])
         try super.init(context)
+    }
+
+    /// An optional `mask` (passed by keyword or second, else the Keras mask flowing with the input, as Keras
+    /// fills the argument) broadcasts against the input, NumPy style. Masked positions get −1e9 before the
+    /// softmax — tf.keras adds `(1 − mask) · −1e9`, Keras 3 replaces them where `mask ≤ 0.5` and zeroes them
+    /// afterwards. The mask argument flows on as the output's mask.
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        let input = call.input
+        let axes = try self.axes.map { axis in
+            let resolved = axis < 0 ? axis + input.rank : axis
+            guard (0..<input.rank).contains(resolved) else {
+                throw EngineError("\(label): axis \(axis) does not exist in an input of shape \(input.shape)")
+            }
+            return resolved
+        }
+        let givenMask = call.keywordInputs["mask"]?.first ?? call.inputs.dropFirst().first
+        let mask = givenMask ?? call.mask.map { Tensor(shape: $0.shape, values: $0.values.map { $0 ? 1 : 0 }) }
+        var logits = input
+        let replacesMasked = dialect >= .keras3
+        if let mask {
+            guard mask.rank <= input.rank, Tensor.broadcastShape(input.shape, mask.shape) == input.shape else {
+                throw EngineError("\(label): a mask of shape \(mask.shape) does not broadcast to the input's shape \(input.shape)")
+            }
+            logits = try replacesMasked
+                ? Tensor.broadcasting(input, mask) { x, keep in keep > 0.5 ? x : -1e9 }
+                : Tensor.broadcasting(input, mask) { x, keep in x + (1 - keep) * -1e9 }
+        }
+        var output = try logits.mappingRows(over: axes) { values, rows, width in
+            for row in 0..<rows { try Activation.softmax.apply(&values, start: row * width, count: width) }
+        }
+        if let mask, replacesMasked {
+            output = try Tensor.broadcasting(output, mask) { y, keep in keep > 0.5 ? y : 0 }
+        }
+        let outputMask = givenMask.map { Mask(shape: $0.shape, values: $0.values.map { $0 != 0 }) } ?? call.mask
+        return LayerOutput([output], masks: [outputMask])
     }
 }
 
@@ -73,5 +152,16 @@ public final class PReLU: Layer {
             return dim
         }
         return [weight("alpha", shape, index: 0)]
+    }
+
+    /// `x` for x > 0, `alpha · x` below (Keras: `relu(x) − alpha · relu(−x)`), alpha repeating along the
+    /// shared axes and the batch.
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        let input = call.input, alpha = parameters[0]
+        guard alpha.rank == input.rank - 1, Tensor.broadcastShape(input.shape, [1] + alpha.shape) == input.shape else {
+            throw EngineError("\(label): alpha of shape \(alpha.shape) does not fit an input of shape \(input.shape)")
+        }
+        let output = try Tensor.broadcasting(input, alpha.reshaped([1] + alpha.shape)) { x, slope in x > 0 ? x : slope * x }
+        return LayerOutput([output], masks: [call.mask])
     }
 }

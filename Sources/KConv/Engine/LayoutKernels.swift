@@ -1,0 +1,121 @@
+/// Kernels that move values without arithmetic (transposes, repeats, padding and cropping) and the image
+/// resize of UpSampling2D.
+extension Tensor {
+    /// The tensor with its axes reordered: output axis `i` is input axis `axes[i]` (NumPy's `transpose`).
+    func permuted(_ axes: [Int]) -> Tensor {
+        precondition(axes.sorted() == Array(0..<rank), "permutation \(axes) does not fit rank \(rank)")
+        guard axes != Array(0..<rank), count > 0 else { return Tensor(shape: axes.map { shape[$0] }, values: values) }
+        let outputShape = axes.map { shape[$0] }
+        var inputStrides = [Int](repeating: 1, count: rank)
+        for axis in stride(from: rank - 2, through: 0, by: -1) { inputStrides[axis] = inputStrides[axis + 1] * shape[axis + 1] }
+        // The input stride of each output axis; the output is written in order, one last-axis run at a time.
+        let strides = axes.map { inputStrides[$0] }
+        let runLength = outputShape[rank - 1], runStride = strides[rank - 1]
+        var output = [Float](repeating: 0, count: count)
+        var index = [Int](repeating: 0, count: rank)
+        var source = 0
+        for runStart in stride(from: 0, to: count, by: runLength) {
+            for offset in 0..<runLength { output[runStart + offset] = values[source + offset * runStride] }
+            // Advance the odometer over the output's leading axes, keeping `source` in step.
+            var axis = rank - 2
+            while axis >= 0 {
+                index[axis] += 1
+                source += strides[axis]
+                if index[axis] < outputShape[axis] { break }
+                source -= strides[axis] * outputShape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+        return Tensor(shape: outputShape, values: output)
+    }
+
+    /// Each slice along `axis` repeated `times` times in place (`[a, b]` → `[a, a, b, b]`): NumPy's
+    /// `repeat`, Keras's `repeat_elements` (UpSampling, and RepeatVector on an axis of length 1).
+    func repeatingElements(along axis: Int, times: Int) -> Tensor {
+        let inner = shape[(axis + 1)...].reduce(1, *)
+        var output = [Float]()
+        output.reserveCapacity(count * times)
+        for slice in 0..<(inner == 0 ? 0 : count / inner) {
+            let run = values[slice * inner ..< (slice + 1) * inner]
+            for _ in 0..<times { output.append(contentsOf: run) }
+        }
+        var outputShape = shape
+        outputShape[axis] *= times
+        return Tensor(shape: outputShape, values: output)
+    }
+
+    /// The tensor grown by `before[a]` zeros at the start and `after[a]` at the end of each axis `a`; a
+    /// negative amount removes that many entries instead (ZeroPadding and Cropping). Every resulting
+    /// size must be ≥ 0.
+    func padded(before: [Int], after: [Int]) -> Tensor {
+        let outputShape = shape.indices.map { shape[$0] + before[$0] + after[$0] }
+        precondition(outputShape.allSatisfy { $0 >= 0 }, "cropping \(before), \(after) removes more than \(shape)")
+        var output = Tensor(zeros: outputShape)
+        guard output.count > 0, count > 0 else { return output }
+        let last = rank - 1
+        // Along the last axis the kept output columns are one contiguous run.
+        let firstColumn = max(before[last], 0)
+        let endColumn = min(outputShape[last], shape[last] + before[last])
+        guard firstColumn < endColumn else { return output }
+        let outputRows = output.count / outputShape[last]
+        rows: for row in 0..<outputRows {
+            // The input row this output row comes from, axis by axis from the innermost leading axis.
+            var remainder = row, sourceRow = 0, sourceScale = 1
+            for axis in stride(from: last - 1, through: 0, by: -1) {
+                let sourceIndex = remainder % outputShape[axis] - before[axis]
+                remainder /= outputShape[axis]
+                guard sourceIndex >= 0, sourceIndex < shape[axis] else { continue rows }
+                sourceRow += sourceIndex * sourceScale
+                sourceScale *= shape[axis]
+            }
+            let source = sourceRow * shape[last] + firstColumn - before[last]
+            let target = row * outputShape[last] + firstColumn
+            output.values.replaceSubrange(target ..< target + endColumn - firstColumn,
+                                          with: values[source ..< source + endColumn - firstColumn])
+        }
+        return output
+    }
+
+    /// A channels_last image batch `(batch, height, width, channels)` resized bilinearly, as TensorFlow's
+    /// `tf.image.resize(method="bilinear")` (ResizeBilinear with `half_pixel_centers=True`), which both
+    /// tf.keras and Keras 3 use for `UpSampling2D(interpolation="bilinear")`: output cell `i` samples input
+    /// coordinate `(i + ½)·in/out − ½`, clamped to the edges.
+    func resizedBilinear(height: Int, width: Int) -> Tensor {
+        let (batch, inputHeight, inputWidth, channels) = (shape[0], shape[1], shape[2], shape[3])
+        let rows = Self.bilinearTaps(input: inputHeight, output: height)
+        let columns = Self.bilinearTaps(input: inputWidth, output: width)
+        var output = Tensor(zeros: [batch, height, width, channels])
+        var target = 0
+        for sample in 0..<batch {
+            let image = sample * inputHeight * inputWidth
+            for row in rows {
+                let top = (image + row.lower * inputWidth) * channels
+                let bottom = (image + row.upper * inputWidth) * channels
+                for column in columns {
+                    let left = column.lower * channels, right = column.upper * channels
+                    for channel in 0..<channels {
+                        let topLeft = values[top + left + channel], topRight = values[top + right + channel]
+                        let bottomLeft = values[bottom + left + channel], bottomRight = values[bottom + right + channel]
+                        let upper = topLeft + (topRight - topLeft) * column.fraction
+                        let lower = bottomLeft + (bottomRight - bottomLeft) * column.fraction
+                        output.values[target] = upper + (lower - upper) * row.fraction
+                        target += 1
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    /// For each output cell of one axis: the two input cells it blends and the weight of the upper one,
+    /// computed in Float as TensorFlow's `HalfPixelScaler` and `compute_interpolation_weights` do.
+    private static func bilinearTaps(input: Int, output: Int) -> [(lower: Int, upper: Int, fraction: Float)] {
+        let scale = Float(input) / Float(output)
+        return (0..<output).map { cell in
+            let position = (Float(cell) + 0.5) * scale - 0.5
+            let floor = position.rounded(.down)
+            return (max(Int(floor), 0), min(Int(position.rounded(.up)), input - 1), position - floor)
+        }
+    }
+}
