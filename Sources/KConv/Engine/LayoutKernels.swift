@@ -14,8 +14,10 @@ extension Tensor {
         var output = [Float](repeating: 0, count: count)
         var index = [Int](repeating: 0, count: rank)
         var source = 0
+        let input = values.span
+        var target = output.mutableSpan
         for runStart in stride(from: 0, to: count, by: runLength) {
-            for offset in 0..<runLength { output[runStart + offset] = values[source + offset * runStride] }
+            for offset in 0..<runLength { target[runStart + offset] = input[source + offset * runStride] }
             // Advance the odometer over the output's leading axes, keeping `source` in step.
             var axis = rank - 2
             while axis >= 0 {
@@ -86,6 +88,8 @@ extension Tensor {
         let rows = Self.bilinearTaps(input: inputHeight, output: height)
         let columns = Self.bilinearTaps(input: inputWidth, output: width)
         var output = Tensor(zeros: [batch, height, width, channels])
+        let values = self.values.span
+        var result = output.values.mutableSpan
         var target = 0
         for sample in 0..<batch {
             let image = sample * inputHeight * inputWidth
@@ -99,7 +103,7 @@ extension Tensor {
                         let bottomLeft = values[bottom + left + channel], bottomRight = values[bottom + right + channel]
                         let upper = topLeft + (topRight - topLeft) * column.fraction
                         let lower = bottomLeft + (bottomRight - bottomLeft) * column.fraction
-                        output.values[target] = upper + (lower - upper) * row.fraction
+                        result[target] = upper + (lower - upper) * row.fraction
                         target += 1
                     }
                 }

@@ -50,6 +50,39 @@ public class ConvolutionBase: Layer {
     }
 
     override public var unsupportedReason: String? { activation.unsupportedReason }
+
+    // MARK: Engine
+
+    /// The input in channels_last layout, after checking its rank and that it has `channels` channels.
+    func channelsLastInput(_ input: Tensor, channels expected: Int) throws -> Tensor {
+        let moved = try KConv.channelsLastInput(input, rank: rank, channelsFirst: channelsFirst)
+        guard moved.shape[rank + 1] == expected else {
+            throw EngineError("expected \(expected) input channels, found \(moved.shape[rank + 1]) in shape \(input.shape)")
+        }
+        return moved
+    }
+
+    /// The layer's window over the spatial axes of a channels_last input.
+    func windowGeometry(over input: Tensor) throws -> WindowGeometry {
+        try WindowGeometry(inputSize: Array(input.shape[1...rank]), kernel: kernelSize, strides: strides,
+                           dilation: dilation, padding: padding)
+    }
+
+    /// The depthwise convolution of a channels_last input with a `kernel_size + (C, M)` kernel (DepthwiseConv,
+    /// and the first half of SeparableConv).
+    func depthwise(_ input: Tensor, kernel: Tensor, bias: [Float]?) throws -> Tensor {
+        try depthwiseConvolve(input, geometry: windowGeometry(over: input), kernel: kernel.values,
+                              multiplier: kernel.shape[rank + 1], bias: bias)
+    }
+
+    /// A channels_last result moved back to the layer's data format, then activated (after the move, so
+    /// that a softmax runs over the last axis Keras sees). Convolutions pass no mask on. The result is
+    /// consumed, so the activation updates its values in place rather than a copy.
+    func finishing(_ output: consuming Tensor) throws -> LayerOutput {
+        if channelsFirst { output = toChannelsFirst(output) }
+        try activation.apply(to: &output)
+        return LayerOutput([output])
+    }
 }
 
 /// Conv1D, Conv2D, Conv3D: cross-correlation with `filters` kernels, optionally grouped.
@@ -75,6 +108,16 @@ public final class Convolution: ConvolutionBase {
 
     override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         try windowedOutput(inputShapes, channels: filters)
+    }
+
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        guard filters % groups == 0 else {
+            throw EngineError("groups (\(groups)) must divide filters (\(filters))")
+        }
+        let kernel = parameters[0]
+        let input = try channelsLastInput(call.input, channels: kernel.shape[rank] * groups)
+        return try finishing(convolve(input, geometry: windowGeometry(over: input), kernel: kernel.values,
+                                      filters: filters, groups: groups, bias: useBias ? parameters[1].values : nil))
     }
 }
 
@@ -106,6 +149,26 @@ public final class ConvolutionTranspose: ConvolutionBase {
         shape.channels = filters
         return [shape.shape]
     }
+
+    /// Keras's `conv_transpose`: the output's spatial sizes are `deconv_output_length` (as in
+    /// `outputShapes`), and TensorFlow places the windows of the forward convolution from that output
+    /// back to the input (for `same`, padding as a SAME convolution between the two sizes).
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        let kernel = parameters[0]
+        let input = try channelsLastInput(call.input, channels: kernel.shape[rank + 1])
+        let inputSize = Array(input.shape[1...rank])
+        let outputSize = inputSize.indices.map { axis in
+            deconvOutputLength(inputSize[axis], kernel: kernelSize[axis], padding: padding,
+                               outputPadding: outputPadding?[axis], stride: strides[axis], dilation: dilation[axis]) ?? 0
+        }
+        guard outputSize.allSatisfy({ $0 > 0 }) else {
+            throw EngineError("spatial input \(inputSize) gives an empty output \(outputSize)")
+        }
+        let geometry = WindowGeometry(inputSize: outputSize, outputSize: inputSize, kernel: kernelSize, strides: strides,
+                                      dilation: dilation, padding: padding)
+        return try finishing(convolveTransposed(input, geometry: geometry, kernel: kernel.values, filters: filters,
+                                                bias: useBias ? parameters[1].values : nil))
+    }
 }
 
 /// DepthwiseConv1D/2D: each input channel convolved with `depth_multiplier` kernels of its own.
@@ -129,6 +192,12 @@ public final class DepthwiseConvolution: ConvolutionBase {
     override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let channels = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self).channels
         return try windowedOutput(inputShapes, channels: channels.map { $0 * depthMultiplier })
+    }
+
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        let kernel = parameters[0]
+        let input = try channelsLastInput(call.input, channels: kernel.shape[rank])
+        return try finishing(depthwise(input, kernel: kernel, bias: useBias ? parameters[1].values : nil))
     }
 }
 
@@ -155,5 +224,14 @@ public final class SeparableConvolution: ConvolutionBase {
 
     override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         try windowedOutput(inputShapes, channels: filters)
+    }
+
+    /// The depthwise convolution without bias, then the 1×1 pointwise one (a GEMM over channels) with it.
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        let depthwiseKernel = parameters[0], pointwiseKernel = parameters[1]
+        let input = try channelsLastInput(call.input, channels: depthwiseKernel.shape[rank])
+        let perChannel = try depthwise(input, kernel: depthwiseKernel, bias: nil)
+        let pointwise = pointwiseKernel.reshaped(Array(pointwiseKernel.shape.suffix(2)))
+        return try finishing(denseProduct(perChannel, kernel: pointwise, bias: useBias ? parameters[2] : nil))
     }
 }

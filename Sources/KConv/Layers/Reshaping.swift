@@ -13,6 +13,14 @@ public final class Flatten: Layer {
         let input = try singleInput(inputShapes)
         return [[input.first ?? nil, input.featureCount]]
     }
+
+    /// As Keras's Flatten: a channels_first input of rank > 2 is moved to channels_last before flattening.
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        guard call.input.rank >= 1 else { throw EngineError("expected an input with a batch axis, found a scalar") }
+        let input = channelsFirst && call.input.rank > 2 ? toChannelsLast(call.input) : call.input
+        let batch = input.shape[0]
+        return LayerOutput([input.reshaped([batch, input.shape.dropFirst().reduce(1, *)])])
+    }
 }
 
 /// Reshapes to `target_shape` (batch axis excluded); one entry may be -1.
@@ -44,6 +52,20 @@ public final class Reshape: Layer {
         }
         return [[input.first ?? nil] + output]
     }
+
+    /// The same values under `(batch,) + target_shape`, the -1 entry sized from the input.
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        let input = call.input
+        guard input.rank >= 1 else { throw EngineError("expected an input with a batch axis, found a scalar") }
+        let features = input.shape.dropFirst().reduce(1, *)
+        let known = targetShape.filter { $0 != -1 }.reduce(1, *)
+        var target = targetShape
+        if let slot = target.firstIndex(of: -1), known > 0, features % known == 0 { target[slot] = features / known }
+        guard target.reduce(1, *) == features else {
+            throw EngineError("cannot reshape input \(input.shape) (\(features) values per sample) to \(targetShape)")
+        }
+        return LayerOutput([input.reshaped([input.shape[0]] + target)])
+    }
 }
 
 /// Permutes the non-batch axes; `dims` are 1-based as in Keras.
@@ -65,6 +87,13 @@ public final class Permute: Layer {
         }
         return [[input[0]] + dims.map { input[$0] }]
     }
+
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        guard call.input.rank == dims.count + 1 else {
+            throw EngineError("dims \(dims) do not fit input shape \(call.input.shape)")
+        }
+        return LayerOutput([call.input.permuted([0] + dims)])
+    }
 }
 
 /// Repeats a `(batch, features)` input `n` times: `(batch, n, features)`.
@@ -80,6 +109,12 @@ public final class RepeatVector: Layer {
         let input = try singleInput(inputShapes)
         try requireRank(input, 2...2, "a 2-D")
         return [[input[0], count, input[1]]]
+    }
+
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        let input = call.input
+        guard input.rank == 2 else { throw EngineError("expected a 2-D input (batch, features), found shape \(input.shape)") }
+        return LayerOutput([input.reshaped([input.shape[0], 1, input.shape[1]]).repeatingElements(along: 1, times: count)])
     }
 }
 
@@ -112,6 +147,23 @@ public final class SpatialPadding: Layer {
         }
         return [shape.shape]
     }
+
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        let input = call.input
+        guard input.rank == rank + 2 else {
+            throw EngineError("expected a \(rank + 2)-D input (batch, \(rank) spatial axes and channels), found shape \(input.shape)")
+        }
+        let firstSpatial = channelsFirst ? 2 : 1
+        var before = Array(repeating: 0, count: input.rank), after = before
+        for axis in 0..<rank {
+            before[firstSpatial + axis] = amounts[axis][0]
+            after[firstSpatial + axis] = amounts[axis][1]
+            guard input.shape[firstSpatial + axis] + amounts[axis][0] + amounts[axis][1] >= 0 else {
+                throw EngineError("cropping \(amounts[axis].map { -$0 }) removes more than the \(input.shape[firstSpatial + axis]) rows of spatial axis \(axis + 1)")
+            }
+        }
+        return LayerOutput([input.padded(before: before, after: after)])
+    }
 }
 
 /// UpSampling1D/2D/3D: repeats rows `size` times per axis (2-D also bilinear).
@@ -133,6 +185,27 @@ public final class UpSampling: Layer {
         var shape = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self)
         shape.spatial = zip(shape.spatial, size).map { length, factor in length.map { $0 * factor } }
         return [shape.shape]
+    }
+
+    /// Nearest: every row repeated `size` times per axis (Keras's `repeat`). Bilinear (2-D only): the
+    /// channels_last image resized to `size`× its height and width as `tf.image.resize` does.
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        switch interpolation {
+        case "nearest":
+            var output = call.input
+            guard output.rank == rank + 2 else {
+                throw EngineError("expected a \(rank + 2)-D input (batch, \(rank) spatial axes and channels), found shape \(output.shape)")
+            }
+            let firstSpatial = channelsFirst ? 2 : 1
+            for axis in 0..<rank { output = output.repeatingElements(along: firstSpatial + axis, times: size[axis]) }
+            return LayerOutput([output])
+        case "bilinear" where rank == 2:
+            let input = try channelsLastInput(call.input, rank: rank, channelsFirst: channelsFirst)
+            let output = input.resizedBilinear(height: input.shape[1] * size[0], width: input.shape[2] * size[1])
+            return LayerOutput([channelsFirst ? toChannelsFirst(output) : output])
+        default:
+            throw EngineError("kconv cannot compute interpolation '\(interpolation)' for \(className)")
+        }
     }
 
     override public var unsupportedReason: String? {

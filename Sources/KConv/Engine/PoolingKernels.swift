@@ -1,0 +1,66 @@
+/// Max and average pooling over windows and over whole spatial extents, as TensorFlow computes them.
+
+/// Windowed pooling of a channels_last batch `(batch, spatial..., channels)`, Keras's Max/AveragePooling:
+/// each output cell reduces, per channel, the input cells of its window that lie inside the input.
+/// Padded cells never count (TensorFlow's `max_pool` / `avg_pool`): max ignores them and average divides
+/// by the number of real cells in the window.
+func pool(_ input: Tensor, geometry: WindowGeometry, reduction: Pooling.Reduction) -> Tensor {
+    let batch = input.shape[0], channels = input.shape[input.rank - 1]
+    var output = Tensor(zeros: [batch] + geometry.outputSize + [channels])
+    let window = geometry.threeDimensional
+    var cells = [Int](repeating: 0, count: geometry.taps)
+    let source = input.values.span
+    var target = output.values.mutableSpan
+    for row in 0 ..< batch * geometry.outputPositions {
+        window.inputCells(of: row, into: &cells)
+        let outputCell = row * channels ..< (row + 1) * channels
+        var counted = 0
+        for cell in cells where cell >= 0 {
+            let inputCell = source.extracting(cell * channels ..< (cell + 1) * channels)
+            switch (reduction, counted) {
+            case (_, 0): target.assign(outputCell, from: inputCell)
+            case (.max, _): target.formMaximum(outputCell, inputCell)
+            case (.average, _): target.add(outputCell, inputCell)
+            }
+            counted += 1
+        }
+        if reduction == .average, counted > 1 {
+            for index in outputCell { target[index] /= Float(counted) }
+        }
+    }
+    return output
+}
+
+/// Global pooling of `input` read as `(batch, positions, channels)` (channels_last) or
+/// `(batch, channels, positions)` (channels_first): `(batch, channels)`, each channel reduced over
+/// every position, Keras's GlobalMax/GlobalAveragePooling. With `keep`, a position counts only where
+/// `keep[sample·positions + position]` is true (GlobalAveragePooling1D with a mask: the sum over kept
+/// steps divided by their number, as Keras computes it — NaN when a sample keeps none).
+func globalPool(_ input: Tensor, positions: Int, channels: Int, channelsFirst: Bool, reduction: Pooling.Reduction,
+                keep: [Bool]? = nil) -> Tensor {
+    let batch = input.shape[0]
+    precondition(input.count == batch * positions * channels, "global pooling layout does not match the tensor")
+    // channels_first reads each channel's positions as one run: reduce runs of a channels_last copy instead.
+    let values = channelsFirst ? input.reshaped([batch, channels, positions]).permuted([0, 2, 1]).values : input.values
+    var output = Tensor(zeros: [batch, channels])
+    let source = values.span
+    var target = output.values.mutableSpan
+    for sample in 0..<batch {
+        let outputRow = sample * channels ..< (sample + 1) * channels
+        var counted = 0
+        for position in 0..<positions where keep?[sample * positions + position] ?? true {
+            let start = (sample * positions + position) * channels
+            let inputRow = source.extracting(start ..< start + channels)
+            switch (reduction, counted) {
+            case (_, 0): target.assign(outputRow, from: inputRow)
+            case (.max, _): target.formMaximum(outputRow, inputRow)
+            case (.average, _): target.add(outputRow, inputRow)
+            }
+            counted += 1
+        }
+        if reduction == .average {
+            for index in outputRow { target[index] /= Float(counted) }
+        }
+    }
+    return output
+}
