@@ -17,6 +17,8 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# oneDNN reorders float sums (and mishandles a few rare layouts): references should be plain TensorFlow.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 def load_keras(generation):

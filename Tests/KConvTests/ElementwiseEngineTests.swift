@@ -9,11 +9,11 @@ import Testing
 
     /// NumPy broadcasting on random shape pairs (missing leading axes, axes of size 1 on either side).
     @Test func broadcastingMatchesNaive() throws {
-        var random = Random(seed: 1)
+        var random = SplitMix64(seed: 1)
         for _ in 0 ..< 200 {
             let full = (0 ..< random.int(0 ... 4)).map { _ in random.int(1 ... 4) }
             let a = randomOperandShape(of: full, &random), b = randomOperandShape(of: full, &random)
-            let x = random.tensor(a), y = random.tensor(b)
+            let x = random.tensor(a, scale: 2), y = random.tensor(b, scale: 2)
             let got = try Tensor.broadcasting(x, y, -)
             let shape = try #require(Tensor.broadcastShape(a, b))
             #expect(got.shape == shape)
@@ -27,8 +27,8 @@ import Testing
     /// Rows over any set of axes, trailing or not: each element becomes the sum of its row.
     @Test(arguments: [[3], [1], [1, 2], [2, 1], [1, 3], [0, 2], [0, 1, 2, 3]])
     func mappingRowsGroupsTheAxes(_ axes: [Int]) {
-        var random = Random(seed: 3)
-        let x = random.tensor([2, 3, 4, 5])
+        var random = SplitMix64(seed: 3)
+        let x = random.tensor([2, 3, 4, 5], scale: 2)
         let got = x.mappingRows(over: axes) { values, rows, width in
             for row in 0 ..< rows {
                 let range = row * width ..< (row + 1) * width
@@ -51,12 +51,12 @@ import Testing
         (#""axis": 2, "scale": false, "epsilon": 0.01"#, [2, 3, 4]), (#""axis": [1, 3]"#, [2, 3, 2, 4]),
     ])
     func batchNormalizationMatchesFormula(_ options: String, _ shape: [Int]) throws {
-        var random = Random(seed: 4)
+        var random = SplitMix64(seed: 4)
         let layer = try makeLayer(#"{"class_name": "BatchNormalization", "config": {"trainable": true, "name": "bn", \#(options)}}"#,
                                   input: [nil] + shape.dropFirst().map { $0 }, dialect: .keras2, &random)
         let bn = try #require(layer as? BatchNormalization)
         let weights = Dictionary(uniqueKeysWithValues: zip(bn.weightSpecs.map(\.name), bn.parameters.map(\.values)))
-        let x = random.tensor(shape)
+        let x = random.tensor(shape, scale: 2)
         let got = try bn.forward(LayerCall(inputs: [x])).tensors[0]
         for (flat, index) in multiIndices(shape).enumerated() {
             let channel = bn.axes.reduce(0) { $0 * shape[$1] + index[$1] }
@@ -72,12 +72,12 @@ import Testing
         (#""axis": -1, "center": false"#, [3, 5]), (#""axis": -1, "rms_scaling": true"#, [3, 7]),
     ])
     func layerNormalizationMatchesFormula(_ options: String, _ shape: [Int]) throws {
-        var random = Random(seed: 5)
+        var random = SplitMix64(seed: 5)
         let layer = try makeLayer(#"{"class_name": "LayerNormalization", "config": {"trainable": true, "name": "ln", \#(options)}}"#,
                                   input: [nil] + shape.dropFirst().map { $0 }, dialect: .keras3, &random)
         let ln = try #require(layer as? LayerNormalization)
         let weights = Dictionary(uniqueKeysWithValues: zip(ln.weightSpecs.map(\.name), ln.parameters.map(\.values)))
-        let x = random.tensor(shape)
+        let x = random.tensor(shape, scale: 2)
         let got = try ln.forward(LayerCall(inputs: [x])).tensors[0]
         let indices = multiIndices(shape)
         let axes = ln.axes.sorted()
@@ -99,8 +99,8 @@ import Testing
 
     /// A lower-rank input gains its axes after the batch axis (Keras's `expand_dims(x, 1)`), not before it.
     @Test func elementwiseMergesBroadcastLikeKeras() throws {
-        var random = Random(seed: 6)
-        let a = random.tensor([2, 3, 4]), b = random.tensor([2, 4]), c = random.tensor([2, 1, 4])
+        var random = SplitMix64(seed: 6)
+        let a = random.tensor([2, 3, 4], scale: 2), b = random.tensor([2, 4], scale: 2), c = random.tensor([2, 1, 4], scale: 2)
         let cases: [(String, (Float, Float, Float) -> Float)] = [
             ("Add", { $0 + $1 + $2 }), ("Multiply", { $0 * $1 * $2 }), ("Average", { ($0 + $1 + $2) / 3 }),
             ("Maximum", { max($0, $1, $2) }), ("Minimum", { min($0, $1, $2) }),
@@ -117,13 +117,13 @@ import Testing
         let subtract = try makeLayer(#"{"class_name": "Subtract", "config": {"trainable": true, "name": "subtract"}}"#, input: [nil, 3, 4], &random)
         #expect(try subtract.forward(LayerCall(inputs: [a, a])).tensors[0].values.allSatisfy { $0 == 0 })
         #expect(throws: EngineError.self) { try subtract.forward(LayerCall(inputs: [a, a, a])) }
-        #expect(throws: EngineError.self) { try subtract.forward(LayerCall(inputs: [a, random.tensor([2, 3, 5])])) }
+        #expect(throws: EngineError.self) { try subtract.forward(LayerCall(inputs: [a, random.tensor([2, 3, 5], scale: 2)])) }
     }
 
     /// tf.keras ANDs the masks present; Keras 3 ORs them when every input has one, and its Maximum takes a
     /// padded row from the other input.
     @Test func mergeMasksFollowTheDialect() throws {
-        var random = Random(seed: 7)
+        var random = SplitMix64(seed: 7)
         let a = Tensor(shape: [1, 3, 2], values: [1, 5, 2, 2, 3, 3]), b = Tensor(shape: [1, 3, 2], values: [4, 0, 1, 1, 9, 9])
         let maskA = Mask(shape: [1, 3], values: [true, false, true]), maskB = Mask(shape: [1, 3], values: [true, true, false])
         let entry = #"{"class_name": "Maximum", "config": {"trainable": true, "name": "maximum"}}"#
@@ -145,15 +145,15 @@ import Testing
     }
 
     @Test func concatenateJoinsTensorsAndMasks() throws {
-        var random = Random(seed: 8)
-        let a = random.tensor([2, 3, 2]), b = random.tensor([2, 1, 2])
+        var random = SplitMix64(seed: 8)
+        let a = random.tensor([2, 3, 2], scale: 2), b = random.tensor([2, 1, 2], scale: 2)
         let middle = try makeLayer(#"{"class_name": "Concatenate", "config": {"trainable": true, "name": "c", "axis": 1}}"#, input: [nil, 3, 2], &random)
         let joined = try middle.forward(LayerCall(inputs: [a, b], masks: [Mask(shape: [2, 3], values: [true, false, true, false, true, true]), nil]))
         #expect(joined.tensors[0].shape == [2, 4, 2])
         #expect(joined.tensors[0].values == Array(a.values[0 ..< 6] + b.values[0 ..< 2] + a.values[6 ..< 12] + b.values[2 ..< 4]))
         #expect(joined.masks[0]?.values == [true, false, true, true, false, true, true, true])
 
-        let c = random.tensor([2, 3, 1])
+        let c = random.tensor([2, 3, 1], scale: 2)
         let last = #"{"class_name": "Concatenate", "config": {"trainable": true, "name": "c", "axis": -1}}"#
         let masks = [Mask(shape: [2, 3], values: [true, false, true, false, true, false]), nil]
         let keras2 = try makeLayer(last, input: [nil, 3, 2], dialect: .keras2, &random).forward(LayerCall(inputs: [a, c], masks: masks))
@@ -162,7 +162,7 @@ import Testing
         #expect(keras2.masks[0]?.values == masks[0]?.values)
         let keras3 = try makeLayer(last, input: [nil, 3, 2], dialect: .keras3, &random).forward(LayerCall(inputs: [a, c], masks: masks))
         #expect(keras3.masks[0]?.values == Array(repeating: true, count: 6))
-        #expect(throws: EngineError.self) { try middle.forward(LayerCall(inputs: [a, random.tensor([2, 1, 3])])) }
+        #expect(throws: EngineError.self) { try middle.forward(LayerCall(inputs: [a, random.tensor([2, 1, 3], scale: 2)])) }
     }
 
     /// `batch_dot` on 2-D, 3-D and 4-D inputs along every pair of axes, plain and normalised (cosine).
@@ -172,8 +172,8 @@ import Testing
         ([2, 3, 4, 5], [2, 4, 2], [2, 1]), ([2, 3, 4, 5], [2, 6, 3, 2], [1, 2]),
     ])
     func dotMatchesNaive(_ left: [Int], _ right: [Int], _ axes: [Int]) throws {
-        var random = Random(seed: 9)
-        let x = random.tensor(left), y = random.tensor(right)
+        var random = SplitMix64(seed: 9)
+        let x = random.tensor(left, scale: 2), y = random.tensor(right, scale: 2)
         for normalize in [false, true] {
             let entry = #"{"class_name": "Dot", "config": {"trainable": true, "name": "dot", "axes": \#(axes), "normalize": \#(normalize)}}"#
             let layer = try makeLayer(entry, input: left.map { $0 }, &random)
@@ -189,7 +189,7 @@ import Testing
     // MARK: Activations
 
     @Test func rectifiersFollowKerasRelu() throws {
-        var random = Random(seed: 10)
+        var random = SplitMix64(seed: 10)
         let x = Tensor(shape: [1, 9], values: [-3, -1, -0.25, 0, 0.1, 0.3, 1, 2.5, 7])
         let cases: [(String, (Float) -> Float)] = [
             (#""class_name": "ReLU", "config": {"trainable": true, "name": "r", "max_value": 1.5}"#, { min(max($0, 0), 1.5) }),
@@ -214,11 +214,11 @@ import Testing
     }
 
     @Test func preluSharesAlphaAlongSharedAxes() throws {
-        var random = Random(seed: 11)
+        var random = SplitMix64(seed: 11)
         let layer = try makeLayer(#"{"class_name": "PReLU", "config": {"trainable": true, "name": "p", "shared_axes": [1]}}"#, input: [nil, 3, 4], &random)
         let alpha = try #require(layer.parameters.first)
         #expect(alpha.shape == [1, 4])
-        let x = random.tensor([2, 3, 4])
+        let x = random.tensor([2, 3, 4], scale: 2)
         let got = try layer.forward(LayerCall(inputs: [x])).tensors[0]
         for (flat, index) in multiIndices(x.shape).enumerated() {
             let value = x.values[flat]
@@ -228,8 +228,8 @@ import Testing
 
     /// Softmax over several axes at once, and with a mask: tf.keras adds −1e9 where masked, Keras 3 also zeroes.
     @Test func softmaxOverAxesAndMasks() throws {
-        var random = Random(seed: 12)
-        let x = random.tensor([2, 3, 4])
+        var random = SplitMix64(seed: 12)
+        let x = random.tensor([2, 3, 4], scale: 2)
         let layer = try makeLayer(#"{"class_name": "Softmax", "config": {"trainable": true, "name": "s", "axis": [1, 2]}}"#, input: [nil, 3, 4], &random)
         let got = try layer.forward(LayerCall(inputs: [x])).tensors[0]
         for sample in 0 ..< 2 {
@@ -305,41 +305,7 @@ private func element(_ t: Tensor, at index: [Int]) -> Float {
 }
 
 /// `full` with some leading axes dropped and some axes set to 1.
-private func randomOperandShape(of full: [Int], _ random: inout Random) -> [Int] {
+private func randomOperandShape(of full: [Int], _ random: inout SplitMix64) -> [Int] {
     full.dropFirst(random.int(0 ... full.count)).map { random.int(0 ... 2) == 0 ? 1 : $0 }
 }
 
-/// A layer from its config entry, built for `input`, bound to random weights (variances positive) and prepared.
-private func makeLayer(_ json: String, input: TensorShape, dialect: KerasDialect = .keras3, _ random: inout Random) throws -> Layer {
-    guard let entry = try JSONValue.parse(json).objectValue else { throw EngineError("not an object: \(json)") }
-    let layer = try LayerRegistry.build(entry, dialect: dialect)
-    try layer.build([input])
-    let arrays = layer.weightSpecs.map { spec in
-        let values = random.tensor([spec.count]).values.map { spec.name == "moving_variance" ? abs($0) + 0.1 : $0 }
-        return WeightArray(name: spec.name, shape: spec.shape) { values }
-    }
-    try layer.bind(arrays)
-    try layer.prepare()
-    return layer
-}
-
-/// Deterministic test values (SplitMix64).
-private struct Random {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
-
-    /// A tensor of `shape` with values uniform in [-2, 2).
-    mutating func tensor(_ shape: [Int]) -> Tensor {
-        Tensor(shape: shape, values: (0 ..< shape.reduce(1, *)).map { _ in Float(next() >> 40) / Float(1 << 22) - 2 })
-    }
-}

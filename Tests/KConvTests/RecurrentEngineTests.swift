@@ -10,7 +10,7 @@ import Testing
     /// Every option combination on every cell, against the naive reference.
     @Test(arguments: cells)
     func kernelMatchesNaiveCell(_ cell: Recurrent.Cell) throws {
-        var random = SplitMix(seed: 7)
+        var random = SplitMix64(seed: 7)
         for (useBias, goBackwards, returnSequences, masked, zeroOutput, withStates) in combinations() {
             let (batch, steps, features, units) = (3, 5, 4, 3)
             let weights = randomWeights(cell, features: features, units: units, useBias: useBias, &random)
@@ -37,7 +37,7 @@ import Testing
     /// A masked step changes nothing: the final states equal those of the sequence with that step removed.
     @Test(arguments: cells)
     func maskedStepsCarryTheStates(_ cell: Recurrent.Cell) throws {
-        var random = SplitMix(seed: 11)
+        var random = SplitMix64(seed: 11)
         let (steps, features, units) = (5, 2, 4)
         let weights = randomWeights(cell, features: features, units: units, useBias: true, &random)
         let kernel = try RecurrentKernel(cell: cell, units: units, activation: .tanh, recurrentActivation: .sigmoid,
@@ -57,7 +57,7 @@ import Testing
     /// go_backwards is the forward pass over the time-reversed input, output left in processed order.
     @Test(arguments: cells)
     func goBackwardsRunsTheReversedSequence(_ cell: Recurrent.Cell) throws {
-        var random = SplitMix(seed: 13)
+        var random = SplitMix64(seed: 13)
         let (batch, steps, features, units) = (2, 4, 3, 2)
         let weights = randomWeights(cell, features: features, units: units, useBias: true, &random)
         let kernel = try RecurrentKernel(cell: cell, units: units, activation: .tanh, recurrentActivation: .sigmoid,
@@ -72,7 +72,7 @@ import Testing
     // MARK: Layers built from configs
 
     @Test func lstmLayerTakesInitialStatesPositionallyOrByKeywordAndReturnsThem() throws {
-        var random = SplitMix(seed: 17)
+        var random = SplitMix64(seed: 17)
         let lstm = try makeLayer(#"{"class_name": "LSTM", "config": {"trainable": true, "name": "lstm", "units": 3, "return_sequences": true, "return_state": true}}"#,
                                  input: [nil, 4, 2], &random)
         let x = Tensor(shape: [2, 4, 2], values: random.values(16))
@@ -93,7 +93,7 @@ import Testing
     }
 
     @Test func lastOutputHasNoMask() throws {
-        var random = SplitMix(seed: 19)
+        var random = SplitMix64(seed: 19)
         let gru = try makeLayer(#"{"class_name": "GRU", "config": {"trainable": true, "name": "gru", "units": 2}}"#, input: [nil, 3, 2], &random)
         let output = try gru.forward(LayerCall(inputs: [Tensor(shape: [1, 3, 2], values: random.values(6))],
                                                masks: [Mask(shape: [1, 3], values: [true, true, false])]))
@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func statefulAndTimeMajorAreRefused() throws {
-        var random = SplitMix(seed: 23)
+        var random = SplitMix64(seed: 23)
         for flag in ["stateful", "time_major"] {
             let layer = try makeLayer(#"{"class_name": "SimpleRNN", "config": {"trainable": true, "name": "rnn", "units": 2, "\#(flag)": true}}"#,
                                       input: [4, 3, 2], &random)
@@ -114,7 +114,7 @@ import Testing
     }
 
     @Test func wrongFeatureCountIsAnError() throws {
-        var random = SplitMix(seed: 29)
+        var random = SplitMix64(seed: 29)
         let layer = try makeLayer(#"{"class_name": "LSTM", "config": {"trainable": true, "name": "lstm", "units": 2}}"#, input: [nil, 3, 2], &random)
         let error = #expect(throws: EngineError.self) { try layer.forward(LayerCall(inputs: [Tensor(zeros: [1, 3, 5])])) }
         #expect(error?.message == "expected inputs with 2 features, found shape [1, 3, 5]")
@@ -122,7 +122,7 @@ import Testing
 
     /// concat = [forward, backward flipped to input order]; masked steps output zeros with return_sequences.
     @Test func bidirectionalMergesAndZeroesMaskedSteps() throws {
-        var random = SplitMix(seed: 31)
+        var random = SplitMix64(seed: 31)
         let entry = #"{"class_name": "Bidirectional", "config": {"trainable": true, "name": "bi", "merge_mode": "concat", "layer": {"class_name": "GRU", "config": {"trainable": true, "name": "gru", "units": 2, "return_sequences": true, "return_state": true}}}}"#
         let bidirectional = try makeLayer(entry, input: [nil, 4, 3], &random)
         guard let layer = bidirectional as? Bidirectional else { Issue.record("not a Bidirectional"); return }
@@ -145,7 +145,7 @@ import Testing
 
     /// Initial states split in half: forward `[h, c]` first, then backward `[h, c]`.
     @Test func bidirectionalSplitsInitialStates() throws {
-        var random = SplitMix(seed: 33)
+        var random = SplitMix64(seed: 33)
         let entry = #"{"class_name": "Bidirectional", "config": {"trainable": true, "name": "bi", "merge_mode": null, "layer": {"class_name": "LSTM", "config": {"trainable": true, "name": "lstm", "units": 2, "return_state": true}}}}"#
         guard let layer = try makeLayer(entry, input: [nil, 3, 2], &random) as? Bidirectional else { Issue.record("not a Bidirectional"); return }
         let x = Tensor(shape: [1, 3, 2], values: random.values(6))
@@ -161,7 +161,7 @@ import Testing
 
     @Test(arguments: ["sum", "mul", "ave", nil] as [String?])
     func bidirectionalMergeModes(_ mode: String?) throws {
-        var random = SplitMix(seed: 37)
+        var random = SplitMix64(seed: 37)
         let modeJSON = mode.map { "\"\($0)\"" } ?? "null"
         let entry = #"{"class_name": "Bidirectional", "config": {"trainable": true, "name": "bi", "merge_mode": \#(modeJSON), "layer": {"class_name": "SimpleRNN", "config": {"trainable": true, "name": "rnn", "units": 2}}}}"#
         guard let layer = try makeLayer(entry, input: [nil, 3, 2], &random) as? Bidirectional else { Issue.record("not a Bidirectional"); return }
@@ -181,7 +181,7 @@ import Testing
 
     /// TimeDistributed(LSTM) over `[b, t, s, f]` is the LSTM on each `[b, s, f]` slice.
     @Test func timeDistributedFoldsTimeIntoBatch() throws {
-        var random = SplitMix(seed: 41)
+        var random = SplitMix64(seed: 41)
         let entry = #"{"class_name": "TimeDistributed", "config": {"trainable": true, "name": "td", "layer": {"class_name": "LSTM", "config": {"trainable": true, "name": "lstm", "units": 2}}}}"#
         guard let layer = try makeLayer(entry, input: [nil, 3, 4, 2], &random) as? TimeDistributed,
               let lstm = layer.inner as? Recurrent else { Issue.record("not a TimeDistributed(LSTM)"); return }
@@ -203,7 +203,7 @@ import Testing
     /// reduces it to `[b, t]` (any position kept) when the inner layer returns none.
     @Test(arguments: [KerasDialect.keras2, .keras3])
     func timeDistributedMasks(_ dialect: KerasDialect) throws {
-        var random = SplitMix(seed: 43)
+        var random = SplitMix64(seed: 43)
         let entry = #"{"class_name": "TimeDistributed", "config": {"trainable": true, "name": "td", "layer": {"class_name": "SimpleRNN", "config": {"trainable": true, "name": "rnn", "units": 2}}}}"#
         guard let layer = try makeLayer(entry, input: [nil, 2, 3, 2], dialect: dialect, &random) as? TimeDistributed,
               let rnn = layer.inner as? Recurrent else { Issue.record("not a TimeDistributed(SimpleRNN)"); return }
@@ -228,7 +228,7 @@ private func combinations() -> [(Bool, Bool, Bool, Bool, Bool, Bool)] {
 }
 
 /// `[kernel, recurrent_kernel, bias?]` with Keras's shapes, values in [-1, 1).
-private func randomWeights(_ cell: Recurrent.Cell, features: Int, units: Int, useBias: Bool, _ random: inout SplitMix) -> [Tensor] {
+private func randomWeights(_ cell: Recurrent.Cell, features: Int, units: Int, useBias: Bool, _ random: inout SplitMix64) -> [Tensor] {
     let width = cell.gates * units
     var weights = [Tensor(shape: [features, width], values: random.values(features * width)),
                    Tensor(shape: [units, width], values: random.values(units * width))]
@@ -239,44 +239,11 @@ private func randomWeights(_ cell: Recurrent.Cell, features: Int, units: Int, us
     return weights
 }
 
-/// A layer from its config entry, built for `input`, bound to random weights and prepared.
-private func makeLayer(_ json: String, input: TensorShape, dialect: KerasDialect = .keras3, _ random: inout SplitMix) throws -> Layer {
-    guard let entry = try JSONValue.parse(json).objectValue else { throw EngineError("not an object: \(json)") }
-    let layer = try LayerRegistry.build(entry, dialect: dialect)
-    try layer.build([input])
-    let arrays = layer.weightSpecs.map { spec in
-        let values = random.values(spec.count)
-        return WeightArray(name: spec.name, shape: spec.shape) { values }
-    }
-    try layer.bind(arrays)
-    try layer.prepare()
-    return layer
-}
-
 private func expectClose(_ got: Tensor, _ want: Tensor, _ label: String, tolerance: Float = 1e-5,
                          sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(got.shape == want.shape, "\(label)", sourceLocation: sourceLocation)
     let worst = zip(got.values, want.values).map { abs($0 - $1) }.max() ?? 0
     #expect(worst <= tolerance, "\(label): max error \(worst)", sourceLocation: sourceLocation)
-}
-
-/// Deterministic values for tests (SplitMix64).
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// `count` floats uniform in [-1, 1).
-    mutating func values(_ count: Int) -> [Float] {
-        (0 ..< count).map { _ in Float(next() >> 40) / Float(1 << 23) - 1 }
-    }
 }
 
 /// Keras's RNN maths written out one sample and one scalar at a time (`backend.rnn` and the cells'

@@ -8,7 +8,7 @@ import Testing
     /// im2col + GEMM convolution against a direct one: ranks 1-3, strides, dilation, valid / same / causal
     /// padding, groups, bias, channels_first.
     @Test func convolutionMatchesDirect() throws {
-        var random = SplitMix(seed: 3)
+        var random = SplitMix64(seed: 3)
         for trial in 0..<60 {
             let rank = trial % 3 + 1
             let paddings = rank == 1 ? ["valid", "same", "causal"] : ["valid", "same"]
@@ -38,7 +38,7 @@ import Testing
 
     /// DepthwiseConv and SeparableConv against the direct depthwise sum (and the pointwise sum after it).
     @Test func depthwiseAndSeparableMatchDirect() throws {
-        var random = SplitMix(seed: 5)
+        var random = SplitMix64(seed: 5)
         for trial in 0..<24 {
             let rank = trial % 2 + 1
             let separable = trial % 4 >= 2
@@ -71,7 +71,7 @@ import Testing
     /// The transposed convolution is the adjoint of the convolution with the same geometry and kernel:
     /// ⟨conv(y), x⟩ = ⟨conv_transpose(x), y⟩ for every x and y.
     @Test func transposedConvolutionIsTheAdjoint() throws {
-        var random = SplitMix(seed: 9)
+        var random = SplitMix64(seed: 9)
         for trial in 0..<30 {
             let rank = trial % 3 + 1
             let padding = ["valid", "same"][random.int(2)]
@@ -96,7 +96,7 @@ import Testing
     /// Conv2DTranspose through the layer (valid, same, output_padding, channels_first) against the
     /// direct scatter definition with TensorFlow's padding.
     @Test func transposedConvolutionLayerMatchesDirect() throws {
-        var random = SplitMix(seed: 13)
+        var random = SplitMix64(seed: 13)
         for trial in 0..<24 {
             let rank = trial % 3 + 1
             let padding = ["valid", "same"][random.int(2)]
@@ -124,7 +124,7 @@ import Testing
 
     /// Max and average pooling against direct window reductions: padded cells never count.
     @Test func poolingMatchesDirect() throws {
-        var random = SplitMix(seed: 21)
+        var random = SplitMix64(seed: 21)
         for trial in 0..<48 {
             let rank = trial % 3 + 1
             let reduction = trial % 2 == 0 ? "Max" : "Average"
@@ -147,7 +147,7 @@ import Testing
 
     /// Global pooling over every spatial axis, keepdims, and GlobalAveragePooling1D's masked mean.
     @Test func globalPooling() throws {
-        var random = SplitMix(seed: 25)
+        var random = SplitMix64(seed: 25)
         let input = Tensor(shape: [2, 3, 2], values: [1, -2, 3, 4, -5, 6,
                                                       7, 8, -9, 10, 11, 12])
         let average = try makeLayer("GlobalAveragePooling1D", [:], input: [2, 3, 2], &random)
@@ -168,7 +168,7 @@ import Testing
 
     /// Flatten moves channels_first inputs to channels_last first; Reshape fills its -1; Permute is 1-based.
     @Test func flattenReshapePermuteRepeat() throws {
-        var random = SplitMix(seed: 27)
+        var random = SplitMix64(seed: 27)
         let input = random.tensor([2, 3, 4, 5])
         let flatten = try makeLayer("Flatten", ["data_format": "channels_first"], input: [2, 3, 4, 5], &random)
         let flat = try flatten.forward(LayerCall(inputs: [input])).tensors[0]
@@ -186,7 +186,7 @@ import Testing
 
     /// Every permutation of a rank-4 tensor against index-by-index copying.
     @Test func permutedMatchesDirect() {
-        var random = SplitMix(seed: 29)
+        var random = SplitMix64(seed: 29)
         let input = random.tensor([2, 3, 4, 5])
         for axes in permutations([0, 1, 2, 3]) {
             #expect(input.permuted(axes) == naivePermute(input, axes), "\(axes)")
@@ -195,7 +195,7 @@ import Testing
 
     /// ZeroPadding and Cropping per axis and data format, against index-by-index copying.
     @Test func paddingAndCroppingMatchDirect() throws {
-        var random = SplitMix(seed: 31)
+        var random = SplitMix64(seed: 31)
         for trial in 0..<24 {
             let rank = trial % 3 + 1
             let cropping = trial % 2 == 1
@@ -217,7 +217,7 @@ import Testing
     /// UpSampling nearest repeats rows per axis; bilinear 2-D matches TensorFlow's half-pixel resize
     /// (values computed by `tf.image.resize(method="bilinear")`).
     @Test func upSampling() throws {
-        var random = SplitMix(seed: 37)
+        var random = SplitMix64(seed: 37)
         let input = random.tensor([2, 3, 4, 2])
         let nearest = try makeLayer("UpSampling2D", ["size": [2, 3], "data_format": "channels_first"], input: [2, 3, 4, 2], &random)
         let upsampled = try nearest.forward(LayerCall(inputs: [input])).tensors[0]
@@ -238,7 +238,7 @@ import Testing
 
     /// Bad inputs are errors naming what was expected, never crashes.
     @Test func rejectsWrongInputs() throws {
-        var random = SplitMix(seed: 41)
+        var random = SplitMix64(seed: 41)
         let conv = try makeLayer("Conv2D", ["filters": 2, "kernel_size": [3, 3]], input: [1, 5, 5, 3], &random)
         #expect(throws: EngineError.self) { try conv.forward(LayerCall(inputs: [random.tensor([1, 5, 5, 4])])) }
         #expect(throws: EngineError.self) { try conv.forward(LayerCall(inputs: [random.tensor([1, 5, 3])])) }
@@ -249,7 +249,7 @@ import Testing
 
     /// An empty batch gives an empty batch, not a crash.
     @Test func emptyBatch() throws {
-        var random = SplitMix(seed: 43)
+        var random = SplitMix64(seed: 43)
         for (className, config) in [("Conv2D", ["filters": 2, "kernel_size": [1, 1]] as [String: JSONValue]),
                                     ("Conv2D", ["filters": 2, "kernel_size": [3, 3], "padding": "same"]),
                                     ("Conv2DTranspose", ["filters": 2, "kernel_size": [3, 3], "strides": [2, 2]]),
@@ -265,7 +265,7 @@ import Testing
 // MARK: Building layers
 
 /// A layer of `className` built from `config` (Keras 3 vocabulary) for `input`, with random weights.
-private func makeLayer(_ className: String, _ config: [String: JSONValue], input: [Int], _ random: inout SplitMix) throws -> Layer {
+private func makeLayer(_ className: String, _ config: [String: JSONValue], input: [Int], _ random: inout SplitMix64) throws -> Layer {
     var config = config
     config["trainable"] = true  // what marks a Keras 3 config as a layer's rather than an operation's
     let entry = JSONObject([("class_name", .string(className)),
@@ -498,26 +498,3 @@ private func expectClose(_ got: Tensor, _ want: Tensor, _ label: String, sourceL
     #expect(worst <= 0, "\(label): max error \(worst) beyond tolerance", sourceLocation: sourceLocation)
 }
 
-/// SplitMix64: a small seeded generator, so every run draws the same shapes and values.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// An integer in `0..<bound`.
-    mutating func int(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-
-    /// `count` floats uniform in [-1, 1).
-    mutating func values(_ count: Int) -> [Float] {
-        (0 ..< count).map { _ in Float(next() >> 40) / Float(1 << 23) - 1 }
-    }
-
-    mutating func tensor(_ shape: [Int]) -> Tensor { Tensor(shape: shape, values: values(shape.reduce(1, *))) }
-}
