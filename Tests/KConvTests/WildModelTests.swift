@@ -10,19 +10,22 @@ import Testing
         let kind: String
         let params: Int?
         let pairedConfig: String?
+        let hasReference: Bool
         var description: String { name }
     }
 
     static let entries: [Entry] = {
         let manifest = Fixtures.wild.appendingPathComponent("MANIFEST.tsv").path
         guard let text = try? String(contentsOfFile: manifest, encoding: .utf8) else { return [] }
-        let rows = text.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+        // Split on any line ending: the manifest may use CRLF, which Swift treats as one Character.
+        let rows = text.split(whereSeparator: \.isNewline).map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
         guard let header = rows.first else { return [] }
         let column = { (name: String) in header.firstIndex(of: name) ?? 0 }
         return rows.dropFirst().map { row in
             let field = { (name: String) in column(name) < row.count ? row[column(name)] : "" }
             return Entry(name: field("name"), kind: field("kind"), params: Int(field("params")),
-                         pairedConfig: field("paired_config").isEmpty ? nil : field("paired_config"))
+                         pairedConfig: field("paired_config").isEmpty ? nil : field("paired_config"),
+                         hasReference: field("has_ref") == "yes")
         }
     }()
 
@@ -52,5 +55,25 @@ import Testing
             #expect(!message.contains("\n"), "\(message)")
             Issue.record("\(entry.name) does not inspect: \(message)")
         }
+    }
+
+    /// Where Keras ran the model on seeded inputs (`NAME.ref.npz`), kconv reproduces its outputs — or, for a
+    /// model with a layer kconv does not implement, fails naming that layer.
+    @Test(arguments: entries.filter(\.hasReference))
+    func reproducesKerasOutputs(_ entry: Entry) throws {
+        let folder = Fixtures.wild
+        let model = try KerasModel.load(folder.appendingPathComponent(entry.name).path).model
+        let reference = try NumPy.readNPZ(folder.appendingPathComponent(entry.name + ".ref.npz").path)
+        if let unsupported = ModelSummary.unsupported(in: model).first {
+            let error = #expect(throws: (any Error).self) {
+                try model.prepareForInference()
+                _ = try Verifier.verify(model, reference: reference, atol: 1e-5, rtol: 1e-4)
+            }
+            #expect(String(describing: error).contains(unsupported), "\(String(describing: error))")
+            return
+        }
+        try model.prepareForInference()
+        let report = try Verifier.verify(model, reference: reference, atol: 1e-5, rtol: 1e-4)
+        #expect(report.passed, "\(entry.name):\n\(report.table(atol: 1e-5, rtol: 1e-4))")
     }
 }

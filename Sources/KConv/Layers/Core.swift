@@ -176,6 +176,9 @@ public final class UnsupportedLayer: Layer {
         return isBytecode ? "marshalled Python bytecode (\(text.utf8.count) bytes)" : text
     }
 
+    /// Its weights cannot be predicted, so it stays unbuilt and takes them as the file declares them.
+    override func build(_ inputShapes: [TensorShape]) throws {}
+
     override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         throw ModelError.unknownShape(label)
     }

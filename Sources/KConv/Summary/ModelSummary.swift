@@ -54,6 +54,17 @@ public struct ModelSummary {
         return found
     }
 
+    /// Labels of the layers in `model` (nested ones included) that kconv cannot compute.
+    public static func unsupported(in model: Model) -> [String] {
+        var found: [String] = []
+        var pending: [Layer] = model.layers.reversed()
+        while let layer = pending.popLast() {
+            if layer.sublayers.isEmpty, layer.unsupportedReason != nil { found.append(layer.label) }
+            pending += layer.sublayers.reversed()
+        }
+        return found
+    }
+
     public init(_ loaded: KerasModel) {
         let model = loaded.model
         file = loaded.path
