@@ -98,3 +98,14 @@ import Testing
         #expect(try lstm.weights[2].values() == [0, 2, 1, 3])
     }
 }
+
+extension WeightsLayoutTests {
+    /// Theano convolved where TensorFlow correlates: Keras flips the spatial axes of kernels written
+    /// under Theano when loading them.
+    @Test func theanoKernelsAreFlipped() throws {
+        let kernel = WeightArray(name: "k", shape: [2, 3, 1, 2]) { (0..<12).map(Float.init) }
+        let flipped = try WeightBinding.flippedSpatialAxes(kernel).values()
+        // Position (r, c) takes (1 - r, 2 - c); each position holds 2 channel values.
+        #expect(flipped == [10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1])
+    }
+}

@@ -147,7 +147,7 @@ public final class KerasModel {
         let weighted = model.layers.filter { !$0.weightSpecs.isEmpty || $0.builtInputShapes == nil }
         if weighted.allSatisfy({ byName[$0.name] != nil }) {
             for layer in weighted {
-                try locating(layer: layer.label) { try WeightBinding.bind(byName[layer.name] ?? [], to: layer, dialect: dialect) }
+                try locating(layer: layer.label) { try WeightBinding.bind(byName[layer.name] ?? [], to: layer, dialect: dialect, backend: groups.backend) }
             }
             return
         }
@@ -158,7 +158,7 @@ public final class KerasModel {
             throw ModelError("the weights match no layer by name (missing: \(missing.joined(separator: ", "))) and by order the model has \(modelLayers.count) layers with weights while the file has \(fileLayers.count)")
         }
         for (layer, file) in zip(modelLayers, fileLayers) {
-            try locating(layer: layer.label) { try WeightBinding.bind(file.arrays, to: layer, dialect: dialect) }
+            try locating(layer: layer.label) { try WeightBinding.bind(file.arrays, to: layer, dialect: dialect, backend: groups.backend) }
         }
     }
 

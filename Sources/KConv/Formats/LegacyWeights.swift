@@ -4,11 +4,14 @@
 /// The weight groups of a legacy HDF5 file (a full model's `model_weights` or a weights-only root).
 struct LegacyWeightGroups {
     let root: HDF5Group
+    /// The backend the weights were trained with (`theano` kernels need flipping), if recorded.
+    let backend: String?
     /// Layer names in file order, with their weight arrays (shapes known, values read on demand).
     let layers: [(name: String, arrays: [WeightArray])]
 
     init(root: HDF5Group) throws {
         self.root = root
+        backend = try root.attribute("backend")?.stringValue
         let names = try Self.nameList(root, "layer_names")
         layers = try names.map { name in
             guard try root.kind(of: name) == .group else {

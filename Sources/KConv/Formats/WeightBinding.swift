@@ -2,12 +2,18 @@
 /// and converting Keras 1 layouts to the current ones on the way.
 enum WeightBinding {
     /// Binds `arrays` (in the file's order) to `layer`, or adopts them if the layer's shapes are unknown.
-    static func bind(_ arrays: [WeightArray], to layer: Layer, dialect: KerasDialect) throws {
+    /// `backend` is the one the file was written with (the `backend` attribute of legacy HDF5 files).
+    static func bind(_ arrays: [WeightArray], to layer: Layer, dialect: KerasDialect, backend: String? = nil) throws {
         guard layer.builtInputShapes != nil else {
             layer.adoptFileWeights(arrays)
             return
         }
-        let arrays = dialect == .keras1 ? try keras1Arrays(arrays, for: layer) : arrays
+        var arrays = dialect == .keras1 ? try keras1Arrays(arrays, for: layer) : arrays
+        if backend == "theano", layer is Convolution || layer is ConvolutionTranspose, let kernel = arrays.first {
+            // Theano convolves (flipped kernel) where TensorFlow correlates: Keras 2.3's loader flips the
+            // spatial axes of convolution kernels written under Theano (`_need_convert_kernel`).
+            arrays[0] = flippedSpatialAxes(kernel)
+        }
         let specs = layer.weightSpecs
         guard arrays.count == specs.count else {
             let expected = specs.map { "\($0.name) \($0.shape)" }.joined(separator: ", ")
@@ -85,6 +91,32 @@ enum WeightBinding {
                 }
             }
             return result
+        }
+    }
+
+    /// A convolution kernel with every axis but the last two (in, out channels) reversed:
+    /// `conv_utils.convert_kernel`.
+    static func flippedSpatialAxes(_ kernel: WeightArray) -> WeightArray {
+        let shape = kernel.shape
+        let spatial = Array(shape.dropLast(2))
+        let channels = shape.suffix(2).reduce(1, *)
+        return WeightArray(name: kernel.name, shape: shape) {
+            let values = try kernel.values()
+            var flipped = values
+            let positions = spatial.reduce(1, *)
+            for position in 0..<positions {
+                // The mirrored spatial position: each coordinate c becomes size - 1 - c.
+                var remainder = position, mirrored = 0, stride = 1
+                for axis in spatial.indices.reversed() {
+                    let coordinate = remainder % spatial[axis]
+                    remainder /= spatial[axis]
+                    mirrored += (spatial[axis] - 1 - coordinate) * stride
+                    stride *= spatial[axis]
+                }
+                flipped.replaceSubrange(mirrored * channels ..< (mirrored + 1) * channels,
+                                        with: values[position * channels ..< (position + 1) * channels])
+            }
+            return flipped
         }
     }
 
