@@ -54,6 +54,8 @@ for _k, _v in (("TF_CPP_MIN_LOG_LEVEL", "3"), ("CUDA_VISIBLE_DEVICES", ""),
     os.environ.setdefault(_k, _v)
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "Scripts"))
+import keras_reference  # noqa: E402  (the per-layer outputs users get, computed the same way)
 CASES_DIR = HERE / "cases"
 BAD_DIR = HERE / "bad"
 LIBS = ("keras2", "keras3")
@@ -76,7 +78,7 @@ def crc(text):
 # ---------------------------------------------------------------------------
 
 class Case:
-    def __init__(self, name, build, doc, feeds, skip, must_fail, unsupported, load_unsafe):
+    def __init__(self, name, build, doc, feeds, skip, must_fail, unsupported, load_unsafe, layer_outputs):
         self.name = name
         self.build = build
         self.doc = doc
@@ -85,13 +87,14 @@ class Case:
         self.must_fail = must_fail or {}      # lib -> why building genuinely fails there
         self.unsupported = list(unsupported)  # features kconv is expected to reject
         self.load_unsafe = load_unsafe        # needs safe_mode=False to reload (Lambda)
+        self.layer_outputs = layer_outputs    # also write every layer's output (<lib>.layers.npz)
 
 
 CASES = []
 
 
 def case(name, doc, *, feeds=None, skip=None, must_fail=None, unsupported=(),
-         load_unsafe=False):
+         load_unsafe=False, layer_outputs=False):
     """Register a fixture case.
 
     feeds: {input_index: spec} for inputs that are not plain float32 noise:
@@ -101,10 +104,12 @@ def case(name, doc, *, feeds=None, skip=None, must_fail=None, unsupported=(),
         {"zero_tail": True}        float noise whose trailing timesteps are all 0.0 (Masking)
     skip: {lib: reason} -- the case is not built with that library at all.
     must_fail: {lib: reason} -- building is attempted and must raise; the error is recorded.
+    layer_outputs: also write <lib>.layers.npz: the reference plus every layer's output as
+        layer/<name>, as Scripts/keras_reference.py --layers does (for kconv verify's localisation).
     """
     def register(fn):
         assert all(c.name != name for c in CASES), name
-        CASES.append(Case(name, fn, doc, feeds, skip, must_fail, unsupported, load_unsafe))
+        CASES.append(Case(name, fn, doc, feeds, skip, must_fail, unsupported, load_unsafe, layer_outputs))
         return fn
     return register
 
@@ -158,7 +163,7 @@ def seed_lstm_many_to_many(k):
       "Concatenate(axis=2) -> TimeDistributed(Dense(relu)) -> TimeDistributed(Dense(softmax)). "
       "The post leaves sizes undefined; chosen: vocab 50, embedding 8, lstm 16, dense 16, "
       "output vocab 12. Reference inputs are integer token ids (int32) fed to a float32 input.",
-      feeds={0: {"int": 50}})
+      feeds={0: {"int": 50}}, layer_outputs=True)
 def seed_attention(k):
     L = k.L
     vocab_size, embedding_dim, lstm_units, dense_units, output_vocab_size = 50, 8, 16, 16, 12
@@ -1086,6 +1091,12 @@ def build_case(lib, c):
     np.savez(d / ref, **{f"in_{i}": x for i, x in enumerate(xs)},
              **{f"out_{i}": y for i, y in enumerate(ys)})
     result["files"]["ref"] = ref
+    if c.layer_outputs:
+        layers = f"{lib.lib}.layers.npz"
+        per_layer = keras_reference.layer_outputs(lib.K, model, xs if len(xs) > 1 else xs[0])
+        np.savez(d / layers, **{f"in_{i}": x for i, x in enumerate(xs)},
+                 **{f"out_{i}": y for i, y in enumerate(ys)}, **per_layer)
+        result["files"]["layers"] = layers
     result.update(Describer(lib).model(model))
     if c.unsupported:
         result["unsupported"] = c.unsupported
