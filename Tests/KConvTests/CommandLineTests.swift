@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import KConv
 
 /// The `kconv` executable as a user meets it: exit codes and what reaches stdout and stderr.
 @Suite struct CommandLineTests {
@@ -45,5 +46,40 @@ import Testing
         #expect(result.stderr.hasPrefix("kconv: error: "), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
         #expect(!result.stderr.contains("HDF5-DIAG"))
+    }
+
+    @Test func runWritesOutputsAndRefusesToOverwrite() throws {
+        let folder = Fixtures.cases.appendingPathComponent("seed_bidir_embedding_td_softmax")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("out.npz").path
+        let arguments = ["run", folder.appendingPathComponent("keras2.h5").path,
+                         "--input", folder.appendingPathComponent("keras2.ref.npz").path, "--output", output]
+        let first = try Self.run(arguments)
+        #expect(first.status == 0, "\(first.stderr)")
+        let reference = Dictionary(try NumPy.readNPZ(folder.appendingPathComponent("keras2.ref.npz").path).map { ($0.name, $0.array) },
+                                   uniquingKeysWith: { a, _ in a })
+        let written = try NumPy.readNPZ(output)
+        #expect(written.map(\.name) == ["out_0"])
+        let want = try #require(reference["out_0"])
+        #expect(Comparison(name: "out_0", got: written[0].array.tensor, want: want.tensor, atol: 1e-5, rtol: 1e-4).passed)
+        let again = try Self.run(arguments)
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("--force"))
+        #expect(try Self.run(arguments + ["--force"]).status == 0)
+    }
+
+    /// verify exits 0 on Keras's own reference and 1 when the outputs differ: the Keras 3 reference of the
+    /// hard_sigmoid LSTM was computed with Keras 3's different hard_sigmoid.
+    @Test func verifyExitStatusFollowsTheComparison() throws {
+        let folder = Fixtures.cases.appendingPathComponent("lstm_hard_sigmoid")
+        let model = folder.appendingPathComponent("keras2.h5").path
+        let pass = try Self.run(["verify", model, "--reference", folder.appendingPathComponent("keras2.ref.npz").path])
+        #expect(pass.status == 0, "\(pass.stdout)\(pass.stderr)")
+        #expect(pass.stdout.contains("PASS"))
+        let fail = try Self.run(["verify", model, "--reference", folder.appendingPathComponent("keras3.ref.npz").path])
+        #expect(fail.status == 1)
+        #expect(fail.stdout.contains("FAIL"))
     }
 }
