@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+@testable import KConv
+
+/// Bad inputs to the engine: a clear error naming the input or the layer, never a crash.
+@Suite struct EngineInputTests {
+    static func model(_ caseName: String) throws -> Model {
+        let model = try KerasModel.load(Fixtures.cases.appendingPathComponent("\(caseName)/keras2.h5").path).model
+        try model.prepareForInference()
+        return model
+    }
+
+    static func message(_ body: () throws -> Void) -> String {
+        do {
+            try body()
+            return ""
+        } catch {
+            return String(describing: error)
+        }
+    }
+
+    @Test func wrongInputCountNamesTheInputs() throws {
+        let model = try Self.model("multi_io")
+        let text = Self.message { _ = try model.predict([Tensor(zeros: [1, 4])]) }
+        #expect(text.contains("takes 3 inputs (vec, seq, tok), found 1"), "\(text)")
+    }
+
+    @Test func wrongShapeNamesTheInputAndBothShapes() throws {
+        let model = try Self.model("seed_td_lstm")
+        let text = Self.message { _ = try model.predict([Tensor(zeros: [2, 10, 4, 1])]) }
+        #expect(text.contains("input 'time_distributed_input'"), "\(text)")
+        #expect(text.contains("(None, 10, 5, 1)") && text.contains("[2, 10, 4, 1]"), "\(text)")
+    }
+
+    @Test func embeddingIndexOutOfRangeNamesTheLayer() throws {
+        let model = try Self.model("seed_bidir_embedding_td_softmax")
+        let shape = model.inputLayers[0].batchShape.map { $0 ?? 1 }
+        var indices = Tensor(zeros: shape)
+        indices.values[3] = 1000
+        let text = Self.message { _ = try model.predict([indices]) }
+        #expect(text.contains("(Embedding)") && text.contains("1000") && text.contains("input_dim"), "\(text)")
+        indices.values[3] = 2.5
+        #expect(Self.message { _ = try model.predict([indices]) }.contains("whole number"))
+    }
+
+    @Test func nanPropagatesWithoutCrashing() throws {
+        let model = try Self.model("seed_lstm_many_to_many")
+        let shape = model.inputLayers[0].batchShape.map { $0 ?? 2 }
+        var input = Tensor(zeros: shape)
+        input.values[0] = .nan
+        let output = try model.predict([input])
+        #expect(output[0].values.contains { $0.isNaN })
+    }
+
+    @Test func unsupportedLayerMathsNamesTheLayer() throws {
+        let model = try Self.model("lambda_layer")
+        let text = Self.message { _ = try model.predict([Tensor(zeros: [1, 3])]) }
+        #expect(text.contains("layer 'lambda' (Lambda)"), "\(text)")
+    }
+
+    @Test func configWithoutWeightsCannotRun() throws {
+        let model = try KerasModel.load(Fixtures.cases.appendingPathComponent("seed_td_lstm/keras2.json").path).model
+        let text = Self.message { try model.prepareForInference() }
+        #expect(text.contains("no weights loaded"), "\(text)")
+    }
+}
