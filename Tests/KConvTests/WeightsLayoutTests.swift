@@ -10,21 +10,21 @@ import Testing
       {"class_name": "Dense", "config": {"name": "dense", "units": 2, "batch_input_shape": [null, 3]}}]}}
     """
 
-    func temporaryDirectory() throws -> URL {
+    /// Loads `config` with a weights file that `writeWeights` fills, both in a temporary directory.
+    func load(_ config: String, writeWeights: (HDF5Group) throws -> Void) throws -> KerasModel {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return directory
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let configPath = directory.appendingPathComponent("model.json").path
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let weightsPath = directory.appendingPathComponent("weights.h5").path
+        try writeWeights(HDF5File.create(weightsPath).root)  // the file closes when the handle goes
+        return try KerasModel.load(configPath, weights: weightsPath)
     }
 
     /// Name lists over 64 KiB are split by Keras into `layer_names0`, `layer_names1`, ...
     @Test func chunkedNameAttributesAreJoined() throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let configPath = directory.appendingPathComponent("model.json").path
-        try Self.denseConfig.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let weightsPath = directory.appendingPathComponent("weights.h5").path
-        do {
-            let root = try HDF5File.create(weightsPath).root
+        let loaded = try load(Self.denseConfig) { root in
             try root.setAttribute("keras_version", .string("2.13.1"))
             try root.setAttribute("layer_names0", .strings(["dense"]))
             try root.setAttribute("layer_names1", .strings(["unused"]))
@@ -35,7 +35,6 @@ import Testing
             try group.group("dense").createDataset("bias:0", shape: [2], floats: [7, 8])
             try root.createGroup("unused").setAttribute("weight_names", .strings([]))
         }
-        let loaded = try KerasModel.load(configPath, weights: weightsPath)
         let dense = try #require(loaded.model.layers.first)
         #expect(dense.weights.map(\.name) == ["dense/kernel:0", "dense/bias:0"])
         #expect(try dense.weights[0].values() == [1, 2, 3, 4, 5, 6])
@@ -45,13 +44,7 @@ import Testing
 
     /// Keras binds legacy weights by order when names differ (e.g. a config paired with another run's weights).
     @Test func weightsBindByOrderWhenNamesDiffer() throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let configPath = directory.appendingPathComponent("model.json").path
-        try Self.denseConfig.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let weightsPath = directory.appendingPathComponent("weights.h5").path
-        do {
-            let root = try HDF5File.create(weightsPath).root
+        let loaded = try load(Self.denseConfig) { root in
             try root.setAttribute("keras_version", .string("2.13.1"))
             try root.setAttribute("layer_names", .strings(["dense_7"]))
             let group = try root.createGroup("dense_7")
@@ -59,22 +52,16 @@ import Testing
             try group.createDataset("kernel:0", shape: [3, 2], floats: [1, 2, 3, 4, 5, 6])
             try group.createDataset("bias:0", shape: [2], floats: [7, 8])
         }
-        let loaded = try KerasModel.load(configPath, weights: weightsPath)
         #expect(try loaded.model.layers[0].weights[1].values() == [7, 8])
     }
 
     /// Keras 1 LSTMs store 12 per-gate arrays in i, c, f, o order; they bind as Keras 2's three, gates i, f, c, o.
     @Test func keras1LSTMGatesAreConcatenatedInKeras2Order() throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let configPath = directory.appendingPathComponent("model.json").path
-        try """
+        let config = """
         {"class_name": "Sequential", "config": [{"class_name": "LSTM", "config": {"name": "lstm_1", "output_dim": 1,
           "inner_activation": "hard_sigmoid", "batch_input_shape": [null, 4, 1]}}]}
-        """.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let weightsPath = directory.appendingPathComponent("weights.h5").path
-        do {
-            let root = try HDF5File.create(weightsPath).root
+        """
+        let loaded = try load(config) { root in
             try root.setAttribute("layer_names", .strings(["lstm_1"]))
             let group = try root.createGroup("lstm_1")
             var names: [String] = []
@@ -82,13 +69,11 @@ import Testing
                 for part in ["W", "U", "b"] {
                     let name = "lstm_1_\(part)_\(gate)"
                     names.append(name)
-                    let shape = part == "b" ? [1] : [1, 1]
-                    try group.createDataset(name, shape: shape, floats: [Float(gateIndex)])
+                    try group.createDataset(name, shape: part == "b" ? [1] : [1, 1], floats: [Float(gateIndex)])
                 }
             }
             try group.setAttribute("weight_names", .strings(names))
         }
-        let loaded = try KerasModel.load(configPath, weights: weightsPath)
         #expect(loaded.dialect == .keras1)
         let lstm = try #require(loaded.model.layers.first as? Recurrent)
         #expect(lstm.recurrentActivation == .hardSigmoidLinear)
