@@ -69,6 +69,29 @@ import Testing
         #expect(backwards.states == reversed.states)
     }
 
+    /// A pass large enough to split the batch across threads equals, bit for bit, the pass on one thread
+    /// (every option that touches rows: masks, initial states, both directions, sequences).
+    @Test(arguments: cells)
+    func batchSplitMatchesOneThread(_ cell: Recurrent.Cell) throws {
+        var random = SplitMix64(seed: 41)
+        let (batch, steps, features, units) = (7, 40, 64, 64)
+        let weights = randomWeights(cell, features: features, units: units, useBias: true, &random)
+        let kernel = try RecurrentKernel(cell: cell, units: units, activation: .tanh, recurrentActivation: .sigmoid,
+                                         useBias: true, parameters: weights)
+        let input = Tensor(shape: [batch, steps, features], values: random.values(batch * steps * features))
+        #expect(Parallel.parts(work: kernel.multiplyAdds(input), rows: batch) > 1 || Parallel.workers == 1)
+        let mask = Mask(shape: [batch, steps], values: (0 ..< batch * steps).map { $0 % 7 != 3 })
+        let states = (0 ..< cell.stateCount).map { _ in Tensor(shape: [batch, units], values: random.values(batch * units)) }
+        for goBackwards in [false, true] {
+            var options = RecurrentKernel.Options(goBackwards: goBackwards, returnSequences: true, zeroOutputForMask: true)
+            let split = try kernel.run(input, initialStates: states, mask: mask, options: options)
+            options.parallel = false
+            let single = try kernel.run(input, initialStates: states, mask: mask, options: options)
+            #expect(split.output == single.output, "\(cell) backwards \(goBackwards)")
+            #expect(split.states == single.states, "\(cell) backwards \(goBackwards)")
+        }
+    }
+
     // MARK: Layers built from configs
 
     @Test func lstmLayerTakesInitialStatesPositionallyOrByKeywordAndReturnsThem() throws {
@@ -157,6 +180,18 @@ import Testing
         let keyword = try layer.forward(LayerCall(inputs: [x], keywordInputs: ["initial_state": states]))
         #expect(keyword.tensors == output.tensors)
         #expect(throws: EngineError.self) { try layer.forward(LayerCall(inputs: [x] + states.prefix(3))) }
+    }
+
+    /// Directions large enough to run concurrently give exactly the two passes run one after the other.
+    @Test func bidirectionalConcurrentDirectionsMatchSeparatePasses() throws {
+        var random = SplitMix64(seed: 43)
+        let entry = #"{"class_name": "Bidirectional", "config": {"trainable": true, "name": "bi", "merge_mode": null, "layer": {"class_name": "LSTM", "config": {"trainable": true, "name": "lstm", "units": 32, "return_sequences": true}}}}"#
+        guard let layer = try makeLayer(entry, input: [nil, 40, 16], &random) as? Bidirectional else { Issue.record("not a Bidirectional"); return }
+        let x = Tensor(shape: [4, 40, 16], values: random.values(4 * 40 * 16))
+        let output = try layer.forward(LayerCall(inputs: [x]))
+        let forward = try layer.forward.run(x, initialStates: [], mask: nil, zeroOutputForMask: true)
+        let backward = try layer.backward.run(x, initialStates: [], mask: nil, zeroOutputForMask: true)
+        #expect(output.tensors == [forward.output, backward.output.reversedInTime()])
     }
 
     @Test(arguments: ["sum", "mul", "ave", nil] as [String?])

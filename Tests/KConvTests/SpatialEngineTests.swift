@@ -36,6 +36,21 @@ import Testing
         }
     }
 
+    /// A convolution large enough to split its output rows across threads, against the direct sum.
+    @Test func splitConvolutionMatchesDirect() throws {
+        var random = SplitMix64(seed: 5)
+        let shape = [3, 21, 19, 8]
+        let layer = try makeLayer("Conv2D", [
+            "filters": json(16), "kernel_size": json([3, 3]), "padding": .string("same"), "use_bias": .bool(true),
+        ], input: shape, &random)
+        let input = random.tensor(shape)
+        #expect(Parallel.parts(work: 3 * 21 * 19 * 9 * 8 * 16, rows: 3 * 21 * 19) > 1 || Parallel.workers == 1)
+        let got = try layer.forward(LayerCall(inputs: [input])).tensors[0]
+        let want = naiveConvolution(input, kernel: layer.parameters[0], bias: layer.parameters[1].values, strides: [1, 1],
+                                    dilation: [1, 1], padding: "same", channelsFirst: false, groups: 1)
+        expectClose(got, want, "split Conv2D")
+    }
+
     /// DepthwiseConv and SeparableConv against the direct depthwise sum (and the pointwise sum after it).
     @Test func depthwiseAndSeparableMatchDirect() throws {
         var random = SplitMix64(seed: 5)

@@ -17,32 +17,41 @@ extension Activation {
 
     /// Applies an elementwise function in place to `values[start ..< start + count]`.
     func apply(_ values: inout [Float], start: Int, count: Int) throws {
-        let range = start ..< start + count
+        if isRowWise { return applyRow(&values, start: start, count: count) }
+        var span = values.mutableSpan
+        var run = span._mutatingExtracting(start ..< start + count)
+        try apply(&run)
+    }
+
+    /// Applies an elementwise function in place to every element of `run`. Each case is one loop over
+    /// a span, so the bounds checks hoist and the branch-free ones (relu, sigmoid, tanh) vectorise.
+    func apply(_ run: inout MutableSpan<Float>) throws {
+        let range = 0 ..< run.count
         switch self {
         case .linear: return
-        case .relu: for i in range { values[i] = max(values[i], 0) }
-        case .relu6: for i in range { values[i] = min(max(values[i], 0), 6) }
-        case .sigmoid: for i in range { values[i] = Self.sigmoid(values[i]) }
-        case .tanh: for i in range { values[i] = Self.tanh(values[i]) }
-        case .elu: for i in range { values[i] = Self.elu(values[i], alpha: 1) }
+        case .relu: for i in range { run[i] = max(run[i], 0) }
+        case .relu6: for i in range { run[i] = min(max(run[i], 0), 6) }
+        case .sigmoid: for i in range { run[i] = Self.sigmoid(run[i]) }
+        case .tanh: for i in range { run[i] = Self.tanh(run[i]) }
+        case .elu: for i in range { run[i] = Self.elu(run[i], alpha: 1) }
         case .selu:
             // Keras: scale · elu(x, alpha) with the self-normalising constants.
-            for i in range { values[i] = 1.0507009873554805 * Self.elu(values[i], alpha: 1.6732632423543772) }
-        case .softplus: for i in range { values[i] = Self.softplus(values[i]) }
-        case .softsign: for i in range { values[i] = values[i] / (1 + abs(values[i])) }
-        case .swish: for i in range { values[i] = values[i] * Self.sigmoid(values[i]) }
+            for i in range { run[i] = 1.0507009873554805 * Self.elu(run[i], alpha: 1.6732632423543772) }
+        case .softplus: for i in range { run[i] = Self.softplus(run[i]) }
+        case .softsign: for i in range { run[i] = run[i] / (1 + abs(run[i])) }
+        case .swish: for i in range { run[i] = run[i] * Self.sigmoid(run[i]) }
         case .gelu:
             // Keras's default gelu is the exact form, 0.5·x·(1 + erf(x/√2)).
-            for i in range { values[i] = 0.5 * values[i] * (1 + erf(values[i] / Float(2).squareRoot())) }
-        case .exponential: for i in range { values[i] = exp(values[i]) }
-        case .mish: for i in range { values[i] = values[i] * Foundation.tanh(Self.softplus(values[i])) }
-        case .hardSwish: for i in range { values[i] = values[i] * min(max(values[i] + 3, 0), 6) / 6 }
-        case .logSigmoid: for i in range { values[i] = -Self.softplus(-values[i]) }
-        case .leakyRelu: for i in range where values[i] < 0 { values[i] *= 0.2 }
-        case .hardSigmoidLinear: for i in range { values[i] = min(max(0.2 * values[i] + 0.5, 0), 1) }
-        case .hardSigmoidRelu6: for i in range { values[i] = min(max(values[i] + 3, 0), 6) / 6 }
+            for i in range { run[i] = 0.5 * run[i] * (1 + erf(run[i] / Float(2).squareRoot())) }
+        case .exponential: for i in range { run[i] = exp(run[i]) }
+        case .mish: for i in range { run[i] = run[i] * Foundation.tanh(Self.softplus(run[i])) }
+        case .hardSwish: for i in range { run[i] = run[i] * min(max(run[i] + 3, 0), 6) / 6 }
+        case .logSigmoid: for i in range { run[i] = -Self.softplus(-run[i]) }
+        case .leakyRelu: for i in range where run[i] < 0 { run[i] *= 0.2 }
+        case .hardSigmoidLinear: for i in range { run[i] = min(max(0.2 * run[i] + 0.5, 0), 1) }
+        case .hardSigmoidRelu6: for i in range { run[i] = min(max(run[i] + 3, 0), 6) / 6 }
         case .softmax, .logSoftmax:
-            applyRow(&values, start: start, count: count)
+            preconditionFailure("row-wise activations go through applyRow")
         case .unknown(let name):
             throw EngineError("activation '\(name)' is not a Keras built-in: kconv cannot compute it")
         }

@@ -16,19 +16,41 @@ private let columnBufferBudget = 1 << 16
 /// output rows is one im2col fill and one GEMM per group.
 func convolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filters: Int, groups: Int, bias: [Float]?) -> Tensor {
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
-    let groupChannels = channels / groups, groupFilters = filters / groups
-    precondition(kernel.count == geometry.taps * groupChannels * filters, "kernel does not match the geometry")
-    var output = Tensor(zeros: [batch] + geometry.outputSize + [filters])
+    precondition(kernel.count == geometry.taps * (channels / groups) * filters, "kernel does not match the geometry")
     let rows = batch * geometry.outputPositions
-    if let bias { fillRows(&output.values, with: bias) }
+    let shape = [batch] + geometry.outputSize + [filters]
+    let parts = Parallel.parts(work: rows * geometry.taps * (channels / groups) * filters, rows: rows)
+    guard parts > 1 else {
+        return Tensor(shape: shape, values: convolveRows(0 ..< rows, input, geometry, kernel, filters, groups, bias, splitProducts: true))
+    }
+    // Output rows are independent: each part fills and multiplies its own rows (own im2col buffer, same
+    // per-row arithmetic as one pass), and the parts' rows are joined in order.
+    let ranges = Parallel.split(rows, into: parts)
+    let values = Parallel.map(parts) { part in
+        convolveRows(ranges[part], input, geometry, kernel, filters, groups, bias, splitProducts: false)
+    }
+    var output: [Float] = []
+    output.reserveCapacity(rows * filters)
+    for part in values { output.append(contentsOf: part) }
+    return Tensor(shape: shape, values: output)
+}
+
+/// The output rows `rows` (flat, batch-major output cells) of `convolve`, as a `[rows, filters]` array.
+/// `splitProducts`: the GEMMs may split across threads.
+private func convolveRows(_ rows: Range<Int>, _ input: Tensor, _ geometry: WindowGeometry, _ kernel: [Float], _ filters: Int,
+                          _ groups: Int, _ bias: [Float]?, splitProducts: Bool) -> [Float] {
+    let channels = input.shape[input.rank - 1]
+    let groupChannels = channels / groups, groupFilters = filters / groups
+    var output = [Float](repeating: 0, count: rows.count * filters)
+    if let bias { fillRows(&output, with: bias) }
     // A column row holds, group after group, each tap's channels of that group.
     let rowWidth = geometry.taps * channels
     let groupWidth = geometry.taps * groupChannels
-    let blockRows = max(1, geometry.isPointwise ? rows : min(rows, columnBufferBudget / max(rowWidth, 1)))
+    let blockRows = max(1, geometry.isPointwise ? rows.count : min(rows.count, columnBufferBudget / max(rowWidth, 1)))
     var columns = [Float](repeating: 0, count: geometry.isPointwise ? 0 : blockRows * rowWidth)
     let window = geometry.threeDimensional
-    for blockStart in stride(from: 0, to: rows, by: blockRows) {
-        let blockCount = min(blockRows, rows - blockStart)
+    for blockStart in stride(from: rows.lowerBound, to: rows.upperBound, by: blockRows) {
+        let blockCount = min(blockRows, rows.upperBound - blockStart)
         // A pointwise window reads each input row as it is: the input is its own im2col matrix.
         if !geometry.isPointwise {
             fillColumns(&columns, from: input.values, channels: channels, groups: groups, window: window,
@@ -40,8 +62,8 @@ func convolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filter
             BLAS.gemm(m: blockCount, n: groupFilters, k: groupWidth,
                       a: matrix, aOffset: matrixOffset + group * groupWidth, lda: rowWidth,
                       b: kernel, bOffset: group * groupFilters, ldb: filters,
-                      c: &output.values, cOffset: blockStart * filters + group * groupFilters, ldc: filters,
-                      beta: bias == nil ? 0 : 1)
+                      c: &output, cOffset: (blockStart - rows.lowerBound) * filters + group * groupFilters, ldc: filters,
+                      beta: bias == nil ? 0 : 1, splitRows: splitProducts)
         }
     }
     return output

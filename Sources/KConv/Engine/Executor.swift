@@ -16,6 +16,7 @@ extension Model {
     /// Runs the graph. `observe` sees every node's outputs as they are computed (for per-layer checks).
     func run(_ inputs: [Tensor], masks inputMasks: [Mask?], observe: ((Node, [Tensor]) -> Void)? = nil) throws -> LayerOutput {
         try checkInputs(inputs)
+        _ = Memory.reuseFreedBuffers
         var values: [[Tensor]?] = Array(repeating: nil, count: nodes.count)
         var masks: [[Mask?]] = Array(repeating: [], count: nodes.count)
         var remainingUses = useCounts

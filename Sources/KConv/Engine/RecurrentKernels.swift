@@ -64,6 +64,8 @@ struct RecurrentKernel {
         /// A masked step outputs zeros instead of repeating the previous output (Keras's
         /// `zero_output_for_mask`, forced to `return_sequences` by Bidirectional).
         var zeroOutputForMask = false
+        /// May split the batch across threads (off when the caller already runs passes concurrently).
+        var parallel = true
     }
 
     /// The output and the final states (`[h]`, LSTM `[h, c]`, each `[batch, units]`).
@@ -96,6 +98,32 @@ struct RecurrentKernel {
             throw EngineError("expected initial states of shape \([batch, units]), found \(state.shape)")
         }
 
+        let parts = options.parallel ? Parallel.parts(work: multiplyAdds(sequence), rows: batch) : 1
+        guard parts > 1 else {
+            return try runRows(sequence, initialStates: initialStates, mask: mask, options: options, splitProducts: options.parallel)
+        }
+        // Samples never interact in a recurrence: each part runs the whole sequence for its own batch
+        // rows, with the same per-row arithmetic as one pass over the batch, and the parts are stacked back.
+        let ranges = Parallel.split(batch, into: parts)
+        let results = try Parallel.map(parts) { [self] part in
+            let rows = ranges[part]
+            return try runRows(sequence.batchRows(rows), initialStates: initialStates.map { $0.batchRows(rows) },
+                               mask: mask?.batchRows(rows), options: options, splitProducts: false)
+        }
+        return Result(output: Tensor(stackingBatches: results.map(\.output)),
+                      states: results[0].states.indices.map { index in Tensor(stackingBatches: results.map { $0.states[index] }) })
+    }
+
+    /// Multiply-adds of one pass over `sequence` (`[batch, steps, features]`): the input projection and
+    /// the recurrent products.
+    func multiplyAdds(_ sequence: Tensor) -> Int {
+        sequence.shape[0] * sequence.shape[1] * (sequence.shape[2] + units) * cell.gates * units
+    }
+
+    /// One pass over checked inputs. `splitProducts`: the input projection may split across threads.
+    private func runRows(_ sequence: Tensor, initialStates: [Tensor], mask: Mask?, options: Options,
+                         splitProducts: Bool) throws -> Result {
+        let (batch, steps, features) = (sequence.shape[0], sequence.shape[1], sequence.shape[2])
         let width = cell.gates * units
         // Rows (sample, time) in input order: step `time` of `sample` starts at (sample·steps + time)·width.
         var gates: [Float]
@@ -107,7 +135,7 @@ struct RecurrentKernel {
             gates = [Float](repeating: 0, count: batch * steps * width)
         }
         BLAS.gemm(m: batch * steps, n: width, k: features, a: sequence.values, b: kernel.values,
-                  c: &gates, beta: inputBias == nil ? 0 : 1)
+                  c: &gates, beta: inputBias == nil ? 0 : 1, splitRows: splitProducts)
 
         var state = StepState(batch: batch, units: units, cell: cell, initial: initialStates)
         var output = [Float](repeating: 0, count: batch * units)
@@ -180,7 +208,7 @@ struct RecurrentKernel {
     private func addRecurrentProduct(_ h: [Float], columns: Range<Int>, into gates: inout [Float], _ at: GateRows) {
         BLAS.gemm(m: h.count / units, n: columns.count, k: units,
                   a: h, b: recurrentKernel.values, bOffset: columns.lowerBound, ldb: recurrentKernel.shape[1],
-                  c: &gates, cOffset: at.offset + columns.lowerBound, ldc: at.stride, beta: 1)
+                  c: &gates, cOffset: at.offset + columns.lowerBound, ldc: at.stride, beta: 1, splitRows: false)
     }
 
     /// SimpleRNN: `h = activation(x·W + b + h·U)`.
@@ -203,20 +231,40 @@ struct RecurrentKernel {
             try recurrentActivation.apply(&gates, start: g, count: 2 * u)
             try activation.apply(&gates, start: g + 2 * u, count: u)
             try recurrentActivation.apply(&gates, start: g + 3 * u, count: u)
-            for j in 0 ..< u {
-                state.c[row + j] = gates[g + u + j] * state.c[row + j] + gates[g + j] * gates[g + 2 * u + j]
-                state.scratch[j] = state.c[row + j]
-            }
+            Self.updateCarry(&state.c, row: row, activated: &state.scratch, gates: gates, g, units: u)
             try activation.apply(&state.scratch, start: 0, count: u)
-            for j in 0 ..< u { state.h[row + j] = gates[g + 3 * u + j] * state.scratch[j] }
+            Self.multiply(&state.h, row: row, gates: gates, g + 3 * u, by: state.scratch)
         }
+    }
+
+    /// LSTM: `c = f ⊙ c + i ⊙ c̃` for the `units` carries from `row`, reading the activated gates
+    /// `[i f c̃]` from `gates[g...]`; `activated` receives a copy of the new carry.
+    private static func updateCarry(_ c: inout [Float], row: Int, activated: inout [Float], gates: [Float], _ g: Int, units u: Int) {
+        let gate = gates.span
+        let input = gate.extracting(g ..< g + u), forget = gate.extracting(g + u ..< g + 2 * u)
+        let candidate = gate.extracting(g + 2 * u ..< g + 3 * u)
+        var carries = c.mutableSpan, copies = activated.mutableSpan
+        var carry = carries._mutatingExtracting(row ..< row + u)
+        for j in 0 ..< min(u, carry.count, copies.count, input.count, forget.count, candidate.count) {
+            let updated = forget[j] * carry[j] + input[j] * candidate[j]
+            carry[j] = updated
+            copies[j] = updated
+        }
+    }
+
+    /// `h[row + j] = gates[g + j] · factor[j]` over `factor`'s length.
+    private static func multiply(_ h: inout [Float], row: Int, gates: [Float], _ g: Int, by factor: [Float]) {
+        let gate = gates.span.extracting(g ..< g + factor.count), scale = factor.span
+        var outputs = h.mutableSpan
+        var run = outputs._mutatingExtracting(row ..< row + factor.count)
+        for j in 0 ..< min(run.count, gate.count, scale.count) { run[j] = gate[j] * scale[j] }
     }
 
     /// GRU `reset_after=True` (cuDNN form), with `r = h·U + b_r` (recurrent bias on every gate):
     /// `z = σ(x_z + r_z)`, `r = σ(x_r + r_r)`, `ĥ = activation(x_h + r ⊙ r_h)`, `h = z ⊙ h + (1 − z) ⊙ ĥ`.
     private func gruResetAfterStep(_ gates: inout [Float], _ at: GateRows, _ state: inout StepState, _ keep: [Bool]) throws {
         let u = units, width = 3 * units
-        BLAS.gemm(m: keep.count, n: width, k: u, a: state.h, b: recurrentKernel.values, c: &state.scratch)
+        BLAS.gemm(m: keep.count, n: width, k: u, a: state.h, b: recurrentKernel.values, c: &state.scratch, splitRows: false)
         for sample in keep.indices where keep[sample] {
             let g = at.start(sample), row = sample * u, recurrent = sample * width
             for j in 0 ..< 2 * u { gates[g + j] += state.scratch[recurrent + j] + recurrentBias[j] }
@@ -257,6 +305,20 @@ struct RecurrentKernel {
 }
 
 extension Tensor {
+    /// Samples `rows` of the batch (axis 0).
+    func batchRows(_ rows: Range<Int>) -> Tensor {
+        let sampleSize = shape.dropFirst().reduce(1, *)
+        return Tensor(shape: [rows.count] + shape.dropFirst(), values: Array(values[rows.lowerBound * sampleSize ..< rows.upperBound * sampleSize]))
+    }
+
+    /// `parts` (same shape but for the batch) stacked along the batch axis.
+    init(stackingBatches parts: [Tensor]) {
+        var values: [Float] = []
+        values.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        for part in parts { values.append(contentsOf: part.values) }
+        self.init(shape: [parts.reduce(0) { $0 + $1.shape[0] }] + parts[0].shape.dropFirst(), values: values)
+    }
+
     /// The sequence with its time axis (axis 1 of `[batch, steps, ...]`) reversed: how Bidirectional
     /// puts a backward layer's output sequence back in input order.
     func reversedInTime() -> Tensor {
@@ -271,5 +333,13 @@ extension Tensor {
             }
         }
         return result
+    }
+}
+
+extension Mask {
+    /// Samples `rows` of the batch (axis 0).
+    func batchRows(_ rows: Range<Int>) -> Mask {
+        let sampleSize = shape.dropFirst().reduce(1, *)
+        return Mask(shape: [rows.count] + shape.dropFirst(), values: Array(values[rows.lowerBound * sampleSize ..< rows.upperBound * sampleSize]))
     }
 }

@@ -111,14 +111,28 @@ public final class Recurrent: Layer {
                            masks: [returnSequences ? mask : nil] + states.map { _ -> Mask? in nil })
     }
 
-    /// One pass over `sequence`, shared with Bidirectional (which sets `zeroOutputForMask` itself). Errors
-    /// do not name the layer: the caller locates them.
+    /// One pass over `sequence`. Errors do not name the layer: the caller locates them.
     func run(_ sequence: Tensor, initialStates: [Tensor], mask: Mask?, zeroOutputForMask: Bool) throws -> RecurrentKernel.Result {
+        try pass(zeroOutputForMask: zeroOutputForMask).run(sequence, initialStates: initialStates, mask: mask)
+    }
+
+    /// The cell maths and options of one pass, shared with Bidirectional (which sets `zeroOutputForMask`
+    /// itself and may run its two passes concurrently).
+    func pass(zeroOutputForMask: Bool) throws -> Pass {
         if let reason = unsupportedReason { throw EngineError("kconv cannot compute \(reason)") }
         guard let kernel else { throw EngineError("weights not read: prepare the model before running it") }
-        let options = RecurrentKernel.Options(goBackwards: goBackwards, returnSequences: returnSequences,
-                                              zeroOutputForMask: zeroOutputForMask)
-        return try kernel.run(sequence, initialStates: initialStates, mask: mask, options: options)
+        return Pass(kernel: kernel, options: RecurrentKernel.Options(goBackwards: goBackwards, returnSequences: returnSequences,
+                                                                     zeroOutputForMask: zeroOutputForMask))
+    }
+
+    /// A prepared pass: a value, so it can run on another thread.
+    struct Pass: Sendable {
+        let kernel: RecurrentKernel
+        var options: RecurrentKernel.Options
+
+        func run(_ sequence: Tensor, initialStates: [Tensor], mask: Mask?) throws -> RecurrentKernel.Result {
+            try kernel.run(sequence, initialStates: initialStates, mask: mask, options: options)
+        }
     }
 
     override public var unsupportedReason: String? {

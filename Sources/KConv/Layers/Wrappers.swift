@@ -195,12 +195,22 @@ public final class Bidirectional: Layer {
         let returnSequences = forward.returnSequences
         let zeroOutput = returnSequences && dialect >= .keras2
         let half = initialStates.count / 2
-        let forwardResult = try locating(layer: forward.label) {
-            try forward.run(call.input, initialStates: Array(initialStates.prefix(half)), mask: mask, zeroOutputForMask: zeroOutput)
+        let input = call.input
+        let layers = [forward, backward]
+        let initial = [Array(initialStates.prefix(half)), Array(initialStates.dropFirst(half))]
+        var passes = try layers.map { layer in try locating(layer: layer.label) { try layer.pass(zeroOutputForMask: zeroOutput) } }
+        // The two directions share no state: run them concurrently when the work pays for a thread (each
+        // then on its whole batch, with the same arithmetic as one after the other).
+        let work = input.rank == 3 ? passes.reduce(0) { $0 + $1.kernel.multiplyAdds(input) } : 0
+        let concurrent = Parallel.parts(work: work, rows: 2) == 2
+        if concurrent { for index in passes.indices { passes[index].options.parallel = false } }
+        let (prepared, labels) = (passes, layers.map(\.label))
+        let direction = { @Sendable (index: Int) throws -> RecurrentKernel.Result in
+            try locating(layer: labels[index]) { try prepared[index].run(input, initialStates: initial[index], mask: mask) }
         }
-        var backwardResult = try locating(layer: backward.label) {
-            try backward.run(call.input, initialStates: Array(initialStates.dropFirst(half)), mask: mask, zeroOutputForMask: zeroOutput)
-        }
+        let results = concurrent ? try Parallel.map(2, direction) : [try direction(0), try direction(1)]
+        let forwardResult = results[0]
+        var backwardResult = results[1]
         if returnSequences { backwardResult.output = backwardResult.output.reversedInTime() }
         let merged = try merge(forwardResult.output, backwardResult.output)
         let states = forward.returnState ? forwardResult.states + backwardResult.states : []
