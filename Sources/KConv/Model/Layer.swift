@@ -55,6 +55,9 @@ public class Layer {
     public internal(set) var weights: [WeightArray] = []
     /// The input shapes of the first call, which fixed the weights.
     public private(set) var builtInputShapes: [TensorShape]?
+    /// How a Keras 3 config named the class (`module`, `registered_name`), so that a class kconv does not
+    /// know (a user's custom layer) keeps its registration when written back.
+    public internal(set) var registration: (module: JSONValue, registeredName: JSONValue)?
 
     public required init(_ context: LayerContext) throws {
         name = context.name

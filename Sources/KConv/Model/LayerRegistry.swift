@@ -58,9 +58,11 @@ enum LayerRegistry {
         let context = LayerContext(name: name, className: className, config: ConfigReader(config), dialect: dialect,
                                    buildLayer: { try build($0, dialect: dialect) })
         let isOperation = isKeras3Operation(entry, dialect: dialect)
-        return try locating(layer: "layer '\(name)' (\(className))") {
+        let layer = try locating(layer: "layer '\(name)' (\(className))") {
             try (isOperation ? KerasOperation.self : types[className] ?? UnsupportedLayer.self).init(context)
         }
+        if let module = entry["module"] { layer.registration = (module, entry["registered_name"] ?? .null) }
+        return layer
     }
 
     /// Keras 3 ops recorded in a graph carry `module: keras.src.ops.*`; legacy `.h5` files drop the module,

@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""Parity with the real Keras libraries for `kconv convert`.
+
+    python Scripts/parity.py [--kconv PATH] [--case NAME ...] [--source h5|keras|json ...]
+                             [--target h5|keras|json2|json3 ...] [--wild ../shared/wild [--no-fixtures]]
+
+For every fixture case and every model file Keras wrote for it (Fixtures/cases/<case>/expected.json lists
+them), converts the file with kconv to each target, loads the result with the real library — tf_keras 2.x for
+.h5 and Keras 2 JSON, Keras 3 for .keras and Keras 3 JSON — runs the fixture's reference inputs (in_* of the
+source library's ref.npz) and compares with the outputs the source library computed (out_*) at atol 1e-5,
+rtol 1e-4. Prints one row per conversion and exits non-zero if any fails.
+
+Some conversions are refused by design (a Keras 2 hard_sigmoid has no Keras 3 equivalent, a Lambda's
+Python bytecode cannot move between versions): those are listed in EXPECTED_REFUSALS and must be refused.
+With --wild, published model files that have a reference are converted too; there a refusal is reported,
+not failed (old files use hard_sigmoid, Lambdas and custom classes), and a hard_sigmoid refusal is retried
+with --approximate-hard-sigmoid to show how far the approximation lands. Both libraries are imported once;
+TensorFlow's start-up takes ~10 s.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CASES = os.path.join(ROOT, "Fixtures", "cases")
+ATOL, RTOL = 1e-5, 1e-4
+
+# (case, source library, target library) -> why kconv must refuse.
+HARD_SIGMOID = "hard_sigmoid means different maths in Keras 2 and Keras 3"
+LAMBDA = "a Lambda holds Python bytecode for one Keras version"
+EXPECTED_REFUSALS = {
+    ("lstm_hard_sigmoid", "keras2", "keras3"): HARD_SIGMOID,
+    ("lstm_hard_sigmoid", "keras3", "keras2"): HARD_SIGMOID,
+    ("activations", "keras2", "keras3"): HARD_SIGMOID,
+    ("activations", "keras3", "keras2"): HARD_SIGMOID,
+    ("lambda_layer", "keras2", "keras3"): LAMBDA,
+}
+
+# (case, source library, target library) -> why the target library itself cannot run the converted model,
+# and a phrase of the error it gives.
+TARGET_CANNOT_RUN = {
+    ("seed_bidir_lstm_td_dense_int_input", "keras3", "keras2"):
+        ("tf_keras does not cast an int32 input for LSTM's MatMul (the case's keras2 build fails the same way)",
+         "Exception encountered when calling layer"),
+}
+
+# Cases whose Lambda needs Keras's unsafe deserialization (as Fixtures/generate.py loads them).
+UNSAFE = {"lambda_layer"}
+
+# target name -> (file name, library, extra kconv arguments)
+TARGETS = {
+    "h5": ("model.h5", "keras2", []),
+    "keras": ("model.keras", "keras3", []),
+    "json2": ("model.json", "keras2", ["--keras", "2"]),
+    "json3": ("model.json", "keras3", ["--keras", "3"]),
+}
+
+
+def default_kconv():
+    """The most recently built kconv (release or debug)."""
+    built = [os.path.join(ROOT, ".build", config, "kconv") for config in ("release", "debug")]
+    built = [path for path in built if os.path.exists(path)]
+    if not built:
+        sys.exit("no built kconv: run `swift build` (or pass --kconv)")
+    return max(built, key=os.path.getmtime)
+
+
+def sources(case, wanted):
+    """(library, format, model path, weights path) for each model file of a case."""
+    with open(os.path.join(CASES, case, "expected.json")) as handle:
+        expected = json.load(handle)
+    for library in ("keras2", "keras3"):
+        files = expected.get(library, {}).get("files")
+        if not files:
+            continue
+        path = lambda key: os.path.join(CASES, case, files[key]) if key in files else None  # noqa: E731
+        for fmt in ("h5", "keras"):
+            if fmt in wanted and path(fmt):
+                yield library, fmt, path(fmt), None
+        if "json" in wanted and path("json"):
+            yield library, "json", path("json"), path("weights_h5")
+
+
+def load(libraries, library, path, unsafe):
+    keras = libraries[library]
+    if path.endswith(".json"):
+        with open(path) as handle:
+            text = handle.read()
+        if unsafe and library == "keras2":
+            from tf_keras.src.saving.serialization_lib import SafeModeScope
+            with SafeModeScope(False):
+                model = keras.models.model_from_json(text)
+        else:
+            model = keras.models.model_from_json(text)
+        model.load_weights(path[: -len(".json")] + ".weights.h5")
+        return model
+    return keras.models.load_model(path, compile=False, **({"safe_mode": False} if unsafe and library == "keras3" else {}))
+
+
+def run(model, reference):
+    inputs = []
+    for index, model_input in enumerate(model.inputs):
+        array = reference[f"in_{index}"]
+        dtype = getattr(model_input, "dtype", "float32")
+        dtype = getattr(dtype, "name", dtype)
+        inputs.append(array.astype(dtype))
+    outputs = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0, batch_size=len(inputs[0]))
+    if isinstance(outputs, dict):
+        outputs = list(outputs.values())
+    return outputs if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def compare(outputs, reference):
+    """(passed, max abs error, message)."""
+    wanted = sorted((k for k in reference.files if k.startswith("out_")), key=lambda k: int(k[4:]))
+    if len(outputs) != len(wanted):
+        return False, float("nan"), f"{len(outputs)} outputs, reference has {len(wanted)}"
+    worst, passed = 0.0, True
+    for got, key in zip(outputs, wanted):
+        want = reference[key]
+        got = np.asarray(got).reshape(want.shape) if np.asarray(got).size == want.size else np.asarray(got)
+        if got.shape != want.shape:
+            return False, float("nan"), f"{key}: shape {got.shape}, reference {want.shape}"
+        error = np.abs(got.astype(np.float64) - want.astype(np.float64))
+        worst = max(worst, float(error.max()) if error.size else 0.0)
+        passed &= bool(np.all(error <= ATOL + RTOL * np.abs(want)))
+    return passed, worst, "" if passed else "outside tolerance"
+
+
+class Parity:
+    """Converts, loads with the real library, compares; collects one row per conversion."""
+
+    def __init__(self, kconv, libraries, scratch):
+        self.kconv, self.libraries, self.scratch = kconv, libraries, scratch
+        self.rows, self.failures = [], 0
+
+    def add(self, label, target, outcome, worst, message, failed):
+        self.rows.append((label, target, outcome, worst, message))
+        self.failures += failed
+        print(f"{label:58} {target:6} {outcome:8} {worst:9} {message}", flush=True)
+
+    def check(self, label, path, weights, reference, target, refusal=None, cannot_run=None, unsafe=False,
+              refusal_is_finding=True, extra=(), approximation=False):
+        name, target_library, target_args = TARGETS[target]
+        out = os.path.join(self.scratch, "out", f"{len(self.rows)}", name)
+        os.makedirs(os.path.dirname(out))
+        command = [self.kconv, "convert", path, out] + (["--weights", weights] if weights else []) + target_args + list(extra)
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            message = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "kconv failed"
+            expected = refusal is not None or not refusal_is_finding
+            self.add(label, target, "refused" if expected else "FAIL", "", refusal or message, not expected)
+            return message
+        if refusal:
+            self.add(label, target, "FAIL", "", f"converted, but must refuse: {refusal}", True)
+            return None
+        try:
+            model = load(self.libraries, target_library, out, unsafe)
+            passed, worst, message = compare(run(model, reference), reference)
+            outcome, worst = ("pass" if passed else "FAIL"), f"{worst:.2e}"
+        except Exception as error:  # the library rejected the file: that is the finding
+            passed, worst, outcome = False, "", "FAIL"
+            message = f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+            if cannot_run and cannot_run[1] in str(error):
+                passed, outcome, message = True, "n/a", cannot_run[0]
+        if approximation:  # informative: the maths were changed on purpose
+            outcome, message, passed = "approx", f"with {' '.join(extra)} (expected to differ)", True
+        self.add(label, target, outcome, worst, message, not passed)
+        return None
+
+
+def fixture_rows(parity, cases, wanted_sources, targets):
+    for case in cases:
+        for library, fmt, path, weights in sources(case, wanted_sources):
+            reference = np.load(os.path.join(CASES, case, f"{library}.ref.npz"))
+            for target in targets:
+                target_library = TARGETS[target][1]
+                parity.check(f"{case}/{library}.{fmt}", path, weights, reference, target,
+                             refusal=EXPECTED_REFUSALS.get((case, library, target_library)),
+                             cannot_run=TARGET_CANNOT_RUN.get((case, library, target_library)),
+                             unsafe=case in UNSAFE)
+
+
+def wild_rows(parity, folder, targets):
+    """Published files with a reference (MANIFEST.tsv has_ref): refusals are listed, not failures; a refused
+    hard_sigmoid is converted again with --approximate-hard-sigmoid and its error shown (informative)."""
+    with open(os.path.join(folder, "MANIFEST.tsv")) as handle:
+        header, *lines = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
+    for line in lines:
+        entry = dict(zip(header, line))
+        if entry.get("has_ref") != "yes":
+            continue
+        path, weights = os.path.join(folder, entry["name"]), None
+        if entry["kind"] == "weights":
+            if not entry.get("paired_config"):
+                continue
+            path, weights = os.path.join(folder, entry["paired_config"]), path
+        reference = np.load(os.path.join(folder, entry["name"] + ".ref.npz"))
+        label = f"wild/{entry['name'][:53]}"
+        for target in targets:
+            message = parity.check(label, path, weights, reference, target, refusal_is_finding=False)
+            if message and "--approximate-hard-sigmoid" in message:
+                parity.check(label, path, weights, reference, target, refusal_is_finding=False,
+                             extra=["--approximate-hard-sigmoid"], approximation=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kconv", default=None)
+    parser.add_argument("--case", action="append", help="only these cases (repeatable)")
+    parser.add_argument("--source", action="append", choices=["h5", "keras", "json"], help="source formats (default all)")
+    parser.add_argument("--target", action="append", choices=list(TARGETS), help="targets (default h5, keras)")
+    parser.add_argument("--wild", metavar="DIR", help="also the published files in DIR (../shared/wild) that have a reference")
+    parser.add_argument("--no-fixtures", action="store_true", help="skip the fixtures (with --wild)")
+    args = parser.parse_args()
+    kconv = args.kconv or default_kconv()
+    targets = args.target or ["h5", "keras"]
+    wanted_sources = set(args.source or ["h5", "keras", "json"])
+
+    import keras as keras3
+    import tf_keras as keras2
+    print(f"kconv {kconv}; tf_keras {keras2.__version__}; keras {keras3.__version__}", flush=True)
+
+    cases = sorted(args.case or [c for c in os.listdir(CASES) if os.path.exists(os.path.join(CASES, c, "expected.json"))])
+    with tempfile.TemporaryDirectory() as scratch:
+        # A private copy: a concurrent `swift build` may replace the built binary while this runs.
+        private_kconv = os.path.join(scratch, "kconv")
+        shutil.copy2(kconv, private_kconv)
+        parity = Parity(private_kconv, {"keras2": keras2, "keras3": keras3}, scratch)
+        if not args.no_fixtures:
+            fixture_rows(parity, cases, wanted_sources, targets)
+        if args.wild:
+            wild_rows(parity, args.wild, targets)
+
+    print()
+    print(f"{'fixture':58} {'target':6} {'result':8} {'max err':9} note")
+    print("-" * 100)
+    for label, target, outcome, worst, message in parity.rows:
+        print(f"{label:58} {target:6} {outcome:8} {worst:9} {message}")
+    total = len(parity.rows)
+    print(f"\n{total - parity.failures}/{total} passed (refused and n/a rows are expected: EXPECTED_REFUSALS, "
+          f"TARGET_CANNOT_RUN; approx rows are informative); tolerance |got - want| <= {ATOL} + {RTOL}*|want| "
+          "against the source library's outputs")
+    sys.exit(1 if parity.failures else 0)
+
+
+if __name__ == "__main__":
+    main()

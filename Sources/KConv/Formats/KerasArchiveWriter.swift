@@ -1,0 +1,51 @@
+import Foundation
+import ZIPFoundation
+
+/// Writes the Keras 3 `.keras` archive (`metadata.json`, `config.json`, `model.weights.h5`, all stored
+/// uncompressed as Keras writes them) and Keras 3 `.weights.h5` files.
+enum KerasArchiveWriter {
+    /// The Keras release whose vocabulary and layout these files follow.
+    static let kerasVersion = "3.15.1"
+
+    static func write(_ model: Model, config: JSONObject, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        // HDF5 writes files, not zip members: the weights go to a scratch file beside the output first.
+        let scratch = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).weights-\(UUID().uuidString).h5")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        try writeWeights(model, to: scratch.path)
+        let weights = try Data(contentsOf: scratch)
+
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd@HH:mm:ss"
+        let metadata: JSONValue = ["keras_version": .string(kerasVersion), "date_saved": .string(formatter.string(from: Date()))]
+        let members: [(String, Data)] = [
+            ("metadata.json", Data(metadata.serialized().utf8)),
+            ("config.json", Data(JSONValue.object(config).serialized().utf8)),
+            ("model.weights.h5", weights),
+        ]
+        let archive = try Archive(url: url, accessMode: .create)
+        for (name, data) in members {
+            try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count), compressionMethod: .none) { position, size in
+                data.subdata(in: Int(position) ..< Int(position) + size)
+            }
+        }
+    }
+
+    /// Keras 3's object-path weights: every variable at `layers/<snake_case class>[_n]/.../vars/<i>`, and a
+    /// `vars` group naming each top-level layer, as `model.save_weights("x.weights.h5")` writes them.
+    static func writeWeights(_ model: Model, to path: String) throws {
+        let root = try HDF5File.create(path).root
+        try root.createGroup("vars").setAttribute("name", .string(model.name))
+        var storage = StorageNames()
+        for layer in model.layers {
+            let base = "layers/" + storage.next(for: layer) + "/"
+            try locating(layer: layer.label) {
+                try root.createGroup(base + "vars").setAttribute("name", .string(layer.name))
+                for (spec, array) in zip(layer.weightSpecs, try boundWeights(layer)) {
+                    try root.createDataset(base + spec.storagePath, shape: spec.shape, floats: try array.values())
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+/// Writes the Keras 2 full-model HDF5 file as tf-keras 2.x `model.save("x.h5")` does: root attributes
+/// `backend`, `keras_version`, `model_config`; a `model_weights` group listing `layer_names`, one group per
+/// layer listing its `weight_names` (`dense/kernel:0`, `bidirectional/forward_lstm/lstm_cell/kernel:0`)
+/// with a float32 dataset at each.
+enum KerasH5Writer {
+    /// The tf-keras release whose vocabulary and layout these files follow.
+    static let kerasVersion = "2.21.0"
+
+    static func write(_ model: Model, config: JSONObject, to path: String) throws {
+        let root = try HDF5File.create(path).root
+        try root.setAttribute("backend", .string("tensorflow"))
+        try root.setAttribute("keras_version", .string(kerasVersion))
+        try root.setAttribute("model_config", .string(JSONValue.object(config).serialized()))
+        let weights = try root.createGroup("model_weights")
+        try weights.setAttribute("backend", .string("tensorflow"))
+        try weights.setAttribute("keras_version", .string(kerasVersion))
+        try weights.setAttribute("layer_names", .strings(model.layers.map(\.name)))
+        for layer in model.layers {
+            try locating(layer: layer.label) {
+                let group = try weights.createGroup(layer.name)
+                let arrays = try boundWeights(layer)
+                let names = legacyWeightNames(layer)
+                try group.setAttribute("weight_names", .strings(names))
+                for ((spec, array), name) in zip(zip(layer.weightSpecs, arrays), names) {
+                    try group.createDataset(name, shape: spec.shape, floats: try array.values())
+                }
+            }
+        }
+        try weights.createGroup("top_level_model_weights").setAttribute("weight_names", .strings([]))
+    }
+
+    /// tf-keras weight names, in `weightSpecs` order. A weight is named by the layers that create it: the
+    /// top-level layer, a Bidirectional's wrapped layer, an RNN's cell. TimeDistributed adds nothing of its
+    /// inner layer's, and a nested model's layers use their own names only.
+    static func legacyWeightNames(_ layer: Layer) -> [String] {
+        let names = relativeNames(layer, scope: layer is Model ? nil : layer.name)
+        return layer.weightSpecs.map { names[$0.storagePath] ?? "\(layer.name)/\($0.name):0" }
+    }
+
+    /// Full names keyed by storage path relative to `layer`, for weights created under `scope`.
+    private static func relativeNames(_ layer: Layer, scope: String?) -> [String: String] {
+        let prefix = scope.map { $0 + "/" } ?? ""
+        var names: [String: String] = [:]
+        func adopt(_ inner: [String: String], under path: String) {
+            for (key, value) in inner { names[path + key] = value }
+        }
+        switch layer {
+        case let model as Model:
+            var storage = StorageNames()
+            for sublayer in model.layers {
+                let path = "layers/" + storage.next(for: sublayer) + "/"
+                adopt(relativeNames(sublayer, scope: sublayer is Model ? nil : sublayer.name), under: path)
+            }
+        case let wrapper as TimeDistributed:
+            adopt(relativeNames(wrapper.inner, scope: wrapper.inner is Model ? nil : scope), under: "layer/")
+        case let bidirectional as Bidirectional:
+            adopt(relativeNames(bidirectional.forward, scope: prefix + bidirectional.forward.name), under: "forward_layer/")
+            adopt(relativeNames(bidirectional.backward, scope: prefix + bidirectional.backward.name), under: "backward_layer/")
+        case let recurrent as Recurrent:
+            let cell = switch recurrent.cell {
+            case .simple: "simple_rnn_cell"
+            case .lstm: "lstm_cell"
+            case .gru: "gru_cell"
+            }
+            for spec in recurrent.weightSpecs { names[spec.storagePath] = "\(prefix)\(cell)/\(spec.name):0" }
+        default:
+            for spec in layer.weightSpecs {
+                // Keras 3 renamed DepthwiseConv's depthwise_kernel to kernel.
+                let name = layer is DepthwiseConvolution && spec.name == "kernel" ? "depthwise_kernel" : spec.name
+                names[spec.storagePath] = "\(prefix)\(name):0"
+            }
+        }
+        return names
+    }
+}
+
+/// A layer's bound weight arrays, one per spec, or an error saying they are missing.
+func boundWeights(_ layer: Layer) throws -> [WeightArray] {
+    guard layer.weights.count == layer.weightSpecs.count else {
+        throw ModelError("has \(layer.weightSpecs.count) weights but \(layer.weights.count) were loaded: give the weights file that goes with this config")
+    }
+    return layer.weights
+}

@@ -1,0 +1,234 @@
+import Foundation
+import Testing
+@testable import KConv
+
+/// `kconv convert`: every fixture model file to every target, read back by kconv with the same layers,
+/// shapes and bit-identical weights; refusals, --force, atomic writes and untranslatable configs.
+@Suite struct ConvertTests {
+    struct Target: Sendable, CustomStringConvertible {
+        var format: ConversionFormat
+        var dialect: KerasDialect
+        var file: String
+        var description: String { "\(file) (\(dialect))" }
+    }
+
+    static let targets = [
+        Target(format: .h5, dialect: .keras2, file: "model.h5"),
+        Target(format: .keras, dialect: .keras3, file: "model.keras"),
+        Target(format: .json, dialect: .keras2, file: "model.json"),
+        Target(format: .json, dialect: .keras3, file: "model.json"),
+    ]
+
+    /// (case, source library, target Keras) pairs kconv must refuse, and a word the refusal must contain.
+    static let refusals: [String: String] = [
+        "lstm_hard_sigmoid keras2 Keras 3": "--approximate-hard-sigmoid",
+        "lstm_hard_sigmoid keras3 Keras 2": "--approximate-hard-sigmoid",
+        "activations keras2 Keras 3": "--approximate-hard-sigmoid",
+        "activations keras3 Keras 2": "--approximate-hard-sigmoid",
+        "lambda_layer keras2 Keras 3": "Lambda",
+    ]
+
+    static func temporaryDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-convert-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    static func contents(_ directory: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
+    }
+
+    @Test(arguments: Fixtures.modelFiles())
+    func roundTrip(_ file: Fixtures.ModelFile) throws {
+        let source = try file.load()
+        for target in Self.targets {
+            let directory = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let out = directory.appendingPathComponent(target.file).path
+            let options = ConversionOptions(format: target.format, target: target.dialect)
+            if let word = Self.refusals["\(file.caseName) \(file.library) \(target.dialect)"] {
+                let error = #expect(throws: ModelError.self, "\(file) → \(target)") {
+                    try ModelConverter.convert(source, to: out, options: options)
+                }
+                #expect(error?.description.contains(word) == true, "\(error?.description ?? "")")
+                #expect(Self.contents(directory).isEmpty, "a refused conversion left \(Self.contents(directory))")
+                continue
+            }
+            let report = try ModelConverter.convert(source, to: out, options: options)
+            #expect(report.check != nil)
+            let reloaded = try KerasModel.load(out, weights: target.format == .json ? ModelConverter.weightsPath(forJSON: out) : nil)
+            #expect(reloaded.dialect == target.dialect, "\(file) → \(target)")
+            try Self.expectSame(source.model, reloaded.model, "\(file) → \(target)")
+            try Self.expectVocabulary(of: out, format: target.format, dialect: target.dialect)
+        }
+    }
+
+    /// Same layer names, classes, parameter counts, weight shapes, output shapes, and bit-identical weights.
+    static func expectSame(_ source: Model, _ copy: Model, _ what: String) throws {
+        #expect(source.layers.map(\.name) == copy.layers.map(\.name), "\(what)")
+        #expect(source.layers.map(\.className) == copy.layers.map(\.className), "\(what)")
+        #expect(source.layers.map(\.paramCount) == copy.layers.map(\.paramCount), "\(what)")
+        #expect(source.layers.map(\.trainableParamCount) == copy.layers.map(\.trainableParamCount), "\(what)")
+        #expect(source.inputShapes == copy.inputShapes, "\(what)")
+        #expect(source.outputShapesOfModel == copy.outputShapesOfModel, "\(what)")
+        for (a, b) in zip(source.layers, copy.layers) {
+            #expect(a.weightSpecs.map(\.shape) == b.weightSpecs.map(\.shape), "\(what): \(a.label)")
+            for (x, y) in zip(a.weights, b.weights) {
+                let want = try x.values().map(\.bitPattern), got = try y.values().map(\.bitPattern)
+                #expect(want == got, "\(what): \(a.label) weight \(x.name) differs")
+            }
+        }
+    }
+
+    /// The written config speaks only the target's vocabulary.
+    static func expectVocabulary(of path: String, format: ConversionFormat, dialect: KerasDialect) throws {
+        let text: String
+        switch format {
+        case .h5: text = try #require(try HDF5File.open(path).root.attribute("model_config")?.stringValue)
+        case .json: text = try String(contentsOfFile: path, encoding: .utf8)
+        case .keras:
+            let archive = ZipReader(try Data(contentsOf: URL(fileURLWithPath: path)))
+            let entries = try archive.entries()
+            #expect(entries.map(\.name) == ["metadata.json", "config.json", "model.weights.h5"])
+            #expect(entries.allSatisfy { $0.method == 0 }, "Keras stores archive members uncompressed")
+            let config = try #require(entries.first { $0.name == "config.json" })
+            text = String(decoding: try archive.contents(of: config), as: UTF8.self)
+        }
+        let keys = Self.keys(in: try JSONValue.parse(text))
+        let foreign = dialect == .keras2 ? ["module", "registered_name", "batch_shape", "build_config", "shared_object_id", "quantization_config", "optional"]
+                                         : ["time_major", "batch_input_shape", "implementation", "input_length"]
+        #expect(keys.intersection(foreign).isEmpty, "\(path) holds \(keys.intersection(foreign).sorted())")
+        if dialect == .keras2 { #expect(!text.contains("DTypePolicy") && !text.contains("__keras_tensor__")) }
+    }
+
+    /// Every key of every object, except inside a Lambda's config (passed through as written; its `module` is
+    /// the Python module of its function).
+    static func keys(in value: JSONValue) -> Set<String> {
+        if value["class_name"] == "Lambda" { return [] }
+        if let object = value.objectValue { return object.reduce(into: Set(object.keys)) { $0.formUnion(keys(in: $1.value)) } }
+        if let items = value.arrayValue { return items.reduce(into: Set()) { $0.formUnion(keys(in: $1)) } }
+        return []
+    }
+
+    static func fixture(_ name: String) -> String { Fixtures.cases.appendingPathComponent(name).path }
+
+    // MARK: Refusals and safety
+
+    @Test func existingOutputNeedsForce() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("model.h5").path
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: out))
+        let source = try KerasModel.load(Self.fixture("simple_rnn/keras2.h5"))
+        let error = #expect(throws: ModelError.self) { try ModelConverter.convert(source, to: out, options: ConversionOptions(format: .h5)) }
+        #expect(error?.description.contains("--force") == true)
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == "keep me")
+        _ = try ModelConverter.convert(source, to: out, options: ConversionOptions(format: .h5, force: true))
+        #expect(try KerasModel.load(out).model.layers.count == 3)
+        #expect(Self.contents(directory) == ["model.h5"])
+    }
+
+    @Test func neverWritesOverAnInput() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let copy = directory.appendingPathComponent("model.h5").path
+        try FileManager.default.copyItem(atPath: Self.fixture("simple_rnn/keras2.h5"), toPath: copy)
+        let before = try Data(contentsOf: URL(fileURLWithPath: copy))
+        let source = try KerasModel.load(copy)
+        #expect(throws: ModelError.self) { try ModelConverter.convert(source, to: copy, options: ConversionOptions(format: .h5, force: true)) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == before)
+    }
+
+    /// A failure while writing removes the partial output: here a weights array that cannot be read, which
+    /// the writer meets after it created the file.
+    @Test func failedConversionLeavesNothing() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = try KerasModel.load(Self.fixture("simple_rnn/keras2.h5"))
+        let dense = try #require(source.model.layers.last)
+        let broken = dense.weights.map { array in
+            WeightArray(name: array.name, shape: array.shape) { throw ModelError("unreadable on purpose") }
+        }
+        try dense.bind(broken)
+        for target in Self.targets {
+            let out = directory.appendingPathComponent(target.file).path
+            let error = #expect(throws: ModelError.self) {
+                try ModelConverter.convert(source, to: out, options: ConversionOptions(format: target.format, target: target.dialect))
+            }
+            #expect(error?.description.contains("unreadable on purpose") == true, "\(error?.description ?? "")")
+            #expect(Self.contents(directory).isEmpty, "left \(Self.contents(directory))")
+        }
+    }
+
+    /// A config read without weights converts to a config alone, and only to JSON.
+    @Test func configWithoutWeights() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = try KerasModel.load(Self.fixture("simple_rnn/keras2.json"))
+        let h5 = directory.appendingPathComponent("model.h5").path
+        let error = #expect(throws: ModelError.self) { try ModelConverter.convert(source, to: h5, options: ConversionOptions(format: .h5)) }
+        #expect(error?.description.contains("--weights") == true)
+        let json = directory.appendingPathComponent("model.json").path
+        let report = try ModelConverter.convert(source, to: json, options: ConversionOptions(format: .json, target: .keras3))
+        #expect(report.files == [json])
+        #expect(Self.contents(directory) == ["model.json"])
+        #expect(try KerasModel.load(json).model.layers.map(\.paramCount) == source.model.layers.map(\.paramCount))
+    }
+
+    @Test func hardSigmoidNeedsTheApproximationFlag() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("model.keras").path
+        let source = try KerasModel.load(Self.fixture("lstm_hard_sigmoid/keras2.h5"))
+        let error = #expect(throws: ModelError.self) { try ModelConverter.convert(source, to: out, options: ConversionOptions(format: .keras)) }
+        let message = error?.description ?? ""
+        #expect(message.contains("clip(0.2x+0.5, 0, 1)") && message.contains("relu6(x+3)/6") && message.contains("config.recurrent_activation"), "\(message)")
+        #expect(Self.contents(directory).isEmpty)
+
+        let options = ConversionOptions(format: .keras, export: ExportOptions(approximateHardSigmoid: true))
+        let report = try ModelConverter.convert(source, to: out, options: options)
+        #expect(report.notes.contains { $0.contains("approximation") })
+        let lstm = try #require(try KerasModel.load(out).model.layers.first as? Recurrent)
+        #expect(lstm.recurrentActivation == .hardSigmoidRelu6)
+    }
+
+    /// A config value the target has no words for is an error naming the layer and key.
+    @Test(arguments: [
+        ("""
+        {"class_name": "Sequential", "keras_version": "2.15.0", "config": {"name": "s", "layers": [
+          {"class_name": "LSTM", "config": {"name": "lstm", "units": 2, "time_major": true, "batch_input_shape": [null, 4, 3]}}]}}
+        """, KerasDialect.keras3, "config.time_major"),
+        ("""
+        {"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [
+          {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [null, 3], "name": "x"}},
+          {"module": "keras.layers", "class_name": "LayerNormalization", "config": {"name": "norm", "rms_scaling": true}}]}}
+        """, KerasDialect.keras2, "config.rms_scaling"),
+    ])
+    func untranslatableConfigIsAnError(_ config: String, _ target: KerasDialect, _ field: String) throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("config.json").path
+        try config.write(toFile: path, atomically: true, encoding: .utf8)
+        let source = try KerasModel.load(path)
+        let out = directory.appendingPathComponent("out.json").path
+        let error = #expect(throws: ModelError.self) {
+            try ModelConverter.convert(source, to: out, options: ConversionOptions(format: .json, target: target))
+        }
+        #expect(error?.description.contains(field) == true, "\(error?.description ?? "")")
+        #expect(error?.description.contains("layer '") == true, "\(error?.description ?? "")")
+        #expect(Self.contents(directory) == ["config.json"])
+    }
+
+    @Test func commandLineRefusesAnExistingOutput() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("model.keras").path
+        let source = Self.fixture("seed_lstm_one_to_one/keras2.h5")
+        let first = try CommandLineTests.run(["convert", source, out])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("optimizer state"))
+        let second = try CommandLineTests.run(["convert", source, out])
+        #expect(second.status == 1)
+        #expect(second.stderr.hasPrefix("kconv: error: ") && second.stderr.contains("--force"), "\(second.stderr)")
+    }
+}
