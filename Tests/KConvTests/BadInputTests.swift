@@ -63,4 +63,27 @@ import Testing
         #expect(message.contains("weights-only file"), "\(message)")
         #expect(message.contains("--weights"), "\(message)")
     }
+
+    /// Configs that declare absurd sizes fail at load time naming the layer, before any arithmetic overflows
+    /// or anything is allocated.
+    @Test(arguments: [
+        (#"{"class_name": "Dense", "config": {"name": "huge", "units": 1099511627776, "batch_input_shape": [null, 1099511627776]}}"#, "weight 'kernel'"),
+        (#"{"class_name": "RepeatVector", "config": {"name": "huge", "n": 1099511627776, "batch_input_shape": [null, 1099511627776]}}"#, "output of shape"),
+        (#"{"class_name": "Reshape", "config": {"name": "huge", "target_shape": [4294967296, 4294967296, 4294967296], "batch_input_shape": [null, 4]}}"#, "config.target_shape"),
+    ])
+    func absurdSizesInConfigsAreRefused(_ layer: String, _ fragment: String) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("model.json").path
+        try #"{"class_name": "Sequential", "keras_version": "2.13.1", "config": {"name": "s", "layers": [\#(layer)]}}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            _ = try KerasModel.load(path)
+            Issue.record("a config with absurd sizes loaded")
+        } catch {
+            let message = String(describing: error)
+            #expect(message.contains("layer 'huge'") && message.contains(fragment), "\(message)")
+        }
+    }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reads weights saved in the legacy HDF5 layout that Keras 1, Keras 2 and Keras 3's `.h5` share: one
 /// group per layer, listed in `layer_names`, each listing its datasets in `weight_names`.
 
@@ -41,8 +43,16 @@ struct LegacyWeightGroups {
         case let other:
             throw ModelError(field: "weight '\(name)'", "expected a numeric dataset, found \(other) in \(dataset.path)")
         }
-        return WeightArray(name: name, shape: shape) { try dataset.readFloats(limit: count) }
+        return WeightArray(name: name, shape: shape) {
+            guard count <= readableValues else {
+                throw ModelError(field: "weight '\(name)'", "dataset \(dataset.path) declares \(count) values, more than this machine's memory holds")
+            }
+            return try dataset.readFloats(limit: count)
+        }
     }
+
+    /// Float32 values that fit in physical memory: a weight declaring more is refused before any allocation.
+    static let readableValues = Int(clamping: ProcessInfo.processInfo.physicalMemory / 4)
 
     /// Whether `group` has the name list `name`, whole or chunked.
     static func hasNameList(_ group: HDF5Group, _ name: String) throws -> Bool {

@@ -39,7 +39,9 @@ public final class Reshape: Layer {
             throw ModelError(layer: label, field: "config.target_shape", "expected positive sizes and at most one -1, found \(targetShape)")
         }
         var output: TensorShape = targetShape.map { $0 == -1 ? nil : $0 }
-        let known = targetShape.filter { $0 > 0 }.reduce(1, *)
+        guard let known = elementCount(targetShape.filter { $0 > 0 }) else {
+            throw ModelError(layer: label, field: "config.target_shape", "sizes \(targetShape) multiply past any tensor's size")
+        }
         if let total = input.featureCount {
             if let slot = unknown.first {
                 guard total % known == 0 else {

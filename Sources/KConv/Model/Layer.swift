@@ -71,6 +71,11 @@ public class Layer {
     func build(_ inputShapes: [TensorShape]) throws {
         guard builtInputShapes == nil else { return }
         var specs = try makeWeights(inputShapes)
+        for spec in specs {
+            guard let count = elementCount(spec.shape), count <= largestTensor else {
+                throw ModelError(layer: label, field: "weight '\(spec.name)'", "the config implies shape \(spec.shape), more than the \(largestTensor) values kconv allows a tensor")
+            }
+        }
         if !trainable {
             for index in specs.indices { specs[index].trainable = false }
         }

@@ -95,7 +95,13 @@ public final class Model: Layer {
             do {
                 node.outputShapes = try locating(layer: node.layer.label) {
                     try node.layer.build(known)
-                    return try node.layer.outputShapes(known)
+                    let shapes = try node.layer.outputShapes(known)
+                    for shape in shapes {
+                        guard let count = shape.knownFeatureCount, count <= largestTensor else {
+                            throw ModelError("the config implies an output of shape \(shape.kerasDescription), more than the \(largestTensor) values kconv allows a tensor")
+                        }
+                    }
+                    return shapes
                 }
             } catch let error as ModelError where error.isUnknownShape {
                 node.outputShapes = nil

@@ -12,16 +12,25 @@ extension Array where Element == Int? {
     /// The shape without its batch dimension, the form `input_shape` uses in configs.
     var withoutBatch: TensorShape { Array(dropFirst()) }
 
-    /// The product of the known dimensions after the batch axis, or nil if any of them is unknown.
+    /// The product of the dimensions after the batch axis, or nil if any of them is unknown (or the
+    /// product overflows, which only a hostile config achieves).
     var featureCount: Int? {
-        var total = 1
+        var dims: [Int] = []
         for dim in dropFirst() {
             guard let dim else { return nil }
-            total *= dim
+            dims.append(dim)
         }
-        return total
+        return elementCount(dims)
     }
+
+    /// The product of the known dimensions after the batch axis, nil on overflow.
+    var knownFeatureCount: Int? { elementCount(dropFirst().compactMap { $0 }) }
 }
+
+/// The most values one tensor may hold: 2³⁴ Float32s (64 GiB), beyond any real Keras model. Sizes that
+/// configs declare are checked against it when the model is built, so a hostile file is an error at load
+/// time, never an overflow or an absurd allocation later.
+let largestTensor = 1 << 34
 
 /// Element count of a concrete weight shape, or nil if it would overflow `Int` (a hostile file).
 func elementCount(_ shape: [Int]) -> Int? {
