@@ -3,6 +3,7 @@
 
     python Scripts/parity.py [--kconv PATH] [--case NAME ...] [--source h5|keras|json ...]
                              [--target h5|keras|json2|json3 ...] [--wild ../shared/wild [--no-fixtures]]
+                             [--jobs N]
 
 For every fixture case and every model file Keras wrote for it (Fixtures/cases/<case>/expected.json lists
 them), converts the file with kconv to each target, loads the result with the real library — tf_keras 2.x for
@@ -14,8 +15,9 @@ Some conversions are refused by design (a Keras 2 hard_sigmoid has no Keras 3 eq
 Python bytecode cannot move between versions): those are listed in EXPECTED_REFUSALS and must be refused.
 With --wild, published model files that have a reference are converted too; there a refusal is reported,
 not failed (old files use hard_sigmoid, Lambdas and custom classes), and a hard_sigmoid refusal is retried
-with --approximate-hard-sigmoid to show how far the approximation lands. Both libraries are imported once;
-TensorFlow's start-up takes ~10 s.
+with --approximate-hard-sigmoid to show how far the approximation lands. Both libraries are imported once
+per process (TensorFlow's start-up takes ~10 s); --jobs N splits the cases between N processes. Models run
+with a direct call in inference mode rather than predict(), whose per-model tracing costs seconds.
 """
 import argparse
 import json
@@ -113,10 +115,13 @@ def run(model, reference):
         dtype = getattr(model_input, "dtype", "float32")
         dtype = getattr(dtype, "name", dtype)
         inputs.append(array.astype(dtype))
-    outputs = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0, batch_size=len(inputs[0]))
+    # A direct call runs what predict() would (inference mode, one batch) without predict()'s per-model
+    # tf.function tracing, which costs seconds per file.
+    outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
     if isinstance(outputs, dict):
         outputs = list(outputs.values())
-    return outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return [np.asarray(output) for output in outputs]
 
 
 def compare(outputs, reference):
@@ -141,11 +146,10 @@ class Parity:
 
     def __init__(self, kconv, libraries, scratch):
         self.kconv, self.libraries, self.scratch = kconv, libraries, scratch
-        self.rows, self.failures = [], 0
+        self.rows = []
 
     def add(self, label, target, outcome, worst, message, failed):
-        self.rows.append((label, target, outcome, worst, message))
-        self.failures += failed
+        self.rows.append((label, target, outcome, worst, message, bool(failed)))
         print(f"{label:58} {target:6} {outcome:8} {worst:9} {message}", flush=True)
 
     def check(self, label, path, weights, reference, target, refusal=None, cannot_run=None, unsafe=False,
@@ -213,6 +217,51 @@ def wild_rows(parity, folder, targets):
                              extra=["--approximate-hard-sigmoid"], approximation=True)
 
 
+def collect(args, cases, kconv):
+    """Runs this process's share of the rows: [(label, target, outcome, max error, note, failed)]."""
+    import keras as keras3
+    import tf_keras as keras2
+    print(f"kconv {kconv}; tf_keras {keras2.__version__}; keras {keras3.__version__}", flush=True)
+    targets = args.target or ["h5", "keras"]
+    with tempfile.TemporaryDirectory() as scratch:
+        # A private copy: a concurrent `swift build` may replace the built binary while this runs.
+        private_kconv = os.path.join(scratch, "kconv")
+        shutil.copy2(kconv, private_kconv)
+        parity = Parity(private_kconv, {"keras2": keras2, "keras3": keras3}, scratch)
+        if not args.no_fixtures:
+            fixture_rows(parity, cases, set(args.source or ["h5", "keras", "json"]), targets)
+        if args.wild:
+            wild_rows(parity, args.wild, targets)
+    return parity.rows
+
+
+def collect_in_workers(args, cases, kconv):
+    """Splits the cases between `args.jobs` worker processes (each imports TensorFlow once) and joins
+    their rows in case order; the published files, if asked for, go to the first worker."""
+    shares = [cases[worker::args.jobs] for worker in range(args.jobs)]
+    passed_on = sum(([f"--{name}", value] for name, values in (("source", args.source), ("target", args.target))
+                     for value in values or []), [])
+    with tempfile.TemporaryDirectory() as scratch:
+        workers = []
+        for index, share in enumerate(shares):
+            rows_file = os.path.join(scratch, f"rows{index}.json")
+            command = [sys.executable, os.path.abspath(__file__), "--kconv", kconv, "--rows-out", rows_file, *passed_on]
+            command += sum((["--case", case] for case in share), []) if share else ["--no-fixtures"]
+            if args.no_fixtures:
+                command.append("--no-fixtures")
+            if args.wild and index == 0:
+                command += ["--wild", args.wild]
+            workers.append((subprocess.Popen(command), rows_file))
+        rows = []
+        for process, rows_file in workers:
+            if process.wait() not in (0, 1) or not os.path.exists(rows_file):
+                sys.exit(f"a parity worker failed (exit {process.returncode})")
+            with open(rows_file) as handle:
+                rows += [tuple(row) for row in json.load(handle)]
+    order = {case: index for index, case in enumerate(cases)}
+    return sorted(rows, key=lambda row: order.get(row[0].split("/")[0], len(order)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kconv", default=None)
@@ -221,36 +270,29 @@ def main():
     parser.add_argument("--target", action="append", choices=list(TARGETS), help="targets (default h5, keras)")
     parser.add_argument("--wild", metavar="DIR", help="also the published files in DIR (../shared/wild) that have a reference")
     parser.add_argument("--no-fixtures", action="store_true", help="skip the fixtures (with --wild)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--rows-out", help=argparse.SUPPRESS)  # a worker's rows, as JSON, for --jobs
     args = parser.parse_args()
     kconv = args.kconv or default_kconv()
-    targets = args.target or ["h5", "keras"]
-    wanted_sources = set(args.source or ["h5", "keras", "json"])
-
-    import keras as keras3
-    import tf_keras as keras2
-    print(f"kconv {kconv}; tf_keras {keras2.__version__}; keras {keras3.__version__}", flush=True)
-
     cases = sorted(args.case or [c for c in os.listdir(CASES) if os.path.exists(os.path.join(CASES, c, "expected.json"))])
-    with tempfile.TemporaryDirectory() as scratch:
-        # A private copy: a concurrent `swift build` may replace the built binary while this runs.
-        private_kconv = os.path.join(scratch, "kconv")
-        shutil.copy2(kconv, private_kconv)
-        parity = Parity(private_kconv, {"keras2": keras2, "keras3": keras3}, scratch)
-        if not args.no_fixtures:
-            fixture_rows(parity, cases, wanted_sources, targets)
-        if args.wild:
-            wild_rows(parity, args.wild, targets)
+
+    if args.rows_out:
+        rows = collect(args, cases, kconv)
+        with open(args.rows_out, "w") as handle:
+            json.dump(rows, handle)
+        sys.exit(0)
+    rows = collect_in_workers(args, cases, kconv) if args.jobs > 1 else collect(args, cases, kconv)
 
     print()
     print(f"{'fixture':58} {'target':6} {'result':8} {'max err':9} note")
     print("-" * 100)
-    for label, target, outcome, worst, message in parity.rows:
+    for label, target, outcome, worst, message, _ in rows:
         print(f"{label:58} {target:6} {outcome:8} {worst:9} {message}")
-    total = len(parity.rows)
-    print(f"\n{total - parity.failures}/{total} passed (refused and n/a rows are expected: EXPECTED_REFUSALS, "
+    failures = sum(row[5] for row in rows)
+    print(f"\n{len(rows) - failures}/{len(rows)} passed (refused and n/a rows are expected: EXPECTED_REFUSALS, "
           f"TARGET_CANNOT_RUN; approx rows are informative); tolerance |got - want| <= {ATOL} + {RTOL}*|want| "
           "against the source library's outputs")
-    sys.exit(1 if parity.failures else 0)
+    sys.exit(1 if failures else 0)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,12 @@
 #!/usr/bin/env bash
 # Sets up what the tests need and runs the whole test suite. `.ci/run` calls exactly this.
+#
+#   Scripts/test.sh              Swift tests, then the parity checks with the real Keras 2 and Keras 3
+#   Scripts/test.sh --no-parity  Swift tests only (no Python needed)
+#
+# The parity checks (Scripts/parity.py) convert every fixture to every target kconv writes and load the
+# results with the pinned tf-keras and Keras 3 of Fixtures/requirements.txt, in the virtual environment
+# Scripts/python-env.sh creates (a few minutes the first time) or reuses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -7,3 +14,10 @@ export PATH="$PATH:/opt/swift/usr/bin"
 Scripts/setup.sh
 swift build --build-tests
 swift test --skip-build
+
+if [ "${1:-}" != "--no-parity" ]; then
+    python="$(Scripts/python-env.sh)"
+    jobs="$(nproc)"
+    "$python" Scripts/parity.py --kconv .build/debug/kconv --jobs "$(( jobs < 4 ? jobs : 4 ))" \
+        --target h5 --target keras --target json2 --target json3
+fi
