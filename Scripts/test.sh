@@ -4,9 +4,10 @@
 #   Scripts/test.sh              Swift tests, then the parity checks with the real Keras 2 and Keras 3
 #   Scripts/test.sh --no-parity  Swift tests only (no Python needed)
 #
-# The parity checks (Scripts/parity.py) convert every fixture to every target kconv writes and load the
-# results with the pinned tf-keras and Keras 3 of Fixtures/requirements.txt, in the virtual environment
-# Scripts/python-env.sh creates (a few minutes the first time) or reuses.
+# The parity checks convert every fixture to every target kconv writes and load the results with the real
+# libraries: Scripts/parity.py with the pinned tf-keras and Keras 3 of Fixtures/requirements.txt, and
+# Scripts/tfjs_parity.py with tensorflowjs's own loader, in the virtual environment Scripts/python-env.sh
+# creates (a few minutes the first time) or reuses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -20,4 +21,5 @@ if [ "${1:-}" != "--no-parity" ]; then
     jobs="$(nproc)"
     "$python" Scripts/parity.py --kconv .build/debug/kconv --jobs "$(( jobs < 4 ? jobs : 4 ))" \
         --target h5 --target keras --target json2 --target json3
+    "$python" Scripts/tfjs_parity.py --kconv .build/debug/kconv
 fi

@@ -4,29 +4,35 @@ import KConv
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a model as another Keras file: Keras 2 .h5, Keras 3 .keras, or JSON config + weights.",
+        abstract: "Write a model as another Keras file: Keras 2 .h5, Keras 3 .keras, JSON config + weights, or TensorFlow.js.",
         discussion: """
         The format comes from OUT's extension or --format: .h5 is a Keras 2 full model (tf_keras.models.load_model), \
         .keras a Keras 3 archive (keras.models.load_model), .json a model.to_json() config (Keras 2 vocabulary, or \
         Keras 3 with --keras 3) with its weights in <name>.weights.h5 beside it (model_from_json + load_weights). \
-        Configs are translated between Keras versions; a setting the target cannot express is an error. OUT is \
-        written to a temporary file, reloaded and compared with the source (layers, shapes, bit-identical weights, \
+        --format tfjs (the default when OUT is a directory) writes a TensorFlow.js layers model as \
+        tensorflowjs_converter does: OUT/model.json (or OUT, a .json file) with the Keras 2 topology and a weights \
+        manifest, and float32 weight shards group1-shard<i>of<n>.bin beside it (tf.loadLayersModel). Configs are \
+        translated between Keras versions; a setting the target cannot express is an error. OUT is written to a \
+        staging directory beside it, reloaded and compared with the source (layers, shapes, bit-identical weights, \
         outputs), and only then moved into place. Optimizer state is not carried over.
         """
     )
 
     @OptionGroup var model: ModelOptions
 
-    @Argument(help: "The file to write (.h5, .keras or .json).")
+    @Argument(help: "The file to write (.h5, .keras or .json), or a directory for a TensorFlow.js model.")
     var out: String
 
-    @Option(help: "Output format: h5, keras or json (default: from OUT's extension).")
+    @Option(help: "Output format: h5, keras, json or tfjs (default: from OUT's extension; tfjs for a directory).")
     var format: String?
+
+    @Option(help: "Bytes per TensorFlow.js weight shard (default: 4 MiB, 4194304).")
+    var shardSize: Int?
 
     @Option(help: "Keras version of a JSON config's vocabulary: 2 or 3 (.h5 is always 2, .keras always 3).")
     var keras: Int?
 
-    @Flag(help: "Replace OUT if it exists.")
+    @Flag(help: "Replace OUT if it exists (for tfjs: the model.json and its shards).")
     var force = false
 
     @Flag(help: "Do not reload OUT and compare it with the source.")
@@ -37,22 +43,33 @@ struct Convert: ParsableCommand {
 
     func validate() throws {
         if let format, ConversionFormat(rawValue: format) == nil {
-            throw ValidationError("--format must be h5, keras or json, found \(format)")
+            throw ValidationError("--format must be h5, keras, json or tfjs, found \(format)")
         }
-        if format == nil, ConversionFormat(path: out) == nil {
-            throw ValidationError("cannot tell the format from \(out): name it .h5, .keras or .json, or pass --format")
+        guard let kind = outputFormat else {
+            throw ValidationError("cannot tell the format from \(out): name it .h5, .keras or .json, give a directory, or pass --format")
         }
         if let keras, ![2, 3].contains(keras) { throw ValidationError("--keras must be 2 or 3, found \(keras)") }
+        if let shardSize {
+            guard kind == .tfjs else { throw ValidationError("--shard-size applies to --format tfjs only") }
+            guard shardSize > 0 else { throw ValidationError("--shard-size must be a positive number of bytes, found \(shardSize)") }
+        }
+    }
+
+    /// --format, else OUT's extension, else tfjs for an existing directory.
+    private var outputFormat: ConversionFormat? {
+        if let format { return ConversionFormat(rawValue: format) }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), isDirectory.boolValue { return .tfjs }
+        return ConversionFormat(path: out)
     }
 
     func run() throws {
         try withCleanErrors {
-            guard let kind = format.flatMap(ConversionFormat.init(rawValue:)) ?? ConversionFormat(path: out) else {
-                throw ValidationError("cannot tell the format of \(out)")
-            }
+            guard let kind = outputFormat else { throw ValidationError("cannot tell the format of \(out)") }
             let options = ConversionOptions(format: kind, target: keras.map { $0 == 3 ? .keras3 : .keras2 },
                                             export: ExportOptions(approximateHardSigmoid: approximateHardSigmoid),
-                                            force: force, check: !noCheck)
+                                            force: force, check: !noCheck,
+                                            shardSize: shardSize ?? ConversionOptions.defaultShardSize)
             let source = try model.load()
             let report = try ModelConverter.convert(source, to: out, options: options)
             print("\(source.path) (\(source.format.rawValue), \(source.dialect)) -> \(report.target) \(kind.rawValue)")

@@ -3,7 +3,7 @@ import KConv
 
 /// The model arguments every subcommand shares.
 struct ModelOptions: ParsableArguments {
-    @Argument(help: "The model: a .h5 file, a .keras archive, or a JSON config (model.to_json()).")
+    @Argument(help: "The model: a .h5 file, a .keras archive, a JSON config (model.to_json()), or a TensorFlow.js model.json.")
     var model: String
 
     @Option(help: "A weights file for a JSON config: a save_weights .h5 or a Keras 3 .weights.h5.")

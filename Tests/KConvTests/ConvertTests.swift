@@ -85,7 +85,7 @@ import Testing
         let text: String
         switch format {
         case .h5: text = try #require(try HDF5File.open(path).root.attribute("model_config")?.stringValue)
-        case .json: text = try String(contentsOfFile: path, encoding: .utf8)
+        case .json, .tfjs: text = try String(contentsOfFile: path, encoding: .utf8)
         case .keras:
             let archive = ZipReader(try Data(contentsOf: URL(fileURLWithPath: path)))
             let entries = try archive.entries()

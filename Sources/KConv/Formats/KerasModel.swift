@@ -5,6 +5,7 @@ public enum ModelFileFormat: String, Sendable {
     case hdf5 = "Keras HDF5 (.h5)"
     case archive = "Keras archive (.keras)"
     case json = "Keras JSON config"
+    case tfjs = "TensorFlow.js layers model (model.json)"
 }
 
 /// How the weights file (or the weights inside a model file) is laid out.
@@ -13,6 +14,8 @@ public enum WeightsLayout: String, Sendable {
     case legacy = "legacy HDF5 (layer_names/weight_names)"
     /// Keras 3 object paths: `layers/<name>/vars/<i>`.
     case objectPaths = "Keras 3 object paths (layers/.../vars)"
+    /// A TensorFlow.js weights manifest: weights named as in Keras 2, bytes in binary shards.
+    case tfjs = "TensorFlow.js weights manifest and shards"
     case none = "none"
 }
 
@@ -26,9 +29,11 @@ public final class KerasModel {
     public let backend: String?
     public let dialect: KerasDialect
     public let model: Model
+    /// Further files the weights are read from: a TensorFlow.js model's shards.
+    public let dataFiles: [String]
 
     init(path: String, weightsPath: String?, format: ModelFileFormat, weightsLayout: WeightsLayout,
-         kerasVersion: String?, backend: String?, dialect: KerasDialect, model: Model) {
+         kerasVersion: String?, backend: String?, dialect: KerasDialect, model: Model, dataFiles: [String] = []) {
         self.path = path
         self.weightsPath = weightsPath
         self.format = format
@@ -37,11 +42,12 @@ public final class KerasModel {
         self.backend = backend
         self.dialect = dialect
         self.model = model
+        self.dataFiles = dataFiles
     }
 
-    /// Reads a model: a full-model `.h5`, a `.keras` archive, or a JSON config with an optional weights
-    /// file (`.h5` in the legacy layout or Keras 3's `.weights.h5`). Only structure and weight shapes are
-    /// read; weight values are read when asked for.
+    /// Reads a model: a full-model `.h5`, a `.keras` archive, a JSON config with an optional weights
+    /// file (`.h5` in the legacy layout or Keras 3's `.weights.h5`), or a TensorFlow.js layers model.json
+    /// with its shards. Only structure and weight shapes are read; weight values are read when asked for.
     public static func load(_ path: String, weights weightsPath: String? = nil) throws -> KerasModel {
         try locating(file: path) {
             guard FileManager.default.fileExists(atPath: path) else { throw ModelError("no such file") }
@@ -90,6 +96,8 @@ public final class KerasModel {
     private static func loadJSON(_ path: String, weightsPath: String?) throws -> KerasModel {
         let text = try readText(path, limit: 256 << 20)
         var json = try JSONValue.parse(text)
+        // Both are .json files: a TensorFlow.js model.json is told apart by its content.
+        if TFJSReader.isModelJSON(json) { return try TFJSReader.load(path, document: json, weightsPath: weightsPath) }
         if let inner = json.stringValue {
             // `json.dump(model.to_json())` stores the config as a JSON string holding JSON.
             json = try locating(field: "JSON string") { try JSONValue.parse(inner) }

@@ -9,6 +9,9 @@ public enum ConversionFormat: String, Sendable, CaseIterable {
     /// `model.to_json()` plus `<name>.weights.h5` beside it (Keras 3 object-path layout, which both tf-keras
     /// and Keras 3 `load_weights` read).
     case json
+    /// TensorFlow.js layers model: `model.json` (Keras 2 topology and a weights manifest) and binary weight
+    /// shards beside it, as `tensorflowjs_converter --input_format keras` writes them.
+    case tfjs
 
     /// The format an output path's extension names, if any.
     public init?(path: String) {
@@ -30,14 +33,19 @@ public struct ConversionOptions: Sendable {
     public var force: Bool
     /// Reload what was written and compare it with the source before putting it in place.
     public var check: Bool
+    /// Bytes per TensorFlow.js weight shard.
+    public var shardSize: Int
+    /// tensorflowjs's shard size, 4 MiB.
+    public static let defaultShardSize = TFJSLayout.defaultShardSize
 
     public init(format: ConversionFormat, target: KerasDialect? = nil, export: ExportOptions = ExportOptions(),
-                force: Bool = false, check: Bool = true) {
+                force: Bool = false, check: Bool = true, shardSize: Int = ConversionOptions.defaultShardSize) {
         self.format = format
         self.target = target ?? (format == .keras ? .keras3 : .keras2)
         self.export = export
         self.force = force
         self.check = check
+        self.shardSize = shardSize
     }
 }
 
@@ -51,27 +59,34 @@ public struct ConversionReport: Sendable {
     public var check: String?
 }
 
-/// Converts a loaded model into another Keras file. Output goes to temporary files in the destination's
-/// directory, is reloaded with kconv's importer and compared with the source (layers, shapes, bit-identical
-/// weights, outputs on seeded inputs), and only then renamed into place; any failure removes the temporary
-/// files, so a failed conversion leaves nothing behind. Inputs are never written.
+/// Converts a loaded model into another Keras file. Output goes to a hidden staging directory in the
+/// destination's directory, under the final file names; it is reloaded from there with kconv's importer and
+/// compared with the source (layers, shapes, bit-identical weights, outputs on seeded inputs), and only then
+/// renamed into place; any failure removes the staging directory, so a failed conversion leaves nothing
+/// behind. Inputs are never written.
 public enum ModelConverter {
+    /// Writes `source` at `path`; for `.tfjs`, `path` may be a directory, which gets a `model.json`.
     public static func convert(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
+        let path = options.format == .tfjs ? try TFJSWriter.modelJSONPath(for: path) : path
         let model = source.model
         // A config read without weights converts to a config alone.
         let hasWeights = source.weightsLayout != .none
         guard hasWeights || options.format == .json else {
             throw ModelError(file: source.path, "has no weights: give its weights file with --weights, or convert to .json for the config alone")
         }
-        let outputs = [path] + (options.format == .json && hasWeights ? [weightsPath(forJSON: path)] : [])
+        guard options.format != .tfjs || options.shardSize > 0 else {
+            throw ModelError(file: path, "the shard size must be a positive number of bytes, found \(options.shardSize)")
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        let outputs = outputFiles(path, model: model, hasWeights: hasWeights, options: options)
         if options.format == .json, source.weightsLayout == .legacy, let layer = unknownWeightedLayer(in: model) {
             // Read by name from layer_names/weight_names, their object paths (.weights.h5) are unknown.
             throw ModelError(file: source.path, layer: layer.label, "kconv does not know where Keras keeps the variables of class \(layer.className) in a .weights.h5 file; convert to .h5, which keeps the layer_names/weight_names layout they were read from")
         }
         try checkDestinations(outputs, source: source, force: options.force)
         switch (options.format, options.target) {
-        case (.h5, .keras2), (.keras, .keras3), (.json, .keras2), (.json, .keras3): break
-        default: throw ModelError(file: path, "kconv writes .h5 files in Keras 2 form and .keras archives in Keras 3 form, not \(options.format) in \(options.target) form")
+        case (.h5, .keras2), (.keras, .keras3), (.json, .keras2), (.json, .keras3), (.tfjs, .keras2): break
+        default: throw ModelError(file: path, "kconv writes .h5 files and TensorFlow.js models in Keras 2 form and .keras archives in Keras 3 form, not \(options.format) in \(options.target) form")
         }
         let export = try ConfigExport(target: options.target, options: options.export)
         var config = try locating(file: source.path) { try export.modelEntry(model) }
@@ -80,39 +95,67 @@ public enum ModelConverter {
             config["backend"] = "tensorflow"
         }
 
-        let temporaries = outputs.map(temporaryPath)
-        var done = false
-        defer { if !done { for file in temporaries { try? FileManager.default.removeItem(atPath: file) } } }
+        // Shards a replaced model.json listed and this one does not: removed once the new files are in place.
+        let staleShards = options.format == .tfjs && options.force
+            ? TFJSWriter.listedShards(of: path).filter { !outputs.contains($0) && !inputFiles(of: source).contains(resolved($0)) } : []
+
+        let staging = directory.appendingPathComponent(".kconv-\(UUID().uuidString).tmp")
+        try locating(file: path) { try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: false) }
+        // Empty once the files are in place; holds what a failure left.
+        defer { try? FileManager.default.removeItem(at: staging) }
+        let staged = outputs.map { staging.appendingPathComponent(URL(fileURLWithPath: $0).lastPathComponent).path }
         try locating(file: path) {
             switch options.format {
-            case .h5: try KerasH5Writer.write(model, config: config, to: temporaries[0])
-            case .keras: try KerasArchiveWriter.write(model, config: config, to: temporaries[0])
+            case .h5: try KerasH5Writer.write(model, config: config, to: staged[0])
+            case .keras: try KerasArchiveWriter.write(model, config: config, to: staged[0])
             case .json:
-                try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: temporaries[0]))
-                if hasWeights { try KerasArchiveWriter.writeWeights(model, to: temporaries[1]) }
+                try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
+                if hasWeights { try KerasArchiveWriter.writeWeights(model, to: staged[1]) }
+            case .tfjs: try TFJSWriter.write(model, config: config, to: staged[0], shardSize: options.shardSize)
             }
         }
         var checkSummary: String?
         if options.check {
             let reloaded = try locating(file: path) {
-                try KerasModel.load(temporaries[0], weights: temporaries.count > 1 ? temporaries[1] : nil)
+                try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
             }
             checkSummary = try locating(file: path, field: "check against \(source.path)") {
                 try ConversionCheck.compare(model, reloaded.model, weights: hasWeights, outputs: !export.approximated)
             }
         }
-        // The weights file first: a JSON config never appears without its weights.
-        for (temporary, output) in zip(temporaries, outputs).reversed() {
-            guard rename(temporary, output) == 0 else {
+        // The weights first: a config never appears without its weights.
+        for (file, output) in zip(staged, outputs).reversed() {
+            guard rename(file, output) == 0 else {
                 throw ModelError(file: output, "cannot move the written file into place: \(String(cString: strerror(errno)))")
             }
         }
-        done = true
         var notes = export.notes
+        if let removed = remove(staleShards) { notes.append(removed) }
         notes.append("optimizer state and training config are not carried over: the converted model is for inference (compile it again to train)")
         if !hasWeights { notes.append("the source has no weights, so only the config was written") }
         if !options.check { notes.append("not checked (--no-check)") }
         return ConversionReport(files: outputs, target: options.target, notes: notes, check: checkSummary)
+    }
+
+    /// The files a conversion writes: the model file, then a JSON config's weights file or a TensorFlow.js
+    /// model's shards.
+    private static func outputFiles(_ path: String, model: Model, hasWeights: Bool, options: ConversionOptions) -> [String] {
+        switch options.format {
+        case .json where hasWeights: return [path, weightsPath(forJSON: path)]
+        case .tfjs:
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+            return [path] + TFJSWriter.shardFileNames(model, shardSize: options.shardSize).map { directory.appendingPathComponent($0).path }
+        default: return [path]
+        }
+    }
+
+    /// Removes the shards a replaced model.json listed, and says which went.
+    private static func remove(_ staleShards: [String]) -> String? {
+        let names = staleShards.filter { (try? FileManager.default.removeItem(atPath: $0)) != nil }
+            .map { URL(fileURLWithPath: $0).lastPathComponent }
+        guard let first = names.first, let last = names.last else { return nil }
+        let listed = names.count > 3 ? "\(first) ... \(last)" : names.joined(separator: ", ")
+        return "removed \(names.count) weight shard(s) that the replaced model.json listed: \(listed)"
     }
 
     /// A layer of a class kconv does not know that holds weights, at any depth.
@@ -128,15 +171,19 @@ public enum ModelConverter {
         return url.deletingLastPathComponent().appendingPathComponent(stem + ".weights.h5").path
     }
 
-    private static func temporaryPath(for output: String) -> String {
-        let url = URL(fileURLWithPath: output)
-        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).kconv-\(UUID().uuidString).tmp").path
+    /// A path with symbolic links and `.`/`..` resolved, to compare files.
+    private static func resolved(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+
+    /// Every file the source was read from, resolved.
+    private static func inputFiles(of source: KerasModel) -> Set<String> {
+        Set(([source.path] + (source.weightsPath.map { [$0] } ?? []) + source.dataFiles).map(resolved))
     }
 
     /// Refuses to write over an input, into a missing directory, or over an existing file without `force`.
     private static func checkDestinations(_ outputs: [String], source: KerasModel, force: Bool) throws {
-        let resolved = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
-        let inputs = Set(([source.path] + (source.weightsPath.map { [$0] } ?? [])).map(resolved))
+        let inputs = inputFiles(of: source)
         for output in outputs {
             if inputs.contains(resolved(output)) {
                 throw ModelError(file: output, "is an input of this conversion; kconv never writes over its inputs")
