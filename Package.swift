@@ -3,6 +3,8 @@
 //
 //   CHDF5, CJSONC, CBLAS   system libraries (module.modulemap + shim.h); only KConv/HDF5, KConv/JSON and
 //                          KConv/Engine/BLAS.swift import them
+//   CKernels               the engine's innermost loops in C (activations built per x86-64 level and picked
+//                          at load time, im2col); only KConv/Engine/NativeKernels.swift imports it
 //   KConv                  the library: HDF5/ JSON/ wrappers, Model/ (graph, shapes, weights), Layers/ (one file
 //                          per family: config, shapes, weights, forward), Formats/ (one file per Keras dialect),
 //                          Engine/ (tensors, kernels, graph executor), Verify/ (NumPy files, comparisons)
@@ -23,9 +25,10 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "CKernels"),
         .target(
             name: "KConv",
-            dependencies: ["CHDF5", "CJSONC", "CBLAS", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: ["CHDF5", "CJSONC", "CBLAS", "CKernels", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .executableTarget(
             name: "kconv",

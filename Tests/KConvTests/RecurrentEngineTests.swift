@@ -351,21 +351,43 @@ private struct NaiveRNN {
     private func hardSigmoid(_ x: Float) -> Float { min(max(0.2 * x + 0.5, 0), 1) }
 }
 
-/// The branch-free sigmoid, tanh and exp the gates use, against double-precision libm over a dense sweep.
-@Test func fastGateActivationsMatchLibm() {
-    var worst = (exp: 0.0, sigmoid: 0.0, tanh: 0.0)
-    for step in -200_000 ... 200_000 {
-        let x = Float(step) * 5e-4  // [-100, 100]
-        let d = Double(x)
-        let exact = (exp: Foundation.exp(d), sigmoid: 1 / (1 + Foundation.exp(-d)), tanh: Foundation.tanh(d))
-        if abs(d) < 87 { worst.exp = max(worst.exp, abs(Double(Activation.fastExp(x)) - exact.exp) / exact.exp) }
-        worst.sigmoid = max(worst.sigmoid, abs(Double(Activation.sigmoid(x)) - exact.sigmoid))
-        worst.tanh = max(worst.tanh, abs(Double(Activation.tanh(x)) - exact.tanh) / max(abs(exact.tanh), 1e-30))
+/// The vectorised sigmoid, tanh and swish (NativeKernels) against double-precision libm over a dense sweep.
+@Test func vectorActivationsMatchLibm() throws {
+    let xs = (-200_000 ... 200_000).map { Float($0) * 5e-4 } + [.nan, .infinity, -.infinity]  // [-100, 100]
+    func applied(_ function: Activation) throws -> [Float] {
+        var values = xs
+        try function.apply(&values, start: 0, count: values.count)
+        return values
     }
-    #expect(worst.exp < 2e-7, "exp relative error \(worst.exp)")
+    let (sigmoid, tanh, swish) = (try applied(.sigmoid), try applied(.tanh), try applied(.swish))
+    var worst = (sigmoid: 0.0, tanh: 0.0, swish: 0.0)
+    for (index, x) in xs.enumerated() where x.isFinite {
+        let d = Double(x), exactSigmoid = 1 / (1 + Foundation.exp(-d)), exactTanh = Foundation.tanh(d)
+        worst.sigmoid = max(worst.sigmoid, abs(Double(sigmoid[index]) - exactSigmoid))
+        worst.tanh = max(worst.tanh, abs(Double(tanh[index]) - exactTanh) / max(abs(exactTanh), 1e-30))
+        worst.swish = max(worst.swish, abs(Double(swish[index]) - d * exactSigmoid) / max(abs(d * exactSigmoid), 1e-30))
+    }
     #expect(worst.sigmoid < 2e-7, "sigmoid absolute error \(worst.sigmoid)")
     #expect(worst.tanh < 3e-7, "tanh relative error \(worst.tanh)")
-    #expect(Activation.tanh(.nan).isNaN && Activation.sigmoid(.nan).isNaN)
-    #expect(Activation.tanh(.infinity) == 1 && Activation.tanh(-.infinity) == -1)
-    #expect(Activation.sigmoid(.infinity) == 1 && Activation.sigmoid(-.infinity) < 1e-38)
+    #expect(worst.swish < 5e-7, "swish relative error \(worst.swish)")
+    let last = xs.count - 3
+    #expect(tanh[last].isNaN && sigmoid[last].isNaN && swish[last].isNaN)
+    #expect(tanh[last + 1] == 1 && tanh[last + 2] == -1)
+    #expect(sigmoid[last + 1] == 1 && sigmoid[last + 2] < 1e-38)
+}
+
+/// A strided apply changes exactly its runs: `rows` runs of `count` values, `stride` apart.
+@Test func stridedActivationTouchesOnlyItsRuns() throws {
+    let original = (0..<40).map { Float($0) / 10 - 2 }
+    for function in [Activation.sigmoid, .tanh, .relu, .softmax] {
+        var values = original
+        try function.apply(&values, start: 3, count: 4, rows: 5, stride: 7)
+        for row in 0..<5 {
+            var run = Array(original[3 + row * 7 ..< 7 + row * 7])
+            try function.apply(&run, start: 0, count: 4)
+            #expect(Array(values[3 + row * 7 ..< 7 + row * 7]) == run, "\(function) row \(row)")
+        }
+        let untouched = Set(0..<40).subtracting((0..<5).flatMap { row in 3 + row * 7 ..< 7 + row * 7 })
+        #expect(untouched.allSatisfy { values[$0] == original[$0] }, "\(function) wrote outside its runs")
+    }
 }

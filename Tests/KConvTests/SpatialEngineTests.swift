@@ -36,6 +36,33 @@ import Testing
         }
     }
 
+    /// The direct convolution (one group, filters in blocks of 16) against the naive sum: ranks 1-3,
+    /// strides, dilation, every padding, lines of output cells shorter and longer than its 8-cell blocks.
+    @Test func directConvolutionMatchesNaive() throws {
+        var random = SplitMix64(seed: 11)
+        for trial in 0..<30 {
+            let rank = trial % 3 + 1
+            let paddings = rank == 1 ? ["valid", "same", "causal"] : ["valid", "same"]
+            let padding = paddings[random.int(paddings.count)]
+            let channels = random.int(5) + 1, filters = 16 * (random.int(3) + 1)
+            let kernel = (0..<rank).map { _ in random.int(3) + 1 }
+            let dilated = random.int(2) == 1
+            let strides = (0..<rank).map { _ in dilated ? 1 : random.int(3) + 1 }
+            let dilation = (0..<rank).map { _ in dilated ? random.int(2) + 1 : 1 }
+            let spatial = (0..<rank).map { axis in (kernel[axis] - 1) * dilation[axis] + 1 + random.int(rank == 3 ? 4 : 19) }
+            let useBias = random.int(2) == 1
+            let layer = try makeLayer(rank == 1 ? "Conv1D" : "Conv\(rank)D", [
+                "filters": json(filters), "kernel_size": json(kernel), "strides": json(strides),
+                "dilation_rate": json(dilation), "padding": .string(padding), "use_bias": .bool(useBias),
+            ], input: [2] + spatial + [channels], &random)
+            let input = random.tensor([2] + spatial + [channels])
+            let got = try layer.forward(LayerCall(inputs: [input])).tensors[0]
+            let want = naiveConvolution(input, kernel: layer.parameters[0], bias: useBias ? layer.parameters[1].values : nil,
+                                        strides: strides, dilation: dilation, padding: padding, channelsFirst: false, groups: 1)
+            expectClose(got, want, "direct \(layer.className) \(spatial) kernel \(kernel) strides \(strides) dilation \(dilation) \(padding)")
+        }
+    }
+
     /// A convolution large enough to split its output rows across threads, against the direct sum.
     @Test func splitConvolutionMatchesDirect() throws {
         var random = SplitMix64(seed: 5)

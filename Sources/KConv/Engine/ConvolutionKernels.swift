@@ -12,27 +12,66 @@ private let columnBufferBudget = 1 << 16
 ///     y[n, o, g·F/G + f] = bias[g·F/G + f] + Σ_t Σ_c x[n, o·stride − pad + t·dilation, g·C/G + c] · w[t, c, g·F/G + f]
 ///
 /// over taps `t` and the `C/G` channels `c` of group `g`; padded cells read zero. `kernel` is laid out
-/// `kernel_size + (C/G, F)` as Keras stores it, i.e. a row-major `[taps·C/G, F]` matrix, so each block of
-/// output rows is one im2col fill and one GEMM per group.
+/// `kernel_size + (C/G, F)` as Keras stores it, i.e. a row-major `[taps·C/G, F]` matrix. With one group and
+/// filters in blocks of 16, a direct convolution over the zero-padded input (NativeKernels); otherwise
+/// each block of output rows is one im2col fill and one GEMM per group.
 func convolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filters: Int, groups: Int, bias: [Float]?) -> Tensor {
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
     precondition(kernel.count == geometry.taps * (channels / groups) * filters, "kernel does not match the geometry")
     let rows = batch * geometry.outputPositions
     let shape = [batch] + geometry.outputSize + [filters]
+    let computeRows: @Sendable (Range<Int>, _ splitProducts: Bool) -> [Float]
+    if groups == 1, filters % NativeKernels.directFilterBlock == 0, !geometry.isPointwise {
+        let (padded, window) = zeroPadded(input, geometry.threeDimensional)
+        computeRows = { range, _ in
+            NativeKernels.convolveDirect(padded, window: window, channels: channels, kernel: kernel, filters: filters,
+                                         bias: bias, rows: range)
+        }
+    } else {
+        computeRows = { range, split in
+            convolveRows(range, input, geometry, kernel, filters, groups, bias, splitProducts: split)
+        }
+    }
     let parts = Parallel.parts(work: rows * geometry.taps * (channels / groups) * filters, rows: rows)
-    guard parts > 1 else {
-        return Tensor(shape: shape, values: convolveRows(0 ..< rows, input, geometry, kernel, filters, groups, bias, splitProducts: true))
-    }
-    // Output rows are independent: each part fills and multiplies its own rows (own im2col buffer, same
-    // per-row arithmetic as one pass), and the parts' rows are joined in order.
+    guard parts > 1 else { return Tensor(shape: shape, values: computeRows(0 ..< rows, true)) }
+    // Output rows are independent: each part computes its own rows (own buffers, same per-row arithmetic
+    // as one pass), and the parts' rows are joined in order.
     let ranges = Parallel.split(rows, into: parts)
-    let values = Parallel.map(parts) { part in
-        convolveRows(ranges[part], input, geometry, kernel, filters, groups, bias, splitProducts: false)
-    }
+    let values = Parallel.map(parts) { part in computeRows(ranges[part], false) }
     var output: [Float] = []
     output.reserveCapacity(rows * filters)
     for part in values { output.append(contentsOf: part) }
     return Tensor(shape: shape, values: output)
+}
+
+/// `input`'s values with the window's padding made real: zeros before each spatial axis (`padBefore`) and
+/// after it (as far as the last window reaches), and the window over them, whose `padBefore` is zero.
+/// Without padding, the input as it is.
+private func zeroPadded(_ input: Tensor, _ window: WindowGeometry) -> ([Float], WindowGeometry) {
+    var padded = window
+    padded.padBefore = [0, 0, 0]
+    padded.inputSize = (0..<3).map { axis in
+        let reach = (window.outputSize[axis] - 1) * window.strides[axis] + (window.kernel[axis] - 1) * window.dilation[axis] + 1
+        return max(window.padBefore[axis] + window.inputSize[axis], reach)
+    }
+    guard padded.inputSize != window.inputSize || window.padBefore != [0, 0, 0] else { return (input.values, window) }
+    let channels = input.shape[input.rank - 1], batch = input.shape[0]
+    let (in0, in1, in2) = (window.inputSize[0], window.inputSize[1], window.inputSize[2])
+    let (p0, p1, p2) = (padded.inputSize[0], padded.inputSize[1], padded.inputSize[2])
+    var values = [Float](repeating: 0, count: batch * p0 * p1 * p2 * channels)
+    var target = values.mutableSpan
+    let source = input.values.span
+    let lineWidth = in2 * channels
+    for sample in 0..<batch {
+        for i0 in 0..<in0 {
+            for i1 in 0..<in1 {
+                let from = ((sample * in0 + i0) * in1 + i1) * lineWidth
+                let to = (((sample * p0 + i0 + window.padBefore[0]) * p1 + i1 + window.padBefore[1]) * p2 + window.padBefore[2]) * channels
+                target.assign(to ..< to + lineWidth, from: source.extracting(from ..< from + lineWidth))
+            }
+        }
+    }
+    return (values, padded)
 }
 
 /// The output rows `rows` (flat, batch-major output cells) of `convolve`, as a `[rows, filters]` array.
@@ -180,41 +219,7 @@ private func fillColumns(_ columns: inout [Float], from input: [Float], channels
         fillColumnsTapByTap(&columns, from: input, channels: channels, groups: groups, window: window, rows: rows)
         return
     }
-    // One group, no dilation on the last axis: the taps along that axis read consecutive input cells into
-    // consecutive columns, so each (first, second axis) tap pair is one contiguous run (few floats for a
-    // 3-channel image, hence runs rather than per-tap copies).
-    let (out0, out1, out2) = (window.outputSize[0], window.outputSize[1], window.outputSize[2])
-    let (in0, in1, in2) = (window.inputSize[0], window.inputSize[1], window.inputSize[2])
-    let (k0, k1, k2) = (window.kernel[0], window.kernel[1], window.kernel[2])
-    let runWidth = k2 * channels
-    let source = input.span
-    var target = columns.mutableSpan
-    var runStart = 0
-    for row in rows {
-        let o2 = row % out2, o1 = row / out2 % out1, o0 = row / (out2 * out1) % out0, sample = row / (out2 * out1 * out0)
-        let start0 = o0 * window.strides[0] - window.padBefore[0]
-        let start1 = o1 * window.strides[1] - window.padBefore[1]
-        let start2 = o2 * window.strides[2] - window.padBefore[2]
-        // The columns of a run that come from inside the input along the last axis.
-        let firstInside = min(max(-start2, 0), k2) * channels
-        let endInside = max(min(in2 - start2, k2) * channels, firstInside)
-        for t0 in 0..<k0 {
-            let i0 = start0 + t0 * window.dilation[0]
-            for t1 in 0..<k1 {
-                let i1 = start1 + t1 * window.dilation[1]
-                defer { runStart += runWidth }
-                guard i0 >= 0, i0 < in0, i1 >= 0, i1 < in1, firstInside < endInside else {
-                    target.fill(runStart ..< runStart + runWidth, with: 0)
-                    continue
-                }
-                let cellStart = (((sample * in0 + i0) * in1 + i1) * in2 + start2) * channels
-                if firstInside > 0 { target.fill(runStart ..< runStart + firstInside, with: 0) }
-                target.assign(runStart + firstInside ..< runStart + endInside,
-                              from: source.extracting(cellStart + firstInside ..< cellStart + endInside))
-                if endInside < runWidth { target.fill(runStart + endInside ..< runStart + runWidth, with: 0) }
-            }
-        }
-    }
+    NativeKernels.im2col(&columns, from: input, channels: channels, window: window, rows: rows)
 }
 
 /// im2col one tap and one group at a time: grouped convolutions and dilation along the last axis.

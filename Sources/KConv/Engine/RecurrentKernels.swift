@@ -188,7 +188,7 @@ struct RecurrentKernel {
         var h: [Float]
         /// LSTM's carry `[batch, units]`; empty for the other cells.
         var c: [Float]
-        /// LSTM: `activation(c)` of one row; GRU `reset_after`: `h·U` `[batch, 3u]`; GRU: `r ⊙ h` `[batch, units]`.
+        /// LSTM: `activation(c)` `[batch, units]`; GRU `reset_after`: `h·U` `[batch, 3u]`; GRU: `r ⊙ h` `[batch, units]`.
         var scratch: [Float]
 
         init(batch: Int, units: Int, cell: Recurrent.Cell, initial: [Tensor]) {
@@ -197,7 +197,7 @@ struct RecurrentKernel {
             c = cell == .lstm ? (initial.count > 1 ? initial[1].values : zeros) : []
             switch cell {
             case .simple: scratch = []
-            case .lstm: scratch = [Float](repeating: 0, count: units)
+            case .lstm: scratch = zeros
             case .gru(resetAfter: true): scratch = [Float](repeating: 0, count: batch * 3 * units)
             case .gru(resetAfter: false): scratch = zeros
             }
@@ -211,12 +211,18 @@ struct RecurrentKernel {
                   c: &gates, cOffset: at.offset + columns.lowerBound, ldc: at.stride, beta: 1, splitRows: false)
     }
 
+    /// Applies `function` to `columns` of this step's gate row of every sample (masked samples too: their
+    /// gates are discarded), one call per step rather than one per sample.
+    private func activate(_ function: Activation, _ gates: inout [Float], _ at: GateRows, columns: Range<Int>, samples: Int) throws {
+        try function.apply(&gates, start: at.offset + columns.lowerBound, count: columns.count, rows: samples, stride: at.stride)
+    }
+
     /// SimpleRNN: `h = activation(x·W + b + h·U)`.
     private func simpleStep(_ gates: inout [Float], _ at: GateRows, _ state: inout StepState, _ keep: [Bool]) throws {
         addRecurrentProduct(state.h, columns: 0 ..< units, into: &gates, at)
+        try activate(activation, &gates, at, columns: 0 ..< units, samples: keep.count)
         for sample in keep.indices where keep[sample] {
             let g = at.start(sample), row = sample * units
-            try activation.apply(&gates, start: g, count: units)
             for j in 0 ..< units { state.h[row + j] = gates[g + j] }
         }
     }
@@ -226,37 +232,40 @@ struct RecurrentKernel {
     private func lstmStep(_ gates: inout [Float], _ at: GateRows, _ state: inout StepState, _ keep: [Bool]) throws {
         addRecurrentProduct(state.h, columns: 0 ..< 4 * units, into: &gates, at)
         let u = units
+        try activate(recurrentActivation, &gates, at, columns: 0 ..< 2 * u, samples: keep.count)
+        try activate(activation, &gates, at, columns: 2 * u ..< 3 * u, samples: keep.count)
+        try activate(recurrentActivation, &gates, at, columns: 3 * u ..< 4 * u, samples: keep.count)
         for sample in keep.indices where keep[sample] {
-            let g = at.start(sample), row = sample * u
-            try recurrentActivation.apply(&gates, start: g, count: 2 * u)
-            try activation.apply(&gates, start: g + 2 * u, count: u)
-            try recurrentActivation.apply(&gates, start: g + 3 * u, count: u)
-            Self.updateCarry(&state.c, row: row, activated: &state.scratch, gates: gates, g, units: u)
-            try activation.apply(&state.scratch, start: 0, count: u)
-            Self.multiply(&state.h, row: row, gates: gates, g + 3 * u, by: state.scratch)
+            Self.updateCarry(&state.c, row: sample * u, gates: gates, at.start(sample), units: u)
+        }
+        // activation(c) of every sample in one call; only unmasked samples take it into h.
+        let carries = state.c
+        var activated = state.scratch.mutableSpan
+        activated.assign(0 ..< activated.count, from: carries.span)
+        try activation.apply(&state.scratch, start: 0, count: state.scratch.count)
+        for sample in keep.indices where keep[sample] {
+            Self.multiply(&state.h, row: sample * u, gates: gates, at.start(sample) + 3 * u, by: state.scratch, units: u)
         }
     }
 
     /// LSTM: `c = f ⊙ c + i ⊙ c̃` for the `units` carries from `row`, reading the activated gates
-    /// `[i f c̃]` from `gates[g...]`; `activated` receives a copy of the new carry.
-    private static func updateCarry(_ c: inout [Float], row: Int, activated: inout [Float], gates: [Float], _ g: Int, units u: Int) {
+    /// `[i f c̃]` from `gates[g...]`.
+    private static func updateCarry(_ c: inout [Float], row: Int, gates: [Float], _ g: Int, units u: Int) {
         let gate = gates.span
         let input = gate.extracting(g ..< g + u), forget = gate.extracting(g + u ..< g + 2 * u)
         let candidate = gate.extracting(g + 2 * u ..< g + 3 * u)
-        var carries = c.mutableSpan, copies = activated.mutableSpan
+        var carries = c.mutableSpan
         var carry = carries._mutatingExtracting(row ..< row + u)
-        for j in 0 ..< min(u, carry.count, copies.count, input.count, forget.count, candidate.count) {
-            let updated = forget[j] * carry[j] + input[j] * candidate[j]
-            carry[j] = updated
-            copies[j] = updated
+        for j in 0 ..< min(u, carry.count, input.count, forget.count, candidate.count) {
+            carry[j] = forget[j] * carry[j] + input[j] * candidate[j]
         }
     }
 
-    /// `h[row + j] = gates[g + j] · factor[j]` over `factor`'s length.
-    private static func multiply(_ h: inout [Float], row: Int, gates: [Float], _ g: Int, by factor: [Float]) {
-        let gate = gates.span.extracting(g ..< g + factor.count), scale = factor.span
+    /// `h[row + j] = gates[g + j] · factor[row + j]` for `j < units`.
+    private static func multiply(_ h: inout [Float], row: Int, gates: [Float], _ g: Int, by factor: [Float], units: Int) {
+        let gate = gates.span.extracting(g ..< g + units), scale = factor.span.extracting(row ..< row + units)
         var outputs = h.mutableSpan
-        var run = outputs._mutatingExtracting(row ..< row + factor.count)
+        var run = outputs._mutatingExtracting(row ..< row + units)
         for j in 0 ..< min(run.count, gate.count, scale.count) { run[j] = gate[j] * scale[j] }
     }
 
@@ -265,15 +274,20 @@ struct RecurrentKernel {
     private func gruResetAfterStep(_ gates: inout [Float], _ at: GateRows, _ state: inout StepState, _ keep: [Bool]) throws {
         let u = units, width = 3 * units
         BLAS.gemm(m: keep.count, n: width, k: u, a: state.h, b: recurrentKernel.values, c: &state.scratch, splitRows: false)
-        for sample in keep.indices where keep[sample] {
-            let g = at.start(sample), row = sample * u, recurrent = sample * width
+        for sample in keep.indices {
+            let g = at.start(sample), recurrent = sample * width
             for j in 0 ..< 2 * u { gates[g + j] += state.scratch[recurrent + j] + recurrentBias[j] }
-            try recurrentActivation.apply(&gates, start: g, count: 2 * u)
+        }
+        try activate(recurrentActivation, &gates, at, columns: 0 ..< 2 * u, samples: keep.count)
+        for sample in keep.indices {
+            let g = at.start(sample), recurrent = sample * width
             for j in 0 ..< u {
                 gates[g + 2 * u + j] += gates[g + u + j] * (state.scratch[recurrent + 2 * u + j] + recurrentBias[2 * u + j])
             }
-            try activation.apply(&gates, start: g + 2 * u, count: u)
-            updateGRUState(&state.h, row: row, gates, g)
+        }
+        try activate(activation, &gates, at, columns: 2 * u ..< 3 * u, samples: keep.count)
+        for sample in keep.indices where keep[sample] {
+            updateGRUState(&state.h, row: sample * u, gates, at.start(sample))
         }
     }
 
@@ -282,16 +296,15 @@ struct RecurrentKernel {
     private func gruResetBeforeStep(_ gates: inout [Float], _ at: GateRows, _ state: inout StepState, _ keep: [Bool]) throws {
         let u = units
         addRecurrentProduct(state.h, columns: 0 ..< 2 * u, into: &gates, at)
-        for sample in keep.indices where keep[sample] {
+        try activate(recurrentActivation, &gates, at, columns: 0 ..< 2 * u, samples: keep.count)
+        for sample in keep.indices {
             let g = at.start(sample), row = sample * u
-            try recurrentActivation.apply(&gates, start: g, count: 2 * u)
             for j in 0 ..< u { state.scratch[row + j] = gates[g + u + j] * state.h[row + j] }
         }
         addRecurrentProduct(state.scratch, columns: 2 * u ..< 3 * u, into: &gates, at)
+        try activate(activation, &gates, at, columns: 2 * u ..< 3 * u, samples: keep.count)
         for sample in keep.indices where keep[sample] {
-            let g = at.start(sample)
-            try activation.apply(&gates, start: g + 2 * u, count: u)
-            updateGRUState(&state.h, row: sample * u, gates, g)
+            updateGRUState(&state.h, row: sample * u, gates, at.start(sample))
         }
     }
 

@@ -1,0 +1,49 @@
+#ifndef KCONV_KERNELS_H
+#define KCONV_KERNELS_H
+// The engine's innermost loops that Swift cannot make fast: Swift compiles for the baseline instruction set
+// (SSE2) only, while these are built for several x86-64 levels (SSE2, AVX2+FMA, AVX-512) and picked at load
+// time for the running CPU, or use the C library's CPU-specific memcpy. Called only through
+// KConv/Engine/NativeKernels.swift, which checks every bound first.
+#include <stddef.h>
+
+// ---- activations.c: in-place elementwise activations
+
+// Each function updates `rows` runs of `count` floats, run r starting at values + r·stride.
+
+/// x = 1 / (1 + e^-x)
+void kconv_sigmoid(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t count);
+/// x = tanh(x)
+void kconv_tanh(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t count);
+/// x = x · sigmoid(x)
+void kconv_swish(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t count);
+
+// ---- im2col.c
+
+/// A convolution window over three spatial axes (missing leading axes of size 1), channels_last.
+typedef struct {
+    ptrdiff_t input_size[3];
+    ptrdiff_t output_size[3];
+    ptrdiff_t kernel[3];
+    ptrdiff_t strides[3];
+    ptrdiff_t dilation[3];
+    ptrdiff_t pad_before[3];
+    ptrdiff_t channels;
+} kconv_window;
+
+/// im2col for one group and no dilation along the last axis: writes the window of each output cell
+/// first_row ..< first_row + row_count (flat, batch-major) as one row of `columns`, from row 0, laid out
+/// [taps][channels]; taps in the padding are zeros. `input` holds every sample those rows read.
+void kconv_im2col(float *columns, const float *input, const kconv_window *window,
+                  ptrdiff_t first_row, ptrdiff_t row_count);
+
+// ---- convolution.c
+
+/// Cross-correlation of output cells first_row ..< first_row + row_count (flat, batch-major), written
+/// from row 0 of `output` as rows of `filters` values: bias (or zero) plus, over the window's taps and
+/// channels, input × kernel. `input` is already zero-padded (the window's pad_before is ignored) and holds
+/// every sample those rows read; `kernel` is [taps][channels][filters]; `filters` is a multiple of 16.
+void kconv_convolve_direct(float *output, const float *input, const float *kernel, const float *bias,
+                           const kconv_window *window, ptrdiff_t filters,
+                           ptrdiff_t first_row, ptrdiff_t row_count);
+
+#endif

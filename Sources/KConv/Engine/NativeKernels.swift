@@ -1,0 +1,96 @@
+import CKernels
+
+/// Safe entry points to the C kernels in CKernels: the innermost loops that the Swift compiler, which
+/// builds for the baseline instruction set only, cannot make fast. Every call checks the bounds the C code
+/// relies on. This file is the only caller of CKernels.
+enum NativeKernels {
+    enum Function {
+        case sigmoid, tanh, swish
+    }
+
+    /// Applies `function` in place to `rows` runs of `count` floats of `region`, run `r` starting at
+    /// `r · stride`. Built for the CPU's widest vectors.
+    static func apply(_ function: Function, to region: inout MutableSpan<Float>, rows: Int, stride: Int, count: Int) {
+        guard rows > 0, count > 0 else { return }
+        precondition(stride >= 0 && (rows - 1) * stride + count <= region.count, "strided runs outside their region")
+        region.withUnsafeMutableBufferPointer { buffer in
+            switch function {
+            case .sigmoid: kconv_sigmoid(buffer.baseAddress, rows, stride, count)
+            case .tanh: kconv_tanh(buffer.baseAddress, rows, stride, count)
+            case .swish: kconv_swish(buffer.baseAddress, rows, stride, count)
+            }
+        }
+    }
+
+    /// im2col for one group and no dilation along the last axis: the window of each output cell in `rows`
+    /// (flat, batch-major) as one row of `columns` from row 0, laid out `[taps][channels]`, padding zero.
+    static func im2col(_ columns: inout [Float], from input: [Float], channels: Int, window: WindowGeometry, rows: Range<Int>) {
+        guard !rows.isEmpty else { return }
+        precondition(window.inputSize.count == 3 && window.dilation[2] == 1, "im2col needs a 3-D window without last-axis dilation")
+        precondition(([window.kernel, window.strides, window.dilation].joined().allSatisfy { $0 > 0 }) && channels > 0,
+                     "im2col needs positive window sizes")
+        let sampleSize = window.inputPositions * channels
+        precondition(sampleSize > 0 && input.count % sampleSize == 0, "im2col input does not hold whole samples")
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= input.count / sampleSize * window.outputPositions,
+                     "im2col rows outside the batch")
+        precondition(columns.count >= rows.count * window.taps * channels, "im2col buffer too small")
+        var geometry = cWindow(window, channels: channels)
+        columns.withUnsafeMutableBufferPointer { target in
+            input.withUnsafeBufferPointer { source in
+                kconv_im2col(target.baseAddress, source.baseAddress, &geometry, rows.lowerBound, rows.count)
+            }
+        }
+    }
+
+
+    /// Filters of a direct convolution come in blocks of this many.
+    static let directFilterBlock = 16
+
+    /// Direct convolution, one group: output cells `rows` (flat, batch-major) as `[rows, filters]`, each
+    /// `bias` (or zero) plus the window's taps × channels of `input` times `kernel` (`[taps, channels,
+    /// filters]`). `input` is zero-padded already: `window.padBefore` must be zero and every window must lie
+    /// inside `window.inputSize` (checked).
+    static func convolveDirect(_ input: [Float], window: WindowGeometry, channels: Int, kernel: [Float], filters: Int,
+                               bias: [Float]?, rows: Range<Int>) -> [Float] {
+        var output = [Float](repeating: 0, count: rows.count * filters)
+        guard !rows.isEmpty else { return output }
+        precondition(window.inputSize.count == 3 && window.padBefore == [0, 0, 0], "direct convolution needs a padded 3-D window")
+        precondition(filters > 0 && filters % directFilterBlock == 0 && channels > 0, "direct convolution needs filters in blocks of 16")
+        for axis in 0..<3 {
+            let (kernel, stride, dilation) = (window.kernel[axis], window.strides[axis], window.dilation[axis])
+            precondition(kernel > 0 && stride > 0 && dilation > 0 && window.outputSize[axis] > 0, "direct convolution needs positive sizes")
+            let reach: Int = (window.outputSize[axis] - 1) * stride + (kernel - 1) * dilation
+            precondition(reach < window.inputSize[axis], "direct convolution window outside its input")
+        }
+        let sampleSize = window.inputPositions * channels
+        precondition(input.count % sampleSize == 0 && rows.lowerBound >= 0 && rows.upperBound <= input.count / sampleSize * window.outputPositions,
+                     "direct convolution rows outside the batch")
+        precondition(kernel.count == window.taps * channels * filters && (bias?.count ?? filters) == filters,
+                     "direct convolution weights do not match")
+        var geometry = cWindow(window, channels: channels)
+        output.withUnsafeMutableBufferPointer { target in
+            input.withUnsafeBufferPointer { source in
+                kernel.withUnsafeBufferPointer { weights in
+                    if let bias {
+                        bias.withUnsafeBufferPointer { bias in
+                            kconv_convolve_direct(target.baseAddress, source.baseAddress, weights.baseAddress, bias.baseAddress,
+                                                  &geometry, filters, rows.lowerBound, rows.count)
+                        }
+                    } else {
+                        kconv_convolve_direct(target.baseAddress, source.baseAddress, weights.baseAddress, nil,
+                                              &geometry, filters, rows.lowerBound, rows.count)
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    /// The C description of a 3-D window.
+    private static func cWindow(_ window: WindowGeometry, channels: Int) -> kconv_window {
+        let triple = { (sizes: [Int]) in (sizes[0], sizes[1], sizes[2]) }
+        return kconv_window(input_size: triple(window.inputSize), output_size: triple(window.outputSize),
+                            kernel: triple(window.kernel), strides: triple(window.strides),
+                            dilation: triple(window.dilation), pad_before: triple(window.padBefore), channels: channels)
+    }
+}
