@@ -1,7 +1,9 @@
 // Direct convolution over a zero-padded, channels_last input, for one group and filters in blocks of 16.
-// Eight consecutive output cells of one line × 16 filters accumulate in registers (GCC/Clang vector
-// types, lowered to the widest vectors of each clone) while the taps and input channels stream past:
-// per input value one broadcast and one multiply-add per accumulator, no im2col buffer, no packing.
+// A tile of consecutive output cells of one line × one or two blocks of 16 filters accumulates in
+// registers (GCC/Clang vector types, lowered to the CPU's vectors) while the taps and input channels stream
+// past: per input value one broadcast and one multiply-add per accumulator; no im2col buffer, no packing.
+// The tile is sized per instruction-set level to fill, not overflow, its vector registers, and the level
+// is picked at run time.
 #include "kernels.h"
 #include <string.h>
 
@@ -9,68 +11,145 @@
 // the last bit between machines, never between runs.
 #pragma clang fp contract(fast)
 
-#if defined(__x86_64__) && defined(__linux__)
-#define KCONV_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define KCONV_CLONES
-#endif
-
 typedef float v16 __attribute__((vector_size(64)));
+typedef int v16i __attribute__((vector_size(64)));
 
-// Vectors move through memcpy (any alignment) and never by value across a call: each clone keeps its own
-// vector ABI.
+// Vectors move through memcpy (any alignment) and never by value across a call: each instruction-set
+// level keeps its own vector ABI.
 #define LOAD16(vector, source) memcpy(&(vector), (source), sizeof(v16))
 #define STORE16(target, vector) memcpy((target), &(vector), sizeof(v16))
 
-enum { CELLS = 8, LANES = 16 };
+enum { LANES = 16, MAX_CELLS = 8, MAX_BLOCKS = 2 };
 
-/// Adds the window of `cells` consecutive output cells (input cells `step` floats apart) to `acc` for
-/// filters fb ..< fb + 16. `cells` is a constant at the unrolled call below.
-__attribute__((always_inline)) static inline void accumulate(v16 *acc, const float *src, const float *wt, ptrdiff_t channels, ptrdiff_t filters,
-                              ptrdiff_t step, int cells) {
-    for (ptrdiff_t c = 0; c < channels; c++) {
-        v16 weights;
-        LOAD16(weights, wt + c * filters);
-        for (int r = 0; r < cells; r++) acc[r] += src[r * step + c] * weights;
-    }
-}
-
-KCONV_CLONES void kconv_convolve_direct(float *output, const float *input, const float *kernel, const float *bias,
-                                        const kconv_window *w, ptrdiff_t filters,
-                                        ptrdiff_t first_row, ptrdiff_t row_count) {
-    const ptrdiff_t out0 = w->output_size[0], out1 = w->output_size[1], out2 = w->output_size[2];
+/// One tile: `cells` output cells (input cells `step` floats apart from `src`) × `blocks` blocks of 16
+/// filters from `wt`, stored at `out` (rows of `filters`). `cells` and `blocks` are constants wherever this
+/// is inlined, so the loops unroll and the accumulators live in registers.
+__attribute__((always_inline)) static inline void convolve_tile(
+    float *out, const float *input, const float *wt, const float *bias, const kconv_window *w, ptrdiff_t filters,
+    ptrdiff_t sample, ptrdiff_t o0, ptrdiff_t o1, ptrdiff_t o2, int relu, int cells, int blocks) {
     const ptrdiff_t in0 = w->input_size[0], in1 = w->input_size[1], in2 = w->input_size[2];
     const ptrdiff_t k0 = w->kernel[0], k1 = w->kernel[1], k2 = w->kernel[2];
     const ptrdiff_t channels = w->channels, step = w->strides[2] * channels;
+    v16 acc[MAX_CELLS][MAX_BLOCKS];
+    for (int b = 0; b < blocks; b++) {
+        v16 start = {0};
+        if (bias) LOAD16(start, bias + b * LANES);
+        for (int r = 0; r < cells; r++) acc[r][b] = start;
+    }
+    for (ptrdiff_t t0 = 0; t0 < k0; t0++) {
+        const ptrdiff_t i0 = o0 * w->strides[0] + t0 * w->dilation[0];
+        for (ptrdiff_t t1 = 0; t1 < k1; t1++) {
+            const ptrdiff_t i1 = o1 * w->strides[1] + t1 * w->dilation[1];
+            const float *line = input + ((sample * in0 + i0) * in1 + i1) * in2 * channels;
+            for (ptrdiff_t t2 = 0; t2 < k2; t2++) {
+                const float *src = line + (o2 * w->strides[2] + t2 * w->dilation[2]) * channels;
+                const float *tap = wt + ((t0 * k1 + t1) * k2 + t2) * channels * filters;
+                for (ptrdiff_t c = 0; c < channels; c++) {
+                    v16 weights[MAX_BLOCKS];
+                    for (int b = 0; b < blocks; b++) LOAD16(weights[b], tap + c * filters + b * LANES);
+                    for (int r = 0; r < cells; r++) {
+                        const float value = src[r * step + c];
+                        for (int b = 0; b < blocks; b++) acc[r][b] += value * weights[b];
+                    }
+                }
+            }
+        }
+    }
+    if (relu) {
+        // Negative values become +0 (their bits cleared where the comparison is true); NaN stays NaN.
+        const v16 zero = {0};
+        for (int r = 0; r < cells; r++)
+            for (int b = 0; b < blocks; b++) acc[r][b] = (v16)((v16i)acc[r][b] & ~(acc[r][b] < zero));
+    }
+    for (int r = 0; r < cells; r++)
+        for (int b = 0; b < blocks; b++) STORE16(out + r * filters + b * LANES, acc[r][b]);
+}
+
+/// Every tile of the rows, `tile_cells` × `tile_blocks` where they fit, smaller at line and filter ends.
+__attribute__((always_inline)) static inline void convolve_rows(
+    float *output, const float *input, const float *kernel, const float *bias, const kconv_window *w,
+    ptrdiff_t filters, ptrdiff_t first_row, ptrdiff_t row_count, int relu, int tile_cells, int tile_blocks) {
+    const ptrdiff_t out0 = w->output_size[0], out1 = w->output_size[1], out2 = w->output_size[2];
     const ptrdiff_t end = first_row + row_count;
     for (ptrdiff_t row = first_row; row < end;) {
         const ptrdiff_t o2 = row % out2, line = row / out2;
         const ptrdiff_t o1 = line % out1, o0 = line / out1 % out0, sample = line / (out1 * out0);
         const ptrdiff_t line_cells = out2 - o2 < end - row ? out2 - o2 : end - row;
-        for (ptrdiff_t x = 0; x < line_cells; x += CELLS) {
-            const int cells = line_cells - x < CELLS ? (int)(line_cells - x) : CELLS;
+        for (ptrdiff_t x = 0; x < line_cells; x += tile_cells) {
+            const int cells = line_cells - x < tile_cells ? (int)(line_cells - x) : tile_cells;
             float *out = output + (row - first_row + x) * filters;
-            for (ptrdiff_t fb = 0; fb < filters; fb += LANES) {
-                v16 acc[CELLS];
-                v16 start = {0};
-                if (bias) LOAD16(start, bias + fb);
-                for (int r = 0; r < CELLS; r++) acc[r] = start;
-                for (ptrdiff_t t0 = 0; t0 < k0; t0++) {
-                    const ptrdiff_t i0 = o0 * w->strides[0] + t0 * w->dilation[0];
-                    for (ptrdiff_t t1 = 0; t1 < k1; t1++) {
-                        const ptrdiff_t i1 = o1 * w->strides[1] + t1 * w->dilation[1];
-                        const float *line_start = input + ((sample * in0 + i0) * in1 + i1) * in2 * channels;
-                        for (ptrdiff_t t2 = 0; t2 < k2; t2++) {
-                            const float *src = line_start + ((o2 + x) * w->strides[2] + t2 * w->dilation[2]) * channels;
-                            const float *wt = kernel + ((t0 * k1 + t1) * k2 + t2) * channels * filters + fb;
-                            if (cells == CELLS) accumulate(acc, src, wt, channels, filters, step, CELLS);
-                            else accumulate(acc, src, wt, channels, filters, step, cells);
-                        }
+            for (ptrdiff_t fb = 0; fb < filters;) {
+                const float *bias_block = bias ? bias + fb : 0;
+                if (fb + tile_blocks * LANES <= filters && cells == tile_cells) {
+                    convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, sample, o0, o1, o2 + x, relu,
+                                  tile_cells, tile_blocks);
+                    fb += tile_blocks * LANES;
+                } else {
+                    // A line's last cells: one block at a time, each count its own unrolled tile.
+                    switch (cells) {
+#define TILE(n) case n: convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, sample, o0, o1, o2 + x, relu, n, 1); break;
+                    TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8)
+#undef TILE
                     }
+                    fb += LANES;
                 }
-                for (int r = 0; r < cells; r++) STORE16(out + r * filters + fb, acc[r]);
             }
         }
         row += line_cells;
+    }
+}
+
+#define DIRECT_ARGUMENTS float *output, const float *input, const float *kernel, const float *bias, \
+    const kconv_window *w, ptrdiff_t filters, ptrdiff_t first_row, ptrdiff_t row_count, int relu
+#define DIRECT_CALL output, input, kernel, bias, w, filters, first_row, row_count, relu
+
+#if defined(__x86_64__)
+// 32 × 512-bit registers: 6 cells × 2 blocks = 12 accumulators, 2 weight vectors. min_vector_width keeps
+// the vectors 512 bits wide (Clang otherwise splits them in two 256-bit halves on this level).
+__attribute__((target("arch=x86-64-v4"), min_vector_width(512))) static void convolve_avx512(DIRECT_ARGUMENTS) {
+    convolve_rows(DIRECT_CALL, 6, 2);
+}
+// 16 × 256-bit registers, two per 16 floats: 6 cells × 1 block = 12, 2 for the weights.
+__attribute__((target("arch=x86-64-v3"))) static void convolve_avx2(DIRECT_ARGUMENTS) {
+    convolve_rows(DIRECT_CALL, 6, 1);
+}
+#endif
+// The baseline: 16 × 128-bit registers, four per 16 floats: 2 cells × 1 block.
+static void convolve_baseline(DIRECT_ARGUMENTS) { convolve_rows(DIRECT_CALL, 2, 1); }
+
+void kconv_convolve_direct(DIRECT_ARGUMENTS) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        return convolve_avx512(DIRECT_CALL);
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return convolve_avx2(DIRECT_CALL);
+#endif
+    convolve_baseline(DIRECT_CALL);
+}
+
+void kconv_zero_pad(float *padded, const float *input, const kconv_window *w, const ptrdiff_t padded_size[3],
+                    ptrdiff_t first_sample, ptrdiff_t sample_count) {
+    const ptrdiff_t in0 = w->input_size[0], in1 = w->input_size[1], in2 = w->input_size[2], channels = w->channels;
+    const ptrdiff_t p0 = padded_size[0], p1 = padded_size[1], p2 = padded_size[2];
+    const ptrdiff_t before0 = w->pad_before[0], before1 = w->pad_before[1], before2 = w->pad_before[2];
+    const size_t line = (size_t)(p2 * channels);
+    for (ptrdiff_t sample = first_sample; sample < first_sample + sample_count; sample++) {
+        for (ptrdiff_t i0 = 0; i0 < p0; i0++) {
+            for (ptrdiff_t i1 = 0; i1 < p1; i1++) {
+                float *target = padded + ((sample * p0 + i0) * p1 + i1) * p2 * channels;
+                const ptrdiff_t s0 = i0 - before0, s1 = i1 - before1;
+                if (s0 < 0 || s0 >= in0 || s1 < 0 || s1 >= in1) {
+                    memset(target, 0, line * sizeof(float));
+                    continue;
+                }
+                const float *source = input + ((sample * in0 + s0) * in1 + s1) * in2 * channels;
+                const size_t head = (size_t)(before2 * channels), body = (size_t)(in2 * channels);
+                memset(target, 0, head * sizeof(float));
+                memcpy(target + head, source, body * sizeof(float));
+                memset(target + head + body, 0, (line - head - body) * sizeof(float));
+            }
+        }
     }
 }

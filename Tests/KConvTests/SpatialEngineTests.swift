@@ -37,7 +37,8 @@ import Testing
     }
 
     /// The direct convolution (one group, filters in blocks of 16) against the naive sum: ranks 1-3,
-    /// strides, dilation, every padding, lines of output cells shorter and longer than its 8-cell blocks.
+    /// strides, dilation, every padding, lines of output cells shorter and longer than its tiles, and the
+    /// ReLU it fuses.
     @Test func directConvolutionMatchesNaive() throws {
         var random = SplitMix64(seed: 11)
         for trial in 0..<30 {
@@ -50,16 +51,18 @@ import Testing
             let strides = (0..<rank).map { _ in dilated ? 1 : random.int(3) + 1 }
             let dilation = (0..<rank).map { _ in dilated ? random.int(2) + 1 : 1 }
             let spatial = (0..<rank).map { axis in (kernel[axis] - 1) * dilation[axis] + 1 + random.int(rank == 3 ? 4 : 19) }
-            let useBias = random.int(2) == 1
+            let useBias = random.int(2) == 1, relu = random.int(2) == 1
             let layer = try makeLayer(rank == 1 ? "Conv1D" : "Conv\(rank)D", [
                 "filters": json(filters), "kernel_size": json(kernel), "strides": json(strides),
                 "dilation_rate": json(dilation), "padding": .string(padding), "use_bias": .bool(useBias),
+                "activation": .string(relu ? "relu" : "linear"),
             ], input: [2] + spatial + [channels], &random)
             let input = random.tensor([2] + spatial + [channels])
             let got = try layer.forward(LayerCall(inputs: [input])).tensors[0]
-            let want = naiveConvolution(input, kernel: layer.parameters[0], bias: useBias ? layer.parameters[1].values : nil,
+            var want = naiveConvolution(input, kernel: layer.parameters[0], bias: useBias ? layer.parameters[1].values : nil,
                                         strides: strides, dilation: dilation, padding: padding, channelsFirst: false, groups: 1)
-            expectClose(got, want, "direct \(layer.className) \(spatial) kernel \(kernel) strides \(strides) dilation \(dilation) \(padding)")
+            if relu { want.values = want.values.map { max($0, 0) } }
+            expectClose(got, want, "direct \(layer.className) \(spatial) kernel \(kernel) strides \(strides) dilation \(dilation) \(padding) relu \(relu)")
         }
     }
 

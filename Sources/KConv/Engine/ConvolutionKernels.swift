@@ -15,29 +15,42 @@ private let columnBufferBudget = 1 << 16
 /// `kernel_size + (C/G, F)` as Keras stores it, i.e. a row-major `[taps·C/G, F]` matrix. With one group and
 /// filters in blocks of 16, a direct convolution over the zero-padded input (NativeKernels); otherwise
 /// each block of output rows is one im2col fill and one GEMM per group.
-func convolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filters: Int, groups: Int, bias: [Float]?) -> Tensor {
+///
+/// `relu`: apply ReLU to the result (fused into the direct convolution).
+func convolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filters: Int, groups: Int, bias: [Float]?,
+              relu: Bool = false) -> Tensor {
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
     precondition(kernel.count == geometry.taps * (channels / groups) * filters, "kernel does not match the geometry")
     let rows = batch * geometry.outputPositions
     let shape = [batch] + geometry.outputSize + [filters]
-    let computeRows: @Sendable (Range<Int>, _ splitProducts: Bool) -> [Float]
     if groups == 1, filters % NativeKernels.directFilterBlock == 0, !geometry.isPointwise {
         let (padded, window) = zeroPadded(input, geometry.threeDimensional)
-        computeRows = { range, _ in
-            NativeKernels.convolveDirect(padded, window: window, channels: channels, kernel: kernel, filters: filters,
-                                         bias: bias, rows: range)
-        }
-    } else {
-        computeRows = { range, split in
-            convolveRows(range, input, geometry, kernel, filters, groups, bias, splitProducts: split)
-        }
+        return Tensor(shape: shape, values: NativeKernels.convolveDirect(padded, window: window, channels: channels, kernel: kernel,
+                                                                        filters: filters, bias: bias, relu: relu, rows: 0 ..< rows))
     }
+    var output = convolveByGEMM(input, geometry: geometry, kernel: kernel, filters: filters, groups: groups, bias: bias)
+    if relu {
+        var values = output.values.mutableSpan
+        for index in 0 ..< values.count { values[index] = max(values[index], 0) }
+    }
+    return output
+}
+
+/// `convolve` as im2col + GEMM, in parts of rows when large.
+private func convolveByGEMM(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filters: Int, groups: Int, bias: [Float]?) -> Tensor {
+    let batch = input.shape[0], channels = input.shape[input.rank - 1]
+    let rows = batch * geometry.outputPositions
+    let shape = [batch] + geometry.outputSize + [filters]
     let parts = Parallel.parts(work: rows * geometry.taps * (channels / groups) * filters, rows: rows)
-    guard parts > 1 else { return Tensor(shape: shape, values: computeRows(0 ..< rows, true)) }
-    // Output rows are independent: each part computes its own rows (own buffers, same per-row arithmetic
-    // as one pass), and the parts' rows are joined in order.
+    guard parts > 1 else {
+        return Tensor(shape: shape, values: convolveRows(0 ..< rows, input, geometry, kernel, filters, groups, bias, splitProducts: true))
+    }
+    // Output rows are independent: each part fills and multiplies its own rows (own im2col buffer, same
+    // per-row arithmetic as one pass), and the parts' rows are joined in order.
     let ranges = Parallel.split(rows, into: parts)
-    let values = Parallel.map(parts) { part in computeRows(ranges[part], false) }
+    let values = Parallel.map(parts) { part in
+        convolveRows(ranges[part], input, geometry, kernel, filters, groups, bias, splitProducts: false)
+    }
     var output: [Float] = []
     output.reserveCapacity(rows * filters)
     for part in values { output.append(contentsOf: part) }
@@ -55,22 +68,8 @@ private func zeroPadded(_ input: Tensor, _ window: WindowGeometry) -> ([Float], 
         return max(window.padBefore[axis] + window.inputSize[axis], reach)
     }
     guard padded.inputSize != window.inputSize || window.padBefore != [0, 0, 0] else { return (input.values, window) }
-    let channels = input.shape[input.rank - 1], batch = input.shape[0]
-    let (in0, in1, in2) = (window.inputSize[0], window.inputSize[1], window.inputSize[2])
-    let (p0, p1, p2) = (padded.inputSize[0], padded.inputSize[1], padded.inputSize[2])
-    var values = [Float](repeating: 0, count: batch * p0 * p1 * p2 * channels)
-    var target = values.mutableSpan
-    let source = input.values.span
-    let lineWidth = in2 * channels
-    for sample in 0..<batch {
-        for i0 in 0..<in0 {
-            for i1 in 0..<in1 {
-                let from = ((sample * in0 + i0) * in1 + i1) * lineWidth
-                let to = (((sample * p0 + i0 + window.padBefore[0]) * p1 + i1 + window.padBefore[1]) * p2 + window.padBefore[2]) * channels
-                target.assign(to ..< to + lineWidth, from: source.extracting(from ..< from + lineWidth))
-            }
-        }
-    }
+    let values = NativeKernels.zeroPadded(input.values, batch: input.shape[0], channels: input.shape[input.rank - 1],
+                                          window: window, paddedSize: padded.inputSize)
     return (values, padded)
 }
 

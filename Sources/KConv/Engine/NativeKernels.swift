@@ -1,4 +1,5 @@
 import CKernels
+import Dispatch
 
 /// Safe entry points to the C kernels in CKernels: the innermost loops that the Swift compiler, which
 /// builds for the baseline instruction set only, cannot make fast. Every call checks the bounds the C code
@@ -49,11 +50,12 @@ enum NativeKernels {
     /// Direct convolution, one group: output cells `rows` (flat, batch-major) as `[rows, filters]`, each
     /// `bias` (or zero) plus the window's taps × channels of `input` times `kernel` (`[taps, channels,
     /// filters]`). `input` is zero-padded already: `window.padBefore` must be zero and every window must lie
-    /// inside `window.inputSize` (checked).
+    /// inside `window.inputSize` (checked). With `relu`, negative results are stored as zero. Large work is
+    /// split by rows across threads, each writing its own rows of the one output buffer; every value is
+    /// computed the same way whatever the split.
     static func convolveDirect(_ input: [Float], window: WindowGeometry, channels: Int, kernel: [Float], filters: Int,
-                               bias: [Float]?, rows: Range<Int>) -> [Float] {
-        var output = [Float](repeating: 0, count: rows.count * filters)
-        guard !rows.isEmpty else { return output }
+                               bias: [Float]?, relu: Bool, rows: Range<Int>) -> [Float] {
+        guard !rows.isEmpty else { return [] }
         precondition(window.inputSize.count == 3 && window.padBefore == [0, 0, 0], "direct convolution needs a padded 3-D window")
         precondition(filters > 0 && filters % directFilterBlock == 0 && channels > 0, "direct convolution needs filters in blocks of 16")
         for axis in 0..<3 {
@@ -67,23 +69,57 @@ enum NativeKernels {
                      "direct convolution rows outside the batch")
         precondition(kernel.count == window.taps * channels * filters && (bias?.count ?? filters) == filters,
                      "direct convolution weights do not match")
-        var geometry = cWindow(window, channels: channels)
-        output.withUnsafeMutableBufferPointer { target in
+        let geometry = cWindow(window, channels: channels)
+        let parts = Parallel.parts(work: rows.count * window.taps * channels * filters, rows: rows.count)
+        let ranges = Parallel.split(rows.count, into: parts)
+        // The C kernel writes every value of its rows, so the buffer starts uninitialised.
+        return [Float](unsafeUninitializedCapacity: rows.count * filters) { target, initialized in
             input.withUnsafeBufferPointer { source in
                 kernel.withUnsafeBufferPointer { weights in
-                    if let bias {
-                        bias.withUnsafeBufferPointer { bias in
-                            kconv_convolve_direct(target.baseAddress, source.baseAddress, weights.baseAddress, bias.baseAddress,
-                                                  &geometry, filters, rows.lowerBound, rows.count)
+                    (bias ?? []).withUnsafeBufferPointer { biasValues in
+                        // The parts read the inputs and write disjoint rows of `target`, all borrowed for this call.
+                        nonisolated(unsafe) let (target, source, weights, bias) = (target.baseAddress, source.baseAddress, weights.baseAddress, bias == nil ? nil : biasValues.baseAddress)
+                        DispatchQueue.concurrentPerform(iterations: parts) { part in
+                            var geometry = geometry
+                            let range = ranges[part]
+                            kconv_convolve_direct(target.map { $0 + range.lowerBound * filters }, source, weights, bias,
+                                                  &geometry, filters, rows.lowerBound + range.lowerBound, range.count, relu ? 1 : 0)
                         }
-                    } else {
-                        kconv_convolve_direct(target.baseAddress, source.baseAddress, weights.baseAddress, nil,
-                                              &geometry, filters, rows.lowerBound, rows.count)
                     }
                 }
             }
+            initialized = rows.count * filters
         }
-        return output
+    }
+
+    /// `input` (`batch` samples, channels_last, spatial sizes `window.inputSize`) with `window.padBefore`
+    /// zeros before each spatial axis, in samples of spatial size `paddedSize` (zeros after too).
+    static func zeroPadded(_ input: [Float], batch: Int, channels: Int, window: WindowGeometry, paddedSize: [Int]) -> [Float] {
+        precondition(window.inputSize.count == 3 && paddedSize.count == 3 && batch > 0 && channels > 0, "padding needs 3-D samples")
+        for axis in 0..<3 {
+            precondition(window.padBefore[axis] >= 0 && window.inputSize[axis] >= 0
+                && window.padBefore[axis] + window.inputSize[axis] <= paddedSize[axis], "padding does not fit")
+        }
+        precondition(input.count == batch * window.inputPositions * channels, "padding input does not hold whole samples")
+        let sampleSize = paddedSize.reduce(channels, *)
+        let geometry = cWindow(window, channels: channels)
+        let parts = Parallel.parts(work: batch * sampleSize, rows: batch)
+        let ranges = Parallel.split(batch, into: parts)
+        // The C function writes every value of its samples, so the buffer starts uninitialised.
+        return [Float](unsafeUninitializedCapacity: batch * sampleSize) { target, initialized in
+            input.withUnsafeBufferPointer { source in
+                nonisolated(unsafe) let (target, source) = (target.baseAddress, source.baseAddress)
+                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                    var (geometry, size) = (geometry, (paddedSize[0], paddedSize[1], paddedSize[2]))
+                    withUnsafePointer(to: &size) { size in
+                        size.withMemoryRebound(to: Int.self, capacity: 3) { size in
+                            kconv_zero_pad(target, source, &geometry, size, ranges[part].lowerBound, ranges[part].count)
+                        }
+                    }
+                }
+            }
+            initialized = batch * sampleSize
+        }
     }
 
     /// The C description of a 3-D window.

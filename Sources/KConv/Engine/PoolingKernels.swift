@@ -6,14 +6,24 @@
 /// by the number of real cells in the window.
 func pool(_ input: Tensor, geometry: WindowGeometry, reduction: Pooling.Reduction) -> Tensor {
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
-    var output = Tensor(zeros: [batch] + geometry.outputSize + [channels])
-    let window = geometry.threeDimensional
-    var cells = [Int](repeating: 0, count: geometry.taps)
+    let rows = batch * geometry.outputPositions
+    // Output cells are independent: large inputs are pooled in parts of rows, joined in order.
+    let parts = Parallel.parts(work: rows * geometry.taps * channels, rows: rows)
+    let ranges = Parallel.split(rows, into: parts)
+    let values = Parallel.map(parts) { part in poolRows(ranges[part], input, geometry.threeDimensional, reduction) }
+    return Tensor(shape: [batch] + geometry.outputSize + [channels], values: parts == 1 ? values[0] : Array(values.joined()))
+}
+
+/// The output cells `rows` (flat, batch-major) of `pool`, as `[rows, channels]`.
+private func poolRows(_ rows: Range<Int>, _ input: Tensor, _ window: WindowGeometry, _ reduction: Pooling.Reduction) -> [Float] {
+    let channels = input.shape[input.rank - 1]
+    var output = [Float](repeating: 0, count: rows.count * channels)
+    var cells = [Int](repeating: 0, count: window.taps)
     let source = input.values.span
-    var target = output.values.mutableSpan
-    for row in 0 ..< batch * geometry.outputPositions {
+    var target = output.mutableSpan
+    for row in rows {
         window.inputCells(of: row, into: &cells)
-        let outputCell = row * channels ..< (row + 1) * channels
+        let outputCell = (row - rows.lowerBound) * channels ..< (row - rows.lowerBound + 1) * channels
         var counted = 0
         for cell in cells where cell >= 0 {
             let inputCell = source.extracting(cell * channels ..< (cell + 1) * channels)

@@ -78,9 +78,10 @@ public class ConvolutionBase: Layer {
     /// A channels_last result moved back to the layer's data format, then activated (after the move, so
     /// that a softmax runs over the last axis Keras sees). Convolutions pass no mask on. The result is
     /// consumed, so the activation updates its values in place rather than a copy.
-    func finishing(_ output: consuming Tensor) throws -> LayerOutput {
+    /// `output` in the layer's data format, its activation applied unless `activated` already.
+    func finishing(_ output: consuming Tensor, activated: Bool = false) throws -> LayerOutput {
         if channelsFirst { output = toChannelsFirst(output) }
-        try activation.apply(to: &output)
+        if !activated { try activation.apply(to: &output) }
         return LayerOutput([output])
     }
 }
@@ -116,8 +117,10 @@ public final class Convolution: ConvolutionBase {
         }
         let kernel = parameters[0]
         let input = try channelsLastInput(call.input, channels: kernel.shape[rank] * groups)
-        return try finishing(convolve(input, geometry: windowGeometry(over: input), kernel: kernel.values,
-                                      filters: filters, groups: groups, bias: useBias ? parameters[1].values : nil))
+        let relu = activation == .relu
+        return try finishing(convolve(input, geometry: windowGeometry(over: input), kernel: kernel.values, filters: filters,
+                                      groups: groups, bias: useBias ? parameters[1].values : nil, relu: relu),
+                             activated: relu)
     }
 }
 
