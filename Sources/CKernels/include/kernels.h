@@ -36,6 +36,12 @@ typedef struct {
 void kconv_im2col(float *columns, const float *input, const kconv_window *window,
                   ptrdiff_t first_row, ptrdiff_t row_count);
 
+/// col2im, the inverse: adds each tap's `filters` values of the column rows first_row ..< first_row +
+/// row_count (from row 0 of `columns`, laid out [taps][filters]) into `output` (channels_last, spatial sizes
+/// window->input_size, `filters` channels) at the cell the tap lands on; taps in the padding are dropped.
+void kconv_col2im(float *output, const float *columns, const kconv_window *window, ptrdiff_t filters,
+                  ptrdiff_t first_row, ptrdiff_t row_count);
+
 // ---- convolution.c
 
 /// Copies samples first_sample ..< first_sample + sample_count of `input` (channels_last, spatial sizes

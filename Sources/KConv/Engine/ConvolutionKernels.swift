@@ -169,7 +169,7 @@ func convolveTransposed(_ input: Tensor, geometry: WindowGeometry, kernel: [Floa
         BLAS.gemm(m: blockCount, n: rowWidth, k: channels,
                   a: input.values, aOffset: blockStart * channels,
                   b: kernel, transposeB: true, c: &columns)
-        addColumns(columns, into: &output.values, filters: filters, window: window, rows: blockStart ..< blockStart + blockCount)
+        NativeKernels.col2im(columns, into: &output.values, filters: filters, window: window, rows: blockStart ..< blockStart + blockCount)
     }
     return output
 }
@@ -243,22 +243,6 @@ private func fillColumnsTapByTap(_ columns: inout [Float], from input: [Float], 
                     target.fill(run, with: 0)
                 }
             }
-        }
-    }
-}
-
-/// col2im: adds each tap's `filters` values of the column rows `rows` (starting at row 0 of `columns`,
-/// laid out `[taps][filters]`) into the output cell the tap lands on; taps in the padding are dropped.
-private func addColumns(_ columns: [Float], into output: inout [Float], filters: Int, window: WindowGeometry, rows: Range<Int>) {
-    var cells = [Int](repeating: 0, count: window.taps)
-    let source = columns.span
-    var target = output.mutableSpan
-    for row in rows {
-        window.inputCells(of: row, into: &cells)
-        let rowStart = (row - rows.lowerBound) * window.taps * filters
-        for (tap, cell) in cells.enumerated() where cell >= 0 {
-            let columnStart = rowStart + tap * filters, cellStart = cell * filters
-            target.add(cellStart ..< cellStart + filters, source.extracting(columnStart ..< columnStart + filters))
         }
     }
 }

@@ -44,6 +44,26 @@ enum NativeKernels {
     }
 
 
+    /// col2im: adds each tap's `filters` values of the column rows `rows` (from row 0 of `columns`, laid out
+    /// `[taps][filters]`) into `output` (channels_last over `window.inputSize`) at the cell the tap lands on;
+    /// taps in the padding are dropped.
+    static func col2im(_ columns: [Float], into output: inout [Float], filters: Int, window: WindowGeometry, rows: Range<Int>) {
+        guard !rows.isEmpty else { return }
+        precondition(window.inputSize.count == 3 && filters > 0, "col2im needs a 3-D window")
+        precondition(([window.kernel, window.strides, window.dilation].joined().allSatisfy { $0 > 0 }), "col2im needs positive window sizes")
+        let sampleSize = window.inputPositions * filters
+        precondition(sampleSize > 0 && output.count % sampleSize == 0, "col2im output does not hold whole samples")
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= output.count / sampleSize * window.outputPositions,
+                     "col2im rows outside the batch")
+        precondition(columns.count >= rows.count * window.taps * filters, "col2im buffer too small")
+        var geometry = cWindow(window, channels: filters)
+        output.withUnsafeMutableBufferPointer { target in
+            columns.withUnsafeBufferPointer { source in
+                kconv_col2im(target.baseAddress, source.baseAddress, &geometry, filters, rows.lowerBound, rows.count)
+            }
+        }
+    }
+
     /// Filters of a direct convolution come in blocks of this many.
     static let directFilterBlock = 16
 
