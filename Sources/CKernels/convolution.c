@@ -1,4 +1,5 @@
-// Direct convolution over a zero-padded, channels_last input, for one group and filters in blocks of 16.
+// Direct convolution over a zero-padded, channels_last input, for one group, in blocks of 16 filters (the
+// kernel and bias padded with zeros to a whole block; only the real filters are stored).
 // A tile of consecutive output cells of one line × one or two blocks of 16 filters accumulates in
 // registers (GCC/Clang vector types, lowered to the CPU's vectors) while the taps and input channels stream
 // past: per input value one broadcast and one multiply-add per accumulator; no im2col buffer, no packing.
@@ -22,11 +23,13 @@ typedef int v16i __attribute__((vector_size(64)));
 enum { LANES = 16, MAX_CELLS = 8, MAX_BLOCKS = 2 };
 
 /// One tile: `cells` output cells (input cells `step` floats apart from `src`) × `blocks` blocks of 16
-/// filters from `wt`, stored at `out` (rows of `filters`). `cells` and `blocks` are constants wherever this
-/// is inlined, so the loops unroll and the accumulators live in registers.
+/// filters from `wt` (rows of `kernel_stride`), stored at `out` (rows of `filters`), the last block's first
+/// `width` lanes only. `cells` and `blocks` are constants wherever this is inlined, so the loops unroll and
+/// the accumulators live in registers.
 __attribute__((always_inline)) static inline void convolve_tile(
     float *out, const float *input, const float *wt, const float *bias, const kconv_window *w, ptrdiff_t filters,
-    ptrdiff_t sample, ptrdiff_t o0, ptrdiff_t o1, ptrdiff_t o2, int relu, int cells, int blocks) {
+    ptrdiff_t kernel_stride, ptrdiff_t sample, ptrdiff_t o0, ptrdiff_t o1, ptrdiff_t o2, int relu, int width,
+    int cells, int blocks) {
     const ptrdiff_t in0 = w->input_size[0], in1 = w->input_size[1], in2 = w->input_size[2];
     const ptrdiff_t k0 = w->kernel[0], k1 = w->kernel[1], k2 = w->kernel[2];
     const ptrdiff_t channels = w->channels, step = w->strides[2] * channels;
@@ -43,10 +46,10 @@ __attribute__((always_inline)) static inline void convolve_tile(
             const float *line = input + ((sample * in0 + i0) * in1 + i1) * in2 * channels;
             for (ptrdiff_t t2 = 0; t2 < k2; t2++) {
                 const float *src = line + (o2 * w->strides[2] + t2 * w->dilation[2]) * channels;
-                const float *tap = wt + ((t0 * k1 + t1) * k2 + t2) * channels * filters;
+                const float *tap = wt + ((t0 * k1 + t1) * k2 + t2) * channels * kernel_stride;
                 for (ptrdiff_t c = 0; c < channels; c++) {
                     v16 weights[MAX_BLOCKS];
-                    for (int b = 0; b < blocks; b++) LOAD16(weights[b], tap + c * filters + b * LANES);
+                    for (int b = 0; b < blocks; b++) LOAD16(weights[b], tap + c * kernel_stride + b * LANES);
                     for (int r = 0; r < cells; r++) {
                         const float value = src[r * step + c];
                         for (int b = 0; b < blocks; b++) acc[r][b] += value * weights[b];
@@ -61,14 +64,18 @@ __attribute__((always_inline)) static inline void convolve_tile(
         for (int r = 0; r < cells; r++)
             for (int b = 0; b < blocks; b++) acc[r][b] = (v16)((v16i)acc[r][b] & ~(acc[r][b] < zero));
     }
-    for (int r = 0; r < cells; r++)
-        for (int b = 0; b < blocks; b++) STORE16(out + r * filters + b * LANES, acc[r][b]);
+    for (int r = 0; r < cells; r++) {
+        for (int b = 0; b < blocks - 1; b++) STORE16(out + r * filters + b * LANES, acc[r][b]);
+        if (width == LANES) STORE16(out + r * filters + (blocks - 1) * LANES, acc[r][blocks - 1]);
+        else memcpy(out + r * filters + (blocks - 1) * LANES, &acc[r][blocks - 1], (size_t)width * sizeof(float));
+    }
 }
 
 /// Every tile of the rows, `tile_cells` × `tile_blocks` where they fit, smaller at line and filter ends.
 __attribute__((always_inline)) static inline void convolve_rows(
     float *output, const float *input, const float *kernel, const float *bias, const kconv_window *w,
     ptrdiff_t filters, ptrdiff_t first_row, ptrdiff_t row_count, int relu, int tile_cells, int tile_blocks) {
+    const ptrdiff_t kernel_stride = (filters + LANES - 1) / LANES * LANES;
     const ptrdiff_t out0 = w->output_size[0], out1 = w->output_size[1], out2 = w->output_size[2];
     const ptrdiff_t end = first_row + row_count;
     for (ptrdiff_t row = first_row; row < end;) {
@@ -81,13 +88,15 @@ __attribute__((always_inline)) static inline void convolve_rows(
             for (ptrdiff_t fb = 0; fb < filters;) {
                 const float *bias_block = bias ? bias + fb : 0;
                 if (fb + tile_blocks * LANES <= filters && cells == tile_cells) {
-                    convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, sample, o0, o1, o2 + x, relu,
-                                  tile_cells, tile_blocks);
+                    convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, sample, o0, o1,
+                                  o2 + x, relu, LANES, tile_cells, tile_blocks);
                     fb += tile_blocks * LANES;
                 } else {
-                    // A line's last cells: one block at a time, each count its own unrolled tile.
+                    // A line's last cells, or the last filters: one block at a time, each count its own unrolled tile.
+                    const int width = filters - fb < LANES ? (int)(filters - fb) : LANES;
                     switch (cells) {
-#define TILE(n) case n: convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, sample, o0, o1, o2 + x, relu, n, 1); break;
+#define TILE(n) case n: convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, sample, o0, o1, \
+                                      o2 + x, relu, width, n, 1); break;
                     TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8)
 #undef TILE
                     }

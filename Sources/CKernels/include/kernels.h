@@ -53,7 +53,8 @@ void kconv_zero_pad(float *padded, const float *input, const kconv_window *windo
 /// Cross-correlation of output cells first_row ..< first_row + row_count (flat, batch-major), written
 /// from row 0 of `output` as rows of `filters` values: bias (or zero) plus, over the window's taps and
 /// channels, input × kernel. `input` is already zero-padded (the window's pad_before is ignored) and holds
-/// every sample those rows read; `kernel` is [taps][channels][filters]; `filters` is a multiple of 16.
+/// every sample those rows read; `kernel` is [taps][channels][filters rounded up to a multiple of 16] and
+/// `bias` (or null) [filters rounded up], the extra filters zero.
 /// With `relu`, negative results are stored as zero (the layer's activation, fused).
 void kconv_convolve_direct(float *output, const float *input, const float *kernel, const float *bias,
                            const kconv_window *window, ptrdiff_t filters,

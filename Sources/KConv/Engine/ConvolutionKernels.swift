@@ -23,10 +23,14 @@ func convolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filter
     precondition(kernel.count == geometry.taps * (channels / groups) * filters, "kernel does not match the geometry")
     let rows = batch * geometry.outputPositions
     let shape = [batch] + geometry.outputSize + [filters]
-    if groups == 1, filters % NativeKernels.directFilterBlock == 0, !geometry.isPointwise {
+    // Direct when every block of 16 filters is full, or the one block is (filters < 16: im2col + GEMM with
+    // so few columns is slower than computing a whole block).
+    if groups == 1, !geometry.isPointwise, filters % NativeKernels.directFilterBlock == 0 || filters < NativeKernels.directFilterBlock {
         let (padded, window) = zeroPadded(input, geometry.threeDimensional)
-        return Tensor(shape: shape, values: NativeKernels.convolveDirect(padded, window: window, channels: channels, kernel: kernel,
-                                                                        filters: filters, bias: bias, relu: relu, rows: 0 ..< rows))
+        let stride = NativeKernels.directFilterStride(filters)
+        return Tensor(shape: shape, values: NativeKernels.convolveDirect(
+            padded, window: window, channels: channels, kernel: paddingRows(kernel, from: filters, to: stride), filters: filters,
+            bias: bias.map { paddingRows($0, from: filters, to: stride) }, relu: relu, rows: 0 ..< rows))
     }
     var output = convolveByGEMM(input, geometry: geometry, kernel: kernel, filters: filters, groups: groups, bias: bias)
     if relu {
@@ -55,6 +59,18 @@ private func convolveByGEMM(_ input: Tensor, geometry: WindowGeometry, kernel: [
     output.reserveCapacity(rows * filters)
     for part in values { output.append(contentsOf: part) }
     return Tensor(shape: shape, values: output)
+}
+
+/// `values` read as rows of `width`, each followed by zeros up to `paddedWidth` (itself when equal).
+private func paddingRows(_ values: [Float], from width: Int, to paddedWidth: Int) -> [Float] {
+    guard paddedWidth != width else { return values }
+    var padded = [Float](repeating: 0, count: values.count / width * paddedWidth)
+    var target = padded.mutableSpan
+    let source = values.span
+    for row in 0 ..< values.count / width {
+        target.assign(row * paddedWidth ..< row * paddedWidth + width, from: source.extracting(row * width ..< (row + 1) * width))
+    }
+    return padded
 }
 
 /// `input`'s values with the window's padding made real: zeros before each spatial axis (`padBefore`) and

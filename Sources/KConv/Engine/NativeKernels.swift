@@ -67,9 +67,14 @@ enum NativeKernels {
     /// Filters of a direct convolution come in blocks of this many.
     static let directFilterBlock = 16
 
+    /// `filters` rounded up to whole blocks: the filter axis of a direct convolution's kernel and bias.
+    static func directFilterStride(_ filters: Int) -> Int {
+        (filters + directFilterBlock - 1) / directFilterBlock * directFilterBlock
+    }
+
     /// Direct convolution, one group: output cells `rows` (flat, batch-major) as `[rows, filters]`, each
     /// `bias` (or zero) plus the window's taps × channels of `input` times `kernel` (`[taps, channels,
-    /// filters]`). `input` is zero-padded already: `window.padBefore` must be zero and every window must lie
+    /// directFilterStride(filters)]`, bias likewise, the extra filters zero). `input` is zero-padded already: `window.padBefore` must be zero and every window must lie
     /// inside `window.inputSize` (checked). With `relu`, negative results are stored as zero. Large work is
     /// split by rows across threads, each writing its own rows of the one output buffer; every value is
     /// computed the same way whatever the split.
@@ -77,7 +82,7 @@ enum NativeKernels {
                                bias: [Float]?, relu: Bool, rows: Range<Int>) -> [Float] {
         guard !rows.isEmpty else { return [] }
         precondition(window.inputSize.count == 3 && window.padBefore == [0, 0, 0], "direct convolution needs a padded 3-D window")
-        precondition(filters > 0 && filters % directFilterBlock == 0 && channels > 0, "direct convolution needs filters in blocks of 16")
+        precondition(filters > 0 && channels > 0, "direct convolution needs filters and channels")
         for axis in 0..<3 {
             let (kernel, stride, dilation) = (window.kernel[axis], window.strides[axis], window.dilation[axis])
             precondition(kernel > 0 && stride > 0 && dilation > 0 && window.outputSize[axis] > 0, "direct convolution needs positive sizes")
@@ -87,7 +92,8 @@ enum NativeKernels {
         let sampleSize = window.inputPositions * channels
         precondition(input.count % sampleSize == 0 && rows.lowerBound >= 0 && rows.upperBound <= input.count / sampleSize * window.outputPositions,
                      "direct convolution rows outside the batch")
-        precondition(kernel.count == window.taps * channels * filters && (bias?.count ?? filters) == filters,
+        let stride = directFilterStride(filters)
+        precondition(kernel.count == window.taps * channels * stride && (bias?.count ?? stride) == stride,
                      "direct convolution weights do not match")
         let geometry = cWindow(window, channels: channels)
         let parts = Parallel.parts(work: rows.count * window.taps * channels * filters, rows: rows.count)
@@ -115,7 +121,8 @@ enum NativeKernels {
     /// `input` (`batch` samples, channels_last, spatial sizes `window.inputSize`) with `window.padBefore`
     /// zeros before each spatial axis, in samples of spatial size `paddedSize` (zeros after too).
     static func zeroPadded(_ input: [Float], batch: Int, channels: Int, window: WindowGeometry, paddedSize: [Int]) -> [Float] {
-        precondition(window.inputSize.count == 3 && paddedSize.count == 3 && batch > 0 && channels > 0, "padding needs 3-D samples")
+        guard batch > 0 else { return [] }
+        precondition(window.inputSize.count == 3 && paddedSize.count == 3 && channels > 0, "padding needs 3-D samples")
         for axis in 0..<3 {
             precondition(window.padBefore[axis] >= 0 && window.inputSize[axis] >= 0
                 && window.padBefore[axis] + window.inputSize[axis] <= paddedSize[axis], "padding does not fit")
