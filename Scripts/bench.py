@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark kconv against Keras and onnxruntime on the same models, in one run, on this machine.
 
-    python Scripts/bench.py [--kconv .build/release/kconv] [--runs 200] [--models NAME ...]
+    python Scripts/bench.py [--kconv .build/release/kconv] [--runs 200] [--rounds 3] [--models NAME ...]
 
-For each model and batch size (1 and 32) it measures the median latency of:
+For each model and batch size (1 and 32) it measures, in --rounds interleaved rounds keeping each runtime's
+best, the median latency of:
   - Keras 2 (tf-keras on TensorFlow CPU) as a serving user runs it: the model wrapped in tf.function, warm;
   - onnxruntime (2 intra-op threads) on the model converted with tf2onnx;
   - `kconv bench` (its own warm-up and timing loop, the same statistic);
@@ -91,10 +92,11 @@ def median_seconds(function, runs, warmup=20):
     return statistics.median(samples)
 
 
-def keras_latency(tf, model, inputs, runs):
+def keras_server(tf, model, inputs):
+    """One Keras inference on `inputs` as a serving user runs it: the model in tf.function, outputs fetched."""
     serve = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))
     tensors = [tf.constant(x) for x in inputs]
-    return median_seconds(lambda: [t.numpy() for t in tf.nest.flatten(serve(*tensors))], runs)
+    return lambda: [t.numpy() for t in tf.nest.flatten(serve(*tensors))]
 
 
 def onnx_session(tf, tf2onnx, ort, model, batch_inputs, directory, name):
@@ -126,6 +128,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kconv", default=os.path.join(ROOT, ".build/release/kconv"))
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of all three runtimes; each keeps its best median")
     parser.add_argument("--models", nargs="*", help="only these model names")
     args = parser.parse_args()
 
@@ -146,16 +149,22 @@ def main():
             runs = args.runs if "large" not in name else max(args.runs // 4, 20)
             for batch in (1, 32):
                 inputs = inputs_for(model, batch)
-                expected = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
-                expected = expected if isinstance(expected, list) else [expected]
-                # kconv first, while this process is idle: TensorFlow's and onnxruntime's thread pools
-                # keep spinning for a while after work and would steal the cores from the subprocess.
-                kconv_s = kconv_latency(args.kconv, path, batch, runs)
                 session = onnx_session(tf, tf2onnx, ort, model, inputs, directory, f"{name}_{batch}")
                 feed = {session.get_inputs()[i].name: x for i, x in enumerate(inputs)}
-                onnx_s = median_seconds(lambda: session.run(None, feed), runs)
+                serve = keras_server(tf, model, inputs)
+                # Rounds of all three, keeping each one's best median: a burst of load from elsewhere on the
+                # machine then costs a round, not the result.
+                kconv_s = onnx_s = keras_s = float("inf")
+                for _ in range(args.rounds):
+                    # kconv runs in a subprocess: first let the thread pools of this process (TensorFlow's,
+                    # onnxruntime's), which spin for a while after work, go idle.
+                    time.sleep(0.5)
+                    kconv_s = min(kconv_s, kconv_latency(args.kconv, path, batch, runs))
+                    onnx_s = min(onnx_s, median_seconds(lambda: session.run(None, feed), runs))
+                    keras_s = min(keras_s, median_seconds(serve, runs))
                 del session
-                keras_s = keras_latency(tf, model, inputs, runs)
+                expected = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
+                expected = expected if isinstance(expected, list) else [expected]
                 error = kconv_max_error(args.kconv, path, inputs, expected, directory)
                 rows.append((name, batch, keras_s, onnx_s, kconv_s, error))
                 print(f"{name:34} b={batch:<3} keras {keras_s * 1e3:9.4f} ms  onnxruntime {onnx_s * 1e3:9.4f} ms  "

@@ -11,7 +11,11 @@ func pool(_ input: Tensor, geometry: WindowGeometry, reduction: Pooling.Reductio
     let parts = Parallel.parts(work: rows * geometry.taps * channels, rows: rows)
     let ranges = Parallel.split(rows, into: parts)
     let values = Parallel.map(parts) { part in poolRows(ranges[part], input, geometry.threeDimensional, reduction) }
-    return Tensor(shape: [batch] + geometry.outputSize + [channels], values: parts == 1 ? values[0] : Array(values.joined()))
+    guard parts > 1 else { return Tensor(shape: [batch] + geometry.outputSize + [channels], values: values[0]) }
+    var output: [Float] = []
+    output.reserveCapacity(rows * channels)
+    for part in values { output.append(contentsOf: part) }
+    return Tensor(shape: [batch] + geometry.outputSize + [channels], values: output)
 }
 
 /// The output cells `rows` (flat, batch-major) of `pool`, as `[rows, channels]`.
