@@ -2,6 +2,7 @@
 // Contraction into FMA is off so that every CPU computes the same bits.
 #include "kernels.h"
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 #pragma clang fp contract(off)
@@ -77,5 +78,22 @@ KCONV_CLONES void kconv_swish(float *values, ptrdiff_t rows, ptrdiff_t stride, p
     for (ptrdiff_t row = 0; row < rows; row++) {
         float *run = values + row * stride;
         for (ptrdiff_t i = 0; i < count; i++) run[i] = run[i] * sigmoid(run[i]);
+    }
+}
+
+KCONV_CLONES void kconv_softmax(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t count) {
+    for (ptrdiff_t row = 0; row < rows; row++) {
+        float *run = values + row * stride;
+        float largest = -INFINITY;
+        for (ptrdiff_t i = 0; i < count; i++) largest = run[i] > largest ? run[i] : largest;
+        float total = 0;
+        {
+#pragma clang fp reassociate(on)
+            for (ptrdiff_t i = 0; i < count; i++) {
+                run[i] = fast_exp(run[i] - largest);
+                total += run[i];
+            }
+        }
+        for (ptrdiff_t i = 0; i < count; i++) run[i] = run[i] / total;
     }
 }

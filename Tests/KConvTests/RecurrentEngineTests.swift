@@ -376,6 +376,28 @@ private struct NaiveRNN {
     #expect(sigmoid[last + 1] == 1 && sigmoid[last + 2] < 1e-38)
 }
 
+/// Softmax (NativeKernels) against double precision, rows of mixed scales; a NaN spreads over its row only.
+@Test func softmaxMatchesDoublePrecision() throws {
+    var random = SplitMix64(seed: 21)
+    for width in [1, 3, 16, 17, 100] {
+        let rows = 4
+        var values = (0 ..< rows * width).map { index in (random.nextUnit() * 2 - 1) * [1, 10, 80, 0.01][index / width] }
+        let original = values
+        try Activation.softmax.apply(&values, start: 0, count: width, rows: rows, stride: width)
+        for row in 0..<rows {
+            let x = original[row * width ..< (row + 1) * width].map(Double.init), top = x.max() ?? 0
+            let total = x.reduce(0) { $0 + Foundation.exp($1 - top) }
+            for (column, value) in x.enumerated() {
+                let want = Foundation.exp(value - top) / total
+                #expect(abs(Double(values[row * width + column]) - want) <= 1e-6 * max(want, 1e-30) + 1e-9, "width \(width) row \(row)")
+            }
+        }
+    }
+    var withNaN: [Float] = [1, .nan, 2, 0.5, 0.5, 0.5]
+    try Activation.softmax.apply(&withNaN, start: 0, count: 3, rows: 2, stride: 3)
+    #expect(withNaN[0 ..< 3].allSatisfy(\.isNaN) && withNaN[3 ..< 6].allSatisfy { abs($0 - 1.0 / 3) < 1e-7 })
+}
+
 /// A strided apply changes exactly its runs: `rows` runs of `count` values, `stride` apart.
 @Test func stridedActivationTouchesOnlyItsRuns() throws {
     let original = (0..<40).map { Float($0) / 10 - 2 }

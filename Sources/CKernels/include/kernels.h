@@ -16,6 +16,8 @@ void kconv_sigmoid(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t co
 void kconv_tanh(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t count);
 /// x = x · sigmoid(x)
 void kconv_swish(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t count);
+/// Each run as a row: e^(x − max) / Σ e^(x − max) (the sum in any order).
+void kconv_softmax(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t count);
 
 // ---- im2col.c
 

@@ -9,7 +9,7 @@ extension Activation {
     func apply(to tensor: inout Tensor) throws {
         if isRowWise {
             let (rows, width) = tensor.rowsAndLast
-            for row in 0..<rows { applyRow(&tensor.values, start: row * width, count: width) }
+            try apply(&tensor.values, start: 0, count: width, rows: rows, stride: width)
         } else {
             try apply(&tensor.values, start: 0, count: tensor.count)
         }
@@ -19,8 +19,8 @@ extension Activation {
     /// `values[start + r · stride]` (one run by default); a row-wise function treats each run as a row.
     func apply(_ values: inout [Float], start: Int, count: Int, rows: Int = 1, stride: Int = 0) throws {
         guard rows > 0, count > 0 else { return }
-        if isRowWise {
-            for row in 0..<rows { applyRow(&values, start: start + row * stride, count: count) }
+        if self == .logSoftmax {
+            for row in 0..<rows { logSoftmaxRow(&values, start: start + row * stride, count: count) }
             return
         }
         var span = values.mutableSpan
@@ -40,6 +40,7 @@ extension Activation {
         case .sigmoid: .sigmoid
         case .tanh: .tanh
         case .swish: .swish
+        case .softmax: .softmax
         default: nil
         }
     }
@@ -72,29 +73,24 @@ extension Activation {
         case .leakyRelu: for i in range where run[i] < 0 { run[i] *= 0.2 }
         case .hardSigmoidLinear: for i in range { run[i] = min(max(0.2 * run[i] + 0.5, 0), 1) }
         case .hardSigmoidRelu6: for i in range { run[i] = min(max(run[i] + 3, 0), 6) / 6 }
-        case .softmax, .logSoftmax:
-            preconditionFailure("row-wise activations go through applyRow")
-        case .sigmoid, .tanh, .swish:
+        case .logSoftmax:
+            preconditionFailure("log-softmax goes through logSoftmaxRow")
+        case .sigmoid, .tanh, .swish, .softmax:
             preconditionFailure("vector functions go through NativeKernels")
         case .unknown(let name):
             throw EngineError("activation '\(name)' is not a Keras built-in: kconv cannot compute it")
         }
     }
 
-    /// Softmax or log-softmax of one row, shifted by its maximum for stability.
-    private func applyRow(_ values: inout [Float], start: Int, count: Int) {
-        guard count > 0 else { return }
+    /// Log-softmax of one row, shifted by its maximum for stability.
+    private func logSoftmaxRow(_ values: inout [Float], start: Int, count: Int) {
         let range = start ..< start + count
         var largest = -Float.infinity
         for i in range { largest = max(largest, values[i]) }
         var total: Float = 0
         for i in range { total += exp(values[i] - largest) }
-        if self == .logSoftmax {
-            let offset = largest + log(total)
-            for i in range { values[i] -= offset }
-        } else {
-            for i in range { values[i] = exp(values[i] - largest) / total }
-        }
+        let offset = largest + log(total)
+        for i in range { values[i] -= offset }
     }
 
     static func elu(_ x: Float, alpha: Float) -> Float { x > 0 ? x : alpha * (exp(x) - 1) }

@@ -7,6 +7,8 @@ import Dispatch
 enum NativeKernels {
     enum Function {
         case sigmoid, tanh, swish
+        /// Row-wise: each run is one row.
+        case softmax
     }
 
     /// Applies `function` in place to `rows` runs of `count` floats of `region`, run `r` starting at
@@ -19,6 +21,7 @@ enum NativeKernels {
             case .sigmoid: kconv_sigmoid(buffer.baseAddress, rows, stride, count)
             case .tanh: kconv_tanh(buffer.baseAddress, rows, stride, count)
             case .swish: kconv_swish(buffer.baseAddress, rows, stride, count)
+            case .softmax: kconv_softmax(buffer.baseAddress, rows, stride, count)
             }
         }
     }
