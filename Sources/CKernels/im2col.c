@@ -3,30 +3,11 @@
 // contiguous run, copied with memcpy (the C library picks the widest copy for the CPU) or, for the few
 // floats of a small image's run, a plain loop. And col2im, which adds each tap's values back.
 #include "kernels.h"
+#include "window_walk.h"
 #include <string.h>
 
 /// Runs shorter than this are copied by a loop: a memcpy call costs more than it saves on them.
 enum { SHORT_RUN = 32 };
-
-/// An output cell's coordinates: its sample and its position along the three spatial axes.
-typedef struct { ptrdiff_t sample, o0, o1, o2; } cell_position;
-
-static inline cell_position position_of(ptrdiff_t row, const kconv_window *w) {
-    const ptrdiff_t out0 = w->output_size[0], out1 = w->output_size[1], out2 = w->output_size[2];
-    cell_position p = {row / (out2 * out1 * out0), row / (out2 * out1) % out0, row / out2 % out1, row % out2};
-    return p;
-}
-
-/// The next cell in flat, batch-major order (no division: rows are visited in order).
-static inline void advance(cell_position *p, const kconv_window *w) {
-    if (++p->o2 < w->output_size[2]) return;
-    p->o2 = 0;
-    if (++p->o1 < w->output_size[1]) return;
-    p->o1 = 0;
-    if (++p->o0 < w->output_size[0]) return;
-    p->o0 = 0;
-    p->sample++;
-}
 
 /// target[i] = source[i] for i < count, count < SHORT_RUN (no_builtin: not turned back into a memcpy call).
 __attribute__((no_builtin("memcpy"))) static inline void copy_short(float *target, const float *source, ptrdiff_t count) {

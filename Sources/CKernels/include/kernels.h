@@ -44,6 +44,15 @@ void kconv_im2col(float *columns, const float *input, const kconv_window *window
 void kconv_col2im(float *output, const float *columns, const kconv_window *window, ptrdiff_t filters,
                   ptrdiff_t first_row, ptrdiff_t row_count);
 
+// ---- pooling.c
+
+/// Max (average = 0) or average pooling of output cells first_row ..< first_row + row_count (flat,
+/// batch-major), written from row 0 of `output` as rows of window->channels values: per channel, the max
+/// or mean of the window's input cells that lie inside the input (padding never counts; zero for a window
+/// wholly in the padding).
+void kconv_pool(float *output, const float *input, const kconv_window *window, int average,
+                ptrdiff_t first_row, ptrdiff_t row_count);
+
 // ---- convolution.c
 
 /// Copies samples first_sample ..< first_sample + sample_count of `input` (channels_last, spatial sizes

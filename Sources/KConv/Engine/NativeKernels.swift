@@ -67,6 +67,35 @@ enum NativeKernels {
         }
     }
 
+    /// Max or average pooling of output cells `rows` (flat, batch-major) as `[rows, channels]`: per channel,
+    /// the max or mean of the window's input cells inside the input. Large work is split by rows across
+    /// threads, each writing its own rows of the one output buffer.
+    static func pool(_ input: [Float], channels: Int, window: WindowGeometry, average: Bool, rows: Range<Int>) -> [Float] {
+        guard !rows.isEmpty else { return [] }
+        precondition(window.inputSize.count == 3 && channels > 0, "pooling needs a 3-D window")
+        precondition(([window.kernel, window.strides, window.dilation].joined().allSatisfy { $0 > 0 }), "pooling needs positive window sizes")
+        let sampleSize = window.inputPositions * channels
+        precondition(sampleSize > 0 && input.count % sampleSize == 0, "pooling input does not hold whole samples")
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= input.count / sampleSize * window.outputPositions,
+                     "pooling rows outside the batch")
+        let geometry = cWindow(window, channels: channels)
+        let parts = Parallel.parts(work: rows.count * window.taps * channels, rows: rows.count)
+        let ranges = Parallel.split(rows.count, into: parts)
+        // The C function writes every value of its rows, so the buffer starts uninitialised.
+        return [Float](unsafeUninitializedCapacity: rows.count * channels) { target, initialized in
+            input.withUnsafeBufferPointer { source in
+                nonisolated(unsafe) let (target, source) = (target.baseAddress, source.baseAddress)
+                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                    var geometry = geometry
+                    let range = ranges[part]
+                    kconv_pool(target.map { $0 + range.lowerBound * channels }, source, &geometry, average ? 1 : 0,
+                               rows.lowerBound + range.lowerBound, range.count)
+                }
+            }
+            initialized = rows.count * channels
+        }
+    }
+
     /// Filters of a direct convolution come in blocks of this many.
     static let directFilterBlock = 16
 

@@ -6,43 +6,9 @@
 /// by the number of real cells in the window.
 func pool(_ input: Tensor, geometry: WindowGeometry, reduction: Pooling.Reduction) -> Tensor {
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
-    let rows = batch * geometry.outputPositions
-    // Output cells are independent: large inputs are pooled in parts of rows, joined in order.
-    let parts = Parallel.parts(work: rows * geometry.taps * channels, rows: rows)
-    let ranges = Parallel.split(rows, into: parts)
-    let values = Parallel.map(parts) { part in poolRows(ranges[part], input, geometry.threeDimensional, reduction) }
-    guard parts > 1 else { return Tensor(shape: [batch] + geometry.outputSize + [channels], values: values[0]) }
-    var output: [Float] = []
-    output.reserveCapacity(rows * channels)
-    for part in values { output.append(contentsOf: part) }
-    return Tensor(shape: [batch] + geometry.outputSize + [channels], values: output)
-}
-
-/// The output cells `rows` (flat, batch-major) of `pool`, as `[rows, channels]`.
-private func poolRows(_ rows: Range<Int>, _ input: Tensor, _ window: WindowGeometry, _ reduction: Pooling.Reduction) -> [Float] {
-    let channels = input.shape[input.rank - 1]
-    var output = [Float](repeating: 0, count: rows.count * channels)
-    var cells = [Int](repeating: 0, count: window.taps)
-    let source = input.values.span
-    var target = output.mutableSpan
-    for row in rows {
-        window.inputCells(of: row, into: &cells)
-        let outputCell = (row - rows.lowerBound) * channels ..< (row - rows.lowerBound + 1) * channels
-        var counted = 0
-        for cell in cells where cell >= 0 {
-            let inputCell = source.extracting(cell * channels ..< (cell + 1) * channels)
-            switch (reduction, counted) {
-            case (_, 0): target.assign(outputCell, from: inputCell)
-            case (.max, _): target.formMaximum(outputCell, inputCell)
-            case (.average, _): target.add(outputCell, inputCell)
-            }
-            counted += 1
-        }
-        if reduction == .average, counted > 1 {
-            for index in outputCell { target[index] /= Float(counted) }
-        }
-    }
-    return output
+    let values = NativeKernels.pool(input.values, channels: channels, window: geometry.threeDimensional,
+                                    average: reduction == .average, rows: 0 ..< batch * geometry.outputPositions)
+    return Tensor(shape: [batch] + geometry.outputSize + [channels], values: values)
 }
 
 /// Global pooling of `input` read as `(batch, positions, channels)` (channels_last) or
