@@ -1,5 +1,4 @@
 import CBLAS
-import Dispatch
 
 /// Matrix products through OpenBLAS: the only code that imports CBLAS. Operands are row-major `[Float]`
 /// arrays with element offsets, so callers stay in safe Swift; bounds are checked here once per call.
@@ -39,7 +38,7 @@ enum BLAS {
                     nonisolated(unsafe) let c = c.baseAddress.map { $0 + cOffset }
                     // Rows of `c` are independent: each part computes its rows exactly as one call would.
                     let parts = splitRows ? Parallel.parts(work: m * n * k, rows: m) : 1
-                    DispatchQueue.concurrentPerform(iterations: parts) { part in
+                    Parallel.forEach(parts) { part in
                         let first = m * part / parts, rows = m * (part + 1) / parts - first
                         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
                                     Int32(rows), Int32(n), Int32(k), alpha,

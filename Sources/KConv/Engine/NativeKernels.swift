@@ -1,5 +1,4 @@
 import CKernels
-import Dispatch
 
 /// Safe entry points to the C kernels in CKernels: the innermost loops that the Swift compiler, which
 /// builds for the baseline instruction set only, cannot make fast. Every call checks the bounds the C code
@@ -85,7 +84,7 @@ enum NativeKernels {
         return [Float](unsafeUninitializedCapacity: rows.count * channels) { target, initialized in
             input.withUnsafeBufferPointer { source in
                 nonisolated(unsafe) let (target, source) = (target.baseAddress, source.baseAddress)
-                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                Parallel.forEach(parts) { part in
                     var geometry = geometry
                     let range = ranges[part]
                     kconv_pool(target.map { $0 + range.lowerBound * channels }, source, &geometry, average ? 1 : 0,
@@ -137,7 +136,7 @@ enum NativeKernels {
                     (bias ?? []).withUnsafeBufferPointer { biasValues in
                         // The parts read the inputs and write disjoint rows of `target`, all borrowed for this call.
                         nonisolated(unsafe) let (target, source, weights, bias) = (target.baseAddress, source.baseAddress, weights.baseAddress, bias == nil ? nil : biasValues.baseAddress)
-                        DispatchQueue.concurrentPerform(iterations: parts) { part in
+                        Parallel.forEach(parts) { part in
                             var geometry = geometry
                             let range = ranges[part]
                             kconv_convolve_direct(target.map { $0 + range.lowerBound * filters }, source, weights, bias,
@@ -168,7 +167,7 @@ enum NativeKernels {
         return [Float](unsafeUninitializedCapacity: batch * sampleSize) { target, initialized in
             input.withUnsafeBufferPointer { source in
                 nonisolated(unsafe) let (target, source) = (target.baseAddress, source.baseAddress)
-                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                Parallel.forEach(parts) { part in
                     var (geometry, size) = (geometry, (paddedSize[0], paddedSize[1], paddedSize[2]))
                     withUnsafePointer(to: &size) { size in
                         size.withMemoryRebound(to: Int.self, capacity: 3) { size in

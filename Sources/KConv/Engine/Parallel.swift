@@ -37,6 +37,13 @@ enum Parallel {
         return try (0 ..< count).map { index throws(E) -> T in try stored[index]!.get() }
     }
 
+    /// `body(0)`, ..., `body(count − 1)` run concurrently; a single call runs on the calling thread, without
+    /// waking a worker.
+    static func forEach(_ count: Int, _ body: @Sendable (Int) -> Void) {
+        if count == 1 { return body(0) }
+        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+    }
+
     /// `rows` split into `parts` contiguous ranges of near-equal size, in order.
     static func split(_ rows: Int, into parts: Int) -> [Range<Int>] {
         (0 ..< parts).map { part in rows * part / parts ..< rows * (part + 1) / parts }
