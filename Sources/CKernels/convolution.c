@@ -1,5 +1,7 @@
-// Direct convolution over a zero-padded, channels_last input, for one group, in blocks of 16 filters (the
-// kernel and bias padded with zeros to a whole block; only the real filters are stored).
+// Direct convolution over a channels_last input, for one group, in blocks of 16 filters (the kernel and
+// bias padded with zeros to a whole block; only the real filters are stored). Padding is never
+// materialised: taps that fall in it are skipped, per kernel row for the outer axes and, for the few
+// output cells at the ends of a line whose windows reach into it, per tap along the last axis.
 // A tile of consecutive output cells of one line × one or two blocks of 16 filters accumulates in
 // registers (GCC/Clang vector types, lowered to the CPU's vectors) while the taps and input channels stream
 // past: per input value one broadcast and one multiply-add per accumulator; no im2col buffer, no packing.
@@ -22,14 +24,15 @@ typedef int v16i __attribute__((vector_size(64)));
 
 enum { LANES = 16, MAX_CELLS = 8, MAX_BLOCKS = 2 };
 
-/// One tile: `cells` output cells (input cells `step` floats apart from `src`) × `blocks` blocks of 16
-/// filters from `wt` (rows of `kernel_stride`), stored at `out` (rows of `filters`), the last block's first
-/// `width` lanes only. `cells` and `blocks` are constants wherever this is inlined, so the loops unroll and
-/// the accumulators live in registers.
+/// One tile: `cells` consecutive output cells of a line from (o0, o1, o2) × `blocks` blocks of 16 filters
+/// from `wt` (rows of `kernel_stride`), stored at `out` (rows of `filters`), the last block's first `width`
+/// lanes only. Taps in the padding are skipped: along the last axis only with `check_columns` (one cell at
+/// a time; otherwise every tap of every cell must be inside). `cells`, `blocks` and `check_columns` are
+/// constants wherever this is inlined, so the loops unroll and the accumulators live in registers.
 __attribute__((always_inline)) static inline void convolve_tile(
     float *out, const float *input, const float *wt, const float *bias, const kconv_window *w, ptrdiff_t filters,
     ptrdiff_t kernel_stride, ptrdiff_t sample, ptrdiff_t o0, ptrdiff_t o1, ptrdiff_t o2, int relu, int width,
-    int cells, int blocks) {
+    int check_columns, int cells, int blocks) {
     const ptrdiff_t in0 = w->input_size[0], in1 = w->input_size[1], in2 = w->input_size[2];
     const ptrdiff_t k0 = w->kernel[0], k1 = w->kernel[1], k2 = w->kernel[2];
     const ptrdiff_t channels = w->channels, step = w->strides[2] * channels;
@@ -40,12 +43,16 @@ __attribute__((always_inline)) static inline void convolve_tile(
         for (int r = 0; r < cells; r++) acc[r][b] = start;
     }
     for (ptrdiff_t t0 = 0; t0 < k0; t0++) {
-        const ptrdiff_t i0 = o0 * w->strides[0] + t0 * w->dilation[0];
+        const ptrdiff_t i0 = o0 * w->strides[0] - w->pad_before[0] + t0 * w->dilation[0];
+        if (i0 < 0 || i0 >= in0) continue;
         for (ptrdiff_t t1 = 0; t1 < k1; t1++) {
-            const ptrdiff_t i1 = o1 * w->strides[1] + t1 * w->dilation[1];
+            const ptrdiff_t i1 = o1 * w->strides[1] - w->pad_before[1] + t1 * w->dilation[1];
+            if (i1 < 0 || i1 >= in1) continue;
             const float *line = input + ((sample * in0 + i0) * in1 + i1) * in2 * channels;
             for (ptrdiff_t t2 = 0; t2 < k2; t2++) {
-                const float *src = line + (o2 * w->strides[2] + t2 * w->dilation[2]) * channels;
+                const ptrdiff_t i2 = o2 * w->strides[2] - w->pad_before[2] + t2 * w->dilation[2];
+                if (check_columns && (i2 < 0 || i2 >= in2)) continue;
+                const float *src = line + i2 * channels;
                 const float *tap = wt + ((t0 * k1 + t1) * k2 + t2) * channels * kernel_stride;
                 for (ptrdiff_t c = 0; c < channels; c++) {
                     v16 weights[MAX_BLOCKS];
@@ -71,7 +78,14 @@ __attribute__((always_inline)) static inline void convolve_tile(
     }
 }
 
-/// Every tile of the rows, `tile_cells` × `tile_blocks` where they fit, smaller at line and filter ends.
+/// Whether every tap of output cell `o2` of a line lies inside the input along the last axis.
+static inline int columns_inside(const kconv_window *w, ptrdiff_t o2) {
+    const ptrdiff_t first = o2 * w->strides[2] - w->pad_before[2];
+    return first >= 0 && first + (w->kernel[2] - 1) * w->dilation[2] < w->input_size[2];
+}
+
+/// Every tile of the rows: `tile_cells` × `tile_blocks` where they fit, smaller at line and filter ends,
+/// and one cell at a time, checking each tap, where a window reaches into the padding of the last axis.
 __attribute__((always_inline)) static inline void convolve_rows(
     float *output, const float *input, const float *kernel, const float *bias, const kconv_window *w,
     ptrdiff_t filters, ptrdiff_t first_row, ptrdiff_t row_count, int relu, int tile_cells, int tile_blocks) {
@@ -82,27 +96,38 @@ __attribute__((always_inline)) static inline void convolve_rows(
         const ptrdiff_t o2 = row % out2, line = row / out2;
         const ptrdiff_t o1 = line % out1, o0 = line / out1 % out0, sample = line / (out1 * out0);
         const ptrdiff_t line_cells = out2 - o2 < end - row ? out2 - o2 : end - row;
-        for (ptrdiff_t x = 0; x < line_cells; x += tile_cells) {
-            const int cells = line_cells - x < tile_cells ? (int)(line_cells - x) : tile_cells;
+        for (ptrdiff_t x = 0; x < line_cells;) {
+            // The cells from x on that read no padding along the last axis, at most a tile's worth.
+            int cells = 0;
+            while (cells < tile_cells && x + cells < line_cells && columns_inside(w, o2 + x + cells)) cells++;
+            const int check = cells == 0;
+            if (check) cells = 1;
             float *out = output + (row - first_row + x) * filters;
             for (ptrdiff_t fb = 0; fb < filters;) {
                 const float *bias_block = bias ? bias + fb : 0;
                 if (fb + tile_blocks * LANES <= filters && cells == tile_cells) {
                     convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, sample, o0, o1,
-                                  o2 + x, relu, LANES, tile_cells, tile_blocks);
+                                  o2 + x, relu, LANES, 0, tile_cells, tile_blocks);
                     fb += tile_blocks * LANES;
+                    continue;
+                }
+                // Fewer cells, the last filters, or a cell reaching into the padding: one block at a time,
+                // each count its own unrolled tile.
+                const int width = filters - fb < LANES ? (int)(filters - fb) : LANES;
+                if (check) {
+                    convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, sample, o0, o1,
+                                  o2 + x, relu, width, 1, 1, 1);
                 } else {
-                    // A line's last cells, or the last filters: one block at a time, each count its own unrolled tile.
-                    const int width = filters - fb < LANES ? (int)(filters - fb) : LANES;
                     switch (cells) {
 #define TILE(n) case n: convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, sample, o0, o1, \
-                                      o2 + x, relu, width, n, 1); break;
+                                      o2 + x, relu, width, 0, n, 1); break;
                     TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8)
 #undef TILE
                     }
-                    fb += LANES;
                 }
+                fb += LANES;
             }
+            x += cells;
         }
         row += line_cells;
     }
@@ -138,27 +163,3 @@ void kconv_convolve_direct(DIRECT_ARGUMENTS) {
     convolve_baseline(DIRECT_CALL);
 }
 
-void kconv_zero_pad(float *padded, const float *input, const kconv_window *w, const ptrdiff_t padded_size[3],
-                    ptrdiff_t first_sample, ptrdiff_t sample_count) {
-    const ptrdiff_t in0 = w->input_size[0], in1 = w->input_size[1], in2 = w->input_size[2], channels = w->channels;
-    const ptrdiff_t p0 = padded_size[0], p1 = padded_size[1], p2 = padded_size[2];
-    const ptrdiff_t before0 = w->pad_before[0], before1 = w->pad_before[1], before2 = w->pad_before[2];
-    const size_t line = (size_t)(p2 * channels);
-    for (ptrdiff_t sample = first_sample; sample < first_sample + sample_count; sample++) {
-        for (ptrdiff_t i0 = 0; i0 < p0; i0++) {
-            for (ptrdiff_t i1 = 0; i1 < p1; i1++) {
-                float *target = padded + ((sample * p0 + i0) * p1 + i1) * p2 * channels;
-                const ptrdiff_t s0 = i0 - before0, s1 = i1 - before1;
-                if (s0 < 0 || s0 >= in0 || s1 < 0 || s1 >= in1) {
-                    memset(target, 0, line * sizeof(float));
-                    continue;
-                }
-                const float *source = input + ((sample * in0 + s0) * in1 + s1) * in2 * channels;
-                const size_t head = (size_t)(before2 * channels), body = (size_t)(in2 * channels);
-                memset(target, 0, head * sizeof(float));
-                memcpy(target + head, source, body * sizeof(float));
-                memset(target + head + body, 0, (line - head - body) * sizeof(float));
-            }
-        }
-    }
-}

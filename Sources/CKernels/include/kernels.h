@@ -55,16 +55,10 @@ void kconv_pool(float *output, const float *input, const kconv_window *window, i
 
 // ---- convolution.c
 
-/// Copies samples first_sample ..< first_sample + sample_count of `input` (channels_last, spatial sizes
-/// window->input_size) into `padded` (spatial sizes padded_size, from its first_sample), each placed after
-/// window->pad_before zeros on every spatial axis; every other value of `padded`'s samples is set to zero.
-void kconv_zero_pad(float *padded, const float *input, const kconv_window *window, const ptrdiff_t padded_size[3],
-                    ptrdiff_t first_sample, ptrdiff_t sample_count);
-
 /// Cross-correlation of output cells first_row ..< first_row + row_count (flat, batch-major), written
 /// from row 0 of `output` as rows of `filters` values: bias (or zero) plus, over the window's taps and
-/// channels, input × kernel. `input` is already zero-padded (the window's pad_before is ignored) and holds
-/// every sample those rows read; `kernel` is [taps][channels][filters rounded up to a multiple of 16] and
+/// channels inside the input, input × kernel (taps in the padding read zero). `input` holds every sample
+/// those rows read; `kernel` is [taps][channels][filters rounded up to a multiple of 16] and
 /// `bias` (or null) [filters rounded up], the extra filters zero.
 /// With `relu`, negative results are stored as zero (the layer's activation, fused).
 void kconv_convolve_direct(float *output, const float *input, const float *kernel, const float *bias,

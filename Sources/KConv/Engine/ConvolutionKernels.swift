@@ -1,4 +1,4 @@
-/// Convolutions over 1, 2 or 3 spatial axes as im2col + GEMM, and their transposes as GEMM + col2im.
+/// Convolutions over 1, 2 or 3 spatial axes, directly or as im2col + GEMM, and their transposes as GEMM + col2im.
 /// Tensors are channels_last, `(batch, spatial..., channels)`; windows follow `WindowGeometry`. Every
 /// geometry is handled as 3-D (missing leading axes of size 1), so one loop nest serves all ranks.
 /// Inner loops run over `Span`s (SpanKernels.swift).
@@ -12,9 +12,9 @@ private let columnBufferBudget = 1 << 16
 ///     y[n, o, g·F/G + f] = bias[g·F/G + f] + Σ_t Σ_c x[n, o·stride − pad + t·dilation, g·C/G + c] · w[t, c, g·F/G + f]
 ///
 /// over taps `t` and the `C/G` channels `c` of group `g`; padded cells read zero. `kernel` is laid out
-/// `kernel_size + (C/G, F)` as Keras stores it, i.e. a row-major `[taps·C/G, F]` matrix. With one group and
-/// filters in blocks of 16, a direct convolution over the zero-padded input (NativeKernels); otherwise
-/// each block of output rows is one im2col fill and one GEMM per group.
+/// `kernel_size + (C/G, F)` as Keras stores it, i.e. a row-major `[taps·C/G, F]` matrix. With one group, a
+/// direct convolution in registers (NativeKernels); otherwise each block of output rows is one im2col fill
+/// and one GEMM per group.
 ///
 /// `relu`: apply ReLU to the result (fused into the direct convolution).
 func convolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filters: Int, groups: Int, bias: [Float]?,
@@ -26,10 +26,9 @@ func convolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filter
     // Direct when every block of 16 filters is full, or the one block is (filters < 16: im2col + GEMM with
     // so few columns is slower than computing a whole block).
     if groups == 1, !geometry.isPointwise, filters % NativeKernels.directFilterBlock == 0 || filters < NativeKernels.directFilterBlock {
-        let (padded, window) = zeroPadded(input, geometry.threeDimensional)
         let stride = NativeKernels.directFilterStride(filters)
         return Tensor(shape: shape, values: NativeKernels.convolveDirect(
-            padded, window: window, channels: channels, kernel: paddingRows(kernel, from: filters, to: stride), filters: filters,
+            input.values, window: geometry.threeDimensional, channels: channels, kernel: paddingRows(kernel, from: filters, to: stride), filters: filters,
             bias: bias.map { paddingRows($0, from: filters, to: stride) }, relu: relu, rows: 0 ..< rows))
     }
     var output = convolveByGEMM(input, geometry: geometry, kernel: kernel, filters: filters, groups: groups, bias: bias)
@@ -71,22 +70,6 @@ private func paddingRows(_ values: [Float], from width: Int, to paddedWidth: Int
         target.assign(row * paddedWidth ..< row * paddedWidth + width, from: source.extracting(row * width ..< (row + 1) * width))
     }
     return padded
-}
-
-/// `input`'s values with the window's padding made real: zeros before each spatial axis (`padBefore`) and
-/// after it (as far as the last window reaches), and the window over them, whose `padBefore` is zero.
-/// Without padding, the input as it is.
-private func zeroPadded(_ input: Tensor, _ window: WindowGeometry) -> ([Float], WindowGeometry) {
-    var padded = window
-    padded.padBefore = [0, 0, 0]
-    padded.inputSize = (0..<3).map { axis in
-        let reach = (window.outputSize[axis] - 1) * window.strides[axis] + (window.kernel[axis] - 1) * window.dilation[axis] + 1
-        return max(window.padBefore[axis] + window.inputSize[axis], reach)
-    }
-    guard padded.inputSize != window.inputSize || window.padBefore != [0, 0, 0] else { return (input.values, window) }
-    let values = NativeKernels.zeroPadded(input.values, batch: input.shape[0], channels: input.shape[input.rank - 1],
-                                          window: window, paddedSize: padded.inputSize)
-    return (values, padded)
 }
 
 /// The output rows `rows` (flat, batch-major output cells) of `convolve`, as a `[rows, filters]` array.

@@ -105,23 +105,18 @@ enum NativeKernels {
 
     /// Direct convolution, one group: output cells `rows` (flat, batch-major) as `[rows, filters]`, each
     /// `bias` (or zero) plus the window's taps × channels of `input` times `kernel` (`[taps, channels,
-    /// directFilterStride(filters)]`, bias likewise, the extra filters zero). `input` is zero-padded already: `window.padBefore` must be zero and every window must lie
-    /// inside `window.inputSize` (checked). With `relu`, negative results are stored as zero. Large work is
+    /// directFilterStride(filters)]`, bias likewise, the extra filters zero); taps in the padding read zero.
+    /// With `relu`, negative results are stored as zero. Large work is
     /// split by rows across threads, each writing its own rows of the one output buffer; every value is
     /// computed the same way whatever the split.
     static func convolveDirect(_ input: [Float], window: WindowGeometry, channels: Int, kernel: [Float], filters: Int,
                                bias: [Float]?, relu: Bool, rows: Range<Int>) -> [Float] {
         guard !rows.isEmpty else { return [] }
-        precondition(window.inputSize.count == 3 && window.padBefore == [0, 0, 0], "direct convolution needs a padded 3-D window")
-        precondition(filters > 0 && channels > 0, "direct convolution needs filters and channels")
-        for axis in 0..<3 {
-            let (kernel, stride, dilation) = (window.kernel[axis], window.strides[axis], window.dilation[axis])
-            precondition(kernel > 0 && stride > 0 && dilation > 0 && window.outputSize[axis] > 0, "direct convolution needs positive sizes")
-            let reach: Int = (window.outputSize[axis] - 1) * stride + (kernel - 1) * dilation
-            precondition(reach < window.inputSize[axis], "direct convolution window outside its input")
-        }
+        precondition(window.inputSize.count == 3 && filters > 0 && channels > 0, "direct convolution needs a 3-D window, filters and channels")
+        precondition(([window.kernel, window.strides, window.dilation, window.outputSize].joined().allSatisfy { $0 > 0 }),
+                     "direct convolution needs positive window sizes")
         let sampleSize = window.inputPositions * channels
-        precondition(input.count % sampleSize == 0 && rows.lowerBound >= 0 && rows.upperBound <= input.count / sampleSize * window.outputPositions,
+        precondition(sampleSize > 0 && input.count % sampleSize == 0 && rows.lowerBound >= 0 && rows.upperBound <= input.count / sampleSize * window.outputPositions,
                      "direct convolution rows outside the batch")
         let stride = directFilterStride(filters)
         precondition(kernel.count == window.taps * channels * stride && (bias?.count ?? stride) == stride,
@@ -146,37 +141,6 @@ enum NativeKernels {
                 }
             }
             initialized = rows.count * filters
-        }
-    }
-
-    /// `input` (`batch` samples, channels_last, spatial sizes `window.inputSize`) with `window.padBefore`
-    /// zeros before each spatial axis, in samples of spatial size `paddedSize` (zeros after too).
-    static func zeroPadded(_ input: [Float], batch: Int, channels: Int, window: WindowGeometry, paddedSize: [Int]) -> [Float] {
-        guard batch > 0 else { return [] }
-        precondition(window.inputSize.count == 3 && paddedSize.count == 3 && channels > 0, "padding needs 3-D samples")
-        for axis in 0..<3 {
-            precondition(window.padBefore[axis] >= 0 && window.inputSize[axis] >= 0
-                && window.padBefore[axis] + window.inputSize[axis] <= paddedSize[axis], "padding does not fit")
-        }
-        precondition(input.count == batch * window.inputPositions * channels, "padding input does not hold whole samples")
-        let sampleSize = paddedSize.reduce(channels, *)
-        let geometry = cWindow(window, channels: channels)
-        let parts = Parallel.parts(work: batch * sampleSize, rows: batch)
-        let ranges = Parallel.split(batch, into: parts)
-        // The C function writes every value of its samples, so the buffer starts uninitialised.
-        return [Float](unsafeUninitializedCapacity: batch * sampleSize) { target, initialized in
-            input.withUnsafeBufferPointer { source in
-                nonisolated(unsafe) let (target, source) = (target.baseAddress, source.baseAddress)
-                Parallel.forEach(parts) { part in
-                    var (geometry, size) = (geometry, (paddedSize[0], paddedSize[1], paddedSize[2]))
-                    withUnsafePointer(to: &size) { size in
-                        size.withMemoryRebound(to: Int.self, capacity: 3) { size in
-                            kconv_zero_pad(target, source, &geometry, size, ranges[part].lowerBound, ranges[part].count)
-                        }
-                    }
-                }
-            }
-            initialized = batch * sampleSize
         }
     }
 
