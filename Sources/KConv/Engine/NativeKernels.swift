@@ -29,13 +29,8 @@ enum NativeKernels {
     /// (flat, batch-major) as one row of `columns` from row 0, laid out `[taps][channels]`, padding zero.
     static func im2col(_ columns: inout [Float], from input: [Float], channels: Int, window: WindowGeometry, rows: Range<Int>) {
         guard !rows.isEmpty else { return }
-        precondition(window.inputSize.count == 3 && window.dilation[2] == 1, "im2col needs a 3-D window without last-axis dilation")
-        precondition(([window.kernel, window.strides, window.dilation].joined().allSatisfy { $0 > 0 }) && channels > 0,
-                     "im2col needs positive window sizes")
-        let sampleSize = window.inputPositions * channels
-        precondition(sampleSize > 0 && input.count % sampleSize == 0, "im2col input does not hold whole samples")
-        precondition(rows.lowerBound >= 0 && rows.upperBound <= input.count / sampleSize * window.outputPositions,
-                     "im2col rows outside the batch")
+        checkWindow(window, channels: channels, over: input.count, rows: rows, "im2col")
+        precondition(window.dilation[2] == 1, "im2col runs need no dilation along the last axis")
         precondition(columns.count >= rows.count * window.taps * channels, "im2col buffer too small")
         var geometry = cWindow(window, channels: channels)
         columns.withUnsafeMutableBufferPointer { target in
@@ -45,18 +40,12 @@ enum NativeKernels {
         }
     }
 
-
     /// col2im: adds each tap's `filters` values of the column rows `rows` (from row 0 of `columns`, laid out
     /// `[taps][filters]`) into `output` (channels_last over `window.inputSize`) at the cell the tap lands on;
     /// taps in the padding are dropped.
     static func col2im(_ columns: [Float], into output: inout [Float], filters: Int, window: WindowGeometry, rows: Range<Int>) {
         guard !rows.isEmpty else { return }
-        precondition(window.inputSize.count == 3 && filters > 0, "col2im needs a 3-D window")
-        precondition(([window.kernel, window.strides, window.dilation].joined().allSatisfy { $0 > 0 }), "col2im needs positive window sizes")
-        let sampleSize = window.inputPositions * filters
-        precondition(sampleSize > 0 && output.count % sampleSize == 0, "col2im output does not hold whole samples")
-        precondition(rows.lowerBound >= 0 && rows.upperBound <= output.count / sampleSize * window.outputPositions,
-                     "col2im rows outside the batch")
+        checkWindow(window, channels: filters, over: output.count, rows: rows, "col2im")
         precondition(columns.count >= rows.count * window.taps * filters, "col2im buffer too small")
         var geometry = cWindow(window, channels: filters)
         output.withUnsafeMutableBufferPointer { target in
@@ -71,27 +60,13 @@ enum NativeKernels {
     /// threads, each writing its own rows of the one output buffer.
     static func pool(_ input: [Float], channels: Int, window: WindowGeometry, average: Bool, rows: Range<Int>) -> [Float] {
         guard !rows.isEmpty else { return [] }
-        precondition(window.inputSize.count == 3 && channels > 0, "pooling needs a 3-D window")
-        precondition(([window.kernel, window.strides, window.dilation].joined().allSatisfy { $0 > 0 }), "pooling needs positive window sizes")
-        let sampleSize = window.inputPositions * channels
-        precondition(sampleSize > 0 && input.count % sampleSize == 0, "pooling input does not hold whole samples")
-        precondition(rows.lowerBound >= 0 && rows.upperBound <= input.count / sampleSize * window.outputPositions,
-                     "pooling rows outside the batch")
+        checkWindow(window, channels: channels, over: input.count, rows: rows, "pooling")
         let geometry = cWindow(window, channels: channels)
-        let parts = Parallel.parts(work: rows.count * window.taps * channels, rows: rows.count)
-        let ranges = Parallel.split(rows.count, into: parts)
-        // The C function writes every value of its rows, so the buffer starts uninitialised.
-        return [Float](unsafeUninitializedCapacity: rows.count * channels) { target, initialized in
+        return filledByParts(rows: rows.count, width: channels, work: rows.count * window.taps * channels) { target, part in
             input.withUnsafeBufferPointer { source in
-                nonisolated(unsafe) let (target, source) = (target.baseAddress, source.baseAddress)
-                Parallel.forEach(parts) { part in
-                    var geometry = geometry
-                    let range = ranges[part]
-                    kconv_pool(target.map { $0 + range.lowerBound * channels }, source, &geometry, average ? 1 : 0,
-                               rows.lowerBound + range.lowerBound, range.count)
-                }
+                var geometry = geometry
+                kconv_pool(target, source.baseAddress, &geometry, average ? 1 : 0, rows.lowerBound + part.lowerBound, part.count)
             }
-            initialized = rows.count * channels
         }
     }
 
@@ -106,41 +81,52 @@ enum NativeKernels {
     /// Direct convolution, one group: output cells `rows` (flat, batch-major) as `[rows, filters]`, each
     /// `bias` (or zero) plus the window's taps × channels of `input` times `kernel` (`[taps, channels,
     /// directFilterStride(filters)]`, bias likewise, the extra filters zero); taps in the padding read zero.
-    /// With `relu`, negative results are stored as zero. Large work is
-    /// split by rows across threads, each writing its own rows of the one output buffer; every value is
-    /// computed the same way whatever the split.
+    /// With `relu`, negative results are stored as zero. Large work is split by rows across threads, each
+    /// writing its own rows of the one output buffer; every value is computed the same way whatever the split.
     static func convolveDirect(_ input: [Float], window: WindowGeometry, channels: Int, kernel: [Float], filters: Int,
                                bias: [Float]?, relu: Bool, rows: Range<Int>) -> [Float] {
         guard !rows.isEmpty else { return [] }
-        precondition(window.inputSize.count == 3 && filters > 0 && channels > 0, "direct convolution needs a 3-D window, filters and channels")
-        precondition(([window.kernel, window.strides, window.dilation, window.outputSize].joined().allSatisfy { $0 > 0 }),
-                     "direct convolution needs positive window sizes")
-        let sampleSize = window.inputPositions * channels
-        precondition(sampleSize > 0 && input.count % sampleSize == 0 && rows.lowerBound >= 0 && rows.upperBound <= input.count / sampleSize * window.outputPositions,
-                     "direct convolution rows outside the batch")
+        checkWindow(window, channels: channels, over: input.count, rows: rows, "direct convolution")
         let stride = directFilterStride(filters)
-        precondition(kernel.count == window.taps * channels * stride && (bias?.count ?? stride) == stride,
+        precondition(filters > 0 && kernel.count == window.taps * channels * stride && (bias?.count ?? stride) == stride,
                      "direct convolution weights do not match")
         let geometry = cWindow(window, channels: channels)
-        let parts = Parallel.parts(work: rows.count * window.taps * channels * filters, rows: rows.count)
-        let ranges = Parallel.split(rows.count, into: parts)
-        // The C kernel writes every value of its rows, so the buffer starts uninitialised.
-        return [Float](unsafeUninitializedCapacity: rows.count * filters) { target, initialized in
+        return filledByParts(rows: rows.count, width: filters, work: rows.count * window.taps * channels * filters) { target, part in
             input.withUnsafeBufferPointer { source in
                 kernel.withUnsafeBufferPointer { weights in
                     (bias ?? []).withUnsafeBufferPointer { biasValues in
-                        // The parts read the inputs and write disjoint rows of `target`, all borrowed for this call.
-                        nonisolated(unsafe) let (target, source, weights, bias) = (target.baseAddress, source.baseAddress, weights.baseAddress, bias == nil ? nil : biasValues.baseAddress)
-                        Parallel.forEach(parts) { part in
-                            var geometry = geometry
-                            let range = ranges[part]
-                            kconv_convolve_direct(target.map { $0 + range.lowerBound * filters }, source, weights, bias,
-                                                  &geometry, filters, rows.lowerBound + range.lowerBound, range.count, relu ? 1 : 0)
-                        }
+                        var geometry = geometry
+                        kconv_convolve_direct(target, source.baseAddress, weights.baseAddress, bias == nil ? nil : biasValues.baseAddress,
+                                              &geometry, filters, rows.lowerBound + part.lowerBound, part.count, relu ? 1 : 0)
                     }
                 }
             }
-            initialized = rows.count * filters
+        }
+    }
+
+    /// Checks what the C kernels rely on to stay in bounds: a 3-D window with positive sizes, over `count`
+    /// values that hold whole samples of `channels`-wide cells, and output cells `rows` inside that batch.
+    private static func checkWindow(_ window: WindowGeometry, channels: Int, over count: Int, rows: Range<Int>, _ kernel: String) {
+        precondition(window.inputSize.count == 3 && channels > 0, "\(kernel) needs a 3-D window and channels")
+        precondition([window.kernel, window.strides, window.dilation, window.outputSize].joined().allSatisfy { $0 > 0 },
+                     "\(kernel) needs positive window sizes")
+        let sampleSize = window.inputPositions * channels
+        precondition(sampleSize > 0 && count % sampleSize == 0, "\(kernel) data does not hold whole samples")
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= count / sampleSize * window.outputPositions,
+                     "\(kernel) rows outside the batch")
+    }
+
+    /// A `[rows, width]` buffer filled part by part, concurrently when `work` is large: `fill(target, part)`
+    /// must write every value of rows `part`, `target` pointing at the first. Parts are disjoint.
+    private static func filledByParts(rows: Int, width: Int, work: Int,
+                                      _ fill: @Sendable (UnsafeMutablePointer<Float>?, Range<Int>) -> Void) -> [Float] {
+        let parts = Parallel.parts(work: work, rows: rows)
+        let ranges = Parallel.split(rows, into: parts)
+        // Every value is written by `fill`, so the buffer starts uninitialised.
+        return [Float](unsafeUninitializedCapacity: rows * width) { target, initialized in
+            nonisolated(unsafe) let target = target.baseAddress
+            Parallel.forEach(parts) { part in fill(target.map { $0 + ranges[part].lowerBound * width }, ranges[part]) }
+            initialized = rows * width
         }
     }
 
