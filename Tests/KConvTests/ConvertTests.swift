@@ -219,6 +219,24 @@ import Testing
         #expect(Self.contents(directory) == ["config.json"])
     }
 
+    /// Name lists past HDF5's object-header limit are split into `name0`, `name1`, ... as Keras splits them
+    /// (numpy's array_split: the first `count % chunks` one longer), and read back whole; short lists stay
+    /// one attribute.
+    @Test func longNameListsAreChunkedAsKerasChunksThem() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let root = try HDF5File.create(directory.appendingPathComponent("names.h5").path).root
+        let names = (0 ..< 2 * KerasH5Writer.namesPerAttribute + 5).map { "layer_with_a_long_name_\($0)" }
+        try KerasH5Writer.setNameList(root, "layer_names", names)
+        try KerasH5Writer.setNameList(root, "weight_names", ["dense/kernel:0", "dense/bias:0"])
+        #expect(try root.attribute("layer_names") == nil)
+        let sizes = try (0..<3).map { try #require(try root.attribute("layer_names\($0)")?.stringList).count }
+        #expect(sizes == [names.count / 3 + 1, names.count / 3 + 1, names.count / 3])
+        #expect(try root.attribute("layer_names3") == nil)
+        #expect(try LegacyWeightGroups.nameList(root, "layer_names") == names)
+        #expect(try root.attribute("weight_names")?.stringList == ["dense/kernel:0", "dense/bias:0"])
+    }
+
     @Test func commandLineRefusesAnExistingOutput() throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -14,19 +14,37 @@ enum KerasH5Writer {
         let weights = try root.createGroup("model_weights")
         try weights.setAttribute("backend", .string("tensorflow"))
         try weights.setAttribute("keras_version", .string(kerasVersion))
-        try weights.setAttribute("layer_names", .strings(model.layers.map(\.name)))
+        try setNameList(weights, "layer_names", model.layers.map(\.name))
         for layer in model.layers {
             try locating(layer: layer.label) {
                 let group = try weights.createGroup(layer.name)
                 let arrays = try boundWeights(layer)
                 let names = legacyWeightNames(layer)
-                try group.setAttribute("weight_names", .strings(names))
+                try setNameList(group, "weight_names", names)
                 for ((spec, array), name) in zip(zip(layer.weightSpecs, arrays), names) {
                     try group.createDataset(name, shape: spec.shape, floats: try array.values())
                 }
             }
         }
         try weights.createGroup("top_level_model_weights").setAttribute("weight_names", .strings([]))
+    }
+
+    /// Names stored as a variable-length string attribute take 16 bytes each in the object header, which
+    /// HDF5 limits to 64 KiB per attribute: longer lists are split as Keras splits them.
+    static let namesPerAttribute = 64512 / 16
+
+    /// Writes a name list as Keras does: one attribute, or — past the object-header limit — `name0`,
+    /// `name1`, ... in as few chunks as fit, the first `count % chunks` one name longer (numpy's
+    /// `array_split`).
+    static func setNameList(_ group: HDF5Group, _ name: String, _ names: [String]) throws {
+        guard names.count > namesPerAttribute else { return try group.setAttribute(name, .strings(names)) }
+        let chunks = (names.count + namesPerAttribute - 1) / namesPerAttribute
+        var start = 0
+        for chunk in 0..<chunks {
+            let count = names.count / chunks + (chunk < names.count % chunks ? 1 : 0)
+            try group.setAttribute("\(name)\(chunk)", .strings(Array(names[start ..< start + count])))
+            start += count
+        }
     }
 
     /// tf-keras weight names, in `weightSpecs` order. A weight is named by the layers that create it: the
