@@ -70,6 +70,11 @@ import Testing
         (#"{"class_name": "Dense", "config": {"name": "huge", "units": 1099511627776, "batch_input_shape": [null, 1099511627776]}}"#, "weight 'kernel'"),
         (#"{"class_name": "RepeatVector", "config": {"name": "huge", "n": 1099511627776, "batch_input_shape": [null, 1099511627776]}}"#, "output of shape"),
         (#"{"class_name": "Reshape", "config": {"name": "huge", "target_shape": [4294967296, 4294967296, 4294967296], "batch_input_shape": [null, 4]}}"#, "config.target_shape"),
+        // Window sizes, strides and dilations of zero or less (a zero stride used to divide by zero).
+        (#"{"class_name": "Conv2D", "config": {"name": "huge", "filters": 4, "kernel_size": 3, "strides": [0, 1], "batch_input_shape": [null, 8, 8, 3]}}"#, "config.strides: expected 2 positive integers"),
+        (#"{"class_name": "Conv1D", "config": {"name": "huge", "filters": 4, "kernel_size": 3, "dilation_rate": -1, "batch_input_shape": [null, 8, 3]}}"#, "config.dilation_rate"),
+        (#"{"class_name": "MaxPooling2D", "config": {"name": "huge", "pool_size": [2, 0], "batch_input_shape": [null, 8, 8, 3]}}"#, "config.pool_size"),
+        (#"{"class_name": "UpSampling2D", "config": {"name": "huge", "size": [0, 2], "batch_input_shape": [null, 8, 8, 3]}}"#, "config.size"),
     ])
     func absurdSizesInConfigsAreRefused(_ layer: String, _ fragment: String) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-bad-\(UUID().uuidString)")
@@ -80,7 +85,7 @@ import Testing
             .write(toFile: path, atomically: true, encoding: .utf8)
         do {
             _ = try KerasModel.load(path)
-            Issue.record("a config with absurd sizes loaded")
+            Issue.record("a config with absurd sizes loaded: \(layer)")
         } catch {
             let message = String(describing: error)
             #expect(message.contains("layer 'huge'") && message.contains(fragment), "\(message)")

@@ -16,10 +16,10 @@ public class ConvolutionBase: Layer {
     public required init(_ context: LayerContext) throws {
         rank = Self.spatialRank(context.className)
         let config = context.config
-        kernelSize = try config.ints("kernel_size", count: rank)
-        strides = try config.ints("strides", count: rank, default: Array(repeating: 1, count: rank))
+        kernelSize = try config.positiveInts("kernel_size", count: rank)
+        strides = try config.positiveInts("strides", count: rank, default: Array(repeating: 1, count: rank))
         padding = try config.choice("padding", ["valid", "same", "causal", "full"], default: "valid")
-        dilation = try config.ints("dilation_rate", count: rank, default: Array(repeating: 1, count: rank))
+        dilation = try config.positiveInts("dilation_rate", count: rank, default: Array(repeating: 1, count: rank))
         channelsFirst = try config.channelsFirst()
         useBias = try config.bool("use_bias", default: true)
         activation = config.activation("activation", default: "linear", dialect: context.dialect)
@@ -179,7 +179,7 @@ public final class DepthwiseConvolution: ConvolutionBase {
     public let depthMultiplier: Int
 
     public required init(_ context: LayerContext) throws {
-        depthMultiplier = try context.config.int("depth_multiplier", default: 1)
+        depthMultiplier = try context.config.positiveInt("depth_multiplier", default: 1)
         try super.init(context)
     }
 
@@ -211,7 +211,7 @@ public final class SeparableConvolution: ConvolutionBase {
 
     public required init(_ context: LayerContext) throws {
         filters = try context.config.int("filters")
-        depthMultiplier = try context.config.int("depth_multiplier", default: 1)
+        depthMultiplier = try context.config.positiveInt("depth_multiplier", default: 1)
         try super.init(context)
     }
 

@@ -15,8 +15,8 @@ public final class Pooling: Layer {
         let config = context.config
         reduction = context.className.hasPrefix("Max") ? .max : .average
         rank = ConvolutionBase.spatialRank(context.className)
-        poolSize = try config.ints("pool_size", count: rank, default: Array(repeating: 2, count: rank))
-        strides = try config.ints("strides", count: rank, default: poolSize)
+        poolSize = try config.positiveInts("pool_size", count: rank, default: Array(repeating: 2, count: rank))
+        strides = try config.positiveInts("strides", count: rank, default: poolSize)
         padding = try config.choice("padding", ["valid", "same"], default: "valid")
         channelsFirst = try config.channelsFirst()
         try super.init(context)

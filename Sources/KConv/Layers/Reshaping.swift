@@ -177,7 +177,7 @@ public final class UpSampling: Layer {
 
     public required init(_ context: LayerContext) throws {
         rank = ConvolutionBase.spatialRank(context.className)
-        size = try context.config.ints("size", count: rank, default: Array(repeating: 2, count: rank))
+        size = try context.config.positiveInts("size", count: rank, default: Array(repeating: 2, count: rank))
         channelsFirst = rank == 1 ? false : try context.config.channelsFirst()
         interpolation = try context.config.string("interpolation", default: "nearest")
         try super.init(context)

@@ -39,6 +39,13 @@ public struct ConfigReader {
         has(key) ? try int(key) : fallback
     }
 
+    /// An int of at least 1.
+    public func positiveInt(_ key: String, default fallback: Int) throws -> Int {
+        let value = try int(key, default: fallback)
+        guard value > 0 else { throw error(key, expected: "a positive integer", found: object[key]) }
+        return value
+    }
+
     public func optionalInt(_ key: String) throws -> Int? {
         has(key) ? try int(key) : nil
     }
@@ -99,6 +106,15 @@ public struct ConfigReader {
             guard let int = item.intValue else { throw error(key, expected: "\(count) integers", found: value) }
             return int
         }
+    }
+
+    /// `ints`, each at least 1: window sizes, strides, dilation rates.
+    public func positiveInts(_ key: String, count: Int, default fallback: [Int]? = nil) throws -> [Int] {
+        let values = try ints(key, count: count, default: fallback)
+        guard values.allSatisfy({ $0 > 0 }) else {
+            throw error(key, expected: "\(count) positive integers", found: object[key])
+        }
+        return values
     }
 
     /// A list of ints of any length.
