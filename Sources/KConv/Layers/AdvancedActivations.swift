@@ -106,7 +106,7 @@ public final class SoftmaxLayer: Layer {
         let axes = try self.axes.map { axis in
             let resolved = axis < 0 ? axis + input.rank : axis
             guard (0..<input.rank).contains(resolved) else {
-                throw EngineError("\(label): axis \(axis) does not exist in an input of shape \(input.shape)")
+                throw EngineError("config.axis: axis \(axis) does not exist in an input of shape \(input.shape)")
             }
             return resolved
         }
