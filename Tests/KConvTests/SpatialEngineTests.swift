@@ -5,64 +5,40 @@ import Testing
 /// The spatial layers (convolutions, pooling, reshaping) built from configs, against naive direct
 /// implementations written from Keras's definitions on random shapes and options, in both data formats.
 @Suite struct SpatialEngineTests {
-    /// im2col + GEMM convolution against a direct one: ranks 1-3, strides, dilation, valid / same / causal
-    /// padding, groups, bias, channels_first.
-    @Test func convolutionMatchesDirect() throws {
+    /// Both convolution paths against the naive sum: the direct one (one group; filters in whole blocks of
+    /// 16 or fewer than 16; lines of output cells shorter and longer than its tiles; the ReLU it fuses) and
+    /// im2col + GEMM (groups). Ranks 1-3, strides, dilation, valid / same / causal padding, bias,
+    /// channels_first.
+    @Test func convolutionMatchesNaive() throws {
         var random = SplitMix64(seed: 3)
-        for trial in 0..<60 {
+        for trial in 0..<90 {
             let rank = trial % 3 + 1
             let paddings = rank == 1 ? ["valid", "same", "causal"] : ["valid", "same"]
             let padding = paddings[random.int(paddings.count)]
             let channelsFirst = rank > 1 && random.int(2) == 1
-            let groups = [1, 2, 3][random.int(3)]
-            let channels = groups * (random.int(2) + 1), filters = groups * (random.int(3) + 1)
+            let groups = [1, 1, 2, 3][random.int(4)]
+            let channels = groups * (random.int(3) + 1)
+            let filters = groups == 1 ? [random.int(15) + 1, 16, 32, 48][random.int(4)] : groups * (random.int(3) + 1)
             let kernel = (0..<rank).map { _ in random.int(3) + 1 }
             // Keras forbids strides > 1 together with dilation > 1.
             let dilated = random.int(2) == 1
             let strides = (0..<rank).map { _ in dilated ? 1 : random.int(3) + 1 }
             let dilation = (0..<rank).map { _ in dilated ? random.int(2) + 1 : 1 }
-            let spatial = (0..<rank).map { axis in (kernel[axis] - 1) * dilation[axis] + 1 + random.int(5) }
-            let useBias = random.int(2) == 1
+            let spatial = (0..<rank).map { axis in (kernel[axis] - 1) * dilation[axis] + 1 + random.int(rank == 3 ? 4 : 19) }
+            let useBias = random.int(2) == 1, relu = random.int(2) == 1
+            let shape = spatialShape(batch: 2, spatial: spatial, channels: channels, channelsFirst: channelsFirst)
             let layer = try makeLayer(rank == 1 ? "Conv1D" : "Conv\(rank)D", [
                 "filters": json(filters), "kernel_size": json(kernel), "strides": json(strides),
                 "dilation_rate": json(dilation), "padding": .string(padding), "groups": json(groups),
                 "use_bias": .bool(useBias), "data_format": .string(channelsFirst ? "channels_first" : "channels_last"),
-            ], input: spatialShape(batch: 2, spatial: spatial, channels: channels, channelsFirst: channelsFirst), &random)
-            let input = random.tensor(spatialShape(batch: 2, spatial: spatial, channels: channels, channelsFirst: channelsFirst))
-            let got = try layer.forward(LayerCall(inputs: [input])).tensors[0]
-            let want = naiveConvolution(input, kernel: layer.parameters[0], bias: useBias ? layer.parameters[1].values : nil,
-                                        strides: strides, dilation: dilation, padding: padding, channelsFirst: channelsFirst, groups: groups)
-            expectClose(got, want, "\(layer.className) \(spatial) kernel \(kernel) strides \(strides) dilation \(dilation) \(padding) groups \(groups) channelsFirst \(channelsFirst)")
-        }
-    }
-
-    /// The direct convolution (one group, filters in whole blocks of 16 or fewer than 16) against the naive sum: ranks 1-3,
-    /// strides, dilation, every padding, lines of output cells shorter and longer than its tiles, and the
-    /// ReLU it fuses.
-    @Test func directConvolutionMatchesNaive() throws {
-        var random = SplitMix64(seed: 11)
-        for trial in 0..<30 {
-            let rank = trial % 3 + 1
-            let paddings = rank == 1 ? ["valid", "same", "causal"] : ["valid", "same"]
-            let padding = paddings[random.int(paddings.count)]
-            let channels = random.int(5) + 1, filters = [random.int(15) + 1, 16, 32, 48][random.int(4)]
-            let kernel = (0..<rank).map { _ in random.int(3) + 1 }
-            let dilated = random.int(2) == 1
-            let strides = (0..<rank).map { _ in dilated ? 1 : random.int(3) + 1 }
-            let dilation = (0..<rank).map { _ in dilated ? random.int(2) + 1 : 1 }
-            let spatial = (0..<rank).map { axis in (kernel[axis] - 1) * dilation[axis] + 1 + random.int(rank == 3 ? 4 : 19) }
-            let useBias = random.int(2) == 1, relu = random.int(2) == 1
-            let layer = try makeLayer(rank == 1 ? "Conv1D" : "Conv\(rank)D", [
-                "filters": json(filters), "kernel_size": json(kernel), "strides": json(strides),
-                "dilation_rate": json(dilation), "padding": .string(padding), "use_bias": .bool(useBias),
                 "activation": .string(relu ? "relu" : "linear"),
-            ], input: [2] + spatial + [channels], &random)
-            let input = random.tensor([2] + spatial + [channels])
+            ], input: shape, &random)
+            let input = random.tensor(shape)
             let got = try layer.forward(LayerCall(inputs: [input])).tensors[0]
             var want = naiveConvolution(input, kernel: layer.parameters[0], bias: useBias ? layer.parameters[1].values : nil,
-                                        strides: strides, dilation: dilation, padding: padding, channelsFirst: false, groups: 1)
+                                        strides: strides, dilation: dilation, padding: padding, channelsFirst: channelsFirst, groups: groups)
             if relu { want.values = want.values.map { max($0, 0) } }
-            expectClose(got, want, "direct \(layer.className) \(spatial) kernel \(kernel) strides \(strides) dilation \(dilation) \(padding) relu \(relu)")
+            expectClose(got, want, "\(layer.className) \(spatial) kernel \(kernel) strides \(strides) dilation \(dilation) \(padding) groups \(groups) filters \(filters) channelsFirst \(channelsFirst) relu \(relu)")
         }
     }
 
