@@ -141,6 +141,27 @@ def compare(outputs, reference):
     return passed, worst, "" if passed else "outside tolerance"
 
 
+WIDTHS = (58, 6, 8, 9)  # fixture, target, result, max err; then the note
+
+
+def table_line(cells, widths):
+    """One table line: each cell padded to its width, the last cell (the note) as it is."""
+    return " ".join(f"{cell:{width}}" for cell, width in zip(cells, widths)) + f" {cells[-1]}"
+
+
+def finish(headers, widths, rows, explanation):
+    """Prints the rows (cells, then whether the row failed) under `headers`, how many passed with
+    `explanation`, and exits non-zero if any failed."""
+    print()
+    print(table_line(headers, widths))
+    print("-" * (sum(widths) + 40))
+    for row in rows:
+        print(table_line(row[:-1], widths))
+    failures = sum(row[-1] for row in rows)
+    print(f"\n{len(rows) - failures}/{len(rows)} passed ({explanation})")
+    sys.exit(1 if failures else 0)
+
+
 class Parity:
     """Converts, loads with the real library, compares; collects one row per conversion."""
 
@@ -150,7 +171,7 @@ class Parity:
 
     def add(self, label, target, outcome, worst, message, failed):
         self.rows.append((label, target, outcome, worst, message, bool(failed)))
-        print(f"{label:58} {target:6} {outcome:8} {worst:9} {message}", flush=True)
+        print(table_line((label, target, outcome, worst, message), WIDTHS), flush=True)
 
     def check(self, label, path, weights, reference, target, refusal=None, cannot_run=None, unsafe=False,
               refusal_is_finding=True, extra=(), approximation=False):
@@ -283,17 +304,9 @@ def main():
         sys.exit(0)
     rows = collect_in_workers(args, cases, kconv) if args.jobs > 1 else collect(args, cases, kconv)
 
-    print()
-    print(f"{'fixture':58} {'target':6} {'result':8} {'max err':9} note")
-    print("-" * 100)
-    for label, target, outcome, worst, message, _ in rows:
-        print(f"{label:58} {target:6} {outcome:8} {worst:9} {message}")
-    failures = sum(row[5] for row in rows)
-    print(f"\n{len(rows) - failures}/{len(rows)} passed (refused and n/a rows are expected: EXPECTED_REFUSALS, "
-          f"TARGET_CANNOT_RUN; approx rows are informative); tolerance |got - want| <= {ATOL} + {RTOL}*|want| "
-          "against the source library's outputs")
-    sys.exit(1 if failures else 0)
-
+    finish(("fixture", "target", "result", "max err", "note"), WIDTHS, rows,
+           "refused and n/a rows are expected: EXPECTED_REFUSALS, TARGET_CANNOT_RUN; approx rows are informative; "
+           f"tolerance |got - want| <= {ATOL} + {RTOL}*|want| against the source library's outputs")
 
 if __name__ == "__main__":
     main()

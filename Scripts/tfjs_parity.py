@@ -31,7 +31,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from parity import CASES, EXPECTED_REFUSALS, TARGET_CANNOT_RUN, UNSAFE, compare, default_kconv, run, sources  # noqa: E402
+from parity import (CASES, EXPECTED_REFUSALS, TARGET_CANNOT_RUN, UNSAFE, compare, default_kconv, finish,  # noqa: E402
+                    run, sources, table_line)
 
 import numpy as np  # noqa: E402
 
@@ -42,6 +43,8 @@ KNOWN_GAPS = {
         ("the Dense after the Lambda has shapes kconv cannot infer, and a .keras file names its weights by object "
          "path only, so kconv cannot give them their Keras names (dense_1/kernel)", "KeyError"),
 }
+
+WIDTHS = (58, 8, 9, 14)  # fixture, result, max err, vs converter; then the note
 
 
 class _AbsentOptionalModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -153,19 +156,13 @@ def main():
                 versus = same_as_converter(h5_conversion, path, out, work) if (library, fmt) == ("keras2", "h5") else ""
                 failed = not passed or versus.startswith("differs")
                 rows.append((label, outcome, worst, versus, message, failed))
-                print(f"{label:58} {outcome:8} {worst:9} {versus:14} {message}", flush=True)
+                print(table_line((label, outcome, worst, versus, message), WIDTHS), flush=True)
 
-    print()
-    print(f"{'fixture':58} {'result':8} {'max err':9} {'vs converter':14} note")
-    print("-" * 110)
-    for label, outcome, worst, versus, message, _ in rows:
-        print(f"{label:58} {outcome:8} {worst:9} {versus:14} {message}")
-    failures = sum(row[5] for row in rows)
-    print(f"\n{len(rows) - failures}/{len(rows)} passed (refused and n/a rows are expected: parity.py's EXPECTED_REFUSALS "
-          "and TARGET_CANNOT_RUN for a Keras 2 target; gap rows are KNOWN_GAPS); loaded with tensorflowjs.converters.load_keras_model, compared with the source library's "
-          "outputs; 'vs converter': kconv's manifest and shards against tensorflowjs's own conversion of the .h5")
-    sys.exit(1 if failures else 0)
-
+    finish(("fixture", "result", "max err", "vs converter", "note"), WIDTHS, rows,
+           "refused and n/a rows are expected: parity.py's EXPECTED_REFUSALS and TARGET_CANNOT_RUN for a Keras 2 "
+           "target; gap rows are KNOWN_GAPS; loaded with tensorflowjs.converters.load_keras_model, compared with the "
+           "source library's outputs; 'vs converter': kconv's manifest and shards against tensorflowjs's own "
+           "conversion of the .h5")
 
 if __name__ == "__main__":
     main()
