@@ -115,6 +115,17 @@ import Testing
         #expect(try root.dataset("scalar").attribute("dtype") == nil)
     }
 
+    /// A child process spawned while a file was open for writing keeps its exclusive lock after the
+    /// writer closed it; reading must not depend on that lock being gone.
+    @Test func readsAFileSomeoneElseHoldsLocked() throws {
+        let path = try writeSample()
+        let descriptor = Glibc.open(path, O_RDONLY)
+        try #require(descriptor >= 0)
+        defer { close(descriptor) }
+        try #require(flock(descriptor, LOCK_EX | LOCK_NB) == 0)
+        #expect(try HDF5File.open(path).root.attribute("keras_version") == .string("2.13.1"))
+    }
+
     @Test func kindOfPaths() throws {
         let root = try HDF5File.open(try writeSample()).root
         #expect(try root.kind(of: "model_weights") == .group)

@@ -28,7 +28,8 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
             guard try location.check(H5Fis_hdf5(path), "open file") > 0 else {
                 throw location.error("open file", "not an HDF5 file")
             }
-            let id = H5Fopen(path, kc_h5f_acc_rdonly(), defaultPropertyList)
+            let access = try unlockedAccess(location, "open file")
+            let id = withExtendedLifetime(access) { H5Fopen(path, kc_h5f_acc_rdonly(), access.id) }
             return HDF5File(path: path, handle: try location.handle(id, close: H5Fclose, "open file"))
         }
     }
@@ -37,9 +38,21 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
     public static func create(_ path: String) throws -> HDF5File {
         let location = HDF5Location(filePath: path, objectPath: "")
         return try withHDF5 {
-            let id = H5Fcreate(path, kc_h5f_acc_trunc(), defaultPropertyList, defaultPropertyList)
+            let access = try unlockedAccess(location, "create file")
+            let id = withExtendedLifetime(access) { H5Fcreate(path, kc_h5f_acc_trunc(), defaultPropertyList, access.id) }
             return HDF5File(path: path, handle: try location.handle(id, close: H5Fclose, "create file"))
         }
+    }
+
+    /// File access without HDF5's advisory `flock`. kconv reads its inputs read-only and writes
+    /// only fresh staging files, so the lock guards nothing here, while taking it fails on file
+    /// systems without locks and whenever a spawned child process still holds an inherited
+    /// descriptor of a file this process wrote and closed (HDF5 opens files without O_CLOEXEC).
+    /// Creating and opening must agree: HDF5 refuses to reopen a file with other locking flags.
+    private static func unlockedAccess(_ location: HDF5Location, _ operation: String) throws -> HDF5Handle {
+        let access = try location.handle(H5Pcreate(kc_h5p_file_access()), close: H5Pclose, operation)
+        try location.check(H5Pset_file_locking(access.id, false, true), operation)
+        return access
     }
 
     /// The root group, `/`.
