@@ -8,21 +8,13 @@
 // The tile is sized per instruction-set level to fill, not overflow, its vector registers, and the level
 // is picked at run time.
 #include "kernels.h"
-#include <string.h>
+#include "register_tiles.h"
 
 // Multiply-adds fuse where the CPU has FMA (as in BLAS and TensorFlow's kernels): results may differ in
 // the last bit between machines, never between runs.
 #pragma clang fp contract(fast)
 
-typedef float v16 __attribute__((vector_size(64)));
-typedef int v16i __attribute__((vector_size(64)));
-
-// Vectors move through memcpy (any alignment) and never by value across a call: each instruction-set
-// level keeps its own vector ABI.
-#define LOAD16(vector, source) memcpy(&(vector), (source), sizeof(v16))
-#define STORE16(target, vector) memcpy((target), &(vector), sizeof(v16))
-
-enum { LANES = 16, MAX_CELLS = 8, MAX_BLOCKS = 2 };
+enum { MAX_CELLS = 8, MAX_BLOCKS = 2 };
 
 /// One tile: `cells` consecutive output cells of a line from (o0, o1, o2) × `blocks` blocks of 16 filters
 /// from `wt` (rows of `kernel_stride`), stored at `out` (rows of `filters`), the last block's first `width`
@@ -65,16 +57,12 @@ __attribute__((always_inline)) static inline void convolve_tile(
             }
         }
     }
-    if (relu) {
-        // Negative values become +0 (their bits cleared where the comparison is true); NaN stays NaN.
-        const v16 zero = {0};
+    if (relu)
         for (int r = 0; r < cells; r++)
-            for (int b = 0; b < blocks; b++) acc[r][b] = (v16)((v16i)acc[r][b] & ~(acc[r][b] < zero));
-    }
+            for (int b = 0; b < blocks; b++) acc[r][b] = RELU16(acc[r][b]);
     for (int r = 0; r < cells; r++) {
         for (int b = 0; b < blocks - 1; b++) STORE16(out + r * filters + b * LANES, acc[r][b]);
-        if (width == LANES) STORE16(out + r * filters + (blocks - 1) * LANES, acc[r][blocks - 1]);
-        else memcpy(out + r * filters + (blocks - 1) * LANES, &acc[r][blocks - 1], (size_t)width * sizeof(float));
+        store_lanes(out + r * filters + (blocks - 1) * LANES, &acc[r][blocks - 1], width);
     }
 }
 
@@ -89,7 +77,7 @@ static inline int columns_inside(const kconv_window *w, ptrdiff_t o2) {
 __attribute__((always_inline)) static inline void convolve_rows(
     float *output, const float *input, const float *kernel, const float *bias, const kconv_window *w,
     ptrdiff_t filters, ptrdiff_t first_row, ptrdiff_t row_count, int relu, int tile_cells, int tile_blocks) {
-    const ptrdiff_t kernel_stride = (filters + LANES - 1) / LANES * LANES;
+    const ptrdiff_t kernel_stride = round_up_to_lanes(filters);
     const ptrdiff_t out0 = w->output_size[0], out1 = w->output_size[1], out2 = w->output_size[2];
     const ptrdiff_t end = first_row + row_count;
     for (ptrdiff_t row = first_row; row < end;) {
@@ -138,28 +126,20 @@ __attribute__((always_inline)) static inline void convolve_rows(
 #define DIRECT_CALL output, input, kernel, bias, w, filters, first_row, row_count, relu
 
 #if defined(__x86_64__)
-// 32 × 512-bit registers: 6 cells × 2 blocks = 12 accumulators, 2 weight vectors. min_vector_width keeps
-// the vectors 512 bits wide (Clang otherwise splits them in two 256-bit halves on this level).
-__attribute__((target("arch=x86-64-v4"), min_vector_width(512))) static void convolve_avx512(DIRECT_ARGUMENTS) {
-    convolve_rows(DIRECT_CALL, 6, 2);
-}
-// 16 × 256-bit registers, two per 16 floats: 6 cells × 1 block = 12, 2 for the weights.
-__attribute__((target("arch=x86-64-v3"))) static void convolve_avx2(DIRECT_ARGUMENTS) {
-    convolve_rows(DIRECT_CALL, 6, 1);
-}
+// 6 cells × 2 blocks = 12 accumulators and 2 weight vectors of the 32 registers.
+AVX512_FUNCTION static void convolve_avx512(DIRECT_ARGUMENTS) { convolve_rows(DIRECT_CALL, 6, 2); }
+// 6 cells × 1 block = 12 of the 16 registers, 2 for the weights.
+AVX2_FUNCTION static void convolve_avx2(DIRECT_ARGUMENTS) { convolve_rows(DIRECT_CALL, 6, 1); }
 #endif
 // The baseline: 16 × 128-bit registers, four per 16 floats: 2 cells × 1 block.
 static void convolve_baseline(DIRECT_ARGUMENTS) { convolve_rows(DIRECT_CALL, 2, 1); }
 
 void kconv_convolve_direct(DIRECT_ARGUMENTS) {
+    switch (running_cpu_level()) {
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")
-        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        return convolve_avx512(DIRECT_CALL);
-    }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return convolve_avx2(DIRECT_CALL);
+    case LEVEL_AVX512: return convolve_avx512(DIRECT_CALL);
+    case LEVEL_AVX2: return convolve_avx2(DIRECT_CALL);
 #endif
-    convolve_baseline(DIRECT_CALL);
+    default: return convolve_baseline(DIRECT_CALL);
+    }
 }
-

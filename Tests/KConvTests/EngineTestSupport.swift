@@ -22,7 +22,11 @@ extension SplitMix64 {
 /// A layer from its config entry, built for `input`, bound to random weights (variances positive) and prepared.
 func makeLayer(_ json: String, input: TensorShape, dialect: KerasDialect = .keras3, _ random: inout SplitMix64) throws -> Layer {
     guard let entry = try JSONValue.parse(json).objectValue else { throw EngineError("not an object: \(json)") }
-    let layer = try LayerRegistry.build(entry, dialect: dialect)
+    return try buildWithRandomWeights(LayerRegistry.build(entry, dialect: dialect), input: input, &random)
+}
+
+/// `layer` built for `input`, bound to random weights (moving variances positive) and prepared to run.
+func buildWithRandomWeights(_ layer: Layer, input: TensorShape, _ random: inout SplitMix64) throws -> Layer {
     try layer.build([input])
     let arrays = layer.weightSpecs.map { spec in
         let values = random.values(spec.count).map { spec.name == "moving_variance" ? abs($0) + 0.1 : $0 }

@@ -25,21 +25,46 @@ import Testing
             let strides = (0..<rank).map { _ in dilated ? 1 : random.int(3) + 1 }
             let dilation = (0..<rank).map { _ in dilated ? random.int(2) + 1 : 1 }
             let spatial = (0..<rank).map { axis in (kernel[axis] - 1) * dilation[axis] + 1 + random.int(rank == 3 ? 4 : 19) }
-            let useBias = random.int(2) == 1, relu = random.int(2) == 1
-            let shape = spatialShape(batch: 2, spatial: spatial, channels: channels, channelsFirst: channelsFirst)
-            let layer = try makeLayer(rank == 1 ? "Conv1D" : "Conv\(rank)D", [
-                "filters": json(filters), "kernel_size": json(kernel), "strides": json(strides),
-                "dilation_rate": json(dilation), "padding": .string(padding), "groups": json(groups),
-                "use_bias": .bool(useBias), "data_format": .string(channelsFirst ? "channels_first" : "channels_last"),
-                "activation": .string(relu ? "relu" : "linear"),
-            ], input: shape, &random)
-            let input = random.tensor(shape)
-            let got = try layer.forward(LayerCall(inputs: [input])).tensors[0]
-            var want = naiveConvolution(input, kernel: layer.parameters[0], bias: useBias ? layer.parameters[1].values : nil,
-                                        strides: strides, dilation: dilation, padding: padding, channelsFirst: channelsFirst, groups: groups)
-            if relu { want.values = want.values.map { max($0, 0) } }
-            expectClose(got, want, "\(layer.className) \(spatial) kernel \(kernel) strides \(strides) dilation \(dilation) \(padding) groups \(groups) filters \(filters) channelsFirst \(channelsFirst) relu \(relu)")
+            try expectConvolutionMatchesNaive(spatial: spatial, channels: channels, filters: filters, kernel: kernel, strides: strides,
+                                              dilation: dilation, padding: padding, groups: groups, channelsFirst: channelsFirst, &random)
         }
+    }
+
+    /// 3×3 convolutions of stride 1 over enough channels to run as Winograd F(2×2, 3×3): odd and even
+    /// sizes (partial tiles), both paddings, any filter count, against the direct sum.
+    @Test func winogradConvolutionMatchesNaive() throws {
+        var random = SplitMix64(seed: 4)
+        for _ in 0..<16 {
+            let spatial = [random.int(9) + 3, random.int(9) + 3]
+            try expectConvolutionMatchesNaive(spatial: spatial, channels: random.int(24) + 8, filters: random.int(48) + 1,
+                                              kernel: [3, 3], strides: [1, 1], dilation: [1, 1],
+                                              padding: ["valid", "same"][random.int(2)], groups: 1,
+                                              channelsFirst: random.int(2) == 1, &random)
+        }
+    }
+
+    /// One ConvND layer with random weights (bias and ReLU drawn at random) on a random batch of 2,
+    /// against `naiveConvolution`.
+    private func expectConvolutionMatchesNaive(spatial: [Int], channels: Int, filters: Int, kernel: [Int], strides: [Int],
+                                               dilation: [Int], padding: String, groups: Int, channelsFirst: Bool,
+                                               _ random: inout SplitMix64,
+                                               sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let rank = spatial.count
+        let useBias = random.int(2) == 1, relu = random.int(2) == 1
+        let shape = spatialShape(batch: 2, spatial: spatial, channels: channels, channelsFirst: channelsFirst)
+        let layer = try makeLayer(rank == 1 ? "Conv1D" : "Conv\(rank)D", [
+            "filters": json(filters), "kernel_size": json(kernel), "strides": json(strides),
+            "dilation_rate": json(dilation), "padding": .string(padding), "groups": json(groups),
+            "use_bias": .bool(useBias), "data_format": .string(channelsFirst ? "channels_first" : "channels_last"),
+            "activation": .string(relu ? "relu" : "linear"),
+        ], input: shape, &random)
+        let input = random.tensor(shape)
+        let got = try layer.forward(LayerCall(inputs: [input])).tensors[0]
+        var want = naiveConvolution(input, kernel: layer.parameters[0], bias: useBias ? layer.parameters[1].values : nil,
+                                    strides: strides, dilation: dilation, padding: padding, channelsFirst: channelsFirst, groups: groups)
+        if relu { want.values = want.values.map { max($0, 0) } }
+        expectClose(got, want, "\(layer.className) \(spatial) kernel \(kernel) strides \(strides) dilation \(dilation) \(padding) groups \(groups) channels \(channels) filters \(filters) channelsFirst \(channelsFirst) relu \(relu)",
+                    sourceLocation: sourceLocation)
     }
 
     /// A convolution large enough to split its output rows across threads, against the direct sum.
@@ -105,7 +130,8 @@ import Testing
             let weights = random.values(geometry.taps * filters * channels)
             let y = random.tensor([2] + large + [filters])
             let x = random.tensor([2] + geometry.outputSize + [channels])
-            let forward = convolve(y, geometry: geometry, kernel: weights, filters: channels, groups: 1, bias: nil)
+            let forward = ConvolutionKernel(kernel: weights, kernelSize: kernel, strides: strides, dilation: dilation,
+                                            channels: filters, filters: channels, groups: 1, bias: nil)(y, geometry: geometry)
             let backward = convolveTransposed(x, geometry: geometry, kernel: weights, filters: filters, bias: nil)
             #expect(backward.shape == y.shape)
             let lhs = zip(forward.values, x.values).reduce(0) { $0 + Double($1.0) * Double($1.1) }
@@ -291,10 +317,7 @@ private func makeLayer(_ className: String, _ config: [String: JSONValue], input
     config["trainable"] = true  // what marks a Keras 3 config as a layer's rather than an operation's
     let entry = JSONObject([("class_name", .string(className)),
                             ("config", .object(JSONObject(config.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })))])
-    let layer = try LayerRegistry.build(entry, dialect: .keras3)
-    try layer.build([input.map { $0 }])
-    layer.parameters = layer.weightSpecs.map { random.tensor($0.shape) }
-    return layer
+    return try buildWithRandomWeights(LayerRegistry.build(entry, dialect: .keras3), input: input.map { $0 }, &random)
 }
 
 private func json(_ value: Int) -> JSONValue { .int(Int64(value)) }

@@ -65,4 +65,23 @@ void kconv_convolve_direct(float *output, const float *input, const float *kerne
                            const kconv_window *window, ptrdiff_t filters,
                            ptrdiff_t first_row, ptrdiff_t row_count, int relu);
 
+// ---- winograd.c: 3×3, stride-1, undilated 2-D convolutions as Winograd F(2×2, 3×3)
+
+/// `kernel` ([3][3][channels][filters], as Keras stores it) transformed for kconv_winograd_convolve:
+/// [16][channels][filters rounded up to a multiple of 16], the extra filters zero.
+void kconv_winograd_kernel(float *transformed, const float *kernel, ptrdiff_t channels, ptrdiff_t filters);
+
+/// Floats of scratch space one kconv_winograd_convolve call needs.
+ptrdiff_t kconv_winograd_scratch_count(ptrdiff_t channels, ptrdiff_t filters);
+
+/// The cross-correlation of kconv_convolve_direct for a window of kernel (1, 3, 3), strides and dilation 1
+/// and input_size[0] = output_size[0] = 1, computed per 2×2 tile of output cells: tiles first_tile ..<
+/// first_tile + tile_count (flat, batch-major over ⌈output_size[1]/2⌉ × ⌈output_size[2]/2⌉ per sample).
+/// Writes the tiles' cells that lie inside the output, at their place in the whole `output` (channels_last,
+/// `filters` channels). `transformed` comes from kconv_winograd_kernel; `bias` (or null) is [filters
+/// rounded up]; `scratch` holds kconv_winograd_scratch_count floats.
+void kconv_winograd_convolve(float *output, const float *input, const float *transformed, const float *bias,
+                             const kconv_window *window, ptrdiff_t filters, ptrdiff_t first_tile,
+                             ptrdiff_t tile_count, int relu, float *scratch);
+
 #endif

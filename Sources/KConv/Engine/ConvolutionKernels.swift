@@ -7,39 +7,88 @@
 /// enough that the block is still in cache when the GEMM packs it (measured ~25% faster than 16 MB blocks).
 private let columnBufferBudget = 1 << 16
 
-/// Cross-correlation (no kernel flip), Keras's Conv1D/2D/3D with `groups`:
+/// Keras's Conv1D/2D/3D with `groups`, a cross-correlation (no kernel flip):
 ///
 ///     y[n, o, g·F/G + f] = bias[g·F/G + f] + Σ_t Σ_c x[n, o·stride − pad + t·dilation, g·C/G + c] · w[t, c, g·F/G + f]
 ///
-/// over taps `t` and the `C/G` channels `c` of group `g`; padded cells read zero. `kernel` is laid out
-/// `kernel_size + (C/G, F)` as Keras stores it, i.e. a row-major `[taps·C/G, F]` matrix. With one group, a
-/// direct convolution in registers (NativeKernels); otherwise each block of output rows is one im2col fill
-/// and one GEMM per group.
-///
-/// `relu`: apply ReLU to the result (fused into the direct convolution).
-func convolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filters: Int, groups: Int, bias: [Float]?,
-              relu: Bool = false) -> Tensor {
-    let batch = input.shape[0], channels = input.shape[input.rank - 1]
-    precondition(kernel.count == geometry.taps * (channels / groups) * filters, "kernel does not match the geometry")
-    let rows = batch * geometry.outputPositions
-    let shape = [batch] + geometry.outputSize + [filters]
-    // Direct when every block of 16 filters is full, or the one block is (filters < 16: im2col + GEMM with
-    // so few columns is slower than computing a whole block).
-    if groups == 1, !geometry.isPointwise, filters % NativeKernels.directFilterBlock == 0 || filters < NativeKernels.directFilterBlock {
+/// over taps `t` and the `C/G` channels `c` of group `g`; padded cells read zero. The method is chosen, and
+/// the weights laid out for it, once per layer (when it is prepared):
+/// - Winograd F(2×2, 3×3) for one group, a 2-D 3×3 window of stride and dilation 1 and at least
+///   `winogradMinimumChannels` input channels (NativeKernels);
+/// - otherwise a direct convolution in registers for one group when every block of 16 filters is full, or
+///   the one block is (filters < 16: im2col + GEMM with so few columns is slower than computing a whole block);
+/// - otherwise, and for pointwise windows (the input is its own im2col matrix), im2col + GEMM per group
+///   and block of output rows.
+struct ConvolutionKernel {
+    enum Method { case winograd, direct, gemm }
+
+    /// Input channels from which Winograd pays: with fewer, transforming every input and output tile costs
+    /// more than the multiplies it saves.
+    static let winogradMinimumChannels = 8
+
+    let method: Method
+    let channels: Int
+    let filters: Int
+    let groups: Int
+    /// The kernel in the method's layout: Winograd-transformed, padded to whole blocks of 16 filters, or as
+    /// Keras stores it (`kernel_size + (C/G, F)`, a row-major `[taps·C/G, F]` matrix) for GEMM.
+    private let weights: [Float]
+    /// Padded like `weights`.
+    private let bias: [Float]?
+
+    /// `kernel` laid out `kernelSize + (channels/groups, filters)` as Keras stores it.
+    init(kernel: [Float], kernelSize: [Int], strides: [Int], dilation: [Int], channels: Int, filters: Int, groups: Int,
+         bias: [Float]?) {
+        precondition(groups > 0 && channels % groups == 0 && filters % groups == 0, "groups must divide channels and filters")
+        precondition(kernel.count == kernelSize.reduce(1, *) * (channels / groups) * filters, "kernel does not match its size")
+        self.channels = channels
+        self.filters = filters
+        self.groups = groups
+        let pointwise = kernelSize.allSatisfy { $0 == 1 } && strides.allSatisfy { $0 == 1 }
+        let blocks = filters % NativeKernels.directFilterBlock == 0 || filters < NativeKernels.directFilterBlock
         let stride = NativeKernels.directFilterStride(filters)
-        return Tensor(shape: shape, values: NativeKernels.convolveDirect(
-            input.values, window: geometry.threeDimensional, channels: channels, kernel: paddingRows(kernel, from: filters, to: stride), filters: filters,
-            bias: bias.map { paddingRows($0, from: filters, to: stride) }, relu: relu, rows: 0 ..< rows))
+        if groups == 1, kernelSize == [3, 3], strides == [1, 1], dilation == [1, 1], channels >= Self.winogradMinimumChannels {
+            method = .winograd
+            weights = NativeKernels.winogradKernel(kernel, channels: channels, filters: filters)
+            self.bias = bias.map { paddingRows($0, from: filters, to: stride) }
+        } else if groups == 1, !pointwise, blocks {
+            method = .direct
+            weights = paddingRows(kernel, from: filters, to: stride)
+            self.bias = bias.map { paddingRows($0, from: filters, to: stride) }
+        } else {
+            method = .gemm
+            weights = kernel
+            self.bias = bias
+        }
     }
-    var output = convolveByGEMM(input, geometry: geometry, kernel: kernel, filters: filters, groups: groups, bias: bias)
-    if relu {
-        var values = output.values.mutableSpan
-        for index in 0 ..< values.count { values[index] = max(values[index], 0) }
+
+    /// The convolution of a channels_last `input` over `geometry` (whose window is the kernel's), with ReLU
+    /// applied to the result when `relu` (fused into the Winograd and direct kernels).
+    func callAsFunction(_ input: Tensor, geometry: WindowGeometry, relu: Bool = false) -> Tensor {
+        let batch = input.shape[0]
+        precondition(input.shape[input.rank - 1] == channels, "input does not have the kernel's channels")
+        let shape = [batch] + geometry.outputSize + [filters]
+        switch method {
+        case .winograd:
+            return Tensor(shape: shape, values: NativeKernels.convolveWinograd(
+                input.values, window: geometry.threeDimensional, channels: channels, transformedKernel: weights,
+                filters: filters, bias: bias, relu: relu))
+        case .direct:
+            return Tensor(shape: shape, values: NativeKernels.convolveDirect(
+                input.values, window: geometry.threeDimensional, channels: channels, kernel: weights, filters: filters,
+                bias: bias, relu: relu, rows: 0 ..< batch * geometry.outputPositions))
+        case .gemm:
+            var output = convolveByGEMM(input, geometry: geometry, kernel: weights, filters: filters, groups: groups, bias: bias)
+            if relu {
+                var values = output.values.mutableSpan
+                for index in 0 ..< values.count { values[index] = max(values[index], 0) }
+            }
+            return output
+        }
     }
-    return output
 }
 
-/// `convolve` as im2col + GEMM, in parts of rows when large.
+/// `ConvolutionKernel` as im2col + GEMM, in parts of rows when large.
 private func convolveByGEMM(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filters: Int, groups: Int, bias: [Float]?) -> Tensor {
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
     let rows = batch * geometry.outputPositions

@@ -104,6 +104,54 @@ enum NativeKernels {
         }
     }
 
+    /// A 3×3 kernel (`[3, 3, channels, filters]`, as Keras stores it) transformed for `convolveWinograd`.
+    static func winogradKernel(_ kernel: [Float], channels: Int, filters: Int) -> [Float] {
+        precondition(channels > 0 && filters > 0 && kernel.count == 9 * channels * filters, "Winograd kernel is not 3×3")
+        let count = 16 * channels * directFilterStride(filters)
+        return [Float](unsafeUninitializedCapacity: count) { target, initialized in
+            kernel.withUnsafeBufferPointer { kconv_winograd_kernel(target.baseAddress, $0.baseAddress, channels, filters) }
+            initialized = count
+        }
+    }
+
+    /// The direct convolution's result for a 2-D 3×3 window of stride and dilation 1, computed as Winograd
+    /// F(2×2, 3×3) with 2.25× fewer multiplies: every output cell of the batch as `[cells, filters]`.
+    /// `transformedKernel` comes from `winogradKernel`, `bias` is padded as for `convolveDirect`. Large work
+    /// is split by tiles of 2×2 output cells across threads, each writing its own tiles' cells.
+    static func convolveWinograd(_ input: [Float], window: WindowGeometry, channels: Int, transformedKernel: [Float],
+                                 filters: Int, bias: [Float]?, relu: Bool) -> [Float] {
+        precondition(window.inputSize.count == 3 && window.kernel == [1, 3, 3] && window.strides == [1, 1, 1]
+                     && window.dilation == [1, 1, 1] && window.inputSize[0] == 1 && window.outputSize[0] == 1,
+                     "Winograd needs a 2-D 3×3 window of stride and dilation 1")
+        let samplePositions = window.inputPositions * channels
+        let batch = samplePositions > 0 ? input.count / samplePositions : 0
+        let cells = batch * window.outputPositions
+        guard cells > 0 else { return [] }
+        checkWindow(window, channels: channels, over: input.count, rows: 0 ..< cells, "Winograd convolution")
+        let stride = directFilterStride(filters)
+        precondition(filters > 0 && transformedKernel.count == 16 * channels * stride && (bias?.count ?? stride) == stride,
+                     "Winograd convolution weights do not match")
+        let tiles = batch * ((window.outputSize[1] + 1) / 2) * ((window.outputSize[2] + 1) / 2)
+        let ranges = Parallel.split(tiles, into: Parallel.parts(work: cells * 4 * channels * filters, rows: tiles))
+        let scratchCount = kconv_winograd_scratch_count(channels, filters)
+        let geometry = cWindow(window, channels: channels)
+        return filled(count: cells * filters, parts: ranges.count) { target, part in
+            var scratch = [Float](repeating: 0, count: scratchCount)
+            input.withUnsafeBufferPointer { source in
+                transformedKernel.withUnsafeBufferPointer { weights in
+                    (bias ?? []).withUnsafeBufferPointer { biasValues in
+                        scratch.withUnsafeMutableBufferPointer { scratch in
+                            var geometry = geometry
+                            kconv_winograd_convolve(target, source.baseAddress, weights.baseAddress,
+                                                    bias == nil ? nil : biasValues.baseAddress, &geometry, filters,
+                                                    ranges[part].lowerBound, ranges[part].count, relu ? 1 : 0, scratch.baseAddress)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Checks what the C kernels rely on to stay in bounds: a 3-D window with positive sizes, over `count`
     /// values that hold whole samples of `channels`-wide cells, and output cells `rows` inside that batch.
     private static func checkWindow(_ window: WindowGeometry, channels: Int, over count: Int, rows: Range<Int>, _ kernel: String) {
@@ -120,13 +168,21 @@ enum NativeKernels {
     /// must write every value of rows `part`, `target` pointing at the first. Parts are disjoint.
     private static func filledByParts(rows: Int, width: Int, work: Int,
                                       _ fill: @Sendable (UnsafeMutablePointer<Float>?, Range<Int>) -> Void) -> [Float] {
-        let parts = Parallel.parts(work: work, rows: rows)
-        let ranges = Parallel.split(rows, into: parts)
+        let ranges = Parallel.split(rows, into: Parallel.parts(work: work, rows: rows))
+        return filled(count: rows * width, parts: ranges.count) { target, part in
+            fill(target.map { $0 + ranges[part].lowerBound * width }, ranges[part])
+        }
+    }
+
+    /// A buffer of `count` floats filled by `parts` concurrent calls of `fill(target, part)`, `target`
+    /// pointing at the first float. Between them the calls must write every value, each value once.
+    private static func filled(count: Int, parts: Int,
+                               _ fill: @Sendable (UnsafeMutablePointer<Float>?, Int) -> Void) -> [Float] {
         // Every value is written by `fill`, so the buffer starts uninitialised.
-        return [Float](unsafeUninitializedCapacity: rows * width) { target, initialized in
+        [Float](unsafeUninitializedCapacity: count) { target, initialized in
             nonisolated(unsafe) let target = target.baseAddress
-            Parallel.forEach(parts) { part in fill(target.map { $0 + ranges[part].lowerBound * width }, ranges[part]) }
-            initialized = rows * width
+            Parallel.forEach(parts) { part in fill(target, part) }
+            initialized = count
         }
     }
 

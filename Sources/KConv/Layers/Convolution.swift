@@ -111,16 +111,25 @@ public final class Convolution: ConvolutionBase {
         try windowedOutput(inputShapes, channels: filters)
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
+    /// The weights laid out for the method that computes this layer.
+    private var kernel: ConvolutionKernel?
+
+    override func prepare() throws {
+        try super.prepare()
         guard filters % groups == 0 else {
             throw EngineError("groups (\(groups)) must divide filters (\(filters))")
         }
-        let kernel = parameters[0]
-        let input = try channelsLastInput(call.input, channels: kernel.shape[rank] * groups)
+        let kernelWeights = parameters[0]
+        kernel = ConvolutionKernel(kernel: kernelWeights.values, kernelSize: kernelSize, strides: strides, dilation: dilation,
+                                   channels: kernelWeights.shape[rank] * groups, filters: filters, groups: groups,
+                                   bias: useBias ? parameters[1].values : nil)
+    }
+
+    override func forward(_ call: LayerCall) throws -> LayerOutput {
+        guard let kernel else { throw EngineError("weights not read: prepare the model before running it") }
+        let input = try channelsLastInput(call.input, channels: kernel.channels)
         let relu = activation == .relu
-        return try finishing(convolve(input, geometry: windowGeometry(over: input), kernel: kernel.values, filters: filters,
-                                      groups: groups, bias: useBias ? parameters[1].values : nil, relu: relu),
-                             activated: relu)
+        return try finishing(kernel(input, geometry: windowGeometry(over: input), relu: relu), activated: relu)
     }
 }
 

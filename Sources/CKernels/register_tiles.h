@@ -1,0 +1,55 @@
+#ifndef KCONV_REGISTER_TILES_H
+#define KCONV_REGISTER_TILES_H
+// What the register-tiled kernels (convolution.c, winograd.c) share, internal to CKernels: a 16-float
+// vector type and the choice of instruction-set level at run time.
+#include <string.h>
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef int v16i __attribute__((vector_size(64)));
+
+enum { LANES = 16 };
+
+// Vectors move through memcpy (any alignment) and never by value across a call: each instruction-set
+// level keeps its own vector ABI.
+#define LOAD16(vector, source) memcpy(&(vector), (source), sizeof(v16))
+#define STORE16(target, vector) memcpy((target), &(vector), sizeof(v16))
+
+/// The first `width` lanes (at most 16) of `vector` loaded from / stored to `floats`; a whole vector
+/// in one instruction when `width` is 16.
+__attribute__((always_inline)) static inline void load_lanes(v16 *vector, const float *floats, ptrdiff_t width) {
+    if (width == LANES) memcpy(vector, floats, sizeof(v16));
+    else memcpy(vector, floats, (size_t)width * sizeof(float));
+}
+__attribute__((always_inline)) static inline void store_lanes(float *floats, const v16 *vector, ptrdiff_t width) {
+    if (width == LANES) memcpy(floats, vector, sizeof(v16));
+    else memcpy(floats, vector, (size_t)width * sizeof(float));
+}
+
+/// Negative lanes become +0 (their bits cleared where the comparison is true); NaN stays NaN.
+#define RELU16(vector) ((v16)((v16i)(vector) & ~((vector) < (v16){0})))
+
+/// `count` rounded up to whole vectors.
+static inline ptrdiff_t round_up_to_lanes(ptrdiff_t count) { return (count + LANES - 1) / LANES * LANES; }
+
+/// The widest register tiles the running CPU can use.
+typedef enum { LEVEL_BASELINE, LEVEL_AVX2, LEVEL_AVX512 } cpu_level;
+
+static inline cpu_level running_cpu_level(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        return LEVEL_AVX512;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return LEVEL_AVX2;
+#endif
+    return LEVEL_BASELINE;
+}
+
+// Each level's function attributes. 32 × 512-bit registers on AVX-512 (min_vector_width keeps the vectors
+// 512 bits wide; Clang otherwise splits them in two 256-bit halves on this level); 16 × 256-bit on AVX2,
+// two per 16 floats.
+#define AVX512_FUNCTION __attribute__((target("arch=x86-64-v4"), min_vector_width(512)))
+#define AVX2_FUNCTION __attribute__((target("arch=x86-64-v3")))
+
+#endif
