@@ -44,6 +44,9 @@ void kconv_im2col(float *columns, const float *input, const kconv_window *window
 void kconv_col2im(float *output, const float *columns, const kconv_window *window, ptrdiff_t filters,
                   ptrdiff_t first_row, ptrdiff_t row_count);
 
+/// `count` copies of the `width` floats at `row`, one after the other, from `target`.
+void kconv_repeat_row(float *target, const float *row, ptrdiff_t width, ptrdiff_t count);
+
 // ---- pooling.c
 
 /// Max (average = 0) or average pooling of output cells first_row ..< first_row + row_count (flat,

@@ -127,8 +127,7 @@ private func convolveRows(_ rows: Range<Int>, _ input: Tensor, _ geometry: Windo
                           _ groups: Int, _ bias: [Float]?, splitProducts: Bool) -> [Float] {
     let channels = input.shape[input.rank - 1]
     let groupChannels = channels / groups, groupFilters = filters / groups
-    var output = [Float](repeating: 0, count: rows.count * filters)
-    if let bias { fillRows(&output, with: bias) }
+    var output = startingRows(bias, width: filters, count: rows.count)
     // A column row holds, group after group, each tap's channels of that group.
     let rowWidth = geometry.taps * channels
     let groupWidth = geometry.taps * groupChannels
@@ -167,8 +166,8 @@ func depthwiseConvolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
     let width = channels * multiplier
     precondition(kernel.count == geometry.taps * width, "kernel does not match the geometry")
-    var output = Tensor(zeros: [batch] + geometry.outputSize + [width])
-    if let bias { fillRows(&output.values, with: bias) }
+    var output = Tensor(shape: [batch] + geometry.outputSize + [width],
+                        values: startingRows(bias, width: width, count: batch * geometry.outputPositions))
     let window = geometry.threeDimensional
     var cells = [Int](repeating: 0, count: geometry.taps)
     let source = input.values.span, weights = kernel.span
@@ -205,8 +204,8 @@ func depthwiseConvolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float
 func convolveTransposed(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filters: Int, bias: [Float]?) -> Tensor {
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
     precondition(kernel.count == geometry.taps * filters * channels, "kernel does not match the geometry")
-    var output = Tensor(zeros: [batch] + geometry.inputSize + [filters])
-    if let bias { fillRows(&output.values, with: bias) }
+    var output = Tensor(shape: [batch] + geometry.inputSize + [filters],
+                        values: startingRows(bias, width: filters, count: batch * geometry.inputPositions))
     let rows = batch * geometry.outputPositions
     let rowWidth = geometry.taps * filters
     let blockRows = max(1, min(rows, columnBufferBudget / max(rowWidth, 1)))
@@ -222,13 +221,10 @@ func convolveTransposed(_ input: Tensor, geometry: WindowGeometry, kernel: [Floa
     return output
 }
 
-/// Sets every row of `values` (rows of `row.count` floats) to `row`.
-private func fillRows(_ values: inout [Float], with row: [Float]) {
-    guard !row.isEmpty else { return }
-    var target = values.mutableSpan
-    for rowStart in stride(from: 0, to: target.count, by: row.count) {
-        target.assign(rowStart ..< rowStart + row.count, from: row.span)
-    }
+/// `count` rows of `width` floats to accumulate into: each a copy of `bias`, or zeros.
+private func startingRows(_ bias: [Float]?, width: Int, count: Int) -> [Float] {
+    guard let bias else { return [Float](repeating: 0, count: width * count) }
+    return NativeKernels.repeating(bias, count: count)
 }
 
 extension WindowGeometry {

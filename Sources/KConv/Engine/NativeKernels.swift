@@ -55,6 +55,16 @@ enum NativeKernels {
         }
     }
 
+    /// `row` repeated `count` times, one copy after the other.
+    static func repeating(_ row: [Float], count: Int) -> [Float] {
+        precondition(count >= 0, "negative repeat count")
+        let total = row.count * count
+        return [Float](unsafeUninitializedCapacity: total) { target, initialized in
+            row.withUnsafeBufferPointer { kconv_repeat_row(target.baseAddress, $0.baseAddress, row.count, count) }
+            initialized = total
+        }
+    }
+
     /// Max or average pooling of output cells `rows` (flat, batch-major) as `[rows, channels]`: per channel,
     /// the max or mean of the window's input cells inside the input. Large work is split by rows across
     /// threads, each writing its own rows of the one output buffer.
