@@ -413,3 +413,32 @@ private struct NaiveRNN {
         #expect(untouched.allSatisfy { values[$0] == original[$0] }, "\(function) wrote outside its runs")
     }
 }
+
+/// Matrix products (a recurrent step's `h·U`) against the naive sum: one row, which runs on NativeKernels
+/// for every chunking of its columns, with and without accumulating, inside larger operands; and more rows,
+/// which run on OpenBLAS.
+@Test func productsMatchNaive() throws {
+    var random = SplitMix64(seed: 17)
+    for (m, n, k) in [(1, 16, 1), (1, 48, 7), (1, 272, 33), (1, 496, 64), (1, 10, 5), (1, 32, 0), (3, 48, 9)] {
+        let ldb = n + 5, aOffset = 2, bOffset = 3, cOffset = 1, ldc = n + 1
+        let a = random.values(aOffset + m * k), b = random.values(bOffset + max(k, 1) * ldb)
+        for accumulate in [false, true] {
+            let start = random.values(cOffset + m * ldc)
+            var c = start
+            BLAS.gemm(m: m, n: n, k: k, a: a, aOffset: aOffset, b: b, bOffset: bOffset, ldb: ldb,
+                      c: &c, cOffset: cOffset, ldc: ldc, beta: accumulate ? 1 : 0)
+            for row in 0..<m {
+                for column in 0..<n {
+                    var want = accumulate ? Double(start[cOffset + row * ldc + column]) : 0
+                    for i in 0..<k { want += Double(a[aOffset + row * k + i]) * Double(b[bOffset + i * ldb + column]) }
+                    let got = Double(c[cOffset + row * ldc + column])
+                    #expect(abs(got - want) <= 1e-5 * max(1, abs(want)), "m \(m) n \(n) k \(k) accumulate \(accumulate) at \(row), \(column)")
+                }
+            }
+            let untouched = (0 ..< c.count).filter { index in
+                index < cOffset || (index - cOffset) % ldc >= n || index >= cOffset + m * ldc
+            }
+            #expect(untouched.allSatisfy { c[$0] == start[$0] }, "m \(m) n \(n) k \(k) wrote outside c's rows")
+        }
+    }
+}

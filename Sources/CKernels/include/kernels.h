@@ -87,4 +87,10 @@ void kconv_winograd_convolve(float *output, const float *input, const float *tra
                              const kconv_window *window, ptrdiff_t filters, ptrdiff_t first_tile,
                              ptrdiff_t tile_count, int relu, float *scratch);
 
+// ---- products.c
+
+/// c = a·B (c += a·B with `accumulate`) for one row: c has n values, a has k, B is k × n row-major with rows
+/// ldb apart. n is a multiple of 16.
+void kconv_row_product(float *c, const float *a, const float *b, ptrdiff_t ldb, ptrdiff_t n, ptrdiff_t k, int accumulate);
+
 #endif

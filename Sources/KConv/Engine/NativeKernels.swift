@@ -162,6 +162,26 @@ enum NativeKernels {
         }
     }
 
+    /// Row products need a multiple of this many columns.
+    static let rowProductBlock = 16
+
+    /// `c[cOffset ..< cOffset + n] (+)= a[aOffset ..< aOffset + k] · B`, B being `k` rows of `n` values
+    /// from `b[bOffset]`, `ldb` apart (added to `c` when `accumulate`). `n` is a multiple of `rowProductBlock`.
+    static func rowProduct(into c: inout [Float], at cOffset: Int, row a: [Float], at aOffset: Int,
+                           times b: [Float], at bOffset: Int, ldb: Int, n: Int, k: Int, accumulate: Bool) {
+        precondition(n > 0 && n % rowProductBlock == 0 && k >= 0 && ldb >= n, "row product needs whole blocks of columns")
+        precondition(cOffset >= 0 && cOffset + n <= c.count && aOffset >= 0 && aOffset + k <= a.count
+                     && bOffset >= 0 && (k == 0 || bOffset + (k - 1) * ldb + n <= b.count), "row product outside its operands")
+        c.withUnsafeMutableBufferPointer { c in
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    kconv_row_product(c.baseAddress.map { $0 + cOffset }, a.baseAddress.map { $0 + aOffset },
+                                      b.baseAddress.map { $0 + bOffset }, ldb, n, k, accumulate ? 1 : 0)
+                }
+            }
+        }
+    }
+
     /// Checks what the C kernels rely on to stay in bounds: a 3-D window with positive sizes, over `count`
     /// values that hold whole samples of `channels`-wide cells, and output cells `rows` inside that batch.
     private static func checkWindow(_ window: WindowGeometry, channels: Int, over count: Int, rows: Range<Int>, _ kernel: String) {
