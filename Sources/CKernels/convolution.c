@@ -134,12 +134,4 @@ AVX2_FUNCTION static void convolve_avx2(DIRECT_ARGUMENTS) { convolve_rows(DIRECT
 // The baseline: 16 × 128-bit registers, four per 16 floats: 2 cells × 1 block.
 static void convolve_baseline(DIRECT_ARGUMENTS) { convolve_rows(DIRECT_CALL, 2, 1); }
 
-void kconv_convolve_direct(DIRECT_ARGUMENTS) {
-    switch (running_cpu_level()) {
-#if defined(__x86_64__)
-    case LEVEL_AVX512: return convolve_avx512(DIRECT_CALL);
-    case LEVEL_AVX2: return convolve_avx2(DIRECT_CALL);
-#endif
-    default: return convolve_baseline(DIRECT_CALL);
-    }
-}
+void kconv_convolve_direct(DIRECT_ARGUMENTS) { RUN_FOR_CPU_LEVEL(convolve, DIRECT_CALL) }

@@ -59,12 +59,4 @@ AVX2_FUNCTION static void product_avx2(PRODUCT_ARGUMENTS) { row_product(PRODUCT_
 // 3 × 4 of the 16 SSE registers, 48 columns.
 static void product_baseline(PRODUCT_ARGUMENTS) { row_product(PRODUCT_CALL, 3); }
 
-void kconv_row_product(PRODUCT_ARGUMENTS) {
-    switch (running_cpu_level()) {
-#if defined(__x86_64__)
-    case LEVEL_AVX512: return product_avx512(PRODUCT_CALL);
-    case LEVEL_AVX2: return product_avx2(PRODUCT_CALL);
-#endif
-    default: return product_baseline(PRODUCT_CALL);
-    }
-}
+void kconv_row_product(PRODUCT_ARGUMENTS) { RUN_FOR_CPU_LEVEL(product, PRODUCT_CALL) }

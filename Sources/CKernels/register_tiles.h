@@ -46,6 +46,19 @@ static inline cpu_level running_cpu_level(void) {
     return LEVEL_BASELINE;
 }
 
+/// Runs `name`_avx512, `name`_avx2 or `name`_baseline, whichever the running CPU supports, with these
+/// arguments, and returns (from a void function).
+#if defined(__x86_64__)
+#define RUN_FOR_CPU_LEVEL(name, ...)                                        \
+    switch (running_cpu_level()) {                                          \
+    case LEVEL_AVX512: name##_avx512(__VA_ARGS__); return;                  \
+    case LEVEL_AVX2: name##_avx2(__VA_ARGS__); return;                      \
+    default: name##_baseline(__VA_ARGS__); return;                          \
+    }
+#else
+#define RUN_FOR_CPU_LEVEL(name, ...) name##_baseline(__VA_ARGS__)
+#endif
+
 // Each level's function attributes. 32 × 512-bit registers on AVX-512 (min_vector_width keeps the vectors
 // 512 bits wide; Clang otherwise splits them in two 256-bit halves on this level); 16 × 256-bit on AVX2,
 // two per 16 floats.

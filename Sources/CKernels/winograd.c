@@ -216,12 +216,4 @@ AVX2_FUNCTION static void winograd_avx2(WINOGRAD_ARGUMENTS) { winograd_tiles(WIN
 #endif
 static void winograd_baseline(WINOGRAD_ARGUMENTS) { winograd_tiles(WINOGRAD_CALL, 2, 1); }
 
-void kconv_winograd_convolve(WINOGRAD_ARGUMENTS) {
-    switch (running_cpu_level()) {
-#if defined(__x86_64__)
-    case LEVEL_AVX512: return winograd_avx512(WINOGRAD_CALL);
-    case LEVEL_AVX2: return winograd_avx2(WINOGRAD_CALL);
-#endif
-    default: return winograd_baseline(WINOGRAD_CALL);
-    }
-}
+void kconv_winograd_convolve(WINOGRAD_ARGUMENTS) { RUN_FOR_CPU_LEVEL(winograd, WINOGRAD_CALL) }
