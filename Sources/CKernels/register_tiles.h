@@ -1,7 +1,7 @@
 #ifndef KCONV_REGISTER_TILES_H
 #define KCONV_REGISTER_TILES_H
-// What the register-tiled kernels (convolution.c, winograd.c) share, internal to CKernels: a 16-float
-// vector type and the choice of instruction-set level at run time.
+// What the register-tiled kernels (convolution.c, winograd.c, products.c) share, internal to CKernels: a
+// 16-float vector type and the choice of instruction-set level at run time.
 #include <string.h>
 
 typedef float v16 __attribute__((vector_size(64)));
@@ -15,10 +15,14 @@ enum { LANES = 16 };
 #define STORE16(target, vector) memcpy((target), &(vector), sizeof(v16))
 
 /// The first `width` lanes (at most 16) of `vector` loaded from / stored to `floats`; a whole vector
-/// in one instruction when `width` is 16.
+/// in one instruction when `width` is 16. A partial load zeroes the other lanes.
 __attribute__((always_inline)) static inline void load_lanes(v16 *vector, const float *floats, ptrdiff_t width) {
-    if (width == LANES) memcpy(vector, floats, sizeof(v16));
-    else memcpy(vector, floats, (size_t)width * sizeof(float));
+    if (width == LANES) {
+        memcpy(vector, floats, sizeof(v16));
+    } else {
+        *vector = (v16){0};
+        memcpy(vector, floats, (size_t)width * sizeof(float));
+    }
 }
 __attribute__((always_inline)) static inline void store_lanes(float *floats, const v16 *vector, ptrdiff_t width) {
     if (width == LANES) memcpy(floats, vector, sizeof(v16));

@@ -23,25 +23,29 @@ ptrdiff_t kconv_winograd_scratch_count(ptrdiff_t channels, ptrdiff_t filters) {
     return POSITIONS * BLOCK_TILES * (channels + round_up_to_lanes(filters)) + channels;
 }
 
+/// G g for one column g of the kernel: g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2.
+static inline void kernel_transform(const float g[3], float out[4]) {
+    out[0] = g[0];
+    out[1] = 0.5f * (g[0] + g[1] + g[2]);
+    out[2] = 0.5f * (g[0] - g[1] + g[2]);
+    out[3] = g[2];
+}
+
 void kconv_winograd_kernel(float *transformed, const float *kernel, ptrdiff_t channels, ptrdiff_t filters) {
     const ptrdiff_t stride = round_up_to_lanes(filters);
     memset(transformed, 0, (size_t)(POSITIONS * channels * stride) * sizeof(float));
     for (ptrdiff_t c = 0; c < channels; c++) {
         for (ptrdiff_t f = 0; f < filters; f++) {
-            float g[3][3], rows[4][3];
-            for (int i = 0; i < 3; i++)
-                for (int j = 0; j < 3; j++) g[i][j] = kernel[((i * 3 + j) * channels + c) * filters + f];
-            // G g: rows g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2.
+            // G g Gᵀ: G along the kernel's rows (each column of g), then along its columns.
+            float columns[3][4];
             for (int j = 0; j < 3; j++) {
-                rows[0][j] = g[0][j];
-                rows[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
-                rows[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
-                rows[3][j] = g[2][j];
+                float g[3];
+                for (int i = 0; i < 3; i++) g[i] = kernel[((i * 3 + j) * channels + c) * filters + f];
+                kernel_transform(g, columns[j]);
             }
-            // (G g) Gᵀ, the same along the columns.
             for (int i = 0; i < 4; i++) {
-                const float u[4] = {rows[i][0], 0.5f * (rows[i][0] + rows[i][1] + rows[i][2]),
-                                    0.5f * (rows[i][0] - rows[i][1] + rows[i][2]), rows[i][2]};
+                float u[4];
+                kernel_transform((const float[3]){columns[0][i], columns[1][i], columns[2][i]}, u);
                 for (int j = 0; j < 4; j++) transformed[((i * 4 + j) * channels + c) * stride + f] = u[j];
             }
         }
@@ -53,24 +57,42 @@ typedef struct {
     ptrdiff_t in1, in2, out1, out2, tiles1, tiles2, pad1, pad2, channels, filters, stride;
 } tiling;
 
+/// Where tile `tile` (flat, batch-major) is: its sample and its first output cell (y, x).
+typedef struct { ptrdiff_t sample, y, x; } tile_position;
+
+static inline tile_position position_of_tile(ptrdiff_t tile, const tiling *s) {
+    tile_position p = {tile / (s->tiles2 * s->tiles1), 2 * (tile / s->tiles2 % s->tiles1), 2 * (tile % s->tiles2)};
+    return p;
+}
+
+/// Bᵀ d along one axis: d0 − d2, d1 + d2, d2 − d1, d1 − d3.
+__attribute__((always_inline)) static inline void input_transform(const v16 d[4], v16 out[4]) {
+    out[0] = d[0] - d[2];
+    out[1] = d[1] + d[2];
+    out[2] = d[2] - d[1];
+    out[3] = d[1] - d[3];
+}
+
+/// Aᵀ m along one axis: m0 + m1 + m2, m1 − m2 − m3.
+__attribute__((always_inline)) static inline void output_transform(const v16 m[4], v16 out[2]) {
+    out[0] = m[0] + m[1] + m[2];
+    out[1] = m[1] - m[2] - m[3];
+}
+
 /// Bᵀ d B of one tile for the `width` channels from the cells' first (16 or fewer, a constant wherever
 /// this is inlined): V[ξ] at out + ξ·plane.
 __attribute__((always_inline)) static inline void transform_input_lanes(float *out, const float *cells[4][4],
                                                                         ptrdiff_t plane, ptrdiff_t width) {
-    // d B, row by row: d0 − d2, d1 + d2, d2 − d1, d1 − d3.
+    // d B, row by row, then Bᵀ (d B), column by column.
     v16 rows[4][4];
     for (int i = 0; i < 4; i++) {
         v16 d[4];
         for (int j = 0; j < 4; j++) load_lanes(&d[j], cells[i][j], width);
-        rows[i][0] = d[0] - d[2];
-        rows[i][1] = d[1] + d[2];
-        rows[i][2] = d[2] - d[1];
-        rows[i][3] = d[1] - d[3];
+        input_transform(d, rows[i]);
     }
-    // Bᵀ (d B), column by column, the same combinations.
     for (int j = 0; j < 4; j++) {
-        const v16 u[4] = {rows[0][j] - rows[2][j], rows[1][j] + rows[2][j], rows[2][j] - rows[1][j],
-                          rows[1][j] - rows[3][j]};
+        v16 u[4];
+        input_transform((const v16[4]){rows[0][j], rows[1][j], rows[2][j], rows[3][j]}, u);
         for (int i = 0; i < 4; i++) store_lanes(out + (i * 4 + j) * plane, &u[i], width);
     }
 }
@@ -81,15 +103,13 @@ __attribute__((always_inline)) static inline void transform_inputs(float *v, con
                                                                    const tiling *s, ptrdiff_t first, ptrdiff_t tiles) {
     const ptrdiff_t channels = s->channels, plane = BLOCK_TILES * channels;
     for (ptrdiff_t t = 0; t < tiles; t++) {
-        const ptrdiff_t tile = first + t, tx = tile % s->tiles2, ty = tile / s->tiles2 % s->tiles1;
-        const ptrdiff_t sample = tile / (s->tiles2 * s->tiles1);
-        const ptrdiff_t y0 = 2 * ty - s->pad1, x0 = 2 * tx - s->pad2;
+        const tile_position p = position_of_tile(first + t, s);
         const float *cells[4][4];
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++) {
-                const ptrdiff_t y = y0 + i, x = x0 + j;
+                const ptrdiff_t y = p.y - s->pad1 + i, x = p.x - s->pad2 + j;
                 cells[i][j] = y >= 0 && y < s->in1 && x >= 0 && x < s->in2
-                                  ? input + ((sample * s->in1 + y) * s->in2 + x) * channels : zeros;
+                                  ? input + ((p.sample * s->in1 + y) * s->in2 + x) * channels : zeros;
             }
         ptrdiff_t c = 0;
         for (; c + LANES <= channels; c += LANES) {
@@ -152,32 +172,31 @@ __attribute__((always_inline)) static inline void transform_outputs(float *outpu
                                                                     int relu) {
     const ptrdiff_t plane = BLOCK_TILES * s->stride, filters = s->filters;
     for (ptrdiff_t t = 0; t < tiles; t++) {
-        const ptrdiff_t tile = first + t, tx = tile % s->tiles2, ty = tile / s->tiles2 % s->tiles1;
-        const ptrdiff_t sample = tile / (s->tiles2 * s->tiles1);
+        const tile_position p = position_of_tile(first + t, s);
         for (ptrdiff_t f = 0; f < s->stride; f += LANES) {
+            // Aᵀ x, row by row of the transformed tile, then along the columns, plus the bias.
             v16 x[4][4], rows[2][4], y[2][2];
-            for (int p = 0; p < POSITIONS; p++) LOAD16(x[p / 4][p % 4], m + p * plane + t * s->stride + f);
-            // Aᵀ x: rows x0 + x1 + x2, x1 − x2 − x3; then the same along the columns.
+            for (int q = 0; q < POSITIONS; q++) LOAD16(x[q / 4][q % 4], m + q * plane + t * s->stride + f);
             for (int j = 0; j < 4; j++) {
-                rows[0][j] = x[0][j] + x[1][j] + x[2][j];
-                rows[1][j] = x[1][j] - x[2][j] - x[3][j];
+                v16 column[2];
+                output_transform((const v16[4]){x[0][j], x[1][j], x[2][j], x[3][j]}, column);
+                rows[0][j] = column[0];
+                rows[1][j] = column[1];
             }
             v16 start = {0};
             if (bias) LOAD16(start, bias + f);
             for (int i = 0; i < 2; i++) {
-                y[i][0] = start + (rows[i][0] + rows[i][1] + rows[i][2]);
-                y[i][1] = start + (rows[i][1] - rows[i][2] - rows[i][3]);
+                output_transform(rows[i], y[i]);
+                y[i][0] += start;
+                y[i][1] += start;
             }
             const ptrdiff_t width = filters - f < LANES ? filters - f : LANES;
-            for (int i = 0; i < 2; i++) {
-                const ptrdiff_t oy = 2 * ty + i;
-                if (oy >= s->out1) break;
-                for (int j = 0; j < 2; j++) {
-                    const ptrdiff_t ox = 2 * tx + j;
-                    if (ox >= s->out2) break;
+            for (int i = 0; i < 2 && p.y + i < s->out1; i++) {
+                for (int j = 0; j < 2 && p.x + j < s->out2; j++) {
                     v16 value = y[i][j];
                     if (relu) value = RELU16(value);
-                    store_lanes(output + ((sample * s->out1 + oy) * s->out2 + ox) * filters + f, &value, width);
+                    store_lanes(output + ((p.sample * s->out1 + p.y + i) * s->out2 + p.x + j) * filters + f, &value,
+                                width);
                 }
             }
         }
