@@ -23,7 +23,7 @@ enum BLAS {
         alpha: Float = 1, beta: Float = 0, splitRows: Bool = true
     ) {
         guard m > 0, n > 0 else { return }
-        if m == 1, !transposeA, !transposeB, alpha == 1, beta == 0 || beta == 1, n % NativeKernels.rowProductBlock == 0 {
+        if m == 1, !transposeA, !transposeB, alpha == 1, beta == 0 || beta == 1, n % NativeKernels.vectorLanes == 0 {
             return NativeKernels.rowProduct(into: &c, at: cOffset, row: a, at: aOffset, times: b, at: bOffset, ldb: ldb ?? n,
                                             n: n, k: k, accumulate: beta == 1)
         }

@@ -45,21 +45,21 @@ struct ConvolutionKernel {
         self.filters = filters
         self.groups = groups
         let pointwise = kernelSize.allSatisfy { $0 == 1 } && strides.allSatisfy { $0 == 1 }
-        let blocks = filters % NativeKernels.directFilterBlock == 0 || filters < NativeKernels.directFilterBlock
-        let stride = NativeKernels.directFilterStride(filters)
+        let lanes = NativeKernels.vectorLanes
         if groups == 1, kernelSize == [3, 3], strides == [1, 1], dilation == [1, 1], channels >= Self.winogradMinimumChannels {
             method = .winograd
-            weights = NativeKernels.winogradKernel(kernel, channels: channels, filters: filters)
-            self.bias = bias.map { paddingRows($0, from: filters, to: stride) }
-        } else if groups == 1, !pointwise, blocks {
+        } else if groups == 1, !pointwise, filters % lanes == 0 || filters < lanes {
             method = .direct
-            weights = paddingRows(kernel, from: filters, to: stride)
-            self.bias = bias.map { paddingRows($0, from: filters, to: stride) }
         } else {
             method = .gemm
-            weights = kernel
-            self.bias = bias
         }
+        let padded = NativeKernels.paddedFilters(filters)
+        switch method {
+        case .winograd: weights = NativeKernels.winogradKernel(kernel, channels: channels, filters: filters)
+        case .direct: weights = paddingRows(kernel, from: filters, to: padded)
+        case .gemm: weights = kernel
+        }
+        self.bias = method == .gemm ? bias : bias.map { paddingRows($0, from: filters, to: padded) }
     }
 
     /// The convolution of a channels_last `input` over `geometry` (whose window is the kernel's), with ReLU

@@ -80,24 +80,25 @@ enum NativeKernels {
         }
     }
 
-    /// Filters of a direct convolution come in blocks of this many.
-    static let directFilterBlock = 16
+    /// The C kernels' vector width in floats: the filter axis of a direct or Winograd convolution's kernel
+    /// and bias is padded to a multiple of it, and row products need a multiple of it as their width.
+    static let vectorLanes = 16
 
-    /// `filters` rounded up to whole blocks: the filter axis of a direct convolution's kernel and bias.
-    static func directFilterStride(_ filters: Int) -> Int {
-        (filters + directFilterBlock - 1) / directFilterBlock * directFilterBlock
+    /// `filters` rounded up to whole vectors: the padded filter axis of a convolution's kernel and bias.
+    static func paddedFilters(_ filters: Int) -> Int {
+        (filters + vectorLanes - 1) / vectorLanes * vectorLanes
     }
 
     /// Direct convolution, one group: output cells `rows` (flat, batch-major) as `[rows, filters]`, each
     /// `bias` (or zero) plus the window's taps × channels of `input` times `kernel` (`[taps, channels,
-    /// directFilterStride(filters)]`, bias likewise, the extra filters zero); taps in the padding read zero.
+    /// paddedFilters(filters)]`, bias likewise, the extra filters zero); taps in the padding read zero.
     /// With `relu`, negative results are stored as zero. Large work is split by rows across threads, each
     /// writing its own rows of the one output buffer; every value is computed the same way whatever the split.
     static func convolveDirect(_ input: [Float], window: WindowGeometry, channels: Int, kernel: [Float], filters: Int,
                                bias: [Float]?, relu: Bool, rows: Range<Int>) -> [Float] {
         guard !rows.isEmpty else { return [] }
         checkWindow(window, channels: channels, over: input.count, rows: rows, "direct convolution")
-        let stride = directFilterStride(filters)
+        let stride = paddedFilters(filters)
         precondition(filters > 0 && kernel.count == window.taps * channels * stride && (bias?.count ?? stride) == stride,
                      "direct convolution weights do not match")
         let geometry = cWindow(window, channels: channels)
@@ -117,7 +118,7 @@ enum NativeKernels {
     /// A 3×3 kernel (`[3, 3, channels, filters]`, as Keras stores it) transformed for `convolveWinograd`.
     static func winogradKernel(_ kernel: [Float], channels: Int, filters: Int) -> [Float] {
         precondition(channels > 0 && filters > 0 && kernel.count == 9 * channels * filters, "Winograd kernel is not 3×3")
-        let count = 16 * channels * directFilterStride(filters)
+        let count = 16 * channels * paddedFilters(filters)
         return [Float](unsafeUninitializedCapacity: count) { target, initialized in
             kernel.withUnsafeBufferPointer { kconv_winograd_kernel(target.baseAddress, $0.baseAddress, channels, filters) }
             initialized = count
@@ -138,7 +139,7 @@ enum NativeKernels {
         let cells = batch * window.outputPositions
         guard cells > 0 else { return [] }
         checkWindow(window, channels: channels, over: input.count, rows: 0 ..< cells, "Winograd convolution")
-        let stride = directFilterStride(filters)
+        let stride = paddedFilters(filters)
         precondition(filters > 0 && transformedKernel.count == 16 * channels * stride && (bias?.count ?? stride) == stride,
                      "Winograd convolution weights do not match")
         let tiles = batch * ((window.outputSize[1] + 1) / 2) * ((window.outputSize[2] + 1) / 2)
@@ -162,14 +163,11 @@ enum NativeKernels {
         }
     }
 
-    /// Row products need a multiple of this many columns.
-    static let rowProductBlock = 16
-
     /// `c[cOffset ..< cOffset + n] (+)= a[aOffset ..< aOffset + k] · B`, B being `k` rows of `n` values
-    /// from `b[bOffset]`, `ldb` apart (added to `c` when `accumulate`). `n` is a multiple of `rowProductBlock`.
+    /// from `b[bOffset]`, `ldb` apart (added to `c` when `accumulate`). `n` is a multiple of `vectorLanes`.
     static func rowProduct(into c: inout [Float], at cOffset: Int, row a: [Float], at aOffset: Int,
                            times b: [Float], at bOffset: Int, ldb: Int, n: Int, k: Int, accumulate: Bool) {
-        precondition(n > 0 && n % rowProductBlock == 0 && k >= 0 && ldb >= n, "row product needs whole blocks of columns")
+        precondition(n > 0 && n % vectorLanes == 0 && k >= 0 && ldb >= n, "row product needs whole blocks of columns")
         precondition(cOffset >= 0 && cOffset + n <= c.count && aOffset >= 0 && aOffset + k <= a.count
                      && bOffset >= 0 && (k == 0 || bOffset + (k - 1) * ldb + n <= b.count), "row product outside its operands")
         c.withUnsafeMutableBufferPointer { c in
