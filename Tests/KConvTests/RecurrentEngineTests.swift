@@ -69,13 +69,15 @@ import Testing
         #expect(backwards.states == reversed.states)
     }
 
-    /// A pass large enough to split the batch across threads equals, bit for bit, the pass on one thread
-    /// (every option that touches rows: masks, initial states, both directions, sequences).
+    /// A pass large enough to split the batch across threads equals the pass on one thread (every option
+    /// that touches rows: masks, initial states, both directions, sequences). Not bit for bit: BLAS may
+    /// accumulate a row's products in another order for another row count (OpenBLAS's generic kernels do),
+    /// so the weights are scaled as Keras initialises them, keeping the recurrence from amplifying rounding.
     @Test(arguments: cells)
     func batchSplitMatchesOneThread(_ cell: Recurrent.Cell) throws {
         var random = SplitMix64(seed: 41)
         let (batch, steps, features, units) = (7, 40, 64, 64)
-        let weights = randomWeights(cell, features: features, units: units, useBias: true, &random)
+        let weights = randomWeights(cell, features: features, units: units, useBias: true, scale: 0.125, &random)
         let kernel = try RecurrentKernel(cell: cell, units: units, activation: .tanh, recurrentActivation: .sigmoid,
                                          useBias: true, parameters: weights)
         let input = Tensor(shape: [batch, steps, features], values: random.values(batch * steps * features))
@@ -87,8 +89,9 @@ import Testing
             let split = try kernel.run(input, initialStates: states, mask: mask, options: options)
             options.parallel = false
             let single = try kernel.run(input, initialStates: states, mask: mask, options: options)
-            #expect(split.output == single.output, "\(cell) backwards \(goBackwards)")
-            #expect(split.states == single.states, "\(cell) backwards \(goBackwards)")
+            expectClose(split.output, single.output, "\(cell) backwards \(goBackwards) output")
+            #expect(split.states.count == single.states.count)
+            for (got, want) in zip(split.states, single.states) { expectClose(got, want, "\(cell) backwards \(goBackwards) state") }
         }
     }
 
@@ -263,10 +266,11 @@ private func combinations() -> [(Bool, Bool, Bool, Bool, Bool, Bool)] {
 }
 
 /// `[kernel, recurrent_kernel, bias?]` with Keras's shapes, values in [-1, 1).
-private func randomWeights(_ cell: Recurrent.Cell, features: Int, units: Int, useBias: Bool, _ random: inout SplitMix64) -> [Tensor] {
+private func randomWeights(_ cell: Recurrent.Cell, features: Int, units: Int, useBias: Bool, scale: Float = 1,
+                           _ random: inout SplitMix64) -> [Tensor] {
     let width = cell.gates * units
-    var weights = [Tensor(shape: [features, width], values: random.values(features * width)),
-                   Tensor(shape: [units, width], values: random.values(units * width))]
+    var weights = [Tensor(shape: [features, width], values: random.values(features * width, scale: scale)),
+                   Tensor(shape: [units, width], values: random.values(units * width, scale: scale))]
     if useBias {
         let shape = cell == .gru(resetAfter: true) ? [2, width] : [width]
         weights.append(Tensor(shape: shape, values: random.values(shape.reduce(1, *))))
