@@ -27,13 +27,14 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CKernels"),
         .target(
-            name: "KConv",
-            dependencies: ["CHDF5", "CJSONC", "CBLAS", "CKernels", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            name: "KConvIO",
+            dependencies: ["CHDF5", "CJSONC", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
+        .target(name: "KConv", dependencies: ["KConvIO", "CBLAS", "CKernels"]),
         .executableTarget(
             name: "kconv",
-            dependencies: ["KConv", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["KConv", "KConvIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "KConvTests", dependencies: ["KConv"]),
+        .testTarget(name: "KConvTests", dependencies: ["KConv", "KConvIO"]),
     ]
 )

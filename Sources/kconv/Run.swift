@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KConv
+import KConvIO
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(

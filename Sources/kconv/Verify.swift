@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KConv
+import KConvIO
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(

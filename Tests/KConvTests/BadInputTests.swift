@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KConv
+import KConvIO
 
 /// Broken files (Fixtures/bad, made from real Keras files by generate.py) must fail with one clear
 /// error naming the file and what is wrong — never a crash, a hang or a huge allocation.

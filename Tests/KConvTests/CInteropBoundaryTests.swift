@@ -1,14 +1,14 @@
 import Foundation
 import Testing
 
-/// The C libraries are wrapped in one place each: only Sources/KConv/HDF5 may import CHDF5, only
-/// Sources/KConv/JSON CJSONC, only Engine/BLAS.swift CBLAS and only Engine/NativeKernels.swift CKernels, so
+/// The C libraries are wrapped in one place each: only Sources/KConvIO/HDF5 may import CHDF5, only
+/// Sources/KConvIO/JSON CJSONC, only Engine/BLAS.swift CBLAS and only Engine/NativeKernels.swift CKernels, so
 /// no raw handle or pointer leaks into the rest of kconv.
 @Test func onlyTheInteropFoldersImportCModules() throws {
     let sources = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Sources")
-    let allowed = ["CHDF5": "/Sources/KConv/HDF5/", "CJSONC": "/Sources/KConv/JSON/",
+    let allowed = ["CHDF5": "/Sources/KConvIO/HDF5/", "CJSONC": "/Sources/KConvIO/JSON/",
                    "CBLAS": "/Sources/KConv/Engine/BLAS.swift", "CKernels": "/Sources/KConv/Engine/NativeKernels.swift"]
     let files = try #require(FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil))
         .compactMap { $0 as? URL }

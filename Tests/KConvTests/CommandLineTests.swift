@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KConv
+import KConvIO
 
 /// The `kconv` executable as a user meets it: exit codes and what reaches stdout and stderr.
 @Suite struct CommandLineTests {

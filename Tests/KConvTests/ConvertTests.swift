@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KConv
+import KConvIO
 
 /// `kconv convert`: every fixture model file to every target, read back by kconv with the same layers,
 /// shapes and bit-identical weights; refusals, --force, atomic writes and untranslatable configs.

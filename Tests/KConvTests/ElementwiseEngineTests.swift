@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KConv
+import KConvIO
 
 /// The broadcasting and per-axis kernels against naive index-by-index versions, and the normalisation,
 /// merge and activation layers built from configs against Keras's formulas written out per element.

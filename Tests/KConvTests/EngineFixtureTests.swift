@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KConv
+import KConvIO
 
 /// For every fixture, library and format: kconv's engine, fed the reference inputs, reproduces the
 /// outputs real Keras computed, within |got − want| ≤ 1e-5 + 1e-4·|want| (kconv verify's defaults).

@@ -1,4 +1,5 @@
 @testable import KConv
+import KConvIO
 
 // Shared by the engine tests: seeded draws and layers built from config JSON with random weights.
 

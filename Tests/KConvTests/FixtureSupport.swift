@@ -1,5 +1,6 @@
 import Foundation
 @testable import KConv
+import KConvIO
 
 /// Locates the committed fixtures (written by real Keras through Fixtures/generate.py).
 enum Fixtures {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KConv
+import KConvIO
 
 /// Tests of the HDF5 wrapper. Every test writes its own files with the writer API into a fresh
 /// temporary directory, so nothing outside Swift is needed.

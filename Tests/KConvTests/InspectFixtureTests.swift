@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KConv
+import KConvIO
 
 /// For every fixture, library and format: kconv's summary must equal what Keras itself reported —
 /// per-layer params, trainable params, output shapes (wrapped and nested layers included), totals,

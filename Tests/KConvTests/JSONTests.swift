@@ -1,5 +1,6 @@
 import Testing
 @testable import KConv
+import KConvIO
 
 @Suite struct JSONTests {
     @Test func nanAndInfinityRoundTrip() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KConv
+import KConvIO
 
 /// `.npy` and `.npz` reading and writing: round trips, numpy's exact header layout, hand-written headers
 /// of every format version, and malformed files, which must fail with a clear error — never a crash, a

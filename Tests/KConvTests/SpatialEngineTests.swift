@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KConv
+import KConvIO
 
 /// The spatial layers (convolutions, pooling, reshaping) built from configs, against naive direct
 /// implementations written from Keras's definitions on random shapes and options, in both data formats.

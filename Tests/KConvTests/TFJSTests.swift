@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KConv
+import KConvIO
 
 /// `kconv convert --format tfjs`: every fixture model file written as a TensorFlow.js layers model and read
 /// back by kconv with the same layers, configs and bit-identical weights; the files checked against the

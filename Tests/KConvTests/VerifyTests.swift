@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KConv
+import KConvIO
 
 /// `kconv verify`'s report: per-output comparison, and localisation of the first layer that diverges,
 /// against per-layer outputs real Keras wrote (Fixtures/cases/seed_attention/<lib>.layers.npz).

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KConv
+import KConvIO
 
 /// Legacy HDF5 weight layouts written by hand, for the variants the fixtures cannot produce cheaply.
 @Suite struct WeightsLayoutTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KConv
+import KConvIO
 
 /// Model files people published (../shared/wild, when present): every Keras model inspects, or fails
 /// with a one-line message naming what is missing; where Keras counted the parameters, kconv agrees.

@@ -1,3 +1,4 @@
+import KConvIO
 /// Elementwise maths over two tensors with NumPy broadcasting, the rule every Keras backend op
 /// (`ops.add`, `ops.where`, `tf.maximum`) follows: shapes align at their last axes, and an axis of
 /// size 1 (or a missing leading axis) repeats to match the other operand.

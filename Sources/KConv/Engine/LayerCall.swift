@@ -1,3 +1,4 @@
+import KConvIO
 /// What one layer call receives in a forward pass.
 public struct LayerCall {
     public var inputs: [Tensor]

@@ -1,3 +1,4 @@
+import KConvIO
 /// Kernels that move values without arithmetic (transposes, repeats, padding and cropping) and the image
 /// resize of UpSampling2D.
 extension Tensor {

@@ -1,3 +1,4 @@
+import KConvIO
 /// Writes a native model's configs in one Keras generation's vocabulary: the inverse of `Dialect`, and the
 /// one place where configs are translated between Keras 2 (tf-keras 2.x) and Keras 3.
 ///

@@ -1,3 +1,4 @@
+import KConvIO
 /// Normalises Keras 1, 2 and 3 layer configs to one vocabulary (the Keras 2/3 names) on import, so that
 /// layers and everything after them speak one language.
 enum Dialect {

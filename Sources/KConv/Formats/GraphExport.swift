@@ -1,3 +1,4 @@
+import KConvIO
 /// A Functional model's graph as a config writes it: the layer list, each layer's inbound nodes, and the
 /// input and output lists, in the Keras 2 list form or the Keras 3 `args`/`kwargs` form.
 struct GraphExport {

@@ -1,4 +1,5 @@
 import Foundation
+import KConvIO
 
 /// Reads the `.keras` zip archive (`config.json`, `metadata.json`, `model.weights.h5`) that Keras 3 — and
 /// tf-keras from 2.13 — write.

@@ -1,5 +1,5 @@
 import Foundation
-import ZIPFoundation
+import KConvIO
 
 /// Writes the Keras 3 `.keras` archive (`metadata.json`, `config.json`, `model.weights.h5`, all stored
 /// uncompressed as Keras writes them) and Keras 3 `.weights.h5` files.
@@ -24,12 +24,7 @@ enum KerasArchiveWriter {
             ("config.json", Data(JSONValue.object(config).serialized().utf8)),
             ("model.weights.h5", weights),
         ]
-        let archive = try Archive(url: url, accessMode: .create)
-        for (name, data) in members {
-            try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count), compressionMethod: .none) { position, size in
-                data.subdata(in: Int(position) ..< Int(position) + size)
-            }
-        }
+        try ZipWriter.write(members, to: url)
     }
 
     /// Keras 3's object-path weights: every variable at `layers/<snake_case class>[_n]/.../vars/<i>`, and a

@@ -1,3 +1,4 @@
+import KConvIO
 /// Writes the Keras 2 full-model HDF5 file as tf-keras 2.x `model.save("x.h5")` does: root attributes
 /// `backend`, `keras_version`, `model_config`; a `model_weights` group listing `layer_names`, one group per
 /// layer listing its `weight_names` (`dense/kernel:0`, `bidirectional/forward_lstm/lstm_cell/kernel:0`)

@@ -1,4 +1,5 @@
 import Foundation
+import KConvIO
 
 /// The container a model was read from.
 public enum ModelFileFormat: String, Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import KConvIO
 
 /// Reads weights saved in the legacy HDF5 layout that Keras 1, Keras 2 and Keras 3's `.h5` share: one
 /// group per layer, listed in `layer_names`, each listing its datasets in `weight_names`.

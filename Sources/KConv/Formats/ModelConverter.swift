@@ -1,4 +1,5 @@
 import Foundation
+import KConvIO
 
 /// The files `kconv convert` writes.
 public enum ConversionFormat: String, Sendable, CaseIterable {

@@ -1,4 +1,5 @@
 import Foundation
+import KConvIO
 
 /// The `weightsManifest` of a TensorFlow.js model.json, checked against the shard files it lists before
 /// any weight is read.

@@ -1,4 +1,5 @@
 import Foundation
+import KConvIO
 
 /// Reads a TensorFlow.js layers model: the `model.json` that `tensorflowjs_converter` or a tfjs-layers
 /// `model.save()` writes, with the weight shards its manifest lists.

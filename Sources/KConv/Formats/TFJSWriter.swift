@@ -1,4 +1,5 @@
 import Foundation
+import KConvIO
 
 /// Writes a TensorFlow.js layers model as `tensorflowjs_converter --input_format keras` (tensorflowjs 4.x)
 /// writes one from a Keras 2 `.h5`: `model.json` holding

@@ -1,3 +1,4 @@
+import KConvIO
 /// Attaches weight arrays read from a file to the layers that declared them, checking count and shape,
 /// and converting Keras 1 layouts to the current ones on the way.
 enum WeightBinding {

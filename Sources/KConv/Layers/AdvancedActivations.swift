@@ -1,3 +1,4 @@
+import KConvIO
 /// Activation layers with parameters: ReLU, LeakyReLU, PReLU, ELU, Softmax, ThresholdedReLU.
 /// All of them keep the mask flowing with their input, as Keras's do.
 

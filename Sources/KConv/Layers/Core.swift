@@ -1,3 +1,4 @@
+import KConvIO
 /// Core layers: inputs, Dense, Activation, Embedding, Masking and the layers that do nothing at inference.
 
 /// A model input. `batch_input_shape` (Keras 2) or `batch_shape` (Keras 3) is its full shape.

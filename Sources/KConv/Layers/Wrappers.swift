@@ -1,3 +1,4 @@
+import KConvIO
 /// Wrappers: TimeDistributed and Bidirectional, each holding native inner layers.
 
 /// Applies its inner layer (or model) to every timestep: `(batch, t, ...)` → inner on `(batch, ...)`.

@@ -1,3 +1,4 @@
+import KConvIO
 /// A built-in Keras activation function, named as in configs.
 ///
 /// The same name can mean different maths in different Keras generations: `hard_sigmoid` is

@@ -1,3 +1,4 @@
+import KConvIO
 /// Typed, located access to one layer's `config` object.
 ///
 /// Every failure names the field (`config.units`) and says what was expected and what was found,

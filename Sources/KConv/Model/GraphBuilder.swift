@@ -1,3 +1,4 @@
+import KConvIO
 /// Turns a Sequential or Functional config (already normalised by `Dialect`) into layers and nodes.
 ///
 /// Inbound nodes come in two forms: Keras 1/2 lists of `[layer, node_index, tensor_index, kwargs]`, and

@@ -1,3 +1,4 @@
+import KConvIO
 /// One weight a layer owns once built: its Keras name (`kernel`), shape, whether it trains, and where
 /// Keras 3's object-path weight files keep it relative to the layer (`vars/0`, `cell/vars/1`).
 public struct WeightSpec: Equatable, Sendable {

@@ -1,3 +1,4 @@
+import KConvIO
 /// The one map from Keras class name to native layer type, and the factory that builds layers from
 /// config entries.
 enum LayerRegistry {

@@ -1,3 +1,4 @@
+import KConvIO
 /// One output tensor of a node in a model graph.
 public struct TensorRef: Hashable, Sendable {
     public let node: Int

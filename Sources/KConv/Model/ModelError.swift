@@ -1,3 +1,4 @@
+import KConvIO
 /// Everything that can go wrong while reading a model, with where it went wrong.
 ///
 /// The description reads like `model.h5: layer 'conv2d_3' (Conv2D): config.strides: expected 2 ints, found 3`;

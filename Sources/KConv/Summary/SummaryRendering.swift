@@ -1,3 +1,4 @@
+import KConvIO
 /// Text and JSON renderings of a `ModelSummary`.
 extension ModelSummary {
     /// A summary a Keras user recognises: header, one row per layer (wrapped and nested layers indented

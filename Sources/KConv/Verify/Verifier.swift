@@ -1,4 +1,5 @@
 import Foundation
+import KConvIO
 
 /// Checks a model against reference outputs (from real Keras) or against another model, and says where
 /// they part: per output, and — when the reference holds per-layer outputs — the first layer in graph

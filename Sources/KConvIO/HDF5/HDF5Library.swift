@@ -12,7 +12,7 @@ import Foundation
 private let hdf5Lock = NSRecursiveLock()
 
 /// Runs `body` holding the HDF5 lock, with HDF5's stderr error printing turned off on this thread.
-func withHDF5<T>(_ body: () throws -> T) rethrows -> T {
+package func withHDF5<T>(_ body: () throws -> T) rethrows -> T {
     hdf5Lock.lock()
     defer { hdf5Lock.unlock() }
     kc_disable_error_printing_on_this_thread()
@@ -20,15 +20,15 @@ func withHDF5<T>(_ body: () throws -> T) rethrows -> T {
 }
 
 /// `H5P_DEFAULT` (property list), typed once.
-let defaultPropertyList: hid_t = kc_h5p_default()
+package let defaultPropertyList: hid_t = kc_h5p_default()
 
 /// Owns one HDF5 identifier (file, group, dataset, attribute, datatype, dataspace or property list)
 /// and closes it with the matching `H5?close` when the last reference goes away.
-final class HDF5Handle: @unchecked Sendable {  // immutable; the C calls are serialised by hdf5Lock
-    let id: hid_t
+package final class HDF5Handle: @unchecked Sendable {  // immutable; the C calls are serialised by hdf5Lock
+    package let id: hid_t
     private let close: @convention(c) (hid_t) -> herr_t
 
-    init(_ id: hid_t, close: @convention(c) (hid_t) -> herr_t) {
+    package init(_ id: hid_t, close: @convention(c) (hid_t) -> herr_t) {
         self.id = id
         self.close = close
     }
@@ -70,11 +70,11 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable {
 }
 
 /// Where an HDF5 call happens, for error messages.
-struct HDF5Location: Sendable {
-    let filePath: String
-    let objectPath: String
+package struct HDF5Location: Sendable {
+    package let filePath: String
+    package let objectPath: String
 
-    func error(_ operation: String, _ message: String) -> HDF5Error {
+    package func error(_ operation: String, _ message: String) -> HDF5Error {
         HDF5Error(filePath: filePath, objectPath: objectPath, operation: operation, message: message)
     }
 
@@ -82,13 +82,13 @@ struct HDF5Location: Sendable {
     /// thrown `HDF5Error` carrying HDF5's innermost error message. Call right after the C call,
     /// inside the same `withHDF5` region.
     @discardableResult
-    func check<T: BinaryInteger>(_ result: T, _ operation: @autoclosure () -> String) throws -> T {
+    package func check<T: BinaryInteger>(_ result: T, _ operation: @autoclosure () -> String) throws -> T {
         guard result < 0 else { return result }
         throw error(operation(), innermostHDF5ErrorMessage() ?? "HDF5 call failed")
     }
 
     /// Opens `id` as an owned handle, or throws as `check` does.
-    func handle(_ id: hid_t, close: @convention(c) (hid_t) -> herr_t, _ operation: @autoclosure () -> String) throws -> HDF5Handle {
+    package func handle(_ id: hid_t, close: @convention(c) (hid_t) -> herr_t, _ operation: @autoclosure () -> String) throws -> HDF5Handle {
         HDF5Handle(try check(id, operation()), close: close)
     }
 }
@@ -121,7 +121,7 @@ private func innermostHDF5ErrorMessage() -> String? {
 /// The extent of a dataspace: `shape` is `[]` for scalar and null spaces; `count` is the number of
 /// elements (1 for scalar, 0 for null). Dimensions come from the file, so the product is
 /// overflow-checked rather than trusted.
-func dataspaceExtent(_ space: HDF5Handle, at location: HDF5Location, _ operation: String) throws -> (shape: [Int], count: Int) {
+package func dataspaceExtent(_ space: HDF5Handle, at location: HDF5Location, _ operation: String) throws -> (shape: [Int], count: Int) {
     switch H5Sget_simple_extent_type(space.id) {
     case H5S_NULL: return ([], 0)
     case H5S_SCALAR: return ([], 1)

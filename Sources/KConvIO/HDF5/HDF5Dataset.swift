@@ -29,9 +29,9 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable;
     public let file: HDF5File
     /// The dataset's path inside the file, e.g. `/model_weights/dense/dense/kernel:0`.
     public let path: String
-    let handle: HDF5Handle
+    package let handle: HDF5Handle
 
-    init(file: HDF5File, path: String, handle: HDF5Handle) {
+    package init(file: HDF5File, path: String, handle: HDF5Handle) {
         self.file = file
         self.path = path
         self.handle = handle

@@ -5,7 +5,7 @@ import Foundation
 public final class HDF5File: @unchecked Sendable {  // immutable; the C calls are serialised by hdf5Lock
     /// The file's path on disk.
     public let path: String
-    let handle: HDF5Handle
+    package let handle: HDF5Handle
 
     private init(path: String, handle: HDF5Handle) {
         self.path = path

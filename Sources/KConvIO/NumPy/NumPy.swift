@@ -18,7 +18,7 @@ public struct NumPyArray: Equatable, Sendable {
         }
 
         /// The `descr` numpy writes: `|` (no byte order) for single bytes, little-endian otherwise.
-        var descr: String { (itemSize == 1 ? "|" : "<") + rawValue }
+        package var descr: String { (itemSize == 1 ? "|" : "<") + rawValue }
     }
 
     public var shape: [Int]
@@ -50,7 +50,7 @@ public struct NumPyError: Error, CustomStringConvertible, Equatable {
     }
 
     /// For code below the public entry points, which add the file through `locating`.
-    init(key: String? = nil, _ message: String) { self.init(file: "", key: key, message) }
+    package init(key: String? = nil, _ message: String) { self.init(file: "", key: key, message) }
 
     public var description: String { [file, key, message].compactMap { $0 }.joined(separator: ": ") }
 }
@@ -103,14 +103,14 @@ public enum NumPy {
                 guard !name.isEmpty else { throw NumPyError("an array name is empty") }
                 guard seen.insert(name).inserted else { throw NumPyError(key: name, "name given twice") }
             }
-            try writeAtomically(path) { url in try NPZWriter.write(arrays.map { ($0.name + ".npy", encodeNPY($0.array)) }, to: url) }
+            try writeAtomically(path) { url in try ZipWriter.write(arrays.map { ($0.name + ".npy", Data(encodeNPY($0.array))) }, to: url) }
         }
     }
 
     // MARK: - Helpers
 
     /// Runs `body`, naming the file (and the `.npz` member) in any error it throws; inner names win.
-    static func locating<T>(file: String = "", key: String? = nil, _ body: () throws -> T) throws -> T {
+    package static func locating<T>(file: String = "", key: String? = nil, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch var error as NumPyError {
@@ -152,12 +152,12 @@ public enum NumPy {
 
 /// The `.npy` format: magic, version, a header holding a Python dict literal, then the raw data.
 /// See https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
-enum NPYFormat {
-    static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
+package enum NPYFormat {
+    package static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
     /// Magic and data are aligned to this many bytes, as numpy does (it lets files be memory-mapped).
-    static let alignment = 64
+    package static let alignment = 64
 
-    static func decode(_ bytes: [UInt8]) throws -> NumPyArray {
+    package static func decode(_ bytes: [UInt8]) throws -> NumPyArray {
         guard bytes.starts(with: magic) else { throw NumPyError("not a .npy file (bad magic)") }
         guard bytes.count >= magic.count + 2 else { throw NumPyError("truncated .npy file: no version") }
         let (major, minor) = (bytes[6], bytes[7])
@@ -192,7 +192,7 @@ enum NPYFormat {
         return NumPyArray(shape: header.shape, dtype: header.dtype, values: values)
     }
 
-    static func encode(_ array: NumPyArray) -> [UInt8] {
+    package static func encode(_ array: NumPyArray) -> [UInt8] {
         var text = "{'descr': '\(array.dtype.descr)', 'fortran_order': False, 'shape': \(pythonTuple(array.shape)), }"
         // np.save leaves room to rewrite the first dimension in place with up to 21 digits; matching it
         // makes kconv's files byte-identical to numpy's.
@@ -212,7 +212,7 @@ enum NPYFormat {
     }
 
     /// Python's repr of a shape tuple: `()`, `(5,)`, `(3, 4)`.
-    static func pythonTuple(_ shape: [Int]) -> String {
+    package static func pythonTuple(_ shape: [Int]) -> String {
         shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
     }
 
@@ -262,7 +262,7 @@ enum NPYFormat {
 private extension FixedWidthInteger {
     /// Float to an integer dtype: rounded to nearest, saturated at the type's bounds, NaN to 0, so writing
     /// a value that does not fit never traps.
-    init(saturating value: Float) {
+    package init(saturating value: Float) {
         if value.isNaN {
             self = 0
         } else if value <= Float(Self.min) {
@@ -276,12 +276,12 @@ private extension FixedWidthInteger {
 }
 
 /// The header dict of a `.npy` file, e.g. `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`.
-struct NPYHeader {
-    var dtype: NumPyArray.DType
-    var bigEndian: Bool
-    var shape: [Int]
+package struct NPYHeader {
+    package var dtype: NumPyArray.DType
+    package var bigEndian: Bool
+    package var shape: [Int]
 
-    init(_ text: [UInt8]) throws {
+    package init(_ text: [UInt8]) throws {
         var parser = PythonLiteralParser(text)
         let dict = try parser.parseDict()
         let descr: String
@@ -321,21 +321,21 @@ struct NPYHeader {
 
 /// The subset of Python literal syntax numpy writes in headers: dicts, strings, True/False, ints (with
 /// Python 2's `L` suffix) and tuples or lists of those.
-struct PythonLiteralParser {
-    enum Value: Equatable {
+package struct PythonLiteralParser {
+    package enum Value: Equatable {
         case string(String), bool(Bool), int(Int), sequence([Value])
     }
 
     /// Nesting bound: real headers nest 3 deep at most, and recursion on untrusted input must not
     /// overflow the stack.
-    static let maxDepth = 32
+    package static let maxDepth = 32
 
     private let text: [UInt8]
     private var position = 0
 
-    init(_ text: [UInt8]) { self.text = text }
+    package init(_ text: [UInt8]) { self.text = text }
 
-    mutating func parseDict() throws -> [String: Value] {
+    package mutating func parseDict() throws -> [String: Value] {
         try expect("{")
         var dict: [String: Value] = [:]
         while try peek() != UInt8(ascii: "}") {

@@ -57,25 +57,25 @@ public enum HDF5AttributeValue: Equatable, Sendable {
 
 /// Attributes larger than this many elements are refused: attribute dimensions come from the file,
 /// and Keras's largest attributes (name lists) are limited to 64 KiB by HDF5 object headers.
-let maximumAttributeElementCount = 1 << 24
+package let maximumAttributeElementCount = 1 << 24
 
 /// What groups and datasets share: an owned handle plus where it is, for errors and attributes.
-protocol HDF5Object: AnyObject {
+package protocol HDF5Object: AnyObject {
     var file: HDF5File { get }
     var path: String { get }
     var handle: HDF5Handle { get }
 }
 
 extension HDF5Object {
-    var location: HDF5Location { HDF5Location(filePath: file.path, objectPath: path) }
+    package var location: HDF5Location { HDF5Location(filePath: file.path, objectPath: path) }
 
     /// The in-file path of `name` relative to this object (`name` may itself contain "/", or be absolute).
-    func childPath(_ name: String) -> String {
+    package func childPath(_ name: String) -> String {
         if name.hasPrefix("/") { return name }
         return path.hasSuffix("/") ? path + name : path + "/" + name
     }
 
-    func readAttributeNames() throws -> [String] {
+    package func readAttributeNames() throws -> [String] {
         try withHDF5 {
             var names: [String] = []
             try withUnsafeMutablePointer(to: &names) { namesPointer in
@@ -90,7 +90,7 @@ extension HDF5Object {
         }
     }
 
-    func readAttribute(_ name: String) throws -> HDF5AttributeValue? {
+    package func readAttribute(_ name: String) throws -> HDF5AttributeValue? {
         try withHDF5 {
             let operation = "read attribute '\(name)'"
             let location = self.location
@@ -134,7 +134,7 @@ extension HDF5Object {
     /// int64/float64, a one-element list as a scalar (as for a Python number); any empty list as a
     /// zero-length 1-D float64 array (what h5py writes for Keras's empty `weight_names`).
     /// Strings are written as C strings: an embedded NUL ends them.
-    func writeAttribute(_ name: String, _ value: HDF5AttributeValue) throws {
+    package func writeAttribute(_ name: String, _ value: HDF5AttributeValue) throws {
         try withHDF5 {
             let operation = "write attribute '\(name)'"
             let location = self.location
@@ -162,7 +162,7 @@ extension HDF5Object {
 
     /// Writes a 1-D fixed-length, NULL-padded ASCII string array, as h5py 2.x wrote Keras name lists.
     /// Not public API: only tests use it, to cover the reader's fixed-length path.
-    func writeFixedLengthStringsAttribute(_ name: String, _ strings: [String]) throws {
+    package func writeFixedLengthStringsAttribute(_ name: String, _ strings: [String]) throws {
         try withHDF5 {
             let operation = "write attribute '\(name)'"
             let location = self.location
@@ -228,7 +228,7 @@ extension HDF5Object {
 }
 
 /// A variable-length string type (`char *` in memory) with the given character set.
-func variableStringType(cset: H5T_cset_t, at location: HDF5Location, _ operation: String) throws -> HDF5Handle {
+package func variableStringType(cset: H5T_cset_t, at location: HDF5Location, _ operation: String) throws -> HDF5Handle {
     let type = try location.handle(H5Tcopy(kc_h5t_c_s1()), close: H5Tclose, operation)
     try location.check(H5Tset_size(type.id, kc_h5t_variable()), operation)
     try location.check(H5Tset_cset(type.id, cset), operation)
@@ -236,7 +236,7 @@ func variableStringType(cset: H5T_cset_t, at location: HDF5Location, _ operation
 }
 
 /// A scalar dataspace for `[]`, otherwise a simple one of that shape.
-func createDataspace(shape: [Int], at location: HDF5Location, _ operation: String) throws -> HDF5Handle {
+package func createDataspace(shape: [Int], at location: HDF5Location, _ operation: String) throws -> HDF5Handle {
     if shape.isEmpty {
         return try location.handle(H5Screate(H5S_SCALAR), close: H5Sclose, operation)
     }
@@ -245,7 +245,7 @@ func createDataspace(shape: [Int], at location: HDF5Location, _ operation: Strin
 }
 
 /// A readable name for an HDF5 type class, for error messages.
-func typeClassName(_ typeClass: H5T_class_t) -> String {
+package func typeClassName(_ typeClass: H5T_class_t) -> String {
     switch typeClass {
     case H5T_INTEGER: "integer"
     case H5T_FLOAT: "float"

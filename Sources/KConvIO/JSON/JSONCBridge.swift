@@ -14,7 +14,7 @@ public struct JSONError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { "invalid JSON at line \(line), column \(column): \(message)" }
 
-    init(_ message: String, offset: Int, in bytes: [UInt8]) {
+    package init(_ message: String, offset: Int, in bytes: [UInt8]) {
         self.message = message
         self.offset = offset
         let before = bytes.prefix(offset)

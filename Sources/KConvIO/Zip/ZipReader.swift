@@ -8,33 +8,33 @@ import ZIPFoundation
 /// (weichsel/ZIPFoundation#389, unfixed in 0.9.20), and archives are untrusted input. Inflating still uses
 /// ZIPFoundation's `Data.decompress`, fed only the member's own bytes. Every offset and size is checked
 /// against the archive before use. Member names are only ever compared, never used as paths.
-struct ZipReader {
-    struct Entry {
-        var name: String
-        var flags: Int
-        var method: Int
-        var crc32: UInt32
-        var compressedSize: UInt64
-        var uncompressedSize: UInt64
-        var localHeaderOffset: UInt64
+package struct ZipReader {
+    package struct Entry {
+        package var name: String
+        package var flags: Int
+        package var method: Int
+        package var crc32: UInt32
+        package var compressedSize: UInt64
+        package var uncompressedSize: UInt64
+        package var localHeaderOffset: UInt64
     }
 
     /// Members claiming more than this uncompressed are refused: nothing kconv compares comes near it,
     /// and a size is only a claim until the bytes are there.
-    static let memberLimit: UInt64 = 4 << 30
+    package static let memberLimit: UInt64 = 4 << 30
 
     /// Input bytes handed to zlib at a time.
-    static let inflateChunkSize = 1 << 16
+    package static let inflateChunkSize = 1 << 16
 
     private let bytes: Data
 
     /// `bytes` must start at index 0 (a whole file, e.g. `Data(contentsOf:options: .alwaysMapped)`).
-    init(_ bytes: Data) { self.bytes = bytes }
+    package init(_ bytes: Data) { self.bytes = bytes }
 
     /// The member named `name`, if the archive has one.
-    func entry(named name: String) throws -> Entry? { try entries().first { $0.name == name } }
+    package func entry(named name: String) throws -> Entry? { try entries().first { $0.name == name } }
 
-    func entries() throws -> [Entry] {
+    package func entries() throws -> [Entry] {
         let (count, directoryOffset) = try centralDirectory()
         var entries: [Entry] = []  // not reserved: `count` is only a claim
         var offset = directoryOffset
@@ -64,7 +64,7 @@ struct ZipReader {
     }
 
     /// The uncompressed bytes of `entry`, checked against its declared size and CRC.
-    func contents(of entry: Entry) throws -> Data {
+    package func contents(of entry: Entry) throws -> Data {
         guard entry.flags & 1 == 0 else { throw ZipError("encrypted zip members are not supported") }
         guard entry.uncompressedSize <= Self.memberLimit else {
             throw ZipError("declares \(entry.uncompressedSize) bytes uncompressed, more than the \(Self.memberLimit) kconv reads")
@@ -161,8 +161,8 @@ struct ZipReader {
 }
 
 /// A malformed or unsupported zip archive.
-struct ZipError: Error, CustomStringConvertible {
-    let message: String
-    init(_ message: String) { self.message = message }
-    var description: String { message }
+package struct ZipError: Error, CustomStringConvertible {
+    package let message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { message }
 }

@@ -32,7 +32,7 @@ public struct JSONObject: Sendable, Sequence {
         private let object: JSONObject
         private var index = 0
 
-        init(_ object: JSONObject) { self.object = object }
+        package init(_ object: JSONObject) { self.object = object }
 
         public mutating func next() -> (key: String, value: JSONValue)? {
             while index < object.keys.count {

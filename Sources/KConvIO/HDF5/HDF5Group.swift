@@ -12,9 +12,9 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
     public let file: HDF5File
     /// The group's path inside the file, e.g. `/model_weights/dense`.
     public let path: String
-    let handle: HDF5Handle
+    package let handle: HDF5Handle
 
-    init(file: HDF5File, path: String, handle: HDF5Handle) {
+    package init(file: HDF5File, path: String, handle: HDF5Handle) {
         self.file = file
         self.path = path
         self.handle = handle
