@@ -90,7 +90,7 @@ extension WeightsLayoutTests {
     /// under Theano when loading them.
     @Test func theanoKernelsAreFlipped() throws {
         let kernel = WeightArray(name: "k", shape: [2, 3, 1, 2]) { (0..<12).map(Float.init) }
-        let flipped = try WeightBinding.flippedSpatialAxes(kernel).values()
+        let flipped = try kernel.flippedSpatialAxes().values()
         // Position (r, c) takes (1 - r, 2 - c); each position holds 2 channel values.
         #expect(flipped == [10, 11, 8, 9, 6, 7, 4, 5, 2, 3, 0, 1])
     }

@@ -84,7 +84,7 @@ final class ConfigExport {
             if target == .keras3 {
                 entry["registered_name"] = registration?.registeredName ?? (operation ? .string(layer.className) : .null)
                 if !operation, let shapes = layer.builtInputShapes, let first = shapes.first {
-                    let sequenceOnly = layer is Recurrent || layer is Bidirectional || shapes.count == 1
+                    let sequenceOnly = layer.callSignature == .sequenceAndStates || shapes.count == 1
                     entry["build_config"] = ["input_shape": sequenceOnly ? shapeJSON(first) : .array(shapes.map(shapeJSON))]
                 }
             }
@@ -121,9 +121,6 @@ final class ConfigExport {
             throw ModelError("kconv does not know class \(layer.className), so it cannot translate its \(layer.dialect) config to \(target)"
                 + (layer.className == "Lambda" ? " (a Lambda holds Python code serialised for one Keras version)" : ""))
         }
-        if layer.className == "ThresholdedReLU", target == .keras3 {
-            throw ModelError("Keras 3 has no ThresholdedReLU (ReLU(threshold=θ) differs at x = θ)")
-        }
         return layer.className
     }
 
@@ -139,146 +136,44 @@ final class ConfigExport {
         }
         if let dtype = config["dtype"] { config["dtype"] = try self.dtype(dtype) }
         dropInputShapeKeys(&config, className: layer.className)
-        for key in ["activation", "recurrent_activation"] where config[key] != nil && !(layer is Recurrent) {
-            config[key] = try locating(field: "config.\(key)") { try activation(config[key] ?? .null, of: layer) }
-        }
-        try applyClassRules(layer, &config)
+        try layer.exportConfig(&config, self)
         try applyKeyRules(layer, &config)
         return config
     }
 
-    /// Per-class translations that need the layer's typed properties.
-    private func applyClassRules(_ layer: Layer, _ config: inout JSONObject) throws {
-        switch layer {
-        case let recurrent as Recurrent:
-            // Written explicitly: Keras 1 defaults (hard_sigmoid, GRU without reset_after) differ from Keras 2/3's.
-            config["activation"] = try locating(field: "config.activation") {
-                try activation(.string(recurrent.activation.name), of: recurrent, typed: recurrent.activation)
-            }
-            if recurrent.cell != .simple {
-                config["recurrent_activation"] = try locating(field: "config.recurrent_activation") {
-                    try activation(.string(recurrent.recurrentActivation.name), of: recurrent, typed: recurrent.recurrentActivation)
-                }
-            }
-            if case .gru(let resetAfter) = recurrent.cell { config["reset_after"] = .bool(resetAfter) }
-            if target == .keras2 {
-                config["time_major"] = .bool(recurrent.timeMajor)
-            } else if recurrent.timeMajor {
-                throw ModelError(field: "config.time_major", "Keras 3 has no time-major RNNs, found true")
-            } else {
-                config["time_major"] = nil
-            }
-        case let wrapper as TimeDistributed:
-            config["layer"] = .object(try layerEntry(wrapper.inner))
-        case let bidirectional as Bidirectional:
-            try bidirectionalLayers(bidirectional, &config)
-        case let leaky as LeakyReLU:
-            config["alpha"] = nil
-            config["negative_slope"] = nil
-            config[target == .keras3 ? "negative_slope" : "alpha"] = .double(leaky.negativeSlope)
-        case is Embedding:
-            // Keras 2.0 wrote the input's dtype (int32) as the Embedding's own; its weights were float32.
-            if let name = dtypeName(config["dtype"]), name.hasPrefix("int") || name.hasPrefix("uint") {
-                config["dtype"] = try dtype("float32")
-            }
-        case is BatchNormalization where target == .keras3:
-            // Keras 2 writes the axis as a list; Keras 3 takes one int.
-            if let axes = config["axis"]?.arrayValue {
-                guard axes.count == 1 else {
-                    throw ModelError(field: "config.axis", "Keras 3 BatchNormalization normalises over one axis, found \(ConfigReader.describe(.array(axes)))")
-                }
-                config["axis"] = axes[0]
-            }
-        default:
-            break
+    /// The activation functions a config names, by the names that mean the same functions in the target.
+    func translateActivations(_ config: inout JSONObject, of layer: Layer) throws {
+        for key in ["activation", "recurrent_activation"] where config[key] != nil {
+            config[key] = try locating(field: "config.\(key)") { try activation(config[key] ?? .null, of: layer) }
         }
     }
 
-    /// Bidirectional's wrapped layers. Keras 3 always writes both; tf-keras writes `backward_layer` only when
-    /// it is not the forward layer with `go_backwards` flipped. Keras prefixes the wrapped names itself.
-    private func bidirectionalLayers(_ layer: Bidirectional, _ config: inout JSONObject) throws {
-        var forward = try layerEntry(layer.forward)
-        var backward = try layerEntry(layer.backward)
-        guard target == .keras2 else {
-            config["layer"] = .object(forward)
-            config["backward_layer"] = .object(backward)
-            return
-        }
-        forward = Self.renamed(forward) { $0.hasPrefix("forward_") ? String($0.dropFirst(8)) : $0 }
-        backward = Self.renamed(backward) { $0.hasPrefix("backward_") ? String($0.dropFirst(9)) : $0 }
-        config["layer"] = .object(forward)
-        var generated = forward["config"]?.objectValue ?? JSONObject()
-        generated["go_backwards"] = .bool(!(generated["go_backwards"]?.boolValue ?? false))
-        generated["name"] = nil
-        var given = backward["config"]?.objectValue ?? JSONObject()
-        given["name"] = nil
-        config["backward_layer"] = generated == given && forward["class_name"] == backward["class_name"] ? nil : .object(backward)
-    }
-
-    private static func renamed(_ entry: JSONObject, _ transform: (String) -> String) -> JSONObject {
-        guard var config = entry["config"]?.objectValue, let name = config["name"]?.stringValue else { return entry }
-        config["name"] = .string(transform(name))
-        var copy = entry
-        copy["config"] = .object(config)
-        return copy
+    /// `function`, written under `key` by the name that means it in the target.
+    func setActivation(_ config: inout JSONObject, _ key: String, _ function: Activation, of layer: Layer) throws {
+        config[key] = try locating(field: "config.\(key)") { try activation(.string(function.name), of: layer, typed: function) }
     }
 
     // MARK: Vocabulary
 
-    /// A key only one generation knows: dropped for the other when it holds `value` (nil: any value, for keys
-    /// with no effect on inference), an error otherwise.
-    private struct KeyRule {
-        var key: String
-        var classes: Set<String>?
-        var value: JSONValue?
-        var why: String
-    }
-
-    private static let recurrentClasses: Set<String> = ["SimpleRNN", "LSTM", "GRU"]
-    private static let spatialDropout: Set<String> = ["SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"]
-
-    /// Keys Keras 3 writes that tf-keras rejects.
-    private static let keras3Only: [KeyRule] = [
-        KeyRule(key: "quantization_config", value: .null, why: "Keras 2 has no quantized layers"),
-        KeyRule(key: "lora_rank", value: .null, why: "Keras 2 has no LoRA"),
-        KeyRule(key: "lora_alpha", value: .null, why: "Keras 2 has no LoRA"),
-        KeyRule(key: "seed", classes: recurrentClasses, value: .null, why: "Keras 2 RNNs take no dropout seed"),
-        KeyRule(key: "rms_scaling", classes: ["LayerNormalization"], value: false, why: "Keras 2 has no RMS scaling"),
-        KeyRule(key: "data_format", classes: ["ZeroPadding1D", "Cropping1D", "UpSampling1D"], value: "channels_last",
-                why: "Keras 2's 1-D padding, cropping and upsampling are channels_last only"),
+    /// Keys Keras 3 writes on any layer that tf-keras rejects.
+    private static let keras3Only: [VersionOnlyKey] = [
+        VersionOnlyKey("quantization_config", onlyIn: .keras3, value: .null, why: "Keras 2 has no quantized layers"),
+        VersionOnlyKey("lora_rank", onlyIn: .keras3, value: .null, why: "Keras 2 has no LoRA"),
+        VersionOnlyKey("lora_alpha", onlyIn: .keras3, value: .null, why: "Keras 2 has no LoRA"),
     ]
 
-    /// Keys tf-keras (or Keras 1) writes that Keras 3 rejects.
-    private static let keras2Only: [KeyRule] = [
-        KeyRule(key: "implementation", classes: recurrentClasses, why: "a speed setting with the same maths"),
-        KeyRule(key: "groups", classes: ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "DepthwiseConv1D",
-                                         "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"], value: 1,
-                why: "Keras 3 has no grouped transposed, depthwise or separable convolutions"),
-        KeyRule(key: "kernel_initializer", classes: ["SeparableConv1D", "SeparableConv2D"], why: "unused by tf-keras"),
-        KeyRule(key: "kernel_regularizer", classes: ["SeparableConv1D", "SeparableConv2D"], why: "unused by tf-keras"),
-        KeyRule(key: "kernel_constraint", classes: ["SeparableConv1D", "SeparableConv2D"], why: "unused by tf-keras"),
-        KeyRule(key: "noise_shape", classes: spatialDropout, value: .null, why: "Keras 3 spatial dropout has no noise_shape"),
-        KeyRule(key: "trainable", classes: spatialDropout, why: "Keras 3 spatial dropout takes no trainable flag"),
-        KeyRule(key: "input_length", classes: ["Embedding"], why: "the input layer carries the sequence length"),
-    ]
-
-    /// Keras 1 keys that neither tf-keras nor Keras 3 read.
-    private static let keras1Only: [KeyRule] = [
+    /// Keras 1 keys on any layer that neither tf-keras nor Keras 3 read.
+    private static let keras1Only: [VersionOnlyKey] = [
         "W_regularizer", "b_regularizer", "U_regularizer", "W_constraint", "b_constraint", "U_constraint",
-    ].map { KeyRule(key: $0, value: .null, why: "a Keras 1 key") } + [
-        KeyRule(key: "consume_less", why: "a Keras 1 speed setting with the same maths"),
-        KeyRule(key: "forget_bias_init", classes: ["LSTM"], value: "one", why: "Keras 2 and 3 always start the forget bias at one"),
-        KeyRule(key: "mode", classes: ["BatchNormalization"], value: 0, why: "Keras 2 and 3 only normalise feature-wise (mode 0)"),
-        KeyRule(key: "dropout", classes: ["Embedding"], value: 0, why: "Keras 2 and 3 Embeddings have no dropout"),
-    ] + ["mode", "concat_axis", "dot_axes", "mode_type", "output_shape", "output_shape_type", "output_mask",
-         "output_mask_type", "arguments", "node_indices", "tensor_indices"].map {
-        // Keras 1 Merge(mode=...) became the merge class it names (Dialect.normalizeMerge).
-        KeyRule(key: $0, classes: ["Add", "Multiply", "Average", "Maximum", "Concatenate", "Dot"], why: "carried by the merge class")
-    }
+    ].map { VersionOnlyKey($0, onlyIn: .keras1, value: .null, why: "a Keras 1 key") } + [
+        VersionOnlyKey("consume_less", onlyIn: .keras1, why: "a Keras 1 speed setting with the same maths"),
+    ]
 
     private func applyKeyRules(_ layer: Layer, _ config: inout JSONObject) throws {
-        let rules = (layer.dialect == .keras1 ? Self.keras1Only : []) + (target == .keras2 ? Self.keras3Only : Self.keras2Only)
-        for rule in rules where rule.classes?.contains(layer.className) ?? true {
+        let rules = (Self.keras3Only + Self.keras1Only + layer.versionOnlyKeys).filter { rule in
+            rule.onlyIn == .keras1 ? layer.dialect == .keras1 : rule.onlyIn != target
+        }
+        for rule in rules {
             guard let value = config[rule.key] else { continue }
             if let expected = rule.value, value != expected, value.doubleValue == nil || value.doubleValue != expected.doubleValue {
                 throw ModelError(field: "config.\(rule.key)",
@@ -297,7 +192,7 @@ final class ConfigExport {
     }
 
     /// An activation by the name that means the same function in the target.
-    private func activation(_ value: JSONValue, of layer: Layer, typed: Activation? = nil) throws -> JSONValue {
+    func activation(_ value: JSONValue, of layer: Layer, typed: Activation? = nil) throws -> JSONValue {
         let function = typed ?? Activation(config: value, dialect: layer.dialect)
         switch function {
         case .hardSigmoidLinear where target == .keras3, .hardSigmoidRelu6 where target == .keras2:
@@ -319,7 +214,7 @@ final class ConfigExport {
     }
 
     /// The layer dtype: Keras 3 `DTypePolicy` objects, Keras 2 names (or a mixed-precision `Policy`).
-    private func dtype(_ value: JSONValue) throws -> JSONValue {
+    func dtype(_ value: JSONValue) throws -> JSONValue {
         guard let name = dtypeName(value) else { return value }
         if target == .keras3 { return dtypePolicy(name) }
         if let className = value["class_name"]?.stringValue, !["DTypePolicy", "FloatDTypePolicy", "Policy"].contains(className) {

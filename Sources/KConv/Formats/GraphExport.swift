@@ -55,7 +55,7 @@ struct GraphExport {
         let constant = node.call["args"]?.arrayValue?.compactMap(\.doubleValue).first ?? 0
         guard layer.className == "NotEqual", node.inputs.count == 1, constant == 0 else { throw refusal }
         let masked = model.nodes.contains { other in
-            (other.layer as? Embedding)?.maskZero == true && other.inputs.first == node.inputs[0]
+            other.layer.masksZeroInputs && other.inputs.first == node.inputs[0]
         }
         let onlyMasks = model.nodes.allSatisfy { other in
             !other.inputs.contains { $0.node == index }
@@ -73,10 +73,6 @@ struct GraphExport {
         }
     }
 
-    /// RNNs (and Bidirectional) take initial states as further positional inputs in Keras 2 and as the
-    /// keyword `initial_state` in Keras 3.
-    private func takesStates(_ layer: Layer) -> Bool { layer is Recurrent || layer is Bidirectional }
-
     /// Keras 2: `[[layer, node, tensor, kwargs], ...]`, one entry per positional tensor, each carrying the
     /// call's other arguments (keyword tensors as `[layer, node, tensor]`). A Keras 1/2 call is written as it
     /// was read (it may hold structure, such as a TFOpLambda's bare entry, that the tensors alone do not).
@@ -87,7 +83,8 @@ struct GraphExport {
         for (name, tensors) in node.keywordInputs {
             let kept = tensors.filter { !droppedNodes.contains($0.node) }
             if kept.isEmpty { continue }
-            if name == "initial_state", takesStates(node.layer) {
+            // Initial states: further positional inputs in Keras 2, the keyword `initial_state` in Keras 3.
+            if name == "initial_state", node.layer.callSignature == .sequenceAndStates {
                 positional += kept
             } else {
                 kwargs[name] = kept.count == 1 && tensors.count == 1 ? legacyTensor(kept[0]) : .array(kept.map(legacyTensor))
@@ -105,11 +102,11 @@ struct GraphExport {
         if case .object = node.call { return node.call }
         var positional = node.inputs
         var keywords = node.keywordInputs
-        if takesStates(node.layer), positional.count > 1 {
+        if node.layer.callSignature == .sequenceAndStates, positional.count > 1 {
             keywords.insert(("initial_state", Array(positional.dropFirst())), at: 0)
             positional = Array(positional.prefix(1))
         }
-        let takesList = node.layer is ElementwiseMerge || node.layer is Concatenate || node.layer is Dot || positional.count > 1
+        let takesList = node.layer.callSignature == .list || positional.count > 1
         let args: JSONValue = takesList ? .array([.array(positional.map(keras3Tensor))]) : .array(positional.map(keras3Tensor))
         var kwargs = try constantKwargs(node)
         for (name, tensors) in keywords {

@@ -68,16 +68,15 @@ struct ObjectPathWeights {
     let root: HDF5Group
 
     func bind(to model: Model) throws {
-        var names = StorageNames()
         for layer in model.layers {
-            let base = "layers/" + names.next(for: layer) + "/"
+            let base = model.objectPathPrefix(of: layer)
             try locating(layer: layer.label) {
                 let arrays: [WeightArray]
                 if layer.builtInputShapes == nil {
                     arrays = try ownVariables(at: base)
                 } else {
                     arrays = try layer.weightSpecs.map { spec in
-                        let path = base + spec.storagePath
+                        let path = base + spec.objectPath
                         guard try root.kind(of: path) == .dataset else {
                             throw ModelError(field: "weight '\(spec.name)'", "expected dataset '\(path)' \(spec.shape), found none")
                         }

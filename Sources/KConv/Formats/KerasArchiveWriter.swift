@@ -32,13 +32,12 @@ enum KerasArchiveWriter {
     static func writeWeights(_ model: Model, to path: String) throws {
         let root = try HDF5File.create(path).root
         try root.createGroup("vars").setAttribute("name", .string(model.name))
-        var storage = StorageNames()
         for layer in model.layers {
-            let base = "layers/" + storage.next(for: layer) + "/"
+            let base = model.objectPathPrefix(of: layer)
             try locating(layer: layer.label) {
                 try root.createGroup(base + "vars").setAttribute("name", .string(layer.name))
                 for (spec, array) in zip(layer.weightSpecs, try boundWeights(layer)) {
-                    try root.createDataset(base + spec.storagePath, shape: spec.shape, floats: try array.values())
+                    try root.createDataset(base + spec.objectPath, shape: spec.shape, floats: try array.values())
                 }
             }
         }

@@ -48,49 +48,8 @@ enum KerasH5Writer {
         }
     }
 
-    /// tf-keras weight names, in `weightSpecs` order. A weight is named by the layers that create it: the
-    /// top-level layer, a Bidirectional's wrapped layer, an RNN's cell. TimeDistributed adds nothing of its
-    /// inner layer's, and a nested model's layers use their own names only.
-    static func legacyWeightNames(_ layer: Layer) -> [String] {
-        let names = relativeNames(layer, scope: layer is Model ? nil : layer.name)
-        return layer.weightSpecs.map { names[$0.storagePath] ?? "\(layer.name)/\($0.name):0" }
-    }
-
-    /// Full names keyed by storage path relative to `layer`, for weights created under `scope`.
-    private static func relativeNames(_ layer: Layer, scope: String?) -> [String: String] {
-        let prefix = scope.map { $0 + "/" } ?? ""
-        var names: [String: String] = [:]
-        func adopt(_ inner: [String: String], under path: String) {
-            for (key, value) in inner { names[path + key] = value }
-        }
-        switch layer {
-        case let model as Model:
-            var storage = StorageNames()
-            for sublayer in model.layers {
-                let path = "layers/" + storage.next(for: sublayer) + "/"
-                adopt(relativeNames(sublayer, scope: sublayer is Model ? nil : sublayer.name), under: path)
-            }
-        case let wrapper as TimeDistributed:
-            adopt(relativeNames(wrapper.inner, scope: wrapper.inner is Model ? nil : scope), under: "layer/")
-        case let bidirectional as Bidirectional:
-            adopt(relativeNames(bidirectional.forward, scope: prefix + bidirectional.forward.name), under: "forward_layer/")
-            adopt(relativeNames(bidirectional.backward, scope: prefix + bidirectional.backward.name), under: "backward_layer/")
-        case let recurrent as Recurrent:
-            let cell = switch recurrent.cell {
-            case .simple: "simple_rnn_cell"
-            case .lstm: "lstm_cell"
-            case .gru: "gru_cell"
-            }
-            for spec in recurrent.weightSpecs { names[spec.storagePath] = "\(prefix)\(cell)/\(spec.name):0" }
-        default:
-            for spec in layer.weightSpecs {
-                // Keras 3 renamed DepthwiseConv's depthwise_kernel to kernel.
-                let name = layer is DepthwiseConvolution && spec.name == "kernel" ? "depthwise_kernel" : spec.name
-                names[spec.storagePath] = "\(prefix)\(name):0"
-            }
-        }
-        return names
-    }
+    /// tf-keras weight names, in `weightSpecs` order, as each layer's weight declarations name them.
+    static func legacyWeightNames(_ layer: Layer) -> [String] { layer.weightSpecs.map { $0.legacyName(in: layer) } }
 }
 
 /// A layer's bound weight arrays, one per spec, or an error saying they are missing.

@@ -119,11 +119,10 @@ private struct WeightSlots {
             if aliases[alias] != nil { ambiguous.insert(alias) } else { aliases[alias] = slot }
         }
         for alias in ambiguous { aliases[alias] = nil }
-        var storage = StorageNames()
         for (layerIndex, layer) in model.layers.enumerated() {
-            let base = "layers/" + storage.next(for: layer) + "/"
-            for (index, spec) in layer.weightSpecs.enumerated() where names[base + spec.storagePath] == nil {
-                aliases[base + spec.storagePath] = Slot(layer: layerIndex, index: index)
+            let base = model.objectPathPrefix(of: layer)
+            for (index, spec) in layer.weightSpecs.enumerated() where names[base + spec.objectPath] == nil {
+                aliases[base + spec.objectPath] = Slot(layer: layerIndex, index: index)
             }
         }
         examples = all.isEmpty ? "the model has no weights"

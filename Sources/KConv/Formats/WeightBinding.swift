@@ -1,6 +1,6 @@
 import KConvIO
 /// Attaches weight arrays read from a file to the layers that declared them, checking count and shape,
-/// and converting Keras 1 layouts to the current ones on the way.
+/// and converting Keras 1 and Theano layouts to the current ones on the way (each layer knows its own).
 enum WeightBinding {
     /// Binds `arrays` (in the file's order) to `layer`, or adopts them if the layer's shapes are unknown.
     /// `backend` is the one the file was written with (the `backend` attribute of legacy HDF5 files).
@@ -9,12 +9,8 @@ enum WeightBinding {
             layer.adoptFileWeights(arrays)
             return
         }
-        var arrays = dialect == .keras1 ? try keras1Arrays(arrays, for: layer) : arrays
-        if backend == "theano", layer is Convolution || layer is ConvolutionTranspose, let kernel = arrays.first {
-            // Theano convolves (flipped kernel) where TensorFlow correlates: Keras 2.3's loader flips the
-            // spatial axes of convolution kernels written under Theano (`_need_convert_kernel`).
-            arrays[0] = flippedSpatialAxes(kernel)
-        }
+        var arrays = dialect == .keras1 ? try layer.keras1Weights(arrays) : arrays
+        if backend == "theano" { arrays = layer.theanoWeights(arrays) }
         let specs = layer.weightSpecs
         guard arrays.count == specs.count else {
             let expected = specs.map { "\($0.name) \($0.shape)" }.joined(separator: ", ")
@@ -27,48 +23,12 @@ enum WeightBinding {
         }
         try layer.bind(arrays)
     }
+}
 
-    /// Keras 1 stored LSTM and GRU weights per gate (12 and 9 arrays); Keras 2's
-    /// `preprocess_weights_for_loading` concatenates them into kernel, recurrent kernel and bias.
-    private static func keras1Arrays(_ arrays: [WeightArray], for layer: Layer) throws -> [WeightArray] {
-        if let bidirectional = layer as? Bidirectional {
-            let half = arrays.count / 2
-            return try keras1Arrays(Array(arrays.prefix(half)), for: bidirectional.forward)
-                + keras1Arrays(Array(arrays.dropFirst(half)), for: bidirectional.backward)
-        }
-        if let wrapper = layer as? TimeDistributed { return try keras1Arrays(arrays, for: wrapper.inner) }
-        if let convolution = layer as? Convolution, let kernel = arrays.first {
-            return [try keras1Kernel(kernel, for: convolution)] + arrays.dropFirst()
-        }
-        guard let recurrent = layer as? Recurrent else { return arrays }
-        // Keras 1 LSTM order per gate triple [W, U, b]: i, c, f, o; Keras 2 wants i, f, c, o.
-        let gateOrder: [Int]
-        switch (recurrent.cell, arrays.count) {
-        case (.lstm, 12): gateOrder = [0, 2, 1, 3]
-        case (.gru, 9): gateOrder = [0, 1, 2]
-        default: return arrays
-        }
-        return try (0..<3).map { part in
-            try concatenateLastAxis(gateOrder.map { arrays[$0 * 3 + part] }, name: ["kernel", "recurrent_kernel", "bias"][part])
-        }
-    }
-
-    /// Keras 1 Conv1D kernels are `(length, 1, in, filters)`: drop the unit axis. Keras 1 channels_first
-    /// Conv2D/3D kernels are `(filters, in, spatial...)`: move to `(spatial..., in, filters)`.
-    private static func keras1Kernel(_ kernel: WeightArray, for layer: Convolution) throws -> WeightArray {
-        let shape = kernel.shape
-        if layer.rank == 1, shape.count == 4, shape[1] == 1 {
-            return WeightArray(name: kernel.name, shape: [shape[0], shape[2], shape[3]]) { try kernel.values() }
-        }
-        if layer.channelsFirst, shape.count == layer.rank + 2 {
-            let rank = layer.rank
-            return try transposed(kernel, permutation: Array(2..<(rank + 2)) + [1, 0])
-        }
-        return kernel
-    }
-
+extension WeightArray {
     /// The array with its axes permuted (`numpy.transpose(array, permutation)`), computed when read.
-    static func transposed(_ array: WeightArray, permutation: [Int]) throws -> WeightArray {
+    func transposed(_ permutation: [Int]) throws -> WeightArray {
+        let array = self
         let source = array.shape
         guard permutation.sorted() == Array(source.indices) else {
             throw ModelError(field: "weight '\(array.name)'", "cannot permute shape \(source) by \(permutation)")
@@ -97,7 +57,8 @@ enum WeightBinding {
 
     /// A convolution kernel with every axis but the last two (in, out channels) reversed:
     /// `conv_utils.convert_kernel`.
-    static func flippedSpatialAxes(_ kernel: WeightArray) -> WeightArray {
+    func flippedSpatialAxes() -> WeightArray {
+        let kernel = self
         let shape = kernel.shape
         let spatial = Array(shape.dropLast(2))
         let channels = shape.suffix(2).reduce(1, *)
@@ -122,7 +83,7 @@ enum WeightBinding {
     }
 
     /// Concatenates arrays along their last axis.
-    private static func concatenateLastAxis(_ parts: [WeightArray], name: String) throws -> WeightArray {
+    static func concatenatingLastAxis(_ parts: [WeightArray], name: String) throws -> WeightArray {
         guard let first = parts.first, parts.allSatisfy({ $0.shape.dropLast() == first.shape.dropLast() && !$0.shape.isEmpty }) else {
             throw ModelError(field: "weight '\(name)'", "Keras 1 gate weights have mismatched shapes: \(parts.map(\.shape))")
         }

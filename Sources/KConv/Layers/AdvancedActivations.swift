@@ -52,6 +52,13 @@ public final class LeakyReLU: Layer {
         try super.init(context)
     }
 
+    /// tf-keras calls the slope `alpha`, Keras 3 `negative_slope`.
+    override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
+        config["alpha"] = nil
+        config["negative_slope"] = nil
+        config[export.target == .keras3 ? "negative_slope" : "alpha"] = .double(negativeSlope)
+    }
+
     override func forward(_ call: LayerCall) throws -> LayerOutput {
         Rectifier(negativeSlope: Float(negativeSlope)).output(for: call)
     }
@@ -84,6 +91,10 @@ public final class ThresholdedReLU: Layer {
     }
 
     /// `x · (x > theta)`: Keras's ReLU with `threshold = theta`.
+    override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
+        if export.target == .keras3 { throw ModelError("Keras 3 has no ThresholdedReLU (ReLU(threshold=θ) differs at x = θ)") }
+    }
+
     override func forward(_ call: LayerCall) throws -> LayerOutput {
         Rectifier(threshold: Float(theta)).output(for: call)
     }

@@ -1,3 +1,4 @@
+import KConvIO
 /// Convolutions: Conv1D/2D/3D, their transposes, separable and depthwise variants.
 ///
 /// Kernels are `kernel_size + (in / groups, filters)` (transposed: `kernel_size + (filters, in)`), as Keras stores them.
@@ -111,6 +112,22 @@ public final class Convolution: ConvolutionBase {
         try windowedOutput(inputShapes, channels: filters)
     }
 
+    /// Keras 1 Conv1D kernels are `(length, 1, in, filters)`: the unit axis goes. Keras 1 channels_first
+    /// Conv2D/3D kernels are `(filters, in, spatial...)`: they move to `(spatial..., in, filters)`.
+    override func keras1Weights(_ arrays: [WeightArray]) throws -> [WeightArray] {
+        guard let kernel = arrays.first else { return arrays }
+        let shape = kernel.shape
+        if rank == 1, shape.count == 4, shape[1] == 1 {
+            return [WeightArray(name: kernel.name, shape: [shape[0], shape[2], shape[3]]) { try kernel.values() }] + arrays.dropFirst()
+        }
+        if channelsFirst, shape.count == rank + 2 {
+            return [try kernel.transposed(Array(2..<(rank + 2)) + [1, 0])] + arrays.dropFirst()
+        }
+        return arrays
+    }
+
+    override func theanoWeights(_ arrays: [WeightArray]) -> [WeightArray] { flippingKernel(arrays) }
+
     /// The weights laid out for the method that computes this layer.
     private var kernel: ConvolutionKernel?
 
@@ -131,6 +148,17 @@ public final class Convolution: ConvolutionBase {
         let relu = activation == .relu
         return try finishing(kernel(input, geometry: windowGeometry(over: input), relu: relu), activated: relu)
     }
+}
+
+/// Keras 3 has no grouped transposed, depthwise or separable convolutions; tf-keras writes `groups: 1` on them.
+private let groupsKey = VersionOnlyKey("groups", onlyIn: .keras2, value: 1,
+                                       why: "Keras 3 has no grouped transposed, depthwise or separable convolutions")
+
+/// Theano convolves (flipped kernel) where TensorFlow correlates: Keras 2.3's loader flips the spatial axes
+/// of convolution kernels written under Theano (`_need_convert_kernel`).
+private func flippingKernel(_ arrays: [WeightArray]) -> [WeightArray] {
+    guard let kernel = arrays.first else { return arrays }
+    return [kernel.flippedSpatialAxes()] + arrays.dropFirst()
 }
 
 /// Conv1DTranspose, Conv2DTranspose, Conv3DTranspose.
@@ -161,6 +189,10 @@ public final class ConvolutionTranspose: ConvolutionBase {
         shape.channels = filters
         return [shape.shape]
     }
+
+    override func theanoWeights(_ arrays: [WeightArray]) -> [WeightArray] { flippingKernel(arrays) }
+
+    override var versionOnlyKeys: [VersionOnlyKey] { [groupsKey] }
 
     /// Keras's `conv_transpose`: the output's spatial sizes are `deconv_output_length` (as in
     /// `outputShapes`), and TensorFlow places the windows of the forward convolution from that output
@@ -196,7 +228,7 @@ public final class DepthwiseConvolution: ConvolutionBase {
         let channels = try inputChannels(inputShapes)
         // Keras 2 calls it depthwise_kernel, Keras 3 kernel; the layout is the same.
         let kernelName = dialect >= .keras3 ? "kernel" : "depthwise_kernel"
-        var specs = [weight(kernelName, kernelSize + [channels, depthMultiplier], index: 0)]
+        var specs = [weight(kernelName, kernelSize + [channels, depthMultiplier], index: 0, legacyName: "depthwise_kernel")]
         if useBias { specs.append(weight("bias", [channels * depthMultiplier], index: 1)) }
         return specs
     }
@@ -205,6 +237,8 @@ public final class DepthwiseConvolution: ConvolutionBase {
         let channels = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self).channels
         return try windowedOutput(inputShapes, channels: channels.map { $0 * depthMultiplier })
     }
+
+    override var versionOnlyKeys: [VersionOnlyKey] { [groupsKey] }
 
     override func forward(_ call: LayerCall) throws -> LayerOutput {
         let kernel = parameters[0]
@@ -239,6 +273,13 @@ public final class SeparableConvolution: ConvolutionBase {
     }
 
     /// The depthwise convolution without bias, then the 1×1 pointwise one (a GEMM over channels) with it.
+    /// tf-keras writes the plain-convolution keys on separable convolutions without using them.
+    override var versionOnlyKeys: [VersionOnlyKey] {
+        [groupsKey] + ["kernel_initializer", "kernel_regularizer", "kernel_constraint"].map {
+            VersionOnlyKey($0, onlyIn: .keras2, why: "unused by tf-keras")
+        }
+    }
+
     override func forward(_ call: LayerCall) throws -> LayerOutput {
         let depthwiseKernel = parameters[0], pointwiseKernel = parameters[1]
         let input = try channelsLastInput(call.input, channels: depthwiseKernel.shape[rank])

@@ -97,6 +97,12 @@ public final class ActivationLayer: Layer {
 
 /// Dropout, SpatialDropout, GaussianNoise and friends: training-time noise, the identity at inference.
 public final class InferenceIdentity: Layer {
+    override var versionOnlyKeys: [VersionOnlyKey] {
+        guard className.hasPrefix("SpatialDropout") else { return [] }
+        return [VersionOnlyKey("noise_shape", onlyIn: .keras2, value: .null, why: "Keras 3 spatial dropout has no noise_shape"),
+                VersionOnlyKey("trainable", onlyIn: .keras2, why: "Keras 3 spatial dropout takes no trainable flag")]
+    }
+
     override func forward(_ call: LayerCall) throws -> LayerOutput { LayerOutput([call.input], masks: [call.mask]) }
 }
 
@@ -122,6 +128,21 @@ public final class Embedding: Layer {
     }
 
     /// Indices arrive as floats (NumPy ints converted); each must be a whole number in [0, input_dim).
+    override var masksZeroInputs: Bool { maskZero }
+    override var inputVocabulary: Int? { inputDim }
+
+    override var versionOnlyKeys: [VersionOnlyKey] {
+        [VersionOnlyKey("input_length", onlyIn: .keras2, why: "the input layer carries the sequence length"),
+         VersionOnlyKey("dropout", onlyIn: .keras1, value: 0, why: "Keras 2 and 3 Embeddings have no dropout")]
+    }
+
+    /// Keras 2.0 wrote the input's dtype (int32) as the Embedding's own; its weights were float32.
+    override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
+        if let name = dtypeName(config["dtype"]), name.hasPrefix("int") || name.hasPrefix("uint") {
+            config["dtype"] = try export.dtype("float32")
+        }
+    }
+
     override func forward(_ call: LayerCall) throws -> LayerOutput {
         let indices = call.input
         let table = parameters[0].values

@@ -1,6 +1,12 @@
 import KConvIO
 /// Merge layers: elementwise Add/Subtract/Multiply/Average/Maximum/Minimum, Concatenate and Dot.
 
+/// Keys of Keras 1's `Merge` layer that its Keras 2 successors carry in their class.
+private let keras1MergeKeys = ["mode", "concat_axis", "dot_axes", "mode_type", "output_shape", "output_shape_type", "output_mask",
+                               "output_mask_type", "arguments", "node_indices", "tensor_indices"].map {
+    VersionOnlyKey($0, onlyIn: .keras1, why: "carried by the merge class")
+}
+
 /// Add, Subtract, Multiply, Average, Maximum, Minimum over two or more inputs, with Keras's broadcasting.
 public final class ElementwiseMerge: Layer {
     public enum Operation: String, Sendable { case add, subtract, multiply, average, maximum, minimum }
@@ -48,6 +54,11 @@ public final class ElementwiseMerge: Layer {
     /// Lower-rank inputs first gain axes of size 1 after the batch axis (Keras's `Merge.call` expands them at
     /// axis 1), then the inputs combine left to right with NumPy broadcasting; Average divides the sum by the
     /// input count. Keras 3's Multiply, Maximum and Minimum also look at the masks (`maskedMerge`).
+    override var callSignature: CallSignature { .list }
+
+    /// Keras 1's `Merge(mode=...)` became the merge class it names (Dialect.normalizeMerge).
+    override var versionOnlyKeys: [VersionOnlyKey] { keras1MergeKeys }
+
     override func forward(_ call: LayerCall) throws -> LayerOutput {
         let expected = operation == .subtract ? 2...2 : 1...Int.max
         guard expected.contains(call.inputs.count) else {
@@ -179,6 +190,11 @@ public final class Concatenate: Layer {
         return [result]
     }
 
+    override var callSignature: CallSignature { .list }
+
+    /// Keras 1's `Merge(mode=...)` became the merge class it names (Dialect.normalizeMerge).
+    override var versionOnlyKeys: [VersionOnlyKey] { keras1MergeKeys }
+
     override func forward(_ call: LayerCall) throws -> LayerOutput {
         let inputs = call.inputs
         guard let first = inputs.first else { throw EngineError("\(label) expects at least one input, found none") }
@@ -272,6 +288,11 @@ public final class Dot: Layer {
     /// Keras's `batch_dot`: for each sample, the sum over the contracted axes of `x · y`; the result's axes
     /// are x's other axes then y's (a lone batch axis gains a 1). With `normalize`, each input is first
     /// L2-normalised along its contracted axis, making the products cosine similarities. No mask comes out.
+    override var callSignature: CallSignature { .list }
+
+    /// Keras 1's `Merge(mode=...)` became the merge class it names (Dialect.normalizeMerge).
+    override var versionOnlyKeys: [VersionOnlyKey] { keras1MergeKeys }
+
     override func forward(_ call: LayerCall) throws -> LayerOutput {
         guard call.inputs.count == 2 else { throw EngineError("\(label) expects 2 inputs, found \(call.inputs.count)") }
         var (x, y) = (call.inputs[0], call.inputs[1])

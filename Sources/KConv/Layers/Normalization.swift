@@ -1,3 +1,4 @@
+import KConvIO
 /// Normalisation layers: BatchNormalization (moving statistics at inference) and LayerNormalization.
 
 /// Normalised axes of an input, from an `axis` entry that is an int or a list (negative counts from the end).
@@ -79,6 +80,19 @@ public final class BatchNormalization: Layer {
 
     /// Inference with the moving statistics over `axes` (one channel index per position along them); the
     /// mask passes through, as Keras's BatchNormalization supports masking.
+    override var versionOnlyKeys: [VersionOnlyKey] {
+        [VersionOnlyKey("mode", onlyIn: .keras1, value: 0, why: "Keras 2 and 3 only normalise feature-wise (mode 0)")]
+    }
+
+    /// Keras 2 writes the axis as a list; Keras 3 takes one int.
+    override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
+        guard export.target == .keras3, let axes = config["axis"]?.arrayValue else { return }
+        guard axes.count == 1 else {
+            throw ModelError(field: "config.axis", "Keras 3 BatchNormalization normalises over one axis, found \(ConfigReader.describe(.array(axes)))")
+        }
+        config["axis"] = axes[0]
+    }
+
     override func forward(_ call: LayerCall) throws -> LayerOutput {
         let input = call.input
         try requireBuiltRank(input, of: self)
@@ -153,6 +167,10 @@ public final class LayerNormalization: Layer {
 
     /// Rows are the elements of one sample across `axes` (row-major over the sorted axes, the order Keras
     /// lays gamma and beta out in). The mask passes through, as in Keras.
+    override var versionOnlyKeys: [VersionOnlyKey] {
+        [VersionOnlyKey("rms_scaling", onlyIn: .keras3, value: false, why: "Keras 2 has no RMS scaling")]
+    }
+
     override func forward(_ call: LayerCall) throws -> LayerOutput {
         let input = call.input
         try requireBuiltRank(input, of: self)

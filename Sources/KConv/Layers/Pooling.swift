@@ -1,3 +1,4 @@
+import KConvIO
 /// Pooling: windowed Max/AveragePooling 1D/2D/3D and their global forms.
 
 /// MaxPooling1D/2D/3D and AveragePooling1D/2D/3D. `strides` defaults to `pool_size`.

@@ -1,3 +1,4 @@
+import KConvIO
 /// Recurrent layers: SimpleRNN, LSTM and GRU over `(batch, timesteps, features)` inputs.
 
 /// One recurrent layer. Gate blocks in the kernels follow Keras: LSTM `[i f c o]`, GRU `[z r h]`.
@@ -62,13 +63,14 @@ public final class Recurrent: Layer {
     override func makeWeights(_ inputShapes: [TensorShape]) throws -> [WeightSpec] {
         let features = try lastDimension(singleSequence(inputShapes))
         let width = cell.gates * units
+        let cellScope = snakeCase(className) + "_cell"  // tf-keras names the cell lstm_cell, gru_cell, simple_rnn_cell
         var specs = [
-            weight("kernel", [features, width], index: 0, owner: "cell/"),
-            weight("recurrent_kernel", [units, width], index: 1, owner: "cell/"),
+            weight("kernel", [features, width], index: 0, owner: "cell/", legacyScope: cellScope),
+            weight("recurrent_kernel", [units, width], index: 1, owner: "cell/", legacyScope: cellScope),
         ]
         if useBias {
             let biasShape = cell == .gru(resetAfter: true) ? [2, width] : [width]
-            specs.append(weight("bias", biasShape, index: 2, owner: "cell/"))
+            specs.append(weight("bias", biasShape, index: 2, owner: "cell/", legacyScope: cellScope))
         }
         return specs
     }
@@ -132,6 +134,46 @@ public final class Recurrent: Layer {
 
         func run(_ sequence: Tensor, initialStates: [Tensor], mask: Mask?) throws -> RecurrentKernel.Result {
             try kernel.run(sequence, initialStates: initialStates, mask: mask, options: options)
+        }
+    }
+
+    // MARK: Calls and writing
+
+    override var callSignature: CallSignature { .sequenceAndStates }
+
+    override var versionOnlyKeys: [VersionOnlyKey] {
+        [VersionOnlyKey("seed", onlyIn: .keras3, value: .null, why: "Keras 2 RNNs take no dropout seed"),
+         VersionOnlyKey("implementation", onlyIn: .keras2, why: "a speed setting with the same maths"),
+         VersionOnlyKey("forget_bias_init", onlyIn: .keras1, value: "one", why: "Keras 2 and 3 always start the forget bias at one")]
+    }
+
+    /// Activations and `reset_after` are written explicitly: Keras 1's defaults (hard_sigmoid, GRU without
+    /// reset_after) differ from Keras 2/3's. tf-keras has `time_major`, Keras 3 refuses it.
+    override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
+        try export.setActivation(&config, "activation", activation, of: self)
+        if cell != .simple { try export.setActivation(&config, "recurrent_activation", recurrentActivation, of: self) }
+        if case .gru(let resetAfter) = cell { config["reset_after"] = .bool(resetAfter) }
+        if export.target == .keras2 {
+            config["time_major"] = .bool(timeMajor)
+        } else if timeMajor {
+            throw ModelError(field: "config.time_major", "Keras 3 has no time-major RNNs, found true")
+        } else {
+            config["time_major"] = nil
+        }
+    }
+
+    /// Keras 1 stored LSTM and GRU weights per gate (12 and 9 arrays, `[W, U, b]` per gate, LSTM gates in
+    /// the order i, c, f, o); Keras 2's `preprocess_weights_for_loading` joins them into kernel, recurrent
+    /// kernel and bias with gates i, f, c, o.
+    override func keras1Weights(_ arrays: [WeightArray]) throws -> [WeightArray] {
+        let gateOrder: [Int]
+        switch (cell, arrays.count) {
+        case (.lstm, 12): gateOrder = [0, 2, 1, 3]
+        case (.gru, 9): gateOrder = [0, 1, 2]
+        default: return arrays
+        }
+        return try (0..<3).map { part in
+            try WeightArray.concatenatingLastAxis(gateOrder.map { arrays[$0 * 3 + part] }, name: ["kernel", "recurrent_kernel", "bias"][part])
         }
     }
 

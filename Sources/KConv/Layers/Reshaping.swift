@@ -1,3 +1,4 @@
+import KConvIO
 /// Reshaping layers: Flatten, Reshape, Permute, RepeatVector, ZeroPadding, Cropping, UpSampling.
 
 /// Flattens every axis after the batch axis (channels_first inputs are moved to channels_last first).
@@ -150,6 +151,11 @@ public final class SpatialPadding: Layer {
         return [shape.shape]
     }
 
+    /// Keras 2's 1-D padding, cropping and upsampling are channels_last only.
+    override var versionOnlyKeys: [VersionOnlyKey] {
+        rank == 1 ? [VersionOnlyKey("data_format", onlyIn: .keras3, value: "channels_last", why: "Keras 2's 1-D padding, cropping and upsampling are channels_last only")] : []
+    }
+
     override func forward(_ call: LayerCall) throws -> LayerOutput {
         let input = call.input
         guard input.rank == rank + 2 else {
@@ -191,6 +197,11 @@ public final class UpSampling: Layer {
 
     /// Nearest: every row repeated `size` times per axis (Keras's `repeat`). Bilinear (2-D only): the
     /// channels_last image resized to `size`× its height and width as `tf.image.resize` does.
+    /// Keras 2's 1-D padding, cropping and upsampling are channels_last only.
+    override var versionOnlyKeys: [VersionOnlyKey] {
+        rank == 1 ? [VersionOnlyKey("data_format", onlyIn: .keras3, value: "channels_last", why: "Keras 2's 1-D padding, cropping and upsampling are channels_last only")] : []
+    }
+
     override func forward(_ call: LayerCall) throws -> LayerOutput {
         switch interpolation {
         case "nearest":

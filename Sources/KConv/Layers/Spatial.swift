@@ -1,3 +1,4 @@
+import KConvIO
 /// Shared shape arithmetic for layers over 1-3 spatial axes (convolutions, pooling, padding, cropping).
 
 /// A spatial input split into batch, spatial axes and channels according to `data_format`.

@@ -19,11 +19,8 @@ public final class TimeDistributed: Layer {
 
     override func makeWeights(_ inputShapes: [TensorShape]) throws -> [WeightSpec] {
         try locating(layer: inner.label) { try inner.build([stepShape(inputShapes)]) }
-        return inner.weightSpecs.map { spec in
-            var spec = spec
-            spec.storagePath = "layer/" + spec.storagePath
-            return spec
-        }
+        // tf-keras names the inner layer's weights in the wrapper's own scope.
+        return inner.weightSpecs.map { $0.adopted(objectPrefix: "layer/", legacyScope: nil) }
     }
 
     override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
@@ -38,6 +35,14 @@ public final class TimeDistributed: Layer {
     }
 
     override public var sublayers: [Layer] { [inner] }
+
+    override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
+        config["layer"] = .object(try export.layerEntry(inner))
+    }
+
+    override func keras1Weights(_ arrays: [WeightArray]) throws -> [WeightArray] { try inner.keras1Weights(arrays) }
+
+    override var inputVocabulary: Int? { inner.inputVocabulary }
     override public var unsupportedReason: String? { inner.unsupportedReason.map { "inner \(inner.label): \($0)" } }
 
     /// Folds time into the batch (`[b, t, ...]` → `[b·t, ...]`), runs the inner layer once and unfolds
@@ -144,14 +149,8 @@ public final class Bidirectional: Layer {
         let sequence = Array(inputShapes.prefix(1))
         try locating(layer: forward.label) { try forward.build(sequence) }
         try locating(layer: backward.label) { try backward.build(sequence) }
-        let prefixed = { (specs: [WeightSpec], prefix: String) in
-            specs.map { spec in
-                var spec = spec
-                spec.storagePath = prefix + spec.storagePath
-                return spec
-            }
-        }
-        return prefixed(forward.weightSpecs, "forward_layer/") + prefixed(backward.weightSpecs, "backward_layer/")
+        return forward.weightSpecs.map { $0.adopted(objectPrefix: "forward_layer/", legacyScope: forward.name) }
+            + backward.weightSpecs.map { $0.adopted(objectPrefix: "backward_layer/", legacyScope: backward.name) }
     }
 
     override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
@@ -180,6 +179,43 @@ public final class Bidirectional: Layer {
     }
 
     override public var sublayers: [Layer] { [forward, backward] }
+
+    override var callSignature: CallSignature { .sequenceAndStates }
+
+    /// Keras 3 always writes both wrapped layers; tf-keras writes `backward_layer` only when it is not the
+    /// forward layer with `go_backwards` flipped. Keras prefixes the wrapped names itself.
+    override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
+        var forwardEntry = try export.layerEntry(forward)
+        var backwardEntry = try export.layerEntry(backward)
+        guard export.target == .keras2 else {
+            config["layer"] = .object(forwardEntry)
+            config["backward_layer"] = .object(backwardEntry)
+            return
+        }
+        forwardEntry = Self.renamed(forwardEntry) { $0.hasPrefix("forward_") ? String($0.dropFirst(8)) : $0 }
+        backwardEntry = Self.renamed(backwardEntry) { $0.hasPrefix("backward_") ? String($0.dropFirst(9)) : $0 }
+        config["layer"] = .object(forwardEntry)
+        var generated = forwardEntry["config"]?.objectValue ?? JSONObject()
+        generated["go_backwards"] = .bool(!(generated["go_backwards"]?.boolValue ?? false))
+        generated["name"] = nil
+        var given = backwardEntry["config"]?.objectValue ?? JSONObject()
+        given["name"] = nil
+        config["backward_layer"] = generated == given && forwardEntry["class_name"] == backwardEntry["class_name"] ? nil : .object(backwardEntry)
+    }
+
+    private static func renamed(_ entry: JSONObject, _ transform: (String) -> String) -> JSONObject {
+        guard var config = entry["config"]?.objectValue, let name = config["name"]?.stringValue else { return entry }
+        config["name"] = .string(transform(name))
+        var copy = entry
+        copy["config"] = .object(config)
+        return copy
+    }
+
+    /// Keras 1 stored the forward layer's arrays, then the backward layer's.
+    override func keras1Weights(_ arrays: [WeightArray]) throws -> [WeightArray] {
+        let half = arrays.count / 2
+        return try forward.keras1Weights(Array(arrays.prefix(half))) + backward.keras1Weights(Array(arrays.dropFirst(half)))
+    }
     override public var unsupportedReason: String? { forward.unsupportedReason ?? backward.unsupportedReason }
 
     /// Keras Bidirectional call: both layers read the same sequence and mask (the backward one walks it

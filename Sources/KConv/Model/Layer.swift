@@ -1,13 +1,34 @@
 import KConvIO
-/// One weight a layer owns once built: its Keras name (`kernel`), shape, whether it trains, and where
-/// Keras 3's object-path weight files keep it relative to the layer (`vars/0`, `cell/vars/1`).
+/// One weight a layer owns once built, declared once by the layer and named from that declaration in
+/// every layout: its Keras name (`kernel`), shape, whether it trains, where Keras 3's object-path files keep
+/// it relative to the layer (`vars/0`, `cell/vars/1`), and the name tf-keras gives it relative to the
+/// layer's own scope (`lstm_cell/kernel:0`). Containers prefix both as they adopt their children's weights.
 public struct WeightSpec: Equatable, Sendable {
     public var name: String
     public var shape: [Int]
     public var trainable: Bool
-    public var storagePath: String
+    public var objectPath: String
+    /// The tf-keras (`.h5`, TF.js) name, relative to the layer that owns the weight.
+    public var legacyName: String
+    /// Whether `legacyName` is already complete: names a nested model gives its layers' weights are not
+    /// prefixed by the scopes of the layers around it.
+    public var legacyNameIsComplete = false
 
     public var count: Int { shape.reduce(1, *) }
+
+    /// The tf-keras name of this weight of `layer`: `dense/kernel:0`, `bidirectional/forward_lstm/lstm_cell/kernel:0`.
+    public func legacyName(in layer: Layer) -> String {
+        legacyNameIsComplete ? legacyName : layer.name + "/" + legacyName
+    }
+
+    /// The spec as a container adopts it: under `objectPrefix` in object paths, and (unless complete) under
+    /// `legacyScope` in tf-keras names.
+    func adopted(objectPrefix: String, legacyScope: String?) -> WeightSpec {
+        var spec = self
+        spec.objectPath = objectPrefix + objectPath
+        if let legacyScope, !legacyNameIsComplete { spec.legacyName = legacyScope + "/" + legacyName }
+        return spec
+    }
 }
 
 /// A weight array bound to a layer: its shape as the file declares it and a way to read its values.
@@ -93,7 +114,8 @@ public class Layer {
     /// A layer whose shapes cannot be known takes its weights as the file declares them.
     func adoptFileWeights(_ arrays: [WeightArray]) {
         weightSpecs = arrays.enumerated().map { index, array in
-            WeightSpec(name: array.name, shape: array.shape, trainable: trainable, storagePath: "vars/\(index)")
+            WeightSpec(name: array.name, shape: array.shape, trainable: trainable, objectPath: "vars/\(index)",
+                       legacyName: array.name, legacyNameIsComplete: array.name.contains("/"))
         }
         weights = arrays
     }
@@ -139,6 +161,36 @@ public class Layer {
         throw EngineError(unsupportedReason ?? "kconv cannot compute this layer")
     }
 
+    // MARK: Calls and writing
+
+    /// How a call of this layer passes its tensors, which Keras 2 and Keras 3 configs record differently.
+    var callSignature: CallSignature { .tensors }
+
+    /// Keys of this class's config that only some Keras generations know, beyond those any layer may carry.
+    var versionOnlyKeys: [VersionOnlyKey] { [] }
+
+    /// Translates this layer's config (common vocabulary, shared rules applied) into `export.target`'s.
+    /// The default translates the activation functions it names; layers whose keys or defaults differ
+    /// between Keras generations override it.
+    func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
+        try export.translateActivations(&config, of: self)
+    }
+
+    /// Keras 1 stored some weights in another layout; this layer's arrays, read from a Keras 1 file, in the
+    /// layout it declares (`preprocess_weights_for_loading`).
+    func keras1Weights(_ arrays: [WeightArray]) throws -> [WeightArray] { arrays }
+
+    /// This layer's arrays from a file written under Theano, in TensorFlow's conventions.
+    func theanoWeights(_ arrays: [WeightArray]) -> [WeightArray] { arrays }
+
+    /// Whether the layer computes its output mask as `input != 0` itself (Embedding with `mask_zero`), as
+    /// Keras 2 does where Keras 3 records the comparison in the graph.
+    var masksZeroInputs: Bool { false }
+
+    /// The vocabulary size of the integer indices this layer takes (an Embedding's `input_dim`), so seeded
+    /// inputs stay in range.
+    var inputVocabulary: Int? { nil }
+
     public var paramCount: Int { weightSpecs.reduce(0) { $0 + $1.count } }
     public var trainableParamCount: Int { weightSpecs.filter(\.trainable).reduce(0) { $0 + $1.count } }
 
@@ -147,9 +199,13 @@ public class Layer {
 
     // MARK: Helpers for subclasses
 
-    /// A spec stored directly under the layer's own `vars/`.
-    func weight(_ name: String, _ shape: [Int], index: Int, trainable: Bool = true, owner: String = "") -> WeightSpec {
-        WeightSpec(name: name, shape: shape, trainable: trainable, storagePath: owner + "vars/\(index)")
+    /// The `index`-th weight of the layer, or of its sub-object `owner` (an RNN's `cell`, whose tf-keras
+    /// scope is `legacyScope`, such as `lstm_cell`). `legacyName` is tf-keras's name where it differs.
+    func weight(_ name: String, _ shape: [Int], index: Int, trainable: Bool = true, owner: String = "",
+                legacyScope: String? = nil, legacyName: String? = nil) -> WeightSpec {
+        let variable = (legacyName ?? name) + ":0"
+        return WeightSpec(name: name, shape: shape, trainable: trainable, objectPath: owner + "vars/\(index)",
+                          legacyName: legacyScope.map { $0 + "/" + variable } ?? variable)
     }
 
     /// The single input of a one-input layer.
@@ -173,5 +229,33 @@ public class Layer {
         guard ranks.contains(shape.count) else {
             throw ModelError(layer: label, "expected \(what) input, found shape \(shape.kerasDescription)")
         }
+    }
+}
+
+/// How a layer's call passes its tensors.
+enum CallSignature {
+    /// One positional argument per tensor (a single input, or an operation's operands).
+    case tensors
+    /// One positional list of tensors (merge layers): Keras 3 writes `args: [[a, b]]`.
+    case list
+    /// A sequence, then initial states: further positional tensors in Keras 2, `initial_state=` in Keras 3.
+    case sequenceAndStates
+}
+
+/// A config key only some Keras generations know: written for a target that knows it, dropped for one
+/// that does not when it holds `value` (nil: any value, for keys without effect on inference), and an
+/// error otherwise.
+struct VersionOnlyKey {
+    var key: String
+    /// The generation that alone knows the key; Keras 1 keys are known by neither target.
+    var onlyIn: KerasDialect
+    var value: JSONValue?
+    var why: String
+
+    init(_ key: String, onlyIn: KerasDialect, value: JSONValue? = nil, why: String) {
+        self.key = key
+        self.onlyIn = onlyIn
+        self.value = value
+        self.why = why
     }
 }

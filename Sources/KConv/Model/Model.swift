@@ -45,6 +45,11 @@ public final class Model: Layer {
     private(set) var useCounts: [Int] = []
     /// For each weight spec, the layer that owns it and its index there.
     private var weightOwners: [(layer: Layer, index: Int)] = []
+    /// Where each layer's variables sit in Keras 3's object-path weights: `layers/<snake_case class>[_n]/`.
+    private var objectPathPrefixes: [ObjectIdentifier: String] = [:]
+
+    /// The Keras 3 object path of `layer`'s variables in this model's weights, ending in `/`.
+    func objectPathPrefix(of layer: Layer) -> String { objectPathPrefixes[ObjectIdentifier(layer)] ?? "" }
 
     public required init(_ context: LayerContext) throws {
         try super.init(context)
@@ -129,9 +134,11 @@ public final class Model: Layer {
         var storageNames = StorageNames()
         for layer in layers {
             let prefix = "layers/" + storageNames.next(for: layer) + "/"
+            objectPathPrefixes[ObjectIdentifier(layer)] = prefix
             for (index, spec) in layer.weightSpecs.enumerated() {
-                var spec = spec
-                spec.storagePath = prefix + spec.storagePath
+                // A nested model's layers name their weights in their own scopes only.
+                var spec = spec.adopted(objectPrefix: prefix, legacyScope: layer is Model ? nil : layer.name)
+                spec.legacyNameIsComplete = true
                 owned.append((spec, (layer, index)))
             }
         }
@@ -155,6 +162,8 @@ public final class Model: Layer {
     }
 
     override public var sublayers: [Layer] { layers }
+
+    override var inputVocabulary: Int? { inputs.first.flatMap { InputGenerator.embeddingVocabulary(fedBy: $0, in: self) } }
 
     override func prepare() throws { try prepareLayers() }
 

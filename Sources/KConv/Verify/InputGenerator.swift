@@ -28,13 +28,7 @@ public struct InputGenerator {
     /// The smallest `input_dim` among Embeddings that read this input directly, or through wrappers.
     static func embeddingVocabulary(fedBy ref: TensorRef, in model: Model) -> Int? {
         let consumers = model.nodes.filter { $0.inputs.contains(ref) }.map(\.layer)
-        let sizes = consumers.compactMap { layer -> Int? in
-            if let embedding = layer as? Embedding { return embedding.inputDim }
-            if let wrapper = layer as? TimeDistributed, let embedding = wrapper.inner as? Embedding { return embedding.inputDim }
-            if let nested = layer as? Model, let inner = nested.inputs.first { return embeddingVocabulary(fedBy: inner, in: nested) }
-            return nil
-        }
-        return sizes.min()
+        return consumers.compactMap(\.inputVocabulary).min()
     }
 }
 
