@@ -1,59 +1,51 @@
-/// Runs a model's graph: nodes in order, each layer's output tensors and masks kept until their last use.
+/// Runs a model: lowered to a graph once, planned once, then each call runs the plan.
 extension Model {
-    /// Reads every weight value into the layers' tensors; call once before `predict`.
-    public func prepareForInference() throws { try prepare() }
-
-    func prepareLayers() throws {
-        for layer in layers { try locating(layer: layer.label) { try layer.prepare() } }
-        for node in nodes where node.layer is KerasOperation { try node.layer.prepare() }
+    /// Lowers the model and reads every weight value into the plan; call once before `predict` (predict
+    /// does it on first use).
+    public func prepareForInference() throws {
+        let lowered = try lowered()
+        prepared = PreparedModel(lowered: lowered, plan: try Plan(lowered.graph))
     }
 
     /// Runs the model on `inputs` (one tensor per model input, batch first) and returns its outputs.
     public func predict(_ inputs: [Tensor]) throws -> [Tensor] {
-        try run(inputs, masks: Array(repeating: nil, count: inputs.count)).tensors
+        try run(inputs, keepingLayerOutputs: false).outputs
     }
 
-    /// Runs the graph. `observe` sees every node's outputs as they are computed (for per-layer checks).
-    func run(_ inputs: [Tensor], masks inputMasks: [Mask?], observe: ((Node, [Tensor]) -> Void)? = nil) throws -> LayerOutput {
+    /// Runs the model; with `keepingLayerOutputs`, also returns every layer call's outputs in node order
+    /// (for per-layer checks), named by layer.
+    func run(_ inputs: [Tensor], keepingLayerOutputs: Bool) throws -> (outputs: [Tensor], layers: [(name: String, tensors: [Tensor])]) {
         try checkInputs(inputs)
-        _ = Memory.reuseFreedBuffers
-        var values: [[Tensor]?] = Array(repeating: nil, count: nodes.count)
-        var masks: [[Mask?]] = Array(repeating: [], count: nodes.count)
-        var remainingUses = useCounts
-        for (ref, (tensor, mask)) in zip(self.inputs, zip(inputs, inputMasks)) {
-            values[ref.node] = [tensor]
-            masks[ref.node] = [mask]
+        if prepared == nil { try prepareForInference() }
+        guard let prepared else { throw EngineError("model '\(name)' could not be prepared") }
+        let layerValues = keepingLayerOutputs ? zip(nodes, prepared.lowered.nodeOutputs).filter { !$0.1.isEmpty } : []
+        let retain = Set(layerValues.flatMap(\.1))
+        let result = try prepared.plan.run(inputs.map(Plan.Slot.tensor), retain: retain)
+        let outputs = try result.outputs.enumerated().map { index, slot in
+            guard let tensor = slot?.tensor else { throw EngineError("model output \(index) was not computed") }
+            return tensor
         }
-        func take(_ ref: TensorRef) throws -> (Tensor, Mask?) {
-            guard let outputs = values[ref.node], ref.index < outputs.count else {
-                throw EngineError("layer '\(nodes[ref.node].layer.name)' produced no output \(ref.index)")
-            }
-            let result = (outputs[ref.index], ref.index < masks[ref.node].count ? masks[ref.node][ref.index] : nil)
-            remainingUses[ref.node] -= 1
-            if remainingUses[ref.node] == 0 { values[ref.node] = nil }  // free the buffer after its last use
-            return result
+        let layers = layerValues.map { node, values in
+            (node.layer.name, values.compactMap { result.retained[$0]?.tensor })
         }
-        for (index, node) in nodes.enumerated() where values[index] == nil {
-            let positional = try node.inputs.map(take)
-            var keywords: [String: [Tensor]] = [:]
-            for (name, refs) in node.keywordInputs { keywords[name] = try refs.map { try take($0).0 } }
-            var call = LayerCall(inputs: positional.map(\.0), masks: positional.map(\.1), keywordInputs: keywords)
-            call.recordedCall = node.call
-            let output = try locating(layer: node.layer.label) { try node.layer.forward(call) }
-            observe?(node, output.tensors)
-            values[index] = output.tensors
-            masks[index] = output.masks
+        return (outputs, layers)
+    }
+
+    /// A nested model called inside a wrapper (TimeDistributed over a model): its graph run with the call's
+    /// masks, on a plan of its own.
+    func forwardAsLayer(_ call: LayerCall) throws -> LayerOutput {
+        if nestedPlan == nil {
+            let lowered = try lowered(inputMasks: true)
+            nestedPlan = PreparedModel(lowered: lowered, plan: try Plan(lowered.graph))
         }
-        var outputs: [Tensor] = []
-        var outputMasks: [Mask?] = []
-        for ref in self.outputs {
-            guard let tensors = values[ref.node], ref.index < tensors.count else {
-                throw EngineError("model output from layer '\(nodes[ref.node].layer.name)' was not computed")
-            }
-            outputs.append(tensors[ref.index])
-            outputMasks.append(ref.index < masks[ref.node].count ? masks[ref.node][ref.index] : nil)
+        guard let nested = nestedPlan else { throw EngineError("model '\(name)' could not be prepared") }
+        let masks = (0 ..< inputs.count).map { index in index < call.masks.count ? call.masks[index].map(Plan.Slot.mask) : nil }
+        let result = try nested.plan.run(call.inputs.map(Plan.Slot.tensor) + masks, retain: Set(nested.lowered.outputMasks.compactMap { $0 }))
+        let outputs = try result.outputs.map { slot in
+            guard let tensor = slot?.tensor else { throw EngineError("an output of model '\(name)' was not computed") }
+            return tensor
         }
-        return LayerOutput(outputs, masks: outputMasks)
+        return LayerOutput(outputs, masks: nested.lowered.outputMasks.map { $0.flatMap { result.retained[$0]?.mask } })
     }
 
     /// Inputs must match the model's declared inputs in count, rank and every known dimension.
@@ -70,4 +62,10 @@ extension Model {
             }
         }
     }
+}
+
+/// A model's graph and the plan that runs it.
+struct PreparedModel {
+    let lowered: LoweredModel
+    let plan: Plan
 }

@@ -135,7 +135,7 @@ final class ConfigExport {
             notes.append("\(layer.label): \(key) \(value.stringValue ?? "") is Python code; written as \(replacement) (used only to train from scratch)")
         }
         if let dtype = config["dtype"] { config["dtype"] = try self.dtype(dtype) }
-        dropInputShapeKeys(&config, className: layer.className)
+        dropInputShapeKeys(&config, of: layer)
         try layer.exportConfig(&config, self)
         try applyKeyRules(layer, &config)
         return config
@@ -184,9 +184,9 @@ final class ConfigExport {
     }
 
     /// Shape keys: Keras 2 keeps `batch_input_shape` on a first layer; Keras 3 only has InputLayers.
-    private func dropInputShapeKeys(_ config: inout JSONObject, className: String) {
+    private func dropInputShapeKeys(_ config: inout JSONObject, of layer: Layer) {
         var keys = ["batch_shape", "input_shape", "batch_size"]
-        if className != "Embedding" { keys += ["input_dim", "input_length"] }
+        if !type(of: layer).ownsDimensionKeys { keys += ["input_dim", "input_length"] }
         if target == .keras3 { keys.append("batch_input_shape") }
         for key in keys { config[key] = nil }
     }

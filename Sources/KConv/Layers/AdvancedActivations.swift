@@ -27,6 +27,7 @@ struct Rectifier {
 
 /// `ReLU(max_value, negative_slope, threshold)`: `x` above threshold (capped), `slope·(x − threshold)` below.
 public final class ReLULayer: Layer {
+    override class var kerasClassNames: [String] { ["ReLU"] }
     public let maxValue: Double?
     public let negativeSlope: Double
     public let threshold: Double
@@ -45,6 +46,7 @@ public final class ReLULayer: Layer {
 
 /// `LeakyReLU`: `x` for x ≥ 0, `slope·x` below; Keras 2 calls the slope `alpha`, Keras 3 `negative_slope`.
 public final class LeakyReLU: Layer {
+    override class var kerasClassNames: [String] { ["LeakyReLU"] }
     public let negativeSlope: Double
 
     public required init(_ context: LayerContext) throws {
@@ -66,6 +68,7 @@ public final class LeakyReLU: Layer {
 
 /// `ELU(alpha)`: `x` for x > 0, `alpha·(exp(x) − 1)` below.
 public final class ELULayer: Layer {
+    override class var kerasClassNames: [String] { ["ELU"] }
     public let alpha: Double
 
     public required init(_ context: LayerContext) throws {
@@ -83,6 +86,7 @@ public final class ELULayer: Layer {
 
 /// `ThresholdedReLU(theta)`: `x` where x > theta, else 0.
 public final class ThresholdedReLU: Layer {
+    override class var kerasClassNames: [String] { ["ThresholdedReLU"] }
     public let theta: Double
 
     public required init(_ context: LayerContext) throws {
@@ -102,6 +106,7 @@ public final class ThresholdedReLU: Layer {
 
 /// `Softmax(axis)`: softmax over one axis or, in Keras 3, several together (`exp(x − logsumexp(x, axes))`).
 public final class SoftmaxLayer: Layer {
+    override class var kerasClassNames: [String] { ["Softmax"] }
     public let axes: [Int]
 
     public required init(_ context: LayerContext) throws {
@@ -147,6 +152,7 @@ public final class SoftmaxLayer: Layer {
 
 /// `PReLU`: LeakyReLU with a learned slope per element, shared along `shared_axes` (1-based).
 public final class PReLU: Layer {
+    override class var kerasClassNames: [String] { ["PReLU"] }
     public let sharedAxes: [Int]
 
     public required init(_ context: LayerContext) throws {

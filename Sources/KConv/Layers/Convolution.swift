@@ -89,6 +89,8 @@ public class ConvolutionBase: Layer {
 
 /// Conv1D, Conv2D, Conv3D: cross-correlation with `filters` kernels, optionally grouped.
 public final class Convolution: ConvolutionBase {
+    override class var kerasClassNames: [String] { ["Conv1D", "Conv2D", "Conv3D"] }
+    override class var legacyClassNames: [String: String] { ["Convolution1D": "Conv1D", "Convolution2D": "Conv2D", "Convolution3D": "Conv3D", "AtrousConvolution1D": "Conv1D", "AtrousConvolution2D": "Conv2D"] }
     public let filters: Int
     public let groups: Int
 
@@ -163,6 +165,8 @@ private func flippingKernel(_ arrays: [WeightArray]) -> [WeightArray] {
 
 /// Conv1DTranspose, Conv2DTranspose, Conv3DTranspose.
 public final class ConvolutionTranspose: ConvolutionBase {
+    override class var kerasClassNames: [String] { ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"] }
+    override class var legacyClassNames: [String: String] { ["Deconvolution2D": "Conv2DTranspose", "Deconvolution3D": "Conv3DTranspose"] }
     public let filters: Int
     public let outputPadding: [Int]?
 
@@ -217,6 +221,7 @@ public final class ConvolutionTranspose: ConvolutionBase {
 
 /// DepthwiseConv1D/2D: each input channel convolved with `depth_multiplier` kernels of its own.
 public final class DepthwiseConvolution: ConvolutionBase {
+    override class var kerasClassNames: [String] { ["DepthwiseConv1D", "DepthwiseConv2D"] }
     public let depthMultiplier: Int
 
     public required init(_ context: LayerContext) throws {
@@ -249,6 +254,8 @@ public final class DepthwiseConvolution: ConvolutionBase {
 
 /// SeparableConv1D/2D: a depthwise convolution followed by a 1×1 pointwise one.
 public final class SeparableConvolution: ConvolutionBase {
+    override class var kerasClassNames: [String] { ["SeparableConv1D", "SeparableConv2D"] }
+    override class var legacyClassNames: [String: String] { ["SeparableConvolution2D": "SeparableConv2D"] }
     public let filters: Int
     public let depthMultiplier: Int
 

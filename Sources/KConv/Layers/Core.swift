@@ -3,6 +3,7 @@ import KConvIO
 
 /// A model input. `batch_input_shape` (Keras 2) or `batch_shape` (Keras 3) is its full shape.
 public final class InputLayer: Layer {
+    override class var kerasClassNames: [String] { ["InputLayer"] }
     public let batchShape: TensorShape
     public let dtype: String
 
@@ -29,6 +30,7 @@ func dtypeName(_ value: JSONValue?) -> String? {
 
 /// `y = activation(x·W + b)` on the last axis; Keras Dense. kernel is [in, units].
 public final class Dense: Layer {
+    override class var kerasClassNames: [String] { ["Dense"] }
     public let units: Int
     public let activation: Activation
     public let useBias: Bool
@@ -79,6 +81,7 @@ func denseProduct(_ input: Tensor, kernel: Tensor, bias: Tensor?) throws -> Tens
 
 /// Applies an activation function elementwise.
 public final class ActivationLayer: Layer {
+    override class var kerasClassNames: [String] { ["Activation"] }
     public let activation: Activation
 
     public required init(_ context: LayerContext) throws {
@@ -97,6 +100,7 @@ public final class ActivationLayer: Layer {
 
 /// Dropout, SpatialDropout, GaussianNoise and friends: training-time noise, the identity at inference.
 public final class InferenceIdentity: Layer {
+    override class var kerasClassNames: [String] { ["Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"] }
     override var versionOnlyKeys: [VersionOnlyKey] {
         guard className.hasPrefix("SpatialDropout") else { return [] }
         return [VersionOnlyKey("noise_shape", onlyIn: .keras2, value: .null, why: "Keras 3 spatial dropout has no noise_shape"),
@@ -108,6 +112,7 @@ public final class InferenceIdentity: Layer {
 
 /// Looks up rows of an `[input_dim, output_dim]` table; Keras Embedding. With `mask_zero`, index 0 is padding.
 public final class Embedding: Layer {
+    override class var kerasClassNames: [String] { ["Embedding"] }
     public let inputDim: Int
     public let outputDim: Int
     public let maskZero: Bool
@@ -128,6 +133,7 @@ public final class Embedding: Layer {
     }
 
     /// Indices arrive as floats (NumPy ints converted); each must be a whole number in [0, input_dim).
+    override class var ownsDimensionKeys: Bool { true }
     override var masksZeroInputs: Bool { maskZero }
     override var inputVocabulary: Int? { inputDim }
 
@@ -162,6 +168,7 @@ public final class Embedding: Layer {
 
 /// Marks timesteps whose features all equal `mask_value` as padding for the layers downstream.
 public final class Masking: Layer {
+    override class var kerasClassNames: [String] { ["Masking"] }
     public let maskValue: Double
 
     public required init(_ context: LayerContext) throws {

@@ -9,6 +9,7 @@ private let keras1MergeKeys = ["mode", "concat_axis", "dot_axes", "mode_type", "
 
 /// Add, Subtract, Multiply, Average, Maximum, Minimum over two or more inputs, with Keras's broadcasting.
 public final class ElementwiseMerge: Layer {
+    override class var kerasClassNames: [String] { ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"] }
     public enum Operation: String, Sendable { case add, subtract, multiply, average, maximum, minimum }
 
     public let operation: Operation
@@ -159,6 +160,7 @@ private func mergedMask(_ masks: [Mask?], dialect: KerasDialect) -> Mask? {
 
 /// Joins its inputs along `axis`; all other axes must agree.
 public final class Concatenate: Layer {
+    override class var kerasClassNames: [String] { ["Concatenate"] }
     public let axis: Int
 
     public required init(_ context: LayerContext) throws {
@@ -252,6 +254,7 @@ private func joined<Element>(_ parts: [(values: [Element], shape: [Int])], axis:
 
 /// Dot product of two batched tensors along `axes` (one per input); `normalize` makes it a cosine similarity.
 public final class Dot: Layer {
+    override class var kerasClassNames: [String] { ["Dot"] }
     public let axes: [Int]
     public let normalize: Bool
 
@@ -354,5 +357,24 @@ private struct DotOperand {
         } else {
             (blocks, blockSize, blockStride, leadingDimension, transposed) = (before, after, depth * after, after, true)
         }
+    }
+}
+
+/// Keras 1's `Merge(mode=...)` as the Keras 2 merge class it stands for (its config adjusted to that class).
+func keras1MergeClass(_ config: inout JSONObject) -> String {
+    let mode = config["mode"]?.stringValue ?? "sum"
+    switch mode {
+    case "sum": return "Add"
+    case "mul": return "Multiply"
+    case "ave": return "Average"
+    case "max": return "Maximum"
+    case "concat":
+        config["axis"] = config["concat_axis"] ?? .int(-1)
+        return "Concatenate"
+    case "dot", "cos":
+        config["axes"] = config["dot_axes"] ?? .int(-1)
+        config["normalize"] = .bool(mode == "cos")
+        return "Dot"
+    default: return "Merge"
     }
 }

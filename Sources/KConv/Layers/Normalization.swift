@@ -31,6 +31,8 @@ private func requireBuiltRank(_ input: Tensor, of layer: Layer) throws {
 
 /// `y = gamma · (x − moving_mean) / sqrt(moving_variance + epsilon) + beta` at inference.
 public final class BatchNormalization: Layer {
+    override class var kerasClassNames: [String] { ["BatchNormalization"] }
+    override class var legacyClassNames: [String: String] { ["BatchNormalizationV1": "BatchNormalization", "BatchNormalizationV2": "BatchNormalization"] }
     public let epsilon: Double
     public let center: Bool
     public let scale: Bool
@@ -139,6 +141,7 @@ public final class BatchNormalization: Layer {
 /// the variance's root, not the root mean square, and no mean subtracted (`ops.layer_normalization`, which
 /// warns about exactly this, up to Keras 3.15).
 public final class LayerNormalization: Layer {
+    override class var kerasClassNames: [String] { ["LayerNormalization"] }
     public let epsilon: Double
     /// Whether beta is added (never with `rms_scaling`).
     public let center: Bool

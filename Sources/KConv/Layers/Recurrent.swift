@@ -4,6 +4,8 @@ import KConvIO
 /// One recurrent layer. Gate blocks in the kernels follow Keras: LSTM `[i f c o]`, GRU `[z r h]`.
 /// Weights live on the layer's cell, so Keras 3 stores them under `cell/vars/`.
 public final class Recurrent: Layer {
+    override class var kerasClassNames: [String] { ["SimpleRNN", "LSTM", "GRU"] }
+    override class var legacyClassNames: [String: String] { ["UnifiedLSTM": "LSTM", "LSTMV1": "LSTM", "UnifiedGRU": "GRU", "GRUV1": "GRU"] }
     public enum Cell: Sendable, Equatable {
         case simple, lstm
         /// `resetAfter`: apply the reset gate after the recurrent product (cuDNN-compatible, Keras ≥ 2.3 default).

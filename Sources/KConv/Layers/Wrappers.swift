@@ -3,6 +3,7 @@ import KConvIO
 
 /// Applies its inner layer (or model) to every timestep: `(batch, t, ...)` → inner on `(batch, ...)`.
 public final class TimeDistributed: Layer {
+    override class var kerasClassNames: [String] { ["TimeDistributed"] }
     public let inner: Layer
 
     public required init(_ context: LayerContext) throws {
@@ -93,6 +94,7 @@ public final class TimeDistributed: Layer {
 /// With `merge_mode` None it has two outputs; with `return_state` the merged output(s) are followed by
 /// the forward then the backward states.
 public final class Bidirectional: Layer {
+    override class var kerasClassNames: [String] { ["Bidirectional"] }
     public enum MergeMode: String, Sendable { case concat, sum, mul, ave }
 
     public let forward: Recurrent

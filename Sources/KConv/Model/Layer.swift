@@ -81,6 +81,14 @@ public class Layer {
     /// know (a user's custom layer) keeps its registration when written back.
     public internal(set) var registration: (module: JSONValue, registeredName: JSONValue)?
 
+    /// The Keras classes this type implements (`Conv1D`, `Conv2D`, `Conv3D`).
+    class var kerasClassNames: [String] { [] }
+    /// Older or alternative names of those classes, mapped to the current one (`Convolution2D` → `Conv2D`).
+    class var legacyClassNames: [String: String] { [:] }
+    /// Whether `input_dim`, `output_dim` and `input_length` are this class's own config keys (an Embedding's
+    /// vocabulary and width) rather than Keras 1's ways of giving a first layer's input shape.
+    class var ownsDimensionKeys: Bool { false }
+
     public required init(_ context: LayerContext) throws {
         name = context.name
         className = context.className
@@ -154,6 +162,12 @@ public class Layer {
             }
             return Tensor(shape: array.shape, values: values)
         }
+    }
+
+    /// Adds one call of this layer to `graph`: the operations it computes, reading `call`'s values and
+    /// returning its outputs with their masks.
+    func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        lowerAsLayerCall(call, into: &graph)
     }
 
     /// One forward pass of one call, in inference mode. Layers whose maths kconv knows override it.

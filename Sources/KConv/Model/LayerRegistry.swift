@@ -1,47 +1,50 @@
 import KConvIO
-/// The one map from Keras class name to native layer type, and the factory that builds layers from
-/// config entries.
+/// The one list of the layer types kconv implements. Each type names the Keras classes it stands for (and
+/// their older names) in its own file; the maps from class name to type are built from those declarations.
 enum LayerRegistry {
-    static let types: [String: Layer.Type] = [
-        // Core
-        "InputLayer": InputLayer.self, "Dense": Dense.self, "Activation": ActivationLayer.self,
-        "Embedding": Embedding.self, "Masking": Masking.self,
-        "Dropout": InferenceIdentity.self, "SpatialDropout1D": InferenceIdentity.self,
-        "SpatialDropout2D": InferenceIdentity.self, "SpatialDropout3D": InferenceIdentity.self,
-        "GaussianNoise": InferenceIdentity.self, "GaussianDropout": InferenceIdentity.self,
-        "AlphaDropout": InferenceIdentity.self, "ActivityRegularization": InferenceIdentity.self,
-        // Models
-        "Sequential": Model.self, "Functional": Model.self,
-        // Recurrent and wrappers
-        "SimpleRNN": Recurrent.self, "LSTM": Recurrent.self, "GRU": Recurrent.self,
-        "TimeDistributed": TimeDistributed.self, "Bidirectional": Bidirectional.self,
-        // Convolution
-        "Conv1D": Convolution.self, "Conv2D": Convolution.self, "Conv3D": Convolution.self,
-        "Conv1DTranspose": ConvolutionTranspose.self, "Conv2DTranspose": ConvolutionTranspose.self,
-        "Conv3DTranspose": ConvolutionTranspose.self,
-        "SeparableConv1D": SeparableConvolution.self, "SeparableConv2D": SeparableConvolution.self,
-        "DepthwiseConv1D": DepthwiseConvolution.self, "DepthwiseConv2D": DepthwiseConvolution.self,
-        // Pooling
-        "MaxPooling1D": Pooling.self, "MaxPooling2D": Pooling.self, "MaxPooling3D": Pooling.self,
-        "AveragePooling1D": Pooling.self, "AveragePooling2D": Pooling.self, "AveragePooling3D": Pooling.self,
-        "GlobalMaxPooling1D": GlobalPooling.self, "GlobalMaxPooling2D": GlobalPooling.self,
-        "GlobalMaxPooling3D": GlobalPooling.self, "GlobalAveragePooling1D": GlobalPooling.self,
-        "GlobalAveragePooling2D": GlobalPooling.self, "GlobalAveragePooling3D": GlobalPooling.self,
-        // Normalization
-        "BatchNormalization": BatchNormalization.self, "LayerNormalization": LayerNormalization.self,
-        // Merge
-        "Add": ElementwiseMerge.self, "Subtract": ElementwiseMerge.self, "Multiply": ElementwiseMerge.self,
-        "Average": ElementwiseMerge.self, "Maximum": ElementwiseMerge.self, "Minimum": ElementwiseMerge.self,
-        "Concatenate": Concatenate.self, "Dot": Dot.self,
-        // Reshaping
-        "Flatten": Flatten.self, "Reshape": Reshape.self, "Permute": Permute.self, "RepeatVector": RepeatVector.self,
-        "ZeroPadding1D": SpatialPadding.self, "ZeroPadding2D": SpatialPadding.self, "ZeroPadding3D": SpatialPadding.self,
-        "Cropping1D": SpatialPadding.self, "Cropping2D": SpatialPadding.self, "Cropping3D": SpatialPadding.self,
-        "UpSampling1D": UpSampling.self, "UpSampling2D": UpSampling.self, "UpSampling3D": UpSampling.self,
-        // Activation layers
-        "ReLU": ReLULayer.self, "LeakyReLU": LeakyReLU.self, "PReLU": PReLU.self, "ELU": ELULayer.self,
-        "Softmax": SoftmaxLayer.self, "ThresholdedReLU": ThresholdedReLU.self,
+    static let layerTypes: [Layer.Type] = [
+        InputLayer.self,
+        Dense.self,
+        ActivationLayer.self,
+        Embedding.self,
+        Masking.self,
+        InferenceIdentity.self,
+        Model.self,
+        Recurrent.self,
+        TimeDistributed.self,
+        Bidirectional.self,
+        Convolution.self,
+        ConvolutionTranspose.self,
+        SeparableConvolution.self,
+        DepthwiseConvolution.self,
+        Pooling.self,
+        GlobalPooling.self,
+        BatchNormalization.self,
+        LayerNormalization.self,
+        ElementwiseMerge.self,
+        Concatenate.self,
+        Dot.self,
+        Flatten.self,
+        Reshape.self,
+        Permute.self,
+        RepeatVector.self,
+        SpatialPadding.self,
+        UpSampling.self,
+        ReLULayer.self,
+        LeakyReLU.self,
+        PReLU.self,
+        ELULayer.self,
+        SoftmaxLayer.self,
+        ThresholdedReLU.self,
     ]
+
+    /// Keras class name → the type that implements it.
+    static let types: [String: Layer.Type] = Dictionary(
+        layerTypes.flatMap { type in type.kerasClassNames.map { ($0, type) } }, uniquingKeysWith: { first, _ in first })
+
+    /// Older and alternative class names (Keras 1's `Convolution2D`, tf.keras's `LSTMV1`) → the canonical one.
+    static let legacyClassNames: [String: String] = Dictionary(
+        layerTypes.flatMap { $0.legacyClassNames }, uniquingKeysWith: { first, _ in first })
 
     /// Builds a layer from a `{"class_name", "config"}` entry written in `dialect`. Unknown classes become
     /// `UnsupportedLayer`s; a config that contradicts its class is an error naming the layer and field.

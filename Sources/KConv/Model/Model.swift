@@ -31,6 +31,8 @@ public final class Node {
 /// A Keras model — Sequential or Functional — as a graph of layer calls. A model is also a layer, so
 /// models nest inside models and wrappers.
 public final class Model: Layer {
+    override class var kerasClassNames: [String] { ["Sequential", "Functional"] }
+    override class var legacyClassNames: [String: String] { ["Model": "Functional"] }
     public enum Kind: Sendable { case sequential, functional }
 
     public private(set) var kind: Kind = .functional
@@ -45,6 +47,10 @@ public final class Model: Layer {
     private(set) var useCounts: [Int] = []
     /// For each weight spec, the layer that owns it and its index there.
     private var weightOwners: [(layer: Layer, index: Int)] = []
+    /// The lowered graph and its plan, once prepared for inference.
+    var prepared: PreparedModel?
+    /// The plan that runs this model inside a wrapper, with input masks.
+    var nestedPlan: PreparedModel?
     /// Where each layer's variables sit in Keras 3's object-path weights: `layers/<snake_case class>[_n]/`.
     private var objectPathPrefixes: [ObjectIdentifier: String] = [:]
 
@@ -165,9 +171,13 @@ public final class Model: Layer {
 
     override var inputVocabulary: Int? { inputs.first.flatMap { InputGenerator.embeddingVocabulary(fedBy: $0, in: self) } }
 
-    override func prepare() throws { try prepareLayers() }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput { try run(call.inputs, masks: call.masks) }
+    override func forward(_ call: LayerCall) throws -> LayerOutput { try forwardAsLayer(call) }
+
+    /// A nested model's calls become its layers' own, fed with the call's tensors and masks.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        try lowerNodes(call.inputs, into: &graph)
+    }
 
     override public var unsupportedReason: String? {
         let unsupported = layers.filter { $0.unsupportedReason != nil }

@@ -47,11 +47,8 @@ public enum Verifier {
     public static func verify(_ model: Model, reference: [(name: String, array: NumPyArray)], atol: Float, rtol: Float) throws -> VerificationReport {
         let named = Dictionary(reference.map { ($0.name, $0.array.tensor) }, uniquingKeysWith: { first, _ in first })
         let inputs = try ModelInputs.tensors(for: model, from: reference)
-        var layerOutputs: [(name: String, tensors: [Tensor])] = []
         let wantsLayers = named.keys.contains { $0.hasPrefix("layer/") }
-        let outputs = try model.run(inputs, masks: inputs.map { _ in nil }) { node, tensors in
-            if wantsLayers, !(node.layer is InputLayer) { layerOutputs.append((node.layer.name, tensors)) }
-        }.tensors
+        let (outputs, layerOutputs) = try model.run(inputs, keepingLayerOutputs: wantsLayers)
         var outputComparisons: [Comparison] = []
         for index in outputs.indices {
             guard let want = named["out_\(index)"] else {
