@@ -8,6 +8,8 @@
 //   KConv                  the library: HDF5/ JSON/ wrappers, Model/ (graph, shapes, weights), Layers/ (one file
 //                          per family: config, shapes, weights, forward), Formats/ (one file per Keras dialect),
 //                          Engine/ (tensors, kernels, graph executor), Verify/ (NumPy files, comparisons)
+//   ONNXProto              the ONNX schema's protobuf types, generated once by Scripts/generate-onnx-proto.sh
+//                          (package-visible; needs only the SwiftProtobuf runtime)
 //   kconv                  the command-line tool, one file per subcommand
 import PackageDescription
 
@@ -20,6 +22,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
@@ -30,10 +33,11 @@ let package = Package(
             name: "KConv",
             dependencies: ["CHDF5", "CJSONC", "CBLAS", "CKernels", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
+        .target(name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(
             name: "kconv",
             dependencies: ["KConv", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "KConvTests", dependencies: ["KConv"]),
+        .testTarget(name: "KConvTests", dependencies: ["KConv", "ONNXProto"]),
     ]
 )
