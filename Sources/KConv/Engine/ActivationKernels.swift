@@ -98,3 +98,20 @@ extension Activation {
     /// log(1 + eˣ) without overflow for large x.
     static func softplus(_ x: Float) -> Float { x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)) }
 }
+
+/// Keras's `relu(x, negative_slope, max_value, threshold)` (tf.keras `backend.relu`, Keras 3
+/// `activations.relu`), one element at a time: the positive part is `x` where `x > threshold` (else 0),
+/// clipped to `[0, max_value]` when there is a maximum, minus `negative_slope · max(threshold − x, 0)`.
+/// With threshold 0 and no maximum that is `x` for x > 0 and `slope · x` below (leaky ReLU). Like Keras,
+/// a negative threshold without a maximum lets `threshold < x < 0` through unchanged.
+struct Rectifier {
+    var negativeSlope: Float = 0
+    var maxValue: Float?
+    var threshold: Float = 0
+
+    func callAsFunction(_ x: Float) -> Float {
+        var positive = threshold != 0 ? (x > threshold ? x : 0) : max(x, 0)
+        if let maxValue { positive = min(max(positive, 0), maxValue) }
+        return negativeSlope == 0 ? positive : positive - negativeSlope * max(threshold - x, 0)
+    }
+}

@@ -22,30 +22,13 @@ extension Model {
         let retain = Set(layerValues.flatMap(\.1))
         let result = try prepared.plan.run(inputs.map(Plan.Slot.tensor), retain: retain)
         let outputs = try result.outputs.enumerated().map { index, slot in
-            guard let tensor = slot?.tensor else { throw EngineError("model output \(index) was not computed") }
+            guard let tensor = slot?.asTensor else { throw EngineError("model output \(index) was not computed") }
             return tensor
         }
         let layers = layerValues.map { node, values in
-            (node.layer.name, values.compactMap { result.retained[$0]?.tensor })
+            (node.layer.name, values.compactMap { result.retained[$0]?.asTensor })
         }
         return (outputs, layers)
-    }
-
-    /// A nested model called inside a wrapper (TimeDistributed over a model): its graph run with the call's
-    /// masks, on a plan of its own.
-    func forwardAsLayer(_ call: LayerCall) throws -> LayerOutput {
-        if nestedPlan == nil {
-            let lowered = try lowered(inputMasks: true)
-            nestedPlan = PreparedModel(lowered: lowered, plan: try Plan(lowered.graph))
-        }
-        guard let nested = nestedPlan else { throw EngineError("model '\(name)' could not be prepared") }
-        let masks = (0 ..< inputs.count).map { index in index < call.masks.count ? call.masks[index].map(Plan.Slot.mask) : nil }
-        let result = try nested.plan.run(call.inputs.map(Plan.Slot.tensor) + masks, retain: Set(nested.lowered.outputMasks.compactMap { $0 }))
-        let outputs = try result.outputs.map { slot in
-            guard let tensor = slot?.tensor else { throw EngineError("an output of model '\(name)' was not computed") }
-            return tensor
-        }
-        return LayerOutput(outputs, masks: nested.lowered.outputMasks.map { $0.flatMap { result.retained[$0]?.mask } })
     }
 
     /// Inputs must match the model's declared inputs in count, rank and every known dimension.
@@ -68,4 +51,33 @@ extension Model {
 struct PreparedModel {
     let lowered: LoweredModel
     let plan: Plan
+}
+
+extension Layer {
+    /// Runs this layer's lowered operations on one call, lowering and planning them on first use.
+    func runLowered(_ call: LayerCall) throws -> LayerOutput {
+        let keywordNames = call.keywordInputs.keys.sorted()
+        let form = [call.inputs.count] + keywordNames.map { call.keywordInputs[$0]?.count ?? 0 }
+        if standalonePlan?.form != form {
+            var graph = Graph()
+            func input() -> LoweredTensor {
+                LoweredTensor(value: graph.newValue(ValueType(dtype: .float32, shape: nil)), mask: graph.newValue(ValueType(dtype: .bool, shape: nil)))
+            }
+            let inputs = call.inputs.map { _ in input() }
+            let keywords = keywordNames.map { name in (name: name, tensors: (call.keywordInputs[name] ?? []).map { _ in input() }) }
+            let all = inputs + keywords.flatMap(\.tensors)
+            graph.inputs = all.map(\.value) + all.compactMap(\.mask)
+            let outputs = try lower(LoweringCall(inputs: inputs, keywordInputs: keywords, recordedCall: .null, outputShapes: nil), into: &graph)
+            graph.outputs = outputs.map(\.value)
+            standalonePlan = (form, outputs, try Plan(graph))
+        }
+        guard let (_, outputs, plan) = standalonePlan else { throw EngineError("\(label) could not be prepared") }
+        let tensors = call.inputs + keywordNames.flatMap { call.keywordInputs[$0] ?? [] }
+        let masks = call.masks.map { $0.map(Plan.Slot.mask) } + Array(repeating: nil, count: tensors.count - call.inputs.count)
+        let result = try plan.run(tensors.map(Plan.Slot.tensor) + masks, retain: Set(outputs.compactMap(\.mask)))
+        return LayerOutput(try result.outputs.map { slot in
+            guard let tensor = slot?.asTensor else { throw EngineError("\(label) produced no output") }
+            return tensor
+        }, masks: outputs.map { $0.mask.flatMap { result.retained[$0]?.mask } })
+    }
 }

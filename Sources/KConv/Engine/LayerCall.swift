@@ -1,4 +1,3 @@
-import KConvIO
 /// What one layer call receives in a forward pass.
 public struct LayerCall {
     public var inputs: [Tensor]
@@ -13,13 +12,6 @@ public struct LayerCall {
         self.keywordInputs = keywordInputs
     }
 
-    /// The call as the config recorded it (Keras 3 `args`), for an operation's constant operands.
-    public var recordedCall: JSONValue = .null
-
-    /// The first number among the recorded positional arguments (`not_equal(x, 0)` → 0).
-    var constantOperand: Double? {
-        recordedCall["args"]?.arrayValue?.lazy.compactMap(\.doubleValue).first
-    }
 
     /// The first input, which most layers take alone.
     var input: Tensor { inputs[0] }

@@ -8,21 +8,40 @@ final class Plan {
 
         var tensor: Tensor? { if case .tensor(let tensor) = self { tensor } else { nil } }
         var mask: Mask? { if case .mask(let mask) = self { mask } else { nil } }
+
+        /// The value as a tensor, a mask as 1 (kept) and 0 (dropped), as Keras passes masks by keyword.
+        var asTensor: Tensor {
+            switch self {
+            case .tensor(let tensor): tensor
+            case .mask(let mask): Tensor(shape: mask.shape, values: mask.values.map { $0 ? 1 : 0 })
+            }
+        }
     }
 
     let graph: Graph
-    /// How many nodes read each value (model outputs count once more).
+    /// How many nodes read each value (model outputs count once more; constants are never released).
     private let readers: [Int]
+    /// The weights, read once.
+    private let constants: [ValueID: Slot]
 
     init(_ graph: Graph) throws {
         self.graph = graph
+        var constants: [ValueID: Slot] = [:]
+        for (id, constant) in graph.constants {
+            let values = try locating(layer: constant.origin, field: "weight '\(constant.name)'") { try constant.read() }
+            guard values.count == checkedElementCount(constant.shape) else {
+                throw ModelError(layer: constant.origin, field: "weight '\(constant.name)'", "expected \(constant.shape.reduce(1, *)) values, found \(values.count)")
+            }
+            constants[id] = .tensor(Tensor(shape: constant.shape, values: values))
+        }
+        self.constants = constants
         var readers = Array(repeating: 0, count: graph.types.count)
         for node in graph.nodes { for case let input? in node.inputs { readers[input.index] += 1 } }
         for output in graph.outputs { readers[output.index] += 1 }
+        for id in constants.keys { readers[id.index] = Int.max }
         self.readers = readers
         for node in graph.nodes {
-            switch node.op {
-            case .layerCall(let call):
+            if case .layerCall(let call) = node.op {
                 try locating(layer: node.origin) { try call.layer.prepare() }
             }
         }
@@ -36,9 +55,13 @@ final class Plan {
         }
         _ = Memory.reuseFreedBuffers
         var slots: [Slot?] = Array(repeating: nil, count: graph.types.count)
+        for (id, slot) in constants { slots[id.index] = slot }
         var remaining = readers
         var retained: [ValueID: Slot] = [:]
-        for (id, slot) in zip(graph.inputs, inputs) { slots[id.index] = slot }
+        for (id, slot) in zip(graph.inputs, inputs) {
+            slots[id.index] = slot
+            if retain.contains(id), let slot { retained[id] = slot }
+        }
         func take(_ id: ValueID?) -> Slot? {
             guard let id else { return nil }
             let slot = slots[id.index]
@@ -58,18 +81,48 @@ final class Plan {
     }
 
     private static func execute(_ op: Op, _ inputs: [Slot?]) throws -> [Slot?] {
+        /// The `index`-th input, which must be a tensor.
+        func tensor(_ index: Int) throws -> Tensor {
+            guard index < inputs.count, let tensor = inputs[index]?.tensor else { throw EngineError("input \(index) is missing") }
+            return tensor
+        }
+        func optionalTensor(_ index: Int) -> Tensor? { index < inputs.count ? inputs[index]?.tensor : nil }
+        func map(_ transform: (Float) -> Float) throws -> [Slot?] {
+            var output = try tensor(0)
+            for index in output.values.indices { output.values[index] = transform(output.values[index]) }
+            return [.tensor(output)]
+        }
         switch op {
+        case .dense(let activation):
+            var output = try denseProduct(tensor(0), kernel: tensor(1), bias: optionalTensor(2))
+            try activation.apply(to: &output)
+            return [.tensor(output)]
+        case .activation(let activation):
+            var output = try tensor(0)
+            try activation.apply(to: &output)
+            return [.tensor(output)]
+        case .rectifier(let negativeSlope, let maxValue, let threshold):
+            return try map(Rectifier(negativeSlope: negativeSlope, maxValue: maxValue, threshold: threshold).callAsFunction)
+        case .elu(let alpha):
+            return try map { Activation.elu($0, alpha: alpha) }
+        case .gather:
+            return [.tensor(try gather(tensor(0), tensor(1)))]
+        case .notEqual(let value):
+            let input = try tensor(0)
+            return [.mask(Mask(shape: input.shape, values: input.values.map { $0 != value }))]
+        case .masking(let value):
+            let (output, mask) = masking(try tensor(0), value: value)
+            return [.tensor(output), .mask(mask)]
         case .layerCall(let call):
             let count = call.positionalCount
             var keywords: [String: [Tensor]] = [:]
             var next = 2 * count
             for (name, size) in call.keywords {
-                keywords[name] = inputs[next ..< next + size].compactMap { $0?.tensor }
+                keywords[name] = inputs[next ..< next + size].compactMap { $0?.asTensor }
                 next += size
             }
-            var layerCall = LayerCall(inputs: inputs[..<count].compactMap { $0?.tensor },
+            let layerCall = LayerCall(inputs: inputs[..<count].compactMap { $0?.asTensor },
                                       masks: inputs[count ..< 2 * count].map { $0?.mask }, keywordInputs: keywords)
-            layerCall.recordedCall = call.recordedCall
             let output = try call.layer.forward(layerCall)
             guard output.tensors.count == call.outputCount else {
                 throw EngineError("produced \(output.tensors.count) outputs where \(call.outputCount) were expected")

@@ -29,9 +29,10 @@ public struct ValueID: Hashable, Sendable, Comparable {
     public static func < (a: ValueID, b: ValueID) -> Bool { a.index < b.index }
 }
 
-/// A weight or literal a graph reads: its values are read when a plan is built, never while building the graph.
+/// A weight a graph reads: its values are read when a plan is built, never while building the graph.
 public struct Constant {
-    /// Where the value comes from, for messages: a weight's path in the model (`dense/kernel`).
+    /// The layer that owns it and its name there, for messages.
+    public let origin: String
     public let name: String
     public let shape: [Int]
     public let read: () throws -> [Float]

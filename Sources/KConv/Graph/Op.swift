@@ -1,7 +1,23 @@
-import KConvIO
 
-/// What a graph node computes.
+/// What a graph node computes. Inputs and outputs are listed per case; a mask is a bool value, and an
+/// optional input (`bias?`) is a nil entry when absent.
 public enum Op {
+    /// `activation(x · W + b)` over the last axis. `[x, kernel (in, units), bias?]` → `[y]`.
+    case dense(activation: Activation)
+    /// An activation function, elementwise (softmax-like ones over the last axis). `[x]` → `[y]`.
+    case activation(Activation)
+    /// Keras's `relu(x, negative_slope, max_value, threshold)`, elementwise. `[x]` → `[y]`.
+    case rectifier(negativeSlope: Float, maxValue: Float?, threshold: Float)
+    /// `x` for x > 0, `alpha·(exp(x) − 1)` below. `[x]` → `[y]`.
+    case elu(alpha: Float)
+    /// Rows of a table picked by whole-number indices in `[0, rows)`. `[table (rows, width), indices]` →
+    /// `[indices.shape + (width,)]`.
+    case gather
+    /// Where `x ≠ value`. `[x]` → `[bool]`.
+    case notEqual(Float)
+    /// Keras Masking: a position (all but the last axis) is kept when any of its features differs from
+    /// `value`; dropped positions are zeroed. `[x]` → `[y, mask]`.
+    case masking(value: Float)
     /// A Keras layer call run by the layer's own forward pass: the bridge for layers not yet lowered to
     /// graph operations. Inputs: the positional tensors, one optional mask per positional tensor, then the
     /// keyword tensors in `keywords` order; outputs: the call's tensors, then one mask per tensor.
@@ -13,7 +29,5 @@ public struct LayerCallOp {
     let layer: Layer
     let positionalCount: Int
     let keywords: [(name: String, count: Int)]
-    /// The call as the config recorded it (a Keras 3 operation's constant operands).
-    let recordedCall: JSONValue
     let outputCount: Int
 }

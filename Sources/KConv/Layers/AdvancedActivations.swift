@@ -2,29 +2,6 @@ import KConvIO
 /// Activation layers with parameters: ReLU, LeakyReLU, PReLU, ELU, Softmax, ThresholdedReLU.
 /// All of them keep the mask flowing with their input, as Keras's do.
 
-/// Keras's `relu(x, negative_slope, max_value, threshold)` (tf.keras `backend.relu`, Keras 3
-/// `activations.relu`), one element at a time: the positive part is `x` where `x > threshold` (else 0),
-/// clipped to `[0, max_value]` when there is a maximum, minus `negative_slope · max(threshold − x, 0)`.
-/// With threshold 0 and no maximum that is `x` for x > 0 and `slope · x` below (leaky ReLU). Like Keras,
-/// a negative threshold without a maximum lets `threshold < x < 0` through unchanged.
-struct Rectifier {
-    var negativeSlope: Float = 0
-    var maxValue: Float?
-    var threshold: Float = 0
-
-    func callAsFunction(_ x: Float) -> Float {
-        var positive = threshold != 0 ? (x > threshold ? x : 0) : max(x, 0)
-        if let maxValue { positive = min(max(positive, 0), maxValue) }
-        return negativeSlope == 0 ? positive : positive - negativeSlope * max(threshold - x, 0)
-    }
-
-    func output(for call: LayerCall) -> LayerOutput {
-        var output = call.input
-        for index in output.values.indices { output.values[index] = self(output.values[index]) }
-        return LayerOutput([output], masks: [call.mask])
-    }
-}
-
 /// `ReLU(max_value, negative_slope, threshold)`: `x` above threshold (capped), `slope·(x − threshold)` below.
 public final class ReLULayer: Layer {
     override class var kerasClassNames: [String] { ["ReLU"] }
@@ -39,8 +16,9 @@ public final class ReLULayer: Layer {
         try super.init(context)
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        Rectifier(negativeSlope: Float(negativeSlope), maxValue: maxValue.map(Float.init), threshold: Float(threshold)).output(for: call)
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        try lowerElementwise(.rectifier(negativeSlope: Float(negativeSlope), maxValue: maxValue.map(Float.init), threshold: Float(threshold)),
+                             call, into: &graph)
     }
 }
 
@@ -61,8 +39,8 @@ public final class LeakyReLU: Layer {
         config[export.target == .keras3 ? "negative_slope" : "alpha"] = .double(negativeSlope)
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        Rectifier(negativeSlope: Float(negativeSlope)).output(for: call)
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        try lowerElementwise(.rectifier(negativeSlope: Float(negativeSlope), maxValue: nil, threshold: 0), call, into: &graph)
     }
 }
 
@@ -76,11 +54,8 @@ public final class ELULayer: Layer {
         try super.init(context)
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        var output = call.input
-        let alpha = Float(self.alpha)
-        for index in output.values.indices { output.values[index] = Activation.elu(output.values[index], alpha: alpha) }
-        return LayerOutput([output], masks: [call.mask])
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        try lowerElementwise(.elu(alpha: Float(alpha)), call, into: &graph)
     }
 }
 
@@ -94,13 +69,13 @@ public final class ThresholdedReLU: Layer {
         try super.init(context)
     }
 
-    /// `x · (x > theta)`: Keras's ReLU with `threshold = theta`.
     override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
         if export.target == .keras3 { throw ModelError("Keras 3 has no ThresholdedReLU (ReLU(threshold=θ) differs at x = θ)") }
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        Rectifier(threshold: Float(theta)).output(for: call)
+    /// `x · (x > theta)`: Keras's ReLU with `threshold = theta`.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        try lowerElementwise(.rectifier(negativeSlope: 0, maxValue: nil, threshold: Float(theta)), call, into: &graph)
     }
 }
 

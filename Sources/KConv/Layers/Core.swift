@@ -55,28 +55,12 @@ public final class Dense: Layer {
         return [input.dropLast() + [units]]
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        var output = try denseProduct(call.input, kernel: parameters[0], bias: useBias ? parameters[1] : nil)
-        try activation.apply(to: &output)
-        return LayerOutput([output], masks: [call.mask])
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let weights = try weightValues(&graph)
+        return try lowerElementwise(.dense(activation: activation), call, weights: [weights[0], useBias ? weights[1] : nil], into: &graph)
     }
 
     override public var unsupportedReason: String? { activation.unsupportedReason }
-}
-
-/// `x·W (+ b)` over the last axis of `x`, for any number of leading axes: one GEMM.
-func denseProduct(_ input: Tensor, kernel: Tensor, bias: Tensor?) throws -> Tensor {
-    let (rows, width) = input.rowsAndLast
-    let units = kernel.shape[1]
-    guard width == kernel.shape[0] else {
-        throw EngineError("expected inputs with \(kernel.shape[0]) features, found shape \(input.shape)")
-    }
-    var output = Tensor(zeros: input.shape.dropLast() + [units])
-    if let bias {
-        for row in 0..<rows { output.values.replaceSubrange(row * units ..< (row + 1) * units, with: bias.values) }
-    }
-    BLAS.gemm(m: rows, n: units, k: width, a: input.values, b: kernel.values, c: &output.values, beta: bias == nil ? 0 : 1)
-    return output
 }
 
 /// Applies an activation function elementwise.
@@ -89,10 +73,8 @@ public final class ActivationLayer: Layer {
         try super.init(context)
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        var output = call.input
-        try activation.apply(to: &output)
-        return LayerOutput([output], masks: [call.mask])
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        try lowerElementwise(.activation(activation), call, into: &graph)
     }
 
     override public var unsupportedReason: String? { activation.unsupportedReason }
@@ -107,7 +89,11 @@ public final class InferenceIdentity: Layer {
                 VersionOnlyKey("trainable", onlyIn: .keras2, why: "Keras 3 spatial dropout takes no trainable flag")]
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput { LayerOutput([call.input], masks: [call.mask]) }
+    /// Nothing to compute: the input and its mask flow on.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let input = call.inputs.first else { throw EngineError("expected an input, found none") }
+        return [input]
+    }
 }
 
 /// Looks up rows of an `[input_dim, output_dim]` table; Keras Embedding. With `mask_zero`, index 0 is padding.
@@ -149,20 +135,16 @@ public final class Embedding: Layer {
         }
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let indices = call.input
-        let table = parameters[0].values
-        var output = Tensor(zeros: indices.shape + [outputDim])
-        for (position, value) in indices.values.enumerated() {
-            guard value >= 0, value < Float(inputDim), value.rounded(.towardZero) == value else {
-                throw EngineError("index \(value) at flat position \(position) is not a whole number in [0, \(inputDim)) (input_dim)")
-            }
-            let row = Int(value)
-            output.values.replaceSubrange(position * outputDim ..< (position + 1) * outputDim,
-                                          with: table[row * outputDim ..< (row + 1) * outputDim])
-        }
-        let mask = maskZero ? Mask(shape: indices.shape, values: indices.values.map { $0 != 0 }) : nil
-        return LayerOutput([output], masks: [mask])
+    /// The table's rows picked by the indices; with `mask_zero`, the output's mask is `indices ≠ 0`.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let indices = call.inputs.first else { throw EngineError("expected an input, found none") }
+        let table = try weightValues(&graph)[0]
+        let shape = call.outputShapes?.first
+        let output = graph.add(.gather, inputs: [table, indices.value], outputs: [ValueType(dtype: .float32, shape: shape?.dims)], origin: label)
+        let mask = maskZero
+            ? graph.add(.notEqual(0), inputs: [indices.value], outputs: [ValueType(dtype: .bool, shape: shape.map { Array($0.dropLast()).dims })], origin: label)[0]
+            : nil
+        return [LoweredTensor(value: output[0], mask: mask)]
     }
 }
 
@@ -176,18 +158,13 @@ public final class Masking: Layer {
         try super.init(context)
     }
 
-    /// A timestep is kept when any feature differs from `mask_value`; masked steps are zeroed, as in Keras.
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        var output = call.input
-        let (rows, width) = output.rowsAndLast
-        let maskValue = Float(self.maskValue)
-        var keep = [Bool](repeating: false, count: rows)
-        for row in 0..<rows {
-            let range = row * width ..< (row + 1) * width
-            keep[row] = output.values[range].contains { $0 != maskValue }
-            if !keep[row] { output.values.replaceSubrange(range, with: repeatElement(0, count: width)) }
-        }
-        return LayerOutput([output], masks: [Mask(shape: Array(output.shape.dropLast()), values: keep)])
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let input = call.inputs.first else { throw EngineError("expected an input, found none") }
+        let shape = call.outputShapes?.first
+        let outputs = graph.add(.masking(value: Float(maskValue)), inputs: [input.value],
+                                outputs: [ValueType(dtype: .float32, shape: shape?.dims), ValueType(dtype: .bool, shape: shape.map { Array($0.dropLast()).dims })],
+                                origin: label)
+        return [LoweredTensor(value: outputs[0], mask: outputs[1])]
     }
 }
 
@@ -230,11 +207,13 @@ public final class KerasOperation: Layer {
         className == "NotEqual" ? nil : "kconv does not implement operation \(className)"
     }
 
-    /// `not_equal(x, constant)`, the operation Keras 3 records for an Embedding's mask.
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        guard className == "NotEqual" else { throw EngineError(unsupportedReason ?? "") }
-        let constant = Float(call.constantOperand ?? 0)
-        return LayerOutput([Tensor(shape: call.input.shape, values: call.input.values.map { $0 != constant ? 1 : 0 })])
+    /// `not_equal(x, constant)`, the operation Keras 3 records for an Embedding's mask: a bool value.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let input = call.inputs.first else { throw EngineError("expected an input, found none") }
+        let constant = call.recordedCall["args"]?.arrayValue?.lazy.compactMap(\.doubleValue).first ?? 0
+        let output = graph.add(.notEqual(Float(constant)), inputs: [input.value],
+                               outputs: [ValueType(dtype: .bool, shape: call.outputShapes?.first?.dims)], origin: label)
+        return [LoweredTensor(value: output[0], mask: nil)]
     }
 }
 

@@ -148,6 +148,7 @@ public class Layer {
     /// Reads the weight values this layer computes with, once, before the first forward pass.
     /// Containers prepare the layers they hold instead of reading their own (shared) copy.
     func prepare() throws {
+        standalonePlan = nil
         guard sublayers.isEmpty else {
             for layer in sublayers { try locating(layer: layer.label) { try layer.prepare() } }
             return
@@ -170,10 +171,15 @@ public class Layer {
         lowerAsLayerCall(call, into: &graph)
     }
 
-    /// One forward pass of one call, in inference mode. Layers whose maths kconv knows override it.
+    /// One forward pass of one call, in inference mode: the layer's lowered operations, run on a plan of
+    /// their own (how a wrapper still run through the bridge calls the layer it wraps).
     func forward(_ call: LayerCall) throws -> LayerOutput {
-        throw EngineError(unsupportedReason ?? "kconv cannot compute this layer")
+        if let reason = unsupportedReason { throw EngineError(reason) }
+        return try runLowered(call)
     }
+
+    /// The plan `forward` runs, for calls of one form (tensor and keyword counts).
+    var standalonePlan: (form: [Int], lowered: [LoweredTensor], plan: Plan)?
 
     // MARK: Calls and writing
 

@@ -24,13 +24,31 @@ extension TensorShape {
 }
 
 extension Layer {
+    /// The layer's bound weights as graph constants, in declaration order.
+    func weightValues(_ graph: inout Graph) throws -> [ValueID] {
+        guard weights.count == weightSpecs.count else {
+            throw EngineError("no weights loaded: give the weights file that goes with this config")
+        }
+        return weights.map { array in
+            graph.constant(Constant(origin: label, name: array.name, shape: array.shape, read: array.values))
+        }
+    }
+
+    /// Adds one node computing `op` on `call`'s first input, its output keeping that input's mask (as most
+    /// Keras layers do); `weights` are read after the input.
+    func lowerElementwise(_ op: Op, _ call: LoweringCall, weights: [ValueID?] = [], into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let input = call.inputs.first else { throw EngineError("expected an input, found none") }
+        let type = ValueType(dtype: .float32, shape: call.outputShapes?.first?.dims)
+        let output = graph.add(op, inputs: [input.value] + weights, outputs: [type], origin: label)
+        return [LoweredTensor(value: output[0], mask: input.mask)]
+    }
+
     /// Adds a call of this layer to `graph` as the bridge op that runs `forward`.
     func lowerAsLayerCall(_ call: LoweringCall, into graph: inout Graph) -> [LoweredTensor] {
         let shapes = call.outputShapes
         let count = shapes?.count ?? 1
         let op = LayerCallOp(layer: self, positionalCount: call.inputs.count,
-                             keywords: call.keywordInputs.map { ($0.name, $0.tensors.count) },
-                             recordedCall: call.recordedCall, outputCount: count)
+                             keywords: call.keywordInputs.map { ($0.name, $0.tensors.count) }, outputCount: count)
         let inputs = call.inputs.map { Optional($0.value) } + call.inputs.map(\.mask)
             + call.keywordInputs.flatMap { $0.tensors.map { Optional($0.value) } }
         let tensorTypes = (0 ..< count).map { index in ValueType(dtype: .float32, shape: shapes.map { $0[index].dims }) }
@@ -45,28 +63,20 @@ struct LoweredModel {
     var graph: Graph
     /// For each node of the model (by index), the values its outputs became; empty for input nodes.
     var nodeOutputs: [[ValueID]]
-    /// Graph inputs after the model's inputs, one mask per model input, when lowered with input masks.
-    var inputMasks: [ValueID]
-    /// The mask each model output carries, if any.
-    var outputMasks: [ValueID?]
 }
 
 extension Model {
-    /// The model as a graph whose inputs are the model's inputs (followed, with `inputMasks`, by one mask per
-    /// input) and whose outputs its outputs.
-    func lowered(inputMasks: Bool = false) throws -> LoweredModel {
+    /// The model as a graph whose inputs are the model's inputs (with no mask) and whose outputs its outputs.
+    func lowered() throws -> LoweredModel {
         var graph = Graph()
-        var inputs = inputs.map { ref in
+        let inputs = inputs.map { ref in
             LoweredTensor(value: graph.newValue(ValueType(dtype: .float32, shape: shape(of: ref)?.dims)), mask: nil)
         }
-        if inputMasks {
-            for index in inputs.indices { inputs[index].mask = graph.newValue(ValueType(dtype: .bool, shape: nil)) }
-        }
-        graph.inputs = inputs.map(\.value) + inputs.compactMap(\.mask)
+        graph.inputs = inputs.map(\.value)
         var nodeOutputs: [[ValueID]] = []
         let outputs = try lowerNodes(inputs, into: &graph) { nodeOutputs.append($0) }
         graph.outputs = outputs.map(\.value)
-        return LoweredModel(graph: graph, nodeOutputs: nodeOutputs, inputMasks: inputs.compactMap(\.mask), outputMasks: outputs.map(\.mask))
+        return LoweredModel(graph: graph, nodeOutputs: nodeOutputs)
     }
 
     /// Adds the model's layer calls to `graph`, fed with `inputs`; returns its outputs. `record` sees each
@@ -88,7 +98,10 @@ extension Model {
                 let call = LoweringCall(inputs: try node.inputs.map(lookup),
                                         keywordInputs: try node.keywordInputs.map { ($0.name, try $0.tensors.map(lookup)) },
                                         recordedCall: node.call, outputShapes: node.outputShapes)
-                values[index] = try locating(layer: node.layer.label) { try node.layer.lower(call, into: &graph) }
+                // A layer kconv cannot compute stays a bridge call, which fails when run, naming the reason.
+                values[index] = try locating(layer: node.layer.label) {
+                    node.layer.unsupportedReason == nil ? try node.layer.lower(call, into: &graph) : node.layer.lowerAsLayerCall(call, into: &graph)
+                }
                 record(values[index]?.map(\.value) ?? [])
             } else {
                 record([])

@@ -49,8 +49,6 @@ public final class Model: Layer {
     private var weightOwners: [(layer: Layer, index: Int)] = []
     /// The lowered graph and its plan, once prepared for inference.
     var prepared: PreparedModel?
-    /// The plan that runs this model inside a wrapper, with input masks.
-    var nestedPlan: PreparedModel?
     /// Where each layer's variables sit in Keras 3's object-path weights: `layers/<snake_case class>[_n]/`.
     private var objectPathPrefixes: [ObjectIdentifier: String] = [:]
 
@@ -171,8 +169,6 @@ public final class Model: Layer {
 
     override var inputVocabulary: Int? { inputs.first.flatMap { InputGenerator.embeddingVocabulary(fedBy: $0, in: self) } }
 
-
-    override func forward(_ call: LayerCall) throws -> LayerOutput { try forwardAsLayer(call) }
 
     /// A nested model's calls become its layers' own, fed with the call's tensors and masks.
     override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
