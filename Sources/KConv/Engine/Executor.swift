@@ -74,7 +74,7 @@ extension Layer {
         guard let (_, outputs, plan) = standalonePlan else { throw EngineError("\(label) could not be prepared") }
         let tensors = call.inputs + keywordNames.flatMap { call.keywordInputs[$0] ?? [] }
         let masks = call.masks.map { $0.map(Plan.Slot.mask) } + Array(repeating: nil, count: tensors.count - call.inputs.count)
-        let result = try plan.run(tensors.map(Plan.Slot.tensor) + masks, retain: Set(outputs.compactMap(\.mask)))
+        let result = try plan.run(tensors.map(Plan.Slot.tensor) + masks, retain: Set(outputs.compactMap(\.mask)), locating: false)
         return LayerOutput(try result.outputs.map { slot in
             guard let tensor = slot?.asTensor else { throw EngineError("\(label) produced no output") }
             return tensor

@@ -124,3 +124,30 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// The first `keeping` axes kept and the rest laid out as `target`, whose one -1 entry is inferred.
+    func reshaped(keeping: Int, to target: [Int]) throws -> Tensor {
+        guard rank >= keeping else { throw EngineError("cannot keep \(keeping) axes of an input of shape \(shape)") }
+        let kept = Array(shape.prefix(keeping))
+        let features = shape.dropFirst(keeping).reduce(1, *)
+        var resolved = target
+        let known = target.filter { $0 != -1 }.reduce(1, *)
+        if let slot = resolved.firstIndex(of: -1), known > 0, features % known == 0 { resolved[slot] = features / known }
+        guard resolved.allSatisfy({ $0 >= 0 }), resolved.reduce(1, *) == features else {
+            throw EngineError("cannot reshape input \(shape) (\(features) values per sample) to \(target)")
+        }
+        return reshaped(kept + resolved)
+    }
+
+    /// `before`/`after` rows added per axis (negative: removed), checking nothing removes more than there is.
+    func checkedPadded(before: [Int], after: [Int]) throws -> Tensor {
+        guard before.count == rank, after.count == rank else {
+            throw EngineError("padding for \(before.count) axes does not fit an input of shape \(shape)")
+        }
+        for axis in shape.indices where shape[axis] + before[axis] + after[axis] < 0 {
+            throw EngineError("cropping \([-before[axis], -after[axis]]) removes more than the \(shape[axis]) rows of axis \(axis)")
+        }
+        return padded(before: before, after: after)
+    }
+}

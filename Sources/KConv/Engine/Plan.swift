@@ -49,7 +49,8 @@ final class Plan {
 
     /// Runs the graph on `inputs` (one per graph input; nil for an absent mask). `retain` values are kept and
     /// returned besides the outputs (per-layer outputs for `verify`, masks of a nested model's outputs).
-    func run(_ inputs: [Slot?], retain: Set<ValueID> = []) throws -> (outputs: [Slot?], retained: [ValueID: Slot]) {
+    /// Errors name the layer a node came from, unless `locating` is false (a layer running its own nodes).
+    func run(_ inputs: [Slot?], retain: Set<ValueID> = [], locating: Bool = true) throws -> (outputs: [Slot?], retained: [ValueID: Slot]) {
         guard inputs.count == graph.inputs.count else {
             throw EngineError("the graph takes \(graph.inputs.count) inputs, found \(inputs.count)")
         }
@@ -71,7 +72,7 @@ final class Plan {
         }
         for node in graph.nodes {
             let inputs = node.inputs.map(take)
-            let outputs = try locating(layer: node.origin) { try Self.execute(node.op, inputs) }
+            let outputs = locating ? try KConv.locating(layer: node.origin) { try Self.execute(node.op, inputs) } : try Self.execute(node.op, inputs)
             for (id, slot) in zip(node.outputs, outputs) {
                 slots[id.index] = slot
                 if retain.contains(id), let slot { retained[id] = slot }
@@ -113,6 +114,27 @@ final class Plan {
         case .masking(let value):
             let (output, mask) = masking(try tensor(0), value: value)
             return [.tensor(output), .mask(mask)]
+        case .reshape(let keeping, let target):
+            return [.tensor(try tensor(0).reshaped(keeping: keeping, to: target))]
+        case .transpose(let permutation):
+            let input = try tensor(0)
+            guard permutation.sorted() == Array(0..<input.rank) else {
+                throw EngineError("dims \(permutation.dropFirst().map { $0 }) do not fit input shape \(input.shape)")
+            }
+            return [.tensor(input.permuted(permutation))]
+        case .channelsLast:
+            let input = try tensor(0)
+            return [.tensor(input.rank > 2 ? toChannelsLast(input) : input)]
+        case .pad(let before, let after):
+            return [.tensor(try tensor(0).checkedPadded(before: before, after: after))]
+        case .repeatElements(let axis, let times):
+            let input = try tensor(0)
+            guard axis < input.rank else { throw EngineError("cannot repeat axis \(axis) of an input of shape \(input.shape)") }
+            return [.tensor(input.repeatingElements(along: axis, times: times))]
+        case .resizeBilinear(let factors, let channelsFirst):
+            let input = try channelsLastInput(tensor(0), rank: 2, channelsFirst: channelsFirst)
+            let output = input.resizedBilinear(height: input.shape[1] * factors[0], width: input.shape[2] * factors[1])
+            return [.tensor(channelsFirst ? toChannelsFirst(output) : output)]
         case .layerCall(let call):
             let count = call.positionalCount
             var keywords: [String: [Tensor]] = [:]

@@ -18,6 +18,19 @@ public enum Op {
     /// Keras Masking: a position (all but the last axis) is kept when any of its features differs from
     /// `value`; dropped positions are zeroed. `[x]` → `[y, mask]`.
     case masking(value: Float)
+    /// The same values under another shape: the first `keepingAxes` axes kept, the rest `to` (one entry
+    /// may be -1, inferred from the count). `[x]` → `[y]`.
+    case reshape(keepingAxes: Int, to: [Int])
+    /// Axes permuted: output axis `i` is input axis `permutation[i]`. `[x]` → `[y]`.
+    case transpose([Int])
+    /// A channels_first tensor (`batch, channels, spatial...`) as channels_last; lower ranks unchanged.
+    case channelsLast
+    /// `before[i]` zeros added before axis `i` and `after[i]` after it; negative amounts remove rows.
+    case pad(before: [Int], after: [Int])
+    /// Each element repeated `times` times along `axis` (NumPy's `repeat`).
+    case repeatElements(axis: Int, times: Int)
+    /// A 2-D image resized by whole `factors` as `tf.image.resize(method="bilinear")` does.
+    case resizeBilinear(factors: [Int], channelsFirst: Bool)
     /// A Keras layer call run by the layer's own forward pass: the bridge for layers not yet lowered to
     /// graph operations. Inputs: the positional tensors, one optional mask per positional tensor, then the
     /// keyword tensors in `keywords` order; outputs: the call's tensors, then one mask per tensor.

@@ -17,11 +17,13 @@ public final class Flatten: Layer {
     }
 
     /// As Keras's Flatten: a channels_first input of rank > 2 is moved to channels_last before flattening.
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        guard call.input.rank >= 1 else { throw EngineError("expected an input with a batch axis, found a scalar") }
-        let input = channelsFirst && call.input.rank > 2 ? toChannelsLast(call.input) : call.input
-        let batch = input.shape[0]
-        return LayerOutput([input.reshaped([batch, input.shape.dropFirst().reduce(1, *)])])
+    /// The mask does not flow on.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        var input = try singleInput(call).value
+        if channelsFirst {
+            input = graph.add(.channelsLast, inputs: [input], outputs: [ValueType(dtype: .float32, shape: nil)], origin: label)[0]
+        }
+        return lowerUnmasked(.reshape(keepingAxes: 1, to: [-1]), input, call, into: &graph)
     }
 }
 
@@ -58,18 +60,8 @@ public final class Reshape: Layer {
         return [[input.first ?? nil] + output]
     }
 
-    /// The same values under `(batch,) + target_shape`, the -1 entry sized from the input.
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let input = call.input
-        guard input.rank >= 1 else { throw EngineError("expected an input with a batch axis, found a scalar") }
-        let features = input.shape.dropFirst().reduce(1, *)
-        let known = targetShape.filter { $0 != -1 }.reduce(1, *)
-        var target = targetShape
-        if let slot = target.firstIndex(of: -1), known > 0, features % known == 0 { target[slot] = features / known }
-        guard target.reduce(1, *) == features else {
-            throw EngineError("cannot reshape input \(input.shape) (\(features) values per sample) to \(targetShape)")
-        }
-        return LayerOutput([input.reshaped([input.shape[0]] + target)])
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        lowerUnmasked(.reshape(keepingAxes: 1, to: targetShape), try singleInput(call).value, call, into: &graph)
     }
 }
 
@@ -94,11 +86,8 @@ public final class Permute: Layer {
         return [[input[0]] + dims.map { input[$0] }]
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        guard call.input.rank == dims.count + 1 else {
-            throw EngineError("dims \(dims) do not fit input shape \(call.input.shape)")
-        }
-        return LayerOutput([call.input.permuted([0] + dims)])
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        lowerUnmasked(.transpose([0] + dims), try singleInput(call).value, call, into: &graph)
     }
 }
 
@@ -118,10 +107,11 @@ public final class RepeatVector: Layer {
         return [[input[0], count, input[1]]]
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let input = call.input
-        guard input.rank == 2 else { throw EngineError("expected a 2-D input (batch, features), found shape \(input.shape)") }
-        return LayerOutput([input.reshaped([input.shape[0], 1, input.shape[1]]).repeatingElements(along: 1, times: count)])
+    /// `(batch, features)` → `(batch, 1, features)`, repeated `n` times along the new axis.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let expanded = graph.add(.reshape(keepingAxes: 1, to: [1, -1]), inputs: [try singleInput(call).value],
+                                 outputs: [ValueType(dtype: .float32, shape: nil)], origin: label)[0]
+        return lowerUnmasked(.repeatElements(axis: 1, times: count), expanded, call, into: &graph)
     }
 }
 
@@ -161,21 +151,15 @@ public final class SpatialPadding: Layer {
         rank == 1 ? [VersionOnlyKey("data_format", onlyIn: .keras3, value: "channels_last", why: "Keras 2's 1-D padding, cropping and upsampling are channels_last only")] : []
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let input = call.input
-        guard input.rank == rank + 2 else {
-            throw EngineError("expected a \(rank + 2)-D input (batch, \(rank) spatial axes and channels), found shape \(input.shape)")
-        }
+    /// Zeros added (or rows removed) before and after each spatial axis.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         let firstSpatial = channelsFirst ? 2 : 1
-        var before = Array(repeating: 0, count: input.rank), after = before
+        var before = Array(repeating: 0, count: rank + 2), after = before
         for axis in 0..<rank {
             before[firstSpatial + axis] = amounts[axis][0]
             after[firstSpatial + axis] = amounts[axis][1]
-            guard input.shape[firstSpatial + axis] + amounts[axis][0] + amounts[axis][1] >= 0 else {
-                throw EngineError("cropping \(amounts[axis].map { -$0 }) removes more than the \(input.shape[firstSpatial + axis]) rows of spatial axis \(axis + 1)")
-            }
         }
-        return LayerOutput([input.padded(before: before, after: after)])
+        return lowerUnmasked(.pad(before: before, after: after), try singleInput(call).value, call, into: &graph)
     }
 }
 
@@ -208,20 +192,21 @@ public final class UpSampling: Layer {
         rank == 1 ? [VersionOnlyKey("data_format", onlyIn: .keras3, value: "channels_last", why: "Keras 2's 1-D padding, cropping and upsampling are channels_last only")] : []
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
+    /// Nearest: every row repeated `size` times per axis (Keras's `repeat`). Bilinear (2-D only): the image
+    /// resized to `size`× its height and width as `tf.image.resize` does.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let input = try singleInput(call).value
         switch interpolation {
         case "nearest":
-            var output = call.input
-            guard output.rank == rank + 2 else {
-                throw EngineError("expected a \(rank + 2)-D input (batch, \(rank) spatial axes and channels), found shape \(output.shape)")
-            }
             let firstSpatial = channelsFirst ? 2 : 1
-            for axis in 0..<rank { output = output.repeatingElements(along: firstSpatial + axis, times: size[axis]) }
-            return LayerOutput([output])
+            var value = input
+            for axis in 0..<rank - 1 {
+                value = graph.add(.repeatElements(axis: firstSpatial + axis, times: size[axis]), inputs: [value],
+                                  outputs: [ValueType(dtype: .float32, shape: nil)], origin: label)[0]
+            }
+            return lowerUnmasked(.repeatElements(axis: firstSpatial + rank - 1, times: size[rank - 1]), value, call, into: &graph)
         case "bilinear" where rank == 2:
-            let input = try channelsLastInput(call.input, rank: rank, channelsFirst: channelsFirst)
-            let output = input.resizedBilinear(height: input.shape[1] * size[0], width: input.shape[2] * size[1])
-            return LayerOutput([channelsFirst ? toChannelsFirst(output) : output])
+            return lowerUnmasked(.resizeBilinear(factors: size, channelsFirst: channelsFirst), input, call, into: &graph)
         default:
             throw EngineError("kconv cannot compute interpolation '\(interpolation)' for \(className)")
         }

@@ -110,3 +110,20 @@ extension Model {
         return try outputs.map(lookup)
     }
 }
+
+extension Layer {
+    /// The call's one input.
+    func singleInput(_ call: LoweringCall) throws -> LoweredTensor {
+        guard call.inputs.count == 1, let input = call.inputs.first else {
+            throw EngineError("expected 1 input, found \(call.inputs.count)")
+        }
+        return input
+    }
+
+    /// Adds one node computing `op` on `input`, whose output carries no mask (Keras's reshaping layers
+    /// drop it).
+    func lowerUnmasked(_ op: Op, _ input: ValueID, _ call: LoweringCall, into graph: inout Graph) -> [LoweredTensor] {
+        let output = graph.add(op, inputs: [input], outputs: [ValueType(dtype: .float32, shape: call.outputShapes?.first?.dims)], origin: label)
+        return [LoweredTensor(value: output[0], mask: nil)]
+    }
+}
