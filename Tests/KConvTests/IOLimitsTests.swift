@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+@testable import KConv
+import KConvIO
+
+/// The size checks shared by every reader: checked arithmetic on sizes from files, and the memory budget
+/// (passed explicitly here, so the process-wide one other tests use is never changed).
+@Suite struct IOLimitsTests {
+    @Test func checkedArithmetic() throws {
+        #expect(try checkedProduct([]) == 1)
+        #expect(try checkedProduct([3, 4, 5]) == 60)
+        #expect(try checkedProduct([3, 0, 5]) == 0)
+        #expect(throws: SizeOverflowError(operands: [1 << 32, 1 << 32], operation: "×")) { try checkedProduct([1 << 32, 1 << 32]) }
+        // A zero does not excuse an overflow among the other factors (numpy refuses such shapes too).
+        #expect(throws: SizeOverflowError.self) { try checkedProduct([0, 1 << 62, 1 << 62]) }
+        #expect(throws: SizeOverflowError.self) { try checkedProduct([2, -1]) }
+        #expect(try checkedSum([1, 2, 3]) == 6)
+        #expect(throws: SizeOverflowError.self) { try checkedSum([Int.max, 1]) }
+        #expect(throws: SizeOverflowError.self) { try checkedSum([-1]) }
+        #expect(SizeOverflowError(operands: [4, -2], operation: "×").description == "expected sizes of 0 or more, found -2")
+        #expect(SizeOverflowError(operands: [Int.max, 1], operation: "+").description
+                == "expected sizes whose sum fits in 64 bits, found \(Int.max) + 1")
+    }
+
+    @Test func budget() throws {
+        #expect(MemoryBudget.standard.bytes > 0 && MemoryBudget.standard.bytes <= 16 << 30)
+        #expect(MemoryBudget.current == MemoryBudget.standard)
+        try MemoryBudget(bytes: 100).check(100, for: "x")
+        let error = #expect(throws: MemoryBudgetError.self) { try MemoryBudget(bytes: 100).check(101, for: "shape (101,) of uint8") }
+        #expect(error?.description == "shape (101,) of uint8: expected at most 100 bytes (kconv's memory budget, MemoryBudget.current), found 101")
+    }
+}
