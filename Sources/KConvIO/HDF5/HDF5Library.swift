@@ -22,6 +22,21 @@ package func withHDF5<T>(_ body: () throws -> T) rethrows -> T {
 /// `H5P_DEFAULT` (property list), typed once.
 package let defaultPropertyList: hid_t = kc_h5p_default()
 
+/// The access property lists of every call that follows a path by name (links, groups, datasets): HDF5's
+/// defaults, except that traversing an external link fails before the other file is opened. The wrapper
+/// refuses external links itself, with a clear error, before it calls HDF5 on a path (`HDF5Links.swift`);
+/// these lists make sure nothing slips past that check. Created once, under the HDF5 lock, never closed.
+package let linkAccess = accessRefusingExternalLinks(kc_h5p_link_access())
+package let groupAccess = accessRefusingExternalLinks(kc_h5p_group_access())
+package let datasetAccess = accessRefusingExternalLinks(kc_h5p_dataset_access())
+
+private func accessRefusingExternalLinks(_ listClass: hid_t) -> hid_t {
+    let list = H5Pcreate(listClass)
+    guard list >= 0 else { return list }  // then every call using it fails instead of following a link
+    _ = H5Pset_elink_cb(list, { _, _, _, _, _, _, _ in -1 }, nil)
+    return list
+}
+
 /// Owns one HDF5 identifier (file, group, dataset, attribute, datatype, dataspace or property list)
 /// and closes it with the matching `H5?close` when the last reference goes away.
 package final class HDF5Handle: @unchecked Sendable {  // immutable; the C calls are serialised by hdf5Lock
