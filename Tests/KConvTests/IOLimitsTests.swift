@@ -29,4 +29,22 @@ import KConvIO
         let error = #expect(throws: MemoryBudgetError.self) { try MemoryBudget(bytes: 100).check(101, for: "shape (101,) of uint8") }
         #expect(error?.description == "shape (101,) of uint8: expected at most 100 bytes (kconv's memory budget, MemoryBudget.current), found 101")
     }
+
+    @Test func hdf5DatasetsOverTheBudgetAreRefusedBeforeReading() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("a.h5").path
+        try HDF5File.create(path).root.createDataset("w", shape: [2, 8], floats: Array(repeating: 1, count: 16))
+        let dataset = try HDF5File.open(path).root.dataset("w")
+        #expect(try dataset.readFloats(limit: 16, budget: MemoryBudget(bytes: 64)).count == 16)
+        let error = #expect(throws: HDF5Error.self) { try dataset.readFloats(limit: 16, budget: MemoryBudget(bytes: 63)) }
+        #expect(error?.message == "shape [2, 8] of float32: expected at most 63 bytes (kconv's memory budget, MemoryBudget.current), found 64")
+        #expect(error?.objectPath == "/w")
+    }
+
+    private func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-limits-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
 }

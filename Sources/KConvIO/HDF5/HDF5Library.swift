@@ -146,14 +146,21 @@ package func dataspaceExtent(_ space: HDF5Handle, at location: HDF5Location, _ o
     let rank = Int(try location.check(H5Sget_simple_extent_ndims(space.id), operation))
     var dims = [hsize_t](repeating: 0, count: rank)
     try location.check(H5Sget_simple_extent_dims(space.id, &dims, nil), operation)
-    var shape: [Int] = []
-    var count = 1
-    for dim in dims {
-        guard let size = Int(exactly: dim) else { throw location.error(operation, "dimension \(dim) is too large") }
-        let (product, overflow) = count.multipliedReportingOverflow(by: size)
-        guard !overflow else { throw location.error(operation, "element count of shape \(dims) overflows") }
-        shape.append(size)
-        count = product
+    let shape = try dims.map { dim in
+        guard let size = Int(exactly: dim) else { throw location.error(operation, "expected dimensions that fit in 63 bits, found \(dim)") }
+        return size
     }
-    return (shape, count)
+    do {
+        return (shape, try checkedProduct(shape))
+    } catch {
+        throw location.error(operation, "shape \(shape): \(error)")
+    }
+}
+
+/// The size of the open file `file`, in bytes: the most any contiguous or compact dataset or attribute in it
+/// can hold.
+package func fileSize(_ file: HDF5Handle, at location: HDF5Location, _ operation: String) throws -> Int {
+    var size: hsize_t = 0
+    try location.check(H5Fget_filesize(file.id, &size), operation)
+    return Int(clamping: size)
 }
