@@ -42,6 +42,20 @@ import KConvIO
         #expect(error?.objectPath == "/w")
     }
 
+    @Test func zipWriterRoundTripsWithAndWithoutZip64() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let members: [(name: String, bytes: Data)] = [("a.npy", Data([1, 2, 3])), ("b/é.json", Data("{}".utf8)), ("empty", Data())]
+        for zip64 in [false, true] {
+            let url = directory.appendingPathComponent("z\(zip64).zip")
+            try ZipWriter.write(members, to: url, forceZip64: zip64)
+            let reader = ZipReader(try Data(contentsOf: url))
+            let entries = try reader.entries()
+            #expect(entries.map(\.name) == members.map(\.name))
+            #expect(try entries.map { try reader.contents(of: $0) } == members.map(\.bytes))
+        }
+    }
+
     private func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-limits-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -75,7 +75,7 @@ public enum NumPy {
 
     public static func writeNPY(_ array: NumPyArray, to path: String) throws {
         try locating(file: path) {
-            try writeAtomically(path) { url in try Data(encodeNPY(array)).write(to: url) }
+            try writeAtomically(path) { url in try FileOutput.write(encodeNPY(array), to: url.path) }
         }
     }
 
@@ -145,7 +145,9 @@ public enum NumPy {
             }
         } catch {
             try? FileManager.default.removeItem(at: temporary)
-            throw error as? NumPyError ?? NumPyError("cannot write: \(error.localizedDescription)")
+            if let error = error as? NumPyError { throw error }
+            if error is FileWriteError || error is ZipError { throw NumPyError(String(describing: error)) }
+            throw NumPyError("cannot write: \(error.localizedDescription)")
         }
     }
 }
