@@ -56,6 +56,26 @@ import KConvIO
         }
     }
 
+    @Test func zipNamesThatCollideAreRefused() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cases: [([String], String)] = [
+            (["a", "b", "a", "a"], "expected each member name once, found 'a' 3 times (Keras reads the last copy, other tools the first)"),
+            (["config.json", "CONFIG.JSON"], "expected member names that differ by more than case or a leading './', found 'config.json' and 'CONFIG.JSON'"),
+            (["./././x", "x"], "expected member names that differ by more than case or a leading './', found './././x' and 'x'"),
+        ]
+        for (names, message) in cases {
+            let url = directory.appendingPathComponent("z.zip")
+            try ZipWriter.write(names.map { ($0, Data()) }, to: url)
+            let error = #expect(throws: ZipError.self) { try ZipReader(try Data(contentsOf: url)).entries() }
+            #expect(error?.message == message)
+        }
+        // Different directories, or a "./" inside a name, are different members.
+        let url = directory.appendingPathComponent("ok.zip")
+        try ZipWriter.write(["a/x", "b/x", "a/./x"].map { ($0, Data()) }, to: url)
+        #expect(try ZipReader(try Data(contentsOf: url)).entries().count == 3)
+    }
+
     private func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-limits-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -221,7 +221,7 @@ import KConvIO
             BadNPZ(description: "not an array", bytes: zip([("README.txt", Array("hi".utf8))]),
                    message: "bad.npz: README.txt: not a .npy member"),
             BadNPZ(description: "duplicate", bytes: zip([("in_0.npy", member), ("in_0.npy", member)]),
-                   message: "bad.npz: in_0: appears twice in the archive"),
+                   message: "bad.npz: expected each member name once, found 'in_0.npy' 2 times"),
             BadNPZ(description: "bad member", bytes: zip([("in_0.npy", Array(member.dropLast()))]),
                    message: "bad.npz: in_0: expected 12 data bytes for shape (3,) of float32, found 11"),
         ]

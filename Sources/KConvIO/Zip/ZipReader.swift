@@ -8,6 +8,9 @@ import ZIPFoundation
 /// (weichsel/ZIPFoundation#389, unfixed in 0.9.20), and archives are untrusted input. Inflating still uses
 /// ZIPFoundation's `Data.decompress`, fed only the member's own bytes. Every offset and size is checked
 /// against the archive before use. Member names are only ever compared, never used as paths.
+///
+/// Refused, with the reason: archives whose member names collide (the same name twice, or names that differ
+/// only by case or a leading `./`), since readers disagree on which copy counts.
 package struct ZipReader {
     package struct Entry {
         package var name: String
@@ -60,7 +63,29 @@ package struct ZipReader {
             entries.append(entry)
             offset += 46 + nameLength + extraLength + (try int(offset + 32, 2))
         }
+        try Self.refuseCollidingNames(entries)
         return entries
+    }
+
+    /// Refuses two members with the same name — Python's zipfile, and so Keras, reads the last of them, while
+    /// other readers (kconv included, before) read the first — and names that differ only by case or a leading
+    /// `./`, which extract to one file on a case-insensitive file system or once the path is normalised.
+    private static func refuseCollidingNames(_ entries: [Entry]) throws {
+        var seen: [String: String] = [:]  // collision key -> first name
+        for entry in entries {
+            var key = Substring(entry.name)
+            while key.hasPrefix("./") { key = key.dropFirst(2) }
+            let folded = key.lowercased()
+            guard let first = seen[folded] else {
+                seen[folded] = entry.name
+                continue
+            }
+            if first == entry.name {
+                let copies = entries.count { $0.name == first }
+                throw ZipError("expected each member name once, found '\(first)' \(copies) times (Keras reads the last copy, other tools the first)")
+            }
+            throw ZipError("expected member names that differ by more than case or a leading './', found '\(first)' and '\(entry.name)'")
+        }
     }
 
     /// The uncompressed bytes of `entry`, checked against its declared size and CRC.
