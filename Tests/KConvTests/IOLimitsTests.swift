@@ -30,6 +30,26 @@ import KConvIO
         #expect(error?.description == "shape (101,) of uint8: expected at most 100 bytes (kconv's memory budget, MemoryBudget.current), found 101")
     }
 
+    @Test func npyValuesOverTheBudgetAreRefusedBeforeDecoding() throws {
+        let bytes = NumPy.encodeNPY(NumPyArray(shape: [4, 8], dtype: .uint8, values: Array(repeating: 1, count: 32)))
+        #expect(try NumPy.parseNPY(bytes, source: "a.npy", budget: MemoryBudget(bytes: 128)).values.count == 32)
+        // 32 uint8 values become 128 bytes of Float32: that is what the budget is checked against.
+        let error = #expect(throws: NumPyError.self) { try NumPy.parseNPY(bytes, source: "a.npy", budget: MemoryBudget(bytes: 127)) }
+        #expect(error?.description == "a.npy: shape (4, 8) of uint8 as float32: expected at most 127 bytes (kconv's memory budget, MemoryBudget.current), found 128")
+    }
+
+    @Test func zipMembersOverTheBudgetAreRefusedBeforeExtracting() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("a.npz").path
+        let array = NumPyArray(shape: [100], values: Array(repeating: 0.5, count: 100))
+        try NumPy.writeNPZ([("a", array)], to: path)
+        let memberSize = NumPy.encodeNPY(array).count
+        #expect(try NumPy.readNPZ(path, budget: MemoryBudget(bytes: memberSize))[0].array == array)
+        let error = #expect(throws: NumPyError.self) { try NumPy.readNPZ(path, budget: MemoryBudget(bytes: memberSize - 1)) }
+        #expect(error?.description == "\(path): a: uncompressed size: expected at most \(memberSize - 1) bytes (kconv's memory budget, MemoryBudget.current), found \(memberSize)")
+    }
+
     @Test func hdf5DatasetsOverTheBudgetAreRefusedBeforeReading() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
