@@ -62,6 +62,16 @@ import KConvIO
         #expect(error?.objectPath == "/w")
     }
 
+    /// A contiguous dataset never written holds no bytes in the file but reads as its fill value: one declaring
+    /// more than the whole file is refused before its buffer is allocated.
+    @Test func contiguousDatasetLargerThanTheFileIsRefused() throws {
+        let path = HostileFileTests.folder.appendingPathComponent("huge_contiguous.h5").path
+        let dataset = try HDF5File.open(path).root.dataset("data")
+        let error = #expect(throws: HDF5Error.self) { try dataset.readFloats(limit: .max) }
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        #expect(error?.message == "shape [268435456] of float32: expected at most \(size) bytes (the whole file) in a contiguous dataset, found 1073741824")
+    }
+
     @Test func zipWriterRoundTripsWithAndWithoutZip64() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
