@@ -41,5 +41,6 @@ enum KerasArchiveWriter {
                 }
             }
         }
+        try root.file.flush()  // a full disk fails here, not silently at close
     }
 }

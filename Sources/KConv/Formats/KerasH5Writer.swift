@@ -28,6 +28,7 @@ enum KerasH5Writer {
             }
         }
         try weights.createGroup("top_level_model_weights").setAttribute("weight_names", .strings([]))
+        try root.file.flush()  // a full disk fails here, not silently at close
     }
 
     /// Names stored as a variable-length string attribute take 16 bytes each in the object header, which

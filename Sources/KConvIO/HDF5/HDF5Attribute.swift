@@ -103,6 +103,15 @@ extension HDF5Object {
             guard count <= maximumAttributeElementCount else {
                 throw location.error(operation, "\(count) elements is more than the \(maximumAttributeElementCount) kconv reads")
             }
+            // Attribute data is always stored in full, so it cannot be larger than the file (the element
+            // size of a fixed-length string comes from the file too).
+            let elementSize = H5Tget_size(type.id)
+            let stored: Int
+            do { stored = try checkedProduct([count, elementSize]) } catch { throw location.error(operation, "\(error)") }
+            let available = try fileSize(file.handle, at: location, operation)
+            guard stored <= available else {
+                throw location.error(operation, "\(count) elements of \(elementSize) bytes: expected at most \(available) bytes (the whole file), found \(stored)")
+            }
             let typeClass = H5Tget_class(type.id)
             guard count > 0 else {
                 switch typeClass {

@@ -65,21 +65,40 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable;
 
     /// All elements in row-major order, converted to `Float` by HDF5 (from float16/32/64 or any
     /// integer type). Throws, before allocating anything, if the dataset holds more than `limit`
-    /// elements (sizes come from the file and are not trusted) or is not of a numeric type.
-    public func readFloats(limit: Int) throws -> [Float] {
+    /// elements, if its stored or converted size is more than `budget`, if a contiguous or compact
+    /// dataset declares more bytes than the whole file holds (sizes come from the file and are not
+    /// trusted), or if it is not of a numeric type.
+    public func readFloats(limit: Int, budget: MemoryBudget = .current) throws -> [Float] {
         try withHDF5 {
             let operation = "read floats"
-            let (_, count) = try extent(operation)
+            let (shape, count) = try extent(operation)
             guard count <= limit else {
                 throw location.error(operation, "dataset has \(count) elements, more than the limit of \(limit)")
             }
             let type = try location.handle(H5Dget_type(handle.id), close: H5Tclose, operation)
-            switch try elementType(of: type, operation) {
+            let found = try elementType(of: type, operation)
+            switch found {
             case .float, .signedInteger, .unsignedInteger: break
             case let found:
                 throw location.error(operation, "dataset has element type \(found); expected floats or integers")
             }
             guard count > 0 else { return [] }
+            let what = "shape \(shape) of \(found)"
+            let (stored, converted): (Int, Int)
+            do {
+                (stored, converted) = (try checkedProduct([count, H5Tget_size(type.id)]), try checkedProduct([count, MemoryLayout<Float>.size]))
+                try budget.check(max(stored, converted), for: what)
+            } catch {
+                throw location.error(operation, "\(error)")
+            }
+            let creation = try location.handle(H5Dget_create_plist(handle.id), close: H5Pclose, operation)
+            let layout = H5Pget_layout(creation.id)
+            if layout == H5D_CONTIGUOUS || layout == H5D_COMPACT {
+                let available = try fileSize(file.handle, at: location, operation)
+                guard stored <= available else {
+                    throw location.error(operation, "\(what): expected at most \(available) bytes (the whole file) in a \(layout == H5D_COMPACT ? "compact" : "contiguous") dataset, found \(stored)")
+                }
+            }
             var status: herr_t = -1
             let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
                 status = H5Dread(handle.id, kc_h5t_native_float(), kc_h5s_all(), kc_h5s_all(), defaultPropertyList, buffer.baseAddress)

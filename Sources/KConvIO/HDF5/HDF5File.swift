@@ -30,7 +30,7 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
             }
             let access = try unlockedAccess(location, "open file")
             let id = withExtendedLifetime(access) { H5Fopen(path, kc_h5f_acc_rdonly(), access.id) }
-            return HDF5File(path: path, handle: try location.handle(id, close: H5Fclose, "open file"))
+            return HDF5File(path: path, handle: try location.handle(id, close: closeFile, "open file"))
         }
     }
 
@@ -40,7 +40,17 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
         return try withHDF5 {
             let access = try unlockedAccess(location, "create file")
             let id = withExtendedLifetime(access) { H5Fcreate(path, kc_h5f_acc_trunc(), defaultPropertyList, access.id) }
-            return HDF5File(path: path, handle: try location.handle(id, close: H5Fclose, "create file"))
+            return HDF5File(path: path, handle: try location.handle(id, close: closeFile, "create file"))
+        }
+    }
+
+    /// Writes out everything HDF5 still holds in memory for this file, so that a write error (a full disk)
+    /// is thrown here instead of being lost when the file is closed. Writers call it after their last write;
+    /// after a failure the file is left open until the process ends (see `closeFile`), never half-closed.
+    public func flush() throws {
+        let location = HDF5Location(filePath: path, objectPath: "")
+        try withHDF5 {
+            _ = try location.check(H5Fflush(handle.id, H5F_SCOPE_LOCAL), "write file")
         }
     }
 

@@ -37,9 +37,11 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
     }
 
     /// What `name` refers to, or `nil` if nothing is there — including when an intermediate
-    /// component is absent or is not a group, and for dangling links.
+    /// component is absent or is not a group, and for dangling links. Throws if reaching it would
+    /// leave the file (an external link on the way).
     public func kind(of name: String) throws -> HDF5ObjectKind? {
         try withHDF5 {
+            try refuseLinksOutOfFile(name, "look up object")
             let components = name.split(separator: "/")
             guard !components.isEmpty else { return name.hasPrefix("/") ? .group : nil }
             // H5Lexists fails (rather than answering false) when an intermediate group is missing,
@@ -50,11 +52,11 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
                 if kind != nil && kind != .group { return nil }
                 prefix += (prefix.isEmpty || prefix == "/") ? String(component) : "/" + component
                 let location = HDF5Location(filePath: file.path, objectPath: childPath(prefix))
-                guard try location.check(H5Lexists(handle.id, prefix, defaultPropertyList), "look up object") > 0,
-                      try location.check(H5Oexists_by_name(handle.id, prefix, defaultPropertyList), "look up object") > 0
+                guard try location.check(H5Lexists(handle.id, prefix, linkAccess), "look up object") > 0,
+                      try location.check(H5Oexists_by_name(handle.id, prefix, linkAccess), "look up object") > 0
                 else { return nil }
                 var info = H5O_info_t()
-                try location.check(H5Oget_info_by_name2(handle.id, prefix, &info, UInt32(H5O_INFO_BASIC), defaultPropertyList), "look up object")
+                try location.check(H5Oget_info_by_name2(handle.id, prefix, &info, UInt32(H5O_INFO_BASIC), linkAccess), "look up object")
                 switch info.type {
                 case H5O_TYPE_GROUP: kind = .group
                 case H5O_TYPE_DATASET: kind = .dataset
@@ -65,23 +67,28 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
         }
     }
 
-    /// Opens the group at `name`.
+    /// Opens the group at `name`. Throws if reaching it would leave the file.
     public func group(_ name: String) throws -> HDF5Group {
         try withHDF5 {
             let path = childPath(name)
             let location = HDF5Location(filePath: file.path, objectPath: path)
-            let id = H5Gopen2(handle.id, name, defaultPropertyList)
+            try refuseLinksOutOfFile(name, "open group")
+            let id = H5Gopen2(handle.id, name, groupAccess)
             return HDF5Group(file: file, path: path, handle: try location.handle(id, close: H5Gclose, "open group"))
         }
     }
 
-    /// Opens the dataset at `name`.
+    /// Opens the dataset at `name`. Throws if reaching it would leave the file, or if its data is kept
+    /// outside the file (external raw-data files, a virtual dataset).
     public func dataset(_ name: String) throws -> HDF5Dataset {
         try withHDF5 {
             let path = childPath(name)
             let location = HDF5Location(filePath: file.path, objectPath: path)
-            let id = H5Dopen2(handle.id, name, defaultPropertyList)
-            return HDF5Dataset(file: file, path: path, handle: try location.handle(id, close: H5Dclose, "open dataset"))
+            try refuseLinksOutOfFile(name, "open dataset")
+            let id = H5Dopen2(handle.id, name, datasetAccess)
+            let dataset = HDF5Dataset(file: file, path: path, handle: try location.handle(id, close: H5Dclose, "open dataset"))
+            try dataset.refuseStorageOutsideFile()
+            return dataset
         }
     }
 

@@ -15,12 +15,37 @@ private let hdf5Lock = NSRecursiveLock()
 package func withHDF5<T>(_ body: () throws -> T) rethrows -> T {
     hdf5Lock.lock()
     defer { hdf5Lock.unlock() }
+    _ = libraryStarted
     kc_disable_error_printing_on_this_thread()
     return try body()
 }
 
+/// Runs once, before any other HDF5 call: HDF5 must not clean up at exit.
+///
+/// Its exit-time clean-up (`H5close`, registered with atexit when the library initialises) closes every file
+/// still open. When closing a file has failed — a full disk makes its final flush fail — HDF5 1.10 leaves a
+/// half-destroyed file in its tables, and that clean-up crashes the process on it after kconv has reported
+/// the error. kconv closes its handles itself (`HDF5Handle`) and never leaves a file open for writing past
+/// its writer, so there is nothing for the clean-up to do.
+private let libraryStarted: Void = { _ = H5dont_atexit() }()
+
 /// `H5P_DEFAULT` (property list), typed once.
 package let defaultPropertyList: hid_t = kc_h5p_default()
+
+/// The access property lists of every call that follows a path by name (links, groups, datasets): HDF5's
+/// defaults, except that traversing an external link fails before the other file is opened. The wrapper
+/// refuses external links itself, with a clear error, before it calls HDF5 on a path (`HDF5Links.swift`);
+/// these lists make sure nothing slips past that check. Created once, under the HDF5 lock, never closed.
+package let linkAccess = accessRefusingExternalLinks(kc_h5p_link_access())
+package let groupAccess = accessRefusingExternalLinks(kc_h5p_group_access())
+package let datasetAccess = accessRefusingExternalLinks(kc_h5p_dataset_access())
+
+private func accessRefusingExternalLinks(_ listClass: hid_t) -> hid_t {
+    let list = H5Pcreate(listClass)
+    guard list >= 0 else { return list }  // then every call using it fails instead of following a link
+    _ = H5Pset_elink_cb(list, { _, _, _, _, _, _, _ in -1 }, nil)
+    return list
+}
 
 /// Owns one HDF5 identifier (file, group, dataset, attribute, datatype, dataspace or property list)
 /// and closes it with the matching `H5?close` when the last reference goes away.
@@ -115,7 +140,18 @@ private func innermostHDF5ErrorMessage() -> String? {
         }, messagePointer)
     }
     _ = H5Eclear2(kc_h5e_default())
-    return message
+    return message.map(oneLine)
+}
+
+/// An HDF5 message as one line. A failed system call ("file write failed: time = Sun Dec  6 04:12:00 2026\n,
+/// filename = '...', file descriptor = 3, errno = 28, error message = 'No space left on device', ...") keeps
+/// what failed and the system's reason: "file write failed: No space left on device".
+private func oneLine(_ message: String) -> String {
+    if let reason = message.range(of: "error message = '"), let end = message[reason.upperBound...].firstIndex(of: "'"),
+       let what = message.split(separator: ":", maxSplits: 1).first {
+        return "\(what): \(message[reason.upperBound..<end])"
+    }
+    return message.split(whereSeparator: \.isNewline).joined(separator: " ")
 }
 
 /// The extent of a dataspace: `shape` is `[]` for scalar and null spaces; `count` is the number of
@@ -131,14 +167,33 @@ package func dataspaceExtent(_ space: HDF5Handle, at location: HDF5Location, _ o
     let rank = Int(try location.check(H5Sget_simple_extent_ndims(space.id), operation))
     var dims = [hsize_t](repeating: 0, count: rank)
     try location.check(H5Sget_simple_extent_dims(space.id, &dims, nil), operation)
-    var shape: [Int] = []
-    var count = 1
-    for dim in dims {
-        guard let size = Int(exactly: dim) else { throw location.error(operation, "dimension \(dim) is too large") }
-        let (product, overflow) = count.multipliedReportingOverflow(by: size)
-        guard !overflow else { throw location.error(operation, "element count of shape \(dims) overflows") }
-        shape.append(size)
-        count = product
+    let shape = try dims.map { dim in
+        guard let size = Int(exactly: dim) else { throw location.error(operation, "expected dimensions that fit in 63 bits, found \(dim)") }
+        return size
     }
-    return (shape, count)
+    do {
+        return (shape, try checkedProduct(shape))
+    } catch {
+        throw location.error(operation, "shape \(shape): \(error)")
+    }
+}
+
+/// Closes a file. A file open for writing is flushed first, and when that fails (a full disk) the file is left
+/// open on purpose: H5Fclose would fail the same way and, in HDF5 1.10, leave a half-destroyed file behind in
+/// the library's tables for a later call to trip over. An intact open file only costs a descriptor and some
+/// memory; the writer learns of the failure from `HDF5File.flush()` (or the read-back check).
+package func closeFile(_ id: hid_t) -> herr_t {
+    var intent: UInt32 = 0
+    if H5Fget_intent(id, &intent) >= 0, intent & kc_h5f_acc_rdwr() != 0, H5Fflush(id, H5F_SCOPE_LOCAL) < 0 {
+        return -1
+    }
+    return H5Fclose(id)
+}
+
+/// The size of the open file `file`, in bytes: the most any contiguous or compact dataset or attribute in it
+/// can hold.
+package func fileSize(_ file: HDF5Handle, at location: HDF5Location, _ operation: String) throws -> Int {
+    var size: hsize_t = 0
+    try location.check(H5Fget_filesize(file.id, &size), operation)
+    return Int(clamping: size)
 }

@@ -61,13 +61,17 @@ public struct NumPyError: Error, CustomStringConvertible, Equatable {
 /// overflow-checked arithmetic) before anything is allocated, so a malformed file gets a `NumPyError`,
 /// never a crash, a hang or a huge allocation.
 public enum NumPy {
-    public static func readNPY(_ path: String) throws -> NumPyArray {
-        try locating(file: path) { try NPYFormat.decode(readFile(path)) }
+    /// Reads a `.npy` file. The file is mapped, not read: the header's claims are checked against the bytes
+    /// present, and the values against `budget`, before anything is allocated.
+    public static func readNPY(_ path: String, budget: MemoryBudget = .current) throws -> NumPyArray {
+        try locating(file: path) {
+            try mapFile(path).withUnsafeBytes { try NPYFormat.decode($0, budget: budget) }
+        }
     }
 
     /// `source` names the bytes in errors.
-    public static func parseNPY(_ bytes: [UInt8], source: String) throws -> NumPyArray {
-        try locating(file: source) { try NPYFormat.decode(bytes) }
+    public static func parseNPY(_ bytes: [UInt8], source: String, budget: MemoryBudget = .current) throws -> NumPyArray {
+        try locating(file: source) { try bytes.withUnsafeBytes { try NPYFormat.decode($0, budget: budget) } }
     }
 
     /// Format version 1.0 (2.0 when the header outgrows 64 KiB), C order, byte for byte what `np.save` writes.
@@ -75,14 +79,16 @@ public enum NumPy {
 
     public static func writeNPY(_ array: NumPyArray, to path: String) throws {
         try locating(file: path) {
-            try writeAtomically(path) { url in try Data(encodeNPY(array)).write(to: url) }
+            try writeAtomically(path) { url in try FileOutput.write(encodeNPY(array), to: url.path) }
         }
     }
 
-    /// Members in archive order, names without the ".npy" suffix ("in_0", "layer/dense").
-    public static func readNPZ(_ path: String) throws -> [(name: String, array: NumPyArray)] {
+    /// Members in archive order, names without the ".npy" suffix ("in_0", "layer/dense"). Each member's
+    /// declared size is checked against `budget` and against what its compressed bytes can hold before it
+    /// is extracted (see `ZipReader`).
+    public static func readNPZ(_ path: String, budget: MemoryBudget = .current) throws -> [(name: String, array: NumPyArray)] {
         try locating(file: path) {
-            let zip = try ZipReader(Data(readFile(path)))
+            let zip = ZipReader(try mapFile(path), budget: budget)
             var seen = Set<String>()
             return try zip.entries().map { entry in
                 guard entry.name.hasSuffix(".npy") else {
@@ -90,7 +96,7 @@ public enum NumPy {
                 }
                 let name = String(entry.name.dropLast(4))
                 guard seen.insert(name).inserted else { throw NumPyError(key: name, "appears twice in the archive") }
-                return (name, try locating(key: name) { try NPYFormat.decode([UInt8](zip.contents(of: entry))) })
+                return (name, try locating(key: name) { try zip.contents(of: entry).withUnsafeBytes { try NPYFormat.decode($0, budget: budget) } })
             }
         }
     }
@@ -122,11 +128,14 @@ public enum NumPy {
         }
     }
 
-    private static func readFile(_ path: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else {
+    /// The file's bytes, mapped: only the pages read are loaded.
+    private static func mapFile(_ path: String) throws -> Data {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+              let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
             throw NumPyError("cannot read the file (missing, unreadable or a directory)")
         }
-        return [UInt8](data)
+        return data
     }
 
     /// Writes to a temporary file beside `path` and renames it into place only once complete, so a failed
@@ -145,7 +154,9 @@ public enum NumPy {
             }
         } catch {
             try? FileManager.default.removeItem(at: temporary)
-            throw error as? NumPyError ?? NumPyError("cannot write: \(error.localizedDescription)")
+            if let error = error as? NumPyError { throw error }
+            if error is FileWriteError || error is ZipError { throw NumPyError(String(describing: error)) }
+            throw NumPyError("cannot write: \(error.localizedDescription)")
         }
     }
 }
@@ -157,7 +168,10 @@ package enum NPYFormat {
     /// Magic and data are aligned to this many bytes, as numpy does (it lets files be memory-mapped).
     package static let alignment = 64
 
-    package static func decode(_ bytes: [UInt8]) throws -> NumPyArray {
+    /// Decodes a whole `.npy` file. Its header is only a claim: the data size it declares is computed with
+    /// overflow checks and compared with the bytes present, and the values with `budget`, before the values
+    /// are allocated.
+    package static func decode(_ bytes: UnsafeRawBufferPointer, budget: MemoryBudget = .current) throws -> NumPyArray {
         guard bytes.starts(with: magic) else { throw NumPyError("not a .npy file (bad magic)") }
         guard bytes.count >= magic.count + 2 else { throw NumPyError("truncated .npy file: no version") }
         let (major, minor) = (bytes[6], bytes[7])
@@ -178,15 +192,22 @@ package enum NPYFormat {
         let dataStart = headerStart + headerLength
         let header = try NPYHeader(Array(bytes[headerStart..<dataStart]))
 
-        let data = bytes[dataStart...]
-        let (count, countOverflow) = header.shape.reduce((1, false)) { acc, dim in
-            let product = acc.0.multipliedReportingOverflow(by: dim)
-            return (product.partialValue, acc.1 || product.overflow)
+        let data = UnsafeRawBufferPointer(rebasing: bytes[dataStart...])
+        let what = "shape \(pythonTuple(header.shape)) of \(header.dtype)"
+        let count: Int, byteCount: Int
+        do {
+            count = try checkedProduct(header.shape)
+            byteCount = try checkedProduct(header.shape + [header.dtype.itemSize])
+        } catch {
+            throw NumPyError("\(what): \(error)")
         }
-        let (byteCount, bytesOverflow) = count.multipliedReportingOverflow(by: header.dtype.itemSize)
-        guard !countOverflow, !bytesOverflow else { throw NumPyError("shape \(pythonTuple(header.shape)) is too large") }
         guard byteCount == data.count else {
-            throw NumPyError("expected \(byteCount) data bytes for shape \(pythonTuple(header.shape)) of \(header.dtype), found \(data.count)")
+            throw NumPyError("expected \(byteCount) data bytes for \(what), found \(data.count)")
+        }
+        do {
+            try budget.check(count * MemoryLayout<Float>.size, for: "\(what) as float32")
+        } catch {
+            throw NumPyError(error.description)
         }
         let values = decodeValues(data, count: count, dtype: header.dtype, bigEndian: header.bigEndian)
         return NumPyArray(shape: header.shape, dtype: header.dtype, values: values)
@@ -216,8 +237,8 @@ package enum NPYFormat {
         shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
     }
 
-    private static func decodeValues(_ data: ArraySlice<UInt8>, count: Int, dtype: NumPyArray.DType, bigEndian: Bool) -> [Float] {
-        data.withUnsafeBytes { raw in
+    private static func decodeValues(_ raw: UnsafeRawBufferPointer, count: Int, dtype: NumPyArray.DType, bigEndian: Bool) -> [Float] {
+        do {
             func load<T: FixedWidthInteger>(_ convert: (T) -> Float) -> [Float] {
                 (0..<count).map { index in
                     let bits = raw.loadUnaligned(fromByteOffset: index * MemoryLayout<T>.size, as: T.self)

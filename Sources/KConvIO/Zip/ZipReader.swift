@@ -8,6 +8,11 @@ import ZIPFoundation
 /// (weichsel/ZIPFoundation#389, unfixed in 0.9.20), and archives are untrusted input. Inflating still uses
 /// ZIPFoundation's `Data.decompress`, fed only the member's own bytes. Every offset and size is checked
 /// against the archive before use. Member names are only ever compared, never used as paths.
+///
+/// Refused, with the reason: archives whose member names collide (the same name twice, or names that differ
+/// only by case or a leading `./`), since readers disagree on which copy counts; and members whose declared
+/// size is more than the memory budget or more than their compressed bytes can hold, before anything is
+/// allocated for them.
 package struct ZipReader {
     package struct Entry {
         package var name: String
@@ -19,17 +24,21 @@ package struct ZipReader {
         package var localHeaderOffset: UInt64
     }
 
-    /// Members claiming more than this uncompressed are refused: nothing kconv compares comes near it,
-    /// and a size is only a claim until the bytes are there.
-    package static let memberLimit: UInt64 = 4 << 30
+    /// The most a deflate stream can expand: 258 bytes from a 2-bit length/distance pair is 1032 to 1.
+    package static let maximumDeflateRatio = 1032
 
     /// Input bytes handed to zlib at a time.
     package static let inflateChunkSize = 1 << 16
 
     private let bytes: Data
+    /// The most one member may take once extracted.
+    package let budget: MemoryBudget
 
     /// `bytes` must start at index 0 (a whole file, e.g. `Data(contentsOf:options: .alwaysMapped)`).
-    package init(_ bytes: Data) { self.bytes = bytes }
+    package init(_ bytes: Data, budget: MemoryBudget = .current) {
+        self.bytes = bytes
+        self.budget = budget
+    }
 
     /// The member named `name`, if the archive has one.
     package func entry(named name: String) throws -> Entry? { try entries().first { $0.name == name } }
@@ -60,30 +69,57 @@ package struct ZipReader {
             entries.append(entry)
             offset += 46 + nameLength + extraLength + (try int(offset + 32, 2))
         }
+        try Self.refuseCollidingNames(entries)
         return entries
     }
 
-    /// The uncompressed bytes of `entry`, checked against its declared size and CRC.
+    /// Refuses two members with the same name — Python's zipfile, and so Keras, reads the last of them, while
+    /// other readers (kconv included, before) read the first — and names that differ only by case or a leading
+    /// `./`, which extract to one file on a case-insensitive file system or once the path is normalised.
+    private static func refuseCollidingNames(_ entries: [Entry]) throws {
+        var seen: [String: String] = [:]  // collision key -> first name
+        for entry in entries {
+            var key = Substring(entry.name)
+            while key.hasPrefix("./") { key = key.dropFirst(2) }
+            let folded = key.lowercased()
+            guard let first = seen[folded] else {
+                seen[folded] = entry.name
+                continue
+            }
+            if first == entry.name {
+                let copies = entries.count { $0.name == first }
+                throw ZipError("expected each member name once, found '\(first)' \(copies) times (Keras reads the last copy, other tools the first)")
+            }
+            throw ZipError("expected member names that differ by more than case or a leading './', found '\(first)' and '\(entry.name)'")
+        }
+    }
+
+    /// The uncompressed bytes of `entry`, checked against its declared size and CRC. The declared size is
+    /// checked before anything is allocated: against what its compressed bytes (which must lie inside the
+    /// archive) can hold, and against the memory budget; inflating stops as soon as the output passes it.
     package func contents(of entry: Entry) throws -> Data {
         guard entry.flags & 1 == 0 else { throw ZipError("encrypted zip members are not supported") }
-        guard entry.uncompressedSize <= Self.memberLimit else {
-            throw ZipError("declares \(entry.uncompressedSize) bytes uncompressed, more than the \(Self.memberLimit) kconv reads")
+        guard entry.method == 0 || entry.method == 8 else {
+            throw ZipError("zip compression method \(entry.method) is not supported (numpy writes stored or deflate)")
         }
         guard let local = Int(exactly: entry.localHeaderOffset), try uint(local, 4) == 0x0403_4B50 else {
             throw ZipError("corrupt zip archive: no local header where the central directory points")
         }
         let data = try slice(local + 30 + int(local + 26, 2) + int(local + 28, 2), entry.compressedSize)
-        let size = Int(entry.uncompressedSize)
-        let member: Data
-        switch entry.method {
-        case 0:
-            guard data.count == size else {
-                throw ZipError("corrupt zip archive: a stored member of \(data.count) bytes declares \(size)")
-            }
-            member = data
-        case 8: member = try Self.inflate(data, size: size)
-        default: throw ZipError("zip compression method \(entry.method) is not supported (numpy writes stored or deflate)")
+        if entry.method == 0, entry.uncompressedSize != UInt64(data.count) {
+            throw ZipError("corrupt zip archive: a stored member of \(data.count) bytes declares \(entry.uncompressedSize)")
         }
+        let (product, overflow) = data.count.multipliedReportingOverflow(by: Self.maximumDeflateRatio)
+        let bound = overflow ? Int.max : product
+        guard let size = Int(exactly: entry.uncompressedSize), size <= bound else {
+            throw ZipError("expected at most \(bound) bytes uncompressed (deflate expands its \(data.count) bytes at most \(Self.maximumDeflateRatio) times), found a declared \(entry.uncompressedSize)")
+        }
+        do {
+            try budget.check(size, for: "uncompressed size")
+        } catch {
+            throw ZipError(error.description)
+        }
+        let member = entry.method == 0 ? data : try Self.inflate(data, size: size)
         guard member.crc32(checksum: 0) == entry.crc32 else { throw ZipError("corrupt zip member: CRC-32 mismatch") }
         return member
     }
@@ -92,6 +128,7 @@ package struct ZipReader {
     private static func inflate(_ compressed: Data, size: Int) throws -> Data {
         var input = compressed
         var output = Data()
+        output.reserveCapacity(size)  // within the budget and what the input can expand to
         do {
             _ = try Data.decompress(size: Int64(compressed.count), bufferSize: inflateChunkSize, skipCRC32: true, provider: { _, count in
                 // ZIPFoundation's Linux loop hands zlib `count` bytes whatever the chunk holds, and asks again

@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+@testable import KConv
+import KConvIO
+
+/// The hostile files of issue #15 (Fixtures/hostile, written by its generate.py): each attacks the I/O layer
+/// and must be refused with one line naming the file, what kconv expected and what it found — before
+/// anything outside the file is opened, and before anything the file merely claims is allocated.
+@Suite struct HostileFileTests {
+    static let folder = Fixtures.root.appendingPathComponent("hostile")
+
+    struct Case: Sendable, CustomStringConvertible {
+        let file: String
+        /// Every fragment must appear in the error message.
+        let fragments: [String]
+        var description: String { file }
+    }
+
+    static let models: [Case] = [
+        // Never read outside the given file.
+        Case(file: "external_link.h5", fragments: [
+            "/model_weights/lstm/lstm/lstm_cell/kernel:0: look up object: ",
+            "expected an object stored in this file, found an external link to outside.h5:/kernel"]),
+        Case(file: "soft_link_to_external.h5", fragments: [
+            "/model_weights/lstm: look up object: ",
+            "expected an object stored in this file, found a soft link to /elsewhere, an external link to outside.h5:/lstm"]),
+        Case(file: "external_storage.h5", fragments: [
+            "/model_weights/lstm/lstm/lstm_cell/kernel:0: open dataset: ",
+            "expected data stored in this file, found raw data kept in the external file outside.bin"]),
+        Case(file: "virtual_dataset.h5", fragments: [
+            "/model_weights/lstm/lstm/lstm_cell/kernel:0: open dataset: ",
+            "expected data stored in this file, found a virtual dataset mapping outside.h5:/kernel"]),
+        // Ambiguous archives: Python's zipfile (and so Keras) reads the last of two same-named members.
+        Case(file: "duplicate_config.keras", fragments: [
+            "expected each member name once, found 'config.json' 2 times", "Keras reads the last"]),
+        Case(file: "case_variant.keras", fragments: [
+            "expected member names that differ by more than case or a leading './', found 'config.json' and 'Config.json'"]),
+        Case(file: "dot_slash.keras", fragments: [
+            "expected member names that differ by more than case or a leading './', found 'config.json' and './config.json'"]),
+        // A few KB declaring gigabytes.
+        Case(file: "zip_bomb.keras", fragments: [
+            "model.weights.h5: ", "expected at most 4210560 bytes uncompressed", "found a declared 3221225472"]),
+    ]
+
+    @Test(arguments: models)
+    func modelIsRefused(_ hostile: Case) {
+        let path = Self.folder.appendingPathComponent(hostile.file).path
+        #expect(FileManager.default.fileExists(atPath: path))
+        expectError(hostile, path: path) { _ = try KerasModel.load(path) }
+    }
+
+    static let arrays: [Case] = [
+        Case(file: "huge_shape.npy", fragments: [
+            "expected 4611686018427387904 data bytes for shape (1099511627776, 1048576) of float32, found 16"]),
+        Case(file: "overflowing_shape.npy", fragments: [
+            "shape (0, 4611686018427387904, 4611686018427387904) of float32: ",
+            "expected sizes whose product fits in 64 bits, found 0 × 4611686018427387904 × 4611686018427387904"]),
+        Case(file: "bomb.npz", fragments: [
+            "in_0: ", "expected at most 4299312 bytes uncompressed", "found a declared 3221225472"]),
+    ]
+
+    @Test(arguments: arrays)
+    func arrayIsRefused(_ hostile: Case) {
+        let path = Self.folder.appendingPathComponent(hostile.file).path
+        #expect(FileManager.default.fileExists(atPath: path))
+        expectError(hostile, path: path) {
+            if hostile.file.hasSuffix(".npz") { _ = try NumPy.readNPZ(path) } else { _ = try NumPy.readNPY(path) }
+        }
+    }
+
+    /// An external link whose target is a FIFO used to block forever in open(2) inside HDF5. Refusing the link
+    /// before traversing it means the FIFO is never opened. (On a regression the FIFO is opened for writing
+    /// after a timeout, which releases the blocked reader, so the test fails instead of hanging.)
+    @Test func externalLinkToAFIFONeverBlocks() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-fifo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let model = directory.appendingPathComponent("external_link.h5").path
+        try FileManager.default.copyItem(atPath: Self.folder.appendingPathComponent("external_link.h5").path, toPath: model)
+        let fifo = directory.appendingPathComponent("outside.h5").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+
+        let outcome = LoadOutcome()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            do { _ = try KerasModel.load(model) } catch { outcome.message = String(describing: error) }
+            done.signal()
+        }.start()
+        if done.wait(timeout: .now() + 20) == .timedOut {
+            Issue.record("loading a model with an external link to a FIFO blocked")
+            // Opening the FIFO for writing lets a blocked open(2) return (HDF5 opens it more than once).
+            while done.wait(timeout: .now() + 0.1) == .timedOut {
+                let writer = open(fifo, O_WRONLY | O_NONBLOCK)
+                if writer >= 0 { close(writer) }
+            }
+        }
+        #expect(outcome.message?.contains("found an external link to outside.h5:/kernel") == true, "\(outcome.message ?? "loaded")")
+    }
+
+    /// Soft links are followed to check where they lead, as HDF5 would follow them: at most 16 along a path,
+    /// counted over the whole walk, so a cycle ends and a chain that fans out (4**20 paths) stays quick.
+    @Test(arguments: ["cycle_a", "fan0/fan1"])
+    func softLinkChainsEnd(_ name: String) throws {
+        let root = try HDF5File.open(Self.folder.appendingPathComponent("soft_links.h5").path).root
+        let error = #expect(throws: HDF5Error.self) { try root.kind(of: name) }
+        #expect(error?.message == "expected at most 16 soft links along a path, found more (a cycle?)", "\(error.map(String.init(describing:)) ?? "")")
+    }
+
+    private func expectError(_ hostile: Case, path: String, _ body: () throws -> Void) {
+        do {
+            try body()
+            Issue.record("\(hostile.file) was read, but it is hostile")
+        } catch {
+            let message = String(describing: error)
+            #expect(message.hasPrefix(path + ": "), "the error must start with the file: \(message)")
+            #expect(!message.contains("\n"), "the error must be one line: \(message)")
+            for fragment in hostile.fragments {
+                #expect(message.contains(fragment), "\(hostile.file): '\(fragment)' missing from: \(message)")
+            }
+        }
+    }
+}
+
+private final class LoadOutcome: @unchecked Sendable {  // written by one thread, read after it signals
+    var message: String?
+}
+
+/// A disk that fills up while kconv writes (simulated with a file-size limit, which fails writes past it as
+/// a full disk does) must give one clean error and leave nothing behind. It used to go unnoticed by the
+/// writer, leave HDF5 with a half-closed file, and crash the process when HDF5 cleaned up at exit.
+@Suite struct FullDiskTests {
+    static func runLimited(_ kilobytes: Int, _ arguments: [String]) throws -> CommandLineTests.Result {
+        let quoted = ([CommandLineTests.executable.path] + arguments).map { "'\($0)'" }.joined(separator: " ")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // SIGXFSZ stays ignored across exec, so a write past the limit fails with EFBIG instead of killing.
+        process.arguments = ["-c", "trap '' XFSZ; ulimit -f \(kilobytes) && exec \(quoted)"]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CommandLineTests.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                                       stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Limits below the written file's size (16 KB for out.h5; out.keras: a 16 KB scratch weights file, then an
+    /// 18.7 KB archive, so 18 KB fails in the zip writer and the others in HDF5).
+    @Test(arguments: [("out.h5", 4), ("out.h5", 8), ("out.h5", 12), ("out.keras", 8), ("out.keras", 18)])
+    func convertOntoAFullDiskFailsCleanly(_ name: String, _ kilobytes: Int) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-full-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = Fixtures.cases.appendingPathComponent("seed_lstm_one_to_one/keras2.h5").path
+        let output = directory.appendingPathComponent(name).path
+        for check in [[], ["--no-check"]] {
+            let result = try Self.runLimited(kilobytes, ["convert", source, output] + check)
+            #expect(result.status == 1, "exit status \(result.status): \(result.stderr)")
+            #expect(result.stderr.hasPrefix("kconv: error: \(output): "), "\(result.stderr)")
+            #expect(result.stderr.contains("File too large"), "\(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty, "left behind after \(check)")
+        }
+    }
+}
