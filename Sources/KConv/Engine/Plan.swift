@@ -135,6 +135,12 @@ final class Plan {
             let input = try channelsLastInput(tensor(0), rank: 2, channelsFirst: channelsFirst)
             let output = input.resizedBilinear(height: input.shape[1] * factors[0], width: input.shape[2] * factors[1])
             return [.tensor(channelsFirst ? toChannelsFirst(output) : output)]
+        case .merge(let op):
+            return try callSlots(inputs, weights: 0) { try op.run($0) }
+        case .concatenate(let op):
+            return try callSlots(inputs, weights: 0) { try op.run($0) }
+        case .dot(let op):
+            return try callSlots(inputs, weights: 0) { try op.run($0) }
         case .layerCall(let call):
             let count = call.positionalCount
             var keywords: [String: [Tensor]] = [:]
@@ -153,5 +159,20 @@ final class Plan {
                 index < output.masks.count ? output.masks[index].map(Slot.mask) : nil
             }
         }
+    }
+
+    /// Runs an operation over a whole layer call: `inputs` holds the call's tensors, one mask for each, then
+    /// `weights` weights; the result is the output tensors, then one mask for each.
+    private static func callSlots(_ inputs: [Slot?], weights: Int, _ run: (LayerCall, [Tensor]) throws -> LayerOutput) throws -> [Slot?] {
+        let count = (inputs.count - weights) / 2
+        let call = LayerCall(inputs: inputs[..<count].compactMap { $0?.asTensor }, masks: inputs[count ..< 2 * count].map { $0?.mask })
+        let output = try run(call, inputs[(2 * count)...].compactMap { $0?.tensor })
+        return output.tensors.map { Slot.tensor($0) } + output.tensors.indices.map { index in
+            index < output.masks.count ? output.masks[index].map(Slot.mask) : nil
+        }
+    }
+
+    private static func callSlots(_ inputs: [Slot?], weights: Int, _ run: (LayerCall) throws -> LayerOutput) throws -> [Slot?] {
+        try callSlots(inputs, weights: weights) { call, _ in try run(call) }
     }
 }

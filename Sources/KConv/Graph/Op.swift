@@ -31,6 +31,13 @@ public enum Op {
     case repeatElements(axis: Int, times: Int)
     /// A 2-D image resized by whole `factors` as `tf.image.resize(method="bilinear")` does.
     case resizeBilinear(factors: [Int], channelsFirst: Bool)
+    /// Inputs combined elementwise, with NumPy broadcasting after lower-rank inputs gain axes after the
+    /// batch axis. `[x₁ … xₙ, mask₁ … maskₙ]` → `[y, mask]`.
+    case merge(MergeOp)
+    /// Inputs joined along an axis. `[x₁ … xₙ, mask₁ … maskₙ]` → `[y, mask]`.
+    case concatenate(ConcatenateOp)
+    /// Keras's `batch_dot` of two inputs along one axis each. `[x, y, mask, mask]` → `[z, mask]`.
+    case dot(DotOp)
     /// A Keras layer call run by the layer's own forward pass: the bridge for layers not yet lowered to
     /// graph operations. Inputs: the positional tensors, one optional mask per positional tensor, then the
     /// keyword tensors in `keywords` order; outputs: the call's tensors, then one mask per tensor.
@@ -43,4 +50,28 @@ public struct LayerCallOp {
     let positionalCount: Int
     let keywords: [(name: String, count: Int)]
     let outputCount: Int
+}
+
+public enum MergeOperation: String, Sendable { case add, subtract, multiply, average, maximum, minimum }
+
+/// Keras's elementwise merge layers. `keras3Masks`: masks merge as Keras 3 does (OR, and Multiply,
+/// Maximum and Minimum look at them) rather than as tf.keras (AND).
+public struct MergeOp: Sendable {
+    public var operation: MergeOperation
+    public var keras3Masks: Bool
+}
+
+/// Concatenation along `axis` (negative counts from the end). `keras3Masks`: along the feature axis the
+/// masks OR (Keras 3) rather than AND (tf.keras).
+public struct ConcatenateOp: Sendable {
+    public var axis: Int
+    public var keras3Masks: Bool
+}
+
+/// `batch_dot` along `axes` (one per input); with `normalize`, cosine similarity, each input first
+/// L2-normalised with its norm floored at `normFloor` (tf.keras 1e-6, Keras 3 1e-7).
+public struct DotOp: Sendable {
+    public var axes: [Int]
+    public var normalize: Bool
+    public var normFloor: Double
 }

@@ -43,6 +43,17 @@ extension Layer {
         return [LoweredTensor(value: output[0], mask: input.mask)]
     }
 
+    /// Adds one node computing `op` on the whole call: its tensors, their masks, then `weights`; the node
+    /// produces `count` tensors, then one mask for each.
+    func lowerCall(_ op: Op, _ call: LoweringCall, weights: [ValueID?] = [], outputs count: Int = 1, into graph: inout Graph) -> [LoweredTensor] {
+        let shapes = call.outputShapes
+        let inputs = call.inputs.map { Optional($0.value) } + call.inputs.map(\.mask) + weights
+        let tensorTypes = (0 ..< count).map { index in ValueType(dtype: .float32, shape: shapes.flatMap { index < $0.count ? $0[index].dims : nil }) }
+        let maskTypes = (0 ..< count).map { _ in ValueType(dtype: .bool, shape: nil) }
+        let outputs = graph.add(op, inputs: inputs, outputs: tensorTypes + maskTypes, origin: label)
+        return (0 ..< count).map { LoweredTensor(value: outputs[$0], mask: outputs[count + $0]) }
+    }
+
     /// Adds a call of this layer to `graph` as the bridge op that runs `forward`.
     func lowerAsLayerCall(_ call: LoweringCall, into graph: inout Graph) -> [LoweredTensor] {
         let shapes = call.outputShapes
