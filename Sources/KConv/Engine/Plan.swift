@@ -84,7 +84,7 @@ final class Plan {
     private static func execute(_ op: Op, _ inputs: [Slot?]) throws -> [Slot?] {
         /// The `index`-th input, which must be a tensor.
         func tensor(_ index: Int) throws -> Tensor {
-            guard index < inputs.count, let tensor = inputs[index]?.tensor else { throw EngineError("input \(index) is missing") }
+            guard index < inputs.count, let tensor = inputs[index]?.asTensor else { throw EngineError("input \(index) is missing") }
             return tensor
         }
         func optionalTensor(_ index: Int) -> Tensor? { index < inputs.count ? inputs[index]?.tensor : nil }
@@ -135,6 +135,14 @@ final class Plan {
             let input = try channelsLastInput(tensor(0), rank: 2, channelsFirst: channelsFirst)
             let output = input.resizedBilinear(height: input.shape[1] * factors[0], width: input.shape[2] * factors[1])
             return [.tensor(channelsFirst ? toChannelsFirst(output) : output)]
+        case .softmax(let op):
+            return [.tensor(try op.run(tensor(0), inputMask: inputs[1]?.mask, givenMask: inputs[2]?.asTensor))]
+        case .prelu:
+            return [.tensor(try prelu(tensor(0), alpha: tensor(1)))]
+        case .pool(let op):
+            return [.tensor(try op.run(tensor(0)))]
+        case .globalPool(let op):
+            return [.tensor(try op.run(tensor(0), mask: inputs[1]?.mask))]
         case .merge(let op):
             return try callSlots(inputs, weights: 0) { try op.run($0) }
         case .concatenate(let op):

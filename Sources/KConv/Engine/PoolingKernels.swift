@@ -44,3 +44,40 @@ func globalPool(_ input: Tensor, positions: Int, channels: Int, channelsFirst: B
     }
     return output
 }
+
+/// The engine's pooling operations.
+
+extension PoolOp {
+    func run(_ input: Tensor) throws -> Tensor {
+        let input = try channelsLastInput(input, rank: poolSize.count, channelsFirst: channelsFirst)
+        let geometry = try WindowGeometry(inputSize: Array(input.shape[1...poolSize.count]), kernel: poolSize, strides: strides,
+                                          dilation: Array(repeating: 1, count: poolSize.count), padding: padding)
+        let output = pool(input, geometry: geometry, reduction: reduction)
+        return channelsFirst ? toChannelsFirst(output) : output
+    }
+}
+
+extension GlobalPoolOp {
+    /// Reduces every spatial axis; a mask (GlobalAveragePooling1D only) leaves padded steps out of the mean.
+    func run(_ input: Tensor, mask: Mask?) throws -> Tensor {
+        guard input.rank == rank + 2 else {
+            throw EngineError("expected a \(rank + 2)-D input (batch, \(rank) spatial axes and channels), found shape \(input.shape)")
+        }
+        let batch = input.shape[0]
+        let channels = channelsFirst ? input.shape[1] : input.shape[rank + 1]
+        let spatial = channelsFirst ? input.shape[2...] : input.shape[1...rank]
+        let positions = spatial.reduce(1, *)
+        var keep: [Bool]?
+        if let mask {
+            guard mask.shape == [batch, positions] else {
+                throw EngineError("expected a mask of shape \([batch, positions]), found \(mask.shape)")
+            }
+            keep = mask.values
+        }
+        let pooled = globalPool(input, positions: positions, channels: channels, channelsFirst: channelsFirst,
+                                reduction: reduction, keep: keep)
+        guard keepDims else { return pooled }
+        let ones = Array(repeating: 1, count: rank)
+        return pooled.reshaped(channelsFirst ? [batch, channels] + ones : [batch] + ones + [channels])
+    }
+}

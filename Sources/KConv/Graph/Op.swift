@@ -38,6 +38,14 @@ public enum Op {
     case concatenate(ConcatenateOp)
     /// Keras's `batch_dot` of two inputs along one axis each. `[x, y, mask, mask]` → `[z, mask]`.
     case dot(DotOp)
+    /// Softmax over `axes` together, masked positions left out. `[x, mask?, givenMask?]` → `[y]`.
+    case softmax(SoftmaxOp)
+    /// `x` for x > 0, `alpha · x` below, alpha repeating over the batch. `[x, alpha]` → `[y]`.
+    case prelu
+    /// Max or average over sliding windows of 1 to 3 spatial axes. `[x]` → `[y]`.
+    case pool(PoolOp)
+    /// Max or average over every spatial axis. `[x, mask?]` → `[y]`.
+    case globalPool(GlobalPoolOp)
     /// A Keras layer call run by the layer's own forward pass: the bridge for layers not yet lowered to
     /// graph operations. Inputs: the positional tensors, one optional mask per positional tensor, then the
     /// keyword tensors in `keywords` order; outputs: the call's tensors, then one mask per tensor.
@@ -74,4 +82,31 @@ public struct DotOp: Sendable {
     public var axes: [Int]
     public var normalize: Bool
     public var normFloor: Double
+}
+
+/// Keras Softmax over `axes` (Keras 3 takes several). `keras3Masks`: masked positions are replaced and the
+/// results zeroed (Keras 3) rather than offset by −1e9 (tf.keras).
+public struct SoftmaxOp: Sendable {
+    public var axes: [Int]
+    public var keras3Masks: Bool
+}
+
+public enum PoolReduction: Sendable { case max, average }
+
+/// Keras's windowed pooling: `poolSize` and `strides` per spatial axis, `valid` or `same` padding (an
+/// average leaves padding out of its count).
+public struct PoolOp: Sendable {
+    public var reduction: PoolReduction
+    public var poolSize: [Int]
+    public var strides: [Int]
+    public var padding: String
+    public var channelsFirst: Bool
+}
+
+/// Keras's global pooling over `rank` spatial axes; `keepDims` keeps them as size 1.
+public struct GlobalPoolOp: Sendable {
+    public var reduction: PoolReduction
+    public var rank: Int
+    public var channelsFirst: Bool
+    public var keepDims: Bool
 }

@@ -89,39 +89,15 @@ public final class SoftmaxLayer: Layer {
         try super.init(context)
     }
 
-    /// An optional `mask` (passed by keyword or second, else the Keras mask flowing with the input, as Keras
-    /// fills the argument) broadcasts against the input, NumPy style. Masked positions get −1e9 before the
-    /// softmax — tf.keras adds `(1 − mask) · −1e9`, Keras 3 replaces them where `mask ≤ 0.5` and zeroes them
-    /// afterwards. The mask argument flows on as the output's mask.
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let input = call.input
-        let axes = try self.axes.map { axis in
-            let resolved = axis < 0 ? axis + input.rank : axis
-            guard (0..<input.rank).contains(resolved) else {
-                throw EngineError("config.axis: axis \(axis) does not exist in an input of shape \(input.shape)")
-            }
-            return resolved
-        }
-        let givenMask = call.keywordInputs["mask"]?.first ?? call.inputs.dropFirst().first
-        let mask = givenMask ?? call.mask.map { Tensor(shape: $0.shape, values: $0.values.map { $0 ? 1 : 0 }) }
-        var logits = input
-        let replacesMasked = dialect >= .keras3
-        if let mask {
-            guard mask.rank <= input.rank, Tensor.broadcastShape(input.shape, mask.shape) == input.shape else {
-                throw EngineError("\(label): a mask of shape \(mask.shape) does not broadcast to the input's shape \(input.shape)")
-            }
-            logits = try replacesMasked
-                ? Tensor.broadcasting(input, mask) { x, keep in keep > 0.5 ? x : -1e9 }
-                : Tensor.broadcasting(input, mask) { x, keep in x + (1 - keep) * -1e9 }
-        }
-        var output = try logits.mappingRows(over: axes) { values, rows, width in
-            for row in 0..<rows { try Activation.softmax.apply(&values, start: row * width, count: width) }
-        }
-        if let mask, replacesMasked {
-            output = try Tensor.broadcasting(output, mask) { y, keep in keep > 0.5 ? y : 0 }
-        }
-        let outputMask = givenMask.map { Mask(shape: $0.shape, values: $0.values.map { $0 != 0 }) } ?? call.mask
-        return LayerOutput([output], masks: [outputMask])
+    /// An optional `mask` (by keyword or second) broadcasts against the input; the mask argument flows on
+    /// as the output's mask.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let input = call.inputs.first else { throw EngineError("expected an input, found none") }
+        let given = call.keywordInputs.first { $0.name == "mask" }?.tensors.first ?? call.inputs.dropFirst().first
+        let op = Op.softmax(SoftmaxOp(axes: axes, keras3Masks: dialect >= .keras3))
+        let type = ValueType(dtype: .float32, shape: call.outputShapes?.first?.dims)
+        let output = graph.add(op, inputs: [input.value, input.mask, given?.value], outputs: [type], origin: label)
+        return [LoweredTensor(value: output[0], mask: given.map { notZero($0.value, into: &graph) } ?? input.mask)]
     }
 }
 
@@ -147,14 +123,7 @@ public final class PReLU: Layer {
         return [weight("alpha", shape, index: 0)]
     }
 
-    /// `x` for x > 0, `alpha · x` below (Keras: `relu(x) − alpha · relu(−x)`), alpha repeating along the
-    /// shared axes and the batch.
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let input = call.input, alpha = parameters[0]
-        guard alpha.rank == input.rank - 1, Tensor.broadcastShape(input.shape, [1] + alpha.shape) == input.shape else {
-            throw EngineError("\(label): alpha of shape \(alpha.shape) does not fit an input of shape \(input.shape)")
-        }
-        let output = try Tensor.broadcasting(input, alpha.reshaped([1] + alpha.shape)) { x, slope in x > 0 ? x : slope * x }
-        return LayerOutput([output], masks: [call.mask])
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        try lowerElementwise(.prelu, call, weights: weightValues(&graph), into: &graph)
     }
 }

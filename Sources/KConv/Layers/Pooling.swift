@@ -4,7 +4,7 @@ import KConvIO
 /// MaxPooling1D/2D/3D and AveragePooling1D/2D/3D. `strides` defaults to `pool_size`.
 public final class Pooling: Layer {
     override class var kerasClassNames: [String] { ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D"] }
-    public enum Reduction: Sendable { case max, average }
+    public typealias Reduction = PoolReduction
 
     public let reduction: Reduction
     public let rank: Int
@@ -32,12 +32,9 @@ public final class Pooling: Layer {
         return [shape.shape]
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let input = try channelsLastInput(call.input, rank: rank, channelsFirst: channelsFirst)
-        let geometry = try WindowGeometry(inputSize: Array(input.shape[1...rank]), kernel: poolSize, strides: strides,
-                                          dilation: Array(repeating: 1, count: rank), padding: padding)
-        let output = pool(input, geometry: geometry, reduction: reduction)
-        return LayerOutput([channelsFirst ? toChannelsFirst(output) : output])
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let op = PoolOp(reduction: reduction, poolSize: poolSize, strides: strides, padding: padding, channelsFirst: channelsFirst)
+        return lowerUnmasked(.pool(op), try singleInput(call).value, call, into: &graph)
     }
 }
 
@@ -64,28 +61,13 @@ public final class GlobalPooling: Layer {
         return [shape.shape]
     }
 
-    /// Reduces every spatial axis. GlobalAveragePooling1D is the one Keras pooling layer that reads a mask:
-    /// it averages the unmasked steps only; no mask flows on (the step axis is gone).
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let input = call.input
-        guard input.rank == rank + 2 else {
-            throw EngineError("expected a \(rank + 2)-D input (batch, \(rank) spatial axes and channels), found shape \(input.shape)")
-        }
-        let batch = input.shape[0]
-        let channels = channelsFirst ? input.shape[1] : input.shape[rank + 1]
-        let spatial = channelsFirst ? input.shape[2...] : input.shape[1...rank]
-        let positions = spatial.reduce(1, *)
-        var keep: [Bool]?
-        if reduction == .average, rank == 1, let mask = call.mask {
-            guard mask.shape == [batch, positions] else {
-                throw EngineError("expected a mask of shape \([batch, positions]), found \(mask.shape)")
-            }
-            keep = mask.values
-        }
-        let pooled = globalPool(input, positions: positions, channels: channels, channelsFirst: channelsFirst,
-                                reduction: reduction, keep: keep)
-        guard keepDims else { return LayerOutput([pooled]) }
-        let ones = Array(repeating: 1, count: rank)
-        return LayerOutput([pooled.reshaped(channelsFirst ? [batch, channels] + ones : [batch] + ones + [channels])])
+    /// GlobalAveragePooling1D is the one Keras pooling layer that reads a mask: it averages the unmasked steps
+    /// only; no mask flows on (the step axis is gone).
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let input = try singleInput(call)
+        let op = GlobalPoolOp(reduction: reduction, rank: rank, channelsFirst: channelsFirst, keepDims: keepDims)
+        let output = graph.add(.globalPool(op), inputs: [input.value, reduction == .average && rank == 1 ? input.mask : nil],
+                               outputs: [ValueType(dtype: .float32, shape: call.outputShapes?.first?.dims)], origin: label)
+        return [LoweredTensor(value: output[0], mask: nil)]
     }
 }

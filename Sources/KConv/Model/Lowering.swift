@@ -54,6 +54,11 @@ extension Layer {
         return (0 ..< count).map { LoweredTensor(value: outputs[$0], mask: outputs[count + $0]) }
     }
 
+    /// A bool value that is true where `value` is not zero (a mask passed as a number tensor).
+    func notZero(_ value: ValueID, into graph: inout Graph) -> ValueID {
+        graph.add(.notEqual(0), inputs: [value], outputs: [ValueType(dtype: .bool, shape: graph.type(of: value).shape)], origin: label)[0]
+    }
+
     /// Adds a call of this layer to `graph` as the bridge op that runs `forward`.
     func lowerAsLayerCall(_ call: LoweringCall, into graph: inout Graph) -> [LoweredTensor] {
         let shapes = call.outputShapes
