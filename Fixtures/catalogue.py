@@ -714,9 +714,13 @@ def weight_count(weights):
 
 
 def one_line(error):
-    """An exception in one deterministic line: no terminal colours, no memory addresses."""
+    """An exception in one deterministic line: no terminal colours, memory addresses, traceback
+    frames (TensorFlow puts the Python stack, with this checkout's paths, in its graph errors) or
+    traced-function numbers."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
     text = re.sub(r" at 0x[0-9a-f]+", "", text)
+    text = re.sub(r' defined at \(most recent call last\):|\s*File "[^"]*", line \d+, in [^\n]*', "", text)
+    text = re.sub(r"\s*\[Op:__inference_\w+\]", "", text)
     return f"{type(error).__name__}: {' '.join(text.split())[:300]}"
 
 
