@@ -7,7 +7,8 @@
 # The parity checks convert every fixture to every target kconv writes and load the results with the real
 # libraries: Scripts/parity.py with the pinned tf-keras and Keras 3 of Fixtures/requirements.txt, and
 # Scripts/tfjs_parity.py with tensorflowjs's own loader, in the virtual environment Scripts/python-env.sh
-# creates (a few minutes the first time) or reuses.
+# creates (a few minutes the first time) or reuses. Scripts/catalogue.py then runs kconv on every model of
+# the generated layer catalogue and fails on any row that regressed from Fixtures/catalogue/status.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -22,4 +23,5 @@ if [ "${1:-}" != "--no-parity" ]; then
     "$python" Scripts/parity.py --kconv .build/debug/kconv --jobs "$(( jobs < 4 ? jobs : 4 ))" \
         --target h5 --target keras --target json2 --target json3
     "$python" Scripts/tfjs_parity.py --kconv .build/debug/kconv
+    "$python" Scripts/catalogue.py --kconv .build/debug/kconv --jobs "$jobs"
 fi
