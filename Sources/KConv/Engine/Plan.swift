@@ -143,6 +143,10 @@ final class Plan {
             return [.tensor(try op.run(tensor(0)))]
         case .globalPool(let op):
             return [.tensor(try op.run(tensor(0), mask: inputs[1]?.mask))]
+        case .batchNorm(let op):
+            return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2), mean: tensor(3), variance: tensor(4)))]
+        case .layerNorm(let op):
+            return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2)))]
         case .merge(let op):
             return try callSlots(inputs, weights: 0) { try op.run($0) }
         case .concatenate(let op):

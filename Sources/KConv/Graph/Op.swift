@@ -46,6 +46,10 @@ public enum Op {
     case pool(PoolOp)
     /// Max or average over every spatial axis. `[x, mask?]` → `[y]`.
     case globalPool(GlobalPoolOp)
+    /// Batch normalisation with moving statistics. `[x, gamma?, beta?, mean, variance]` → `[y]`.
+    case batchNorm(BatchNormOp)
+    /// Layer normalisation over `axes` of each sample. `[x, gamma?, beta?]` → `[y]`.
+    case layerNorm(LayerNormOp)
     /// A Keras layer call run by the layer's own forward pass: the bridge for layers not yet lowered to
     /// graph operations. Inputs: the positional tensors, one optional mask per positional tensor, then the
     /// keyword tensors in `keywords` order; outputs: the call's tensors, then one mask per tensor.
@@ -109,4 +113,21 @@ public struct GlobalPoolOp: Sendable {
     public var rank: Int
     public var channelsFirst: Bool
     public var keepDims: Bool
+}
+
+/// Keras BatchNormalization at inference: `axes` hold the channels (tf.keras allows several), for inputs of
+/// `rank` dimensions.
+public struct BatchNormOp: Sendable {
+    public var axes: [Int]
+    public var rank: Int
+    public var epsilon: Double
+}
+
+/// Keras LayerNormalization over `axes`, for inputs of `rank` dimensions; `subtractsMean` is false for
+/// Keras 3's RMS scaling.
+public struct LayerNormOp: Sendable {
+    public var axes: [Int]
+    public var rank: Int
+    public var epsilon: Double
+    public var subtractsMean: Bool
 }

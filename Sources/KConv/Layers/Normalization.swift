@@ -22,12 +22,6 @@ private func axisSizes(_ shape: TensorShape, _ axes: [Int], of layer: Layer) thr
     }
 }
 
-/// Checks that an input has the rank the layer was built for, so that its axes mean what they meant then.
-private func requireBuiltRank(_ input: Tensor, of layer: Layer) throws {
-    guard let rank = layer.builtInputShapes?.first?.count, input.rank == rank else {
-        throw EngineError("\(layer.label) was built for inputs of rank \(layer.builtInputShapes?.first?.count ?? 0), found shape \(input.shape)")
-    }
-}
 
 /// `y = gamma · (x − moving_mean) / sqrt(moving_variance + epsilon) + beta` at inference.
 public final class BatchNormalization: Layer {
@@ -59,29 +53,7 @@ public final class BatchNormalization: Layer {
         return specs
     }
 
-    /// Per-channel `scale = gamma / sqrt(moving_variance + epsilon)` and `shift = beta − moving_mean · scale`,
-    /// folded once so that inference is one multiply-add per element (`tf.nn.batch_normalization`'s form).
-    private var channelScale: [Float] = []
-    private var channelShift: [Float] = []
 
-    override func prepare() throws {
-        try super.prepare()
-        var next = parameters.makeIterator()
-        let gamma = scale ? next.next()?.values : nil
-        let beta = center ? next.next()?.values : nil
-        guard let mean = next.next()?.values, let variance = next.next()?.values else {
-            throw EngineError("\(label) expects moving_mean and moving_variance among its weights")
-        }
-        channelScale = variance.indices.map { channel in
-            Float(Double(gamma?[channel] ?? 1) / (Double(variance[channel]) + epsilon).squareRoot())
-        }
-        channelShift = mean.indices.map { channel in
-            Float(Double(beta?[channel] ?? 0) - Double(mean[channel]) * Double(channelScale[channel]))
-        }
-    }
-
-    /// Inference with the moving statistics over `axes` (one channel index per position along them); the
-    /// mask passes through, as Keras's BatchNormalization supports masking.
     override var versionOnlyKeys: [VersionOnlyKey] {
         [VersionOnlyKey("mode", onlyIn: .keras1, value: 0, why: "Keras 2 and 3 only normalise feature-wise (mode 0)")]
     }
@@ -95,44 +67,16 @@ public final class BatchNormalization: Layer {
         config["axis"] = axes[0]
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let input = call.input
-        try requireBuiltRank(input, of: self)
-        let channels = axes.reduce(1) { $0 * input.shape[$1] }
-        guard channels == channelScale.count else {
-            throw EngineError("\(label) normalises \(channelScale.count) channels over axes \(axes), found shape \(input.shape)")
-        }
-        let sorted = axes.sorted()
-        guard let first = sorted.first, let last = sorted.last, last - first == sorted.count - 1 else {
-            // Channels spread over separate axes (tf.keras allows a list): gather them into rows.
-            let output = input.mappingRows(over: axes) { values, rows, width in
-                applyChannels(&values, outer: rows, inner: 1)
-            }
-            return LayerOutput([output], masks: [call.mask])
-        }
-        var output = input
-        let inner = input.shape[(last + 1)...].reduce(1, *)
-        let block = channels * inner
-        applyChannels(&output.values, outer: block == 0 ? 0 : input.count / block, inner: inner)
-        return LayerOutput([output], masks: [call.mask])
+    /// Inference with the moving statistics over `axes` (one channel index per position along them); the
+    /// mask passes through, as Keras's BatchNormalization supports masking.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        var weights = try weightValues(&graph).map(Optional.some)
+        if !scale { weights.insert(nil, at: 0) }
+        if !center { weights.insert(nil, at: 1) }
+        let op = BatchNormOp(axes: axes, rank: builtInputShapes?.first?.count ?? 0, epsilon: epsilon)
+        return try lowerElementwise(.batchNorm(op), call, weights: weights, into: &graph)
     }
 
-    /// `x · scale[c] + shift[c]` over values laid out as `[outer, channels, inner]`.
-    private func applyChannels(_ values: inout [Float], outer: Int, inner: Int) {
-        let (scales, shifts) = (channelScale, channelShift)
-        var index = 0
-        for _ in 0..<outer {
-            if inner == 1 {
-                for channel in scales.indices { values[index + channel] = values[index + channel] * scales[channel] + shifts[channel] }
-                index += scales.count
-                continue
-            }
-            for (scale, shift) in zip(scales, shifts) {
-                for i in index ..< index + inner { values[i] = values[i] * scale + shift }
-                index += inner
-            }
-        }
-    }
 }
 
 /// Normalises over `axis` per sample: `gamma · (x − mean) / sqrt(var + epsilon) + beta`, with the mean and
@@ -168,35 +112,17 @@ public final class LayerNormalization: Layer {
         return specs
     }
 
-    /// Rows are the elements of one sample across `axes` (row-major over the sorted axes, the order Keras
-    /// lays gamma and beta out in). The mask passes through, as in Keras.
     override var versionOnlyKeys: [VersionOnlyKey] {
         [VersionOnlyKey("rms_scaling", onlyIn: .keras3, value: false, why: "Keras 2 has no RMS scaling")]
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let input = call.input
-        try requireBuiltRank(input, of: self)
-        let width = axes.reduce(1) { $0 * input.shape[$1] }
-        var next = parameters.makeIterator()
-        let gamma = scale ? next.next()?.values : nil
-        let beta = center ? next.next()?.values : nil
-        for weights in [gamma, beta].compactMap({ $0 }) where weights.count != width {
-            throw EngineError("\(label) normalises \(weights.count) values over axes \(axes), found shape \(input.shape)")
-        }
-        let scales = gamma ?? Array(repeating: 1, count: width), shifts = beta ?? Array(repeating: 0, count: width)
-        let (epsilon, subtractsMean) = (epsilon, !rmsScaling)
-        let output = input.mappingRows(over: axes) { values, rows, width in
-            for row in 0..<rows {
-                let start = row * width
-                let (mean, variance) = RowKernels.moments(values, start: start, count: width)
-                let inverse = Float(1 / (variance + epsilon).squareRoot())
-                let offset = subtractsMean ? Float(mean) : 0
-                for j in 0..<width {
-                    values[start + j] = (values[start + j] - offset) * inverse * scales[j] + shifts[j]
-                }
-            }
-        }
-        return LayerOutput([output], masks: [call.mask])
+    /// Rows are the elements of one sample across `axes` (row-major over the sorted axes, the order Keras
+    /// lays gamma and beta out in). The mask passes through, as in Keras.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        var weights = try weightValues(&graph).map(Optional.some)
+        if !scale { weights.insert(nil, at: 0) }
+        if !center { weights.append(nil) }
+        let op = LayerNormOp(axes: axes, rank: builtInputShapes?.first?.count ?? 0, epsilon: epsilon, subtractsMean: !rmsScaling)
+        return try lowerElementwise(.layerNorm(op), call, weights: weights, into: &graph)
     }
 }
