@@ -23,6 +23,11 @@ final class Plan {
     private let readers: [Int]
     /// The weights, read once.
     private let constants: [ValueID: Slot]
+    /// Nodes whose weights were laid out for their kernels once, by node index.
+    private let steps: [Int: Step]
+
+    /// A node made ready to run: its inputs in, its outputs out.
+    typealias Step = ([Slot?]) throws -> [Slot?]
 
     init(_ graph: Graph) throws {
         self.graph = graph
@@ -40,11 +45,25 @@ final class Plan {
         for output in graph.outputs { readers[output.index] += 1 }
         for id in constants.keys { readers[id.index] = Int.max }
         self.readers = readers
-        for node in graph.nodes {
-            if case .layerCall(let call) = node.op {
-                try locating(layer: node.origin) { try call.layer.prepare() }
+        var steps: [Int: Step] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            let weights = node.inputs.dropFirst().compactMap { $0.flatMap { constants[$0]?.tensor } }
+            try locating(layer: node.origin) {
+                switch node.op {
+                case .convolution(let op):
+                    let prepared = try PreparedConvolution(op, weights: weights)
+                    steps[index] = { inputs in
+                        guard let input = inputs.first??.tensor else { throw EngineError("input 0 is missing") }
+                        return [.tensor(try prepared.run(input))]
+                    }
+                case .layerCall(let call):
+                    try call.layer.prepare()
+                default:
+                    break
+                }
             }
         }
+        self.steps = steps
     }
 
     /// Runs the graph on `inputs` (one per graph input; nil for an absent mask). `retain` values are kept and
@@ -70,9 +89,10 @@ final class Plan {
             if remaining[id.index] == 0, !retain.contains(id) { slots[id.index] = nil }  // its last reader
             return slot
         }
-        for node in graph.nodes {
+        for (index, node) in graph.nodes.enumerated() {
             let inputs = node.inputs.map(take)
-            let outputs = locating ? try KConv.locating(layer: node.origin) { try Self.execute(node.op, inputs) } : try Self.execute(node.op, inputs)
+            let step = steps[index] ?? { try Self.execute(node.op, $0) }
+            let outputs = locating ? try KConv.locating(layer: node.origin) { try step(inputs) } : try step(inputs)
             for (id, slot) in zip(node.outputs, outputs) {
                 slots[id.index] = slot
                 if retain.contains(id), let slot { retained[id] = slot }
@@ -153,6 +173,8 @@ final class Plan {
             return try callSlots(inputs, weights: 0) { try op.run($0) }
         case .dot(let op):
             return try callSlots(inputs, weights: 0) { try op.run($0) }
+        case .convolution:
+            throw EngineError("the convolution was not prepared")
         case .layerCall(let call):
             let count = call.positionalCount
             var keywords: [String: [Tensor]] = [:]

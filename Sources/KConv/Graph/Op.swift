@@ -50,6 +50,9 @@ public enum Op {
     case batchNorm(BatchNormOp)
     /// Layer normalisation over `axes` of each sample. `[x, gamma?, beta?]` → `[y]`.
     case layerNorm(LayerNormOp)
+    /// A convolution over 1 to 3 spatial axes, its activation applied. `[x, weights…]` → `[y]`, weights in
+    /// Keras's layout and order (`kernel, bias?`; separable: `depthwise, pointwise, bias?`).
+    case convolution(ConvolutionOp)
     /// A Keras layer call run by the layer's own forward pass: the bridge for layers not yet lowered to
     /// graph operations. Inputs: the positional tensors, one optional mask per positional tensor, then the
     /// keyword tensors in `keywords` order; outputs: the call's tensors, then one mask per tensor.
@@ -130,4 +133,28 @@ public struct LayerNormOp: Sendable {
     public var rank: Int
     public var epsilon: Double
     public var subtractsMean: Bool
+}
+
+/// Keras's convolutions. Kernels are `kernel_size + (in / groups, filters)` (transposed:
+/// `kernel_size + (filters, in)`; depthwise `kernel_size + (in, multiplier)`), as Keras stores them.
+public struct ConvolutionOp {
+    public enum Kind {
+        case regular(filters: Int, groups: Int)
+        /// The output's spatial sizes are Keras's `deconv_output_length`.
+        case transposed(filters: Int, outputPadding: [Int]?)
+        case depthwise
+        /// A depthwise convolution, then a 1×1 one over its channels.
+        case separable
+    }
+
+    public var kind: Kind
+    public var kernelSize: [Int]
+    public var strides: [Int]
+    public var padding: String
+    public var dilation: [Int]
+    public var channelsFirst: Bool
+    public var useBias: Bool
+    public var activation: Activation
+
+    public var rank: Int { kernelSize.count }
 }

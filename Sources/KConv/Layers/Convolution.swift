@@ -52,38 +52,11 @@ public class ConvolutionBase: Layer {
 
     override public var unsupportedReason: String? { activation.unsupportedReason }
 
-    // MARK: Engine
-
-    /// The input in channels_last layout, after checking its rank and that it has `channels` channels.
-    func channelsLastInput(_ input: Tensor, channels expected: Int) throws -> Tensor {
-        let moved = try KConv.channelsLastInput(input, rank: rank, channelsFirst: channelsFirst)
-        guard moved.shape[rank + 1] == expected else {
-            throw EngineError("expected \(expected) input channels, found \(moved.shape[rank + 1]) in shape \(input.shape)")
-        }
-        return moved
-    }
-
-    /// The layer's window over the spatial axes of a channels_last input.
-    func windowGeometry(over input: Tensor) throws -> WindowGeometry {
-        try WindowGeometry(inputSize: Array(input.shape[1...rank]), kernel: kernelSize, strides: strides,
-                           dilation: dilation, padding: padding)
-    }
-
-    /// The depthwise convolution of a channels_last input with a `kernel_size + (C, M)` kernel (DepthwiseConv,
-    /// and the first half of SeparableConv).
-    func depthwise(_ input: Tensor, kernel: Tensor, bias: [Float]?) throws -> Tensor {
-        try depthwiseConvolve(input, geometry: windowGeometry(over: input), kernel: kernel.values,
-                              multiplier: kernel.shape[rank + 1], bias: bias)
-    }
-
-    /// A channels_last result moved back to the layer's data format, then activated (after the move, so
-    /// that a softmax runs over the last axis Keras sees). Convolutions pass no mask on. The result is
-    /// consumed, so the activation updates its values in place rather than a copy.
-    /// `output` in the layer's data format, its activation applied unless `activated` already.
-    func finishing(_ output: consuming Tensor, activated: Bool = false) throws -> LayerOutput {
-        if channelsFirst { output = toChannelsFirst(output) }
-        if !activated { try activation.apply(to: &output) }
-        return LayerOutput([output])
+    /// Adds the convolution node: the input, then the layer's weights in declaration order; no mask flows on.
+    func lowerConvolution(_ kind: ConvolutionOp.Kind, _ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let op = ConvolutionOp(kind: kind, kernelSize: kernelSize, strides: strides, padding: padding, dilation: dilation,
+                               channelsFirst: channelsFirst, useBias: useBias, activation: activation)
+        return lowerUnmasked(.convolution(op), try singleInput(call).value, call, weights: try weightValues(&graph), into: &graph)
     }
 }
 
@@ -130,25 +103,9 @@ public final class Convolution: ConvolutionBase {
 
     override func theanoWeights(_ arrays: [WeightArray]) -> [WeightArray] { flippingKernel(arrays) }
 
-    /// The weights laid out for the method that computes this layer.
-    private var kernel: ConvolutionKernel?
 
-    override func prepare() throws {
-        try super.prepare()
-        guard filters % groups == 0 else {
-            throw EngineError("groups (\(groups)) must divide filters (\(filters))")
-        }
-        let kernelWeights = parameters[0]
-        kernel = ConvolutionKernel(kernel: kernelWeights.values, kernelSize: kernelSize, strides: strides, dilation: dilation,
-                                   channels: kernelWeights.shape[rank] * groups, filters: filters, groups: groups,
-                                   bias: useBias ? parameters[1].values : nil)
-    }
-
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        guard let kernel else { throw EngineError("weights not read: prepare the model before running it") }
-        let input = try channelsLastInput(call.input, channels: kernel.channels)
-        let relu = activation == .relu
-        return try finishing(kernel(input, geometry: windowGeometry(over: input), relu: relu), activated: relu)
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        try lowerConvolution(.regular(filters: filters, groups: groups), call, into: &graph)
     }
 }
 
@@ -198,24 +155,9 @@ public final class ConvolutionTranspose: ConvolutionBase {
 
     override var versionOnlyKeys: [VersionOnlyKey] { [groupsKey] }
 
-    /// Keras's `conv_transpose`: the output's spatial sizes are `deconv_output_length` (as in
-    /// `outputShapes`), and TensorFlow places the windows of the forward convolution from that output
-    /// back to the input (for `same`, padding as a SAME convolution between the two sizes).
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let kernel = parameters[0]
-        let input = try channelsLastInput(call.input, channels: kernel.shape[rank + 1])
-        let inputSize = Array(input.shape[1...rank])
-        let outputSize = inputSize.indices.map { axis in
-            deconvOutputLength(inputSize[axis], kernel: kernelSize[axis], padding: padding,
-                               outputPadding: outputPadding?[axis], stride: strides[axis], dilation: dilation[axis]) ?? 0
-        }
-        guard outputSize.allSatisfy({ $0 > 0 }) else {
-            throw EngineError("spatial input \(inputSize) gives an empty output \(outputSize)")
-        }
-        let geometry = WindowGeometry(inputSize: outputSize, outputSize: inputSize, kernel: kernelSize, strides: strides,
-                                      dilation: dilation, padding: padding)
-        return try finishing(convolveTransposed(input, geometry: geometry, kernel: kernel.values, filters: filters,
-                                                bias: useBias ? parameters[1].values : nil))
+    /// Keras's `conv_transpose`: the output's spatial sizes are `deconv_output_length` (as in `outputShapes`).
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        try lowerConvolution(.transposed(filters: filters, outputPadding: outputPadding), call, into: &graph)
     }
 }
 
@@ -245,10 +187,8 @@ public final class DepthwiseConvolution: ConvolutionBase {
 
     override var versionOnlyKeys: [VersionOnlyKey] { [groupsKey] }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let kernel = parameters[0]
-        let input = try channelsLastInput(call.input, channels: kernel.shape[rank])
-        return try finishing(depthwise(input, kernel: kernel, bias: useBias ? parameters[1].values : nil))
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        try lowerConvolution(.depthwise, call, into: &graph)
     }
 }
 
@@ -287,11 +227,8 @@ public final class SeparableConvolution: ConvolutionBase {
         }
     }
 
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let depthwiseKernel = parameters[0], pointwiseKernel = parameters[1]
-        let input = try channelsLastInput(call.input, channels: depthwiseKernel.shape[rank])
-        let perChannel = try depthwise(input, kernel: depthwiseKernel, bias: nil)
-        let pointwise = pointwiseKernel.reshaped(Array(pointwiseKernel.shape.suffix(2)))
-        return try finishing(denseProduct(perChannel, kernel: pointwise, bias: useBias ? parameters[2] : nil))
+    /// A depthwise convolution, then a 1×1 convolution over its channels.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        try lowerConvolution(.separable, call, into: &graph)
     }
 }

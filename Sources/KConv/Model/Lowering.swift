@@ -138,8 +138,8 @@ extension Layer {
 
     /// Adds one node computing `op` on `input`, whose output carries no mask (Keras's reshaping layers
     /// drop it).
-    func lowerUnmasked(_ op: Op, _ input: ValueID, _ call: LoweringCall, into graph: inout Graph) -> [LoweredTensor] {
-        let output = graph.add(op, inputs: [input], outputs: [ValueType(dtype: .float32, shape: call.outputShapes?.first?.dims)], origin: label)
+    func lowerUnmasked(_ op: Op, _ input: ValueID, _ call: LoweringCall, weights: [ValueID] = [], into graph: inout Graph) -> [LoweredTensor] {
+        let output = graph.add(op, inputs: [input] + weights, outputs: [ValueType(dtype: .float32, shape: call.outputShapes?.first?.dims)], origin: label)
         return [LoweredTensor(value: output[0], mask: nil)]
     }
 }
