@@ -37,3 +37,12 @@ func buildWithRandomWeights(_ layer: Layer, input: TensorShape, _ random: inout 
     try layer.prepare()
     return layer
 }
+
+extension Recurrent {
+    /// One pass of this layer's cell over `x` with its bound weights, as Bidirectional runs each direction.
+    func run(_ x: Tensor, initialStates: [Tensor], mask: Mask?, zeroOutputForMask: Bool) throws -> RecurrentKernel.Result {
+        let op = recurrentOp(zeroOutputForMask: zeroOutputForMask)
+        let tensors = try weights.map { Tensor(shape: $0.shape, values: try $0.values()) }
+        return try op.kernel(tensors).run(x, initialStates: initialStates, mask: mask, options: op.options)
+    }
+}

@@ -56,6 +56,21 @@ final class Plan {
                         guard let input = inputs.first??.tensor else { throw EngineError("input 0 is missing") }
                         return [.tensor(try prepared.run(input))]
                     }
+                case .recurrent(let op, let count, let returnState):
+                    let prepared = try PreparedRecurrent(op, weights: Array(weights.prefix(count)), returnState: returnState)
+                    steps[index] = { inputs in
+                        guard let sequence = inputs.first??.tensor else { throw EngineError("input 0 is missing") }
+                        let states = inputs.dropFirst(2 + count).compactMap { $0?.asTensor }
+                        return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
+                    }
+                case .bidirectional(let op):
+                    let count = op.forward.weightCount + op.backward.weightCount
+                    let prepared = try PreparedBidirectional(op, weights: Array(weights.prefix(count)))
+                    steps[index] = { inputs in
+                        guard let sequence = inputs.first??.tensor else { throw EngineError("input 0 is missing") }
+                        let states = inputs.dropFirst(2 + count).compactMap { $0?.asTensor }
+                        return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
+                    }
                 case .layerCall(let call):
                     try call.layer.prepare()
                 default:
@@ -173,8 +188,8 @@ final class Plan {
             return try callSlots(inputs, weights: 0) { try op.run($0) }
         case .dot(let op):
             return try callSlots(inputs, weights: 0) { try op.run($0) }
-        case .convolution:
-            throw EngineError("the convolution was not prepared")
+        case .convolution, .recurrent, .bidirectional:
+            throw EngineError("the operation's weights were not prepared")
         case .layerCall(let call):
             let count = call.positionalCount
             var keywords: [String: [Tensor]] = [:]

@@ -53,6 +53,12 @@ public enum Op {
     /// A convolution over 1 to 3 spatial axes, its activation applied. `[x, weights…]` → `[y]`, weights in
     /// Keras's layout and order (`kernel, bias?`; separable: `depthwise, pointwise, bias?`).
     case convolution(ConvolutionOp)
+    /// A SimpleRNN, LSTM or GRU pass. `[x, mask?, weights…, initial states…]` → `[output, states…]` (states
+    /// with `returnState`); weights `kernel, recurrent_kernel, bias?` in Keras's gate order.
+    case recurrent(RecurrentOp, weights: Int, returnState: Bool)
+    /// Keras Bidirectional: both passes over the sequence, merged. `[x, mask?, forward weights…, backward
+    /// weights…, initial states…]` → `[merged output(s), forward states…, backward states…]`.
+    case bidirectional(BidirectionalOp)
     /// A Keras layer call run by the layer's own forward pass: the bridge for layers not yet lowered to
     /// graph operations. Inputs: the positional tensors, one optional mask per positional tensor, then the
     /// keyword tensors in `keywords` order; outputs: the call's tensors, then one mask per tensor.
@@ -157,4 +163,48 @@ public struct ConvolutionOp {
     public var activation: Activation
 
     public var rank: Int { kernelSize.count }
+}
+
+/// One recurrent cell. Gate blocks in the kernels follow Keras: LSTM `[i f c o]`, GRU `[z r h]`.
+public enum RecurrentCell: Sendable, Equatable {
+    case simple, lstm
+    /// `resetAfter`: apply the reset gate after the recurrent product (cuDNN-compatible, Keras ≥ 2.3 default).
+    case gru(resetAfter: Bool)
+
+    var gates: Int {
+        switch self {
+        case .simple: 1
+        case .lstm: 4
+        case .gru: 3
+        }
+    }
+
+    /// Recurrent state tensors: LSTM carries h and c, the others h.
+    var stateCount: Int { self == .lstm ? 2 : 1 }
+}
+
+/// One pass of a recurrent layer.
+public struct RecurrentOp: Sendable {
+    public var cell: RecurrentCell
+    public var units: Int
+    public var activation: Activation
+    public var recurrentActivation: Activation
+    public var useBias: Bool
+    public var goBackwards: Bool
+    public var returnSequences: Bool
+    /// Masked steps output zeros rather than the previous output.
+    public var zeroOutputForMask: Bool
+
+    /// Weights of one pass: kernel, recurrent kernel and (with `useBias`) bias.
+    public var weightCount: Int { useBias ? 3 : 2 }
+}
+
+/// Keras Bidirectional over two recurrent passes. `mergeMode` nil: the two outputs apart.
+public struct BidirectionalOp: Sendable {
+    public enum MergeMode: String, Sendable { case concat, sum, mul, ave }
+
+    public var forward: RecurrentOp
+    public var backward: RecurrentOp
+    public var mergeMode: MergeMode?
+    public var returnState: Bool
 }

@@ -6,22 +6,7 @@ import KConvIO
 public final class Recurrent: Layer {
     override class var kerasClassNames: [String] { ["SimpleRNN", "LSTM", "GRU"] }
     override class var legacyClassNames: [String: String] { ["UnifiedLSTM": "LSTM", "LSTMV1": "LSTM", "UnifiedGRU": "GRU", "GRUV1": "GRU"] }
-    public enum Cell: Sendable, Equatable {
-        case simple, lstm
-        /// `resetAfter`: apply the reset gate after the recurrent product (cuDNN-compatible, Keras ≥ 2.3 default).
-        case gru(resetAfter: Bool)
-
-        var gates: Int {
-            switch self {
-            case .simple: 1
-            case .lstm: 4
-            case .gru: 3
-            }
-        }
-
-        /// Recurrent state tensors: LSTM carries h and c, the others h.
-        var stateCount: Int { self == .lstm ? 2 : 1 }
-    }
+    public typealias Cell = RecurrentCell
 
     public let cell: Cell
     public let units: Int
@@ -93,50 +78,24 @@ public final class Recurrent: Layer {
         return [output] + states
     }
 
-    // MARK: Engine
-
-    /// The cell maths over the prepared weights.
-    private var kernel: RecurrentKernel?
-
-    override func prepare() throws {
-        try super.prepare()
-        kernel = try RecurrentKernel(cell: cell, units: units, activation: activation, recurrentActivation: recurrentActivation,
-                                     useBias: useBias, parameters: parameters)
+    /// The cell and options of one pass; Bidirectional sets `zeroOutputForMask` for both its layers.
+    func recurrentOp(zeroOutputForMask: Bool) -> RecurrentOp {
+        RecurrentOp(cell: cell, units: units, activation: activation, recurrentActivation: recurrentActivation, useBias: useBias,
+                    goBackwards: goBackwards, returnSequences: returnSequences, zeroOutputForMask: zeroOutputForMask)
     }
 
     /// Keras RNN call: `layer(x)`, with initial states as further positional inputs (Keras 2 records
     /// `[x, h0, c0]`) or by keyword `initial_state` (Keras 3). Outputs `[output]`, plus the final states
-    /// (`h`, LSTM `h, c`) with `return_state`. The output keeps the input mask when it is a sequence.
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let mask = call.recurrentMask
-        let result = try run(call.input, initialStates: call.initialStates, mask: mask, zeroOutputForMask: zeroOutputForMask)
-        let states = returnState ? result.states : []
-        return LayerOutput([result.output] + states,
-                           masks: [returnSequences ? mask : nil] + states.map { _ -> Mask? in nil })
-    }
-
-    /// One pass over `sequence`. Errors do not name the layer: the caller locates them.
-    func run(_ sequence: Tensor, initialStates: [Tensor], mask: Mask?, zeroOutputForMask: Bool) throws -> RecurrentKernel.Result {
-        try pass(zeroOutputForMask: zeroOutputForMask).run(sequence, initialStates: initialStates, mask: mask)
-    }
-
-    /// The cell maths and options of one pass, shared with Bidirectional (which sets `zeroOutputForMask`
-    /// itself and may run its two passes concurrently).
-    func pass(zeroOutputForMask: Bool) throws -> Pass {
-        if let reason = unsupportedReason { throw EngineError("kconv cannot compute \(reason)") }
-        guard let kernel else { throw EngineError("weights not read: prepare the model before running it") }
-        return Pass(kernel: kernel, options: RecurrentKernel.Options(goBackwards: goBackwards, returnSequences: returnSequences,
-                                                                     zeroOutputForMask: zeroOutputForMask))
-    }
-
-    /// A prepared pass: a value, so it can run on another thread.
-    struct Pass: Sendable {
-        let kernel: RecurrentKernel
-        var options: RecurrentKernel.Options
-
-        func run(_ sequence: Tensor, initialStates: [Tensor], mask: Mask?) throws -> RecurrentKernel.Result {
-            try kernel.run(sequence, initialStates: initialStates, mask: mask, options: options)
-        }
+    /// (`h`, LSTM `h, c`) with `return_state`. The output keeps the mask when it is a sequence.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let sequence = call.inputs.first else { throw EngineError("expected an input, found none") }
+        let mask = recurrentMask(call, into: &graph)
+        let weights = try weightValues(&graph)
+        let op = Op.recurrent(recurrentOp(zeroOutputForMask: zeroOutputForMask), weights: weights.count, returnState: returnState)
+        let count = 1 + (returnState ? cell.stateCount : 0)
+        let types = (0 ..< count).map { index in ValueType(dtype: .float32, shape: call.outputShapes.flatMap { index < $0.count ? $0[index].dims : nil }) }
+        let outputs = graph.add(op, inputs: [sequence.value, mask] + weights + initialStates(call).map(\.value), outputs: types, origin: label)
+        return outputs.enumerated().map { index, value in LoweredTensor(value: value, mask: index == 0 && returnSequences ? mask : nil) }
     }
 
     // MARK: Calls and writing
@@ -186,15 +145,17 @@ public final class Recurrent: Layer {
     }
 }
 
-extension LayerCall {
-    /// An RNN call's initial states: the positional inputs after the sequence (Keras 2 nodes) followed
-    /// by the keyword `initial_state` ones (Keras 3).
-    var initialStates: [Tensor] { Array(inputs.dropFirst()) + (keywordInputs["initial_state"] ?? []) }
+extension Layer {
+    /// An RNN call's initial states: the positional inputs after the sequence (Keras 2 nodes) followed by
+    /// the keyword `initial_state` ones (Keras 3).
+    func initialStates(_ call: LoweringCall) -> [LoweredTensor] {
+        Array(call.inputs.dropFirst()) + (call.keywordInputs.first { $0.name == "initial_state" }?.tensors ?? [])
+    }
 
-    /// The timestep mask an RNN call uses: an explicit `mask=` tensor (non-zero = keep) overrides the
-    /// mask flowing with the sequence, as in Keras.
-    var recurrentMask: Mask? {
-        guard let explicit = keywordInputs["mask"]?.first else { return mask }
-        return Mask(shape: explicit.shape, values: explicit.values.map { $0 != 0 })
+    /// The timestep mask an RNN call uses: an explicit `mask=` tensor (non-zero = keep) overrides the mask
+    /// flowing with the sequence, as in Keras.
+    func recurrentMask(_ call: LoweringCall, into graph: inout Graph) -> ValueID? {
+        guard let explicit = call.keywordInputs.first(where: { $0.name == "mask" })?.tensors.first else { return call.inputs.first?.mask }
+        return notZero(explicit.value, into: &graph)
     }
 }

@@ -95,7 +95,7 @@ public final class TimeDistributed: Layer {
 /// the forward then the backward states.
 public final class Bidirectional: Layer {
     override class var kerasClassNames: [String] { ["Bidirectional"] }
-    public enum MergeMode: String, Sendable { case concat, sum, mul, ave }
+    public typealias MergeMode = BidirectionalOp.MergeMode
 
     public let forward: Recurrent
     public let backward: Recurrent
@@ -220,62 +220,25 @@ public final class Bidirectional: Layer {
     }
     override public var unsupportedReason: String? { forward.unsupportedReason ?? backward.unsupportedReason }
 
-    /// Keras Bidirectional call: both layers read the same sequence and mask (the backward one walks it
-    /// in reverse); initial states, if given, are split in half, forward first. With `return_sequences`
-    /// the backward output is flipped back to input order before merging, and masked steps output zeros
-    /// (Keras ≥ 2.2 sets `zero_output_for_mask = return_sequences` on both layers; Keras 1 did not).
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let initialStates = call.initialStates
-        let stateCount = forward.cell.stateCount + backward.cell.stateCount
-        guard initialStates.isEmpty || initialStates.count == stateCount else {
-            throw EngineError("expected \(stateCount) initial states (forward then backward), found \(initialStates.count)")
+    /// Keras Bidirectional call: both layers read the same sequence and mask; with `return_sequences` masked
+    /// steps output zeros (Keras ≥ 2.2 sets `zero_output_for_mask = return_sequences` on both layers; Keras 1
+    /// did not), and the merged output(s) keep the mask.
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let sequence = call.inputs.first else { throw EngineError("expected an input, found none") }
+        let mask = recurrentMask(call, into: &graph)
+        let weights = try forward.weightValues(&graph) + backward.weightValues(&graph)
+        let zeroOutput = forward.returnSequences && dialect >= .keras2
+        let op = BidirectionalOp(forward: forward.recurrentOp(zeroOutputForMask: zeroOutput),
+                                 backward: backward.recurrentOp(zeroOutputForMask: zeroOutput),
+                                 mergeMode: mergeMode, returnState: forward.returnState)
+        let merged = mergeMode == nil ? 2 : 1
+        let count = merged + (forward.returnState ? forward.cell.stateCount + backward.cell.stateCount : 0)
+        let types = (0 ..< count).map { index in ValueType(dtype: .float32, shape: call.outputShapes.flatMap { index < $0.count ? $0[index].dims : nil }) }
+        let outputs = graph.add(.bidirectional(op), inputs: [sequence.value, mask] + weights + initialStates(call).map(\.value),
+                                outputs: types, origin: label)
+        return outputs.enumerated().map { index, value in
+            LoweredTensor(value: value, mask: index < merged && forward.returnSequences ? mask : nil)
         }
-        let mask = call.recurrentMask
-        let returnSequences = forward.returnSequences
-        let zeroOutput = returnSequences && dialect >= .keras2
-        let half = initialStates.count / 2
-        let input = call.input
-        let layers = [forward, backward]
-        let initial = [Array(initialStates.prefix(half)), Array(initialStates.dropFirst(half))]
-        var passes = try layers.map { layer in try locating(layer: layer.label) { try layer.pass(zeroOutputForMask: zeroOutput) } }
-        // The two directions share no state: run them concurrently when the work pays for a thread (each
-        // then on its whole batch, with the same arithmetic as one after the other).
-        let work = input.rank == 3 ? passes.reduce(0) { $0 + $1.kernel.multiplyAdds(input) } : 0
-        let concurrent = Parallel.parts(work: work, rows: 2) == 2
-        if concurrent { for index in passes.indices { passes[index].options.parallel = false } }
-        let (prepared, labels) = (passes, layers.map(\.label))
-        let direction = { @Sendable (index: Int) throws -> RecurrentKernel.Result in
-            try locating(layer: labels[index]) { try prepared[index].run(input, initialStates: initial[index], mask: mask) }
-        }
-        let results = concurrent ? try Parallel.map(2, direction) : [try direction(0), try direction(1)]
-        let forwardResult = results[0]
-        var backwardResult = results[1]
-        if returnSequences { backwardResult.output = backwardResult.output.reversedInTime() }
-        let merged = try merge(forwardResult.output, backwardResult.output)
-        let states = forward.returnState ? forwardResult.states + backwardResult.states : []
-        let outputMask = returnSequences ? mask : nil
-        return LayerOutput(merged + states, masks: merged.map { _ in outputMask } + states.map { _ -> Mask? in nil })
     }
 
-    /// concat (`[forward, backward]` on the last axis), sum, mul, ave, or both outputs apart (merge_mode None).
-    private func merge(_ forwardOutput: Tensor, _ backwardOutput: Tensor) throws -> [Tensor] {
-        guard forwardOutput.shape == backwardOutput.shape else {
-            throw EngineError("forward output \(forwardOutput.shape) and backward output \(backwardOutput.shape) differ")
-        }
-        switch mergeMode {
-        case nil: return [forwardOutput, backwardOutput]
-        case .sum: return [try Tensor.broadcasting(forwardOutput, backwardOutput, +)]
-        case .mul: return [try Tensor.broadcasting(forwardOutput, backwardOutput, *)]
-        case .ave: return [try Tensor.broadcasting(forwardOutput, backwardOutput) { ($0 + $1) / 2 }]
-        case .concat:
-            let (rows, width) = forwardOutput.rowsAndLast
-            var values: [Float] = []
-            values.reserveCapacity(2 * forwardOutput.count)
-            for row in 0 ..< rows {
-                values.append(contentsOf: forwardOutput.values[row * width ..< (row + 1) * width])
-                values.append(contentsOf: backwardOutput.values[row * width ..< (row + 1) * width])
-            }
-            return [Tensor(shape: forwardOutput.shape.dropLast() + [2 * width], values: values)]
-        }
-    }
 }
