@@ -151,3 +151,41 @@ extension Tensor {
         return padded(before: before, after: after)
     }
 }
+
+/// TimeDistributed's folding of time into the batch and back.
+enum TimeFolding {
+    static func fold(_ input: Tensor) throws -> Tensor {
+        guard input.rank >= 3 else {
+            throw EngineError("expected an at least 3-D (batch, timesteps, ...) input, found shape \(input.shape)")
+        }
+        return input.reshaped([input.shape[0] * input.shape[1]] + input.shape.dropFirst(2))
+    }
+
+    static func stepMask(_ input: Tensor, _ mask: Mask) throws -> Mask? {
+        let (batch, steps) = (input.shape[0], input.shape[1])
+        guard Array(mask.shape.prefix(2)) == [batch, steps] else {
+            throw EngineError("expected a mask of shape [\(batch), \(steps), ...], found \(mask.shape)")
+        }
+        return mask.shape.count > 2 ? Mask(shape: [batch * steps] + mask.shape.dropFirst(2), values: mask.values) : nil
+    }
+
+    static func unfold(_ output: Tensor, like input: Tensor) throws -> Tensor {
+        let (batch, steps) = (input.shape[0], input.shape[1])
+        guard output.shape.first == batch * steps else {
+            throw EngineError("the wrapped layer returned shape \(output.shape) for \(batch * steps) folded steps")
+        }
+        return output.reshaped([batch, steps] + output.shape.dropFirst())
+    }
+
+    static func outputMask(_ input: Tensor, inputMask: Mask?, innerMask: Mask?, keras3: Bool) -> Mask? {
+        guard !keras3 else { return inputMask }
+        let (batch, steps) = (input.shape[0], input.shape[1])
+        if let innerMask, innerMask.shape.first == batch * steps {
+            return Mask(shape: [batch, steps] + innerMask.shape.dropFirst(), values: innerMask.values)
+        }
+        guard let inputMask else { return nil }
+        let perStep = inputMask.values.count / max(batch * steps, 1)
+        let keep = (0 ..< batch * steps).map { step in inputMask.values[step * perStep ..< (step + 1) * perStep].contains(true) }
+        return Mask(shape: [batch, steps], values: keep)
+    }
+}

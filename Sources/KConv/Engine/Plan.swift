@@ -182,6 +182,15 @@ final class Plan {
             return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2), mean: tensor(3), variance: tensor(4)))]
         case .layerNorm(let op):
             return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2)))]
+        case .foldTime:
+            return [.tensor(try TimeFolding.fold(tensor(0)))]
+        case .foldTimeMask:
+            guard let mask = inputs[1]?.mask else { return [nil] }
+            return [try TimeFolding.stepMask(tensor(0), mask).map(Slot.mask)]
+        case .unfoldTime:
+            return [.tensor(try TimeFolding.unfold(tensor(0), like: tensor(1)))]
+        case .timeDistributedMask(let keras3):
+            return [TimeFolding.outputMask(try tensor(0), inputMask: inputs[1]?.mask, innerMask: inputs[2]?.mask, keras3: keras3).map(Slot.mask)]
         case .merge(let op):
             return try callSlots(inputs, weights: 0) { try op.run($0) }
         case .concatenate(let op):

@@ -59,6 +59,17 @@ public enum Op {
     /// Keras Bidirectional: both passes over the sequence, merged. `[x, mask?, forward weights…, backward
     /// weights…, initial states…]` → `[merged output(s), forward states…, backward states…]`.
     case bidirectional(BidirectionalOp)
+    /// Time folded into the batch: `[b, t, ...]` → `[b·t, ...]`. `[x]` → `[y]`.
+    case foldTime
+    /// The per-step mask of a folded input: a `[b, t, s...]` mask as `[b·t, s...]`; none for a `[b, t]` mask.
+    /// `[x, mask]` → `[mask]`.
+    case foldTimeMask
+    /// A folded result back to `[b, t, ...]`, `b` and `t` read from the unfolded input. `[y, x]` → `[z]`.
+    case unfoldTime
+    /// TimeDistributed's output mask: Keras 3 passes the input mask on; tf.keras unfolds the inner layer's
+    /// mask when it computed one, else keeps a step when any of its positions is kept.
+    /// `[x, inputMask?, innerMask?]` → `[mask]`.
+    case timeDistributedMask(keras3: Bool)
     /// A Keras layer call run by the layer's own forward pass: the bridge for layers not yet lowered to
     /// graph operations. Inputs: the positional tensors, one optional mask per positional tensor, then the
     /// keyword tensors in `keywords` order; outputs: the call's tensors, then one mask per tensor.

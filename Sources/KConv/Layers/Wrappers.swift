@@ -46,48 +46,27 @@ public final class TimeDistributed: Layer {
     override var inputVocabulary: Int? { inner.inputVocabulary }
     override public var unsupportedReason: String? { inner.unsupportedReason.map { "inner \(inner.label): \($0)" } }
 
-    /// Folds time into the batch (`[b, t, ...]` → `[b·t, ...]`), runs the inner layer once and unfolds
-    /// its outputs. The inner layer sees a per-step mask when the mask has axes beyond time
+    /// Folds time into the batch (`[b, t, ...]` → `[b·t, ...]`), lowers the inner layer once on the folded
+    /// input and unfolds its outputs. The inner layer sees a per-step mask when the mask has axes beyond time
     /// (`[b, t, s]` → `[b·t, s]`), as both Keras versions pass one; a `[b, t]` mask has nothing per step.
-    override func forward(_ call: LayerCall) throws -> LayerOutput {
-        let input = call.input
-        guard input.rank >= 3 else {
-            throw EngineError("expected an at least 3-D (batch, timesteps, ...) input, found shape \(input.shape)")
+    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let input = try singleInput(call)
+        let unknown = ValueType(dtype: .float32, shape: nil)
+        let folded = graph.add(.foldTime, inputs: [input.value], outputs: [unknown], origin: label)[0]
+        let stepMask = input.mask.map { mask in
+            graph.add(.foldTimeMask, inputs: [input.value, mask], outputs: [ValueType(dtype: .bool, shape: nil)], origin: label)[0]
         }
-        let (batch, steps) = (input.shape[0], input.shape[1])
-        if let mask = call.mask, Array(mask.shape.prefix(2)) != [batch, steps] {
-            throw EngineError("expected a mask of shape [\(batch), \(steps), ...], found \(mask.shape)")
+        let innerCall = LoweringCall(inputs: [LoweredTensor(value: folded, mask: stepMask)], keywordInputs: [], recordedCall: .null, outputShapes: nil)
+        let innerOutputs = try locating(layer: inner.label) { try inner.lower(innerCall, into: &graph) }
+        return innerOutputs.enumerated().map { index, output in
+            let type = ValueType(dtype: .float32, shape: call.outputShapes.flatMap { index < $0.count ? $0[index].dims : nil })
+            let value = graph.add(.unfoldTime, inputs: [output.value, input.value], outputs: [type], origin: label)[0]
+            let mask = graph.add(.timeDistributedMask(keras3: dialect >= .keras3), inputs: [input.value, input.mask, output.mask],
+                                 outputs: [ValueType(dtype: .bool, shape: nil)], origin: label)[0]
+            return LoweredTensor(value: value, mask: mask)
         }
-        let stepMask = call.mask.flatMap { mask in
-            mask.shape.count > 2 ? Mask(shape: [batch * steps] + mask.shape.dropFirst(2), values: mask.values) : nil
-        }
-        let folded = LayerCall(inputs: [input.reshaped([batch * steps] + input.shape.dropFirst(2))], masks: [stepMask])
-        let result = try locating(layer: inner.label) { try inner.forward(folded) }
-        let outputs = try result.tensors.map { output in
-            guard output.shape.first == batch * steps else {
-                throw EngineError("\(inner.label) returned shape \(output.shape) for \(batch * steps) folded steps")
-            }
-            return output.reshaped([batch, steps] + output.shape.dropFirst())
-        }
-        let masks = result.tensors.indices.map { index in
-            outputMask(input: call.mask, inner: index < result.masks.count ? result.masks[index] : nil, batch: batch, steps: steps)
-        }
-        return LayerOutput(outputs, masks: masks)
     }
 
-    /// Keras 3 passes the input mask on unchanged. tf.keras (`TimeDistributed.compute_mask`) unfolds the
-    /// inner layer's mask when it computes one (an inner Masking, Embedding or sequence RNN), and
-    /// otherwise reduces the input mask to `[b, t]` (a step is kept when any of its positions is).
-    private func outputMask(input: Mask?, inner: Mask?, batch: Int, steps: Int) -> Mask? {
-        guard dialect < .keras3 else { return input }
-        if let inner, inner.shape.first == batch * steps {
-            return Mask(shape: [batch, steps] + inner.shape.dropFirst(), values: inner.values)
-        }
-        guard let input else { return nil }
-        let perStep = input.values.count / max(batch * steps, 1)
-        let keep = (0 ..< batch * steps).map { step in input.values[step * perStep ..< (step + 1) * perStep].contains(true) }
-        return Mask(shape: [batch, steps], values: keep)
-    }
 }
 
 /// Runs a recurrent layer forwards and a copy backwards over the sequence and merges the results.
