@@ -34,8 +34,37 @@ func buildWithRandomWeights(_ layer: Layer, input: TensorShape, _ random: inout 
         return WeightArray(name: spec.name, shape: spec.shape) { values }
     }
     try layer.bind(arrays)
-    try layer.prepare()
     return layer
+}
+
+extension Layer {
+    /// One call of this layer alone: its lowered operations run on a plan of their own.
+    func forward(_ call: LayerCall) throws -> LayerOutput {
+        if let reason = unsupportedReason { throw EngineError(reason) }
+        var graph = Graph()
+        func input() -> LoweredTensor {
+            LoweredTensor(value: graph.newValue(ValueType(dtype: .float32, shape: nil)), mask: graph.newValue(ValueType(dtype: .bool, shape: nil)))
+        }
+        let keywordNames = call.keywordInputs.keys.sorted()
+        let inputs = call.inputs.map { _ in input() }
+        let keywords = keywordNames.map { name in (name: name, tensors: (call.keywordInputs[name] ?? []).map { _ in input() }) }
+        let all = inputs + keywords.flatMap(\.tensors)
+        graph.inputs = all.map(\.value) + all.compactMap(\.mask)
+        let outputs = try lower(LoweringCall(inputs: inputs, keywordInputs: keywords, recordedCall: .null, outputShapes: nil), into: &graph)
+        graph.outputs = outputs.map(\.value)
+        let tensors = call.inputs + keywordNames.flatMap { call.keywordInputs[$0] ?? [] }
+        let masks = call.masks.map { $0.map(Plan.Slot.mask) } + Array(repeating: nil, count: tensors.count - call.inputs.count)
+        let result = try Plan(graph).run(tensors.map(Plan.Slot.tensor) + masks, retain: Set(outputs.compactMap(\.mask)), locating: false)
+        return LayerOutput(try result.outputs.map { slot in
+            guard let tensor = slot?.asTensor else { throw EngineError("\(label) produced no output") }
+            return tensor
+        }, masks: outputs.map { $0.mask.flatMap { result.retained[$0]?.mask } })
+    }
+
+    /// The bound weights' values, in declaration order (the test layers' weights are in memory).
+    var parameters: [Tensor] {
+        weights.map { array in Tensor(shape: array.shape, values: (try? array.values()) ?? Array(repeating: .nan, count: array.shape.reduce(1, *))) }
+    }
 }
 
 extension Recurrent {

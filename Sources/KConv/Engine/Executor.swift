@@ -52,32 +52,3 @@ struct PreparedModel {
     let lowered: LoweredModel
     let plan: Plan
 }
-
-extension Layer {
-    /// Runs this layer's lowered operations on one call, lowering and planning them on first use.
-    func runLowered(_ call: LayerCall) throws -> LayerOutput {
-        let keywordNames = call.keywordInputs.keys.sorted()
-        let form = [call.inputs.count] + keywordNames.map { call.keywordInputs[$0]?.count ?? 0 }
-        if standalonePlan?.form != form {
-            var graph = Graph()
-            func input() -> LoweredTensor {
-                LoweredTensor(value: graph.newValue(ValueType(dtype: .float32, shape: nil)), mask: graph.newValue(ValueType(dtype: .bool, shape: nil)))
-            }
-            let inputs = call.inputs.map { _ in input() }
-            let keywords = keywordNames.map { name in (name: name, tensors: (call.keywordInputs[name] ?? []).map { _ in input() }) }
-            let all = inputs + keywords.flatMap(\.tensors)
-            graph.inputs = all.map(\.value) + all.compactMap(\.mask)
-            let outputs = try lower(LoweringCall(inputs: inputs, keywordInputs: keywords, recordedCall: .null, outputShapes: nil), into: &graph)
-            graph.outputs = outputs.map(\.value)
-            standalonePlan = (form, outputs, try Plan(graph))
-        }
-        guard let (_, outputs, plan) = standalonePlan else { throw EngineError("\(label) could not be prepared") }
-        let tensors = call.inputs + keywordNames.flatMap { call.keywordInputs[$0] ?? [] }
-        let masks = call.masks.map { $0.map(Plan.Slot.mask) } + Array(repeating: nil, count: tensors.count - call.inputs.count)
-        let result = try plan.run(tensors.map(Plan.Slot.tensor) + masks, retain: Set(outputs.compactMap(\.mask)), locating: false)
-        return LayerOutput(try result.outputs.map { slot in
-            guard let tensor = slot?.asTensor else { throw EngineError("\(label) produced no output") }
-            return tensor
-        }, masks: outputs.map { $0.mask.flatMap { result.retained[$0]?.mask } })
-    }
-}

@@ -1,4 +1,4 @@
-/// What one layer call receives in a forward pass.
+/// What an operation over a whole layer call (a merge, a concatenation) receives: tensors with their masks.
 public struct LayerCall {
     public var inputs: [Tensor]
     /// One per positional input: the Keras mask flowing with it, if any.

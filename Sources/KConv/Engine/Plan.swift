@@ -71,8 +71,6 @@ final class Plan {
                         let states = inputs.dropFirst(2 + count).compactMap { $0?.asTensor }
                         return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
                     }
-                case .layerCall(let call):
-                    try call.layer.prepare()
                 default:
                     break
                 }
@@ -192,45 +190,25 @@ final class Plan {
         case .timeDistributedMask(let keras3):
             return [TimeFolding.outputMask(try tensor(0), inputMask: inputs[1]?.mask, innerMask: inputs[2]?.mask, keras3: keras3).map(Slot.mask)]
         case .merge(let op):
-            return try callSlots(inputs, weights: 0) { try op.run($0) }
+            return try callSlots(inputs) { try op.run($0) }
         case .concatenate(let op):
-            return try callSlots(inputs, weights: 0) { try op.run($0) }
+            return try callSlots(inputs) { try op.run($0) }
         case .dot(let op):
-            return try callSlots(inputs, weights: 0) { try op.run($0) }
+            return try callSlots(inputs) { try op.run($0) }
         case .convolution, .recurrent, .bidirectional:
             throw EngineError("the operation's weights were not prepared")
-        case .layerCall(let call):
-            let count = call.positionalCount
-            var keywords: [String: [Tensor]] = [:]
-            var next = 2 * count
-            for (name, size) in call.keywords {
-                keywords[name] = inputs[next ..< next + size].compactMap { $0?.asTensor }
-                next += size
-            }
-            let layerCall = LayerCall(inputs: inputs[..<count].compactMap { $0?.asTensor },
-                                      masks: inputs[count ..< 2 * count].map { $0?.mask }, keywordInputs: keywords)
-            let output = try call.layer.forward(layerCall)
-            guard output.tensors.count == call.outputCount else {
-                throw EngineError("produced \(output.tensors.count) outputs where \(call.outputCount) were expected")
-            }
-            return output.tensors.map { Slot.tensor($0) } + (0 ..< call.outputCount).map { index in
-                index < output.masks.count ? output.masks[index].map(Slot.mask) : nil
-            }
+        case .unsupported(let reason):
+            throw EngineError(reason)
         }
     }
 
-    /// Runs an operation over a whole layer call: `inputs` holds the call's tensors, one mask for each, then
-    /// `weights` weights; the result is the output tensors, then one mask for each.
-    private static func callSlots(_ inputs: [Slot?], weights: Int, _ run: (LayerCall, [Tensor]) throws -> LayerOutput) throws -> [Slot?] {
-        let count = (inputs.count - weights) / 2
-        let call = LayerCall(inputs: inputs[..<count].compactMap { $0?.asTensor }, masks: inputs[count ..< 2 * count].map { $0?.mask })
-        let output = try run(call, inputs[(2 * count)...].compactMap { $0?.tensor })
+    /// Runs an operation over a whole layer call: `inputs` holds the call's tensors, then one mask for each;
+    /// the result is the output tensors, then one mask for each.
+    private static func callSlots(_ inputs: [Slot?], _ run: (LayerCall) throws -> LayerOutput) throws -> [Slot?] {
+        let count = inputs.count / 2
+        let output = try run(LayerCall(inputs: inputs[..<count].compactMap { $0?.asTensor }, masks: inputs[count...].map { $0?.mask }))
         return output.tensors.map { Slot.tensor($0) } + output.tensors.indices.map { index in
             index < output.masks.count ? output.masks[index].map(Slot.mask) : nil
         }
-    }
-
-    private static func callSlots(_ inputs: [Slot?], weights: Int, _ run: (LayerCall) throws -> LayerOutput) throws -> [Slot?] {
-        try callSlots(inputs, weights: weights) { call, _ in try run(call) }
     }
 }

@@ -70,19 +70,10 @@ public enum Op {
     /// mask when it computed one, else keeps a step when any of its positions is kept.
     /// `[x, inputMask?, innerMask?]` → `[mask]`.
     case timeDistributedMask(keras3: Bool)
-    /// A Keras layer call run by the layer's own forward pass: the bridge for layers not yet lowered to
-    /// graph operations. Inputs: the positional tensors, one optional mask per positional tensor, then the
-    /// keyword tensors in `keywords` order; outputs: the call's tensors, then one mask per tensor.
-    case layerCall(LayerCallOp)
+    /// A layer call kconv cannot compute (a Lambda, a custom class): running it fails with `reason`.
+    case unsupported(reason: String)
 }
 
-/// A layer call the engine runs through the layer itself (see `Op.layerCall`).
-public struct LayerCallOp {
-    let layer: Layer
-    let positionalCount: Int
-    let keywords: [(name: String, count: Int)]
-    let outputCount: Int
-}
 
 public enum MergeOperation: String, Sendable { case add, subtract, multiply, average, maximum, minimum }
 

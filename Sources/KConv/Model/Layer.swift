@@ -140,46 +140,14 @@ public class Layer {
     /// Why kconv cannot compute this layer, or nil when it can.
     public var unsupportedReason: String? { nil }
 
-    // MARK: Engine
-
-    /// Weight values as tensors, in `weightSpecs` order, read by `prepare()`.
-    var parameters: [Tensor] = []
-
-    /// Reads the weight values this layer computes with, once, before the first forward pass.
-    /// Containers prepare the layers they hold instead of reading their own (shared) copy.
-    func prepare() throws {
-        standalonePlan = nil
-        guard sublayers.isEmpty else {
-            for layer in sublayers { try locating(layer: layer.label) { try layer.prepare() } }
-            return
-        }
-        guard weights.count == weightSpecs.count else {
-            throw EngineError("no weights loaded: give the weights file that goes with this config")
-        }
-        parameters = try weights.map { array in
-            let values = try array.values()
-            guard values.count == array.shape.reduce(1, *) else {
-                throw ModelError(layer: label, field: "weight '\(array.name)'", "expected \(array.shape.reduce(1, *)) values, found \(values.count)")
-            }
-            return Tensor(shape: array.shape, values: values)
-        }
-    }
+    // MARK: Lowering
 
     /// Adds one call of this layer to `graph`: the operations it computes, reading `call`'s values and
-    /// returning its outputs with their masks.
+    /// returning its outputs with their masks. A class kconv cannot compute adds a node that fails, when
+    /// run, with the reason.
     func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
-        lowerAsLayerCall(call, into: &graph)
+        lowerUnsupported(call, into: &graph)
     }
-
-    /// One forward pass of one call, in inference mode: the layer's lowered operations, run on a plan of
-    /// their own (how a wrapper still run through the bridge calls the layer it wraps).
-    func forward(_ call: LayerCall) throws -> LayerOutput {
-        if let reason = unsupportedReason { throw EngineError(reason) }
-        return try runLowered(call)
-    }
-
-    /// The plan `forward` runs, for calls of one form (tensor and keyword counts).
-    var standalonePlan: (form: [Int], lowered: [LoweredTensor], plan: Plan)?
 
     // MARK: Calls and writing
 

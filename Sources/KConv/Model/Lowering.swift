@@ -59,18 +59,15 @@ extension Layer {
         graph.add(.notEqual(0), inputs: [value], outputs: [ValueType(dtype: .bool, shape: graph.type(of: value).shape)], origin: label)[0]
     }
 
-    /// Adds a call of this layer to `graph` as the bridge op that runs `forward`.
-    func lowerAsLayerCall(_ call: LoweringCall, into graph: inout Graph) -> [LoweredTensor] {
+    /// Adds a node standing for a call kconv cannot compute: it fails when run, naming the reason, so a
+    /// model with such a layer still lowers (and inspects) but does not run.
+    func lowerUnsupported(_ call: LoweringCall, into graph: inout Graph) -> [LoweredTensor] {
         let shapes = call.outputShapes
         let count = shapes?.count ?? 1
-        let op = LayerCallOp(layer: self, positionalCount: call.inputs.count,
-                             keywords: call.keywordInputs.map { ($0.name, $0.tensors.count) }, outputCount: count)
-        let inputs = call.inputs.map { Optional($0.value) } + call.inputs.map(\.mask)
-            + call.keywordInputs.flatMap { $0.tensors.map { Optional($0.value) } }
-        let tensorTypes = (0 ..< count).map { index in ValueType(dtype: .float32, shape: shapes.map { $0[index].dims }) }
-        let maskTypes = (0 ..< count).map { _ in ValueType(dtype: .bool, shape: nil) }
-        let outputs = graph.add(.layerCall(op), inputs: inputs, outputs: tensorTypes + maskTypes, origin: label)
-        return (0 ..< count).map { LoweredTensor(value: outputs[$0], mask: outputs[count + $0]) }
+        let types = (0 ..< count).map { index in ValueType(dtype: .float32, shape: shapes.map { $0[index].dims }) }
+        let inputs = (call.inputs + call.keywordInputs.flatMap(\.tensors)).map { Optional($0.value) }
+        let reason = unsupportedReason ?? "kconv cannot compute \(label)"
+        return graph.add(.unsupported(reason: reason), inputs: inputs, outputs: types, origin: label).map { LoweredTensor(value: $0, mask: nil) }
     }
 }
 
@@ -114,9 +111,8 @@ extension Model {
                 let call = LoweringCall(inputs: try node.inputs.map(lookup),
                                         keywordInputs: try node.keywordInputs.map { ($0.name, try $0.tensors.map(lookup)) },
                                         recordedCall: node.call, outputShapes: node.outputShapes)
-                // A layer kconv cannot compute stays a bridge call, which fails when run, naming the reason.
                 values[index] = try locating(layer: node.layer.label) {
-                    node.layer.unsupportedReason == nil ? try node.layer.lower(call, into: &graph) : node.layer.lowerAsLayerCall(call, into: &graph)
+                    node.layer.unsupportedReason == nil ? try node.layer.lower(call, into: &graph) : node.layer.lowerUnsupported(call, into: &graph)
                 }
                 record(values[index]?.map(\.value) ?? [])
             } else {
