@@ -2,13 +2,17 @@
 // kconv: reads every Keras file dialect into one native model, runs it, and writes it back out.
 //
 //   CHDF5, CJSONC, CBLAS   system libraries (module.modulemap + shim.h); only KConvIO/HDF5, KConvIO/JSON and
-//                          KConv/Engine/BLAS.swift import them
+//                          KConvEngine/BLAS.swift import them
 //   CKernels               the engine's innermost loops in C (activations built per x86-64 level and picked
-//                          at load time, im2col); only KConv/Engine/NativeKernels.swift imports it
+//                          at load time, im2col); only KConvEngine/NativeKernels.swift imports it
+//   KConvGraph             typed values (DType, NDArray, shapes with symbolic dims), operations and graphs,
+//                          and the errors every target shares; pure Swift, at the bottom
 //   KConvIO                file-level I/O: HDF5 and JSON wrappers, zip reading and writing, NumPy .npy/.npz
-//   KConv                  the library: Graph/ (typed values and operations), Model/ (Keras graph, shapes,
-//                          weights, lowering), Layers/ (each class's config, shapes, weights, dialect rules),
-//                          Formats/ (one file per Keras dialect), Engine/ (plan and kernels), Verify/
+//   KConvKeras             the Keras front end: one file per layer class (config in each dialect, weights,
+//                          shapes, lowering to graph ops), the registry, model graphs, the file readers and
+//                          writers, summaries
+//   KConvEngine            the plan that runs a graph and the kernels under it; knows no Keras class
+//   KConv                  the library API: predict, verify, convert (staged, checked, renamed)
 //   ONNXProto              the ONNX schema's protobuf types, generated once by Scripts/generate-onnx-proto.sh
 //                          (package-visible; needs only the SwiftProtobuf runtime)
 //   kconv                  the command-line tool, one file per subcommand
@@ -30,16 +34,19 @@ let package = Package(
         .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CKernels"),
+        .target(name: "KConvGraph"),
         .target(
             name: "KConvIO",
-            dependencies: ["CHDF5", "CJSONC", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: ["KConvGraph", "CHDF5", "CJSONC", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
-        .target(name: "KConv", dependencies: ["KConvIO", "CBLAS", "CKernels"]),
+        .target(name: "KConvKeras", dependencies: ["KConvGraph", "KConvIO"]),
+        .target(name: "KConvEngine", dependencies: ["KConvGraph", "CBLAS", "CKernels"]),
+        .target(name: "KConv", dependencies: ["KConvGraph", "KConvIO", "KConvKeras", "KConvEngine"]),
         .target(name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(
             name: "kconv",
-            dependencies: ["KConv", "KConvIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["KConv", "KConvGraph", "KConvIO", "KConvKeras", "KConvEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "KConvTests", dependencies: ["KConv", "KConvIO", "ONNXProto"]),
+        .testTarget(name: "KConvTests", dependencies: ["KConv", "KConvGraph", "KConvIO", "KConvKeras", "KConvEngine", "ONNXProto"]),
     ]
 )

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KConv
+import KConvKeras
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KConv
+import KConvKeras
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(

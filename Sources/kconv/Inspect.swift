@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KConv
+import KConvKeras
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(

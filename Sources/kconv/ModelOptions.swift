@@ -1,5 +1,6 @@
 import ArgumentParser
 import KConv
+import KConvKeras
 
 /// The model arguments every subcommand shares.
 struct ModelOptions: ParsableArguments {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KConv
+import KConvKeras
 import KConvIO
 
 struct Run: ParsableCommand {

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 
 /// What a Keras class means lives in that class's file under `Layers/`: readers, writers, binders and the
 /// engine are generic over the layer declarations. These tests fail when code elsewhere tests for a layer
@@ -19,15 +22,38 @@ import Testing
         Set(LayerRegistry.types.keys).union(LayerRegistry.legacyClassNames.keys).subtracting(structuralClassNames)
     }
 
-    /// Swift files of the library outside the layers' own files and their base class.
-    static func genericFiles() throws -> [URL] {
-        let library = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Sources/KConv")
-        let files = try #require(FileManager.default.enumerator(at: library, includingPropertiesForKeys: nil))
+    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Sources")
+
+    /// The Swift files of one target.
+    static func files(of target: String) throws -> [URL] {
+        try #require(FileManager.default.enumerator(at: sources.appendingPathComponent(target), includingPropertiesForKeys: nil))
             .compactMap { $0 as? URL }
-            .filter { $0.pathExtension == "swift" && !$0.path.contains("/Layers/") && $0.lastPathComponent != "LayerRegistry.swift" }
-        #expect(files.count > 10)
+            .filter { $0.pathExtension == "swift" }
+    }
+
+    /// Swift files of kconv outside the layers' own files and the registry.
+    static func genericFiles() throws -> [URL] {
+        let files = try ["KConvGraph", "KConvIO", "KConvKeras", "KConvEngine", "KConv", "kconv"].flatMap(files(of:))
+            .filter { !$0.path.contains("/Layers/") && $0.lastPathComponent != "LayerRegistry.swift" }
+        #expect(files.count > 40)
         return files
+    }
+
+    /// The targets stack one way: the graph and the I/O wrappers at the bottom, the Keras front end and the
+    /// engine side by side above them (neither knows the other), the library API on top. Package.swift's
+    /// dependencies enforce it; this keeps an import from quietly widening them.
+    @Test(arguments: [("KConvGraph", ["KConvIO", "KConvKeras", "KConvEngine", "KConv"]),
+                      ("KConvIO", ["KConvKeras", "KConvEngine", "KConv"]),
+                      ("KConvKeras", ["KConvEngine", "KConv"]),
+                      ("KConvEngine", ["KConvIO", "KConvKeras", "KConv"])])
+    func targetsImportOnlyWhatIsBelowThem(_ target: String, _ forbidden: [String]) throws {
+        for file in try Self.files(of: target) {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            for module in forbidden {
+                #expect(text.range(of: "(?m)^import \(module)$", options: .regularExpression) == nil, "\(file.lastPathComponent) imports \(module)")
+            }
+        }
     }
 
     @Test func noLayerClassTestsOutsideTheLayers() throws {

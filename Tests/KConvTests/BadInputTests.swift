@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 import KConvIO
 
 /// Broken files (Fixtures/bad, made from real Keras files by generate.py) must fail with one clear

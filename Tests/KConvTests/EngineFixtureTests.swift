@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 import KConvIO
 
 /// For every fixture, library and format: kconv's engine, fed the reference inputs, reproduces the

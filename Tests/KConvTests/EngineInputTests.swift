@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 
 /// Bad inputs to the engine: a clear error naming the input or the layer, never a crash.
 @Suite struct EngineInputTests {

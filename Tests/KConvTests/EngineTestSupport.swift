@@ -1,4 +1,7 @@
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 import KConvIO
 
 // Shared by the engine tests: seeded draws and layers built from config JSON with random weights.

@@ -1,5 +1,8 @@
 import Foundation
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 import KConvIO
 
 /// Locates the committed fixtures (written by real Keras through Fixtures/generate.py).

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 import KConvIO
 
 /// The hostile files of issue #15 (Fixtures/hostile, written by its generate.py): each attacks the I/O layer

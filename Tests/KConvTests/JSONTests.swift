@@ -1,5 +1,8 @@
 import Testing
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 import KConvIO
 
 @Suite struct JSONTests {

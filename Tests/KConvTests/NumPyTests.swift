@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 import KConvIO
 
 /// `.npy` and `.npz` reading and writing: round trips, numpy's exact header layout, hand-written headers

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 
 /// The recurrent kernel against a naive one-sample-at-a-time implementation of Keras's cell maths, and
 /// the RNN layers and wrappers built from configs: masks, go_backwards, initial states, merging, folding.

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 
 /// Reading TensorFlow.js model.json files kconv did not write: binding by the names tfjs-layers accepts,
 /// quantized and int32 weights, tfjs-layers' own saves, older multi-group manifests, and a clear error

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 import KConvIO
 
 /// `kconv convert --format tfjs`: every fixture model file written as a TensorFlow.js layers model and read

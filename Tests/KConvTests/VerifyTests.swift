@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 import KConvIO
 
 /// `kconv verify`'s report: per-output comparison, and localisation of the first layer that diverges,

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import KConv
+@testable import KConvGraph
+@testable import KConvEngine
+@testable import KConvKeras
 import KConvIO
 
 /// Legacy HDF5 weight layouts written by hand, for the variants the fixtures cannot produce cheaply.

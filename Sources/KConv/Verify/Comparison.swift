@@ -1,3 +1,7 @@
+import KConvEngine
+import KConvKeras
+import KConvIO
+import KConvGraph
 /// How one computed tensor compares with a reference, element by element, under Keras-style tolerances.
 public struct Comparison: Sendable {
     public var name: String
@@ -49,7 +53,7 @@ public struct Comparison: Sendable {
         worstIndex = Self.multiIndex(worstFlat, in: shape)
     }
 
-    static func multiIndex(_ flat: Int, in shape: [Int]) -> [Int] {
+    package static func multiIndex(_ flat: Int, in shape: [Int]) -> [Int] {
         var remainder = flat
         var index = Array(repeating: 0, count: shape.count)
         for axis in shape.indices.reversed() where shape[axis] > 0 {

@@ -1,3 +1,7 @@
+import KConvEngine
+import KConvKeras
+import KConvIO
+import KConvGraph
 /// Seeded inputs drawn from a model's input spec, for `verify --against` and `bench`: unknown dimensions
 /// get a concrete length, inputs that feed an Embedding get whole numbers within its vocabulary.
 public struct InputGenerator {
@@ -17,7 +21,7 @@ public struct InputGenerator {
         return zip(model.inputs, model.inputLayers).map { ref, layer in
             let shape = layer.batchShape.enumerated().map { axis, dim in axis == 0 ? batch : dim ?? unknownLength }
             let count = shape.reduce(1, *)
-            if let vocabulary = Self.embeddingVocabulary(fedBy: ref, in: model) {
+            if let vocabulary = model.embeddingVocabulary(fedBy: ref) {
                 // Index 0 is padding for mask_zero Embeddings; draw it too, so masks are exercised.
                 return Tensor(shape: shape, values: (0..<count).map { _ in Float(random.next() % UInt64(vocabulary)) })
             }
@@ -25,20 +29,15 @@ public struct InputGenerator {
         }
     }
 
-    /// The smallest `input_dim` among Embeddings that read this input directly, or through wrappers.
-    static func embeddingVocabulary(fedBy ref: TensorRef, in model: Model) -> Int? {
-        let consumers = model.nodes.filter { $0.inputs.contains(ref) }.map(\.layer)
-        return consumers.compactMap(\.inputVocabulary).min()
-    }
 }
 
 /// A small, fast, seedable generator (SplitMix64), so generated inputs are the same on every machine.
-struct SplitMix64 {
+package struct SplitMix64 {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    package init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -47,5 +46,5 @@ struct SplitMix64 {
     }
 
     /// Uniform in [0, 1).
-    mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
+    package mutating func nextUnit() -> Float { Float(next() >> 40) / Float(1 << 24) }
 }

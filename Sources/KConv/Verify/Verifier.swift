@@ -1,3 +1,6 @@
+import KConvEngine
+import KConvKeras
+import KConvGraph
 import Foundation
 import KConvIO
 
@@ -37,7 +40,7 @@ public struct VerificationReport {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    static func format(_ value: Float) -> String {
+    package static func format(_ value: Float) -> String {
         value == 0 ? "0" : value.isFinite ? String(format: "%.3g", Double(value)) : "\(value)"
     }
 }

@@ -1,6 +1,7 @@
 // The one place that talks to the HDF5 C library's runtime: the global lock, handle ownership,
 // and the translation of failed calls into `HDF5Error`.
 import CHDF5
+import KConvGraph
 import Foundation
 
 /// Every call into HDF5 runs under this lock. HDF5's own thread-safety (if built in) does not make
@@ -71,7 +72,7 @@ package final class HDF5Handle: @unchecked Sendable {  // immutable; the C calls
 }
 
 /// A failed HDF5 operation, or a file whose contents kconv refuses to read.
-public struct HDF5Error: Error, CustomStringConvertible, Sendable {
+public struct HDF5Error: FileLocatedError, CustomStringConvertible, Sendable {
     /// The HDF5 file on disk.
     public let filePath: String
     /// The object inside the file (e.g. `/model_weights/dense`); empty when the file itself failed.
@@ -196,4 +197,12 @@ package func fileSize(_ file: HDF5Handle, at location: HDF5Location, _ operation
     var size: hsize_t = 0
     try location.check(H5Fget_filesize(file.id, &size), operation)
     return Int(clamping: size)
+}
+
+extension HDF5Error {
+    /// The object path (when not the root), what was being done and why it failed.
+    public var messageWithinFile: String {
+        let object = objectPath.isEmpty || objectPath == "/" ? "" : objectPath + ": "
+        return "\(object)\(operation): \(message)"
+    }
 }

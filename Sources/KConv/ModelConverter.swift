@@ -1,0 +1,268 @@
+import KConvEngine
+import KConvKeras
+import KConvGraph
+import Foundation
+import KConvIO
+
+/// The files `kconv convert` writes.
+public enum ConversionFormat: String, Sendable, CaseIterable {
+    /// Keras 2 full-model HDF5, as tf-keras `model.save("x.h5")` writes it.
+    case h5
+    /// Keras 3 archive, as `model.save("x.keras")` writes it.
+    case keras
+    /// `model.to_json()` plus `<name>.weights.h5` beside it (Keras 3 object-path layout, which both tf-keras
+    /// and Keras 3 `load_weights` read).
+    case json
+    /// TensorFlow.js layers model: `model.json` (Keras 2 topology and a weights manifest) and binary weight
+    /// shards beside it, as `tensorflowjs_converter --input_format keras` writes them.
+    case tfjs
+
+    /// The format an output path's extension names, if any.
+    public init?(path: String) {
+        let name = path.lowercased()
+        if name.hasSuffix(".weights.h5") { return nil }
+        if name.hasSuffix(".h5") || name.hasSuffix(".hdf5") { self = .h5 }
+        else if name.hasSuffix(".keras") { self = .keras }
+        else if name.hasSuffix(".json") { self = .json }
+        else { return nil }
+    }
+}
+
+public struct ConversionOptions: Sendable {
+    public var format: ConversionFormat
+    /// The vocabulary written: `.h5` is always Keras 2 and `.keras` Keras 3; a JSON config may be either.
+    public var target: KerasDialect
+    public var export: ExportOptions
+    /// Replace existing output files.
+    public var force: Bool
+    /// Reload what was written and compare it with the source before putting it in place.
+    public var check: Bool
+    /// Bytes per TensorFlow.js weight shard.
+    public var shardSize: Int
+    /// tensorflowjs's shard size, 4 MiB.
+    public static let defaultShardSize = TFJSLayout.defaultShardSize
+
+    public init(format: ConversionFormat, target: KerasDialect? = nil, export: ExportOptions = ExportOptions(),
+                force: Bool = false, check: Bool = true, shardSize: Int = ConversionOptions.defaultShardSize) {
+        self.format = format
+        self.target = target ?? (format == .keras ? .keras3 : .keras2)
+        self.export = export
+        self.force = force
+        self.check = check
+        self.shardSize = shardSize
+    }
+}
+
+public struct ConversionReport: Sendable {
+    /// The files written, in place.
+    public var files: [String]
+    public var target: KerasDialect
+    /// Approximations and other changes the conversion made.
+    public var notes: [String]
+    /// What the check compared, or nil when skipped.
+    public var check: String?
+}
+
+/// Converts a loaded model into another Keras file. Output goes to a hidden staging directory in the
+/// destination's directory, under the final file names; it is reloaded from there with kconv's importer and
+/// compared with the source (layers, shapes, bit-identical weights, outputs on seeded inputs), and only then
+/// renamed into place; any failure removes the staging directory, so a failed conversion leaves nothing
+/// behind. Inputs are never written.
+public enum ModelConverter {
+    /// Writes `source` at `path`; for `.tfjs`, `path` may be a directory, which gets a `model.json`.
+    public static func convert(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
+        let path = options.format == .tfjs ? try TFJSWriter.modelJSONPath(for: path) : path
+        let model = source.model
+        // A config read without weights converts to a config alone.
+        let hasWeights = source.weightsLayout != .none
+        guard hasWeights || options.format == .json else {
+            throw ModelError(file: source.path, "has no weights: give its weights file with --weights, or convert to .json for the config alone")
+        }
+        guard options.format != .tfjs || options.shardSize > 0 else {
+            throw ModelError(file: path, "the shard size must be a positive number of bytes, found \(options.shardSize)")
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        let outputs = outputFiles(path, model: model, hasWeights: hasWeights, options: options)
+        if options.format == .json, source.weightsLayout == .legacy, let layer = unknownWeightedLayer(in: model) {
+            // Read by name from layer_names/weight_names, their object paths (.weights.h5) are unknown.
+            throw ModelError(file: source.path, layer: layer.label, "kconv does not know where Keras keeps the variables of class \(layer.className) in a .weights.h5 file; convert to .h5, which keeps the layer_names/weight_names layout they were read from")
+        }
+        try checkDestinations(outputs, source: source, force: options.force)
+        switch (options.format, options.target) {
+        case (.h5, .keras2), (.keras, .keras3), (.json, .keras2), (.json, .keras3), (.tfjs, .keras2): break
+        default: throw ModelError(file: path, "kconv writes .h5 files and TensorFlow.js models in Keras 2 form and .keras archives in Keras 3 form, not \(options.format) in \(options.target) form")
+        }
+        let export = try ConfigExport(target: options.target, options: options.export)
+        var config = try locating(file: source.path) { try export.modelEntry(model) }
+        if options.format == .json, options.target == .keras2 {
+            config["keras_version"] = .string(KerasH5Writer.kerasVersion)
+            config["backend"] = "tensorflow"
+        }
+
+        // Shards a replaced model.json listed and this one does not: removed once the new files are in place.
+        let staleShards = options.format == .tfjs && options.force
+            ? TFJSWriter.listedShards(of: path).filter { !outputs.contains($0) && !inputFiles(of: source).contains(resolved($0)) } : []
+
+        let staging = directory.appendingPathComponent(".kconv-\(UUID().uuidString).tmp")
+        try locating(file: path) { try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: false) }
+        // Empty once the files are in place; holds what a failure left.
+        defer { try? FileManager.default.removeItem(at: staging) }
+        let staged = outputs.map { staging.appendingPathComponent(URL(fileURLWithPath: $0).lastPathComponent).path }
+        try locating(file: path) {
+            switch options.format {
+            case .h5: try KerasH5Writer.write(model, config: config, to: staged[0])
+            case .keras: try KerasArchiveWriter.write(model, config: config, to: staged[0])
+            case .json:
+                try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
+                if hasWeights { try KerasArchiveWriter.writeWeights(model, to: staged[1]) }
+            case .tfjs: try TFJSWriter.write(model, config: config, to: staged[0], shardSize: options.shardSize)
+            }
+        }
+        var checkSummary: String?
+        if options.check {
+            let reloaded = try locating(file: path) {
+                try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
+            }
+            checkSummary = try locating(file: path, field: "check against \(source.path)") {
+                try ConversionCheck.compare(model, reloaded.model, weights: hasWeights, outputs: !export.approximated)
+            }
+        }
+        // The weights first: a config never appears without its weights.
+        for (file, output) in zip(staged, outputs).reversed() {
+            guard rename(file, output) == 0 else {
+                throw ModelError(file: output, "cannot move the written file into place: \(String(cString: strerror(errno)))")
+            }
+        }
+        var notes = export.notes
+        if let removed = remove(staleShards) { notes.append(removed) }
+        notes.append("optimizer state and training config are not carried over: the converted model is for inference (compile it again to train)")
+        if !hasWeights { notes.append("the source has no weights, so only the config was written") }
+        if !options.check { notes.append("not checked (--no-check)") }
+        return ConversionReport(files: outputs, target: options.target, notes: notes, check: checkSummary)
+    }
+
+    /// The files a conversion writes: the model file, then a JSON config's weights file or a TensorFlow.js
+    /// model's shards.
+    private static func outputFiles(_ path: String, model: Model, hasWeights: Bool, options: ConversionOptions) -> [String] {
+        switch options.format {
+        case .json where hasWeights: return [path, weightsPath(forJSON: path)]
+        case .tfjs:
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+            return [path] + TFJSWriter.shardFileNames(model, shardSize: options.shardSize).map { directory.appendingPathComponent($0).path }
+        default: return [path]
+        }
+    }
+
+    /// Removes the shards a replaced model.json listed, and says which went.
+    private static func remove(_ staleShards: [String]) -> String? {
+        let names = staleShards.filter { (try? FileManager.default.removeItem(atPath: $0)) != nil }
+            .map { URL(fileURLWithPath: $0).lastPathComponent }
+        guard let first = names.first, let last = names.last else { return nil }
+        let listed = names.count > 3 ? "\(first) ... \(last)" : names.joined(separator: ", ")
+        return "removed \(names.count) weight shard(s) that the replaced model.json listed: \(listed)"
+    }
+
+    /// A layer of a class kconv does not know that holds weights, at any depth.
+    private static func unknownWeightedLayer(in layer: Layer) -> Layer? {
+        if layer is UnsupportedLayer, !layer.weightSpecs.isEmpty { return layer }
+        return layer.sublayers.lazy.compactMap(unknownWeightedLayer).first
+    }
+
+    /// Where a JSON config's weights go: `model.json` → `model.weights.h5`.
+    public static func weightsPath(forJSON path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        let stem = url.pathExtension.lowercased() == "json" ? url.deletingPathExtension().lastPathComponent : url.lastPathComponent
+        return url.deletingLastPathComponent().appendingPathComponent(stem + ".weights.h5").path
+    }
+
+    /// A path with symbolic links and `.`/`..` resolved, to compare files.
+    private static func resolved(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+
+    /// Every file the source was read from, resolved.
+    private static func inputFiles(of source: KerasModel) -> Set<String> {
+        Set(([source.path] + (source.weightsPath.map { [$0] } ?? []) + source.dataFiles).map(resolved))
+    }
+
+    /// Refuses to write over an input, into a missing directory, or over an existing file without `force`.
+    private static func checkDestinations(_ outputs: [String], source: KerasModel, force: Bool) throws {
+        let inputs = inputFiles(of: source)
+        for output in outputs {
+            if inputs.contains(resolved(output)) {
+                throw ModelError(file: output, "is an input of this conversion; kconv never writes over its inputs")
+            }
+            var isDirectory: ObjCBool = false
+            let directory = URL(fileURLWithPath: output).deletingLastPathComponent().path
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ModelError(file: output, "no such directory \(directory)")
+            }
+            if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory) {
+                guard force, !isDirectory.boolValue else {
+                    throw ModelError(file: output, isDirectory.boolValue ? "is a directory" : "exists; pass --force to replace it")
+                }
+            }
+        }
+    }
+}
+
+/// Compares a converted model, as kconv reads it back, with its source.
+package enum ConversionCheck {
+    package static let atol: Float = 1e-5
+    package static let rtol: Float = 1e-4
+
+    /// Same layers (names, classes, weight shapes), same input and output shapes, bit-identical weights, and
+    /// — when kconv can compute the model and no approximation was asked for — the same outputs on seeded
+    /// inputs. Returns a one-line summary; throws a ModelError naming the first difference.
+    package static func compare(_ source: Model, _ written: Model, weights compareWeights: Bool, outputs compareOutputs: Bool) throws -> String {
+        guard source.layers.count == written.layers.count else {
+            throw ModelError("expected \(source.layers.count) layers, found \(written.layers.count): \(written.layers.map(\.name))")
+        }
+        var weightCount = 0, valueCount = 0
+        for (original, copy) in zip(source.layers, written.layers) {
+            guard original.name == copy.name, original.className == copy.className else {
+                throw ModelError("expected \(original.label), found \(copy.label)")
+            }
+            try locating(layer: original.label) {
+                let shapes = original.weightSpecs.map(\.shape), copyShapes = copy.weightSpecs.map(\.shape)
+                guard shapes == copyShapes else { throw ModelError("expected weight shapes \(shapes), found \(copyShapes)") }
+                guard compareWeights else { return }
+                for (index, (a, b)) in zip(try boundWeights(original), try boundWeights(copy)).enumerated() {
+                    let want = try a.values(), got = try b.values()
+                    guard want.count == got.count, zip(want, got).allSatisfy({ $0.bitPattern == $1.bitPattern }) else {
+                        let first = zip(want, got).enumerated().first { $1.0.bitPattern != $1.1.bitPattern }
+                        throw ModelError(field: "weight \(index) '\(original.weightSpecs[index].name)'",
+                                         "values differ" + (first.map { " first at element \($0.offset): expected \($0.element.0), found \($0.element.1)" } ?? " in count"))
+                    }
+                    weightCount += 1
+                    valueCount += want.count
+                }
+            }
+        }
+        guard source.inputShapes == written.inputShapes else {
+            throw ModelError("expected input shapes \(source.inputShapes.map(\.kerasDescription)), found \(written.inputShapes.map(\.kerasDescription))")
+        }
+        let describe = { (shapes: [TensorShape?]) in shapes.map { $0?.kerasDescription ?? "unknown" } }
+        guard describe(source.outputShapesOfModel) == describe(written.outputShapesOfModel) else {
+            throw ModelError("expected output shapes \(describe(source.outputShapesOfModel)), found \(describe(written.outputShapesOfModel))")
+        }
+        var summary = "\(source.layers.count) layers, \(weightCount) weight arrays (\(valueCount) values) bit-identical"
+        if !compareWeights {
+            summary = "\(source.layers.count) layers and their weight shapes (no weights to compare)"
+        } else if !compareOutputs {
+            summary += "; outputs not compared (an approximation was asked for)"
+        } else if let reason = source.unsupportedReason ?? written.unsupportedReason {
+            summary += "; outputs not compared (kconv cannot compute the model: \(reason))"
+        } else {
+            try source.prepareForInference()
+            try written.prepareForInference()
+            let report = try Verifier.compare(written, against: source, inputs: InputGenerator(), atol: atol, rtol: rtol)
+            guard report.passed else {
+                throw ModelError("outputs on seeded inputs differ:\n" + report.table(atol: atol, rtol: rtol))
+            }
+            let worst = report.outputs.map(\.maxAbsoluteError).max() ?? 0
+            summary += "; outputs on seeded inputs match (max abs error \(VerificationReport.format(worst)))"
+        }
+        return summary
+    }
+}

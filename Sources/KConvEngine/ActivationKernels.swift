@@ -1,0 +1,118 @@
+import KConvGraph
+import Foundation
+
+/// Elementwise and row-wise activation maths, as Keras defines each function.
+extension Activation {
+    /// Whether the function needs whole rows (softmax) rather than single elements.
+    package var isRowWise: Bool { self == .softmax || self == .logSoftmax }
+
+    /// Applies the function in place to `tensor`; row-wise functions use the last axis, as Keras does.
+    package func apply(to tensor: inout Tensor) throws {
+        if isRowWise {
+            let (rows, width) = tensor.rowsAndLast
+            try apply(&tensor.values, start: 0, count: width, rows: rows, stride: width)
+        } else {
+            try apply(&tensor.values, start: 0, count: tensor.count)
+        }
+    }
+
+    /// Applies the function in place to `rows` runs of `count` values, run `r` starting at
+    /// `values[start + r · stride]` (one run by default); a row-wise function treats each run as a row.
+    package func apply(_ values: inout [Float], start: Int, count: Int, rows: Int = 1, stride: Int = 0) throws {
+        guard rows > 0, count > 0 else { return }
+        if self == .logSoftmax {
+            for row in 0..<rows { logSoftmaxRow(&values, start: start + row * stride, count: count) }
+            return
+        }
+        var span = values.mutableSpan
+        var region = span._mutatingExtracting(start ..< start + (rows - 1) * stride + count)
+        if let function = vectorFunction {
+            return NativeKernels.apply(function, to: &region, rows: rows, stride: stride, count: count)
+        }
+        for row in 0..<rows {
+            var run = region._mutatingExtracting(row * stride ..< row * stride + count)
+            try apply(&run)
+        }
+    }
+
+    /// The functions NativeKernels computes.
+    private var vectorFunction: NativeKernels.Function? {
+        switch self {
+        case .sigmoid: .sigmoid
+        case .tanh: .tanh
+        case .swish: .swish
+        case .softmax: .softmax
+        default: nil
+        }
+    }
+
+    /// Applies an elementwise function in place to every element of `run`. Each case is one loop over
+    /// a span, so the bounds checks hoist and the branch-free ones vectorise; sigmoid, tanh and swish run in
+    /// the C kernels (NativeKernels), built for the CPU's widest vectors.
+    package func apply(_ run: inout MutableSpan<Float>) throws {
+        let range = 0 ..< run.count
+        if let function = vectorFunction {
+            return NativeKernels.apply(function, to: &run, rows: 1, stride: 0, count: run.count)
+        }
+        switch self {
+        case .linear: return
+        case .relu: for i in range { run[i] = max(run[i], 0) }
+        case .relu6: for i in range { run[i] = min(max(run[i], 0), 6) }
+        case .elu: for i in range { run[i] = Self.elu(run[i], alpha: 1) }
+        case .selu:
+            // Keras: scale · elu(x, alpha) with the self-normalising constants.
+            for i in range { run[i] = 1.0507009873554805 * Self.elu(run[i], alpha: 1.6732632423543772) }
+        case .softplus: for i in range { run[i] = Self.softplus(run[i]) }
+        case .softsign: for i in range { run[i] = run[i] / (1 + abs(run[i])) }
+        case .gelu:
+            // Keras's default gelu is the exact form, 0.5·x·(1 + erf(x/√2)).
+            for i in range { run[i] = 0.5 * run[i] * (1 + erf(run[i] / Float(2).squareRoot())) }
+        case .exponential: for i in range { run[i] = exp(run[i]) }
+        case .mish: for i in range { run[i] = run[i] * Foundation.tanh(Self.softplus(run[i])) }
+        case .hardSwish: for i in range { run[i] = run[i] * min(max(run[i] + 3, 0), 6) / 6 }
+        case .logSigmoid: for i in range { run[i] = -Self.softplus(-run[i]) }
+        case .leakyRelu: for i in range where run[i] < 0 { run[i] *= 0.2 }
+        case .hardSigmoidLinear: for i in range { run[i] = min(max(0.2 * run[i] + 0.5, 0), 1) }
+        case .hardSigmoidRelu6: for i in range { run[i] = min(max(run[i] + 3, 0), 6) / 6 }
+        case .logSoftmax:
+            preconditionFailure("log-softmax goes through logSoftmaxRow")
+        case .sigmoid, .tanh, .swish, .softmax:
+            preconditionFailure("vector functions go through NativeKernels")
+        case .unknown(let name):
+            throw EngineError("activation '\(name)' is not a Keras built-in: kconv cannot compute it")
+        }
+    }
+
+    /// Log-softmax of one row, shifted by its maximum for stability.
+    private func logSoftmaxRow(_ values: inout [Float], start: Int, count: Int) {
+        let range = start ..< start + count
+        var largest = -Float.infinity
+        for i in range { largest = max(largest, values[i]) }
+        var total: Float = 0
+        for i in range { total += exp(values[i] - largest) }
+        let offset = largest + log(total)
+        for i in range { values[i] -= offset }
+    }
+
+    package static func elu(_ x: Float, alpha: Float) -> Float { x > 0 ? x : alpha * (exp(x) - 1) }
+
+    /// log(1 + eˣ) without overflow for large x.
+    package static func softplus(_ x: Float) -> Float { x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)) }
+}
+
+/// Keras's `relu(x, negative_slope, max_value, threshold)` (tf.keras `backend.relu`, Keras 3
+/// `activations.relu`), one element at a time: the positive part is `x` where `x > threshold` (else 0),
+/// clipped to `[0, max_value]` when there is a maximum, minus `negative_slope · max(threshold − x, 0)`.
+/// With threshold 0 and no maximum that is `x` for x > 0 and `slope · x` below (leaky ReLU). Like Keras,
+/// a negative threshold without a maximum lets `threshold < x < 0` through unchanged.
+package struct Rectifier {
+    package var negativeSlope: Float = 0
+    package var maxValue: Float?
+    package var threshold: Float = 0
+
+    package func callAsFunction(_ x: Float) -> Float {
+        var positive = threshold != 0 ? (x > threshold ? x : 0) : max(x, 0)
+        if let maxValue { positive = min(max(positive, 0), maxValue) }
+        return negativeSlope == 0 ? positive : positive - negativeSlope * max(threshold - x, 0)
+    }
+}

@@ -1,0 +1,293 @@
+import KConvGraph
+/// Convolutions over 1, 2 or 3 spatial axes, directly or as im2col + GEMM, and their transposes as GEMM + col2im.
+/// Tensors are channels_last, `(batch, spatial..., channels)`; windows follow `WindowGeometry`. Every
+/// geometry is handled as 3-D (missing leading axes of size 1), so one loop nest serves all ranks.
+/// Inner loops run over `Span`s (SpanKernels.swift).
+
+/// The most floats an im2col / col2im buffer holds (256 KB): larger problems run in blocks of rows small
+/// enough that the block is still in cache when the GEMM packs it (measured ~25% faster than 16 MB blocks).
+private let columnBufferBudget = 1 << 16
+
+/// Keras's Conv1D/2D/3D with `groups`, a cross-correlation (no kernel flip):
+///
+///     y[n, o, g·F/G + f] = bias[g·F/G + f] + Σ_t Σ_c x[n, o·stride − pad + t·dilation, g·C/G + c] · w[t, c, g·F/G + f]
+///
+/// over taps `t` and the `C/G` channels `c` of group `g`; padded cells read zero. The method is chosen, and
+/// the weights laid out for it, once per layer (when it is prepared):
+/// - Winograd F(2×2, 3×3) for one group, a 2-D 3×3 window of stride and dilation 1 and at least
+///   `winogradMinimumChannels` input channels (NativeKernels);
+/// - otherwise a direct convolution in registers for one group when every block of 16 filters is full, or
+///   the one block is (filters < 16: im2col + GEMM with so few columns is slower than computing a whole block);
+/// - otherwise, and for pointwise windows (the input is its own im2col matrix), im2col + GEMM per group
+///   and block of output rows.
+package struct ConvolutionKernel {
+    package enum Method { case winograd, direct, gemm }
+
+    /// Input channels from which Winograd pays: with fewer, transforming every input and output tile costs
+    /// more than the multiplies it saves.
+    package static let winogradMinimumChannels = 8
+
+    package let method: Method
+    package let channels: Int
+    package let filters: Int
+    package let groups: Int
+    /// The kernel in the method's layout: Winograd-transformed, padded to whole blocks of 16 filters, or as
+    /// Keras stores it (`kernel_size + (C/G, F)`, a row-major `[taps·C/G, F]` matrix) for GEMM.
+    private let weights: [Float]
+    /// Padded like `weights`.
+    private let bias: [Float]?
+
+    /// `kernel` laid out `kernelSize + (channels/groups, filters)` as Keras stores it.
+    package init(kernel: [Float], kernelSize: [Int], strides: [Int], dilation: [Int], channels: Int, filters: Int, groups: Int,
+         bias: [Float]?) {
+        precondition(groups > 0 && channels % groups == 0 && filters % groups == 0, "groups must divide channels and filters")
+        precondition(kernel.count == kernelSize.reduce(1, *) * (channels / groups) * filters, "kernel does not match its size")
+        self.channels = channels
+        self.filters = filters
+        self.groups = groups
+        let pointwise = kernelSize.allSatisfy { $0 == 1 } && strides.allSatisfy { $0 == 1 }
+        let lanes = NativeKernels.vectorLanes
+        if groups == 1, kernelSize == [3, 3], strides == [1, 1], dilation == [1, 1], channels >= Self.winogradMinimumChannels {
+            method = .winograd
+        } else if groups == 1, !pointwise, filters % lanes == 0 || filters < lanes {
+            method = .direct
+        } else {
+            method = .gemm
+        }
+        let padded = NativeKernels.paddedFilters(filters)
+        switch method {
+        case .winograd: weights = NativeKernels.winogradKernel(kernel, channels: channels, filters: filters)
+        case .direct: weights = paddingRows(kernel, from: filters, to: padded)
+        case .gemm: weights = kernel
+        }
+        self.bias = method == .gemm ? bias : bias.map { paddingRows($0, from: filters, to: padded) }
+    }
+
+    /// The convolution of a channels_last `input` over `geometry` (whose window is the kernel's), with ReLU
+    /// applied to the result when `relu` (fused into the Winograd and direct kernels).
+    package func callAsFunction(_ input: Tensor, geometry: WindowGeometry, relu: Bool = false) -> Tensor {
+        let batch = input.shape[0]
+        precondition(input.shape[input.rank - 1] == channels, "input does not have the kernel's channels")
+        let shape = [batch] + geometry.outputSize + [filters]
+        switch method {
+        case .winograd:
+            return Tensor(shape: shape, values: NativeKernels.convolveWinograd(
+                input.values, window: geometry.threeDimensional, channels: channels, transformedKernel: weights,
+                filters: filters, bias: bias, relu: relu))
+        case .direct:
+            return Tensor(shape: shape, values: NativeKernels.convolveDirect(
+                input.values, window: geometry.threeDimensional, channels: channels, kernel: weights, filters: filters,
+                bias: bias, relu: relu, rows: 0 ..< batch * geometry.outputPositions))
+        case .gemm:
+            var output = convolveByGEMM(input, geometry: geometry, kernel: weights, filters: filters, groups: groups, bias: bias)
+            if relu {
+                var values = output.values.mutableSpan
+                for index in 0 ..< values.count { values[index] = max(values[index], 0) }
+            }
+            return output
+        }
+    }
+}
+
+/// `ConvolutionKernel` as im2col + GEMM, in parts of rows when large.
+private func convolveByGEMM(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filters: Int, groups: Int, bias: [Float]?) -> Tensor {
+    let batch = input.shape[0], channels = input.shape[input.rank - 1]
+    let rows = batch * geometry.outputPositions
+    let shape = [batch] + geometry.outputSize + [filters]
+    let parts = Parallel.parts(work: rows * geometry.taps * (channels / groups) * filters, rows: rows)
+    guard parts > 1 else {
+        return Tensor(shape: shape, values: convolveRows(0 ..< rows, input, geometry, kernel, filters, groups, bias, splitProducts: true))
+    }
+    // Output rows are independent: each part fills and multiplies its own rows (own im2col buffer, same
+    // per-row arithmetic as one pass), and the parts' rows are joined in order.
+    let ranges = Parallel.split(rows, into: parts)
+    let values = Parallel.map(parts) { part in
+        convolveRows(ranges[part], input, geometry, kernel, filters, groups, bias, splitProducts: false)
+    }
+    var output: [Float] = []
+    output.reserveCapacity(rows * filters)
+    for part in values { output.append(contentsOf: part) }
+    return Tensor(shape: shape, values: output)
+}
+
+/// `values` read as rows of `width`, each followed by zeros up to `paddedWidth` (itself when equal).
+private func paddingRows(_ values: [Float], from width: Int, to paddedWidth: Int) -> [Float] {
+    guard paddedWidth != width else { return values }
+    var padded = [Float](repeating: 0, count: values.count / width * paddedWidth)
+    var target = padded.mutableSpan
+    let source = values.span
+    for row in 0 ..< values.count / width {
+        target.assign(row * paddedWidth ..< row * paddedWidth + width, from: source.extracting(row * width ..< (row + 1) * width))
+    }
+    return padded
+}
+
+/// The output rows `rows` (flat, batch-major output cells) of `convolve`, as a `[rows, filters]` array.
+/// `splitProducts`: the GEMMs may split across threads.
+private func convolveRows(_ rows: Range<Int>, _ input: Tensor, _ geometry: WindowGeometry, _ kernel: [Float], _ filters: Int,
+                          _ groups: Int, _ bias: [Float]?, splitProducts: Bool) -> [Float] {
+    let channels = input.shape[input.rank - 1]
+    let groupChannels = channels / groups, groupFilters = filters / groups
+    var output = startingRows(bias, width: filters, count: rows.count)
+    // A column row holds, group after group, each tap's channels of that group.
+    let rowWidth = geometry.taps * channels
+    let groupWidth = geometry.taps * groupChannels
+    let blockRows = max(1, geometry.isPointwise ? rows.count : min(rows.count, columnBufferBudget / max(rowWidth, 1)))
+    var columns = [Float](repeating: 0, count: geometry.isPointwise ? 0 : blockRows * rowWidth)
+    let window = geometry.threeDimensional
+    for blockStart in stride(from: rows.lowerBound, to: rows.upperBound, by: blockRows) {
+        let blockCount = min(blockRows, rows.upperBound - blockStart)
+        // A pointwise window reads each input row as it is: the input is its own im2col matrix.
+        if !geometry.isPointwise {
+            fillColumns(&columns, from: input.values, channels: channels, groups: groups, window: window,
+                        rows: blockStart ..< blockStart + blockCount)
+        }
+        let matrix = geometry.isPointwise ? input.values : columns
+        let matrixOffset = geometry.isPointwise ? blockStart * rowWidth : 0
+        for group in 0..<groups {
+            BLAS.gemm(m: blockCount, n: groupFilters, k: groupWidth,
+                      a: matrix, aOffset: matrixOffset + group * groupWidth, lda: rowWidth,
+                      b: kernel, bOffset: group * groupFilters, ldb: filters,
+                      c: &output, cOffset: (blockStart - rows.lowerBound) * filters + group * groupFilters, ldc: filters,
+                      beta: bias == nil ? 0 : 1, splitRows: splitProducts)
+        }
+    }
+    return output
+}
+
+/// Depthwise cross-correlation, Keras's DepthwiseConv1D/2D: each input channel `c` correlated with its
+/// own `M` kernels,
+///
+///     y[n, o, c·M + m] = bias[c·M + m] + Σ_t x[n, o·stride − pad + t·dilation, c] · w[t, c, m]
+///
+/// with `kernel` laid out `kernel_size + (C, M)` as Keras stores it. This is `convolve` with one group
+/// per channel, but every group's product is only `taps` long, so it is computed directly: per output
+/// cell and tap, one multiply-add over the contiguous channels.
+package func depthwiseConvolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], multiplier: Int, bias: [Float]?) -> Tensor {
+    let batch = input.shape[0], channels = input.shape[input.rank - 1]
+    let width = channels * multiplier
+    precondition(kernel.count == geometry.taps * width, "kernel does not match the geometry")
+    var output = Tensor(shape: [batch] + geometry.outputSize + [width],
+                        values: startingRows(bias, width: width, count: batch * geometry.outputPositions))
+    let window = geometry.threeDimensional
+    var cells = [Int](repeating: 0, count: geometry.taps)
+    let source = input.values.span, weights = kernel.span
+    var target = output.values.mutableSpan
+    for row in 0 ..< batch * geometry.outputPositions {
+        window.inputCells(of: row, into: &cells)
+        let rowStart = row * width
+        for (tap, cell) in cells.enumerated() where cell >= 0 {
+            let cellStart = cell * channels, tapStart = tap * width
+            if multiplier == 1 {
+                target.addProducts(rowStart ..< rowStart + width, source.extracting(cellStart ..< cellStart + channels),
+                                   weights.extracting(tapStart ..< tapStart + width))
+            } else {
+                for channel in 0..<channels {
+                    let value = source[cellStart + channel]
+                    for copy in channel * multiplier ..< (channel + 1) * multiplier {
+                        target[rowStart + copy] += value * weights[tapStart + copy]
+                    }
+                }
+            }
+        }
+    }
+    return output
+}
+
+/// The transposed convolution (the gradient of `convolve` with respect to its input), TensorFlow's
+/// `conv_transpose` and Keras's Conv1D/2D/3DTranspose:
+///
+///     y[n, i, f] = bias[f] + Σ_{(o, t): o·stride − pad + t·dilation = i} Σ_c x[n, o, c] · w[t, f, c]
+///
+/// `geometry` is that of the forward convolution from `y` (its `inputSize`) to `x` (its `outputSize`).
+/// `kernel` is laid out `kernel_size + (F, C)`, a row-major `[taps·F, C]` matrix: one GEMM per block of
+/// input rows gives every tap's contribution (`x · wᵀ`), which col2im adds into place.
+package func convolveTransposed(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filters: Int, bias: [Float]?) -> Tensor {
+    let batch = input.shape[0], channels = input.shape[input.rank - 1]
+    precondition(kernel.count == geometry.taps * filters * channels, "kernel does not match the geometry")
+    var output = Tensor(shape: [batch] + geometry.inputSize + [filters],
+                        values: startingRows(bias, width: filters, count: batch * geometry.inputPositions))
+    let rows = batch * geometry.outputPositions
+    let rowWidth = geometry.taps * filters
+    let blockRows = max(1, min(rows, columnBufferBudget / max(rowWidth, 1)))
+    var columns = [Float](repeating: 0, count: blockRows * rowWidth)
+    let window = geometry.threeDimensional
+    for blockStart in stride(from: 0, to: rows, by: blockRows) {
+        let blockCount = min(blockRows, rows - blockStart)
+        BLAS.gemm(m: blockCount, n: rowWidth, k: channels,
+                  a: input.values, aOffset: blockStart * channels,
+                  b: kernel, transposeB: true, c: &columns)
+        NativeKernels.col2im(columns, into: &output.values, filters: filters, window: window, rows: blockStart ..< blockStart + blockCount)
+    }
+    return output
+}
+
+/// `count` rows of `width` floats to accumulate into: each a copy of `bias`, or zeros.
+private func startingRows(_ bias: [Float]?, width: Int, count: Int) -> [Float] {
+    guard let bias else { return [Float](repeating: 0, count: width * count) }
+    return NativeKernels.repeating(bias, count: count)
+}
+
+extension WindowGeometry {
+    /// For a three-dimensional window: sets `cells[tap]` to the flat, batch-major index of the input cell
+    /// that each tap of output cell `row` (a flat, batch-major index over the output positions) reads,
+    /// or to -1 where the tap falls in the padding.
+    package func inputCells(of row: Int, into cells: inout [Int]) {
+        let (out0, out1, out2) = (outputSize[0], outputSize[1], outputSize[2])
+        let (in0, in1, in2) = (inputSize[0], inputSize[1], inputSize[2])
+        let o2 = row % out2, o1 = row / out2 % out1, o0 = row / (out2 * out1) % out0, sample = row / (out2 * out1 * out0)
+        let start0 = o0 * strides[0] - padBefore[0]
+        let start1 = o1 * strides[1] - padBefore[1]
+        let start2 = o2 * strides[2] - padBefore[2]
+        var tap = 0
+        for t0 in 0..<kernel[0] {
+            let i0 = start0 + t0 * dilation[0]
+            for t1 in 0..<kernel[1] {
+                let i1 = start1 + t1 * dilation[1]
+                for t2 in 0..<kernel[2] {
+                    let i2 = start2 + t2 * dilation[2]
+                    let inside = i0 >= 0 && i0 < in0 && i1 >= 0 && i1 < in1 && i2 >= 0 && i2 < in2
+                    cells[tap] = inside ? ((sample * in0 + i0) * in1 + i1) * in2 + i2 : -1
+                    tap += 1
+                }
+            }
+        }
+    }
+}
+
+/// im2col: writes the window of each output cell in `rows` as one row of `columns` (from row 0), laid
+/// out `[groups][taps][channels / groups]`; padded taps are zeros.
+private func fillColumns(_ columns: inout [Float], from input: [Float], channels: Int, groups: Int,
+                         window: WindowGeometry, rows: Range<Int>) {
+    guard groups == 1, window.dilation[2] == 1 else {
+        fillColumnsTapByTap(&columns, from: input, channels: channels, groups: groups, window: window, rows: rows)
+        return
+    }
+    NativeKernels.im2col(&columns, from: input, channels: channels, window: window, rows: rows)
+}
+
+/// im2col one tap and one group at a time: grouped convolutions and dilation along the last axis.
+private func fillColumnsTapByTap(_ columns: inout [Float], from input: [Float], channels: Int, groups: Int,
+                                 window: WindowGeometry, rows: Range<Int>) {
+    let groupChannels = channels / groups
+    let taps = window.taps
+    var cells = [Int](repeating: 0, count: taps)
+    let source = input.span
+    var target = columns.mutableSpan
+    for row in rows {
+        window.inputCells(of: row, into: &cells)
+        let rowStart = (row - rows.lowerBound) * taps * channels
+        for (tap, cell) in cells.enumerated() {
+            for group in 0..<groups {
+                let columnStart = rowStart + (group * taps + tap) * groupChannels
+                let run = columnStart ..< columnStart + groupChannels
+                if cell >= 0 {
+                    let cellStart = cell * channels + group * groupChannels
+                    target.assign(run, from: source.extracting(cellStart ..< cellStart + groupChannels))
+                } else {
+                    target.fill(run, with: 0)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import KConvGraph
+/// A convolution made ready to run: its weights read once and laid out for the method that computes it.
+package struct PreparedConvolution {
+    package let op: ConvolutionOp
+    package let weights: [Tensor]
+    /// The regular convolution's kernel, packed for its method (Winograd, direct or im2col + GEMM).
+    package let kernel: ConvolutionKernel?
+
+    package init(_ op: ConvolutionOp, weights: [Tensor]) throws {
+        let expected: Int
+        switch op.kind {
+        case .regular, .transposed, .depthwise: expected = op.useBias ? 2 : 1
+        case .separable: expected = op.useBias ? 3 : 2
+        }
+        guard weights.count == expected else { throw EngineError("expected \(expected) weights, found \(weights.count)") }
+        self.op = op
+        self.weights = weights
+        if case .regular(let filters, let groups) = op.kind {
+            guard groups > 0, filters % groups == 0 else { throw EngineError("groups (\(groups)) must divide filters (\(filters))") }
+            let kernelWeights = weights[0]
+            kernel = ConvolutionKernel(kernel: kernelWeights.values, kernelSize: op.kernelSize, strides: op.strides, dilation: op.dilation,
+                                       channels: kernelWeights.shape[op.rank] * groups, filters: filters, groups: groups,
+                                       bias: op.useBias ? weights[1].values : nil)
+        } else {
+            kernel = nil
+        }
+    }
+
+    package func run(_ input: Tensor) throws -> Tensor {
+        let rank = op.rank
+        switch op.kind {
+        case .regular:
+            guard let kernel else { throw EngineError("the convolution's kernel was not prepared") }
+            let input = try channelsLast(input, channels: kernel.channels)
+            let relu = op.activation == .relu
+            return try finishing(kernel(input, geometry: geometry(over: input), relu: relu), activated: relu)
+        case .transposed(let filters, let outputPadding):
+            // TensorFlow places the windows of the forward convolution from the output back to the input
+            // (for `same`, padding as a SAME convolution between the two sizes).
+            let kernel = weights[0]
+            let input = try channelsLast(input, channels: kernel.shape[rank + 1])
+            let inputSize = Array(input.shape[1...rank])
+            let outputSize = inputSize.indices.map { axis in
+                deconvOutputLength(inputSize[axis], kernel: op.kernelSize[axis], padding: op.padding,
+                                   outputPadding: outputPadding?[axis], stride: op.strides[axis], dilation: op.dilation[axis]) ?? 0
+            }
+            guard outputSize.allSatisfy({ $0 > 0 }) else {
+                throw EngineError("spatial input \(inputSize) gives an empty output \(outputSize)")
+            }
+            let geometry = WindowGeometry(inputSize: outputSize, outputSize: inputSize, kernel: op.kernelSize, strides: op.strides,
+                                          dilation: op.dilation, padding: op.padding)
+            return try finishing(convolveTransposed(input, geometry: geometry, kernel: kernel.values, filters: filters, bias: bias(at: 1)))
+        case .depthwise:
+            let kernel = weights[0]
+            let input = try channelsLast(input, channels: kernel.shape[rank])
+            return try finishing(depthwise(input, kernel: kernel, bias: bias(at: 1)))
+        case .separable:
+            let depthwiseKernel = weights[0], pointwiseKernel = weights[1]
+            let input = try channelsLast(input, channels: depthwiseKernel.shape[rank])
+            let perChannel = try depthwise(input, kernel: depthwiseKernel, bias: nil)
+            let pointwise = pointwiseKernel.reshaped(Array(pointwiseKernel.shape.suffix(2)))
+            return try finishing(denseProduct(perChannel, kernel: pointwise, bias: op.useBias ? weights[2] : nil))
+        }
+    }
+
+    private func bias(at index: Int) -> [Float]? { op.useBias ? weights[index].values : nil }
+
+    /// The input in channels_last layout, after checking its rank and that it has `channels` channels.
+    private func channelsLast(_ input: Tensor, channels expected: Int) throws -> Tensor {
+        let moved = try channelsLastInput(input, rank: op.rank, channelsFirst: op.channelsFirst)
+        guard moved.shape[op.rank + 1] == expected else {
+            throw EngineError("expected \(expected) input channels, found \(moved.shape[op.rank + 1]) in shape \(input.shape)")
+        }
+        return moved
+    }
+
+    /// The window over the spatial axes of a channels_last input.
+    private func geometry(over input: Tensor) throws -> WindowGeometry {
+        try WindowGeometry(inputSize: Array(input.shape[1...op.rank]), kernel: op.kernelSize, strides: op.strides,
+                           dilation: op.dilation, padding: op.padding)
+    }
+
+    /// The depthwise convolution of a channels_last input with a `kernel_size + (C, M)` kernel.
+    private func depthwise(_ input: Tensor, kernel: Tensor, bias: [Float]?) throws -> Tensor {
+        try depthwiseConvolve(input, geometry: geometry(over: input), kernel: kernel.values,
+                              multiplier: kernel.shape[op.rank + 1], bias: bias)
+    }
+
+    /// A channels_last result moved back to the layer's data format, then activated (after the move, so that
+    /// a softmax runs over the last axis Keras sees), unless `activated` already. The result is consumed,
+    /// so the activation updates its values in place.
+    private func finishing(_ output: consuming Tensor, activated: Bool = false) throws -> Tensor {
+        if op.channelsFirst { output = toChannelsFirst(output) }
+        if !activated { try op.activation.apply(to: &output) }
+        return output
+    }
+}

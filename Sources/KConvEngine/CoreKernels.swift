@@ -1,0 +1,47 @@
+import KConvGraph
+/// The engine's computations for core operations: dense products, table lookups, masks.
+
+/// `x·W (+ b)` over the last axis of `x`, for any number of leading axes: one GEMM.
+package func denseProduct(_ input: Tensor, kernel: Tensor, bias: Tensor?) throws -> Tensor {
+    let (rows, width) = input.rowsAndLast
+    let units = kernel.shape[1]
+    guard width == kernel.shape[0] else {
+        throw EngineError("expected inputs with \(kernel.shape[0]) features, found shape \(input.shape)")
+    }
+    var output = Tensor(zeros: input.shape.dropLast() + [units])
+    if let bias {
+        for row in 0..<rows { output.values.replaceSubrange(row * units ..< (row + 1) * units, with: bias.values) }
+    }
+    BLAS.gemm(m: rows, n: units, k: width, a: input.values, b: kernel.values, c: &output.values, beta: bias == nil ? 0 : 1)
+    return output
+}
+
+/// Rows of `table` (`[rows, width]`) picked by `indices`, which must be whole numbers in `[0, rows)`
+/// (NumPy integers arrive as floats); the result has shape `indices.shape + [width]`.
+package func gather(_ table: Tensor, _ indices: Tensor) throws -> Tensor {
+    guard table.rank == 2 else { throw EngineError("expected a 2-D table, found shape \(table.shape)") }
+    let (rows, width) = (table.shape[0], table.shape[1])
+    var output = Tensor(zeros: indices.shape + [width])
+    for (position, value) in indices.values.enumerated() {
+        guard value >= 0, value < Float(rows), value.rounded(.towardZero) == value else {
+            throw EngineError("index \(value) at flat position \(position) is not a whole number in [0, \(rows)) (input_dim)")
+        }
+        let row = Int(value)
+        output.values.replaceSubrange(position * width ..< (position + 1) * width, with: table.values[row * width ..< (row + 1) * width])
+    }
+    return output
+}
+
+/// Keras Masking: a position (every axis but the last) is kept when any feature differs from `value`;
+/// dropped positions are zeroed, as in Keras.
+package func masking(_ input: Tensor, value: Float) -> (Tensor, Mask) {
+    var output = input
+    let (rows, width) = output.rowsAndLast
+    var keep = [Bool](repeating: false, count: rows)
+    for row in 0..<rows {
+        let range = row * width ..< (row + 1) * width
+        keep[row] = output.values[range].contains { $0 != value }
+        if !keep[row] { output.values.replaceSubrange(range, with: repeatElement(0, count: width)) }
+    }
+    return (output, Mask(shape: Array(output.shape.dropLast()), values: keep))
+}

@@ -1,0 +1,225 @@
+import KConvGraph
+import CKernels
+
+/// Safe entry points to the C kernels in CKernels: the innermost loops that the Swift compiler, which
+/// builds for the baseline instruction set only, cannot make fast. Every call checks the bounds the C code
+/// relies on. This file is the only caller of CKernels.
+package enum NativeKernels {
+    package enum Function {
+        case sigmoid, tanh, swish
+        /// Row-wise: each run is one row.
+        case softmax
+    }
+
+    /// Applies `function` in place to `rows` runs of `count` floats of `region`, run `r` starting at
+    /// `r · stride`. Built for the CPU's widest vectors.
+    package static func apply(_ function: Function, to region: inout MutableSpan<Float>, rows: Int, stride: Int, count: Int) {
+        guard rows > 0, count > 0 else { return }
+        precondition(stride >= 0 && (rows - 1) * stride + count <= region.count, "strided runs outside their region")
+        region.withUnsafeMutableBufferPointer { buffer in
+            switch function {
+            case .sigmoid: kconv_sigmoid(buffer.baseAddress, rows, stride, count)
+            case .tanh: kconv_tanh(buffer.baseAddress, rows, stride, count)
+            case .swish: kconv_swish(buffer.baseAddress, rows, stride, count)
+            case .softmax: kconv_softmax(buffer.baseAddress, rows, stride, count)
+            }
+        }
+    }
+
+    /// im2col for one group and no dilation along the last axis: the window of each output cell in `rows`
+    /// (flat, batch-major) as one row of `columns` from row 0, laid out `[taps][channels]`, padding zero.
+    package static func im2col(_ columns: inout [Float], from input: [Float], channels: Int, window: WindowGeometry, rows: Range<Int>) {
+        guard !rows.isEmpty else { return }
+        checkWindow(window, channels: channels, over: input.count, rows: rows, "im2col")
+        precondition(window.dilation[2] == 1, "im2col runs need no dilation along the last axis")
+        precondition(columns.count >= rows.count * window.taps * channels, "im2col buffer too small")
+        var geometry = cWindow(window, channels: channels)
+        columns.withUnsafeMutableBufferPointer { target in
+            input.withUnsafeBufferPointer { source in
+                kconv_im2col(target.baseAddress, source.baseAddress, &geometry, rows.lowerBound, rows.count)
+            }
+        }
+    }
+
+    /// col2im: adds each tap's `filters` values of the column rows `rows` (from row 0 of `columns`, laid out
+    /// `[taps][filters]`) into `output` (channels_last over `window.inputSize`) at the cell the tap lands on;
+    /// taps in the padding are dropped.
+    package static func col2im(_ columns: [Float], into output: inout [Float], filters: Int, window: WindowGeometry, rows: Range<Int>) {
+        guard !rows.isEmpty else { return }
+        checkWindow(window, channels: filters, over: output.count, rows: rows, "col2im")
+        precondition(columns.count >= rows.count * window.taps * filters, "col2im buffer too small")
+        var geometry = cWindow(window, channels: filters)
+        output.withUnsafeMutableBufferPointer { target in
+            columns.withUnsafeBufferPointer { source in
+                kconv_col2im(target.baseAddress, source.baseAddress, &geometry, filters, rows.lowerBound, rows.count)
+            }
+        }
+    }
+
+    /// `row` repeated `count` times, one copy after the other.
+    package static func repeating(_ row: [Float], count: Int) -> [Float] {
+        precondition(count >= 0, "negative repeat count")
+        let total = row.count * count
+        return [Float](unsafeUninitializedCapacity: total) { target, initialized in
+            row.withUnsafeBufferPointer { kconv_repeat_row(target.baseAddress, $0.baseAddress, row.count, count) }
+            initialized = total
+        }
+    }
+
+    /// Max or average pooling of output cells `rows` (flat, batch-major) as `[rows, channels]`: per channel,
+    /// the max or mean of the window's input cells inside the input. Large work is split by rows across
+    /// threads, each writing its own rows of the one output buffer.
+    package static func pool(_ input: [Float], channels: Int, window: WindowGeometry, average: Bool, rows: Range<Int>) -> [Float] {
+        guard !rows.isEmpty else { return [] }
+        checkWindow(window, channels: channels, over: input.count, rows: rows, "pooling")
+        let geometry = cWindow(window, channels: channels)
+        return filledByParts(rows: rows.count, width: channels, work: rows.count * window.taps * channels) { target, part in
+            input.withUnsafeBufferPointer { source in
+                var geometry = geometry
+                kconv_pool(target, source.baseAddress, &geometry, average ? 1 : 0, rows.lowerBound + part.lowerBound, part.count)
+            }
+        }
+    }
+
+    /// The C kernels' vector width in floats: the filter axis of a direct or Winograd convolution's kernel
+    /// and bias is padded to a multiple of it, and row products need a multiple of it as their width.
+    package static let vectorLanes = 16
+
+    /// `filters` rounded up to whole vectors: the padded filter axis of a convolution's kernel and bias.
+    package static func paddedFilters(_ filters: Int) -> Int {
+        (filters + vectorLanes - 1) / vectorLanes * vectorLanes
+    }
+
+    /// Direct convolution, one group: output cells `rows` (flat, batch-major) as `[rows, filters]`, each
+    /// `bias` (or zero) plus the window's taps × channels of `input` times `kernel` (`[taps, channels,
+    /// paddedFilters(filters)]`, bias likewise, the extra filters zero); taps in the padding read zero.
+    /// With `relu`, negative results are stored as zero. Large work is split by rows across threads, each
+    /// writing its own rows of the one output buffer; every value is computed the same way whatever the split.
+    package static func convolveDirect(_ input: [Float], window: WindowGeometry, channels: Int, kernel: [Float], filters: Int,
+                               bias: [Float]?, relu: Bool, rows: Range<Int>) -> [Float] {
+        guard !rows.isEmpty else { return [] }
+        checkWindow(window, channels: channels, over: input.count, rows: rows, "direct convolution")
+        let stride = paddedFilters(filters)
+        precondition(filters > 0 && kernel.count == window.taps * channels * stride && (bias?.count ?? stride) == stride,
+                     "direct convolution weights do not match")
+        let geometry = cWindow(window, channels: channels)
+        return filledByParts(rows: rows.count, width: filters, work: rows.count * window.taps * channels * filters) { target, part in
+            input.withUnsafeBufferPointer { source in
+                kernel.withUnsafeBufferPointer { weights in
+                    (bias ?? []).withUnsafeBufferPointer { biasValues in
+                        var geometry = geometry
+                        kconv_convolve_direct(target, source.baseAddress, weights.baseAddress, bias == nil ? nil : biasValues.baseAddress,
+                                              &geometry, filters, rows.lowerBound + part.lowerBound, part.count, relu ? 1 : 0)
+                    }
+                }
+            }
+        }
+    }
+
+    /// A 3×3 kernel (`[3, 3, channels, filters]`, as Keras stores it) transformed for `convolveWinograd`.
+    package static func winogradKernel(_ kernel: [Float], channels: Int, filters: Int) -> [Float] {
+        precondition(channels > 0 && filters > 0 && kernel.count == 9 * channels * filters, "Winograd kernel is not 3×3")
+        let count = 16 * channels * paddedFilters(filters)
+        return [Float](unsafeUninitializedCapacity: count) { target, initialized in
+            kernel.withUnsafeBufferPointer { kconv_winograd_kernel(target.baseAddress, $0.baseAddress, channels, filters) }
+            initialized = count
+        }
+    }
+
+    /// The direct convolution's result for a 2-D 3×3 window of stride and dilation 1, computed as Winograd
+    /// F(2×2, 3×3) with 2.25× fewer multiplies: every output cell of the batch as `[cells, filters]`.
+    /// `transformedKernel` comes from `winogradKernel`, `bias` is padded as for `convolveDirect`. Large work
+    /// is split by tiles of 2×2 output cells across threads, each writing its own tiles' cells.
+    package static func convolveWinograd(_ input: [Float], window: WindowGeometry, channels: Int, transformedKernel: [Float],
+                                 filters: Int, bias: [Float]?, relu: Bool) -> [Float] {
+        precondition(window.inputSize.count == 3 && window.kernel == [1, 3, 3] && window.strides == [1, 1, 1]
+                     && window.dilation == [1, 1, 1] && window.inputSize[0] == 1 && window.outputSize[0] == 1,
+                     "Winograd needs a 2-D 3×3 window of stride and dilation 1")
+        let samplePositions = window.inputPositions * channels
+        let batch = samplePositions > 0 ? input.count / samplePositions : 0
+        let cells = batch * window.outputPositions
+        guard cells > 0 else { return [] }
+        checkWindow(window, channels: channels, over: input.count, rows: 0 ..< cells, "Winograd convolution")
+        let stride = paddedFilters(filters)
+        precondition(filters > 0 && transformedKernel.count == 16 * channels * stride && (bias?.count ?? stride) == stride,
+                     "Winograd convolution weights do not match")
+        let tiles = batch * ((window.outputSize[1] + 1) / 2) * ((window.outputSize[2] + 1) / 2)
+        let ranges = Parallel.split(tiles, into: Parallel.parts(work: cells * 4 * channels * filters, rows: tiles))
+        let scratchCount = kconv_winograd_scratch_count(channels, filters)
+        let geometry = cWindow(window, channels: channels)
+        return filled(count: cells * filters, parts: ranges.count) { target, part in
+            var scratch = [Float](repeating: 0, count: scratchCount)
+            input.withUnsafeBufferPointer { source in
+                transformedKernel.withUnsafeBufferPointer { weights in
+                    (bias ?? []).withUnsafeBufferPointer { biasValues in
+                        scratch.withUnsafeMutableBufferPointer { scratch in
+                            var geometry = geometry
+                            kconv_winograd_convolve(target, source.baseAddress, weights.baseAddress,
+                                                    bias == nil ? nil : biasValues.baseAddress, &geometry, filters,
+                                                    ranges[part].lowerBound, ranges[part].count, relu ? 1 : 0, scratch.baseAddress)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `c[cOffset ..< cOffset + n] (+)= a[aOffset ..< aOffset + k] · B`, B being `k` rows of `n` values
+    /// from `b[bOffset]`, `ldb` apart (added to `c` when `accumulate`). `n` is a multiple of `vectorLanes`.
+    package static func rowProduct(into c: inout [Float], at cOffset: Int, row a: [Float], at aOffset: Int,
+                           times b: [Float], at bOffset: Int, ldb: Int, n: Int, k: Int, accumulate: Bool) {
+        precondition(n > 0 && n % vectorLanes == 0 && k >= 0 && ldb >= n, "row product needs whole blocks of columns")
+        precondition(cOffset >= 0 && cOffset + n <= c.count && aOffset >= 0 && aOffset + k <= a.count
+                     && bOffset >= 0 && (k == 0 || bOffset + (k - 1) * ldb + n <= b.count), "row product outside its operands")
+        c.withUnsafeMutableBufferPointer { c in
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    kconv_row_product(c.baseAddress.map { $0 + cOffset }, a.baseAddress.map { $0 + aOffset },
+                                      b.baseAddress.map { $0 + bOffset }, ldb, n, k, accumulate ? 1 : 0)
+                }
+            }
+        }
+    }
+
+    /// Checks what the C kernels rely on to stay in bounds: a 3-D window with positive sizes, over `count`
+    /// values that hold whole samples of `channels`-wide cells, and output cells `rows` inside that batch.
+    private static func checkWindow(_ window: WindowGeometry, channels: Int, over count: Int, rows: Range<Int>, _ kernel: String) {
+        precondition(window.inputSize.count == 3 && channels > 0, "\(kernel) needs a 3-D window and channels")
+        precondition([window.kernel, window.strides, window.dilation, window.outputSize].joined().allSatisfy { $0 > 0 },
+                     "\(kernel) needs positive window sizes")
+        let sampleSize = window.inputPositions * channels
+        precondition(sampleSize > 0 && count % sampleSize == 0, "\(kernel) data does not hold whole samples")
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= count / sampleSize * window.outputPositions,
+                     "\(kernel) rows outside the batch")
+    }
+
+    /// A `[rows, width]` buffer filled part by part, concurrently when `work` is large: `fill(target, part)`
+    /// must write every value of rows `part`, `target` pointing at the first. Parts are disjoint.
+    private static func filledByParts(rows: Int, width: Int, work: Int,
+                                      _ fill: @Sendable (UnsafeMutablePointer<Float>?, Range<Int>) -> Void) -> [Float] {
+        let ranges = Parallel.split(rows, into: Parallel.parts(work: work, rows: rows))
+        return filled(count: rows * width, parts: ranges.count) { target, part in
+            fill(target.map { $0 + ranges[part].lowerBound * width }, ranges[part])
+        }
+    }
+
+    /// A buffer of `count` floats filled by `parts` concurrent calls of `fill(target, part)`, `target`
+    /// pointing at the first float. Between them the calls must write every value, each value once.
+    private static func filled(count: Int, parts: Int,
+                               _ fill: @Sendable (UnsafeMutablePointer<Float>?, Int) -> Void) -> [Float] {
+        // Every value is written by `fill`, so the buffer starts uninitialised.
+        [Float](unsafeUninitializedCapacity: count) { target, initialized in
+            nonisolated(unsafe) let target = target.baseAddress
+            Parallel.forEach(parts) { part in fill(target, part) }
+            initialized = count
+        }
+    }
+
+    /// The C description of a 3-D window.
+    private static func cWindow(_ window: WindowGeometry, channels: Int) -> kconv_window {
+        let triple = { (sizes: [Int]) in (sizes[0], sizes[1], sizes[2]) }
+        return kconv_window(input_size: triple(window.inputSize), output_size: triple(window.outputSize),
+                            kernel: triple(window.kernel), strides: triple(window.strides),
+                            dilation: triple(window.dilation), pad_before: triple(window.padBefore), channels: channels)
+    }
+}

@@ -1,0 +1,52 @@
+import KConvGraph
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Engine-level parallelism. OpenBLAS runs single-threaded (BLAS.swift): its own threads cost more than
+/// they save on the small products a forward pass is made of (one recurrent step, one im2col block), so
+/// the engine splits work it knows to be independent instead — batch rows of an RNN, the two directions
+/// of a Bidirectional, row blocks of a large GEMM.
+///
+/// Every split is over independent outputs (rows, directions), never over a reduction: each output
+/// value is computed by the same arithmetic in the same order whatever the number of parts, so results
+/// do not depend on the split or the machine.
+package enum Parallel {
+    /// Parts work may be split into: the active processors, at most 8.
+    package static let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+
+    /// Multiply-adds below which a part is not worth a thread hand-off (a few microseconds): smaller
+    /// work runs on the calling thread.
+    package static let minimumWorkPerPart = 1 << 18
+
+    /// How many parts `work` multiply-adds over `rows` independent rows should be split into: 1 unless
+    /// each part gets at least `minimumWorkPerPart`.
+    package static func parts(work: Int, rows: Int) -> Int {
+        max(1, min(workers, rows, work / minimumWorkPerPart))
+    }
+
+    /// `(0 ..< count).map(body)` with the calls run concurrently; the first error thrown (by index) is
+    /// rethrown after all calls finish.
+    package static func map<T: Sendable, E: Error>(_ count: Int, _ body: @Sendable (Int) throws(E) -> T) throws(E) -> [T] {
+        guard count > 1 else { return try (0 ..< count).map(body) }
+        let results = Mutex<[Int: Result<T, E>]>([:])
+        DispatchQueue.concurrentPerform(iterations: count) { index in
+            let result = Result { () throws(E) -> T in try body(index) }
+            results.withLock { $0[index] = result }
+        }
+        let stored = results.withLock { $0 }
+        return try (0 ..< count).map { index throws(E) -> T in try stored[index]!.get() }
+    }
+
+    /// `body(0)`, ..., `body(count − 1)` run concurrently; a single call runs on the calling thread, without
+    /// waking a worker.
+    package static func forEach(_ count: Int, _ body: @Sendable (Int) -> Void) {
+        if count == 1 { return body(0) }
+        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+    }
+
+    /// `rows` split into `parts` contiguous ranges of near-equal size, in order.
+    package static func split(_ rows: Int, into parts: Int) -> [Range<Int>] {
+        (0 ..< parts).map { part in rows * part / parts ..< rows * (part + 1) / parts }
+    }
+}

@@ -1,0 +1,215 @@
+import KConvGraph
+/// A lowered model made ready to run, built once: every weight read and laid out for its kernel, and the
+/// last reader of every value known, so each buffer is released as soon as nothing needs it.
+package final class Plan {
+    /// What a value holds while the plan runs.
+    package enum Slot {
+        case tensor(Tensor)
+        case mask(Mask)
+
+        package var tensor: Tensor? { if case .tensor(let tensor) = self { tensor } else { nil } }
+        package var mask: Mask? { if case .mask(let mask) = self { mask } else { nil } }
+
+        /// The value as a tensor, a mask as 1 (kept) and 0 (dropped), as Keras passes masks by keyword.
+        package var asTensor: Tensor {
+            switch self {
+            case .tensor(let tensor): tensor
+            case .mask(let mask): Tensor(shape: mask.shape, values: mask.values.map { $0 ? 1 : 0 })
+            }
+        }
+    }
+
+    package let graph: Graph
+    /// How many nodes read each value (model outputs count once more; constants are never released).
+    private let readers: [Int]
+    /// The weights, read once.
+    private let constants: [ValueID: Slot]
+    /// Nodes whose weights were laid out for their kernels once, by node index.
+    private let steps: [Int: Step]
+
+    /// A node made ready to run: its inputs in, its outputs out.
+    package typealias Step = ([Slot?]) throws -> [Slot?]
+
+    package init(_ graph: Graph) throws {
+        self.graph = graph
+        var constants: [ValueID: Slot] = [:]
+        for (id, constant) in graph.constants {
+            let values = try locating(layer: constant.origin, field: "weight '\(constant.name)'") { try constant.read() }
+            guard values.count == checkedElementCount(constant.shape) else {
+                throw ModelError(layer: constant.origin, field: "weight '\(constant.name)'", "expected \(constant.shape.reduce(1, *)) values, found \(values.count)")
+            }
+            constants[id] = .tensor(Tensor(shape: constant.shape, values: values))
+        }
+        self.constants = constants
+        var readers = Array(repeating: 0, count: graph.types.count)
+        for node in graph.nodes { for case let input? in node.inputs { readers[input.index] += 1 } }
+        for output in graph.outputs { readers[output.index] += 1 }
+        for id in constants.keys { readers[id.index] = Int.max }
+        self.readers = readers
+        var steps: [Int: Step] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            let weights = node.inputs.dropFirst().compactMap { $0.flatMap { constants[$0]?.tensor } }
+            try locating(layer: node.origin) {
+                switch node.op {
+                case .convolution(let op):
+                    let prepared = try PreparedConvolution(op, weights: weights)
+                    steps[index] = { inputs in
+                        guard let input = inputs.first??.tensor else { throw EngineError("input 0 is missing") }
+                        return [.tensor(try prepared.run(input))]
+                    }
+                case .recurrent(let op, let count, let returnState):
+                    let prepared = try PreparedRecurrent(op, weights: Array(weights.prefix(count)), returnState: returnState)
+                    steps[index] = { inputs in
+                        guard let sequence = inputs.first??.tensor else { throw EngineError("input 0 is missing") }
+                        let states = inputs.dropFirst(2 + count).compactMap { $0?.asTensor }
+                        return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
+                    }
+                case .bidirectional(let op):
+                    let count = op.forward.weightCount + op.backward.weightCount
+                    let prepared = try PreparedBidirectional(op, weights: Array(weights.prefix(count)))
+                    steps[index] = { inputs in
+                        guard let sequence = inputs.first??.tensor else { throw EngineError("input 0 is missing") }
+                        let states = inputs.dropFirst(2 + count).compactMap { $0?.asTensor }
+                        return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
+                    }
+                default:
+                    break
+                }
+            }
+        }
+        self.steps = steps
+    }
+
+    /// Runs the graph on `inputs` (one per graph input; nil for an absent mask). `retain` values are kept and
+    /// returned besides the outputs (per-layer outputs for `verify`, masks of a nested model's outputs).
+    /// Errors name the layer a node came from, unless `locating` is false (a layer running its own nodes).
+    package func run(_ inputs: [Slot?], retain: Set<ValueID> = [], locating: Bool = true) throws -> (outputs: [Slot?], retained: [ValueID: Slot]) {
+        guard inputs.count == graph.inputs.count else {
+            throw EngineError("the graph takes \(graph.inputs.count) inputs, found \(inputs.count)")
+        }
+        _ = Memory.reuseFreedBuffers
+        var slots: [Slot?] = Array(repeating: nil, count: graph.types.count)
+        for (id, slot) in constants { slots[id.index] = slot }
+        var remaining = readers
+        var retained: [ValueID: Slot] = [:]
+        for (id, slot) in zip(graph.inputs, inputs) {
+            slots[id.index] = slot
+            if retain.contains(id), let slot { retained[id] = slot }
+        }
+        func take(_ id: ValueID?) -> Slot? {
+            guard let id else { return nil }
+            let slot = slots[id.index]
+            remaining[id.index] -= 1
+            if remaining[id.index] == 0, !retain.contains(id) { slots[id.index] = nil }  // its last reader
+            return slot
+        }
+        for (index, node) in graph.nodes.enumerated() {
+            let inputs = node.inputs.map(take)
+            let step = steps[index] ?? { try Self.execute(node.op, $0) }
+            let outputs = locating ? try KConvGraph.locating(layer: node.origin) { try step(inputs) } : try step(inputs)
+            for (id, slot) in zip(node.outputs, outputs) {
+                slots[id.index] = slot
+                if retain.contains(id), let slot { retained[id] = slot }
+            }
+        }
+        return (graph.outputs.map { slots[$0.index] }, retained)
+    }
+
+    private static func execute(_ op: Op, _ inputs: [Slot?]) throws -> [Slot?] {
+        /// The `index`-th input, which must be a tensor.
+        func tensor(_ index: Int) throws -> Tensor {
+            guard index < inputs.count, let tensor = inputs[index]?.asTensor else { throw EngineError("input \(index) is missing") }
+            return tensor
+        }
+        func optionalTensor(_ index: Int) -> Tensor? { index < inputs.count ? inputs[index]?.tensor : nil }
+        func map(_ transform: (Float) -> Float) throws -> [Slot?] {
+            var output = try tensor(0)
+            for index in output.values.indices { output.values[index] = transform(output.values[index]) }
+            return [.tensor(output)]
+        }
+        switch op {
+        case .dense(let activation):
+            var output = try denseProduct(tensor(0), kernel: tensor(1), bias: optionalTensor(2))
+            try activation.apply(to: &output)
+            return [.tensor(output)]
+        case .activation(let activation):
+            var output = try tensor(0)
+            try activation.apply(to: &output)
+            return [.tensor(output)]
+        case .rectifier(let negativeSlope, let maxValue, let threshold):
+            return try map(Rectifier(negativeSlope: negativeSlope, maxValue: maxValue, threshold: threshold).callAsFunction)
+        case .elu(let alpha):
+            return try map { Activation.elu($0, alpha: alpha) }
+        case .gather:
+            return [.tensor(try gather(tensor(0), tensor(1)))]
+        case .notEqual(let value):
+            let input = try tensor(0)
+            return [.mask(Mask(shape: input.shape, values: input.values.map { $0 != value }))]
+        case .masking(let value):
+            let (output, mask) = masking(try tensor(0), value: value)
+            return [.tensor(output), .mask(mask)]
+        case .reshape(let keeping, let target):
+            return [.tensor(try tensor(0).reshaped(keeping: keeping, to: target))]
+        case .transpose(let permutation):
+            let input = try tensor(0)
+            guard permutation.sorted() == Array(0..<input.rank) else {
+                throw EngineError("dims \(permutation.dropFirst().map { $0 }) do not fit input shape \(input.shape)")
+            }
+            return [.tensor(input.permuted(permutation))]
+        case .channelsLast:
+            let input = try tensor(0)
+            return [.tensor(input.rank > 2 ? toChannelsLast(input) : input)]
+        case .pad(let before, let after):
+            return [.tensor(try tensor(0).checkedPadded(before: before, after: after))]
+        case .repeatElements(let axis, let times):
+            let input = try tensor(0)
+            guard axis < input.rank else { throw EngineError("cannot repeat axis \(axis) of an input of shape \(input.shape)") }
+            return [.tensor(input.repeatingElements(along: axis, times: times))]
+        case .resizeBilinear(let factors, let channelsFirst):
+            let input = try channelsLastInput(tensor(0), rank: 2, channelsFirst: channelsFirst)
+            let output = input.resizedBilinear(height: input.shape[1] * factors[0], width: input.shape[2] * factors[1])
+            return [.tensor(channelsFirst ? toChannelsFirst(output) : output)]
+        case .softmax(let op):
+            return [.tensor(try op.run(tensor(0), inputMask: inputs[1]?.mask, givenMask: inputs[2]?.asTensor))]
+        case .prelu:
+            return [.tensor(try prelu(tensor(0), alpha: tensor(1)))]
+        case .pool(let op):
+            return [.tensor(try op.run(tensor(0)))]
+        case .globalPool(let op):
+            return [.tensor(try op.run(tensor(0), mask: inputs[1]?.mask))]
+        case .batchNorm(let op):
+            return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2), mean: tensor(3), variance: tensor(4)))]
+        case .layerNorm(let op):
+            return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2)))]
+        case .foldTime:
+            return [.tensor(try TimeFolding.fold(tensor(0)))]
+        case .foldTimeMask:
+            guard let mask = inputs[1]?.mask else { return [nil] }
+            return [try TimeFolding.stepMask(tensor(0), mask).map(Slot.mask)]
+        case .unfoldTime:
+            return [.tensor(try TimeFolding.unfold(tensor(0), like: tensor(1)))]
+        case .timeDistributedMask(let keras3):
+            return [TimeFolding.outputMask(try tensor(0), inputMask: inputs[1]?.mask, innerMask: inputs[2]?.mask, keras3: keras3).map(Slot.mask)]
+        case .merge(let op):
+            return try callSlots(inputs) { try op.run($0) }
+        case .concatenate(let op):
+            return try callSlots(inputs) { try op.run($0) }
+        case .dot(let op):
+            return try callSlots(inputs) { try op.run($0) }
+        case .convolution, .recurrent, .bidirectional:
+            throw EngineError("the operation's weights were not prepared")
+        case .unsupported(let reason):
+            throw EngineError(reason)
+        }
+    }
+
+    /// Runs an operation over a whole layer call: `inputs` holds the call's tensors, then one mask for each;
+    /// the result is the output tensors, then one mask for each.
+    private static func callSlots(_ inputs: [Slot?], _ run: (LayerCall) throws -> LayerOutput) throws -> [Slot?] {
+        let count = inputs.count / 2
+        let output = try run(LayerCall(inputs: inputs[..<count].compactMap { $0?.asTensor }, masks: inputs[count...].map { $0?.mask }))
+        return output.tensors.map { Slot.tensor($0) } + output.tensors.indices.map { index in
+            index < output.masks.count ? output.masks[index].map(Slot.mask) : nil
+        }
+    }
+}

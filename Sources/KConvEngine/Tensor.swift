@@ -1,0 +1,53 @@
+import KConvGraph
+/// A dense Float32 tensor in C (row-major) order: the engine's one value type.
+public struct Tensor: Equatable, Sendable {
+    public var shape: [Int]
+    public var values: [Float]
+
+    /// A tensor over `values`, which must hold exactly `shape`'s element count.
+    public init(shape: [Int], values: [Float]) {
+        precondition(shape.reduce(1, *) == values.count, "tensor shape \(shape) does not match \(values.count) values")
+        self.shape = shape
+        self.values = values
+    }
+
+    public init(zeros shape: [Int]) {
+        self.shape = shape
+        values = [Float](repeating: 0, count: shape.reduce(1, *))
+    }
+
+    public var count: Int { values.count }
+    public var rank: Int { shape.count }
+
+    /// The same values under another shape with the same element count.
+    package func reshaped(_ newShape: [Int]) -> Tensor { Tensor(shape: newShape, values: values) }
+
+    /// Size of the last axis and the number of rows before it (a `[rows, last]` view).
+    package var rowsAndLast: (rows: Int, last: Int) {
+        let last = shape.last ?? 1
+        return (last == 0 ? 0 : count / last, last)
+    }
+}
+
+/// Which timesteps of each sample are real (true) or padding (false): shape `[batch, steps]` as Keras
+/// computes it from `Masking` or `Embedding(mask_zero=True)` and passes it down the graph.
+public struct Mask: Equatable, Sendable {
+    public var shape: [Int]
+    public var values: [Bool]
+
+    public init(shape: [Int], values: [Bool]) {
+        precondition(shape.reduce(1, *) == values.count, "mask shape \(shape) does not match \(values.count) values")
+        self.shape = shape
+        self.values = values
+    }
+
+    /// Elementwise AND of masks of one shape (Keras merges masks this way); nil inputs are all-true.
+    package static func all(_ masks: [Mask?]) -> Mask? {
+        let present = masks.compactMap { $0 }
+        guard var result = present.first else { return nil }
+        for other in present.dropFirst() where other.shape == result.shape {
+            for index in result.values.indices { result.values[index] = result.values[index] && other.values[index] }
+        }
+        return result
+    }
+}

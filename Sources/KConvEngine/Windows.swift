@@ -1,0 +1,92 @@
+import KConvGraph
+
+/// Where a sliding window (a convolution or pooling kernel) reads along each spatial axis, as TensorFlow
+/// places it: output cell `o` of an axis reads input cells `o·stride − padBefore + t·dilation` for the taps
+/// `t` in `0..<kernel`; cells outside `0..<inputSize` are padding.
+///
+/// A transposed convolution uses the geometry of the forward convolution it is the adjoint of: from its
+/// (larger) output, `inputSize`, to its input, `outputSize`.
+package struct WindowGeometry: Equatable {
+    package var inputSize: [Int]
+    package var outputSize: [Int]
+    package var kernel: [Int]
+    package var strides: [Int]
+    package var dilation: [Int]
+    package var padBefore: [Int]
+
+    /// The geometry between two known sizes. Padding before each axis, as TensorFlow computes it:
+    /// `same` pads `max((out − 1)·stride + dilatedKernel − in, 0)` in total, the smaller half before;
+    /// `causal` (Conv1D) and Keras 1's `full` pad `dilatedKernel − 1` before; `valid` pads nothing.
+    package init(inputSize: [Int], outputSize: [Int], kernel: [Int], strides: [Int], dilation: [Int], padding: String) {
+        self.inputSize = inputSize
+        self.outputSize = outputSize
+        self.kernel = kernel
+        self.strides = strides
+        self.dilation = dilation
+        padBefore = inputSize.indices.map { axis in
+            let dilatedKernel = (kernel[axis] - 1) * dilation[axis] + 1
+            switch padding {
+            case "same": return max((outputSize[axis] - 1) * strides[axis] + dilatedKernel - inputSize[axis], 0) / 2
+            case "causal", "full": return dilatedKernel - 1
+            default: return 0
+            }
+        }
+    }
+
+    /// The geometry of a convolution or pooling over `inputSize`, its output sized by Keras's
+    /// `conv_output_length`; throws when the window does not fit (a valid window larger than the input).
+    package init(inputSize: [Int], kernel: [Int], strides: [Int], dilation: [Int], padding: String) throws {
+        let outputSize = inputSize.indices.map { axis in
+            convOutputLength(inputSize[axis], kernel: kernel[axis], padding: padding, stride: strides[axis], dilation: dilation[axis]) ?? 0
+        }
+        guard outputSize.allSatisfy({ $0 > 0 }) else {
+            throw EngineError("a \(padding) window of size \(kernel) (dilation \(dilation)) does not fit spatial input \(inputSize)")
+        }
+        self.init(inputSize: inputSize, outputSize: outputSize, kernel: kernel, strides: strides, dilation: dilation, padding: padding)
+    }
+
+    package var taps: Int { kernel.reduce(1, *) }
+    package var inputPositions: Int { inputSize.reduce(1, *) }
+    package var outputPositions: Int { outputSize.reduce(1, *) }
+
+    /// True when every output cell reads exactly the input cell at its own position (a 1×1 window with
+    /// unit strides and no padding): the input already is the im2col matrix.
+    package var isPointwise: Bool { taps == 1 && inputSize == outputSize && padBefore.allSatisfy { $0 == 0 } }
+
+    /// The same geometry over exactly three axes, with leading axes of size 1 added, so that the kernels
+    /// handle 1-, 2- and 3-D windows with one loop nest.
+    package var threeDimensional: WindowGeometry {
+        let missing = 3 - inputSize.count
+        precondition(missing >= 0, "windows have at most 3 spatial axes")
+        func lead(_ values: [Int], _ fill: Int) -> [Int] { Array(repeating: fill, count: missing) + values }
+        var geometry = self
+        geometry.inputSize = lead(inputSize, 1)
+        geometry.outputSize = lead(outputSize, 1)
+        geometry.kernel = lead(kernel, 1)
+        geometry.strides = lead(strides, 1)
+        geometry.dilation = lead(dilation, 1)
+        geometry.padBefore = lead(padBefore, 0)
+        return geometry
+    }
+}
+
+/// A spatial layer's input as `(batch, spatial..., channels)`, after checking it has `rank` spatial axes;
+/// a channels_first input is moved to channels_last, the layout every spatial kernel works in (as Keras's
+/// TensorFlow backend does on CPU).
+package func channelsLastInput(_ input: Tensor, rank: Int, channelsFirst: Bool) throws -> Tensor {
+    guard input.rank == rank + 2 else {
+        let layout = channelsFirst ? "batch, channels, \(rank) spatial axes" : "batch, \(rank) spatial axes, channels"
+        throw EngineError("expected a \(rank + 2)-D input (\(layout)), found shape \(input.shape)")
+    }
+    return channelsFirst ? toChannelsLast(input) : input
+}
+
+/// Moves a channels_first tensor `(batch, channels, spatial...)` to channels_last `(batch, spatial..., channels)`.
+package func toChannelsLast(_ tensor: Tensor) -> Tensor {
+    tensor.permuted([0] + Array(2..<tensor.rank) + [1])
+}
+
+/// Moves a channels_last tensor back to channels_first.
+package func toChannelsFirst(_ tensor: Tensor) -> Tensor {
+    tensor.permuted([0, tensor.rank - 1] + Array(1..<tensor.rank - 1))
+}

@@ -1,0 +1,290 @@
+
+/// What a graph node computes. Inputs and outputs are listed per case; a mask is a bool value, and an
+/// optional input (`bias?`) is a nil entry when absent.
+public enum Op {
+    /// `activation(x · W + b)` over the last axis. `[x, kernel (in, units), bias?]` → `[y]`.
+    case dense(activation: Activation)
+    /// An activation function, elementwise (softmax-like ones over the last axis). `[x]` → `[y]`.
+    case activation(Activation)
+    /// Keras's `relu(x, negative_slope, max_value, threshold)`, elementwise. `[x]` → `[y]`.
+    case rectifier(negativeSlope: Float, maxValue: Float?, threshold: Float)
+    /// `x` for x > 0, `alpha·(exp(x) − 1)` below. `[x]` → `[y]`.
+    case elu(alpha: Float)
+    /// Rows of a table picked by whole-number indices in `[0, rows)`. `[table (rows, width), indices]` →
+    /// `[indices.shape + (width,)]`.
+    case gather
+    /// Where `x ≠ value`. `[x]` → `[bool]`.
+    case notEqual(Float)
+    /// Keras Masking: a position (all but the last axis) is kept when any of its features differs from
+    /// `value`; dropped positions are zeroed. `[x]` → `[y, mask]`.
+    case masking(value: Float)
+    /// The same values under another shape: the first `keepingAxes` axes kept, the rest `to` (one entry
+    /// may be -1, inferred from the count). `[x]` → `[y]`.
+    case reshape(keepingAxes: Int, to: [Int])
+    /// Axes permuted: output axis `i` is input axis `permutation[i]`. `[x]` → `[y]`.
+    case transpose([Int])
+    /// A channels_first tensor (`batch, channels, spatial...`) as channels_last; lower ranks unchanged.
+    case channelsLast
+    /// `before[i]` zeros added before axis `i` and `after[i]` after it; negative amounts remove rows.
+    case pad(before: [Int], after: [Int])
+    /// Each element repeated `times` times along `axis` (NumPy's `repeat`).
+    case repeatElements(axis: Int, times: Int)
+    /// A 2-D image resized by whole `factors` as `tf.image.resize(method="bilinear")` does.
+    case resizeBilinear(factors: [Int], channelsFirst: Bool)
+    /// Inputs combined elementwise, with NumPy broadcasting after lower-rank inputs gain axes after the
+    /// batch axis. `[x₁ … xₙ, mask₁ … maskₙ]` → `[y, mask]`.
+    case merge(MergeOp)
+    /// Inputs joined along an axis. `[x₁ … xₙ, mask₁ … maskₙ]` → `[y, mask]`.
+    case concatenate(ConcatenateOp)
+    /// Keras's `batch_dot` of two inputs along one axis each. `[x, y, mask, mask]` → `[z, mask]`.
+    case dot(DotOp)
+    /// Softmax over `axes` together, masked positions left out. `[x, mask?, givenMask?]` → `[y]`.
+    case softmax(SoftmaxOp)
+    /// `x` for x > 0, `alpha · x` below, alpha repeating over the batch. `[x, alpha]` → `[y]`.
+    case prelu
+    /// Max or average over sliding windows of 1 to 3 spatial axes. `[x]` → `[y]`.
+    case pool(PoolOp)
+    /// Max or average over every spatial axis. `[x, mask?]` → `[y]`.
+    case globalPool(GlobalPoolOp)
+    /// Batch normalisation with moving statistics. `[x, gamma?, beta?, mean, variance]` → `[y]`.
+    case batchNorm(BatchNormOp)
+    /// Layer normalisation over `axes` of each sample. `[x, gamma?, beta?]` → `[y]`.
+    case layerNorm(LayerNormOp)
+    /// A convolution over 1 to 3 spatial axes, its activation applied. `[x, weights…]` → `[y]`, weights in
+    /// Keras's layout and order (`kernel, bias?`; separable: `depthwise, pointwise, bias?`).
+    case convolution(ConvolutionOp)
+    /// A SimpleRNN, LSTM or GRU pass. `[x, mask?, weights…, initial states…]` → `[output, states…]` (states
+    /// with `returnState`); weights `kernel, recurrent_kernel, bias?` in Keras's gate order.
+    case recurrent(RecurrentOp, weights: Int, returnState: Bool)
+    /// Keras Bidirectional: both passes over the sequence, merged. `[x, mask?, forward weights…, backward
+    /// weights…, initial states…]` → `[merged output(s), forward states…, backward states…]`.
+    case bidirectional(BidirectionalOp)
+    /// Time folded into the batch: `[b, t, ...]` → `[b·t, ...]`. `[x]` → `[y]`.
+    case foldTime
+    /// The per-step mask of a folded input: a `[b, t, s...]` mask as `[b·t, s...]`; none for a `[b, t]` mask.
+    /// `[x, mask]` → `[mask]`.
+    case foldTimeMask
+    /// A folded result back to `[b, t, ...]`, `b` and `t` read from the unfolded input. `[y, x]` → `[z]`.
+    case unfoldTime
+    /// TimeDistributed's output mask: Keras 3 passes the input mask on; tf.keras unfolds the inner layer's
+    /// mask when it computed one, else keeps a step when any of its positions is kept.
+    /// `[x, inputMask?, innerMask?]` → `[mask]`.
+    case timeDistributedMask(keras3: Bool)
+    /// A layer call kconv cannot compute (a Lambda, a custom class): running it fails with `reason`.
+    case unsupported(reason: String)
+}
+
+
+public enum MergeOperation: String, Sendable { case add, subtract, multiply, average, maximum, minimum }
+
+/// Keras's elementwise merge layers. `keras3Masks`: masks merge as Keras 3 does (OR, and Multiply,
+/// Maximum and Minimum look at them) rather than as tf.keras (AND).
+public struct MergeOp: Sendable {
+    public var operation: MergeOperation
+    public var keras3Masks: Bool
+
+    public init(operation: MergeOperation, keras3Masks: Bool) {
+        self.operation = operation
+        self.keras3Masks = keras3Masks
+    }
+}
+
+/// Concatenation along `axis` (negative counts from the end). `keras3Masks`: along the feature axis the
+/// masks OR (Keras 3) rather than AND (tf.keras).
+public struct ConcatenateOp: Sendable {
+    public var axis: Int
+    public var keras3Masks: Bool
+
+    public init(axis: Int, keras3Masks: Bool) {
+        self.axis = axis
+        self.keras3Masks = keras3Masks
+    }
+}
+
+/// `batch_dot` along `axes` (one per input); with `normalize`, cosine similarity, each input first
+/// L2-normalised with its norm floored at `normFloor` (tf.keras 1e-6, Keras 3 1e-7).
+public struct DotOp: Sendable {
+    public var axes: [Int]
+    public var normalize: Bool
+    public var normFloor: Double
+
+    public init(axes: [Int], normalize: Bool, normFloor: Double) {
+        self.axes = axes
+        self.normalize = normalize
+        self.normFloor = normFloor
+    }
+}
+
+/// Keras Softmax over `axes` (Keras 3 takes several). `keras3Masks`: masked positions are replaced and the
+/// results zeroed (Keras 3) rather than offset by −1e9 (tf.keras).
+public struct SoftmaxOp: Sendable {
+    public var axes: [Int]
+    public var keras3Masks: Bool
+
+    public init(axes: [Int], keras3Masks: Bool) {
+        self.axes = axes
+        self.keras3Masks = keras3Masks
+    }
+}
+
+public enum PoolReduction: Sendable { case max, average }
+
+/// Keras's windowed pooling: `poolSize` and `strides` per spatial axis, `valid` or `same` padding (an
+/// average leaves padding out of its count).
+public struct PoolOp: Sendable {
+    public var reduction: PoolReduction
+    public var poolSize: [Int]
+    public var strides: [Int]
+    public var padding: String
+    public var channelsFirst: Bool
+
+    public init(reduction: PoolReduction, poolSize: [Int], strides: [Int], padding: String, channelsFirst: Bool) {
+        self.reduction = reduction
+        self.poolSize = poolSize
+        self.strides = strides
+        self.padding = padding
+        self.channelsFirst = channelsFirst
+    }
+}
+
+/// Keras's global pooling over `rank` spatial axes; `keepDims` keeps them as size 1.
+public struct GlobalPoolOp: Sendable {
+    public var reduction: PoolReduction
+    public var rank: Int
+    public var channelsFirst: Bool
+    public var keepDims: Bool
+
+    public init(reduction: PoolReduction, rank: Int, channelsFirst: Bool, keepDims: Bool) {
+        self.reduction = reduction
+        self.rank = rank
+        self.channelsFirst = channelsFirst
+        self.keepDims = keepDims
+    }
+}
+
+/// Keras BatchNormalization at inference: `axes` hold the channels (tf.keras allows several), for inputs of
+/// `rank` dimensions.
+public struct BatchNormOp: Sendable {
+    public var axes: [Int]
+    public var rank: Int
+    public var epsilon: Double
+
+    public init(axes: [Int], rank: Int, epsilon: Double) {
+        self.axes = axes
+        self.rank = rank
+        self.epsilon = epsilon
+    }
+}
+
+/// Keras LayerNormalization over `axes`, for inputs of `rank` dimensions; `subtractsMean` is false for
+/// Keras 3's RMS scaling.
+public struct LayerNormOp: Sendable {
+    public var axes: [Int]
+    public var rank: Int
+    public var epsilon: Double
+    public var subtractsMean: Bool
+
+    public init(axes: [Int], rank: Int, epsilon: Double, subtractsMean: Bool) {
+        self.axes = axes
+        self.rank = rank
+        self.epsilon = epsilon
+        self.subtractsMean = subtractsMean
+    }
+}
+
+/// Keras's convolutions. Kernels are `kernel_size + (in / groups, filters)` (transposed:
+/// `kernel_size + (filters, in)`; depthwise `kernel_size + (in, multiplier)`), as Keras stores them.
+public struct ConvolutionOp {
+    public enum Kind {
+        case regular(filters: Int, groups: Int)
+        /// The output's spatial sizes are Keras's `deconv_output_length`.
+        case transposed(filters: Int, outputPadding: [Int]?)
+        case depthwise
+        /// A depthwise convolution, then a 1×1 one over its channels.
+        case separable
+    }
+
+    public var kind: Kind
+    public var kernelSize: [Int]
+    public var strides: [Int]
+    public var padding: String
+    public var dilation: [Int]
+    public var channelsFirst: Bool
+    public var useBias: Bool
+    public var activation: Activation
+
+    public var rank: Int { kernelSize.count }
+
+    public init(kind: Kind, kernelSize: [Int], strides: [Int], padding: String, dilation: [Int], channelsFirst: Bool, useBias: Bool, activation: Activation) {
+        self.kind = kind
+        self.kernelSize = kernelSize
+        self.strides = strides
+        self.padding = padding
+        self.dilation = dilation
+        self.channelsFirst = channelsFirst
+        self.useBias = useBias
+        self.activation = activation
+    }
+}
+
+/// One recurrent cell. Gate blocks in the kernels follow Keras: LSTM `[i f c o]`, GRU `[z r h]`.
+public enum RecurrentCell: Sendable, Equatable {
+    case simple, lstm
+    /// `resetAfter`: apply the reset gate after the recurrent product (cuDNN-compatible, Keras ≥ 2.3 default).
+    case gru(resetAfter: Bool)
+
+    package var gates: Int {
+        switch self {
+        case .simple: 1
+        case .lstm: 4
+        case .gru: 3
+        }
+    }
+
+    /// Recurrent state tensors: LSTM carries h and c, the others h.
+    package var stateCount: Int { self == .lstm ? 2 : 1 }
+}
+
+/// One pass of a recurrent layer.
+public struct RecurrentOp: Sendable {
+    public var cell: RecurrentCell
+    public var units: Int
+    public var activation: Activation
+    public var recurrentActivation: Activation
+    public var useBias: Bool
+    public var goBackwards: Bool
+    public var returnSequences: Bool
+    /// Masked steps output zeros rather than the previous output.
+    public var zeroOutputForMask: Bool
+
+    /// Weights of one pass: kernel, recurrent kernel and (with `useBias`) bias.
+    public var weightCount: Int { useBias ? 3 : 2 }
+
+    public init(cell: RecurrentCell, units: Int, activation: Activation, recurrentActivation: Activation, useBias: Bool, goBackwards: Bool, returnSequences: Bool, zeroOutputForMask: Bool) {
+        self.cell = cell
+        self.units = units
+        self.activation = activation
+        self.recurrentActivation = recurrentActivation
+        self.useBias = useBias
+        self.goBackwards = goBackwards
+        self.returnSequences = returnSequences
+        self.zeroOutputForMask = zeroOutputForMask
+    }
+}
+
+/// Keras Bidirectional over two recurrent passes. `mergeMode` nil: the two outputs apart.
+public struct BidirectionalOp: Sendable {
+    public enum MergeMode: String, Sendable { case concat, sum, mul, ave }
+
+    public var forward: RecurrentOp
+    public var backward: RecurrentOp
+    public var mergeMode: MergeMode?
+    public var returnState: Bool
+
+    public init(forward: RecurrentOp, backward: RecurrentOp, mergeMode: MergeMode?, returnState: Bool) {
+        self.forward = forward
+        self.backward = backward
+        self.mergeMode = mergeMode
+        self.returnState = returnState
+    }
+}

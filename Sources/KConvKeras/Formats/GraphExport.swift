@@ -1,0 +1,182 @@
+import KConvGraph
+import KConvIO
+/// A Functional model's graph as a config writes it: the layer list, each layer's inbound nodes, and the
+/// input and output lists, in the Keras 2 list form or the Keras 3 `args`/`kwargs` form.
+package struct GraphExport {
+    package let model: Model
+    package let target: KerasDialect
+    /// Layers in config order: `model.layers` (whose order also numbers Keras 3 weight paths), plus for Keras 3
+    /// the backend operations it records as graph nodes.
+    package let layerOrder: [Layer]
+    /// Each node's index among its layer's calls, as references in configs count them.
+    private let configIndex: [Int]
+    /// Operation nodes a Keras 2 graph leaves out (an Embedding mask Keras 2 computes by itself).
+    private let droppedNodes: Set<Int>
+
+    package init(model: Model, target: KerasDialect) throws {
+        self.model = model
+        self.target = target
+        var counts: [ObjectIdentifier: Int] = [:]
+        configIndex = model.nodes.map { node in
+            let count = counts[ObjectIdentifier(node.layer), default: 0]
+            counts[ObjectIdentifier(node.layer)] = count + 1
+            return count + Self.firstCallIndex(of: node.layer, target: target)
+        }
+        let operationNodes = model.nodes.indices.filter { model.nodes[$0].layer is KerasOperation }
+        if target == .keras2 {
+            for index in operationNodes { try Self.checkDroppable(index, in: model) }
+            droppedNodes = Set(operationNodes)
+            layerOrder = model.layers
+        } else {
+            droppedNodes = []
+            var order = model.layers
+            for index in operationNodes where !order.contains(where: { $0 === model.nodes[index].layer }) {
+                // After the last layer producing one of its inputs, so Keras meets it once they exist.
+                let producers = model.nodes[index].allInputs.map { model.nodes[$0.node].layer }
+                let position = order.lastIndex { layer in producers.contains { $0 === layer } }.map { $0 + 1 } ?? 0
+                order.insert(model.nodes[index].layer, at: position)
+            }
+            layerOrder = order
+        }
+    }
+
+    /// Nested models number their calls from 1 where Keras counts the node linking their own inputs to
+    /// their outputs: every Keras 2 model, Keras 3 Functional ones (mirrors GraphBuilder).
+    private static func firstCallIndex(of layer: Layer, target: KerasDialect) -> Int {
+        guard let model = layer as? Model else { return 0 }
+        return target == .keras3 && model.kind == .sequential ? 0 : 1
+    }
+
+    /// Keras 3 records an Embedding's mask as `not_equal(tokens, 0)` passed as `mask=`; Keras 2 has no such
+    /// layer but computes the same mask itself. Any other operation cannot be written for Keras 2.
+    private static func checkDroppable(_ index: Int, in model: Model) throws {
+        let node = model.nodes[index]
+        let layer = node.layer
+        let refusal = ModelError(layer: layer.label, "Keras 2 has no layer for the Keras 3 operation \(layer.className); kconv only leaves out the mask not_equal(x, 0) an Embedding(mask_zero=True) computes itself")
+        let constant = node.call["args"]?.arrayValue?.compactMap(\.doubleValue).first ?? 0
+        guard layer.className == "NotEqual", node.inputs.count == 1, constant == 0 else { throw refusal }
+        let masked = model.nodes.contains { other in
+            other.layer.masksZeroInputs && other.inputs.first == node.inputs[0]
+        }
+        let onlyMasks = model.nodes.allSatisfy { other in
+            !other.inputs.contains { $0.node == index }
+                && other.keywordInputs.allSatisfy { $0.name == "mask" || !$0.tensors.contains { $0.node == index } }
+        } && !model.outputs.contains { $0.node == index }
+        guard masked, onlyMasks else { throw refusal }
+    }
+
+    // MARK: Calls
+
+    /// The inbound nodes of `layer`, one per call.
+    package func calls(of layer: Layer) throws -> [JSONValue] {
+        try model.nodes.indices.filter { model.nodes[$0].layer === layer && !(layer is InputLayer) }.map { index in
+            try target == .keras2 ? legacyCall(model.nodes[index]) : keras3Call(model.nodes[index])
+        }
+    }
+
+    /// Keras 2: `[[layer, node, tensor, kwargs], ...]`, one entry per positional tensor, each carrying the
+    /// call's other arguments (keyword tensors as `[layer, node, tensor]`). A Keras 1/2 call is written as it
+    /// was read (it may hold structure, such as a TFOpLambda's bare entry, that the tensors alone do not).
+    private func legacyCall(_ node: Node) throws -> JSONValue {
+        if case .array = node.call { return node.call }
+        var positional = node.inputs
+        var kwargs = try constantKwargs(node)
+        for (name, tensors) in node.keywordInputs {
+            let kept = tensors.filter { !droppedNodes.contains($0.node) }
+            if kept.isEmpty { continue }
+            // Initial states: further positional inputs in Keras 2, the keyword `initial_state` in Keras 3.
+            if name == "initial_state", node.layer.callSignature == .sequenceAndStates {
+                positional += kept
+            } else {
+                kwargs[name] = kept.count == 1 && tensors.count == 1 ? legacyTensor(kept[0]) : .array(kept.map(legacyTensor))
+            }
+        }
+        return .array(positional.map { ref in
+            guard case .array(let items) = legacyTensor(ref) else { return .null }
+            return .array(items + [.object(kwargs)])
+        })
+    }
+
+    /// Keras 3: `{"args": [...], "kwargs": {...}}` with `__keras_tensor__` entries. A Keras 3 call is written
+    /// as it was read.
+    private func keras3Call(_ node: Node) throws -> JSONValue {
+        if case .object = node.call { return node.call }
+        var positional = node.inputs
+        var keywords = node.keywordInputs
+        if node.layer.callSignature == .sequenceAndStates, positional.count > 1 {
+            keywords.insert(("initial_state", Array(positional.dropFirst())), at: 0)
+            positional = Array(positional.prefix(1))
+        }
+        let takesList = node.layer.callSignature == .list || positional.count > 1
+        let args: JSONValue = takesList ? .array([.array(positional.map(keras3Tensor))]) : .array(positional.map(keras3Tensor))
+        var kwargs = try constantKwargs(node)
+        for (name, tensors) in keywords {
+            kwargs[name] = tensors.count == 1 && name != "initial_state" ? keras3Tensor(tensors[0]) : .array(tensors.map(keras3Tensor))
+        }
+        return ["args": args, "kwargs": .object(kwargs)]
+    }
+
+    /// The call's arguments that are not tensors (`training: false`), from the call as it was read.
+    private func constantKwargs(_ node: Node) throws -> JSONObject {
+        var result = JSONObject()
+        if let call = node.call.objectValue {
+            if let args = call["args"], Self.holdsConstant(args) {
+                throw ModelError("Keras 2 cannot express the constant positional arguments of this call: \(ConfigReader.describe(args))")
+            }
+            for (key, value) in call["kwargs"]?.objectValue ?? JSONObject() where !value.isNull && !Self.holdsTensor(value) {
+                result[key] = value
+            }
+        } else if let entries = node.call.arrayValue {
+            let first = GraphBuilder.configTensor(node.call) != nil ? node.call : entries.first
+            let items = first?.arrayValue ?? []
+            for (key, value) in (items.count > 3 ? items[3].objectValue : nil) ?? JSONObject() where !Self.holdsTensor(value) {
+                result[key] = value
+            }
+        }
+        return result
+    }
+
+    /// Whether a value holds a tensor reference in either form.
+    private static func holdsTensor(_ value: JSONValue) -> Bool {
+        if GraphBuilder.configTensor(value) != nil || value["class_name"] == "__keras_tensor__" { return true }
+        if let items = value.arrayValue { return items.contains(where: holdsTensor) }
+        if let object = value.objectValue { return object.contains { holdsTensor($0.value) } }
+        return false
+    }
+
+    /// Whether Keras 3 positional arguments hold anything but tensors and lists of them.
+    private static func holdsConstant(_ value: JSONValue) -> Bool {
+        if value["class_name"] == "__keras_tensor__" { return false }
+        if let items = value.arrayValue { return items.contains(where: holdsConstant) }
+        return true
+    }
+
+    // MARK: Tensors
+
+    private func history(_ ref: TensorRef) -> [JSONValue] {
+        [.string(model.nodes[ref.node].layer.name), .int(Int64(configIndex[ref.node])), .int(Int64(ref.index))]
+    }
+
+    private func legacyTensor(_ ref: TensorRef) -> JSONValue { .array(history(ref)) }
+
+    private func keras3Tensor(_ ref: TensorRef) -> JSONValue {
+        let shape = model.shape(of: ref).map(shapeJSON) ?? .null
+        return ["class_name": "__keras_tensor__",
+                "config": ["shape": shape, "dtype": .string(dtype(of: model.nodes[ref.node].layer)), "keras_history": .array(history(ref))]]
+    }
+
+    /// The dtype a layer's outputs have.
+    private func dtype(of layer: Layer) -> String {
+        if let input = layer as? InputLayer { return input.dtype }
+        if layer is KerasOperation { return "bool" }
+        let name = dtypeName(layer.config["dtype"]) ?? "float32"
+        return name.hasPrefix("mixed_") ? String(name.dropFirst(6)) : name
+    }
+
+    /// `input_layers` / `output_layers`: Keras 2 always a list of `[layer, node, tensor]`; Keras 3 a bare
+    /// triple for a single tensor.
+    package func tensorList(_ refs: [TensorRef]) -> JSONValue {
+        if target == .keras3, refs.count == 1 { return .array(history(refs[0])) }
+        return .array(refs.map { .array(history($0)) })
+    }
+}

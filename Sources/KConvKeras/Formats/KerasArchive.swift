@@ -1,0 +1,101 @@
+import KConvGraph
+import Foundation
+import KConvIO
+
+/// Reads the `.keras` zip archive (`config.json`, `metadata.json`, `model.weights.h5`) that Keras 3 — and
+/// tf-keras from 2.13 — write.
+package enum KerasArchive {
+    /// Configs and metadata are parsed in memory; refuse members claiming more than this.
+    package static let textLimit: UInt64 = 256 << 20
+
+    package static func load(_ path: String, weightsPath: String?) throws -> KerasModel {
+        // Mapped, not read: a multi-gigabyte archive costs only the pages actually touched.
+        let archive = ZipReader(try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped))
+        let entries: [ZipReader.Entry]
+        do {
+            entries = try archive.entries()
+        } catch {
+            throw ModelError("not a readable zip archive: \(error)")
+        }
+        let entry = { (name: String) in entries.first { $0.name == name } }
+        guard let configEntry = entry("config.json") else {
+            throw ModelError("a zip archive without config.json is not a Keras model")
+        }
+        let config = try locating(field: "config.json") { try JSONValue.parse(text(configEntry, in: archive)) }
+        let metadata = try entry("metadata.json").map { metadataEntry in
+            try locating(field: "metadata.json") { try JSONValue.parse(text(metadataEntry, in: archive)) }
+        }
+        let version = metadata?["keras_version"]?.stringValue
+        let dialect = KerasModel.detectDialect(version: version, config: config, defaultDialect: .keras3)
+        let model = try KerasModel.buildModel(config, dialect: dialect)
+
+        var layout = WeightsLayout.none
+        if let weightsPath {
+            layout = try KerasModel.bindWeightsFile(weightsPath, to: model, dialect: dialect)
+        } else if let weightsEntry = entry("model.weights.h5") {
+            let file = try locating(field: "model.weights.h5") { try openHDF5(weightsEntry, in: archive) }
+            try locating(field: "model.weights.h5") { try ObjectPathWeights(root: file.root).bind(to: model) }
+            layout = .objectPaths
+        }
+        return KerasModel(path: path, weightsPath: weightsPath, format: .archive, weightsLayout: layout,
+                          kerasVersion: version, backend: nil, dialect: dialect, model: model)
+    }
+
+    private static func text(_ entry: ZipReader.Entry, in archive: ZipReader) throws -> String {
+        guard entry.uncompressedSize <= textLimit else {
+            throw ModelError("\(entry.name) claims \(entry.uncompressedSize) bytes, more than the \(textLimit) allowed")
+        }
+        guard let text = String(data: try archive.contents(of: entry), encoding: .utf8) else {
+            throw ModelError("\(entry.name) is not UTF-8 text")
+        }
+        return text
+    }
+
+    /// HDF5 reads files, not zip members: write the weights to a private temporary file, open it, and
+    /// unlink it at once (the open handle keeps it readable; nothing is left behind).
+    private static func openHDF5(_ entry: ZipReader.Entry, in archive: ZipReader) throws -> HDF5File {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("model.weights.h5")
+        try archive.contents(of: entry).write(to: url)
+        return try HDF5File.open(url.path)
+    }
+}
+
+/// Weights in Keras 3's object-path layout (`.weights.h5`, `model.weights.h5`): each layer's variables
+/// at `layers/<snake_case class>[_n]/.../vars/<i>`.
+package struct ObjectPathWeights {
+    package let root: HDF5Group
+
+    package func bind(to model: Model) throws {
+        for layer in model.layers {
+            let base = model.objectPathPrefix(of: layer)
+            try locating(layer: layer.label) {
+                let arrays: [WeightArray]
+                if layer.builtInputShapes == nil {
+                    arrays = try ownVariables(at: base)
+                } else {
+                    arrays = try layer.weightSpecs.map { spec in
+                        let path = base + spec.objectPath
+                        guard try root.kind(of: path) == .dataset else {
+                            throw ModelError(field: "weight '\(spec.name)'", "expected dataset '\(path)' \(spec.shape), found none")
+                        }
+                        return try LegacyWeightGroups.array(root.dataset(path), name: path)
+                    }
+                }
+                try WeightBinding.bind(arrays, to: layer, dialect: .keras3)
+            }
+        }
+    }
+
+    /// `vars/0`, `vars/1`, ... directly under `base`, for a layer whose weights kconv cannot predict.
+    private func ownVariables(at base: String) throws -> [WeightArray] {
+        var arrays: [WeightArray] = []
+        while try root.kind(of: base + "vars/\(arrays.count)") == .dataset {
+            let path = base + "vars/\(arrays.count)"
+            arrays.append(try LegacyWeightGroups.array(root.dataset(path), name: path))
+        }
+        return arrays
+    }
+}

@@ -1,0 +1,47 @@
+import KConvGraph
+import Foundation
+import KConvIO
+
+/// Writes the Keras 3 `.keras` archive (`metadata.json`, `config.json`, `model.weights.h5`, all stored
+/// uncompressed as Keras writes them) and Keras 3 `.weights.h5` files.
+package enum KerasArchiveWriter {
+    /// The Keras release whose vocabulary and layout these files follow.
+    package static let kerasVersion = "3.15.1"
+
+    package static func write(_ model: Model, config: JSONObject, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        // HDF5 writes files, not zip members: the weights go to a scratch file beside the output first.
+        let scratch = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).weights-\(UUID().uuidString).h5")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        try writeWeights(model, to: scratch.path)
+        let weights = try Data(contentsOf: scratch)
+
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd@HH:mm:ss"
+        let metadata: JSONValue = ["keras_version": .string(kerasVersion), "date_saved": .string(formatter.string(from: Date()))]
+        let members: [(String, Data)] = [
+            ("metadata.json", Data(metadata.serialized().utf8)),
+            ("config.json", Data(JSONValue.object(config).serialized().utf8)),
+            ("model.weights.h5", weights),
+        ]
+        try ZipWriter.write(members, to: url)
+    }
+
+    /// Keras 3's object-path weights: every variable at `layers/<snake_case class>[_n]/.../vars/<i>`, and a
+    /// `vars` group naming each top-level layer, as `model.save_weights("x.weights.h5")` writes them.
+    package static func writeWeights(_ model: Model, to path: String) throws {
+        let root = try HDF5File.create(path).root
+        try root.createGroup("vars").setAttribute("name", .string(model.name))
+        for layer in model.layers {
+            let base = model.objectPathPrefix(of: layer)
+            try locating(layer: layer.label) {
+                try root.createGroup(base + "vars").setAttribute("name", .string(layer.name))
+                for (spec, array) in zip(layer.weightSpecs, try boundWeights(layer)) {
+                    try root.createDataset(base + spec.objectPath, shape: spec.shape, floats: try array.values())
+                }
+            }
+        }
+        try root.file.flush()  // a full disk fails here, not silently at close
+    }
+}

@@ -1,0 +1,226 @@
+import KConvGraph
+import KConvIO
+/// Core layers: inputs, Dense, Activation, Embedding, Masking and the layers that do nothing at inference.
+
+/// A model input. `batch_input_shape` (Keras 2) or `batch_shape` (Keras 3) is its full shape.
+public final class InputLayer: Layer {
+    package override class var kerasClassNames: [String] { ["InputLayer"] }
+    public let batchShape: TensorShape
+    public let dtype: String
+
+    public required init(_ context: LayerContext) throws {
+        let config = context.config
+        let shape = try config.optionalShape("batch_input_shape") ?? config.optionalShape("batch_shape")
+        guard let shape else {
+            throw config.error("batch_input_shape", expected: "the input's shape", found: nil)
+        }
+        batchShape = shape
+        dtype = dtypeName(config.object["dtype"]) ?? "float32"
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] { [batchShape] }
+}
+
+/// The dtype name from a config value: `"float32"`, or Keras 3's `DTypePolicy` object.
+package func dtypeName(_ value: JSONValue?) -> String? {
+    guard let value else { return nil }
+    if let name = value.stringValue { return name }
+    return value["config"]?["name"]?.stringValue
+}
+
+/// `y = activation(x·W + b)` on the last axis; Keras Dense. kernel is [in, units].
+public final class Dense: Layer {
+    package override class var kerasClassNames: [String] { ["Dense"] }
+    public let units: Int
+    public let activation: Activation
+    public let useBias: Bool
+
+    public required init(_ context: LayerContext) throws {
+        units = try context.config.int("units")
+        activation = context.config.activation("activation", default: "linear", dialect: context.dialect)
+        useBias = try context.config.bool("use_bias", default: true)
+        try super.init(context)
+    }
+
+    package override func makeWeights(_ inputShapes: [TensorShape]) throws -> [WeightSpec] {
+        let input = try lastDimension(singleInput(inputShapes))
+        var specs = [weight("kernel", [input, units], index: 0)]
+        if useBias { specs.append(weight("bias", [units], index: 1)) }
+        return specs
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let input = try singleInput(inputShapes)
+        try requireRank(input, 2...Int.max, "a 2-D or higher")
+        return [input.dropLast() + [units]]
+    }
+
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let weights = try weightValues(&graph)
+        return try lowerElementwise(.dense(activation: activation), call, weights: [weights[0], useBias ? weights[1] : nil], into: &graph)
+    }
+
+    override public var unsupportedReason: String? { activation.unsupportedReason }
+}
+
+/// Applies an activation function elementwise.
+public final class ActivationLayer: Layer {
+    package override class var kerasClassNames: [String] { ["Activation"] }
+    public let activation: Activation
+
+    public required init(_ context: LayerContext) throws {
+        activation = context.config.activation("activation", default: "linear", dialect: context.dialect)
+        try super.init(context)
+    }
+
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        try lowerElementwise(.activation(activation), call, into: &graph)
+    }
+
+    override public var unsupportedReason: String? { activation.unsupportedReason }
+}
+
+/// Dropout, SpatialDropout, GaussianNoise and friends: training-time noise, the identity at inference.
+public final class InferenceIdentity: Layer {
+    package override class var kerasClassNames: [String] { ["Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"] }
+    package override var versionOnlyKeys: [VersionOnlyKey] {
+        guard className.hasPrefix("SpatialDropout") else { return [] }
+        return [VersionOnlyKey("noise_shape", onlyIn: .keras2, value: .null, why: "Keras 3 spatial dropout has no noise_shape"),
+                VersionOnlyKey("trainable", onlyIn: .keras2, why: "Keras 3 spatial dropout takes no trainable flag")]
+    }
+
+    /// Nothing to compute: the input and its mask flow on.
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let input = call.inputs.first else { throw EngineError("expected an input, found none") }
+        return [input]
+    }
+}
+
+/// Looks up rows of an `[input_dim, output_dim]` table; Keras Embedding. With `mask_zero`, index 0 is padding.
+public final class Embedding: Layer {
+    package override class var kerasClassNames: [String] { ["Embedding"] }
+    public let inputDim: Int
+    public let outputDim: Int
+    public let maskZero: Bool
+
+    public required init(_ context: LayerContext) throws {
+        inputDim = try context.config.int("input_dim")
+        outputDim = try context.config.int("output_dim")
+        maskZero = try context.config.bool("mask_zero", default: false)
+        try super.init(context)
+    }
+
+    package override func makeWeights(_ inputShapes: [TensorShape]) throws -> [WeightSpec] {
+        [weight("embeddings", [inputDim, outputDim], index: 0)]
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        [try singleInput(inputShapes) + [outputDim]]
+    }
+
+    /// Indices arrive as floats (NumPy ints converted); each must be a whole number in [0, input_dim).
+    package override class var ownsDimensionKeys: Bool { true }
+    package override var masksZeroInputs: Bool { maskZero }
+    package override var inputVocabulary: Int? { inputDim }
+
+    package override var versionOnlyKeys: [VersionOnlyKey] {
+        [VersionOnlyKey("input_length", onlyIn: .keras2, why: "the input layer carries the sequence length"),
+         VersionOnlyKey("dropout", onlyIn: .keras1, value: 0, why: "Keras 2 and 3 Embeddings have no dropout")]
+    }
+
+    /// Keras 2.0 wrote the input's dtype (int32) as the Embedding's own; its weights were float32.
+    package override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
+        if let name = dtypeName(config["dtype"]), name.hasPrefix("int") || name.hasPrefix("uint") {
+            config["dtype"] = try export.dtype("float32")
+        }
+    }
+
+    /// The table's rows picked by the indices; with `mask_zero`, the output's mask is `indices ≠ 0`.
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let indices = call.inputs.first else { throw EngineError("expected an input, found none") }
+        let table = try weightValues(&graph)[0]
+        let shape = call.outputShapes?.first
+        let output = graph.add(.gather, inputs: [table, indices.value], outputs: [ValueType(dtype: .float32, shape: shape?.dims)], origin: label)
+        let mask = maskZero
+            ? graph.add(.notEqual(0), inputs: [indices.value], outputs: [ValueType(dtype: .bool, shape: shape.map { Array($0.dropLast()).dims })], origin: label)[0]
+            : nil
+        return [LoweredTensor(value: output[0], mask: mask)]
+    }
+}
+
+/// Marks timesteps whose features all equal `mask_value` as padding for the layers downstream.
+public final class Masking: Layer {
+    package override class var kerasClassNames: [String] { ["Masking"] }
+    public let maskValue: Double
+
+    public required init(_ context: LayerContext) throws {
+        maskValue = try context.config.double("mask_value", default: 0)
+        try super.init(context)
+    }
+
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let input = call.inputs.first else { throw EngineError("expected an input, found none") }
+        let shape = call.outputShapes?.first
+        let outputs = graph.add(.masking(value: Float(maskValue)), inputs: [input.value],
+                                outputs: [ValueType(dtype: .float32, shape: shape?.dims), ValueType(dtype: .bool, shape: shape.map { Array($0.dropLast()).dims })],
+                                origin: label)
+        return [LoweredTensor(value: outputs[0], mask: outputs[1])]
+    }
+}
+
+/// A layer whose class kconv does not know (a Lambda, a custom class): kept with its config so that
+/// `inspect` can show it, with shapes and weights taken from the file where they can be known.
+public final class UnsupportedLayer: Layer {
+    /// A Lambda's serialized function, shown as text and never executed.
+    public var functionSource: String? {
+        guard let function = config["function"] else { return nil }
+        let text = function.stringValue ?? function.arrayValue?.first?.stringValue
+            ?? function["config"]?["code"]?.stringValue ?? ConfigReader.describe(function)
+        // Keras 1 stores marshalled bytecode as raw characters, Keras 2 as base64: neither is readable code.
+        let isBytecode = config["function_type"]?.stringValue == "lambda"
+            || text.unicodeScalars.contains { $0.value < 32 && $0 != "\n" && $0 != "\t" }
+        return isBytecode ? "marshalled Python bytecode (\(text.utf8.count) bytes)" : text
+    }
+
+    /// Its weights cannot be predicted, so it stays unbuilt and takes them as the file declares them.
+    package override func build(_ inputShapes: [TensorShape]) throws {}
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        throw ModelError.unknownShape(label)
+    }
+
+    override public var unsupportedReason: String? { "kconv does not implement class \(className)" }
+}
+
+/// A Keras 3 backend operation recorded in a functional graph (`keras.ops.not_equal`, used to compute an
+/// Embedding's mask). Not a layer to Keras: it has no weights and `model.layers` leaves it out.
+public final class KerasOperation: Layer {
+    /// Elementwise comparisons with a constant keep their tensor operand's shape.
+    package static let shapePreserving: Set<String> = ["NotEqual", "Equal", "Greater", "GreaterEqual", "Less", "LessEqual"]
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        guard Self.shapePreserving.contains(className), inputShapes.count == 1 else { throw ModelError.unknownShape(label) }
+        return inputShapes
+    }
+
+    override public var unsupportedReason: String? {
+        className == "NotEqual" ? nil : "kconv does not implement operation \(className)"
+    }
+
+    /// `not_equal(x, constant)`, the operation Keras 3 records for an Embedding's mask: a bool value.
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let input = call.inputs.first else { throw EngineError("expected an input, found none") }
+        let constant = call.recordedCall["args"]?.arrayValue?.lazy.compactMap(\.doubleValue).first ?? 0
+        let output = graph.add(.notEqual(Float(constant)), inputs: [input.value],
+                               outputs: [ValueType(dtype: .bool, shape: call.outputShapes?.first?.dims)], origin: label)
+        return [LoweredTensor(value: output[0], mask: nil)]
+    }
+}
+
+extension Activation {
+    package var unsupportedReason: String? {
+        if case .unknown(let name) = self { return "unknown activation '\(name)'" }
+        return nil
+    }
+}

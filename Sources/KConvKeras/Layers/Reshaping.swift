@@ -1,0 +1,219 @@
+import KConvGraph
+import KConvIO
+/// Reshaping layers: Flatten, Reshape, Permute, RepeatVector, ZeroPadding, Cropping, UpSampling.
+
+/// Flattens every axis after the batch axis (channels_first inputs are moved to channels_last first).
+public final class Flatten: Layer {
+    package override class var kerasClassNames: [String] { ["Flatten"] }
+    public let channelsFirst: Bool
+
+    public required init(_ context: LayerContext) throws {
+        channelsFirst = try context.config.channelsFirst()
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let input = try singleInput(inputShapes)
+        return [[input.first ?? nil, input.featureCount]]
+    }
+
+    /// As Keras's Flatten: a channels_first input of rank > 2 is moved to channels_last before flattening.
+    /// The mask does not flow on.
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        var input = try singleInput(call).value
+        if channelsFirst {
+            input = graph.add(.channelsLast, inputs: [input], outputs: [ValueType(dtype: .float32, shape: nil)], origin: label)[0]
+        }
+        return lowerUnmasked(.reshape(keepingAxes: 1, to: [-1]), input, call, into: &graph)
+    }
+}
+
+/// Reshapes to `target_shape` (batch axis excluded); one entry may be -1.
+public final class Reshape: Layer {
+    package override class var kerasClassNames: [String] { ["Reshape"] }
+    public let targetShape: [Int]
+
+    public required init(_ context: LayerContext) throws {
+        targetShape = try context.config.intList("target_shape")
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let input = try singleInput(inputShapes)
+        let unknown = targetShape.indices.filter { targetShape[$0] == -1 }
+        guard unknown.count <= 1, targetShape.allSatisfy({ $0 == -1 || $0 > 0 }) else {
+            throw ModelError(layer: label, field: "config.target_shape", "expected positive sizes and at most one -1, found \(targetShape)")
+        }
+        var output: TensorShape = targetShape.map { $0 == -1 ? nil : $0 }
+        guard let known = elementCount(targetShape.filter { $0 > 0 }) else {
+            throw ModelError(layer: label, field: "config.target_shape", "sizes \(targetShape) multiply past any tensor's size")
+        }
+        if let total = input.featureCount {
+            if let slot = unknown.first {
+                guard total % known == 0 else {
+                    throw ModelError(layer: label, "cannot reshape \(input.kerasDescription) to \(targetShape)")
+                }
+                output[slot] = total / known
+            } else if total != known {
+                throw ModelError(layer: label, "cannot reshape \(input.kerasDescription) (\(total) values) to \(targetShape) (\(known) values)")
+            }
+        }
+        return [[input.first ?? nil] + output]
+    }
+
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        lowerUnmasked(.reshape(keepingAxes: 1, to: targetShape), try singleInput(call).value, call, into: &graph)
+    }
+}
+
+/// Permutes the non-batch axes; `dims` are 1-based as in Keras.
+public final class Permute: Layer {
+    package override class var kerasClassNames: [String] { ["Permute"] }
+    public let dims: [Int]
+
+    public required init(_ context: LayerContext) throws {
+        dims = try context.config.intList("dims")
+        try super.init(context)
+        guard dims.sorted() == Array(1...max(dims.count, 1)) else {
+            throw ModelError(layer: label, field: "config.dims", "expected a permutation of 1...\(dims.count), found \(dims)")
+        }
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let input = try singleInput(inputShapes)
+        guard input.count == dims.count + 1 else {
+            throw ModelError(layer: label, "dims \(dims) do not fit input \(input.kerasDescription)")
+        }
+        return [[input[0]] + dims.map { input[$0] }]
+    }
+
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        lowerUnmasked(.transpose([0] + dims), try singleInput(call).value, call, into: &graph)
+    }
+}
+
+/// Repeats a `(batch, features)` input `n` times: `(batch, n, features)`.
+public final class RepeatVector: Layer {
+    package override class var kerasClassNames: [String] { ["RepeatVector"] }
+    public let count: Int
+
+    public required init(_ context: LayerContext) throws {
+        count = try context.config.int("n")
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let input = try singleInput(inputShapes)
+        try requireRank(input, 2...2, "a 2-D")
+        return [[input[0], count, input[1]]]
+    }
+
+    /// `(batch, features)` → `(batch, 1, features)`, repeated `n` times along the new axis.
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let expanded = graph.add(.reshape(keepingAxes: 1, to: [1, -1]), inputs: [try singleInput(call).value],
+                                 outputs: [ValueType(dtype: .float32, shape: nil)], origin: label)[0]
+        return lowerUnmasked(.repeatElements(axis: 1, times: count), expanded, call, into: &graph)
+    }
+}
+
+/// ZeroPadding1D/2D/3D and Cropping1D/2D/3D: add or remove `(before, after)` rows per spatial axis.
+public final class SpatialPadding: Layer {
+    package override class var kerasClassNames: [String] { ["ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D"] }
+    public let rank: Int
+    /// `[before, after]` per spatial axis; negative for cropping.
+    public let amounts: [[Int]]
+    public let channelsFirst: Bool
+
+    public required init(_ context: LayerContext) throws {
+        rank = ConvolutionBase.spatialRank(context.className)
+        let cropping = context.className.hasPrefix("Cropping")
+        let pairs = try paddingPairs(context.config, cropping ? "cropping" : "padding", rank: rank)
+        amounts = cropping ? pairs.map { $0.map { -$0 } } : pairs
+        // Keras's 1-D padding and cropping layers have no data_format: always (batch, steps, features).
+        channelsFirst = rank == 1 ? false : try context.config.channelsFirst()
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        var shape = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self)
+        for axis in 0..<rank {
+            guard let length = shape.spatial[axis] else { continue }
+            let resized = length + amounts[axis][0] + amounts[axis][1]
+            guard resized >= 0 else {
+                throw ModelError(layer: label, "cropping \(amounts[axis].map { -$0 }) removes more than the \(length) rows of axis \(axis + 1)")
+            }
+            shape.spatial[axis] = resized
+        }
+        return [shape.shape]
+    }
+
+    /// Keras 2's 1-D padding, cropping and upsampling are channels_last only.
+    package override var versionOnlyKeys: [VersionOnlyKey] {
+        rank == 1 ? [VersionOnlyKey("data_format", onlyIn: .keras3, value: "channels_last", why: "Keras 2's 1-D padding, cropping and upsampling are channels_last only")] : []
+    }
+
+    /// Zeros added (or rows removed) before and after each spatial axis.
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let firstSpatial = channelsFirst ? 2 : 1
+        var before = Array(repeating: 0, count: rank + 2), after = before
+        for axis in 0..<rank {
+            before[firstSpatial + axis] = amounts[axis][0]
+            after[firstSpatial + axis] = amounts[axis][1]
+        }
+        return lowerUnmasked(.pad(before: before, after: after), try singleInput(call).value, call, into: &graph)
+    }
+}
+
+/// UpSampling1D/2D/3D: repeats rows `size` times per axis (2-D also bilinear).
+public final class UpSampling: Layer {
+    package override class var kerasClassNames: [String] { ["UpSampling1D", "UpSampling2D", "UpSampling3D"] }
+    public let rank: Int
+    public let size: [Int]
+    public let channelsFirst: Bool
+    public let interpolation: String
+
+    public required init(_ context: LayerContext) throws {
+        rank = ConvolutionBase.spatialRank(context.className)
+        size = try context.config.positiveInts("size", count: rank, default: Array(repeating: 2, count: rank))
+        channelsFirst = rank == 1 ? false : try context.config.channelsFirst()
+        interpolation = try context.config.string("interpolation", default: "nearest")
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        var shape = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self)
+        shape.spatial = zip(shape.spatial, size).map { length, factor in length.map { $0 * factor } }
+        return [shape.shape]
+    }
+
+    /// Nearest: every row repeated `size` times per axis (Keras's `repeat`). Bilinear (2-D only): the
+    /// channels_last image resized to `size`× its height and width as `tf.image.resize` does.
+    /// Keras 2's 1-D padding, cropping and upsampling are channels_last only.
+    package override var versionOnlyKeys: [VersionOnlyKey] {
+        rank == 1 ? [VersionOnlyKey("data_format", onlyIn: .keras3, value: "channels_last", why: "Keras 2's 1-D padding, cropping and upsampling are channels_last only")] : []
+    }
+
+    /// Nearest: every row repeated `size` times per axis (Keras's `repeat`). Bilinear (2-D only): the image
+    /// resized to `size`× its height and width as `tf.image.resize` does.
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let input = try singleInput(call).value
+        switch interpolation {
+        case "nearest":
+            let firstSpatial = channelsFirst ? 2 : 1
+            var value = input
+            for axis in 0..<rank - 1 {
+                value = graph.add(.repeatElements(axis: firstSpatial + axis, times: size[axis]), inputs: [value],
+                                  outputs: [ValueType(dtype: .float32, shape: nil)], origin: label)[0]
+            }
+            return lowerUnmasked(.repeatElements(axis: firstSpatial + rank - 1, times: size[rank - 1]), value, call, into: &graph)
+        case "bilinear" where rank == 2:
+            return lowerUnmasked(.resizeBilinear(factors: size, channelsFirst: channelsFirst), input, call, into: &graph)
+        default:
+            throw EngineError("kconv cannot compute interpolation '\(interpolation)' for \(className)")
+        }
+    }
+
+    override public var unsupportedReason: String? {
+        ["nearest", "bilinear"].contains(interpolation) ? nil : "interpolation '\(interpolation)'"
+    }
+}

@@ -1,0 +1,250 @@
+import KConvGraph
+import KConvIO
+/// One weight a layer owns once built, declared once by the layer and named from that declaration in
+/// every layout: its Keras name (`kernel`), shape, whether it trains, where Keras 3's object-path files keep
+/// it relative to the layer (`vars/0`, `cell/vars/1`), and the name tf-keras gives it relative to the
+/// layer's own scope (`lstm_cell/kernel:0`). Containers prefix both as they adopt their children's weights.
+public struct WeightSpec: Equatable, Sendable {
+    public var name: String
+    public var shape: [Int]
+    public var trainable: Bool
+    public var objectPath: String
+    /// The tf-keras (`.h5`, TF.js) name, relative to the layer that owns the weight.
+    public var legacyName: String
+    /// Whether `legacyName` is already complete: names a nested model gives its layers' weights are not
+    /// prefixed by the scopes of the layers around it.
+    public var legacyNameIsComplete = false
+
+    public var count: Int { shape.reduce(1, *) }
+
+    /// The tf-keras name of this weight of `layer`: `dense/kernel:0`, `bidirectional/forward_lstm/lstm_cell/kernel:0`.
+    public func legacyName(in layer: Layer) -> String {
+        legacyNameIsComplete ? legacyName : layer.name + "/" + legacyName
+    }
+
+    /// The spec as a container adopts it: under `objectPrefix` in object paths, and (unless complete) under
+    /// `legacyScope` in tf-keras names.
+    package func adopted(objectPrefix: String, legacyScope: String?) -> WeightSpec {
+        var spec = self
+        spec.objectPath = objectPrefix + objectPath
+        if let legacyScope, !legacyNameIsComplete { spec.legacyName = legacyScope + "/" + legacyName }
+        return spec
+    }
+}
+
+/// A weight array bound to a layer: its shape as the file declares it and a way to read its values.
+/// Values are read on demand, so inspecting a multi-gigabyte file never touches the weight bytes.
+public struct WeightArray {
+    /// The name it had in the file (`dense/kernel:0`, `layers/dense/vars/0`).
+    public let name: String
+    public let shape: [Int]
+    private let reader: () throws -> [Float]
+
+    public init(name: String, shape: [Int], reader: @escaping () throws -> [Float]) {
+        self.name = name
+        self.shape = shape
+        self.reader = reader
+    }
+
+    public func values() throws -> [Float] { try reader() }
+}
+
+/// What a layer's initialiser gets: its identity, its config, the dialect it was written in, and a way
+/// to build the layers it wraps.
+public struct LayerContext {
+    public let name: String
+    public let className: String
+    public let config: ConfigReader
+    public let dialect: KerasDialect
+    /// Builds a nested layer from its `{"class_name", "config"}` object (wrappers, nested models).
+    package let buildLayer: (JSONObject) throws -> Layer
+}
+
+/// A native Keras layer: config decoded into typed properties, weights declared for an input shape,
+/// output shapes inferred. Subclasses override `makeWeights` and `outputShapes` (and the engine and
+/// exporters add their parts per layer family).
+public class Layer {
+    public let name: String
+    /// The canonical Keras class name (`Conv2D`, never Keras 1's `Convolution2D`).
+    public let className: String
+    public let dialect: KerasDialect
+    public let trainable: Bool
+    /// The layer's config in the normalised (Keras 2/3) vocabulary.
+    public let config: JSONObject
+
+    /// Weights declared when the layer was built, in Keras order (trainable first, then non-trainable).
+    public internal(set) var weightSpecs: [WeightSpec] = []
+    /// Weights bound from the file, one per spec, same order and shapes.
+    public internal(set) var weights: [WeightArray] = []
+    /// The input shapes of the first call, which fixed the weights.
+    public private(set) var builtInputShapes: [TensorShape]?
+    /// How a Keras 3 config named the class (`module`, `registered_name`), so that a class kconv does not
+    /// know (a user's custom layer) keeps its registration when written back.
+    public internal(set) var registration: (module: JSONValue, registeredName: JSONValue)?
+
+    /// The Keras classes this type implements (`Conv1D`, `Conv2D`, `Conv3D`).
+    package class var kerasClassNames: [String] { [] }
+    /// Older or alternative names of those classes, mapped to the current one (`Convolution2D` → `Conv2D`).
+    package class var legacyClassNames: [String: String] { [:] }
+    /// Whether `input_dim`, `output_dim` and `input_length` are this class's own config keys (an Embedding's
+    /// vocabulary and width) rather than Keras 1's ways of giving a first layer's input shape.
+    package class var ownsDimensionKeys: Bool { false }
+
+    public required init(_ context: LayerContext) throws {
+        name = context.name
+        className = context.className
+        dialect = context.dialect
+        config = context.config.object
+        trainable = try context.config.bool("trainable", default: true)
+    }
+
+    /// Declares the weights for these input shapes; only the first call counts, as in Keras.
+    package func build(_ inputShapes: [TensorShape]) throws {
+        guard builtInputShapes == nil else { return }
+        var specs = try makeWeights(inputShapes)
+        for spec in specs {
+            guard let count = elementCount(spec.shape), count <= largestTensor else {
+                throw ModelError(layer: label, field: "weight '\(spec.name)'", "the config implies shape \(spec.shape), more than the \(largestTensor) values kconv allows a tensor")
+            }
+        }
+        if !trainable {
+            for index in specs.indices { specs[index].trainable = false }
+        }
+        weightSpecs = specs
+        builtInputShapes = inputShapes
+    }
+
+    /// Attaches weight arrays (already checked against `weightSpecs`); containers pass them on to the
+    /// layers they hold.
+    package func bind(_ arrays: [WeightArray]) throws {
+        weights = arrays
+    }
+
+    /// A layer whose shapes cannot be known takes its weights as the file declares them.
+    package func adoptFileWeights(_ arrays: [WeightArray]) {
+        weightSpecs = arrays.enumerated().map { index, array in
+            WeightSpec(name: array.name, shape: array.shape, trainable: trainable, objectPath: "vars/\(index)",
+                       legacyName: array.name, legacyNameIsComplete: array.name.contains("/"))
+        }
+        weights = arrays
+    }
+
+    /// The weights this layer creates for these input shapes, in creation order.
+    package func makeWeights(_ inputShapes: [TensorShape]) throws -> [WeightSpec] { [] }
+
+    /// Output shapes for one call with these input shapes. The default passes shapes through.
+    public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] { inputShapes }
+
+    /// Layers this one contains (a wrapper's inner layer, a nested model's layers), for summaries.
+    public var sublayers: [Layer] { [] }
+
+    /// Why kconv cannot compute this layer, or nil when it can.
+    public var unsupportedReason: String? { nil }
+
+    // MARK: Lowering
+
+    /// Adds one call of this layer to `graph`: the operations it computes, reading `call`'s values and
+    /// returning its outputs with their masks. A class kconv cannot compute adds a node that fails, when
+    /// run, with the reason.
+    package func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        lowerUnsupported(call, into: &graph)
+    }
+
+    // MARK: Calls and writing
+
+    /// How a call of this layer passes its tensors, which Keras 2 and Keras 3 configs record differently.
+    package var callSignature: CallSignature { .tensors }
+
+    /// Keys of this class's config that only some Keras generations know, beyond those any layer may carry.
+    package var versionOnlyKeys: [VersionOnlyKey] { [] }
+
+    /// Translates this layer's config (common vocabulary, shared rules applied) into `export.target`'s.
+    /// The default translates the activation functions it names; layers whose keys or defaults differ
+    /// between Keras generations override it.
+    package func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
+        try export.translateActivations(&config, of: self)
+    }
+
+    /// Keras 1 stored some weights in another layout; this layer's arrays, read from a Keras 1 file, in the
+    /// layout it declares (`preprocess_weights_for_loading`).
+    package func keras1Weights(_ arrays: [WeightArray]) throws -> [WeightArray] { arrays }
+
+    /// This layer's arrays from a file written under Theano, in TensorFlow's conventions.
+    package func theanoWeights(_ arrays: [WeightArray]) -> [WeightArray] { arrays }
+
+    /// Whether the layer computes its output mask as `input != 0` itself (Embedding with `mask_zero`), as
+    /// Keras 2 does where Keras 3 records the comparison in the graph.
+    package var masksZeroInputs: Bool { false }
+
+    /// The vocabulary size of the integer indices this layer takes (an Embedding's `input_dim`), so seeded
+    /// inputs stay in range.
+    package var inputVocabulary: Int? { nil }
+
+    public var paramCount: Int { weightSpecs.reduce(0) { $0 + $1.count } }
+    public var trainableParamCount: Int { weightSpecs.filter(\.trainable).reduce(0) { $0 + $1.count } }
+
+    /// `layer 'dense_1' (Dense)`, the prefix of every message about this layer.
+    public var label: String { "layer '\(name)' (\(className))" }
+
+    // MARK: Helpers for subclasses
+
+    /// The `index`-th weight of the layer, or of its sub-object `owner` (an RNN's `cell`, whose tf-keras
+    /// scope is `legacyScope`, such as `lstm_cell`). `legacyName` is tf-keras's name where it differs.
+    package func weight(_ name: String, _ shape: [Int], index: Int, trainable: Bool = true, owner: String = "",
+                legacyScope: String? = nil, legacyName: String? = nil) -> WeightSpec {
+        let variable = (legacyName ?? name) + ":0"
+        return WeightSpec(name: name, shape: shape, trainable: trainable, objectPath: owner + "vars/\(index)",
+                          legacyName: legacyScope.map { $0 + "/" + variable } ?? variable)
+    }
+
+    /// The single input of a one-input layer.
+    package func singleInput(_ shapes: [TensorShape]) throws -> TensorShape {
+        guard shapes.count == 1 else {
+            throw ModelError(layer: label, "expected 1 input, found \(shapes.count)")
+        }
+        return shapes[0]
+    }
+
+    /// The input's last dimension, which sizes the weights of most layers and must be known.
+    package func lastDimension(_ shape: TensorShape) throws -> Int {
+        guard let last = shape.last, let dim = last else {
+            throw ModelError(layer: label, "the input's last dimension must be known to build weights, found \(shape.kerasDescription)")
+        }
+        return dim
+    }
+
+    /// Checks the input rank, naming what was expected.
+    package func requireRank(_ shape: TensorShape, _ ranks: ClosedRange<Int>, _ what: String) throws {
+        guard ranks.contains(shape.count) else {
+            throw ModelError(layer: label, "expected \(what) input, found shape \(shape.kerasDescription)")
+        }
+    }
+}
+
+/// How a layer's call passes its tensors.
+package enum CallSignature {
+    /// One positional argument per tensor (a single input, or an operation's operands).
+    case tensors
+    /// One positional list of tensors (merge layers): Keras 3 writes `args: [[a, b]]`.
+    case list
+    /// A sequence, then initial states: further positional tensors in Keras 2, `initial_state=` in Keras 3.
+    case sequenceAndStates
+}
+
+/// A config key only some Keras generations know: written for a target that knows it, dropped for one
+/// that does not when it holds `value` (nil: any value, for keys without effect on inference), and an
+/// error otherwise.
+package struct VersionOnlyKey {
+    package var key: String
+    /// The generation that alone knows the key; Keras 1 keys are known by neither target.
+    package var onlyIn: KerasDialect
+    package var value: JSONValue?
+    package var why: String
+
+    package init(_ key: String, onlyIn: KerasDialect, value: JSONValue? = nil, why: String) {
+        self.key = key
+        self.onlyIn = onlyIn
+        self.value = value
+        self.why = why
+    }
+}

@@ -1,0 +1,80 @@
+import KConvGraph
+import KConvIO
+/// The one list of the layer types kconv implements. Each type names the Keras classes it stands for (and
+/// their older names) in its own file; the maps from class name to type are built from those declarations.
+package enum LayerRegistry {
+    package static let layerTypes: [Layer.Type] = [
+        InputLayer.self,
+        Dense.self,
+        ActivationLayer.self,
+        Embedding.self,
+        Masking.self,
+        InferenceIdentity.self,
+        Model.self,
+        Recurrent.self,
+        TimeDistributed.self,
+        Bidirectional.self,
+        Convolution.self,
+        ConvolutionTranspose.self,
+        SeparableConvolution.self,
+        DepthwiseConvolution.self,
+        Pooling.self,
+        GlobalPooling.self,
+        BatchNormalization.self,
+        LayerNormalization.self,
+        ElementwiseMerge.self,
+        Concatenate.self,
+        Dot.self,
+        Flatten.self,
+        Reshape.self,
+        Permute.self,
+        RepeatVector.self,
+        SpatialPadding.self,
+        UpSampling.self,
+        ReLULayer.self,
+        LeakyReLU.self,
+        PReLU.self,
+        ELULayer.self,
+        SoftmaxLayer.self,
+        ThresholdedReLU.self,
+    ]
+
+    /// Keras class name → the type that implements it.
+    package static let types: [String: Layer.Type] = Dictionary(
+        layerTypes.flatMap { type in type.kerasClassNames.map { ($0, type) } }, uniquingKeysWith: { first, _ in first })
+
+    /// Older and alternative class names (Keras 1's `Convolution2D`, tf.keras's `LSTMV1`) → the canonical one.
+    package static let legacyClassNames: [String: String] = Dictionary(
+        layerTypes.flatMap { $0.legacyClassNames }, uniquingKeysWith: { first, _ in first })
+
+    /// Builds a layer from a `{"class_name", "config"}` entry written in `dialect`. Unknown classes become
+    /// `UnsupportedLayer`s; a config that contradicts its class is an error naming the layer and field.
+    package static func build(_ entry: JSONObject, dialect: KerasDialect) throws -> Layer {
+        guard let rawClass = entry["class_name"]?.stringValue else {
+            throw ModelError(field: "class_name", "expected a layer class name, found \(entry["class_name"].map(ConfigReader.describe) ?? "nothing")")
+        }
+        var rawConfig = entry["config"]?.objectValue ?? JSONObject()
+        if let layers = entry["config"]?.arrayValue {
+            // Keras ≤ 2.2.2 wrote a Sequential's config as a bare list of layers.
+            rawConfig = JSONObject([("layers", .array(layers))])
+        }
+        let (className, config) = Dialect.normalize(className: rawClass, config: rawConfig, dialect: dialect)
+        let name = config["name"]?.stringValue ?? entry["name"]?.stringValue ?? snakeCase(className)
+        let context = LayerContext(name: name, className: className, config: ConfigReader(config), dialect: dialect,
+                                   buildLayer: { try build($0, dialect: dialect) })
+        let isOperation = isKeras3Operation(entry, dialect: dialect)
+        let layer = try locating(layer: "layer '\(name)' (\(className))") {
+            try (isOperation ? KerasOperation.self : types[className] ?? UnsupportedLayer.self).init(context)
+        }
+        if let module = entry["module"] { layer.registration = (module, entry["registered_name"] ?? .null) }
+        return layer
+    }
+
+    /// Keras 3 ops recorded in a graph carry `module: keras.src.ops.*`; legacy `.h5` files drop the module,
+    /// but an op's config holds only its name, while every layer's has `trainable` and `dtype`.
+    private static func isKeras3Operation(_ entry: JSONObject, dialect: KerasDialect) -> Bool {
+        if let module = entry["module"]?.stringValue { return module.hasPrefix("keras.src.ops") }
+        guard dialect == .keras3, let config = entry["config"]?.objectValue else { return false }
+        return config["trainable"] == nil && config["dtype"] == nil
+    }
+}

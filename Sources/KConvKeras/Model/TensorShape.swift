@@ -1,0 +1,47 @@
+import KConvIO
+import KConvGraph
+/// A tensor shape as Keras reports it: batch dimension first, `nil` for a dimension that is unknown
+/// until run time (the batch size, a variable sequence length).
+public typealias TensorShape = [Int?]
+
+extension Array where Element == Int? {
+    /// Keras's own notation: `(None, 10, 32)`.
+    public var kerasDescription: String {
+        let dims = map { $0.map(String.init) ?? "None" }
+        return dims.count == 1 ? "(\(dims[0]),)" : "(" + dims.joined(separator: ", ") + ")"
+    }
+
+    /// The shape without its batch dimension, the form `input_shape` uses in configs.
+    package var withoutBatch: TensorShape { Array(dropFirst()) }
+
+    /// The product of the dimensions after the batch axis, or nil if any of them is unknown (or the
+    /// product overflows, which only a hostile config achieves).
+    package var featureCount: Int? {
+        var dims: [Int] = []
+        for dim in dropFirst() {
+            guard let dim else { return nil }
+            dims.append(dim)
+        }
+        return elementCount(dims)
+    }
+
+    /// The product of the known dimensions after the batch axis, nil on overflow.
+    package var knownFeatureCount: Int? { elementCount(dropFirst().compactMap { $0 }) }
+}
+
+/// The most values one tensor may hold: 2³⁴ Float32s (64 GiB), beyond any real Keras model. Sizes that
+/// configs declare are checked against it when the model is built, so a hostile file is an error at load
+/// time, never an overflow or an absurd allocation later.
+package let largestTensor = 1 << 34
+
+/// Element count of a concrete weight shape, or nil if it would overflow `Int` (a hostile file).
+package func elementCount(_ shape: [Int]) -> Int? {
+    var total = 1
+    for dim in shape {
+        guard dim >= 0 else { return nil }
+        let (product, overflow) = total.multipliedReportingOverflow(by: dim)
+        if overflow { return nil }
+        total = product
+    }
+    return total
+}

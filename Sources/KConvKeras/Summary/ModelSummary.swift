@@ -1,0 +1,119 @@
+import KConvIO
+import KConvGraph
+/// What `kconv inspect` shows: a Keras-style summary of a model, as text or as one JSON object.
+/// Built from structure and weight shapes only; nothing from the file is executed.
+public struct ModelSummary {
+    public struct Tensor {
+        public var name: String
+        public var shape: TensorShape?
+        public var dtype: String
+    }
+
+    public struct Row {
+        public var name: String
+        public var className: String
+        /// One entry per call of the layer; each holds the shapes of that call's outputs (nil: unknown).
+        public var outputShapes: [[TensorShape?]]
+        public var params: Int
+        public var trainableParams: Int
+        /// Per call, the tensors it consumed: `layer[node][tensor]`.
+        public var inbound: [[String]]
+        public var children: [Row]
+        public var unsupportedReason: String?
+        /// A Lambda's serialized function, shown as text, never run.
+        public var functionSource: String?
+    }
+
+    public var file: String
+    public var weightsFile: String?
+    public var format: String
+    public var weightsLayout: String
+    public var kerasVersion: String?
+    public var dialect: String
+    public var backend: String?
+    public var modelName: String
+    public var modelClass: String
+    public var inputs: [Tensor]
+    public var outputs: [Tensor]
+    public var rows: [Row]
+
+    public var totalParams: Int { rows.reduce(0) { $0 + $1.params } }
+    public var trainableParams: Int { rows.reduce(0) { $0 + $1.trainableParams } }
+    public var nonTrainableParams: Int { totalParams - trainableParams }
+
+    /// Every unsupported layer, nested ones included, as `(name, class, reason)`.
+    public var unsupportedLayers: [(name: String, className: String, reason: String)] {
+        var found: [(String, String, String)] = []
+        var pending = rows.reversed() as [Row]
+        while let row = pending.popLast() {
+            if row.children.isEmpty || row.className != "Sequential" && row.className != "Functional" {
+                if let reason = row.unsupportedReason, !row.children.contains(where: { $0.unsupportedReason != nil }) {
+                    found.append((row.name, row.className, reason))
+                }
+            }
+            pending += row.children.reversed()
+        }
+        return found
+    }
+
+    /// Labels of the layers in `model` (nested ones included) that kconv cannot compute.
+    public static func unsupported(in model: Model) -> [String] {
+        var found: [String] = []
+        var pending: [Layer] = model.layers.reversed()
+        while let layer = pending.popLast() {
+            if layer.sublayers.isEmpty, layer.unsupportedReason != nil { found.append(layer.label) }
+            pending += layer.sublayers.reversed()
+        }
+        return found
+    }
+
+    public init(_ loaded: KerasModel) {
+        let model = loaded.model
+        file = loaded.path
+        weightsFile = loaded.weightsPath
+        format = loaded.format.rawValue
+        weightsLayout = loaded.weightsLayout.rawValue
+        kerasVersion = loaded.kerasVersion
+        dialect = loaded.dialect.rawValue
+        backend = loaded.backend
+        modelName = model.name
+        modelClass = model.className
+        inputs = zip(model.inputs, model.inputLayers).map { ref, layer in
+            Tensor(name: layer.name, shape: model.shape(of: ref), dtype: layer.dtype)
+        }
+        outputs = model.outputs.map { ref in
+            Tensor(name: model.nodes[ref.node].layer.name, shape: model.shape(of: ref), dtype: "float32")
+        }
+        rows = Self.rows(of: model)
+    }
+
+    package static func rows(of model: Model) -> [Row] {
+        model.layers.map { layer in
+            let nodes = model.nodes(of: layer)
+            let inbound = nodes.map { node in
+                node.allInputs.map { ref -> String in
+                    let source = model.nodes[ref.node]
+                    let callIndex = model.nodes(of: source.layer).firstIndex { $0 === source } ?? 0
+                    return "\(source.layer.name)[\(callIndex)][\(ref.index)]"
+                }
+            }
+            return row(layer, outputShapes: nodes.map { $0.outputShapes.map { $0.map { Optional($0) } } ?? [nil] }, inbound: inbound)
+        }
+    }
+
+    package static func row(_ layer: Layer, outputShapes: [[TensorShape?]], inbound: [[String]]) -> Row {
+        let children: [Row]
+        if let nested = layer as? Model {
+            children = rows(of: nested)
+        } else {
+            children = layer.sublayers.map { inner in
+                let shapes = inner.builtInputShapes.flatMap { try? inner.outputShapes($0) }
+                return row(inner, outputShapes: [shapes.map { $0.map { Optional($0) } } ?? [nil]], inbound: [])
+            }
+        }
+        return Row(name: layer.name, className: layer.className, outputShapes: outputShapes,
+                   params: layer.paramCount, trainableParams: layer.trainableParamCount, inbound: inbound,
+                   children: children, unsupportedReason: layer.unsupportedReason,
+                   functionSource: (layer as? UnsupportedLayer)?.functionSource)
+    }
+}

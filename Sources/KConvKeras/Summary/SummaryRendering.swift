@@ -1,0 +1,113 @@
+import KConvGraph
+import KConvIO
+/// Text and JSON renderings of a `ModelSummary`.
+extension ModelSummary {
+    /// A summary a Keras user recognises: header, one row per layer (wrapped and nested layers indented
+    /// under theirs), parameter totals, then the unsupported layers.
+    public var text: String {
+        var lines: [String] = []
+        lines.append("File:     \(file)" + (weightsFile.map { " (weights: \($0))" } ?? ""))
+        lines.append("Format:   \(format); weights: \(weightsLayout)")
+        lines.append("Keras:    \(kerasVersion ?? "unknown version") (\(dialect))" + (backend.map { ", backend \($0)" } ?? ""))
+        lines.append("Model:    \"\(modelName)\" (\(modelClass))")
+        for input in inputs { lines.append("Input:    \(input.name) \(Self.describe(input.shape)) \(input.dtype)") }
+        for output in outputs { lines.append("Output:   \(output.name) \(Self.describe(output.shape))") }
+        lines.append("")
+
+        let showConnections = modelClass != "Sequential"
+        var table: [[String]] = [["Layer (type)", "Output Shape", "Param #"] + (showConnections ? ["Connected to"] : [])]
+        func add(_ row: Row, depth: Int) {
+            let indent = depth == 0 ? "" : String(repeating: "  ", count: depth - 1) + "└ "
+            let shape = row.outputShapes.count == 1 ? row.outputShapes[0].map(Self.describe).joined(separator: ", ") : "multiple"
+            let marker = row.unsupportedReason == nil || !row.children.isEmpty ? "" : " [unsupported]"
+            var cells = ["\(indent)\(row.name) (\(row.className))\(marker)", shape, String(row.params)]
+            if showConnections { cells.append(depth == 0 ? row.inbound.flatMap { $0 }.joined(separator: ", ") : "") }
+            table.append(cells)
+            for child in row.children { add(child, depth: depth + 1) }
+        }
+        rows.forEach { add($0, depth: 0) }
+        let widths = table[0].indices.map { column in table.map { $0[column].count }.max() ?? 0 }
+        let render = { (cells: [String]) in
+            zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingTrailingSpaces()
+        }
+        let rule = String(repeating: "=", count: widths.reduce(0, +) + 2 * (widths.count - 1))
+        lines.append(render(table[0]))
+        lines.append(rule)
+        lines += table.dropFirst().map(render)
+        lines.append(rule)
+        lines.append("Total params: \(totalParams)")
+        lines.append("Trainable params: \(trainableParams)")
+        lines.append("Non-trainable params: \(nonTrainableParams)")
+        let unsupported = unsupportedLayers
+        if !unsupported.isEmpty {
+            lines.append("")
+            lines.append("Unsupported layers (\(unsupported.count)): kconv can show them but not compute them")
+            for layer in unsupported { lines.append("  \(layer.name) (\(layer.className)): \(layer.reason)") }
+        }
+        for row in rows.flatMap(Self.flattened) {
+            if let source = row.functionSource {
+                lines.append("  \(row.name) holds a serialized Python function (not executed): \(source.prefix(80).debugDescription)")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The summary as one JSON object (`kconv inspect --json`).
+    public var json: JSONValue {
+        func tensor(_ tensor: Tensor) -> JSONValue {
+            ["name": .string(tensor.name), "shape": tensor.shape.map(Self.shapeJSON) ?? .null, "dtype": .string(tensor.dtype)]
+        }
+        func rowJSON(_ row: Row) -> JSONValue {
+            var object: JSONObject = [
+                "name": .string(row.name), "class_name": .string(row.className),
+                "output_shape": row.outputShapes.count == 1 ? Self.outputJSON(row.outputShapes[0]) : .null,
+                "params": .int(Int64(row.params)), "trainable_params": .int(Int64(row.trainableParams)),
+                "non_trainable_params": .int(Int64(row.params - row.trainableParams)),
+                "inbound": .array(row.inbound.map { .array($0.map { .string($0) }) }),
+            ]
+            if row.outputShapes.count != 1 {
+                object["output_shapes"] = .array(row.outputShapes.map(Self.outputJSON))
+            }
+            if !row.children.isEmpty {
+                object[row.className == "Sequential" || row.className == "Functional" ? "layers" : "wrapped"] = .array(row.children.map(rowJSON))
+            }
+            object["supported"] = .bool(row.unsupportedReason == nil)
+            if let reason = row.unsupportedReason { object["unsupported_reason"] = .string(reason) }
+            if let source = row.functionSource { object["function_source"] = .string(source) }
+            return .object(object)
+        }
+        return [
+            "file": .string(file), "weights_file": weightsFile.map { .string($0) } ?? .null,
+            "format": .string(format), "weights_layout": .string(weightsLayout),
+            "keras_version": kerasVersion.map { .string($0) } ?? .null, "dialect": .string(dialect),
+            "backend": backend.map { .string($0) } ?? .null,
+            "name": .string(modelName), "class_name": .string(modelClass),
+            "inputs": .array(inputs.map(tensor)), "outputs": .array(outputs.map(tensor)),
+            "layers": .array(rows.map(rowJSON)),
+            "total_params": .int(Int64(totalParams)), "trainable_params": .int(Int64(trainableParams)),
+            "non_trainable_params": .int(Int64(nonTrainableParams)),
+            "unsupported_layers": .array(unsupportedLayers.map { ["name": .string($0.name), "class_name": .string($0.className), "reason": .string($0.reason)] }),
+        ]
+    }
+
+    private static func flattened(_ row: Row) -> [Row] { [row] + row.children.flatMap(flattened) }
+
+    package static func describe(_ shape: TensorShape?) -> String { shape?.kerasDescription ?? "?" }
+
+    package static func shapeJSON(_ shape: TensorShape) -> JSONValue { .array(shape.map { $0.map { .int(Int64($0)) } ?? .null }) }
+
+    /// One output: its shape; several: a list of shapes (as Keras reports multi-output layers).
+    package static func outputJSON(_ shapes: [TensorShape?]) -> JSONValue {
+        let encoded = shapes.map { $0.map(shapeJSON) ?? .null }
+        return encoded.count == 1 ? encoded[0] : .array(encoded)
+    }
+}
+
+extension String {
+    package func trimmingTrailingSpaces() -> String {
+        var copy = self
+        while copy.last == " " { copy.removeLast() }
+        return copy
+    }
+}
