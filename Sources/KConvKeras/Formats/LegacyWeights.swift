@@ -37,7 +37,7 @@ package struct LegacyWeightGroups {
     /// A lazily read weight array over one dataset, refusing non-numeric element types up front.
     package static func array(_ dataset: HDF5Dataset, name: String) throws -> WeightArray {
         let shape = try dataset.shape
-        guard let count = elementCount(shape) else {
+        guard let count = checkedElementCount(shape) else {
             throw ModelError(field: "weight '\(name)'", "dataset \(dataset.path) declares an impossible shape \(shape)")
         }
         switch try dataset.elementType {

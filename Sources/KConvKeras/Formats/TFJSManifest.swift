@@ -115,7 +115,7 @@ package struct TFJSManifest {
         }
         let label = "\(field) '\(name)'"
         guard let dims = value["shape"]?.arrayValue, case let shape = dims.compactMap(\.intValue), shape.count == dims.count,
-              let count = elementCount(shape), count <= largestTensor else {
+              let count = checkedElementCount(shape), count <= largestTensor else {
             throw ModelError(field: label, "expected a shape of non-negative integers, found \(value["shape"].map(ConfigReader.describe) ?? "none")")
         }
         let encoding = try Self.encoding(value, field: label)

@@ -45,7 +45,7 @@ public final class Reshape: Layer {
             throw ModelError(layer: label, field: "config.target_shape", "expected positive sizes and at most one -1, found \(targetShape)")
         }
         var output: TensorShape = targetShape.map { $0 == -1 ? nil : $0 }
-        guard let known = elementCount(targetShape.filter { $0 > 0 }) else {
+        guard let known = checkedElementCount(targetShape.filter { $0 > 0 }) else {
             throw ModelError(layer: label, field: "config.target_shape", "sizes \(targetShape) multiply past any tensor's size")
         }
         if let total = input.featureCount {

@@ -103,7 +103,7 @@ public class Layer {
         guard builtInputShapes == nil else { return }
         var specs = try makeWeights(inputShapes)
         for spec in specs {
-            guard let count = elementCount(spec.shape), count <= largestTensor else {
+            guard let count = checkedElementCount(spec.shape), count <= largestTensor else {
                 throw ModelError(layer: label, field: "weight '\(spec.name)'", "the config implies shape \(spec.shape), more than the \(largestTensor) values kconv allows a tensor")
             }
         }

@@ -22,26 +22,14 @@ extension Array where Element == Int? {
             guard let dim else { return nil }
             dims.append(dim)
         }
-        return elementCount(dims)
+        return checkedElementCount(dims)
     }
 
     /// The product of the known dimensions after the batch axis, nil on overflow.
-    package var knownFeatureCount: Int? { elementCount(dropFirst().compactMap { $0 }) }
+    package var knownFeatureCount: Int? { checkedElementCount(dropFirst().compactMap { $0 }) }
 }
 
 /// The most values one tensor may hold: 2³⁴ Float32s (64 GiB), beyond any real Keras model. Sizes that
 /// configs declare are checked against it when the model is built, so a hostile file is an error at load
 /// time, never an overflow or an absurd allocation later.
 package let largestTensor = 1 << 34
-
-/// Element count of a concrete weight shape, or nil if it would overflow `Int` (a hostile file).
-package func elementCount(_ shape: [Int]) -> Int? {
-    var total = 1
-    for dim in shape {
-        guard dim >= 0 else { return nil }
-        let (product, overflow) = total.multipliedReportingOverflow(by: dim)
-        if overflow { return nil }
-        total = product
-    }
-    return total
-}
