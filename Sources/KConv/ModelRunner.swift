@@ -13,18 +13,34 @@ extension Model {
 
     /// Runs the model on `inputs` (one tensor per model input, batch first) and returns its outputs.
     public func predict(_ inputs: [Tensor]) throws -> [Tensor] {
-        try run(inputs, keepingLayerOutputs: false).outputs
+        try run(inputs.map(Plan.Slot.tensor), keepingLayerOutputs: false).outputs
+    }
+
+    /// Runs the model on NumPy arrays (one per model input, in input order). An integer array feeding an
+    /// integer input (an Embedding's token ids) stays exact at any size; everything else computes in float32.
+    public func predict(arrays: [NumPyArray]) throws -> [Tensor] {
+        try run(inputSlots(arrays), keepingLayerOutputs: false).outputs
+    }
+
+    /// The engine's input values for `arrays`, integers kept exact where the input layer's dtype is an integer.
+    package func inputSlots(_ arrays: [NumPyArray]) -> [Plan.Slot] {
+        zip(arrays, inputLayers).map { array, layer in
+            if DType(kerasName: layer.dtype)?.isInteger == true, let integers = array.integers {
+                return .integers(IndexTensor(shape: array.shape, values: integers))
+            }
+            return .tensor(array.tensor)
+        } + arrays.dropFirst(inputLayers.count).map { .tensor($0.tensor) }
     }
 
     /// Runs the model; with `keepingLayerOutputs`, also returns every layer call's outputs in node order
     /// (for per-layer checks), named by layer.
-    package func run(_ inputs: [Tensor], keepingLayerOutputs: Bool) throws -> (outputs: [Tensor], layers: [(name: String, tensors: [Tensor])]) {
-        try checkInputs(inputs)
+    package func run(_ inputs: [Plan.Slot], keepingLayerOutputs: Bool) throws -> (outputs: [Tensor], layers: [(name: String, tensors: [Tensor])]) {
+        try checkInputs(inputs.map(\.shape))
         if !(prepared is PreparedModel) { try prepareForInference() }
         guard let prepared = prepared as? PreparedModel else { throw EngineError("model '\(name)' could not be prepared") }
         let layerValues = keepingLayerOutputs ? zip(nodes, prepared.lowered.nodeOutputs).filter { !$0.1.isEmpty } : []
         let retain = Set(layerValues.flatMap(\.1))
-        let result = try prepared.plan.run(inputs.map(Plan.Slot.tensor), retain: retain)
+        let result = try prepared.plan.run(inputs, retain: retain)
         let outputs = try result.outputs.enumerated().map { index, slot in
             guard let tensor = slot?.asTensor else { throw EngineError("model output \(index) was not computed") }
             return tensor
@@ -36,16 +52,16 @@ extension Model {
     }
 
     /// Inputs must match the model's declared inputs in count, rank and every known dimension.
-    private func checkInputs(_ inputs: [Tensor]) throws {
+    private func checkInputs(_ inputs: [[Int]]) throws {
         guard inputs.count == self.inputs.count else {
             throw EngineError("model '\(name)' takes \(self.inputs.count) inputs (\(inputLayers.map(\.name).joined(separator: ", "))), found \(inputs.count)")
         }
-        for (tensor, layer) in zip(inputs, inputLayers) {
+        for (shape, layer) in zip(inputs, inputLayers) {
             let expected = layer.batchShape
-            let matches = tensor.shape.count == expected.count
-                && zip(tensor.shape, expected).allSatisfy { dim, want in want.map { $0 == dim } ?? true }
+            let matches = shape.count == expected.count
+                && zip(shape, expected).allSatisfy { dim, want in want.map { $0 == dim } ?? true }
             guard matches else {
-                throw EngineError("input '\(layer.name)' must have shape \(expected.kerasDescription), found \(tensor.shape)")
+                throw EngineError("input '\(layer.name)' must have shape \(expected.kerasDescription), found \(shape)")
             }
         }
     }

@@ -17,16 +17,36 @@ package func denseProduct(_ input: Tensor, kernel: Tensor, bias: Tensor?) throws
 }
 
 /// Rows of `table` (`[rows, width]`) picked by `indices`, which must be whole numbers in `[0, rows)`
-/// (NumPy integers arrive as floats); the result has shape `indices.shape + [width]`.
+/// (float indices, as a float32 model input carries them); the result has shape `indices.shape + [width]`.
 package func gather(_ table: Tensor, _ indices: Tensor) throws -> Tensor {
-    guard table.rank == 2 else { throw EngineError("expected a 2-D table, found shape \(table.shape)") }
-    let (rows, width) = (table.shape[0], table.shape[1])
-    var output = Tensor(zeros: indices.shape + [width])
-    for (position, value) in indices.values.enumerated() {
+    let rows = table.shape.first ?? 0
+    let picked = try indices.values.enumerated().map { position, value in
         guard value >= 0, value < Float(rows), value.rounded(.towardZero) == value else {
             throw EngineError("index \(value) at flat position \(position) is not a whole number in [0, \(rows)) (input_dim)")
         }
-        let row = Int(value)
+        return Int(value)
+    }
+    return try gather(table, rows: picked, shape: indices.shape)
+}
+
+/// Rows of `table` picked by exact integer indices in `[0, rows)`: an integer model input, at any size.
+package func gather(_ table: Tensor, _ indices: IndexTensor) throws -> Tensor {
+    let rows = table.shape.first ?? 0
+    let picked = try indices.values.enumerated().map { position, value in
+        guard value >= 0, value < Int64(rows) else {
+            throw EngineError("index \(value) at flat position \(position) is not in [0, \(rows)) (input_dim)")
+        }
+        return Int(value)
+    }
+    return try gather(table, rows: picked, shape: indices.shape)
+}
+
+/// The table's `rows`, checked in range, laid out as `shape + [width]`.
+private func gather(_ table: Tensor, rows: [Int], shape: [Int]) throws -> Tensor {
+    guard table.rank == 2 else { throw EngineError("expected a 2-D table, found shape \(table.shape)") }
+    let width = table.shape[1]
+    var output = Tensor(zeros: shape + [width])
+    for (position, row) in rows.enumerated() {
         output.values.replaceSubrange(position * width ..< (position + 1) * width, with: table.values[row * width ..< (row + 1) * width])
     }
     return output

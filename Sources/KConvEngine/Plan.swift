@@ -6,15 +6,26 @@ package final class Plan {
     package enum Slot {
         case tensor(Tensor)
         case mask(Mask)
+        /// Integers kept exact (an integer model input), read as floats by every operation but `gather`.
+        case integers(IndexTensor)
 
         package var tensor: Tensor? { if case .tensor(let tensor) = self { tensor } else { nil } }
         package var mask: Mask? { if case .mask(let mask) = self { mask } else { nil } }
+
+        package var shape: [Int] {
+            switch self {
+            case .tensor(let tensor): tensor.shape
+            case .mask(let mask): mask.shape
+            case .integers(let integers): integers.shape
+            }
+        }
 
         /// The value as a tensor, a mask as 1 (kept) and 0 (dropped), as Keras passes masks by keyword.
         package var asTensor: Tensor {
             switch self {
             case .tensor(let tensor): tensor
             case .mask(let mask): Tensor(shape: mask.shape, values: mask.values.map { $0 ? 1 : 0 })
+            case .integers(let integers): Tensor(shape: integers.shape, values: integers.values.map(Float.init))
             }
         }
     }
@@ -54,13 +65,13 @@ package final class Plan {
                 case .convolution(let op):
                     let prepared = try PreparedConvolution(op, weights: weights)
                     steps[index] = { inputs in
-                        guard let input = inputs.first??.tensor else { throw EngineError("input 0 is missing") }
+                        guard let input = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
                         return [.tensor(try prepared.run(input))]
                     }
                 case .recurrent(let op, let count, let returnState):
                     let prepared = try PreparedRecurrent(op, weights: Array(weights.prefix(count)), returnState: returnState)
                     steps[index] = { inputs in
-                        guard let sequence = inputs.first??.tensor else { throw EngineError("input 0 is missing") }
+                        guard let sequence = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
                         let states = inputs.dropFirst(2 + count).compactMap { $0?.asTensor }
                         return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
                     }
@@ -68,7 +79,7 @@ package final class Plan {
                     let count = op.forward.weightCount + op.backward.weightCount
                     let prepared = try PreparedBidirectional(op, weights: Array(weights.prefix(count)))
                     steps[index] = { inputs in
-                        guard let sequence = inputs.first??.tensor else { throw EngineError("input 0 is missing") }
+                        guard let sequence = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
                         let states = inputs.dropFirst(2 + count).compactMap { $0?.asTensor }
                         return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
                     }
@@ -141,8 +152,12 @@ package final class Plan {
         case .elu(let alpha):
             return try map { Activation.elu($0, alpha: alpha) }
         case .gather:
+            if case .integers(let indices)? = inputs[1] { return [.tensor(try gather(tensor(0), indices))] }
             return [.tensor(try gather(tensor(0), tensor(1)))]
         case .notEqual(let value):
+            if case .integers(let input)? = inputs[0], let exact = Int64(exactly: value) {
+                return [.mask(Mask(shape: input.shape, values: input.values.map { $0 != exact }))]
+            }
             let input = try tensor(0)
             return [.mask(Mask(shape: input.shape, values: input.values.map { $0 != value }))]
         case .masking(let value):

@@ -29,6 +29,18 @@ public struct Tensor: Equatable, Sendable {
     }
 }
 
+/// Whole numbers in C order, exact at any size: integer model inputs (an Embedding's token ids).
+public struct IndexTensor: Equatable, Sendable {
+    public var shape: [Int]
+    public var values: [Int64]
+
+    public init(shape: [Int], values: [Int64]) {
+        precondition(shape.reduce(1, *) == values.count, "index tensor shape \(shape) does not match \(values.count) values")
+        self.shape = shape
+        self.values = values
+    }
+}
+
 /// Which timesteps of each sample are real (true) or padding (false): shape `[batch, steps]` as Keras
 /// computes it from `Masking` or `Embedding(mask_zero=True)` and passes it down the graph.
 public struct Mask: Equatable, Sendable {

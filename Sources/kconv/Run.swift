@@ -36,7 +36,7 @@ struct Run: ParsableCommand {
             } else {
                 arrays = try input.enumerated().map { index, path in ("in_\(index)", try NumPy.readNPY(path)) }
             }
-            let outputs = try loaded.predict(ModelInputs.tensors(for: loaded, from: arrays))
+            let outputs = try loaded.predict(arrays: ModelInputs.arrays(for: loaded, from: arrays))
             try NumPy.writeNPZ(outputs.enumerated().map { index, tensor in
                 ("out_\(index)", NumPyArray(shape: tensor.shape, values: tensor.values))
             }, to: output)

@@ -29,7 +29,7 @@ import KConvIO
             return
         }
         try model.prepareForInference()
-        let outputs = try model.predict(ModelInputs.tensors(for: model, from: arrays))
+        let outputs = try model.predict(arrays: ModelInputs.arrays(for: model, from: arrays))
         #expect(outputs.count == wanted.count, "\(file): \(outputs.count) outputs, Keras \(wanted.count)")
         for (index, (got, want)) in zip(outputs, wanted).enumerated() {
             let comparison = Comparison(name: "out_\(index)", got: got, want: want, atol: 1e-5, rtol: 1e-4)

@@ -4,6 +4,7 @@ import Testing
 @testable import KConvGraph
 @testable import KConvEngine
 @testable import KConvKeras
+import KConvIO
 
 /// Bad inputs to the engine: a clear error naming the input or the layer, never a crash.
 @Suite struct EngineInputTests {
@@ -65,5 +66,30 @@ import Testing
         let model = try KerasModel.load(Fixtures.cases.appendingPathComponent("seed_td_lstm/keras2.json").path).model
         let text = Self.message { try model.prepareForInference() }
         #expect(text.contains("no weights loaded"), "\(text)")
+    }
+
+    /// Integer indices stay exact past 2^24, where float32 can no longer tell 16777217 from 16777216: the
+    /// row picked is the one asked for, and an index out of range is reported as given.
+    @Test func integerIndicesStayExactPastFloatPrecision() throws {
+        let rows = (1 << 24) + 2
+        let table = Tensor(shape: [rows, 1], values: (0 ..< rows).map { Float($0 & 0xFF) })
+        let indices = IndexTensor(shape: [1, 2], values: [16_777_217, 16_777_216])
+        #expect(try gather(table, indices).values == [1, 0])
+        #expect(try gather(table, Tensor(shape: [1, 1], values: [Float(16_777_217)])).values == [0])  // rounded as float32
+        let error = #expect(throws: EngineError.self) { try gather(table, IndexTensor(shape: [1], values: [16_777_219])) }
+        #expect(error?.message.contains("index 16777219 ") == true)
+    }
+
+    /// A model's integer input reaches its Embedding as integers (the reference's int32 token ids).
+    @Test func integerModelInputsReachTheEmbeddingExactly() throws {
+        let model = try KerasModel.load(Fixtures.cases.appendingPathComponent("embedding_mask_gru/keras3.keras").path).model
+        let array = NumPyArray(shape: [1, 3], dtype: .int32, values: [1, 2, 0], integers: [1, 2, 0])
+        let slots = model.inputSlots([array])
+        if DType(kerasName: model.inputLayers[0].dtype)?.isInteger == true {
+            guard case .integers(let indices) = slots[0] else { Issue.record("expected integer slots, found \(slots[0])"); return }
+            #expect(indices.values == [1, 2, 0])
+        } else {
+            Issue.record("the fixture's input is \(model.inputLayers[0].dtype), not an integer type")
+        }
     }
 }

@@ -49,7 +49,7 @@ public enum Verifier {
     /// Runs `model` on the reference's `in_*` and compares with its `out_*` (and `layer/<name>` entries).
     public static func verify(_ model: Model, reference: [(name: String, array: NumPyArray)], atol: Float, rtol: Float) throws -> VerificationReport {
         let named = Dictionary(reference.map { ($0.name, $0.array.tensor) }, uniquingKeysWith: { first, _ in first })
-        let inputs = try ModelInputs.tensors(for: model, from: reference)
+        let inputs = try model.inputSlots(ModelInputs.arrays(for: model, from: reference))
         let wantsLayers = named.keys.contains { $0.hasPrefix("layer/") }
         let (outputs, layerOutputs) = try model.run(inputs, keepingLayerOutputs: wantsLayers)
         var outputComparisons: [Comparison] = []
@@ -89,12 +89,17 @@ public enum Verifier {
 /// Matches NumPy arrays to a model's inputs: `in_0`, `in_1`, ... in input order, or the input layers' names.
 public enum ModelInputs {
     public static func tensors(for model: Model, from arrays: [(name: String, array: NumPyArray)]) throws -> [Tensor] {
+        try self.arrays(for: model, from: arrays).map(\.tensor)
+    }
+
+    /// The arrays for each model input, in input order.
+    public static func arrays(for model: Model, from arrays: [(name: String, array: NumPyArray)]) throws -> [NumPyArray] {
         let named = Dictionary(arrays.map { ($0.name, $0.array) }, uniquingKeysWith: { first, _ in first })
         return try model.inputLayers.enumerated().map { index, layer in
             guard let array = named["in_\(index)"] ?? named[layer.name] else {
                 throw EngineError("no array for model input \(index) '\(layer.name)': expected key in_\(index) or \(layer.name), found \(named.keys.sorted().joined(separator: ", "))")
             }
-            return array.tensor
+            return array
         }
     }
 }

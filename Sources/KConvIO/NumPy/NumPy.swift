@@ -1,6 +1,7 @@
 import Foundation
 
-/// An n-dimensional array read from or written to NumPy files, values held as Float32.
+/// An n-dimensional array read from or written to NumPy files, values held as Float32 and, for integer and
+/// bool arrays read from a file, also exactly.
 public struct NumPyArray: Equatable, Sendable {
     /// The element types kconv reads and writes; the raw value is the `descr` without its byte-order mark.
     public enum DType: String, Sendable, CaseIterable {
@@ -26,13 +27,22 @@ public struct NumPyArray: Equatable, Sendable {
     public var dtype: DType
     /// C order, converted to Float32 (integers are exact up to 2^24).
     public var values: [Float]
+    /// The values of an integer or bool array read from a file, exact at any size (bool as 0 and 1).
+    public var integers: [Int64]?
 
-    public init(shape: [Int], dtype: DType = .float32, values: [Float]) {
-        precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count,
+    public init(shape: [Int], dtype: DType = .float32, values: [Float], integers: [Int64]? = nil) {
+        precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count && (integers?.count ?? values.count) == values.count,
                      "NumPyArray: \(values.count) values do not fill shape \(shape)")
         self.shape = shape
         self.dtype = dtype
         self.values = values
+        self.integers = integers
+    }
+
+    /// Arrays are equal when shape, dtype and values are; exact integers are compared where both hold them.
+    public static func == (a: NumPyArray, b: NumPyArray) -> Bool {
+        a.shape == b.shape && a.dtype == b.dtype && a.values == b.values
+            && (a.integers == nil || b.integers == nil || a.integers == b.integers)
     }
 }
 
@@ -210,7 +220,9 @@ package enum NPYFormat {
             throw NumPyError(error.description)
         }
         let values = decodeValues(data, count: count, dtype: header.dtype, bigEndian: header.bigEndian)
-        return NumPyArray(shape: header.shape, dtype: header.dtype, values: values)
+        let integers = header.dtype == .float32 || header.dtype == .float64
+            ? nil : decodeIntegers(data, count: count, dtype: header.dtype, bigEndian: header.bigEndian)
+        return NumPyArray(shape: header.shape, dtype: header.dtype, values: values, integers: integers)
     }
 
     package static func encode(_ array: NumPyArray) -> [UInt8] {
@@ -235,6 +247,26 @@ package enum NPYFormat {
     /// Python's repr of a shape tuple: `()`, `(5,)`, `(3, 4)`.
     package static func pythonTuple(_ shape: [Int]) -> String {
         shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    }
+
+    /// An integer or bool array's values, exactly (uint64 is not a dtype kconv reads).
+    private static func decodeIntegers(_ raw: UnsafeRawBufferPointer, count: Int, dtype: NumPyArray.DType, bigEndian: Bool) -> [Int64] {
+        func load<T: FixedWidthInteger>(_: T.Type) -> [Int64] {
+            (0..<count).map { index in
+                let bits = raw.loadUnaligned(fromByteOffset: index * MemoryLayout<T>.size, as: T.self)
+                return Int64(bigEndian ? T(bigEndian: bits) : T(littleEndian: bits))
+            }
+        }
+        switch dtype {
+        case .int8: return load(Int8.self)
+        case .int16: return load(Int16.self)
+        case .int32: return load(Int32.self)
+        case .int64: return load(Int64.self)
+        case .uint8: return load(UInt8.self)
+        case .uint16: return load(UInt16.self)
+        case .bool: return load(UInt8.self).map { $0 == 0 ? 0 : 1 }
+        case .float32, .float64: return []
+        }
     }
 
     private static func decodeValues(_ raw: UnsafeRawBufferPointer, count: Int, dtype: NumPyArray.DType, bigEndian: Bool) -> [Float] {
