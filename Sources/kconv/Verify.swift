@@ -39,6 +39,10 @@ struct Verify: ParsableCommand {
         guard (reference == nil) != (against == nil) else {
             throw ValidationError("give exactly one of --reference and --against")
         }
+        // A NaN tolerance would pass every element (every comparison with NaN is false, so nothing fails).
+        for (name, value) in [("--atol", atol), ("--rtol", rtol)] where !value.isFinite || value < 0 {
+            throw ValidationError("\(name) must be a finite number ≥ 0, found \(value)")
+        }
     }
 
     func run() throws {

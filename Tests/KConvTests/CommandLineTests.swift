@@ -86,4 +86,20 @@ import KConvIO
         #expect(fail.status == 1)
         #expect(fail.stdout.contains("FAIL"))
     }
+
+    @Test func versionIsPrinted() throws {
+        let result = try Self.run(["--version"])
+        #expect(result.status == 0)
+        #expect(result.stdout == "kconv \(KConvVersion.current)\n")
+    }
+
+    /// A NaN tolerance would pass every element: it is refused as a misused command line.
+    @Test(arguments: ["nan", "-1", "inf"])
+    func verifyRefusesToleranceThatCannotFail(_ atol: String) throws {
+        let path = Fixtures.cases.appendingPathComponent("seed_td_lstm/keras2.h5").path
+        let reference = Fixtures.cases.appendingPathComponent("seed_td_lstm/keras2.ref.npz").path
+        let result = try Self.run(["verify", path, "--reference", reference, "--atol=\(atol)"])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("--atol must be a finite number ≥ 0"))
+    }
 }
