@@ -102,4 +102,18 @@ import KConvIO
         #expect(result.status == 64)
         #expect(result.stderr.contains("--atol must be a finite number ≥ 0"))
     }
+
+    /// Names from a file reach the terminal with their control characters escaped, never as escape sequences.
+    @Test func controlCharactersInNamesAreEscaped() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-names-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("model.json")
+        let text = #"{"class_name": "Sequential", "config": {"name": "m", "layers": [{"class_name": "Dense", "config": {"name": "d\u001b[2J", "units": 2, "batch_input_shape": [null, 3]}}]}}"#
+        try Data(text.utf8).write(to: config)
+        let result = try Self.run(["inspect", config.path])
+        #expect(result.status == 0)
+        #expect(!result.stdout.unicodeScalars.contains("\u{1B}"))
+        #expect(result.stdout.contains(#"d\u{1B}[2J (Dense)"#))
+    }
 }
