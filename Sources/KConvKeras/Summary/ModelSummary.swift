@@ -87,14 +87,20 @@ public struct ModelSummary {
         rows = Self.rows(of: model)
     }
 
+    /// One row per layer; each node's call index among its layer's calls is counted once, so a layer with
+    /// thousands of inbound tensors costs linear time.
     package static func rows(of model: Model) -> [Row] {
-        model.layers.map { layer in
-            let nodes = model.nodes(of: layer)
+        var nodesOfLayer: [ObjectIdentifier: [Node]] = [:]
+        var callIndex = Array(repeating: 0, count: model.nodes.count)
+        for (index, node) in model.nodes.enumerated() {
+            callIndex[index] = nodesOfLayer[ObjectIdentifier(node.layer), default: []].count
+            nodesOfLayer[ObjectIdentifier(node.layer), default: []].append(node)
+        }
+        return model.layers.map { layer in
+            let nodes = nodesOfLayer[ObjectIdentifier(layer)] ?? []
             let inbound = nodes.map { node in
                 node.allInputs.map { ref -> String in
-                    let source = model.nodes[ref.node]
-                    let callIndex = model.nodes(of: source.layer).firstIndex { $0 === source } ?? 0
-                    return "\(source.layer.name)[\(callIndex)][\(ref.index)]"
+                    "\(model.nodes[ref.node].layer.name)[\(callIndex[ref.node])][\(ref.index)]"
                 }
             }
             return row(layer, outputShapes: nodes.map { $0.outputShapes.map { $0.map { Optional($0) } } ?? [nil] }, inbound: inbound)

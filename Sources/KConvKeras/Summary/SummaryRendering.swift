@@ -27,9 +27,11 @@ extension ModelSummary {
         }
         rows.forEach { add($0, depth: 0) }
         let widths = table[0].indices.map { column in table.map { $0[column].count }.max() ?? 0 }
+        // The last column is not padded: a layer with thousands of inbound tensors would otherwise pad every
+        // row to the width of its list.
         let render = { (cells: [String]) in
-            zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingTrailingSpaces()
+            (zip(cells.dropLast(), widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) } + cells.suffix(1))
+                .joined(separator: "  ").trimmingTrailingSpaces()
         }
         let rule = String(repeating: "=", count: widths.reduce(0, +) + 2 * (widths.count - 1))
         lines.append(render(table[0]))
