@@ -149,8 +149,8 @@ private final class LoadOutcome: @unchecked Sendable {  // written by one thread
                                        stderr: String(decoding: stderr, as: UTF8.self))
     }
 
-    /// Limits below the written file's size (16 KB for out.h5; out.keras: a 16 KB scratch weights file, then an
-    /// 18.7 KB archive, so 18 KB fails in the zip writer and the others in HDF5).
+    /// Limits below the written file's size (16 KB for out.h5; 18.7 KB for out.keras, whose weights are built in
+    /// memory, so both out.keras limits fail in the zip writer).
     @Test(arguments: [("out.h5", 4), ("out.h5", 8), ("out.h5", 12), ("out.keras", 8), ("out.keras", 18)])
     func convertOntoAFullDiskFailsCleanly(_ name: String, _ kilobytes: Int) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-full-\(UUID().uuidString)")

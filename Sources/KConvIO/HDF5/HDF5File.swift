@@ -3,7 +3,8 @@ import Foundation
 
 /// An open HDF5 file. Closed when this object and every group/dataset opened from it are released.
 public final class HDF5File: @unchecked Sendable {  // immutable; the C calls are serialised by hdf5Lock
-    /// The file's path on disk.
+    /// The file's path on disk; for a file held in memory (`open(image:name:)`, `createInMemory(name:)`), the
+    /// name it was given, which error messages use.
     public let path: String
     package let handle: HDF5Handle
 
@@ -42,6 +43,104 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
             let id = withExtendedLifetime(access) { H5Fcreate(path, kc_h5f_acc_trunc(), defaultPropertyList, access.id) }
             return HDF5File(path: path, handle: try location.handle(id, close: closeFile, "create file"))
         }
+    }
+
+    /// Opens an HDF5 file image — the bytes of a whole file, such as a `.keras` archive's `model.weights.h5` — read-only,
+    /// in memory: nothing is read from or written to disk. `name` stands for the file in error messages (e.g.
+    /// `model.keras/model.weights.h5`). HDF5 copies the bytes (into the access list, then into the core driver), so
+    /// the image is checked against `budget` first; an image without the HDF5 signature is refused before HDF5 sees it.
+    public static func open(image: Data, name: String, budget: MemoryBudget = .current) throws -> HDF5File {
+        let location = HDF5Location(filePath: name, objectPath: "")
+        let operation = "open file"
+        guard hasSignature(image) else { throw location.error(operation, "not an HDF5 file") }
+        do {
+            try budget.check(image.count, for: "HDF5 file image")
+        } catch {
+            throw location.error(operation, "\(error)")
+        }
+        return try withHDF5 {
+            let access = try inMemoryAccess(location, operation)
+            // Copies the image (no callbacks are set), so the access list owns it and `image` may go at once. An empty
+            // image would mean "no image" to the core driver, which would then read `name` from disk: refused above.
+            try image.withUnsafeBytes { bytes in
+                try location.check(H5Pset_file_image(access.id, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count), operation)
+            }
+            let id = withExtendedLifetime(access) { H5Fopen(inMemoryName(name), kc_h5f_acc_rdonly(), access.id) }
+            let file = HDF5File(path: name, handle: try location.handle(id, close: closeFile, operation))
+            // HDF5 itself refuses an image shorter than its superblock's end of address ("truncated file"); the
+            // core driver must also hold exactly the bytes given, no more and no fewer.
+            let size = try fileSize(file.handle, at: location, operation)
+            guard size == image.count else {
+                throw location.error(operation, "expected a file image of \(size) bytes (its end of file), found \(image.count)")
+            }
+            return file
+        }
+    }
+
+    /// Creates an empty file for writing in memory (HDF5's core driver, no backing store): nothing touches disk, and
+    /// `image()` returns its bytes. `name` stands for the file in error messages.
+    public static func createInMemory(name: String) throws -> HDF5File {
+        let location = HDF5Location(filePath: name, objectPath: "")
+        return try withHDF5 {
+            let access = try inMemoryAccess(location, "create file")
+            let id = withExtendedLifetime(access) { H5Fcreate(inMemoryName(name), kc_h5f_acc_trunc(), defaultPropertyList, access.id) }
+            return HDF5File(path: name, handle: try location.handle(id, close: closeFile, "create file"))
+        }
+    }
+
+    /// The bytes of the whole file, as it would be on disk: flushed first, then copied out with `H5Fget_file_image`
+    /// (once for the size, checked against `budget`, once for the bytes). Works on any open file; meant for files
+    /// made with `createInMemory(name:)`.
+    public func image(budget: MemoryBudget = .current) throws -> Data {
+        let location = HDF5Location(filePath: path, objectPath: "")
+        let operation = "get file image"
+        return try withHDF5 {
+            try location.check(H5Fflush(handle.id, H5F_SCOPE_LOCAL), operation)
+            let size = Int(try location.check(H5Fget_file_image(handle.id, nil, 0), operation))
+            guard size > 0 else { throw location.error(operation, "HDF5 reported an empty file image") }
+            do {
+                try budget.check(size, for: "HDF5 file image")
+            } catch {
+                throw location.error(operation, "\(error)")
+            }
+            var bytes = Data(count: size)
+            let copied = try bytes.withUnsafeMutableBytes { buffer in
+                Int(try location.check(H5Fget_file_image(handle.id, buffer.baseAddress, size), operation))
+            }
+            guard copied == size else {
+                throw location.error(operation, "expected \(size) bytes of file image, HDF5 copied \(copied)")
+            }
+            return bytes
+        }
+    }
+
+    /// File access through HDF5's core driver, without a backing store: the file lives in memory only.
+    private static func inMemoryAccess(_ location: HDF5Location, _ operation: String) throws -> HDF5Handle {
+        let access = try location.handle(H5Pcreate(kc_h5p_file_access()), close: H5Pclose, operation)
+        try location.check(H5Pset_fapl_core(access.id, inMemoryIncrement, false), operation)
+        return access
+    }
+
+    /// How much an in-memory file grows by at a time.
+    private static let inMemoryIncrement = 1 << 20
+
+    /// The name HDF5 itself gets for an in-memory file: unique, and never an existing path. HDF5 treats two open
+    /// core-driver files with the same name as one file (a second open would return the first image), and opening an
+    /// image under a name that exists on disk fails ("file already exists").
+    private static func inMemoryName(_ name: String) -> String {
+        "\(name)#kconv-in-memory-\(UUID().uuidString)"
+    }
+
+    /// Whether `image` carries HDF5's signature where a file may put its superblock: at 0, 512, 1024, 2048, ...
+    private static func hasSignature(_ image: Data) -> Bool {
+        let signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+        var offset = 0
+        while offset <= image.count - signature.count {
+            let start = image.startIndex + offset
+            if image[start..<start + signature.count].elementsEqual(signature) { return true }
+            offset = offset == 0 ? 512 : offset * 2
+        }
+        return false
     }
 
     /// Writes out everything HDF5 still holds in memory for this file, so that a write error (a full disk)

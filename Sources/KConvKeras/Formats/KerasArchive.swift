@@ -33,7 +33,7 @@ package enum KerasArchive {
         if let weightsPath {
             layout = try KerasModel.bindWeightsFile(weightsPath, to: model, dialect: dialect)
         } else if let weightsEntry = entry("model.weights.h5") {
-            let file = try locating(field: "model.weights.h5") { try openHDF5(weightsEntry, in: archive) }
+            let file = try locating(field: "model.weights.h5") { try openHDF5(weightsEntry, in: archive, archivePath: path) }
             try locating(field: "model.weights.h5") { try ObjectPathWeights(root: file.root).bind(to: model) }
             layout = .objectPaths
         }
@@ -51,15 +51,10 @@ package enum KerasArchive {
         return text
     }
 
-    /// HDF5 reads files, not zip members: write the weights to a private temporary file, open it, and
-    /// unlink it at once (the open handle keeps it readable; nothing is left behind).
-    private static func openHDF5(_ entry: ZipReader.Entry, in archive: ZipReader) throws -> HDF5File {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let url = directory.appendingPathComponent("model.weights.h5")
-        try archive.contents(of: entry).write(to: url)
-        return try HDF5File.open(url.path)
+    /// The weights member opened in memory as an HDF5 file image: no temporary file. Errors name it as
+    /// `<archive>/model.weights.h5`.
+    private static func openHDF5(_ entry: ZipReader.Entry, in archive: ZipReader, archivePath: String) throws -> HDF5File {
+        try HDF5File.open(image: archive.contents(of: entry), name: archivePath + "/" + entry.name)
     }
 }
 

@@ -10,11 +10,10 @@ package enum KerasArchiveWriter {
 
     package static func write(_ model: Model, config: JSONObject, to path: String) throws {
         let url = URL(fileURLWithPath: path)
-        // HDF5 writes files, not zip members: the weights go to a scratch file beside the output first.
-        let scratch = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).weights-\(UUID().uuidString).h5")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        try writeWeights(model, to: scratch.path)
-        let weights = try Data(contentsOf: scratch)
+        // The weights are written into an in-memory HDF5 file and its image goes into the zip: no scratch file.
+        let file = try HDF5File.createInMemory(name: path + "/model.weights.h5")
+        try writeWeights(model, into: file.root)
+        let weights = try file.image()
 
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
@@ -32,6 +31,12 @@ package enum KerasArchiveWriter {
     /// `vars` group naming each top-level layer, as `model.save_weights("x.weights.h5")` writes them.
     package static func writeWeights(_ model: Model, to path: String) throws {
         let root = try HDF5File.create(path).root
+        try writeWeights(model, into: root)
+        try root.file.flush()  // a full disk fails here, not silently at close
+    }
+
+    /// The object-path weights written under `root`, on disk or in memory.
+    private static func writeWeights(_ model: Model, into root: HDF5Group) throws {
         try root.createGroup("vars").setAttribute("name", .string(model.name))
         for layer in model.layers {
             let base = model.objectPathPrefix(of: layer)
@@ -42,6 +47,5 @@ package enum KerasArchiveWriter {
                 }
             }
         }
-        try root.file.flush()  // a full disk fails here, not silently at close
     }
 }
