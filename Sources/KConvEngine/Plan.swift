@@ -133,11 +133,6 @@ package final class Plan {
             return tensor
         }
         func optionalTensor(_ index: Int) -> Tensor? { index < inputs.count ? inputs[index]?.tensor : nil }
-        func map(_ transform: (Float) -> Float) throws -> [Slot?] {
-            var output = try tensor(0)
-            for index in output.values.indices { output.values[index] = transform(output.values[index]) }
-            return [.tensor(output)]
-        }
         switch op {
         case .dense(let activation):
             var output = try denseProduct(tensor(0), kernel: tensor(1), bias: optionalTensor(2))
@@ -148,9 +143,13 @@ package final class Plan {
             try activation.apply(to: &output)
             return [.tensor(output)]
         case .rectifier(let negativeSlope, let maxValue, let threshold):
-            return try map(Rectifier(negativeSlope: negativeSlope, maxValue: maxValue, threshold: threshold).callAsFunction)
+            var output = try tensor(0)
+            Rectifier(negativeSlope: negativeSlope, maxValue: maxValue, threshold: threshold).apply(to: &output.values)
+            return [.tensor(output)]
         case .elu(let alpha):
-            return try map { Activation.elu($0, alpha: alpha) }
+            var output = try tensor(0)
+            for index in output.values.indices { output.values[index] = Activation.elu(output.values[index], alpha: alpha) }
+            return [.tensor(output)]
         case .gather:
             if case .integers(let indices)? = inputs[1] { return [.tensor(try gather(tensor(0), indices))] }
             return [.tensor(try gather(tensor(0), tensor(1)))]
