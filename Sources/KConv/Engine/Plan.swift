@@ -139,6 +139,8 @@ final class Plan {
             return try map(Rectifier(negativeSlope: negativeSlope, maxValue: maxValue, threshold: threshold).callAsFunction)
         case .elu(let alpha):
             return try map { Activation.elu($0, alpha: alpha) }
+        case .scaleShift(let scale, let offset):
+            return [.tensor(try scaleShift(tensor(0), scale: scale, offset: offset))]
         case .gather:
             return [.tensor(try gather(tensor(0), tensor(1)))]
         case .notEqual(let value):
