@@ -36,6 +36,7 @@ enum LayerRegistry {
         ELULayer.self,
         SoftmaxLayer.self,
         ThresholdedReLU.self,
+        Rescaling.self,
     ]
 
     /// Keras class name → the type that implements it.
