@@ -742,6 +742,26 @@ def padding_cropping_upsampling(k):
     return k.Model([s, im], [s1, i1, i2])
 
 
+@case("rescaling",
+      "Rescaling (y = x * scale + offset) on (batch, 6, 6, 3): scalar scale and offset; per-channel "
+      "scale and offset lists (Keras 3 is given the scale as a numpy array, which it serialises as a "
+      "__numpy__ object; tf_keras gets the same values as a list, as it cannot reload that object); a "
+      "(6, 1) nested-list scale broadcasting over the last two axes with a scalar offset; then "
+      "Conv2D, GlobalAveragePooling2D and Dense use the result.")
+def rescaling(k):
+    L = k.L
+    channel_scale = [0.5, 2.0, -1.0]
+    if k.lib == "keras3":
+        channel_scale = np.array(channel_scale, dtype="float32")
+    x = L.Input(shape=(6, 6, 3))
+    h = L.Rescaling(1.0 / 127.5, offset=-1.0)(x)
+    h = L.Rescaling(channel_scale, offset=[0.1, 0.2, 0.3])(h)
+    h = L.Rescaling([[1.0], [0.5], [2.0], [-1.0], [0.25], [3.0]], offset=0.5)(h)
+    h = L.Conv2D(4, 3, activation="relu")(h)
+    h = L.GlobalAveragePooling2D()(h)
+    return k.Model(x, L.Dense(2)(h))
+
+
 @case("lambda_layer",
       "Dense(4) -> Lambda(lambda x: x * 2) -> Dense(2). Keras 2 stores the lambda as "
       "marshalled Python bytecode, which kconv cannot run: an unsupported-layer case.",

@@ -16,6 +16,39 @@ package func denseProduct(_ input: Tensor, kernel: Tensor, bias: Tensor?) throws
     return output
 }
 
+/// `x · scale + offset`, elementwise, `scale` and `offset` each one value or a block repeating along the
+/// leading axes of `x`, which must fill its last axes exactly (a per-channel list holds as many values as
+/// the last axis).
+func scaleShift(_ input: Tensor, scale: [Float], offset: [Float]) throws -> Tensor {
+    for (name, block) in [("scale", scale), ("offset", offset)] {
+        var trailing = 1
+        var axis = input.rank
+        while trailing < block.count, axis > 0 {
+            axis -= 1
+            trailing *= input.shape[axis]
+        }
+        guard trailing == block.count || input.count == 0 else {
+            throw EngineError("a \(name) of \(block.count) values does not fill the last axes of an input of shape \(input.shape)")
+        }
+    }
+    var output = input
+    if scale.count == 1, offset.count == 1 {
+        let (a, b) = (scale[0], offset[0])
+        for index in output.values.indices { output.values[index] = output.values[index] * a + b }
+        return output
+    }
+    // Both blocks span whole last axes, so the longer one's length is a multiple of the shorter one's.
+    let period = max(scale.count, offset.count)
+    output.values.withUnsafeMutableBufferPointer { values in
+        for start in stride(from: 0, to: values.count, by: period) {
+            for index in 0 ..< period {
+                values[start + index] = values[start + index] * scale[index % scale.count] + offset[index % offset.count]
+            }
+        }
+    }
+    return output
+}
+
 /// Rows of `table` (`[rows, width]`) picked by `indices`, which must be whole numbers in `[0, rows)`
 /// (float indices, as a float32 model input carries them); the result has shape `indices.shape + [width]`.
 package func gather(_ table: Tensor, _ indices: Tensor) throws -> Tensor {

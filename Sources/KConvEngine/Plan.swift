@@ -150,6 +150,8 @@ package final class Plan {
             var output = try tensor(0)
             for index in output.values.indices { output.values[index] = Activation.elu(output.values[index], alpha: alpha) }
             return [.tensor(output)]
+        case .scaleShift(let scale, let offset):
+            return [.tensor(try scaleShift(tensor(0), scale: scale, offset: offset))]
         case .gather:
             if case .integers(let indices)? = inputs[1] { return [.tensor(try gather(tensor(0), indices))] }
             return [.tensor(try gather(tensor(0), tensor(1)))]

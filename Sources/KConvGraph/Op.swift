@@ -10,6 +10,10 @@ public enum Op {
     case rectifier(negativeSlope: Float, maxValue: Float?, threshold: Float)
     /// `x` for x > 0, `alpha·(exp(x) − 1)` below. `[x]` → `[y]`.
     case elu(alpha: Float)
+    /// `x · scale + offset`, elementwise. `scale` and `offset` each hold one value, or a block that repeats
+    /// along the leading axes of `x`: the values (row-major) of its last k axes, as many as those axes hold.
+    /// `[x]` → `[y]`.
+    case scaleShift(scale: [Float], offset: [Float])
     /// Rows of a table picked by whole-number indices in `[0, rows)`. `[table (rows, width), indices]` →
     /// `[indices.shape + (width,)]`.
     case gather

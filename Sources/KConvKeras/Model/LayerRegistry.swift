@@ -37,6 +37,7 @@ package enum LayerRegistry {
         ELULayer.self,
         SoftmaxLayer.self,
         ThresholdedReLU.self,
+        Rescaling.self,
     ]
 
     /// Keras class name → the type that implements it.
