@@ -1,3 +1,4 @@
+import KConvGraph
 import KConvIO
 
 /// `Rescaling(scale, offset)`: `y = x · scale + offset`, at inference as in training; no weights.
@@ -12,7 +13,7 @@ import KConvIO
 ///
 /// Keras 3 passes the input's mask on; tf-keras's Rescaling does not support masking and drops it.
 public final class Rescaling: Layer {
-    override class var kerasClassNames: [String] { ["Rescaling"] }
+    package override class var kerasClassNames: [String] { ["Rescaling"] }
     public let scale: Broadcastable
     public let offset: Broadcastable
 
@@ -24,7 +25,7 @@ public final class Rescaling: Layer {
         public var values: [Double]
 
         /// The value as a config holds it: a number, or (nested) lists.
-        var json: JSONValue {
+        package var json: JSONValue {
             func nested(_ axis: Int, _ start: Int) -> JSONValue {
                 guard axis < shape.count else { return .double(values[start]) }
                 let stride = shape[(axis + 1)...].reduce(1, *)
@@ -34,7 +35,7 @@ public final class Rescaling: Layer {
         }
 
         /// The shape without the leading 1s, which broadcasting adds anyway.
-        var significantShape: [Int] { Array(shape.drop { $0 == 1 }) }
+        package var significantShape: [Int] { Array(shape.drop { $0 == 1 }) }
     }
 
     public required init(_ context: LayerContext) throws {
@@ -88,14 +89,14 @@ public final class Rescaling: Layer {
     }
 
     /// Plain numbers and lists, which tf-keras and Keras 3 both read (tf-keras cannot read `__numpy__`).
-    override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
+    package override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
         config["scale"] = scale.json
         config["offset"] = offset.json
     }
 
     /// One `scaleShift` with the scale and offset laid out over the input's last axes; the mask flows on
     /// in Keras 3 and is dropped in tf-keras.
-    override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         let input = try singleInput(call)
         let shape = call.outputShapes?.first ?? builtInputShapes?.first
         let op = Op.scaleShift(scale: try block(scale, "scale", over: shape), offset: try block(offset, "offset", over: shape))
