@@ -69,9 +69,7 @@ public final class ThresholdedReLU: Layer {
         try super.init(context)
     }
 
-    override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
-        if export.target == .keras3 { throw ModelError("Keras 3 has no ThresholdedReLU (ReLU(threshold=θ) differs at x = θ)") }
-    }
+    override class var absentIn: [KerasDialect: String] { [.keras3: "Keras 3 has no ThresholdedReLU (ReLU(threshold=θ) differs at x = θ)"] }
 
     /// `x · (x > theta)`: Keras's ReLU with `threshold = theta`.
     override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {

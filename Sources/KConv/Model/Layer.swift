@@ -88,6 +88,8 @@ public class Layer {
     /// Whether `input_dim`, `output_dim` and `input_length` are this class's own config keys (an Embedding's
     /// vocabulary and width) rather than Keras 1's ways of giving a first layer's input shape.
     class var ownsDimensionKeys: Bool { false }
+    /// The Keras generations that have no such class, each with why: kconv refuses to write it for them.
+    class var absentIn: [KerasDialect: String] { [:] }
 
     public required init(_ context: LayerContext) throws {
         name = context.name
