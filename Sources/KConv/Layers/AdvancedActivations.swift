@@ -5,6 +5,7 @@ import KConvIO
 /// `ReLU(max_value, negative_slope, threshold)`: `x` above threshold (capped), `slope·(x − threshold)` below.
 public final class ReLULayer: Layer {
     override class var kerasClassNames: [String] { ["ReLU"] }
+    override class var examples: [LayerExample] { [LayerExample("ReLU", ["max_value": 1], inputs: [[3]])] }
     public let maxValue: Double?
     public let negativeSlope: Double
     public let threshold: Double
@@ -25,6 +26,7 @@ public final class ReLULayer: Layer {
 /// `LeakyReLU`: `x` for x ≥ 0, `slope·x` below; Keras 2 calls the slope `alpha`, Keras 3 `negative_slope`.
 public final class LeakyReLU: Layer {
     override class var kerasClassNames: [String] { ["LeakyReLU"] }
+    override class var examples: [LayerExample] { [LayerExample("LeakyReLU", inputs: [[3]])] }
     public let negativeSlope: Double
 
     public required init(_ context: LayerContext) throws {
@@ -47,6 +49,7 @@ public final class LeakyReLU: Layer {
 /// `ELU(alpha)`: `x` for x > 0, `alpha·(exp(x) − 1)` below.
 public final class ELULayer: Layer {
     override class var kerasClassNames: [String] { ["ELU"] }
+    override class var examples: [LayerExample] { [LayerExample("ELU", inputs: [[3]])] }
     public let alpha: Double
 
     public required init(_ context: LayerContext) throws {
@@ -62,6 +65,7 @@ public final class ELULayer: Layer {
 /// `ThresholdedReLU(theta)`: `x` where x > theta, else 0.
 public final class ThresholdedReLU: Layer {
     override class var kerasClassNames: [String] { ["ThresholdedReLU"] }
+    override class var examples: [LayerExample] { [LayerExample("ThresholdedReLU", inputs: [[3]])] }
     public let theta: Double
 
     public required init(_ context: LayerContext) throws {
@@ -80,6 +84,7 @@ public final class ThresholdedReLU: Layer {
 /// `Softmax(axis)`: softmax over one axis or, in Keras 3, several together (`exp(x − logsumexp(x, axes))`).
 public final class SoftmaxLayer: Layer {
     override class var kerasClassNames: [String] { ["Softmax"] }
+    override class var examples: [LayerExample] { [LayerExample("Softmax", inputs: [[3]])] }
     public let axes: [Int]
 
     public required init(_ context: LayerContext) throws {
@@ -102,6 +107,7 @@ public final class SoftmaxLayer: Layer {
 /// `PReLU`: LeakyReLU with a learned slope per element, shared along `shared_axes` (1-based).
 public final class PReLU: Layer {
     override class var kerasClassNames: [String] { ["PReLU"] }
+    override class var examples: [LayerExample] { [LayerExample("PReLU", inputs: [[3]])] }
     public let sharedAxes: [Int]
 
     public required init(_ context: LayerContext) throws {

@@ -27,6 +27,11 @@ public class ConvolutionBase: Layer {
         try super.init(context)
     }
 
+    /// An example of `className` on a `LayerExample.spatialInput` of the rank its name says.
+    static func spatialExample(_ className: String, _ config: JSONObject = [:]) -> LayerExample {
+        LayerExample(className, config, inputs: [LayerExample.spatialInput(rank: spatialRank(className))])
+    }
+
     /// 1, 2 or 3 from a class name such as `Conv2DTranspose` or `SeparableConv1D`.
     static func spatialRank(_ className: String) -> Int {
         className.contains("3D") ? 3 : className.contains("1D") ? 1 : 2
@@ -64,6 +69,7 @@ public class ConvolutionBase: Layer {
 public final class Convolution: ConvolutionBase {
     override class var kerasClassNames: [String] { ["Conv1D", "Conv2D", "Conv3D"] }
     override class var legacyClassNames: [String: String] { ["Convolution1D": "Conv1D", "Convolution2D": "Conv2D", "Convolution3D": "Conv3D", "AtrousConvolution1D": "Conv1D", "AtrousConvolution2D": "Conv2D"] }
+    override class var examples: [LayerExample] { kerasClassNames.map { spatialExample($0, ["filters": 2, "kernel_size": 2]) } }
     public let filters: Int
     public let groups: Int
 
@@ -124,6 +130,7 @@ private func flippingKernel(_ arrays: [WeightArray]) -> [WeightArray] {
 public final class ConvolutionTranspose: ConvolutionBase {
     override class var kerasClassNames: [String] { ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"] }
     override class var legacyClassNames: [String: String] { ["Deconvolution2D": "Conv2DTranspose", "Deconvolution3D": "Conv3DTranspose"] }
+    override class var examples: [LayerExample] { kerasClassNames.map { spatialExample($0, ["filters": 2, "kernel_size": 2]) } }
     public let filters: Int
     public let outputPadding: [Int]?
 
@@ -164,6 +171,7 @@ public final class ConvolutionTranspose: ConvolutionBase {
 /// DepthwiseConv1D/2D: each input channel convolved with `depth_multiplier` kernels of its own.
 public final class DepthwiseConvolution: ConvolutionBase {
     override class var kerasClassNames: [String] { ["DepthwiseConv1D", "DepthwiseConv2D"] }
+    override class var examples: [LayerExample] { kerasClassNames.map { spatialExample($0, ["kernel_size": 2]) } }
     public let depthMultiplier: Int
 
     public required init(_ context: LayerContext) throws {
@@ -196,6 +204,7 @@ public final class DepthwiseConvolution: ConvolutionBase {
 public final class SeparableConvolution: ConvolutionBase {
     override class var kerasClassNames: [String] { ["SeparableConv1D", "SeparableConv2D"] }
     override class var legacyClassNames: [String: String] { ["SeparableConvolution2D": "SeparableConv2D"] }
+    override class var examples: [LayerExample] { kerasClassNames.map { spatialExample($0, ["filters": 2, "kernel_size": 2]) } }
     public let filters: Int
     public let depthMultiplier: Int
 

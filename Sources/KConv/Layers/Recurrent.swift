@@ -6,6 +6,7 @@ import KConvIO
 public final class Recurrent: Layer {
     override class var kerasClassNames: [String] { ["SimpleRNN", "LSTM", "GRU"] }
     override class var legacyClassNames: [String: String] { ["UnifiedLSTM": "LSTM", "LSTMV1": "LSTM", "UnifiedGRU": "GRU", "GRUV1": "GRU"] }
+    override class var examples: [LayerExample] { kerasClassNames.map { LayerExample($0, ["units": 2], inputs: [[3, 2]]) } }
     public typealias Cell = RecurrentCell
 
     public let cell: Cell

@@ -4,6 +4,7 @@ import KConvIO
 /// Flattens every axis after the batch axis (channels_first inputs are moved to channels_last first).
 public final class Flatten: Layer {
     override class var kerasClassNames: [String] { ["Flatten"] }
+    override class var examples: [LayerExample] { [LayerExample("Flatten", inputs: [[2, 3]])] }
     public let channelsFirst: Bool
 
     public required init(_ context: LayerContext) throws {
@@ -30,6 +31,7 @@ public final class Flatten: Layer {
 /// Reshapes to `target_shape` (batch axis excluded); one entry may be -1.
 public final class Reshape: Layer {
     override class var kerasClassNames: [String] { ["Reshape"] }
+    override class var examples: [LayerExample] { [LayerExample("Reshape", ["target_shape": [3, 2]], inputs: [[6]])] }
     public let targetShape: [Int]
 
     public required init(_ context: LayerContext) throws {
@@ -68,6 +70,7 @@ public final class Reshape: Layer {
 /// Permutes the non-batch axes; `dims` are 1-based as in Keras.
 public final class Permute: Layer {
     override class var kerasClassNames: [String] { ["Permute"] }
+    override class var examples: [LayerExample] { [LayerExample("Permute", ["dims": [2, 1]], inputs: [[2, 3]])] }
     public let dims: [Int]
 
     public required init(_ context: LayerContext) throws {
@@ -94,6 +97,7 @@ public final class Permute: Layer {
 /// Repeats a `(batch, features)` input `n` times: `(batch, n, features)`.
 public final class RepeatVector: Layer {
     override class var kerasClassNames: [String] { ["RepeatVector"] }
+    override class var examples: [LayerExample] { [LayerExample("RepeatVector", ["n": 2], inputs: [[3]])] }
     public let count: Int
 
     public required init(_ context: LayerContext) throws {
@@ -118,6 +122,9 @@ public final class RepeatVector: Layer {
 /// ZeroPadding1D/2D/3D and Cropping1D/2D/3D: add or remove `(before, after)` rows per spatial axis.
 public final class SpatialPadding: Layer {
     override class var kerasClassNames: [String] { ["ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D"] }
+    override class var examples: [LayerExample] {
+        kerasClassNames.map { ConvolutionBase.spatialExample($0, [($0.hasPrefix("Cropping") ? "cropping" : "padding"): 1]) }
+    }
     public let rank: Int
     /// `[before, after]` per spatial axis; negative for cropping.
     public let amounts: [[Int]]
@@ -166,6 +173,7 @@ public final class SpatialPadding: Layer {
 /// UpSampling1D/2D/3D: repeats rows `size` times per axis (2-D also bilinear).
 public final class UpSampling: Layer {
     override class var kerasClassNames: [String] { ["UpSampling1D", "UpSampling2D", "UpSampling3D"] }
+    override class var examples: [LayerExample] { kerasClassNames.map { ConvolutionBase.spatialExample($0) } }
     public let rank: Int
     public let size: [Int]
     public let channelsFirst: Bool

@@ -4,6 +4,7 @@ import KConvIO
 /// Applies its inner layer (or model) to every timestep: `(batch, t, ...)` → inner on `(batch, ...)`.
 public final class TimeDistributed: Layer {
     override class var kerasClassNames: [String] { ["TimeDistributed"] }
+    override class var examples: [LayerExample] { [LayerExample("TimeDistributed", ["layer": ["class_name": "Dense", "config": ["units": 2]]], inputs: [[3, 2]])] }
     public let inner: Layer
 
     public required init(_ context: LayerContext) throws {
@@ -74,6 +75,7 @@ public final class TimeDistributed: Layer {
 /// the forward then the backward states.
 public final class Bidirectional: Layer {
     override class var kerasClassNames: [String] { ["Bidirectional"] }
+    override class var examples: [LayerExample] { [LayerExample("Bidirectional", ["layer": ["class_name": "LSTM", "config": ["units": 2]]], inputs: [[3, 2]])] }
     public typealias MergeMode = BidirectionalOp.MergeMode
 
     public let forward: Recurrent

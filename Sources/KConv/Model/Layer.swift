@@ -90,6 +90,9 @@ public class Layer {
     class var ownsDimensionKeys: Bool { false }
     /// The Keras generations that have no such class, each with why: kconv refuses to write it for them.
     class var absentIn: [KerasDialect: String] { [:] }
+    /// A minimal use of each class in `kerasClassNames`, which `LayerSupport` builds, runs and writes to
+    /// tell what kconv supports (and the tests check there is one per class).
+    class var examples: [LayerExample] { [] }
 
     public required init(_ context: LayerContext) throws {
         name = context.name
@@ -220,6 +223,23 @@ public class Layer {
             throw ModelError(layer: label, "expected \(what) input, found shape \(shape.kerasDescription)")
         }
     }
+}
+
+/// A minimal use of a Keras class: its config (without `name`) in the common vocabulary, and the input
+/// shapes of one call without the batch axis. No inputs: a model input, which is fed rather than called.
+struct LayerExample {
+    var className: String
+    var config: JSONObject
+    var inputs: [[Int]]
+
+    init(_ className: String, _ config: JSONObject = [:], inputs: [[Int]]) {
+        self.className = className
+        self.config = config
+        self.inputs = inputs
+    }
+
+    /// A channels_last input with `rank` spatial axes of 4 and 2 channels: `[4, 4, 2]` for 2-D.
+    static func spatialInput(rank: Int) -> [Int] { Array(repeating: 4, count: rank) + [2] }
 }
 
 /// How a layer's call passes its tensors.
