@@ -5,7 +5,7 @@ import KConvIO
 
 /// `kconv layers`: every class the registry claims has what it claims — an example that builds, lowers to the
 /// engine's operations and runs, and a config each Keras generation kconv writes can hold unless the class
-/// declares that generation has no such class.
+/// declares that generation has no such class — and README.md's table is what the code prints.
 @Suite struct LayerSupportTests {
     static let rows = LayerSupport.all()
 
@@ -87,6 +87,18 @@ import KConvIO
         let json = try #require(table.json.arrayValue)
         #expect(json.map { $0["class_name"]?.stringValue } == Self.rows.map(\.className))
         #expect(json.allSatisfy { $0["runs"]?.boolValue == true })
+    }
+
+    /// README.md's "Supported layers" table is exactly what `kconv layers --markdown` prints.
+    @Test func readmeTableIsWhatTheCodePrints() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        let sections = text.components(separatedBy: "\n## ")
+        let section = try #require(sections.first { $0.hasPrefix("Supported layers\n") }, "README.md has no '## Supported layers' section")
+        let table = section.split(separator: "\n", omittingEmptySubsequences: false).filter { $0.hasPrefix("|") }.joined(separator: "\n") + "\n"
+        #expect(table == LayerSupportTable(Self.rows).markdown,
+                "README.md's Supported layers table is out of date: replace it with the output of `swift run kconv layers --markdown`")
     }
 }
 
