@@ -17,6 +17,16 @@ public enum ConversionFormat: String, Sendable, CaseIterable {
     /// shards beside it, as `tensorflowjs_converter --input_format keras` writes them.
     case tfjs
 
+    /// The Keras generations whose configs this format holds: `.h5` and TensorFlow.js Keras 2, `.keras` Keras 3,
+    /// a JSON config either.
+    public var targets: [KerasDialect] {
+        switch self {
+        case .h5, .tfjs: [.keras2]
+        case .keras: [.keras3]
+        case .json: [.keras2, .keras3]
+        }
+    }
+
     /// The format an output path's extension names, if any.
     public init?(path: String) {
         let name = path.lowercased()
@@ -45,7 +55,7 @@ public struct ConversionOptions: Sendable {
     public init(format: ConversionFormat, target: KerasDialect? = nil, export: ExportOptions = ExportOptions(),
                 force: Bool = false, check: Bool = true, shardSize: Int = ConversionOptions.defaultShardSize) {
         self.format = format
-        self.target = target ?? (format == .keras ? .keras3 : .keras2)
+        self.target = target ?? format.targets[0]
         self.export = export
         self.force = force
         self.check = check
@@ -88,9 +98,8 @@ public enum ModelConverter {
             throw ModelError(file: source.path, layer: layer.label, "kconv does not know where Keras keeps the variables of class \(layer.className) in a .weights.h5 file; convert to .h5, which keeps the layer_names/weight_names layout they were read from")
         }
         try checkDestinations(outputs, source: source, force: options.force)
-        switch (options.format, options.target) {
-        case (.h5, .keras2), (.keras, .keras3), (.json, .keras2), (.json, .keras3), (.tfjs, .keras2): break
-        default: throw ModelError(file: path, "kconv writes .h5 files and TensorFlow.js models in Keras 2 form and .keras archives in Keras 3 form, not \(options.format) in \(options.target) form")
+        guard options.format.targets.contains(options.target) else {
+            throw ModelError(file: path, "kconv writes .h5 files and TensorFlow.js models in Keras 2 form and .keras archives in Keras 3 form, not \(options.format) in \(options.target) form")
         }
         let export = try ConfigExport(target: options.target, options: options.export)
         var config = try locating(file: source.path) { try export.modelEntry(model) }

@@ -7,6 +7,6 @@ struct KConvCommand: ParsableCommand {
         commandName: "kconv",
         abstract: "Read, check and convert trained Keras models (Keras 1, 2, 3; .h5, .keras, JSON + weights).",
         version: "kconv \(KConvVersion.current)",
-        subcommands: [Inspect.self, Run.self, Verify.self, Bench.self, Convert.self]
+        subcommands: [Inspect.self, Run.self, Verify.self, Bench.self, Convert.self, Layers.self]
     )
 }

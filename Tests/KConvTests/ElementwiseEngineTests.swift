@@ -217,6 +217,26 @@ import KConvIO
         }
     }
 
+    /// Rescaling broadcasts scale and offset against the last axes as NumPy does; Keras 3 passes the mask
+    /// on, tf-keras (whose Rescaling does not support masking) drops it, as tf_keras 2.21 does.
+    @Test func rescalingBroadcastsAndFollowsTheDialectsMask() throws {
+        var random = SplitMix64(seed: 12)
+        let entry = #"{"class_name": "Rescaling", "config": {"trainable": true, "name": "r", "scale": [[1.0], [0.5]], "offset": {"class_name": "__numpy__", "config": {"value": [1, 2, 3], "dtype": "float32"}}}}"#
+        let x = random.tensor([2, 4, 2, 3], scale: 2)
+        let mask = Mask(shape: [2, 4], values: [true, false, true, true, false, true, true, false])
+        for dialect in [KerasDialect.keras2, .keras3] {
+            let layer = try makeLayer(entry, input: [nil, 4, 2, 3], dialect: dialect, &random)
+            let output = try layer.forward(LayerCall(inputs: [x], masks: [mask]))
+            for (flat, index) in multiIndices(x.shape).enumerated() {
+                let want = x.values[flat] * [1, 0.5][index[2]] + [1, 2, 3][index[3]]
+                #expect(abs(output.tensors[0].values[flat] - want) < 1e-6)
+            }
+            #expect(output.masks[0] == (dialect == .keras3 ? mask : nil), "\(dialect)")
+        }
+        let wrong = #"{"class_name": "Rescaling", "config": {"trainable": true, "name": "r", "scale": [1, 2]}}"#
+        #expect(throws: ModelError.self) { try makeLayer(wrong, input: [nil, 4, 3], &random).outputShapes([[nil, 4, 3]]) }
+    }
+
     @Test func preluSharesAlphaAlongSharedAxes() throws {
         var random = SplitMix64(seed: 11)
         let layer = try makeLayer(#"{"class_name": "PReLU", "config": {"trainable": true, "name": "p", "shared_axes": [1]}}"#, input: [nil, 3, 4], &random)

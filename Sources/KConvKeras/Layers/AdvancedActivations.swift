@@ -6,6 +6,7 @@ import KConvIO
 /// `ReLU(max_value, negative_slope, threshold)`: `x` above threshold (capped), `slope·(x − threshold)` below.
 public final class ReLULayer: Layer {
     package override class var kerasClassNames: [String] { ["ReLU"] }
+    package override class var examples: [LayerExample] { [LayerExample("ReLU", ["max_value": 1], inputs: [[3]])] }
     public let maxValue: Double?
     public let negativeSlope: Double
     public let threshold: Double
@@ -26,6 +27,7 @@ public final class ReLULayer: Layer {
 /// `LeakyReLU`: `x` for x ≥ 0, `slope·x` below; Keras 2 calls the slope `alpha`, Keras 3 `negative_slope`.
 public final class LeakyReLU: Layer {
     package override class var kerasClassNames: [String] { ["LeakyReLU"] }
+    package override class var examples: [LayerExample] { [LayerExample("LeakyReLU", inputs: [[3]])] }
     public let negativeSlope: Double
 
     public required init(_ context: LayerContext) throws {
@@ -48,6 +50,7 @@ public final class LeakyReLU: Layer {
 /// `ELU(alpha)`: `x` for x > 0, `alpha·(exp(x) − 1)` below.
 public final class ELULayer: Layer {
     package override class var kerasClassNames: [String] { ["ELU"] }
+    package override class var examples: [LayerExample] { [LayerExample("ELU", inputs: [[3]])] }
     public let alpha: Double
 
     public required init(_ context: LayerContext) throws {
@@ -63,6 +66,7 @@ public final class ELULayer: Layer {
 /// `ThresholdedReLU(theta)`: `x` where x > theta, else 0.
 public final class ThresholdedReLU: Layer {
     package override class var kerasClassNames: [String] { ["ThresholdedReLU"] }
+    package override class var examples: [LayerExample] { [LayerExample("ThresholdedReLU", inputs: [[3]])] }
     public let theta: Double
 
     public required init(_ context: LayerContext) throws {
@@ -70,9 +74,7 @@ public final class ThresholdedReLU: Layer {
         try super.init(context)
     }
 
-    package override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
-        if export.target == .keras3 { throw ModelError("Keras 3 has no ThresholdedReLU (ReLU(threshold=θ) differs at x = θ)") }
-    }
+    package override class var absentIn: [KerasDialect: String] { [.keras3: "Keras 3 has no ThresholdedReLU (ReLU(threshold=θ) differs at x = θ)"] }
 
     /// `x · (x > theta)`: Keras's ReLU with `threshold = theta`.
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
@@ -83,6 +85,7 @@ public final class ThresholdedReLU: Layer {
 /// `Softmax(axis)`: softmax over one axis or, in Keras 3, several together (`exp(x − logsumexp(x, axes))`).
 public final class SoftmaxLayer: Layer {
     package override class var kerasClassNames: [String] { ["Softmax"] }
+    package override class var examples: [LayerExample] { [LayerExample("Softmax", inputs: [[3]])] }
     public let axes: [Int]
 
     public required init(_ context: LayerContext) throws {
@@ -105,6 +108,7 @@ public final class SoftmaxLayer: Layer {
 /// `PReLU`: LeakyReLU with a learned slope per element, shared along `shared_axes` (1-based).
 public final class PReLU: Layer {
     package override class var kerasClassNames: [String] { ["PReLU"] }
+    package override class var examples: [LayerExample] { [LayerExample("PReLU", inputs: [[3]])] }
     public let sharedAxes: [Int]
 
     public required init(_ context: LayerContext) throws {

@@ -28,6 +28,11 @@ public class ConvolutionBase: Layer {
         try super.init(context)
     }
 
+    /// An example of `className` on a `LayerExample.spatialInput` of the rank its name says.
+    package static func spatialExample(_ className: String, _ config: JSONObject = [:]) -> LayerExample {
+        LayerExample(className, config, inputs: [LayerExample.spatialInput(rank: spatialRank(className))])
+    }
+
     /// 1, 2 or 3 from a class name such as `Conv2DTranspose` or `SeparableConv1D`.
     package static func spatialRank(_ className: String) -> Int {
         className.contains("3D") ? 3 : className.contains("1D") ? 1 : 2
@@ -65,6 +70,7 @@ public class ConvolutionBase: Layer {
 public final class Convolution: ConvolutionBase {
     package override class var kerasClassNames: [String] { ["Conv1D", "Conv2D", "Conv3D"] }
     package override class var legacyClassNames: [String: String] { ["Convolution1D": "Conv1D", "Convolution2D": "Conv2D", "Convolution3D": "Conv3D", "AtrousConvolution1D": "Conv1D", "AtrousConvolution2D": "Conv2D"] }
+    package override class var examples: [LayerExample] { kerasClassNames.map { spatialExample($0, ["filters": 2, "kernel_size": 2]) } }
     public let filters: Int
     public let groups: Int
 
@@ -125,6 +131,7 @@ private func flippingKernel(_ arrays: [WeightArray]) -> [WeightArray] {
 public final class ConvolutionTranspose: ConvolutionBase {
     package override class var kerasClassNames: [String] { ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"] }
     package override class var legacyClassNames: [String: String] { ["Deconvolution2D": "Conv2DTranspose", "Deconvolution3D": "Conv3DTranspose"] }
+    package override class var examples: [LayerExample] { kerasClassNames.map { spatialExample($0, ["filters": 2, "kernel_size": 2]) } }
     public let filters: Int
     public let outputPadding: [Int]?
 
@@ -165,6 +172,7 @@ public final class ConvolutionTranspose: ConvolutionBase {
 /// DepthwiseConv1D/2D: each input channel convolved with `depth_multiplier` kernels of its own.
 public final class DepthwiseConvolution: ConvolutionBase {
     package override class var kerasClassNames: [String] { ["DepthwiseConv1D", "DepthwiseConv2D"] }
+    package override class var examples: [LayerExample] { kerasClassNames.map { spatialExample($0, ["kernel_size": 2]) } }
     public let depthMultiplier: Int
 
     public required init(_ context: LayerContext) throws {
@@ -197,6 +205,7 @@ public final class DepthwiseConvolution: ConvolutionBase {
 public final class SeparableConvolution: ConvolutionBase {
     package override class var kerasClassNames: [String] { ["SeparableConv1D", "SeparableConv2D"] }
     package override class var legacyClassNames: [String: String] { ["SeparableConvolution2D": "SeparableConv2D"] }
+    package override class var examples: [LayerExample] { kerasClassNames.map { spatialExample($0, ["filters": 2, "kernel_size": 2]) } }
     public let filters: Int
     public let depthMultiplier: Int
 

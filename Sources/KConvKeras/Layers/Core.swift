@@ -5,6 +5,7 @@ import KConvIO
 /// A model input. `batch_input_shape` (Keras 2) or `batch_shape` (Keras 3) is its full shape.
 public final class InputLayer: Layer {
     package override class var kerasClassNames: [String] { ["InputLayer"] }
+    package override class var examples: [LayerExample] { [LayerExample("InputLayer", ["batch_input_shape": [nil, 3]], inputs: [])] }
     public let batchShape: TensorShape
     public let dtype: String
 
@@ -32,6 +33,7 @@ package func dtypeName(_ value: JSONValue?) -> String? {
 /// `y = activation(x·W + b)` on the last axis; Keras Dense. kernel is [in, units].
 public final class Dense: Layer {
     package override class var kerasClassNames: [String] { ["Dense"] }
+    package override class var examples: [LayerExample] { [LayerExample("Dense", ["units": 2], inputs: [[3]])] }
     public let units: Int
     public let activation: Activation
     public let useBias: Bool
@@ -67,6 +69,7 @@ public final class Dense: Layer {
 /// Applies an activation function elementwise.
 public final class ActivationLayer: Layer {
     package override class var kerasClassNames: [String] { ["Activation"] }
+    package override class var examples: [LayerExample] { [LayerExample("Activation", ["activation": "tanh"], inputs: [[3]])] }
     public let activation: Activation
 
     public required init(_ context: LayerContext) throws {
@@ -84,6 +87,9 @@ public final class ActivationLayer: Layer {
 /// Dropout, SpatialDropout, GaussianNoise and friends: training-time noise, the identity at inference.
 public final class InferenceIdentity: Layer {
     package override class var kerasClassNames: [String] { ["Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"] }
+    package override class var examples: [LayerExample] {
+        kerasClassNames.map { $0.hasPrefix("SpatialDropout") ? ConvolutionBase.spatialExample($0) : LayerExample($0, inputs: [[3]]) }
+    }
     package override var versionOnlyKeys: [VersionOnlyKey] {
         guard className.hasPrefix("SpatialDropout") else { return [] }
         return [VersionOnlyKey("noise_shape", onlyIn: .keras2, value: .null, why: "Keras 3 spatial dropout has no noise_shape"),
@@ -100,6 +106,7 @@ public final class InferenceIdentity: Layer {
 /// Looks up rows of an `[input_dim, output_dim]` table; Keras Embedding. With `mask_zero`, index 0 is padding.
 public final class Embedding: Layer {
     package override class var kerasClassNames: [String] { ["Embedding"] }
+    package override class var examples: [LayerExample] { [LayerExample("Embedding", ["input_dim": 5, "output_dim": 2], inputs: [[3]])] }
     public let inputDim: Int
     public let outputDim: Int
     public let maskZero: Bool
@@ -152,6 +159,7 @@ public final class Embedding: Layer {
 /// Marks timesteps whose features all equal `mask_value` as padding for the layers downstream.
 public final class Masking: Layer {
     package override class var kerasClassNames: [String] { ["Masking"] }
+    package override class var examples: [LayerExample] { [LayerExample("Masking", inputs: [[3, 2]])] }
     public let maskValue: Double
 
     public required init(_ context: LayerContext) throws {

@@ -11,6 +11,7 @@ private let keras1MergeKeys = ["mode", "concat_axis", "dot_axes", "mode_type", "
 /// Add, Subtract, Multiply, Average, Maximum, Minimum over two or more inputs, with Keras's broadcasting.
 public final class ElementwiseMerge: Layer {
     package override class var kerasClassNames: [String] { ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"] }
+    package override class var examples: [LayerExample] { kerasClassNames.map { LayerExample($0, inputs: [[3], [3]]) } }
     public typealias Operation = MergeOperation
 
     public let operation: Operation
@@ -72,6 +73,7 @@ public final class ElementwiseMerge: Layer {
 /// Joins its inputs along `axis`; all other axes must agree.
 public final class Concatenate: Layer {
     package override class var kerasClassNames: [String] { ["Concatenate"] }
+    package override class var examples: [LayerExample] { [LayerExample("Concatenate", inputs: [[3], [2]])] }
     public let axis: Int
 
     public required init(_ context: LayerContext) throws {
@@ -118,6 +120,7 @@ public final class Concatenate: Layer {
 /// Dot product of two batched tensors along `axes` (one per input); `normalize` makes it a cosine similarity.
 public final class Dot: Layer {
     package override class var kerasClassNames: [String] { ["Dot"] }
+    package override class var examples: [LayerExample] { [LayerExample("Dot", ["axes": [1, 1]], inputs: [[3], [3]])] }
     public let axes: [Int]
     public let normalize: Bool
 

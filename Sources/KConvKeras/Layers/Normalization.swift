@@ -28,6 +28,7 @@ private func axisSizes(_ shape: TensorShape, _ axes: [Int], of layer: Layer) thr
 public final class BatchNormalization: Layer {
     package override class var kerasClassNames: [String] { ["BatchNormalization"] }
     package override class var legacyClassNames: [String: String] { ["BatchNormalizationV1": "BatchNormalization", "BatchNormalizationV2": "BatchNormalization"] }
+    package override class var examples: [LayerExample] { [LayerExample("BatchNormalization", inputs: [[3]])] }
     public let epsilon: Double
     public let center: Bool
     public let scale: Bool
@@ -87,6 +88,7 @@ public final class BatchNormalization: Layer {
 /// warns about exactly this, up to Keras 3.15).
 public final class LayerNormalization: Layer {
     package override class var kerasClassNames: [String] { ["LayerNormalization"] }
+    package override class var examples: [LayerExample] { [LayerExample("LayerNormalization", inputs: [[3]])] }
     public let epsilon: Double
     /// Whether beta is added (never with `rms_scaling`).
     public let center: Bool

@@ -5,6 +5,7 @@ import KConvIO
 /// MaxPooling1D/2D/3D and AveragePooling1D/2D/3D. `strides` defaults to `pool_size`.
 public final class Pooling: Layer {
     package override class var kerasClassNames: [String] { ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D"] }
+    package override class var examples: [LayerExample] { kerasClassNames.map { ConvolutionBase.spatialExample($0) } }
     public typealias Reduction = PoolReduction
 
     public let reduction: Reduction
@@ -42,6 +43,7 @@ public final class Pooling: Layer {
 /// GlobalMax/AveragePooling1D/2D/3D: reduce every spatial axis; `keepdims` keeps them as size 1.
 public final class GlobalPooling: Layer {
     package override class var kerasClassNames: [String] { ["GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D"] }
+    package override class var examples: [LayerExample] { kerasClassNames.map { ConvolutionBase.spatialExample($0) } }
     public let reduction: Pooling.Reduction
     public let rank: Int
     public let channelsFirst: Bool

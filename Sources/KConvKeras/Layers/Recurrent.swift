@@ -7,6 +7,7 @@ import KConvIO
 public final class Recurrent: Layer {
     package override class var kerasClassNames: [String] { ["SimpleRNN", "LSTM", "GRU"] }
     package override class var legacyClassNames: [String: String] { ["UnifiedLSTM": "LSTM", "LSTMV1": "LSTM", "UnifiedGRU": "GRU", "GRUV1": "GRU"] }
+    package override class var examples: [LayerExample] { kerasClassNames.map { LayerExample($0, ["units": 2], inputs: [[3, 2]]) } }
     public typealias Cell = RecurrentCell
 
     public let cell: Cell

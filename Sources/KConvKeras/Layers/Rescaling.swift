@@ -14,6 +14,7 @@ import KConvIO
 /// Keras 3 passes the input's mask on; tf-keras's Rescaling does not support masking and drops it.
 public final class Rescaling: Layer {
     package override class var kerasClassNames: [String] { ["Rescaling"] }
+    package override class var examples: [LayerExample] { [LayerExample("Rescaling", ["scale": [0.5, 2], "offset": 1], inputs: [[3, 2]])] }
     public let scale: Broadcastable
     public let offset: Broadcastable
 

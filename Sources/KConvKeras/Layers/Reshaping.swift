@@ -5,6 +5,7 @@ import KConvIO
 /// Flattens every axis after the batch axis (channels_first inputs are moved to channels_last first).
 public final class Flatten: Layer {
     package override class var kerasClassNames: [String] { ["Flatten"] }
+    package override class var examples: [LayerExample] { [LayerExample("Flatten", inputs: [[2, 3]])] }
     public let channelsFirst: Bool
 
     public required init(_ context: LayerContext) throws {
@@ -31,6 +32,7 @@ public final class Flatten: Layer {
 /// Reshapes to `target_shape` (batch axis excluded); one entry may be -1.
 public final class Reshape: Layer {
     package override class var kerasClassNames: [String] { ["Reshape"] }
+    package override class var examples: [LayerExample] { [LayerExample("Reshape", ["target_shape": [3, 2]], inputs: [[6]])] }
     public let targetShape: [Int]
 
     public required init(_ context: LayerContext) throws {
@@ -69,6 +71,7 @@ public final class Reshape: Layer {
 /// Permutes the non-batch axes; `dims` are 1-based as in Keras.
 public final class Permute: Layer {
     package override class var kerasClassNames: [String] { ["Permute"] }
+    package override class var examples: [LayerExample] { [LayerExample("Permute", ["dims": [2, 1]], inputs: [[2, 3]])] }
     public let dims: [Int]
 
     public required init(_ context: LayerContext) throws {
@@ -95,6 +98,7 @@ public final class Permute: Layer {
 /// Repeats a `(batch, features)` input `n` times: `(batch, n, features)`.
 public final class RepeatVector: Layer {
     package override class var kerasClassNames: [String] { ["RepeatVector"] }
+    package override class var examples: [LayerExample] { [LayerExample("RepeatVector", ["n": 2], inputs: [[3]])] }
     public let count: Int
 
     public required init(_ context: LayerContext) throws {
@@ -119,6 +123,9 @@ public final class RepeatVector: Layer {
 /// ZeroPadding1D/2D/3D and Cropping1D/2D/3D: add or remove `(before, after)` rows per spatial axis.
 public final class SpatialPadding: Layer {
     package override class var kerasClassNames: [String] { ["ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D"] }
+    package override class var examples: [LayerExample] {
+        kerasClassNames.map { ConvolutionBase.spatialExample($0, [($0.hasPrefix("Cropping") ? "cropping" : "padding"): 1]) }
+    }
     public let rank: Int
     /// `[before, after]` per spatial axis; negative for cropping.
     public let amounts: [[Int]]
@@ -167,6 +174,7 @@ public final class SpatialPadding: Layer {
 /// UpSampling1D/2D/3D: repeats rows `size` times per axis (2-D also bilinear).
 public final class UpSampling: Layer {
     package override class var kerasClassNames: [String] { ["UpSampling1D", "UpSampling2D", "UpSampling3D"] }
+    package override class var examples: [LayerExample] { kerasClassNames.map { ConvolutionBase.spatialExample($0) } }
     public let rank: Int
     public let size: [Int]
     public let channelsFirst: Bool

@@ -5,6 +5,7 @@ import KConvIO
 /// Applies its inner layer (or model) to every timestep: `(batch, t, ...)` → inner on `(batch, ...)`.
 public final class TimeDistributed: Layer {
     package override class var kerasClassNames: [String] { ["TimeDistributed"] }
+    package override class var examples: [LayerExample] { [LayerExample("TimeDistributed", ["layer": ["class_name": "Dense", "config": ["units": 2]]], inputs: [[3, 2]])] }
     public let inner: Layer
 
     public required init(_ context: LayerContext) throws {
@@ -75,6 +76,7 @@ public final class TimeDistributed: Layer {
 /// the forward then the backward states.
 public final class Bidirectional: Layer {
     package override class var kerasClassNames: [String] { ["Bidirectional"] }
+    package override class var examples: [LayerExample] { [LayerExample("Bidirectional", ["layer": ["class_name": "LSTM", "config": ["units": 2]]], inputs: [[3, 2]])] }
     public typealias MergeMode = BidirectionalOp.MergeMode
 
     public let forward: Recurrent

@@ -89,6 +89,11 @@ public class Layer {
     /// Whether `input_dim`, `output_dim` and `input_length` are this class's own config keys (an Embedding's
     /// vocabulary and width) rather than Keras 1's ways of giving a first layer's input shape.
     package class var ownsDimensionKeys: Bool { false }
+    /// The Keras generations that have no such class, each with why: kconv refuses to write it for them.
+    package class var absentIn: [KerasDialect: String] { [:] }
+    /// A minimal use of each class in `kerasClassNames`, which `LayerSupport` builds, runs and writes to
+    /// tell what kconv supports (and the tests check there is one per class).
+    package class var examples: [LayerExample] { [] }
 
     public required init(_ context: LayerContext) throws {
         name = context.name
@@ -219,6 +224,23 @@ public class Layer {
             throw ModelError(layer: label, "expected \(what) input, found shape \(shape.kerasDescription)")
         }
     }
+}
+
+/// A minimal use of a Keras class: its config (without `name`) in the common vocabulary, and the input
+/// shapes of one call without the batch axis. No inputs: a model input, which is fed rather than called.
+package struct LayerExample {
+    package var className: String
+    package var config: JSONObject
+    package var inputs: [[Int]]
+
+    package init(_ className: String, _ config: JSONObject = [:], inputs: [[Int]]) {
+        self.className = className
+        self.config = config
+        self.inputs = inputs
+    }
+
+    /// A channels_last input with `rank` spatial axes of 4 and 2 channels: `[4, 4, 2]` for 2-D.
+    package static func spatialInput(rank: Int) -> [Int] { Array(repeating: 4, count: rank) + [2] }
 }
 
 /// How a layer's call passes its tensors.

@@ -5,6 +5,11 @@ import KConvIO
 package struct LoweredTensor {
     package var value: ValueID
     package var mask: ValueID?
+
+    package init(value: ValueID, mask: ValueID?) {
+        self.value = value
+        self.mask = mask
+    }
 }
 
 /// One layer call as lowering sees it: its tensors, and the shapes shape inference gave its outputs.
@@ -15,6 +20,14 @@ package struct LoweringCall {
     package var recordedCall: JSONValue
     /// nil when they cannot be known (downstream of a layer kconv cannot compute).
     package var outputShapes: [TensorShape]?
+
+    package init(inputs: [LoweredTensor], keywordInputs: [(name: String, tensors: [LoweredTensor])], recordedCall: JSONValue,
+                 outputShapes: [TensorShape]?) {
+        self.inputs = inputs
+        self.keywordInputs = keywordInputs
+        self.recordedCall = recordedCall
+        self.outputShapes = outputShapes
+    }
 }
 
 extension TensorShape {

@@ -34,6 +34,12 @@ public final class Node {
 public final class Model: Layer {
     package override class var kerasClassNames: [String] { ["Sequential", "Functional"] }
     package override class var legacyClassNames: [String: String] { ["Model": "Functional"] }
+    /// Models holding only their input, which they pass on.
+    package override class var examples: [LayerExample] {
+        let input: JSONValue = ["class_name": "InputLayer", "name": "x", "config": ["batch_input_shape": [nil, 3], "name": "x"], "inbound_nodes": []]
+        return [LayerExample("Sequential", ["layers": [input]], inputs: [[3]]),
+                LayerExample("Functional", ["layers": [input], "input_layers": [["x", 0, 0]], "output_layers": [["x", 0, 0]]], inputs: [[3]])]
+    }
     public enum Kind: Sendable { case sequential, functional }
 
     public private(set) var kind: Kind = .functional
