@@ -92,4 +92,16 @@ import KConvIO
             Issue.record("the fixture's input is \(model.inputLayers[0].dtype), not an integer type")
         }
     }
+
+    /// A layer kconv cannot compute, whose second output feeds another layer: the error names that layer and
+    /// why, not a missing output index.
+    @Test func secondOutputOfAnUnsupportedLayerNamesTheReason() throws {
+        let config = #"{"class_name": "Functional", "keras_version": "2.21.0", "config": {"name": "m", "layers": [{"class_name": "InputLayer", "name": "x", "inbound_nodes": [], "config": {"name": "x", "batch_input_shape": [null, 3], "dtype": "float32"}}, {"class_name": "MyAttention", "name": "att", "config": {"name": "att"}, "inbound_nodes": [[["x", 0, 0, {}]]]}, {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 2}, "inbound_nodes": [[["att", 0, 1, {}]]]}], "input_layers": [["x", 0, 0]], "output_layers": [["d", 0, 0]]}}"#
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-two-outputs-\(UUID().uuidString).json")
+        try Data(config.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let model = try KerasModel.load(file.path).model
+        let text = Self.message { try model.prepareForInference() }
+        #expect(text.contains("layer 'att' (MyAttention): kconv does not implement class MyAttention"), "\(text)")
+    }
 }

@@ -116,7 +116,10 @@ extension Model {
         for (ref, input) in zip(self.inputs, inputs) { values[ref.node] = [input] }
         func lookup(_ ref: TensorRef) throws -> LoweredTensor {
             guard let outputs = values[ref.node], ref.index < outputs.count else {
-                throw EngineError("layer '\(nodes[ref.node].layer.name)' produced no output \(ref.index)")
+                // A layer kconv cannot compute has no known outputs to take an index of: say why.
+                let producer = nodes[ref.node].layer
+                if let reason = producer.unsupportedReason { throw ModelError(layer: producer.label, reason) }
+                throw EngineError("layer '\(producer.name)' produced no output \(ref.index)")
             }
             return outputs[ref.index]
         }
