@@ -3,6 +3,9 @@ import KConvGraph
 /// masks Keras gives their results.
 
 extension MergeOp {
+    /// Lower-rank inputs first gain axes of size 1 after the batch axis (Keras's `Merge.call` expands them at
+    /// axis 1), then the inputs combine left to right with NumPy broadcasting; Average divides the sum by the
+    /// input count. Keras 3's Multiply, Maximum and Minimum also look at the masks (`maskedMerge`).
     package func run(_ call: LayerCall) throws -> LayerOutput {
         let expected = operation == .subtract ? 2...2 : 1...Int.max
         guard expected.contains(call.inputs.count) else {
@@ -125,6 +128,9 @@ extension ConcatenateOp {
 }
 
 extension DotOp {
+    /// Keras's `batch_dot`: for each sample, the sum over the contracted axes of `x · y`; the result's axes
+    /// are x's other axes then y's (a lone batch axis gains a 1). With `normalize`, each input is first
+    /// L2-normalised along its contracted axis, making the products cosine similarities. No mask comes out.
     package func run(_ call: LayerCall) throws -> LayerOutput {
         guard call.inputs.count == 2 else { throw EngineError("expects 2 inputs, found \(call.inputs.count)") }
         var (x, y) = (call.inputs[0], call.inputs[1])

@@ -229,7 +229,6 @@ public final class SeparableConvolution: ConvolutionBase {
         try windowedOutput(inputShapes, channels: filters)
     }
 
-    /// The depthwise convolution without bias, then the 1×1 pointwise one (a GEMM over channels) with it.
     /// tf-keras writes the plain-convolution keys on separable convolutions without using them.
     package override var versionOnlyKeys: [VersionOnlyKey] {
         [groupsKey] + ["kernel_initializer", "kernel_regularizer", "kernel_constraint"].map {

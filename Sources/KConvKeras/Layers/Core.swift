@@ -126,7 +126,6 @@ public final class Embedding: Layer {
         [try singleInput(inputShapes) + [outputDim]]
     }
 
-    /// Indices arrive as floats (NumPy ints converted); each must be a whole number in [0, input_dim).
     package override class var ownsDimensionKeys: Bool { true }
     package override var masksZeroInputs: Bool { maskZero }
     package override var inputVocabulary: Int? { inputDim }

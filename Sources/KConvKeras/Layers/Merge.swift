@@ -54,12 +54,9 @@ public final class ElementwiseMerge: Layer {
         return result
     }
 
-    /// Lower-rank inputs first gain axes of size 1 after the batch axis (Keras's `Merge.call` expands them at
-    /// axis 1), then the inputs combine left to right with NumPy broadcasting; Average divides the sum by the
-    /// input count. Keras 3's Multiply, Maximum and Minimum also look at the masks (`maskedMerge`).
     package override var callSignature: CallSignature { .list }
 
-    /// Keras 1's `Merge(mode=...)` became the merge class it names (Dialect.normalizeMerge).
+    /// Keras 1's `Merge(mode=...)` became the merge class it names (`keras1MergeClass`).
     package override var versionOnlyKeys: [VersionOnlyKey] { keras1MergeKeys }
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
@@ -107,7 +104,7 @@ public final class Concatenate: Layer {
 
     package override var callSignature: CallSignature { .list }
 
-    /// Keras 1's `Merge(mode=...)` became the merge class it names (Dialect.normalizeMerge).
+    /// Keras 1's `Merge(mode=...)` became the merge class it names (`keras1MergeClass`).
     package override var versionOnlyKeys: [VersionOnlyKey] { keras1MergeKeys }
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
@@ -154,12 +151,9 @@ public final class Dot: Layer {
         return [result.count == 1 ? result + [1] : result]
     }
 
-    /// Keras's `batch_dot`: for each sample, the sum over the contracted axes of `x · y`; the result's axes
-    /// are x's other axes then y's (a lone batch axis gains a 1). With `normalize`, each input is first
-    /// L2-normalised along its contracted axis, making the products cosine similarities. No mask comes out.
     package override var callSignature: CallSignature { .list }
 
-    /// Keras 1's `Merge(mode=...)` became the merge class it names (Dialect.normalizeMerge).
+    /// Keras 1's `Merge(mode=...)` became the merge class it names (`keras1MergeClass`).
     package override var versionOnlyKeys: [VersionOnlyKey] { keras1MergeKeys }
 
     /// No mask comes out.

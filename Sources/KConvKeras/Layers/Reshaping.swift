@@ -194,8 +194,6 @@ public final class UpSampling: Layer {
         return [shape.shape]
     }
 
-    /// Nearest: every row repeated `size` times per axis (Keras's `repeat`). Bilinear (2-D only): the
-    /// channels_last image resized to `size`× its height and width as `tf.image.resize` does.
     /// Keras 2's 1-D padding, cropping and upsampling are channels_last only.
     package override var versionOnlyKeys: [VersionOnlyKey] {
         rank == 1 ? [VersionOnlyKey("data_format", onlyIn: .keras3, value: "channels_last", why: "Keras 2's 1-D padding, cropping and upsampling are channels_last only")] : []
