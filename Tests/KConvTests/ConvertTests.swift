@@ -90,6 +90,7 @@ import KConvIO
         switch format {
         case .h5: text = try #require(try HDF5File.open(path).root.attribute("model_config")?.stringValue)
         case .json, .tfjs: text = try String(contentsOfFile: path, encoding: .utf8)
+        case .onnx: return  // no Keras config
         case .keras:
             let archive = ZipReader(try Data(contentsOf: URL(fileURLWithPath: path)))
             let entries = try archive.entries()
