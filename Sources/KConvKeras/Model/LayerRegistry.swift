@@ -6,6 +6,7 @@ package enum LayerRegistry {
     package static let layerTypes: [Layer.Type] = [
         InputLayer.self,
         Dense.self,
+        EinsumDense.self,
         ActivationLayer.self,
         Embedding.self,
         Masking.self,
