@@ -39,6 +39,7 @@ package enum LayerRegistry {
         SoftmaxLayer.self,
         ThresholdedReLU.self,
         Rescaling.self,
+        AttentionLayer.self,
     ]
 
     /// Keras class name → the type that implements it.
