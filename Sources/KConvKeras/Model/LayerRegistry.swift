@@ -40,6 +40,8 @@ package enum LayerRegistry {
         ThresholdedReLU.self,
         Rescaling.self,
         AttentionLayer.self,
+        MultiHeadAttention.self,
+        GroupedQueryAttention.self,
     ]
 
     /// Keras class name → the type that implements it.
