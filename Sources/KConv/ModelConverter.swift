@@ -129,7 +129,7 @@ public enum ModelConverter {
                 case .keras: try KerasArchiveWriter.write(model, config: config, to: staged[0])
                 case .json:
                     try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
-                    if hasWeights { try KerasArchiveWriter.writeWeights(model, to: staged[1]) }
+                    if hasWeights { try KerasArchiveWriter.writeWeights(model, to: staged[1], target: options.target) }
                 case .tfjs: try TFJSWriter.write(model, config: config, to: staged[0], shardSize: options.shardSize)
                 case .onnx: throw ModelError("ONNX is written from the graph")
                 }

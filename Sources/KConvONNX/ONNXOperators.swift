@@ -60,6 +60,14 @@ extension ONNXTranslator {
             try translateDot(node, op)
         case .softmax(let op):
             try translateSoftmax(try input(0), op, mask: optional(1), givenMask: optional(2), output: outputs[0])
+        case .einsum(let op):
+            try translateEinsum(try input(0), try input(1), bias: optional(2), op, output: outputs[0])
+        case .binary(let operation):
+            try translateBinary(try input(0), try input(1), operation, output: outputs[0])
+        case .expandDims(let axis):
+            try translateExpandDims(try input(0), axis: axis, output: outputs[0])
+        case .causalMask(let rowAxis, let columnAxis):
+            try translateCausalMask(rows: try input(0), rowAxis: rowAxis, columns: try input(1), columnAxis: columnAxis, output: outputs[0])
         case .prelu:
             produce(outputs[0], builder.add1("PRelu", [try name(try input(0)), try name(try input(1))]))
         case .pool(let op):
@@ -297,21 +305,6 @@ extension ONNXTranslator {
         if kept.isEmpty { y = unsqueeze(y, axes: [1]) }
         produce(node.outputs[0], y)
         try refuseMaskRead(node)
-    }
-
-    /// Keras Softmax over `axes`; a mask is not expressed yet.
-    mutating func translateSoftmax(_ input: ValueID, _ op: SoftmaxOp, mask: ValueID?, givenMask: ValueID?, output: ValueID) throws {
-        guard mask == nil, givenMask == nil else { throw ModelError("ONNX export does not express a masked Softmax yet") }
-        let rank = try knownRank(of: input)
-        let axes = op.axes.map { $0 < 0 ? $0 + rank : $0 }
-        let x = try name(input)
-        if axes.count == 1 {
-            produce(output, builder.add1("Softmax", [x], [Attr.attribute("axis", int: axes[0])]))
-            return
-        }
-        // Several axes: exp(x − max) / sum, reduced over all of them.
-        let shifted = builder.add1("Exp", [builder.add1("Sub", [x, reduce("ReduceMax", x, axes: axes, keepDims: true)])])
-        produce(output, builder.add1("Div", [shifted, reduce("ReduceSum", shifted, axes: axes, keepDims: true)]))
     }
 
     /// A merge's output mask is not carried into ONNX: refuse when a translated layer reads it.

@@ -30,6 +30,7 @@ import KConvIO
         "activations keras2 Keras 3": "--approximate-hard-sigmoid",
         "activations keras3 Keras 2": "--approximate-hard-sigmoid",
         "lambda_layer keras2 Keras 3": "Lambda",
+        "keras3_attention keras3 Keras 2": "tf-keras has no GroupedQueryAttention",
     ]
 
     static func temporaryDirectory() throws -> URL {

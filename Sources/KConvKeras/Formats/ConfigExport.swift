@@ -87,7 +87,13 @@ package final class ConfigExport {
                 entry["registered_name"] = registration?.registeredName ?? (operation ? .string(layer.className) : .null)
                 if !operation, let shapes = layer.builtInputShapes, let first = shapes.first {
                     let sequenceOnly = layer.callSignature == .sequenceAndStates || shapes.count == 1
-                    entry["build_config"] = ["input_shape": sequenceOnly ? shapeJSON(first) : .array(shapes.map(shapeJSON))]
+                    if case .named(let parameters, _) = layer.callSignature {
+                        // Keras 3 builds such a layer with `build(**shapes_dict)`: `query_shape=...`.
+                        let shapes = zip(parameters, shapes).map { ($0 + "_shape", shapeJSON($1)) }
+                        entry["build_config"] = ["shapes_dict": .object(JSONObject(shapes))]
+                    } else {
+                        entry["build_config"] = ["input_shape": sequenceOnly ? shapeJSON(first) : .array(shapes.map(shapeJSON))]
+                    }
                 }
             }
             return entry
@@ -123,7 +129,7 @@ package final class ConfigExport {
             throw ModelError("kconv does not know class \(layer.className), so it cannot translate its \(layer.dialect) config to \(target)"
                 + (layer.className == "Lambda" ? " (a Lambda holds Python code serialised for one Keras version)" : ""))
         }
-        return layer.className
+        return type(of: layer).writtenClassNames[target] ?? layer.className
     }
 
     /// The layer's config in the target vocabulary.

@@ -81,6 +81,11 @@ package struct GraphExport {
         if case .array = node.call { return node.call }
         var positional = node.inputs
         var kwargs = try constantKwargs(node)
+        if case .named(let parameters, _) = node.layer.callSignature {
+            // tf-keras passes the first argument as `inputs`; the other named tensors go by keyword.
+            for (parameter, ref) in zip(parameters, positional).dropFirst() { kwargs[parameter] = legacyTensor(ref) }
+            positional = Array(positional.prefix(1))
+        }
         for (name, tensors) in node.keywordInputs {
             let kept = tensors.filter { !droppedNodes.contains($0.node) }
             if kept.isEmpty { continue }
@@ -107,13 +112,24 @@ package struct GraphExport {
             keywords.insert(("initial_state", Array(positional.dropFirst())), at: 0)
             positional = Array(positional.prefix(1))
         }
-        let takesList = node.layer.callSignature == .list || positional.count > 1
+        var named: [(String, TensorRef)] = []
+        if case .named(let parameters, let required) = node.layer.callSignature {
+            named = Array(zip(parameters, positional).dropFirst(required))
+            positional = Array(positional.prefix(required))
+        }
+        let takesList = node.layer.callSignature == .list || (positional.count > 1 && !isNamed(node.layer))
         let args: JSONValue = takesList ? .array([.array(positional.map(keras3Tensor))]) : .array(positional.map(keras3Tensor))
         var kwargs = try constantKwargs(node)
+        for (parameter, ref) in named { kwargs[parameter] = keras3Tensor(ref) }
         for (name, tensors) in keywords {
             kwargs[name] = tensors.count == 1 && name != "initial_state" ? keras3Tensor(tensors[0]) : .array(tensors.map(keras3Tensor))
         }
         return ["args": args, "kwargs": .object(kwargs)]
+    }
+
+    private func isNamed(_ layer: Layer) -> Bool {
+        if case .named = layer.callSignature { return true }
+        return false
     }
 
     /// The call's arguments that are not tensors (`training: false`), from the call as it was read.

@@ -6,6 +6,7 @@ package enum LayerRegistry {
     package static let layerTypes: [Layer.Type] = [
         InputLayer.self,
         Dense.self,
+        EinsumDense.self,
         ActivationLayer.self,
         Embedding.self,
         Masking.self,
@@ -38,6 +39,9 @@ package enum LayerRegistry {
         SoftmaxLayer.self,
         ThresholdedReLU.self,
         Rescaling.self,
+        AttentionLayer.self,
+        MultiHeadAttention.self,
+        GroupedQueryAttention.self,
     ]
 
     /// Keras class name → the type that implements it.
