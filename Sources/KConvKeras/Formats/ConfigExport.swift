@@ -207,7 +207,9 @@ package final class ConfigExport {
             notes.append("\(layer.label): hard_sigmoid \(meant) written as \(target)'s \(written), an approximation (--approximate-hard-sigmoid)")
             return "hard_sigmoid"
         case .swish: return target == .keras3 ? "silu" : "swish"
-        case .hardSwish where target == .keras2, .logSigmoid where target == .keras2:
+        case _ where !function.isNameable:
+            throw ModelError("a config names an activation without arguments, so \(function) cannot be written as one")
+        case _ where function.isKeras3Only && target == .keras2:
             throw ModelError("Keras 2 has no activation \(function.name)")
         case .hardSwish: return "hard_silu"
         case .unknown: return value

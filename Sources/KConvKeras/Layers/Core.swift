@@ -55,7 +55,7 @@ public final class Dense: Layer {
     override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleInput(inputShapes)
         try requireRank(input, 2...Int.max, "a 2-D or higher")
-        return [input.dropLast() + [units]]
+        return [input.dropLast() + [try activation.outputSize(units, of: self)]]
     }
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
@@ -75,6 +75,12 @@ public final class ActivationLayer: Layer {
     public required init(_ context: LayerContext) throws {
         activation = context.config.activation("activation", default: "linear", dialect: context.dialect)
         try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let input = try singleInput(inputShapes)
+        guard activation == .glu, let last = input.last else { return [input] }
+        return [input.dropLast() + [try last.map { try activation.outputSize($0, of: self) }]]
     }
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
@@ -207,6 +213,21 @@ public final class KerasOperation: Layer {
     package static let shapePreserving: Set<String> = ["NotEqual", "Equal", "Greater", "GreaterEqual", "Less", "LessEqual"]
 
     override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+
+    /// Why a layer that applies the function to its result in place (a convolution, a recurrent cell)
+    /// cannot use it: glu halves the axis it splits.
+    package var inPlaceUnsupportedReason: String? {
+        self == .glu ? "activation glu halves the last axis; kconv computes it only in Dense and Activation layers" : unsupportedReason
+    }
+
+    /// The size of the last axis after the function: halved by glu (which needs it even), else the same.
+    package func outputSize(_ size: Int, of layer: Layer) throws -> Int {
+        guard self == .glu else { return size }
+        guard size % 2 == 0 else {
+            throw ModelError(layer: layer.label, field: "config.activation", "glu splits the last axis in halves, so it must have an even size, found \(size)")
+        }
+        return size / 2
+    }
         guard Self.shapePreserving.contains(className), inputShapes.count == 1 else { throw ModelError.unknownShape(label) }
         return inputShapes
     }
