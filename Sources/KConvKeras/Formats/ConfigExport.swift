@@ -74,18 +74,18 @@ package final class ConfigExport {
         if let input = layer as? InputLayer { return try inputEntry(input) }
         return try locating(layer: layer.label) {
             if let reason = type(of: layer).absentIn[target] { throw ModelError(reason) }
-            let operation = layer is KerasOperation
+            let operation = layer as? KerasOperation
             // A class kconv does not know, or a Keras 3 operation, keeps the registration its config gave it.
-            let registration = layer is UnsupportedLayer || operation ? layer.registration : nil
+            let registration = layer is UnsupportedLayer || operation != nil ? layer.registration : nil
             var entry = JSONObject()
             if target == .keras3 {
-                entry["module"] = registration?.module ?? .string(operation ? "keras.src.ops.numpy" : "keras.layers")
+                entry["module"] = registration?.module ?? .string(operation?.kerasModule ?? "keras.layers")
             }
             entry["class_name"] = .string(try className(layer))
             entry["config"] = .object(try layerConfig(layer))
             if target == .keras3 {
-                entry["registered_name"] = registration?.registeredName ?? (operation ? .string(layer.className) : .null)
-                if !operation, let shapes = layer.builtInputShapes, let first = shapes.first {
+                entry["registered_name"] = registration?.registeredName ?? (operation != nil ? .string(layer.className) : .null)
+                if operation == nil, let shapes = layer.builtInputShapes, let first = shapes.first {
                     let sequenceOnly = layer.callSignature == .sequenceAndStates || shapes.count == 1
                     entry["build_config"] = ["input_shape": sequenceOnly ? shapeJSON(first) : .array(shapes.map(shapeJSON))]
                 }
