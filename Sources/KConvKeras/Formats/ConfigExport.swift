@@ -238,8 +238,9 @@ package final class ConfigExport {
         "moving_mean_initializer": "zeros", "moving_variance_initializer": "ones", "alpha_initializer": "zeros",
     ]
 
-    /// Keras 3 class names of serialized objects that tf-keras knows by another name.
-    private static let keras3Aliases = ["OrthogonalInitializer": "Orthogonal", "IdentityInitializer": "Identity"]
+    /// Keras 3 names the initializer classes whose names would clash with other objects `…Initializer`
+    /// (`OrthogonalInitializer`, `IdentityInitializer`); tf-keras knows them without the suffix.
+    private static let keras3InitializerSuffix = "Initializer"
 
     /// Serialized objects inside a config (initializers, regularizers, constraints): Keras 3 gives them a
     /// `module` and `registered_name`, Keras 2 neither; `shared_object_id` is a Python id and is dropped.
@@ -250,8 +251,8 @@ package final class ConfigExport {
         case .object(var object):
             guard object["class_name"] != nil, !["layer", "backward_layer", "dtype"].contains(key) else { return value }
             object["shared_object_id"] = nil
-            if target == .keras2, let name = object["class_name"]?.stringValue, let alias = Self.keras3Aliases[name] {
-                object["class_name"] = .string(alias)
+            if target == .keras2, let name = object["class_name"]?.stringValue, name.hasSuffix(Self.keras3InitializerSuffix) {
+                object["class_name"] = .string(String(name.dropLast(Self.keras3InitializerSuffix.count)))
             }
             if var inner = object["config"]?.objectValue {
                 if target == .keras2 {

@@ -10,6 +10,7 @@ package enum LayerRegistry {
         Embedding.self,
         Masking.self,
         InferenceIdentity.self,
+        Identity.self,
         Model.self,
         Recurrent.self,
         TimeDistributed.self,
