@@ -142,6 +142,10 @@ package final class Plan {
             var output = try tensor(0)
             try activation.apply(to: &output)
             return [.tensor(output)]
+        case .activationAlongAxes(let activation, let axes):
+            var output = try tensor(0)
+            try activation.apply(to: &output, along: axes)
+            return [.tensor(output)]
         case .rectifier(let negativeSlope, let maxValue, let threshold):
             var output = try tensor(0)
             Rectifier(negativeSlope: negativeSlope, maxValue: maxValue, threshold: threshold).apply(to: &output.values)
@@ -161,6 +165,8 @@ package final class Plan {
             }
             let input = try tensor(0)
             return [.mask(Mask(shape: input.shape, values: input.values.map { $0 != value }))]
+        case .any(let axes, let keepDims):
+            return [.mask(try anyAlong(tensor(0), axes: axes, keepDims: keepDims))]
         case .masking(let value):
             let (output, mask) = masking(try tensor(0), value: value)
             return [.tensor(output), .mask(mask)]

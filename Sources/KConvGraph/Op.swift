@@ -6,6 +6,10 @@ public enum Op {
     case dense(activation: Activation)
     /// An activation function, elementwise (softmax-like ones over the last axis). `[x]` → `[y]`.
     case activation(Activation)
+    /// An activation function over `axes` rather than the last axis (negative count from the end):
+    /// row-wise ones (log_softmax, sparsemax) over them together, glu splitting its one axis in halves;
+    /// elementwise ones ignore them. `[x]` → `[y]`.
+    case activationAlongAxes(Activation, axes: [Int])
     /// Keras's `relu(x, negative_slope, max_value, threshold)`, elementwise. `[x]` → `[y]`.
     case rectifier(negativeSlope: Float, maxValue: Float?, threshold: Float)
     /// `x` for x > 0, `alpha·(exp(x) − 1)` below. `[x]` → `[y]`.
@@ -19,6 +23,9 @@ public enum Op {
     case gather
     /// Where `x ≠ value`. `[x]` → `[bool]`.
     case notEqual(Float)
+    /// Where any element along `axes` is true (non-zero); nil axes: over all of them, to one value.
+    /// `keepDims` keeps the reduced axes as size 1. `[x]` → `[bool]`.
+    case any(axes: [Int]?, keepDims: Bool)
     /// Keras Masking: a position (all but the last axis) is kept when any of its features differs from
     /// `value`; dropped positions are zeroed. `[x]` → `[y, mask]`.
     case masking(value: Float)

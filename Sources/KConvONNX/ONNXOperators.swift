@@ -21,6 +21,8 @@ extension ONNXTranslator {
             try elementwise(try input(0), output: outputs[0], keepsLayout: !activation.actsOnLastAxis) { translator, x in
                 try translator.apply(activation, x)
             }
+        case .activationAlongAxes(let activation, let axes):
+            try translateActivation(try input(0), activation, axes: axes, output: outputs[0])
         case .rectifier(let slope, let maxValue, let threshold):
             try elementwise(try input(0), output: outputs[0]) { translator, x in
                 translator.rectifier(x, negativeSlope: slope, maxValue: maxValue, threshold: threshold)
@@ -37,6 +39,11 @@ extension ONNXTranslator {
         case .notEqual(let value):
             let x = try name(try input(0))
             produce(outputs[0], notEqual(x, value), dtype: .bool, rank: rank(of: try input(0)))
+        case .any(let axes, let keepDims):
+            let x = try input(0), rank = try knownRank(of: x)
+            let reduced = axes.map { $0.map { $0 < 0 ? $0 + rank : $0 } } ?? Array(0 ..< rank)
+            let any = reduce("ReduceMax", cast(try name(x, dtype: .bool), to: .int32), axes: reduced, keepDims: keepDims)
+            produce(outputs[0], cast(any, to: .bool), dtype: .bool, rank: keepDims ? rank : rank - Set(reduced).count)
         case .masking(let value):
             try translateMasking(try input(0), value: value, outputs: outputs)
         case .reshape(let keeping, let shape):

@@ -196,9 +196,10 @@ public class Layer {
     /// This layer's arrays from a file written under Theano, in TensorFlow's conventions.
     package func theanoWeights(_ arrays: [WeightArray]) -> [WeightArray] { arrays }
 
-    /// Whether the layer computes its output mask as `input != 0` itself (Embedding with `mask_zero`), as
-    /// Keras 2 does where Keras 3 records the comparison in the graph.
-    package var masksZeroInputs: Bool { false }
+    /// The mask the layer computes itself for its outputs from its first input (an Embedding's `x != 0`, a
+    /// Masking's `any(x != value, axis=-1)`), which Keras 2 files leave implicit where Keras 3 graphs record
+    /// it as operations passed on by `mask=`.
+    package var computedMask: ComputedMask? { nil }
 
     /// Whether a call takes the Keras masks off its input tensors as it runs, so that the layers reading them
     /// afterwards see none (Keras 3's MultiHeadAttention calls `backend.set_keras_mask(query, None)`).
@@ -249,6 +250,15 @@ public class Layer {
             throw ModelError(layer: label, "expected \(what) input, found shape \(shape.kerasDescription)")
         }
     }
+}
+
+/// A mask computed from a tensor, as a layer computes it (`Layer.computedMask`) or as Keras 3 records it in
+/// operation nodes (`KerasOperation.recordedMask`), so a writer can tell the two apart or the same.
+package enum ComputedMask: Equatable {
+    /// `x != value`, elementwise.
+    case notEqual(Double)
+    /// `any(x != value, axis=-1)`: a position is kept when any of its features differs.
+    case anyNotEqual(Double)
 }
 
 /// A minimal use of a Keras class: its config (without `name`) in the common vocabulary, and the input
