@@ -197,6 +197,14 @@ package final class Plan {
             return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2), mean: tensor(3), variance: tensor(4)))]
         case .layerNorm(let op):
             return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2)))]
+        case .groupNorm(let op):
+            return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2)))]
+        case .l2Normalize(let axes, let normFloor):
+            let input = try tensor(0)
+            guard axes.allSatisfy({ (0..<input.rank).contains($0) }) else { throw EngineError("cannot normalise axes \(axes) of shape \(input.shape)") }
+            return [.tensor(input.mappingRows(over: axes) { RowKernels.l2Normalize(&$0, rows: $1, width: $2, normFloor: normFloor) })]
+        case .standardize(let op):
+            return [.tensor(try op.run(tensor(0), mean: tensor(1), variance: tensor(2)))]
         case .foldTime:
             return [.tensor(try TimeFolding.fold(tensor(0)))]
         case .foldTimeMask:

@@ -54,6 +54,14 @@ public enum Op {
     case batchNorm(BatchNormOp)
     /// Layer normalisation over `axes` of each sample. `[x, gamma?, beta?]` → `[y]`.
     case layerNorm(LayerNormOp)
+    /// Group normalisation: the channels split into groups, each normalised per sample over its channels
+    /// and every non-batch axis. `[x, gamma?, beta?]` → `[y]`.
+    case groupNorm(GroupNormOp)
+    /// `x / max(‖x‖₂, normFloor)` with the norm taken over `axes` together. `[x]` → `[y]`.
+    case l2Normalize(axes: [Int], normFloor: Double)
+    /// Fixed statistics applied per position along the kept axes (Keras's preprocessing Normalization).
+    /// `[x, mean, variance]` → `[y]`.
+    case standardize(StandardizeOp)
     /// A convolution over 1 to 3 spatial axes, its activation applied. `[x, weights…]` → `[y]`, weights in
     /// Keras's layout and order (`kernel, bias?`; separable: `depthwise, pointwise, bias?`).
     case convolution(ConvolutionOp)
@@ -181,18 +189,52 @@ public struct BatchNormOp: Sendable {
 }
 
 /// Keras LayerNormalization over `axes`, for inputs of `rank` dimensions; `subtractsMean` is false for
-/// Keras 3's RMS scaling.
+/// Keras 3's RMS scaling. `rootMeanSquare`: divide by `sqrt(mean(x²) + epsilon)` rather than by the
+/// variance's root (Keras 3's RMSNormalization).
 public struct LayerNormOp: Sendable {
     public var axes: [Int]
     public var rank: Int
     public var epsilon: Double
     public var subtractsMean: Bool
+    public var rootMeanSquare: Bool
 
-    public init(axes: [Int], rank: Int, epsilon: Double, subtractsMean: Bool) {
+    public init(axes: [Int], rank: Int, epsilon: Double, subtractsMean: Bool, rootMeanSquare: Bool = false) {
         self.axes = axes
         self.rank = rank
         self.epsilon = epsilon
         self.subtractsMean = subtractsMean
+        self.rootMeanSquare = rootMeanSquare
+    }
+}
+
+/// Keras GroupNormalization: `groups` groups of consecutive channels along `axis` of a `rank`-D input.
+public struct GroupNormOp: Sendable {
+    public var axis: Int
+    public var groups: Int
+    public var rank: Int
+    public var epsilon: Double
+
+    public init(axis: Int, groups: Int, rank: Int, epsilon: Double) {
+        self.axis = axis
+        self.groups = groups
+        self.rank = rank
+        self.epsilon = epsilon
+    }
+}
+
+/// `(x − mean) / max(sqrt(variance), floor)`, or with `invert` `mean + x · max(sqrt(variance), floor)`;
+/// `mean` and `variance` hold one value per position along `keptAxes` (row-major) of a `rank`-D input.
+public struct StandardizeOp: Sendable {
+    public var keptAxes: [Int]
+    public var rank: Int
+    public var invert: Bool
+    public var floor: Float
+
+    public init(keptAxes: [Int], rank: Int, invert: Bool, floor: Float) {
+        self.keptAxes = keptAxes
+        self.rank = rank
+        self.invert = invert
+        self.floor = floor
     }
 }
 

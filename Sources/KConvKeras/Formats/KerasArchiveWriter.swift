@@ -43,7 +43,9 @@ package enum KerasArchiveWriter {
             try locating(layer: layer.label) {
                 try root.createGroup(base + "vars").setAttribute("name", .string(layer.name))
                 for (spec, array) in zip(layer.weightSpecs, try boundWeights(layer)) {
-                    try root.createDataset(base + spec.objectPath, shape: spec.shape, floats: try array.values())
+                    for path in [spec.objectPath] + spec.objectAliases {
+                        try root.createDataset(base + path, shape: spec.shape, floats: try array.values())
+                    }
                 }
             }
         }

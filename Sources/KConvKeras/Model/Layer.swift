@@ -14,6 +14,9 @@ public struct WeightSpec: Equatable, Sendable {
     /// Whether `legacyName` is already complete: names a nested model gives its layers' weights are not
     /// prefixed by the scopes of the layers around it.
     public var legacyNameIsComplete = false
+    /// Further object paths where Keras 3 files hold the same variable again (a wrapper that tracks its
+    /// inner layer's kernel as its own too): written there as well, never read from there.
+    public var objectAliases: [String] = []
 
     public var count: Int { shape.reduce(1, *) }
 
@@ -27,6 +30,7 @@ public struct WeightSpec: Equatable, Sendable {
     package func adopted(objectPrefix: String, legacyScope: String?) -> WeightSpec {
         var spec = self
         spec.objectPath = objectPrefix + objectPath
+        spec.objectAliases = objectAliases.map { objectPrefix + $0 }
         if let legacyScope, !legacyNameIsComplete { spec.legacyName = legacyScope + "/" + legacyName }
         return spec
     }

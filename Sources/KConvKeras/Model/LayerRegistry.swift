@@ -38,6 +38,11 @@ package enum LayerRegistry {
         SoftmaxLayer.self,
         ThresholdedReLU.self,
         Rescaling.self,
+        GroupNormalization.self,
+        UnitNormalization.self,
+        RMSNormalization.self,
+        Normalization.self,
+        SpectralNormalization.self,
     ]
 
     /// Keras class name → the type that implements it.
