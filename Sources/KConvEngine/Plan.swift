@@ -181,10 +181,8 @@ package final class Plan {
             let input = try tensor(0)
             guard axis < input.rank else { throw EngineError("cannot repeat axis \(axis) of an input of shape \(input.shape)") }
             return [.tensor(input.repeatingElements(along: axis, times: times))]
-        case .resizeBilinear(let factors, let channelsFirst):
-            let input = try channelsLastInput(tensor(0), rank: 2, channelsFirst: channelsFirst)
-            let output = input.resizedBilinear(height: input.shape[1] * factors[0], width: input.shape[2] * factors[1])
-            return [.tensor(channelsFirst ? toChannelsFirst(output) : output)]
+        case .resize(let op):
+            return [.tensor(try op.run(tensor(0)))]
         case .softmax(let op):
             return [.tensor(try op.run(tensor(0), inputMask: inputs[1]?.mask, givenMask: inputs[2]?.asTensor))]
         case .prelu:

@@ -33,8 +33,9 @@ public enum Op {
     case pad(before: [Int], after: [Int])
     /// Each element repeated `times` times along `axis` (NumPy's `repeat`).
     case repeatElements(axis: Int, times: Int)
-    /// A 2-D image resized by whole `factors` as `tf.image.resize(method="bilinear")` does.
-    case resizeBilinear(factors: [Int], channelsFirst: Bool)
+    /// A batch of 2-D images resized (after an optional crop or pad to the target's aspect ratio) as
+    /// `tf.image.resize` does. `[x]` → `[y]`.
+    case resize(ResizeOp)
     /// Inputs combined elementwise, with NumPy broadcasting after lower-rank inputs gain axes after the
     /// batch axis. `[x₁ … xₙ, mask₁ … maskₙ]` → `[y, mask]`.
     case merge(MergeOp)
@@ -235,6 +236,41 @@ public struct StandardizeOp: Sendable {
         self.rank = rank
         self.invert = invert
         self.floor = floor
+    }
+}
+
+/// How Keras's image layers resize: to a fixed `height` × `width` or by whole `factors`, after fitting the
+/// image to the target's aspect ratio (`fit`), with one of TensorFlow's interpolations.
+public struct ResizeOp: Sendable {
+    /// `tf.image.resize`'s methods kconv computes (all with half-pixel centers, as `resize_images_v2`).
+    public enum Interpolation: String, Sendable, CaseIterable { case bilinear, nearest, bicubic }
+    public enum Target: Sendable {
+        case size(height: Int, width: Int)
+        case factors(height: Int, width: Int)
+    }
+    public enum Fit: Sendable {
+        /// The whole image, its aspect ratio not kept.
+        case stretch
+        /// The largest centred window of the target's aspect ratio (`smart_resize`, `crop_to_aspect_ratio`).
+        case cropToAspectRatio
+        /// Rows or columns of `fill` added evenly on both sides to reach the target's aspect ratio (Keras 3's
+        /// `pad_to_aspect_ratio`).
+        case padToAspectRatio(fill: Float)
+        /// The centred target-size window when the image is at least that large, else `cropToAspectRatio`
+        /// (CenterCrop).
+        case centerCrop
+    }
+
+    public var target: Target
+    public var interpolation: Interpolation
+    public var fit: Fit
+    public var channelsFirst: Bool
+
+    public init(target: Target, interpolation: Interpolation, fit: Fit = .stretch, channelsFirst: Bool) {
+        self.target = target
+        self.interpolation = interpolation
+        self.fit = fit
+        self.channelsFirst = channelsFirst
     }
 }
 

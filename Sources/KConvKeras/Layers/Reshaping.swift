@@ -213,7 +213,7 @@ public final class UpSampling: Layer {
             }
             return lowerUnmasked(.repeatElements(axis: firstSpatial + rank - 1, times: size[rank - 1]), value, call, into: &graph)
         case "bilinear" where rank == 2:
-            return lowerUnmasked(.resizeBilinear(factors: size, channelsFirst: channelsFirst), input, call, into: &graph)
+            return lowerUnmasked(.resize(ResizeOp(target: .factors(height: size[0], width: size[1]), interpolation: .bilinear, channelsFirst: channelsFirst)), input, call, into: &graph)
         default:
             throw EngineError("kconv cannot compute interpolation '\(interpolation)' for \(className)")
         }

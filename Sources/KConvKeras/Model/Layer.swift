@@ -95,6 +95,9 @@ public class Layer {
     package class var ownsDimensionKeys: Bool { false }
     /// The Keras generations that have no such class, each with why: kconv refuses to write it for them.
     package class var absentIn: [KerasDialect: String] { [:] }
+    /// Why a config of this class cannot be written for another Keras generation than the one that wrote
+    /// it, when both have the class but compute it differently at inference (RandomCrop); nil when it converts.
+    package class var inferenceDiffersBetweenGenerations: String? { nil }
     /// A minimal use of each class in `kerasClassNames`, which `LayerSupport` builds, runs and writes to
     /// tell what kconv supports (and the tests check there is one per class).
     package class var examples: [LayerExample] { [] }

@@ -43,6 +43,8 @@ package enum LayerRegistry {
         RMSNormalization.self,
         Normalization.self,
         SpectralNormalization.self,
+        ImageResizing.self,
+        RandomCrop.self,
     ]
 
     /// Keras class name → the type that implements it.
