@@ -43,6 +43,9 @@ package enum LayerRegistry {
         RMSNormalization.self,
         Normalization.self,
         SpectralNormalization.self,
+        RandomAugmentation.self,
+        Keras3Augmentation.self,
+        TFKerasAugmentation.self,
         ImageResizing.self,
         RandomCrop.self,
     ]
