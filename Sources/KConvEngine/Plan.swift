@@ -133,6 +133,11 @@ package final class Plan {
             return tensor
         }
         func optionalTensor(_ index: Int) -> Tensor? { index < inputs.count ? inputs[index]?.tensor : nil }
+        /// The `index`-th input as whole numbers: exact when it holds integers, truncated when floats.
+        func indices(_ index: Int) throws -> IndexTensor {
+            if index < inputs.count, case .integers(let integers)? = inputs[index] { return integers }
+            return IndexTensor(truncating: try tensor(index))
+        }
         switch op {
         case .dense(let activation):
             var output = try denseProduct(tensor(0), kernel: tensor(1), bias: optionalTensor(2))
@@ -203,6 +208,12 @@ package final class Plan {
             return [.tensor(input.mappingRows(over: axes) { RowKernels.l2Normalize(&$0, rows: $1, width: $2, normFloor: normFloor) })]
         case .standardize(let op):
             return [.tensor(try op.run(tensor(0), mean: tensor(1), variance: tensor(2)))]
+        case .bucketize(let boundaries):
+            return [.integers(bucketize(try tensor(0), boundaries: boundaries))]
+        case .categoryEncoding(let op):
+            return [.tensor(try op.run(indices(0)))]
+        case .integerLookup(let op):
+            return [.integers(try op.run(indices(0)))]
         case .foldTime:
             return [.tensor(try TimeFolding.fold(tensor(0)))]
         case .foldTimeMask:

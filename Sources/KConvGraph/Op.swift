@@ -63,6 +63,15 @@ public enum Op {
     /// Fixed statistics applied per position along the kept axes (Keras's preprocessing Normalization).
     /// `[x, mean, variance]` → `[y]`.
     case standardize(StandardizeOp)
+    /// The number of `boundaries` (ascending) at or below each element: `tf.raw_ops.Bucketize`. `[x]` →
+    /// `[whole numbers]`.
+    case bucketize(boundaries: [Float])
+    /// Whole-number indices in `[0, depth)` as one-hot rows, or a multi-hot or count row per sample.
+    /// `[indices]` → `[y]`.
+    case categoryEncoding(CategoryEncodingOp)
+    /// Integers mapped through a vocabulary to their indices, or indices back to the integers. `[x]` →
+    /// `[whole numbers]`.
+    case integerLookup(IntegerLookupOp)
     /// A convolution over 1 to 3 spatial axes, its activation applied. `[x, weights…]` → `[y]`, weights in
     /// Keras's layout and order (`kernel, bias?`; separable: `depthwise, pointwise, bias?`).
     case convolution(ConvolutionOp)
@@ -271,6 +280,48 @@ public struct ResizeOp: Sendable {
         self.interpolation = interpolation
         self.fit = fit
         self.channelsFirst = channelsFirst
+    }
+}
+
+/// Keras's categorical encodings of whole numbers in `[0, depth)`: `oneHot` adds an axis of `depth` (a
+/// trailing axis of 1 is replaced); `multiHot` and `count` turn the last axis of a 2-D input into `depth`
+/// flags or counts. Numbers outside the range set nothing.
+public struct CategoryEncodingOp: Sendable {
+    public enum Mode: String, Sendable { case oneHot = "one_hot", multiHot = "multi_hot", count }
+
+    public var mode: Mode
+    public var depth: Int
+
+    public init(mode: Mode, depth: Int) {
+        self.mode = mode
+        self.depth = depth
+    }
+}
+
+/// Keras IntegerLookup's table. Forward: `maskToken` becomes `maskIndex`, `vocabulary[i]` becomes
+/// `tokenStart + i`, anything else one of the `oovIndices` indices from `oovStart` (`value mod oovIndices`
+/// when there are several; none: an error). `invert`: index `tokenStart + i` becomes `vocabulary[i]`, 0
+/// the mask token (when there is one), anything else `oovToken`.
+public struct IntegerLookupOp: Sendable {
+    public var vocabulary: [Int64]
+    public var tokenStart: Int
+    public var oovStart: Int
+    public var oovIndices: Int
+    public var maskToken: Int64?
+    public var maskIndex: Int64
+    public var oovToken: Int64
+    public var invert: Bool
+
+    public init(vocabulary: [Int64], tokenStart: Int, oovStart: Int, oovIndices: Int, maskToken: Int64?, maskIndex: Int64,
+                oovToken: Int64, invert: Bool) {
+        self.vocabulary = vocabulary
+        self.tokenStart = tokenStart
+        self.oovStart = oovStart
+        self.oovIndices = oovIndices
+        self.maskToken = maskToken
+        self.maskIndex = maskIndex
+        self.oovToken = oovToken
+        self.invert = invert
     }
 }
 

@@ -48,6 +48,9 @@ package enum LayerRegistry {
         TFKerasAugmentation.self,
         ImageResizing.self,
         RandomCrop.self,
+        Discretization.self,
+        CategoryEncoding.self,
+        IntegerLookup.self,
     ]
 
     /// Keras class name → the type that implements it.

@@ -1,0 +1,80 @@
+import KConvGraph
+import KConvIO
+
+/// `IntegerLookup(vocabulary, num_oov_indices, mask_token, oov_token, invert, output_mode)`: integers to
+/// their vocabulary indices (or back, with `invert`), then encoded unless `output_mode` is `int`. Keras's
+/// index layout (keras 3.15 and tf-keras 2.21 `layers/preprocessing/index_lookup.py`): with `int` output
+/// the mask token (if any) is index 0, then `num_oov_indices` out-of-vocabulary indices (a value goes to
+/// `value mod num_oov_indices` among them), then the vocabulary; with an encoding the mask token has no
+/// index and encodes to nothing. A vocabulary that starts with those special tokens has them stripped.
+///
+/// kconv reads the vocabulary from the config: an adapted Keras 3 layer keeps it in the `.keras` archive's
+/// assets (and loses it in `.h5`), which kconv does not read; `tf_idf` and Keras 3's `farmhash` OOV
+/// hashing are not computed either.
+public final class IntegerLookup: Layer {
+    package override class var kerasClassNames: [String] { ["IntegerLookup"] }
+    package override class var examples: [LayerExample] {
+        [LayerExample("IntegerLookup", ["vocabulary": [3, 5, 7]], inputs: [[4]])]
+    }
+    public let lookup: IntegerLookupOp?
+    public let output: CategoricalOutput?
+    private let refusal: String?
+
+    public required init(_ context: LayerContext) throws {
+        let config = context.config
+        let oovIndices = try config.int("num_oov_indices", default: 1)
+        let maskToken = try config.optionalInt("mask_token").map(Int64.init)
+        let oovToken = Int64(try config.int("oov_token", default: -1))
+        let invert = try config.bool("invert", default: false)
+        let mode = try config.string("output_mode", default: "int")
+        guard oovIndices >= 0 else { throw config.error("num_oov_indices", expected: "a non-negative integer", found: config.object["num_oov_indices"]) }
+        guard let items = config.object["vocabulary"]?.arrayValue else {
+            (lookup, output) = (nil, nil)
+            refusal = config.has("vocabulary") ? "a vocabulary kept in a file" : "a vocabulary that is not in the config (an adapted Keras 3 layer keeps it in the .keras archive's assets)"
+            try super.init(context)
+            return
+        }
+        var vocabulary = try items.map { item in
+            guard let int = item.intValue else { throw config.error("vocabulary", expected: "a list of integers", found: .array(items)) }
+            return Int64(int)
+        }
+        let oovStart = maskToken != nil && mode == "int" ? 1 : 0
+        let tokenStart = oovStart + oovIndices
+        let special = Array(repeating: maskToken ?? 0, count: oovStart) + Array(repeating: oovToken, count: oovIndices)
+        if vocabulary.starts(with: special), !special.isEmpty { vocabulary.removeFirst(special.count) }
+        let padToMax = try config.bool("pad_to_max_tokens", default: false)
+        let depth = padToMax ? try config.int("max_tokens") : tokenStart + vocabulary.count
+        output = try CategoricalOutput(config, default: "int", depth: depth)
+        lookup = IntegerLookupOp(vocabulary: vocabulary, tokenStart: tokenStart, oovStart: oovStart, oovIndices: oovIndices,
+                                 maskToken: maskToken, maskIndex: mode == "int" ? 0 : .max, oovToken: oovToken, invert: invert)
+        let hashed = try config.string("oov_method", default: "floormod") != "floormod" && oovIndices > 1
+        refusal = hashed ? "oov_method 'farmhash'" : invert && mode != "int" ? "an inverted lookup with output_mode '\(mode)'" : nil
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let input = try singleInput(inputShapes)
+        return [output?.shape(input) ?? input]
+    }
+
+    /// Keras 3's farmhash OOV option; tf-keras hashes nothing.
+    package override var versionOnlyKeys: [VersionOnlyKey] {
+        [VersionOnlyKey("oov_method", onlyIn: .keras3, value: "floormod", why: "tf-keras maps out-of-vocabulary integers by floormod only"),
+         VersionOnlyKey("salt", onlyIn: .keras3, value: .null, why: "tf-keras does not hash out-of-vocabulary integers")]
+    }
+
+    override public var unsupportedReason: String? { refusal ?? output?.unsupportedReason }
+
+    /// tf-keras requires an integer layer dtype for integer outputs (its own default, int64); Keras 3
+    /// writes its float policy there and reads either.
+    package override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
+        if export.target == .keras2, output?.encoding == nil { config["dtype"] = "int64" }
+    }
+
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let lookup, let output else { throw ModelError(layer: label, "kconv cannot compute \(refusal ?? "this lookup")") }
+        let type = ValueType(dtype: .int64, shape: output.encoding == nil ? call.outputShapes?.first?.dims : nil)
+        let indices = graph.add(.integerLookup(lookup), inputs: [try singleInput(call).value], outputs: [type], origin: label)[0]
+        return [output.lower(indices, call, origin: label, into: &graph)]
+    }
+}
