@@ -762,6 +762,57 @@ def rescaling(k):
     return k.Model(x, L.Dense(2)(h))
 
 
+@case("attention_masks",
+      "Attention and AdditiveAttention over Embedding(mask_zero=True) tokens, query (6 steps) and value "
+      "(5 steps) zero-padded: the value mask leaves padded steps out of the softmax, the query mask zeroes "
+      "padded rows and flows on. Dot scores with use_scale and return_attention_scores=True; additive scores "
+      "over [query, value, key]; concat scores with use_causal_mask=True over the query itself.",
+      feeds={0: {"int": 20, "pad": True}, 1: {"int": 20, "pad": True}})
+def attention_masks(k):
+    L = k.L
+    query_tokens = L.Input(shape=(6,), dtype="int32", name="query_tokens")
+    value_tokens = L.Input(shape=(5,), dtype="int32", name="value_tokens")
+    query = L.Embedding(20, 4, mask_zero=True, name="query_embed")(query_tokens)
+    value = L.Embedding(20, 4, mask_zero=True, name="value_embed")(value_tokens)
+    dot, scores = L.Attention(use_scale=True, name="dot_attention")([query, value], return_attention_scores=True)
+    additive = L.AdditiveAttention(name="additive_attention")([query, value, value])
+    concat = L.Attention(score_mode="concat", name="concat_attention")([query, query], use_causal_mask=True)
+    return k.Model([query_tokens, value_tokens], [dot, scores, additive, concat])
+
+
+@case("multi_head_attention_masks",
+      "MultiHeadAttention over Embedding(mask_zero=True) tokens (zero-padded; the last sample keeps one): "
+      "self-attention whose padded query rows are fully masked (Keras 3's dot_product_attention path gives "
+      "them uniform weights); cross-attention with dropout=0.1 and return_attention_scores=True (Keras 3's "
+      "Softmax path, which zeroes them); then use_causal_mask=True with an attention_mask given as an int32 "
+      "model input of 0s and 1s.",
+      feeds={0: {"int": 20, "pad": True}, 1: {"int": 2}})
+def multi_head_attention_masks(k):
+    L = k.L
+    tokens = L.Input(shape=(6,), dtype="int32", name="tokens")
+    allowed = L.Input(shape=(6, 6), dtype="int32", name="allowed")
+    x = L.Embedding(20, 4, mask_zero=True, name="embed")(tokens)
+    h = L.MultiHeadAttention(2, 3, name="self")(x, x)
+    h, scores = L.MultiHeadAttention(2, 3, dropout=0.1, name="cross")(h, x, return_attention_scores=True)
+    h = L.MultiHeadAttention(2, 2, name="causal")(h, h, use_causal_mask=True, attention_mask=allowed)
+    return k.Model([tokens, allowed], [h, scores])
+
+
+@case("keras3_attention",
+      "Keras 3's attention extras over Embedding(mask_zero=True) tokens (zero-padded): GroupQueryAttention("
+      "head_dim=2, 4 query heads, 2 key/value heads) with use_causal_mask=True, and MultiHeadAttention(2, 2, "
+      "use_gate=True) returning its scores.",
+      skip={"keras2": "GroupQueryAttention and MultiHeadAttention's use_gate are Keras 3 only"},
+      feeds={0: {"int": 20, "pad": True}})
+def keras3_attention(k):
+    L = k.L
+    tokens = L.Input(shape=(6,), dtype="int32", name="tokens")
+    x = L.Embedding(20, 4, mask_zero=True, name="embed")(tokens)
+    h = L.GroupQueryAttention(2, 4, 2, name="grouped")(x, x, use_causal_mask=True)
+    h, scores = L.MultiHeadAttention(2, 2, use_gate=True, name="gated")(h, x, return_attention_scores=True)
+    return k.Model(tokens, [h, scores])
+
+
 @case("lambda_layer",
       "Dense(4) -> Lambda(lambda x: x * 2) -> Dense(2). Keras 2 stores the lambda as "
       "marshalled Python bytecode, which kconv cannot run: an unsupported-layer case.",

@@ -3,6 +3,7 @@ import KConvKeras
 import KConvGraph
 import Foundation
 import KConvIO
+import KConvONNX
 
 /// The files `kconv convert` writes.
 public enum ConversionFormat: String, Sendable, CaseIterable {
@@ -16,14 +17,17 @@ public enum ConversionFormat: String, Sendable, CaseIterable {
     /// TensorFlow.js layers model: `model.json` (Keras 2 topology and a weights manifest) and binary weight
     /// shards beside it, as `tensorflowjs_converter --input_format keras` writes them.
     case tfjs
+    /// ONNX ModelProto, for onnxruntime and the tools of the field; written from the model's graph.
+    case onnx
 
     /// The Keras generations whose configs this format holds: `.h5` and TensorFlow.js Keras 2, `.keras` Keras 3,
-    /// a JSON config either.
+    /// a JSON config either, ONNX none.
     public var targets: [KerasDialect] {
         switch self {
         case .h5, .tfjs: [.keras2]
         case .keras: [.keras3]
         case .json: [.keras2, .keras3]
+        case .onnx: []
         }
     }
 
@@ -34,6 +38,7 @@ public enum ConversionFormat: String, Sendable, CaseIterable {
         if name.hasSuffix(".h5") || name.hasSuffix(".hdf5") { self = .h5 }
         else if name.hasSuffix(".keras") { self = .keras }
         else if name.hasSuffix(".json") { self = .json }
+        else if name.hasSuffix(".onnx") { self = .onnx }
         else { return nil }
     }
 }
@@ -49,17 +54,20 @@ public struct ConversionOptions: Sendable {
     public var check: Bool
     /// Bytes per TensorFlow.js weight shard.
     public var shardSize: Int
+    /// The ONNX operator set written (nil: kconv's default).
+    public var opset: Int?
     /// tensorflowjs's shard size, 4 MiB.
     public static let defaultShardSize = TFJSLayout.defaultShardSize
 
     public init(format: ConversionFormat, target: KerasDialect? = nil, export: ExportOptions = ExportOptions(),
-                force: Bool = false, check: Bool = true, shardSize: Int = ConversionOptions.defaultShardSize) {
+                force: Bool = false, check: Bool = true, shardSize: Int = ConversionOptions.defaultShardSize, opset: Int? = nil) {
         self.format = format
-        self.target = target ?? format.targets[0]
+        self.target = target ?? format.targets.first ?? .keras3
         self.export = export
         self.force = force
         self.check = check
         self.shardSize = shardSize
+        self.opset = opset
     }
 }
 
@@ -81,6 +89,7 @@ public struct ConversionReport: Sendable {
 public enum ModelConverter {
     /// Writes `source` at `path`; for `.tfjs`, `path` may be a directory, which gets a `model.json`.
     public static func convert(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
+        if options.format == .onnx { return try convertToONNX(source, to: path, options: options) }
         let path = options.format == .tfjs ? try TFJSWriter.modelJSONPath(for: path) : path
         let model = source.model
         // A config read without weights converts to a config alone.
@@ -112,34 +121,26 @@ public enum ModelConverter {
         let staleShards = options.format == .tfjs && options.force
             ? TFJSWriter.listedShards(of: path).filter { !outputs.contains($0) && !inputFiles(of: source).contains(resolved($0)) } : []
 
-        let staging = directory.appendingPathComponent(".kconv-\(UUID().uuidString).tmp")
-        try locating(file: path) { try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: false) }
-        // Empty once the files are in place; holds what a failure left.
-        defer { try? FileManager.default.removeItem(at: staging) }
-        let staged = outputs.map { staging.appendingPathComponent(URL(fileURLWithPath: $0).lastPathComponent).path }
-        try locating(file: path) {
-            switch options.format {
-            case .h5: try KerasH5Writer.write(model, config: config, to: staged[0])
-            case .keras: try KerasArchiveWriter.write(model, config: config, to: staged[0])
-            case .json:
-                try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
-                if hasWeights { try KerasArchiveWriter.writeWeights(model, to: staged[1]) }
-            case .tfjs: try TFJSWriter.write(model, config: config, to: staged[0], shardSize: options.shardSize)
-            }
-        }
         var checkSummary: String?
-        if options.check {
-            let reloaded = try locating(file: path) {
-                try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
+        try stage(outputs, in: directory) { staged in
+            try locating(file: path) {
+                switch options.format {
+                case .h5: try KerasH5Writer.write(model, config: config, to: staged[0])
+                case .keras: try KerasArchiveWriter.write(model, config: config, to: staged[0])
+                case .json:
+                    try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
+                    if hasWeights { try KerasArchiveWriter.writeWeights(model, to: staged[1], target: options.target) }
+                case .tfjs: try TFJSWriter.write(model, config: config, to: staged[0], shardSize: options.shardSize)
+                case .onnx: throw ModelError("ONNX is written from the graph")
+                }
             }
-            checkSummary = try locating(file: path, field: "check against \(source.path)") {
-                try ConversionCheck.compare(model, reloaded.model, weights: hasWeights, outputs: !export.approximated)
-            }
-        }
-        // The weights first: a config never appears without its weights.
-        for (file, output) in zip(staged, outputs).reversed() {
-            guard rename(file, output) == 0 else {
-                throw ModelError(file: output, "cannot move the written file into place: \(String(cString: strerror(errno)))")
+            if options.check {
+                let reloaded = try locating(file: path) {
+                    try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
+                }
+                checkSummary = try locating(file: path, field: "check against \(source.path)") {
+                    try ConversionCheck.compare(model, reloaded.model, weights: hasWeights, outputs: !export.approximated)
+                }
             }
         }
         var notes = export.notes
@@ -148,6 +149,61 @@ public enum ModelConverter {
         if !hasWeights { notes.append("the source has no weights, so only the config was written") }
         if !options.check { notes.append("not checked (--no-check)") }
         return ConversionReport(files: outputs, target: options.target, notes: notes, check: checkSummary)
+    }
+
+    /// Writes an ONNX model from the source's graph; the check reads the written bytes back and compares
+    /// them with what was meant, every weight with the source's values.
+    private static func convertToONNX(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
+        let model = source.model
+        guard source.weightsLayout != .none else {
+            throw ModelError(file: source.path, "has no weights: give its weights file with --weights")
+        }
+        try checkDestinations([path], source: source, force: options.force)
+        let export = try locating(file: source.path) {
+            let graph = try model.lowered().graph
+            let description = ONNXModelDescription(
+                name: model.name,
+                inputs: model.inputLayers.map { ($0.name, DType(kerasName: $0.dtype) ?? .float32) },
+                outputNames: model.outputs.map { model.nodes[$0.node].layer.name },
+                producerVersion: KConvVersion.current,
+                metadata: [("source_file", URL(fileURLWithPath: source.path).lastPathComponent),
+                           ("source_keras_version", source.kerasVersion ?? "unknown"),
+                           ("source_dialect", String(describing: source.dialect)),
+                           ("converter", "kconv \(KConvVersion.current)")])
+            return try ONNXExporter.export(graph, description, opset: options.opset ?? ONNXExporter.defaultOpset)
+        }
+        var checkSummary: String?
+        try stage([path], in: URL(fileURLWithPath: path).deletingLastPathComponent()) { staged in
+            try locating(file: path) { try export.data.write(to: URL(fileURLWithPath: staged[0])) }
+            if options.check {
+                checkSummary = try locating(file: path, field: "check against \(source.path)") {
+                    try export.check(Data(contentsOf: URL(fileURLWithPath: staged[0])))
+                }
+            }
+        }
+        var notes: [String] = []
+        if !export.maskedLayers.isEmpty {
+            notes.append("the Keras masks into \(export.maskedLayers.joined(separator: ", ")) became ONNX sequence lengths: they give Keras's outputs when each sequence's padding comes at its end")
+        }
+        if !options.check { notes.append("not checked (--no-check)") }
+        return ConversionReport(files: [path], target: source.dialect, notes: notes, check: checkSummary)
+    }
+
+    /// Writes `outputs` through a hidden staging directory in `directory`: `write` puts them there (under
+    /// their final names) and checks them, then they are renamed into place, weights first, so a config
+    /// never appears without its weights. Any failure removes the staging directory and leaves nothing.
+    private static func stage(_ outputs: [String], in directory: URL, _ write: ([String]) throws -> Void) throws {
+        let staging = directory.appendingPathComponent(".kconv-\(UUID().uuidString).tmp")
+        try locating(file: outputs[0]) { try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: false) }
+        // Empty once the files are in place; holds what a failure left.
+        defer { try? FileManager.default.removeItem(at: staging) }
+        let staged = outputs.map { staging.appendingPathComponent(URL(fileURLWithPath: $0).lastPathComponent).path }
+        try write(staged)
+        for (file, output) in zip(staged, outputs).reversed() {
+            guard rename(file, output) == 0 else {
+                throw ModelError(file: output, "cannot move the written file into place: \(String(cString: strerror(errno)))")
+            }
+        }
     }
 
     /// The files a conversion writes: the model file, then a JSON config's weights file or a TensorFlow.js

@@ -7,30 +7,14 @@ extension ResizeOp {
     package func run(_ input: Tensor) throws -> Tensor {
         let image = try channelsLastInput(input, rank: 2, channelsFirst: channelsFirst)
         let (height, width) = (image.shape[1], image.shape[2])
-        let (targetHeight, targetWidth): (Int, Int)
-        switch target {
-        case .size(let h, let w): (targetHeight, targetWidth) = (h, w)
-        case .factors(let h, let w): (targetHeight, targetWidth) = (height * h, width * w)
-        }
+        let (targetHeight, targetWidth) = targetSize(height: height, width: width)
         guard targetHeight > 0, targetWidth > 0, height > 0, width > 0 else {
             throw EngineError("cannot resize an image of shape \(input.shape) to \(targetHeight)×\(targetWidth)")
         }
-        let fitted: Tensor
-        switch fit {
-        case .stretch:
-            fitted = image
-        case .cropToAspectRatio:
-            fitted = image.croppedToAspectRatio(targetHeight, targetWidth)
-        case .padToAspectRatio(let fill):
-            fitted = image.paddedToAspectRatio(targetHeight, targetWidth, fill: fill)
-        case .centerCrop:
-            if height >= targetHeight, width >= targetWidth {
-                // `h_diff // 2` (Keras 3) and `int(h_diff / 2)` (tf-keras) agree for a non-negative difference.
-                let output = image.window(top: (height - targetHeight) / 2, left: (width - targetWidth) / 2,
-                                          height: targetHeight, width: targetWidth, fill: 0)
-                return channelsFirst ? toChannelsFirst(output) : output
-            }
-            fitted = image.croppedToAspectRatio(targetHeight, targetWidth)
+        var fitted = image
+        if let window = window(height: height, width: width) {
+            fitted = image.window(top: window.top, left: window.left, height: window.height, width: window.width, fill: fill)
+            if window.isOutput { return channelsFirst ? toChannelsFirst(fitted) : fitted }
         }
         let output: Tensor
         switch interpolation {
@@ -43,27 +27,6 @@ extension ResizeOp {
 }
 
 extension Tensor {
-    /// The largest centred window with the aspect ratio of `targetHeight × targetWidth`, as `smart_resize`
-    /// and `crop_to_aspect_ratio` compute it: sizes `int(float32(width · th) / tw)` (at least 1, at most the
-    /// image's), start `int(float32(height − crop) / 2)`.
-    fileprivate func croppedToAspectRatio(_ targetHeight: Int, _ targetWidth: Int) -> Tensor {
-        let (height, width) = (shape[1], shape[2])
-        let cropHeight = max(min(height, Int(Float(width * targetHeight) / Float(targetWidth))), 1)
-        let cropWidth = max(min(width, Int(Float(height * targetWidth) / Float(targetHeight))), 1)
-        return window(top: Int(Float(height - cropHeight) / 2), left: Int(Float(width - cropWidth) / 2),
-                      height: cropHeight, width: cropWidth, fill: 0)
-    }
-
-    /// Keras 3's `pad_to_aspect_ratio`: `int(float32(padded − size) / 2)` rows (or columns) of `fill` added
-    /// on both sides, so an odd difference leaves the image one short of the exact ratio, as Keras does.
-    fileprivate func paddedToAspectRatio(_ targetHeight: Int, _ targetWidth: Int, fill: Float) -> Tensor {
-        let (height, width) = (shape[1], shape[2])
-        let padHeight = max(height, Int(Float(width * targetHeight) / Float(targetWidth)))
-        let padWidth = max(width, Int(Float(height * targetWidth) / Float(targetHeight)))
-        let top = Int(Float(padHeight - height) / 2), left = Int(Float(padWidth - width) / 2)
-        return window(top: -top, left: -left, height: height + 2 * top, width: width + 2 * left, fill: fill)
-    }
-
     /// The `height × width` window of each image whose top left corner is at (`top`, `left`); cells outside
     /// the image hold `fill`.
     package func window(top: Int, left: Int, height: Int, width: Int, fill: Float) -> Tensor {
@@ -152,8 +115,8 @@ extension Tensor {
     /// weights renormalised; each output is interpolated along the rows first, then down the column.
     package func resizedBicubic(height: Int, width: Int) -> Tensor {
         let (batch, inputHeight, inputWidth, channels) = (shape[0], shape[1], shape[2], shape[3])
-        let rows = Self.bicubicTaps(input: inputHeight, output: height)
-        let columns = Self.bicubicTaps(input: inputWidth, output: width)
+        let rows = ResizeOp.bicubicTaps(input: inputHeight, output: height)
+        let columns = ResizeOp.bicubicTaps(input: inputWidth, output: width)
         var output = Tensor(zeros: [batch, height, width, channels])
         var target = 0
         for sample in 0..<batch {
@@ -177,44 +140,4 @@ extension Tensor {
         }
         return output
     }
-
-    /// TensorFlow's `GetWeightsAndIndices` with Keys's cubic: the four input cells around
-    /// `(i + ½)·in/out − ½` and their weights.
-    private static func bicubicTaps(input: Int, output: Int) -> [(indices: [Int], weights: [Float])] {
-        let scale = Float(input) / Float(output)
-        let table = keysCubicTable
-        return (0..<output).map { cell in
-            let position = (Float(cell) + 0.5) * scale - 0.5
-            let start = Int(position.rounded(.down))
-            let offset = Int(((position - Float(start)) * Float(keysTableSize)).rounded(.toNearestOrEven))
-            let coefficients = [table[offset * 2 + 1], table[offset * 2], table[(keysTableSize - offset) * 2], table[(keysTableSize - offset) * 2 + 1]]
-            var indices: [Int] = [], weights: [Float] = []
-            for tap in 0..<4 {
-                let index = start - 1 + tap
-                let bounded = min(input - 1, max(0, index))
-                indices.append(bounded)
-                weights.append(bounded == index ? coefficients[tap] : 0)
-            }
-            let total = weights[0] + weights[1] + weights[2] + weights[3]
-            if abs(total) >= 1000 * Float.leastNormalMagnitude {
-                let inverse = 1 / total
-                weights = weights.map { $0 * inverse }
-            }
-            return (indices, weights)
-        }
-    }
-
-    private static let keysTableSize = 1024
-
-    /// TensorFlow's `InitCoeffsTable(-0.5)`: for `x = i/1024`, the cubic's weight at distance `x` (entry
-    /// `2i`) and at `x + 1` (entry `2i + 1`), computed in Double and stored as Float.
-    private static let keysCubicTable: [Float] = {
-        let a = -0.5
-        return (0...keysTableSize).flatMap { i -> [Float] in
-            let x = Double(Float(Double(i) / Double(keysTableSize)))
-            let near = ((a + 2) * x - (a + 3)) * x * x + 1
-            let far = x + 1
-            return [Float(near), Float(((a * far - 5 * a) * far + 8 * a) * far - 4 * a)]
-        }
-    }()
 }

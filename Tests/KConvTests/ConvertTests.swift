@@ -30,6 +30,7 @@ import KConvIO
         "activations keras2 Keras 3": "--approximate-hard-sigmoid",
         "activations keras3 Keras 2": "--approximate-hard-sigmoid",
         "lambda_layer keras2 Keras 3": "Lambda",
+        "keras3_attention keras3 Keras 2": "tf-keras has no GroupedQueryAttention",
     ]
 
     static func temporaryDirectory() throws -> URL {
@@ -90,6 +91,7 @@ import KConvIO
         switch format {
         case .h5: text = try #require(try HDF5File.open(path).root.attribute("model_config")?.stringValue)
         case .json, .tfjs: text = try String(contentsOfFile: path, encoding: .utf8)
+        case .onnx: return  // no Keras config
         case .keras:
             let archive = ZipReader(try Data(contentsOf: URL(fileURLWithPath: path)))
             let entries = try archive.entries()

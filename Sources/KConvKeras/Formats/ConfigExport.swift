@@ -75,20 +75,26 @@ package final class ConfigExport {
         return try locating(layer: layer.label) {
             if let reason = type(of: layer).absentIn[target] { throw ModelError(reason) }
             if let reason = type(of: layer).inferenceDiffersBetweenGenerations, layer.dialect != target { throw ModelError(reason) }
-            let operation = layer is KerasOperation
+            let operation = layer as? KerasOperation
             // A class kconv does not know, or a Keras 3 operation, keeps the registration its config gave it.
-            let registration = layer is UnsupportedLayer || operation ? layer.registration : nil
+            let registration = layer is UnsupportedLayer || operation != nil ? layer.registration : nil
             var entry = JSONObject()
             if target == .keras3 {
-                entry["module"] = registration?.module ?? .string(operation ? "keras.src.ops.numpy" : "keras.layers")
+                entry["module"] = registration?.module ?? .string(operation?.kerasModule ?? "keras.layers")
             }
             entry["class_name"] = .string(try className(layer))
             entry["config"] = .object(try layerConfig(layer))
             if target == .keras3 {
-                entry["registered_name"] = registration?.registeredName ?? (operation ? .string(layer.className) : .null)
-                if !operation, let shapes = layer.builtInputShapes, let first = shapes.first {
+                entry["registered_name"] = registration?.registeredName ?? (operation != nil ? .string(layer.className) : .null)
+                if operation == nil, let shapes = layer.builtInputShapes, let first = shapes.first {
                     let sequenceOnly = layer.callSignature == .sequenceAndStates || shapes.count == 1
-                    entry["build_config"] = ["input_shape": sequenceOnly ? shapeJSON(first) : .array(shapes.map(shapeJSON))]
+                    if case .named(let parameters, _) = layer.callSignature {
+                        // Keras 3 builds such a layer with `build(**shapes_dict)`: `query_shape=...`.
+                        let shapes = zip(parameters, shapes).map { ($0 + "_shape", shapeJSON($1)) }
+                        entry["build_config"] = ["shapes_dict": .object(JSONObject(shapes))]
+                    } else {
+                        entry["build_config"] = ["input_shape": sequenceOnly ? shapeJSON(first) : .array(shapes.map(shapeJSON))]
+                    }
                 }
             }
             return entry
@@ -124,7 +130,7 @@ package final class ConfigExport {
             throw ModelError("kconv does not know class \(layer.className), so it cannot translate its \(layer.dialect) config to \(target)"
                 + (layer.className == "Lambda" ? " (a Lambda holds Python code serialised for one Keras version)" : ""))
         }
-        return layer.className
+        return type(of: layer).writtenClassNames[target] ?? layer.className
     }
 
     /// The layer's config in the target vocabulary.
@@ -208,7 +214,9 @@ package final class ConfigExport {
             notes.append("\(layer.label): hard_sigmoid \(meant) written as \(target)'s \(written), an approximation (--approximate-hard-sigmoid)")
             return "hard_sigmoid"
         case .swish: return target == .keras3 ? "silu" : "swish"
-        case .hardSwish where target == .keras2, .logSigmoid where target == .keras2:
+        case _ where !function.isNameable:
+            throw ModelError("a config names an activation without arguments, so \(function) cannot be written as one")
+        case _ where function.isKeras3Only && target == .keras2:
             throw ModelError("Keras 2 has no activation \(function.name)")
         case .hardSwish: return "hard_silu"
         case .unknown: return value
@@ -237,8 +245,9 @@ package final class ConfigExport {
         "moving_mean_initializer": "zeros", "moving_variance_initializer": "ones", "alpha_initializer": "zeros",
     ]
 
-    /// Keras 3 class names of serialized objects that tf-keras knows by another name.
-    private static let keras3Aliases = ["OrthogonalInitializer": "Orthogonal", "IdentityInitializer": "Identity"]
+    /// Keras 3 names the initializer classes whose names would clash with other objects `…Initializer`
+    /// (`OrthogonalInitializer`, `IdentityInitializer`); tf-keras knows them without the suffix.
+    private static let keras3InitializerSuffix = "Initializer"
 
     /// Serialized objects inside a config (initializers, regularizers, constraints): Keras 3 gives them a
     /// `module` and `registered_name`, Keras 2 neither; `shared_object_id` is a Python id and is dropped.
@@ -249,8 +258,8 @@ package final class ConfigExport {
         case .object(var object):
             guard object["class_name"] != nil, !["layer", "backward_layer", "dtype"].contains(key) else { return value }
             object["shared_object_id"] = nil
-            if target == .keras2, let name = object["class_name"]?.stringValue, let alias = Self.keras3Aliases[name] {
-                object["class_name"] = .string(alias)
+            if target == .keras2, let name = object["class_name"]?.stringValue, name.hasSuffix(Self.keras3InitializerSuffix) {
+                object["class_name"] = .string(String(name.dropLast(Self.keras3InitializerSuffix.count)))
             }
             if var inner = object["config"]?.objectValue {
                 if target == .keras2 {

@@ -29,21 +29,22 @@ package enum KerasArchiveWriter {
 
     /// Keras 3's object-path weights: every variable at `layers/<snake_case class>[_n]/.../vars/<i>`, and a
     /// `vars` group naming each top-level layer, as `model.save_weights("x.weights.h5")` writes them.
-    package static func writeWeights(_ model: Model, to path: String) throws {
+    /// `target` chooses the paths of sub-layers that tf-keras and Keras 3 name apart (`WeightSpec.keras2ObjectPath`).
+    package static func writeWeights(_ model: Model, to path: String, target: KerasDialect = .keras3) throws {
         let root = try HDF5File.create(path).root
-        try writeWeights(model, into: root)
+        try writeWeights(model, into: root, target: target)
         try root.file.flush()  // a full disk fails here, not silently at close
     }
 
     /// The object-path weights written under `root`, on disk or in memory.
-    private static func writeWeights(_ model: Model, into root: HDF5Group) throws {
+    private static func writeWeights(_ model: Model, into root: HDF5Group, target: KerasDialect = .keras3) throws {
         try root.createGroup("vars").setAttribute("name", .string(model.name))
         for layer in model.layers {
             let base = model.objectPathPrefix(of: layer)
             try locating(layer: layer.label) {
                 try root.createGroup(base + "vars").setAttribute("name", .string(layer.name))
                 for (spec, array) in zip(layer.weightSpecs, try boundWeights(layer)) {
-                    for path in [spec.objectPath] + spec.objectAliases {
+                    for path in [spec.objectPath(for: target)] + spec.objectAliases {
                         try root.createDataset(base + path, shape: spec.shape, floats: try array.values())
                     }
                 }

@@ -56,7 +56,7 @@ public class ConvolutionBase: Layer {
         return [shape.shape]
     }
 
-    override public var unsupportedReason: String? { activation.unsupportedReason }
+    override public var unsupportedReason: String? { activation.inPlaceUnsupportedReason }
 
     /// Adds the convolution node: the input, then the layer's weights in declaration order; no mask flows on.
     package func lowerConvolution(_ kind: ConvolutionOp.Kind, _ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {

@@ -54,7 +54,8 @@ public final class Discretization: Layer {
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         let input = try singleInput(call).value
         let op = Op.bucketize(boundaries: boundaries.map(Float.init))
-        let buckets = graph.add(op, inputs: [input], outputs: [ValueType(dtype: .int64, shape: output.encoding == nil ? call.outputShapes?.first?.dims : nil)], origin: label)[0]
+        // Elementwise: the buckets have the input's shape.
+        let buckets = graph.add(op, inputs: [input], outputs: [ValueType(dtype: .int64, shape: graph.type(of: input).shape)], origin: label)[0]
         return [output.lower(buckets, call, origin: label, into: &graph)]
     }
 }

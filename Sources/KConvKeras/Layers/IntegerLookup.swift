@@ -73,8 +73,9 @@ public final class IntegerLookup: Layer {
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         guard let lookup, let output else { throw ModelError(layer: label, "kconv cannot compute \(refusal ?? "this lookup")") }
-        let type = ValueType(dtype: .int64, shape: output.encoding == nil ? call.outputShapes?.first?.dims : nil)
-        let indices = graph.add(.integerLookup(lookup), inputs: [try singleInput(call).value], outputs: [type], origin: label)[0]
+        // Elementwise: the indices have the input's shape.
+        let input = try singleInput(call).value
+        let indices = graph.add(.integerLookup(lookup), inputs: [input], outputs: [ValueType(dtype: .int64, shape: graph.type(of: input).shape)], origin: label)[0]
         return [output.lower(indices, call, origin: label, into: &graph)]
     }
 }

@@ -143,7 +143,7 @@ public final class Recurrent: Layer {
     override public var unsupportedReason: String? {
         if stateful { return "stateful=True (state carried across batches)" }
         if timeMajor { return "time_major=True" }
-        return activation.unsupportedReason ?? recurrentActivation.unsupportedReason
+        return activation.inPlaceUnsupportedReason ?? recurrentActivation.inPlaceUnsupportedReason
     }
 }
 
