@@ -215,6 +215,8 @@ package final class Plan {
             return [.tensor(try op.run(tensor(0)))]
         case .globalPool(let op):
             return [.tensor(try op.run(tensor(0), mask: inputs[1]?.mask))]
+        case .adaptivePool(let op):
+            return [.tensor(try op.run(tensor(0)))]
         case .batchNorm(let op):
             return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2), mean: tensor(3), variance: tensor(4)))]
         case .layerNorm(let op):

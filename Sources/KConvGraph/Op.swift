@@ -72,6 +72,8 @@ public enum Op {
     case pool(PoolOp)
     /// Max or average over every spatial axis. `[x, mask?]` → `[y]`.
     case globalPool(GlobalPoolOp)
+    /// Keras 3's adaptive pooling to a fixed output size per spatial axis. `[x]` → `[y]`.
+    case adaptivePool(AdaptivePoolOp)
     /// Batch normalisation with moving statistics. `[x, gamma?, beta?, mean, variance]` → `[y]`.
     case batchNorm(BatchNormOp)
     /// Layer normalisation over `axes` of each sample. `[x, gamma?, beta?]` → `[y]`.
@@ -226,6 +228,30 @@ public struct PoolOp: Sendable {
         self.strides = strides
         self.padding = padding
         self.channelsFirst = channelsFirst
+    }
+}
+
+/// Keras 3's adaptive pooling: each spatial axis cut into `outputSize` windows (see `windows`), each
+/// reduced to one value.
+public struct AdaptivePoolOp: Sendable {
+    public var reduction: PoolReduction
+    public var outputSize: [Int]
+    public var channelsFirst: Bool
+
+    public init(reduction: PoolReduction, outputSize: [Int], channelsFirst: Bool) {
+        self.reduction = reduction
+        self.outputSize = outputSize
+        self.channelsFirst = channelsFirst
+    }
+
+    /// The windows of an axis of `length` cut into `count`: `[floor(i·L/n), ceil((i+1)·L/n))`, computed in
+    /// float32 as Keras 3's `_compute_static_gather_indices` does, start at most `L − 1`, end at most `L`.
+    public static func windows(length: Int, count: Int) -> [Range<Int>] {
+        (0..<count).map { i in
+            let start = min(Int((Float(i) * Float(length) / Float(count)).rounded(.down)), length - 1)
+            let end = min(Int((Float(i + 1) * Float(length) / Float(count)).rounded(.up)), length)
+            return start ..< max(end, start + 1)
+        }
     }
 }
 

@@ -127,6 +127,24 @@ extension ONNXTranslator {
         produce(output, builder.add1(op.reduction == .max ? "MaxPool" : "AveragePool", [x], attributes), layout: target)
     }
 
+    /// Keras 3's adaptive pooling, one spatial axis after the other: each window a Slice reduced by
+    /// ReduceMean or ReduceMax, the windows concatenated.
+    mutating func translateAdaptivePool(_ input: ValueID, _ op: AdaptivePoolOp, output: ValueID) throws {
+        let shape = staticShape(of: input) ?? []
+        let first = op.channelsFirst ? 2 : 1
+        var y = try name(input)
+        for (index, count) in op.outputSize.enumerated() {
+            let axis = first + index
+            guard axis < shape.count, let length = shape[axis] else { throw ModelError("adaptive pooling needs the input's spatial sizes, found \(shape)") }
+            let cells = AdaptivePoolOp.windows(length: length, count: count).map { window in
+                reduce(op.reduction == .max ? "ReduceMax" : "ReduceMean", slice(y, starts: [window.lowerBound], ends: [window.upperBound], axes: [axis]),
+                       axes: [axis], keepDims: true)
+            }
+            y = cells.count == 1 ? cells[0] : builder.add1("Concat", cells, [Attr.attribute("axis", int: axis)])
+        }
+        produce(output, y)
+    }
+
     /// Mean or max over every spatial axis; GlobalAveragePooling1D's mask leaves padded steps out.
     mutating func translateGlobalPool(_ input: ValueID, _ op: GlobalPoolOp, mask: ValueID?, output: ValueID) throws {
         let rank = op.rank + 2

@@ -81,6 +81,8 @@ extension ONNXTranslator {
             try translatePool(try input(0), op, output: outputs[0])
         case .globalPool(let op):
             try translateGlobalPool(try input(0), op, mask: optional(1), output: outputs[0])
+        case .adaptivePool(let op):
+            try translateAdaptivePool(try input(0), op, output: outputs[0])
         case .batchNorm(let op):
             try translateBatchNorm(try input(0), op, gamma: optional(1), beta: optional(2), mean: try input(3), variance: try input(4), output: outputs[0])
         case .layerNorm(let op):

@@ -53,6 +53,7 @@ package enum LayerRegistry {
         Discretization.self,
         CategoryEncoding.self,
         IntegerLookup.self,
+        AdaptivePooling.self,
         AttentionLayer.self,
         MultiHeadAttention.self,
         GroupedQueryAttention.self,
