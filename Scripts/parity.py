@@ -47,6 +47,7 @@ EXPECTED_REFUSALS = {
     ("activations", "keras3", "keras2"): HARD_SIGMOID,
     ("lambda_layer", "keras2", "keras3"): LAMBDA,
     ("lambda_layer", "keras2", "onnxruntime"): LAMBDA,
+    ("preprocessing_keras3", "keras3", "keras2"): "its layers (RandomHue, RMSNormalization, adaptive pooling, ...) have no tf-keras class",
 }
 
 # (case, source library, target library) -> why the target library itself cannot run the converted model,
