@@ -1101,6 +1101,10 @@ class Describer:
             inner_in = [in_shape[0]] + in_shape[2:]
             d["inner"] = self.layer(layer.layer, inner_in,
                                     {"output_shape": self.compute_output_shape(layer.layer, inner_in)})
+        elif isinstance(layer, getattr(L, "SpectralNormalization", ())):
+            # Keras 3's wrapper runs its layer on the same inputs.
+            d["inner"] = self.layer(layer.layer, in_shape,
+                                    {"output_shape": self.compute_output_shape(layer.layer, in_shape)})
         return d
 
     def model_layers(self, model):

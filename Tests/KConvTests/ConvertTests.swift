@@ -31,6 +31,7 @@ import KConvIO
         "activations keras3 Keras 2": "--approximate-hard-sigmoid",
         "lambda_layer keras2 Keras 3": "Lambda",
         "keras3_attention keras3 Keras 2": "tf-keras has no GroupedQueryAttention",
+        "preprocessing_keras3 keras3 Keras 2": "tf-keras has no such augmentation",
     ]
 
     static func temporaryDirectory() throws -> URL {
