@@ -55,13 +55,7 @@ public final class Normalization: Layer {
         guard shape.count <= keptShape.count, zip(shape.reversed(), keptShape.reversed()).allSatisfy({ $0 == 1 || $0 == $1 }) else {
             throw ModelError(layer: label, field: "config.\(key)", "a \(key) of shape \(shape) does not broadcast to the kept axes' shape \(keptShape)")
         }
-        let padded = Array(repeating: 1, count: keptShape.count - shape.count) + shape
-        var strides = Array(repeating: 0, count: padded.count)
-        var stride = 1
-        for axis in padded.indices.reversed() {
-            strides[axis] = padded[axis] == 1 ? 0 : stride
-            stride *= padded[axis]
-        }
+        let strides = Broadcasting.strides(of: shape, in: keptShape)
         let count = keptShape.reduce(1, *)
         return (0..<count).map { position in
             var remainder = position, source = 0
