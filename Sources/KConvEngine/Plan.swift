@@ -235,6 +235,9 @@ package final class Plan {
             return [.tensor(try op.run(indices(0)))]
         case .integerLookup(let op):
             return [.integers(try op.run(indices(0)))]
+        case .hashing(let op):
+            // Keras 3 compares float inputs with the mask value before it truncates them to hash.
+            return [.integers(op.run(try indices(0), floats: inputs.first??.tensor))]
         case .foldTime:
             return [.tensor(try TimeFolding.fold(tensor(0)))]
         case .foldTimeMask:

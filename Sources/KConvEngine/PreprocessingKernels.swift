@@ -77,3 +77,20 @@ extension IntegerLookupOp {
         return IndexTensor(shape: input.shape, values: values)
     }
 }
+
+extension HashingOp {
+    /// Each value's bin; `floats`, when the input held floats, decides which values equal the mask value.
+    package func run(_ input: IndexTensor, floats: Tensor?) -> IndexTensor {
+        let values = input.values.enumerated().map { position, value -> Int64 in
+            guard let maskValue else { return Self.bin(value, bins) }
+            let masked = floats.map { $0.values[position] == Float(maskValue) } ?? (value == maskValue)
+            return masked ? 0 : Self.bin(value, bins) + 1
+        }
+        return IndexTensor(shape: input.shape, values: values)
+    }
+
+    /// `Fingerprint64(as_string(value)) mod bins`, the fingerprint read as unsigned.
+    private static func bin(_ value: Int64, _ bins: Int) -> Int64 {
+        Int64(FarmHash.fingerprint64(Array(String(value).utf8)) % UInt64(bins))
+    }
+}

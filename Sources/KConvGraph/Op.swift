@@ -95,6 +95,8 @@ public enum Op {
     /// Integers mapped through a vocabulary to their indices, or indices back to the integers. `[x]` →
     /// `[whole numbers]`.
     case integerLookup(IntegerLookupOp)
+    /// Whole numbers hashed into bins as Keras's Hashing does (see `HashingOp`). `[x]` → `[whole numbers]`.
+    case hashing(HashingOp)
     /// A convolution over 1 to 3 spatial axes, its activation applied. `[x, weights…]` → `[y]`, weights in
     /// Keras's layout and order (`kernel, bias?`; separable: `depthwise, pointwise, bias?`).
     case convolution(ConvolutionOp)
@@ -381,6 +383,19 @@ public struct CategoryEncodingOp: Sendable {
     public init(mode: Mode, depth: Int) {
         self.mode = mode
         self.depth = depth
+    }
+}
+
+/// Keras's Hashing without a salt: each number's decimal string (`tf.as_string`) hashed by FarmHash's
+/// Fingerprint64 modulo `bins` (`tf.strings.to_hash_bucket_fast`); with a `maskValue`, that value becomes 0
+/// and every other bin moves up by one.
+public struct HashingOp: Sendable {
+    public var bins: Int
+    public var maskValue: Int64?
+
+    public init(bins: Int, maskValue: Int64?) {
+        self.bins = bins
+        self.maskValue = maskValue
     }
 }
 

@@ -99,6 +99,8 @@ extension ONNXTranslator {
             try translateCategoryEncoding(try input(0), op, output: outputs[0])
         case .integerLookup(let op):
             try translateIntegerLookup(try input(0), op, output: outputs[0])
+        case .hashing:
+            throw ModelError("Hashing hashes each number's decimal string with FarmHash, and ONNX has no operator that formats numbers as strings or computes that hash")
         case .convolution(let op):
             try translateConvolution(try input(0), op, weights: Array(inputs.dropFirst()), output: outputs[0])
         case .recurrent(let op, let weightCount, let returnState):

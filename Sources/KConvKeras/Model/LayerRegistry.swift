@@ -53,6 +53,7 @@ package enum LayerRegistry {
         Discretization.self,
         CategoryEncoding.self,
         IntegerLookup.self,
+        Hashing.self,
         AdaptivePooling.self,
         AttentionLayer.self,
         MultiHeadAttention.self,
