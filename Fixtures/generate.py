@@ -830,6 +830,20 @@ def preprocessing_lookup(k):
     return k.Model([tokens, values], [indices, multi, restored, counts, one_hot, buckets, hot_buckets])
 
 
+@case("hashing",
+      "Hashing of whole numbers in [0, 12): into 7 bins, into 5 with mask_value=4 as multi_hot, and one_hot "
+      "into 3 bins of each sample's first number.",
+      feeds={0: {"int": 12}})
+def hashing(k):
+    L = k.L
+    tokens = L.Input(shape=(5,), dtype="int64", name="tokens")
+    hashed = L.Hashing(num_bins=7, name="hashed")(tokens)
+    masked = L.Hashing(num_bins=5, mask_value=4, output_mode="multi_hot", name="masked")(tokens)
+    first = L.Reshape((1,))(L.Cropping1D((0, 4))(L.Reshape((5, 1))(tokens)))
+    one_hot = L.Hashing(num_bins=3, output_mode="one_hot", name="one_hot")(first)
+    return k.Model(tokens, [hashed, masked, one_hot])
+
+
 @case("attention_masks",
       "Attention and AdditiveAttention over Embedding(mask_zero=True) tokens, query (6 steps) and value "
       "(5 steps) zero-padded: the value mask leaves padded steps out of the softmax, the query mask zeroes "
