@@ -65,9 +65,11 @@ public final class IntegerLookup: Layer {
 
     override public var unsupportedReason: String? { refusal ?? output?.unsupportedReason }
 
+    /// A vocabulary kconv did not read (kept in assets or a file) would be lost: such a layer is not written.
     /// tf-keras requires an integer layer dtype for integer outputs (its own default, int64); Keras 3
     /// writes its float policy there and reads either.
     package override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
+        if lookup == nil, let refusal { throw ModelError("kconv does not carry over \(refusal), so the written layer would have no vocabulary") }
         if export.target == .keras2, output?.encoding == nil { config["dtype"] = "int64" }
     }
 
