@@ -141,3 +141,29 @@ extension Tensor {
         return output
     }
 }
+
+extension AutoContrastOp {
+    /// In Float, in Keras's order of operations (see `AutoContrastOp`).
+    package func run(_ input: Tensor) throws -> Tensor {
+        guard input.rank == 4 else { throw EngineError("AutoContrast takes a 4-D image batch, found shape \(input.shape)") }
+        let (batch, rows, columns, channels) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let (low, high, mapsRange) = (low, high, mapsRange)
+        let mapped = mapsRange ? input.values.map { (($0 - low) / (high - low)) * 255 } : input.values
+        var output = input
+        for sample in 0..<batch {
+            for channel in 0..<channels {
+                let positions = (0 ..< rows * columns).map { (sample * rows * columns + $0) * channels + channel }
+                let values = positions.map { mapped[$0] }
+                let minimum = values.min() ?? 0, maximum = values.max() ?? 0
+                let scale = 255 / (maximum - minimum), offset = -minimum * scale
+                for position in positions {
+                    let stretched = mapped[position] * scale + offset
+                    guard !stretched.isNaN else { continue }
+                    let clipped = min(max(stretched, 0), 255)
+                    output.values[position] = mapsRange ? (clipped / 255) * (high - low) + low : clipped
+                }
+            }
+        }
+        return output
+    }
+}

@@ -43,6 +43,8 @@ public enum Op {
     /// A batch of 2-D images resized (after an optional crop or pad to the target's aspect ratio) as
     /// `tf.image.resize` does. `[x]` → `[y]`.
     case resize(ResizeOp)
+    /// Keras 3's AutoContrast (see `AutoContrastOp`). `[x]` → `[y]`.
+    case autoContrast(AutoContrastOp)
     /// Inputs combined elementwise, with NumPy broadcasting after lower-rank inputs gain axes after the
     /// batch axis. `[x₁ … xₙ, mask₁ … maskₙ]` → `[y, mask]`.
     case merge(MergeOp)
@@ -334,6 +336,23 @@ public struct StandardizeOp: Sendable {
         self.invert = invert
         self.floor = floor
     }
+}
+
+/// Keras 3's AutoContrast on a 4-D batch: values mapped from `low…high` to 0…255; each stretched by the
+/// minimum and maximum over axes 1 and 2 of its image (per position along axis 3), as
+/// `x · 255/(max − min) − min · 255/(max − min)` clipped to 0…255; mapped back to `low…high`. Where the
+/// stretch is NaN (a flat channel: 0 · ∞), the input stays.
+public struct AutoContrastOp: Sendable {
+    public var low: Float
+    public var high: Float
+
+    public init(low: Float, high: Float) {
+        self.low = low
+        self.high = high
+    }
+
+    /// Whether values are mapped to 0…255 and back (Keras skips both when the range is already that).
+    public var mapsRange: Bool { low != 0 || high != 255 }
 }
 
 /// How Keras's image layers resize: to a fixed `height` × `width` or by whole `factors`, after fitting the

@@ -59,6 +59,8 @@ extension ONNXTranslator {
             try translateRepeat(try input(0), axis: axis, times: times, output: outputs[0])
         case .resize(let op):
             try translateImageResize(try input(0), op, output: outputs[0])
+        case .autoContrast(let op):
+            try translateAutoContrast(try input(0), op, output: outputs[0])
         case .merge(let op):
             try translateMerge(node, op)
         case .concatenate(let op):

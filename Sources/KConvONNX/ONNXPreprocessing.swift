@@ -68,6 +68,21 @@ extension ONNXTranslator {
         return matrix
     }
 
+    /// Keras 3's AutoContrast: ReduceMin and ReduceMax over axes 1 and 2, the stretch, Clip; where the
+    /// stretch is NaN (tested before Clip, whose NaN handling ONNX leaves open) the input stays.
+    mutating func translateAutoContrast(_ input: ValueID, _ op: AutoContrastOp, output: ValueID) throws {
+        let x = try name(input)
+        let range = builder.scalar(op.high - op.low), full = builder.scalar(255)
+        let mapped = op.mapsRange ? builder.add1("Mul", [builder.add1("Div", [builder.add1("Sub", [x, builder.scalar(op.low)]), range]), full]) : x
+        let minimum = reduce("ReduceMin", mapped, axes: [1, 2], keepDims: true)
+        let scale = builder.add1("Div", [full, builder.add1("Sub", [reduce("ReduceMax", mapped, axes: [1, 2], keepDims: true), minimum])])
+        let offset = builder.add1("Neg", [builder.add1("Mul", [minimum, scale])])
+        let stretched = builder.add1("Add", [builder.add1("Mul", [mapped, scale]), offset])
+        var y = builder.add1("Clip", [stretched, builder.scalar(0), full])
+        if op.mapsRange { y = builder.add1("Add", [builder.add1("Mul", [builder.add1("Div", [y, full]), range]), builder.scalar(op.low)]) }
+        produce(output, builder.add1("Where", [builder.add1("IsNaN", [stretched]), x, y]))
+    }
+
     /// How many of the ascending boundaries are at or below each value: the count of boundaries the value
     /// is not below (so a NaN, below none, lands in the last bucket as in TensorFlow).
     mutating func translateBucketize(_ input: ValueID, boundaries: [Float], output: ValueID) throws {

@@ -54,6 +54,7 @@ package enum LayerRegistry {
         CategoryEncoding.self,
         IntegerLookup.self,
         Hashing.self,
+        AutoContrast.self,
         AdaptivePooling.self,
         AttentionLayer.self,
         MultiHeadAttention.self,
