@@ -793,7 +793,8 @@ def preprocessing_image(k):
 @case("preprocessing_keras3",
       "Keras 3's own preprocessing on (batch, 6, 9, 3): Resizing with pad_to_aspect_ratio (fill_value "
       "0.5), RMSNormalization, AdaptiveAveragePooling2D(4, 3) and AdaptiveMaxPooling2D(3, 5) (uneven, "
-      "overlapping windows), Keras 3-only augmentations, and SpectralNormalization(Dense) at inference.",
+      "overlapping windows), Keras 3-only augmentations, SpectralNormalization(Dense) at inference, and "
+      "AutoContrast(value_range=(-3, 3)), which computes at inference too.",
       skip={"keras2": "pad_to_aspect_ratio, RMSNormalization, adaptive pooling and SpectralNormalization are Keras 3 only"})
 def preprocessing_keras3(k):
     L = k.L
@@ -805,7 +806,8 @@ def preprocessing_keras3(k):
     average = L.AdaptiveAveragePooling2D((4, 3), name="average")(h)
     maximum = L.AdaptiveMaxPooling2D((3, 5), name="maximum")(h)
     dense = L.SpectralNormalization(L.Dense(3), name="spectral")(L.Flatten()(average))
-    return k.Model(x, [padded, average, maximum, dense])
+    contrast = L.AutoContrast(value_range=(-3, 3), name="contrast")(x)
+    return k.Model(x, [padded, average, maximum, dense, contrast])
 
 
 @case("preprocessing_lookup",
