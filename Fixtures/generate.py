@@ -397,6 +397,28 @@ def lstm_hard_sigmoid(k):
     ])
 
 
+@case("hard_sigmoid_layers",
+      "hard_sigmoid wherever an affine map of the weights is its argument: Dense, Conv1D, SeparableConv1D "
+      "and TimeDistributed(Dense) activations, SimpleRNN's activation, GRU's (reset_after both ways) "
+      "activation and recurrent_activation, Bidirectional(LSTM)'s recurrent_activation. Rescaling(6) "
+      "first, so that arguments reach both clip edges and the linear part between. Keras 2 and 3 "
+      "compute different functions by that name; kconv converts each exactly by scaling the weights.")
+def hard_sigmoid_layers(k):
+    L = k.L
+    x = L.Input(shape=(6, 3))
+    h = L.Rescaling(6.0)(x)
+    dense = L.Dense(4, activation="hard_sigmoid")(h)
+    conv = L.Conv1D(4, 2, padding="same", activation="hard_sigmoid")(h)
+    separable = L.SeparableConv1D(4, 2, padding="same", activation="hard_sigmoid")(h)
+    distributed = L.TimeDistributed(L.Dense(3, activation="hard_sigmoid"))(h)
+    simple = L.SimpleRNN(3, activation="hard_sigmoid", return_sequences=True)(h)
+    gru = L.GRU(3, activation="hard_sigmoid", recurrent_activation="hard_sigmoid", reset_after=True,
+                return_sequences=True)(h)
+    gru_v1 = L.GRU(3, recurrent_activation="hard_sigmoid", reset_after=False, return_sequences=True)(h)
+    lstm = L.Bidirectional(L.LSTM(3, recurrent_activation="hard_sigmoid", return_sequences=True))(h)
+    return k.Model(x, L.Concatenate()([dense, conv, separable, distributed, simple, gru, gru_v1, lstm]))
+
+
 @case("masking_lstm",
       "Masking(mask_value=0.0) -> LSTM(5, return_sequences=True) -> LSTM(4). Reference inputs "
       "have trailing all-zero timesteps (masked).",

@@ -63,6 +63,8 @@ public final class Dense: Layer {
         return try lowerElementwise(.dense(activation: activation), call, weights: [weights[0], useBias ? weights[1] : nil], into: &graph)
     }
 
+    package override func affineArguments(of key: String) -> [WeightScaling]? { key == "activation" ? allWeightsScaled : nil }
+
     override public var unsupportedReason: String? { activation.unsupportedReason }
 }
 

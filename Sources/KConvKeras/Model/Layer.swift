@@ -1,3 +1,4 @@
+import Foundation
 import KConvGraph
 import KConvIO
 /// One weight a layer owns once built, declared once by the layer and named from that declaration in
@@ -51,6 +52,8 @@ public struct WeightArray {
     /// The name it had in the file (`dense/kernel:0`, `layers/dense/vars/0`).
     public let name: String
     public let shape: [Int]
+    /// Which array this is, shared by its copies (a wrapper and its inner layer hold the same arrays).
+    package let id = UUID()
     private let reader: () throws -> [Float]
 
     public init(name: String, shape: [Int], reader: @escaping () throws -> [Float]) {
@@ -60,6 +63,51 @@ public struct WeightArray {
     }
 
     public func values() throws -> [Float] { try reader() }
+}
+
+/// Part of a weight that a conversion multiplies: its last axis cut into `blocks` equal parts (an RNN
+/// kernel's gates), of which `parts` are scaled.
+package struct WeightScaling: Sendable {
+    package var index: Int
+    package var blocks: Int
+    package var parts: [Int]
+
+    /// All of weight `index`.
+    package init(_ index: Int) { self.init(index, blocks: 1, parts: [0]) }
+
+    package init(_ index: Int, blocks: Int, parts: [Int]) {
+        self.index = index
+        self.blocks = blocks
+        self.parts = parts
+    }
+}
+
+/// What to do to a layer's weights to write them: every scaling a conversion asked for, per array.
+package struct WeightRewrites {
+    private var scalings: [UUID: [(WeightScaling, Float)]] = [:]
+
+    package init() {}
+
+    /// Asks for `layer`'s weights in `parts` to be multiplied by `factor`.
+    package mutating func scale(_ layer: Layer, _ parts: [WeightScaling], by factor: Float) {
+        for part in parts where part.index < layer.weights.count {
+            scalings[layer.weights[part.index].id, default: []].append((part, factor))
+        }
+    }
+
+    /// The array as written: its values with every asked-for scaling applied.
+    package func applied(to array: WeightArray) -> WeightArray {
+        guard let scalings = scalings[array.id] else { return array }
+        let columns = array.shape.last ?? 1
+        return WeightArray(name: array.name, shape: array.shape) {
+            var values = try array.values()
+            for (part, factor) in scalings {
+                let width = columns / part.blocks
+                for index in values.indices where part.parts.contains(index % columns / width) { values[index] *= factor }
+            }
+            return values
+        }
+    }
 }
 
 /// What a layer's initialiser gets: its identity, its config, the dialect it was written in, and a way
@@ -195,6 +243,14 @@ public class Layer {
     package func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
         try export.translateActivations(&config, of: self)
     }
+
+    /// The weights whose affine map is the argument of the function named by config key `key`
+    /// (`activation`, `recurrent_activation`), so that scaling them scales that argument exactly; nil when
+    /// the argument is not such a map (a standalone activation, an LSTM's cell-state activation).
+    package func affineArguments(of key: String) -> [WeightScaling]? { nil }
+
+    /// All of this layer's weights, for `affineArguments` of a layer whose output is one affine map.
+    package var allWeightsScaled: [WeightScaling] { weightSpecs.indices.map(WeightScaling.init) }
 
     /// Keras 1 stored some weights in another layout; this layer's arrays, read from a Keras 1 file, in the
     /// layout it declares (`preprocess_weights_for_loading`).
