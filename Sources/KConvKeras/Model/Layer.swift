@@ -186,6 +186,10 @@ public class Layer {
         builtInputShapes = inputShapes
     }
 
+    /// Reads what a Keras 3 archive keeps for this layer under `assets/<its object path>/` (`read` gives a
+    /// file's bytes by name, nil when absent): the state some layers keep outside their config and weights.
+    package func readAssets(_ read: (String) throws -> [UInt8]?) throws {}
+
     /// Attaches weight arrays (already checked against `weightSpecs`); containers pass them on to the
     /// layers they hold.
     package func bind(_ arrays: [WeightArray]) throws {
