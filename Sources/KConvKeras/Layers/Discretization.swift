@@ -41,10 +41,14 @@ public final class Discretization: Layer {
         if configuredBoundaries != nil { try super.build(inputShapes) }
     }
 
-    /// The summary is not trained (tf-keras's `add_weight(trainable=False)`).
+    /// The summary is not trained (tf-keras's `add_weight(trainable=False)`), and as its shape is `(2, None)`
+    /// to Keras, Keras's parameter counts leave it out.
     package override func adoptFileWeights(_ arrays: [WeightArray]) {
         super.adoptFileWeights(arrays)
-        for index in weightSpecs.indices { weightSpecs[index].trainable = false }
+        for index in weightSpecs.indices {
+            weightSpecs[index].trainable = false
+            weightSpecs[index].countedByKeras = false
+        }
     }
 
     /// The boundaries: configured, or from the summary weight as tf-keras's `get_bin_boundaries` computes them.

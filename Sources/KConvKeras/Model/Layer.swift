@@ -21,6 +21,9 @@ public struct WeightSpec: Equatable, Sendable {
     /// Further object paths where Keras 3 files hold the same variable again (a wrapper that tracks its
     /// inner layer's kernel as its own too): written there as well, never read from there.
     public var objectAliases: [String] = []
+    /// Whether Keras counts it among the layer's parameters: not when Keras created the variable with an
+    /// unknown axis (an adapted tf-keras Discretization's summary, shape `(2, None)`).
+    public var countedByKeras = true
 
     public var count: Int { shape.reduce(1, *) }
 
@@ -276,8 +279,8 @@ public class Layer {
     /// inputs stay in range.
     package var inputVocabulary: Int? { nil }
 
-    public var paramCount: Int { weightSpecs.reduce(0) { $0 + $1.count } }
-    public var trainableParamCount: Int { weightSpecs.filter(\.trainable).reduce(0) { $0 + $1.count } }
+    public var paramCount: Int { weightSpecs.filter(\.countedByKeras).reduce(0) { $0 + $1.count } }
+    public var trainableParamCount: Int { weightSpecs.filter { $0.trainable && $0.countedByKeras }.reduce(0) { $0 + $1.count } }
 
     /// `layer 'dense_1' (Dense)`, the prefix of every message about this layer.
     public var label: String { "layer '\(name)' (\(className))" }
