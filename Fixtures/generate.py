@@ -832,6 +832,12 @@ def preprocessing_keras3(k):
     return k.Model(x, [padded, average, maximum, dense, contrast])
 
 
+def first_column(L, x, width):
+    """(batch, width) -> (batch, 1): each sample's first value, through Reshape and Cropping1D (both
+    Kerases' one-hot encodings take at most rank 2 with a trailing axis of 1)."""
+    return L.Reshape((1,))(L.Cropping1D((0, width - 1))(L.Reshape((width, 1))(x)))
+
+
 @case("preprocessing_lookup",
       "Whole-number preprocessing: IntegerLookup over a vocabulary (int indices, multi_hot, and the "
       "inverse lookup of those indices), CategoryEncoding count of the raw integers in [0, 12) and one_hot of the first, "
@@ -846,11 +852,10 @@ def preprocessing_lookup(k):
     multi = L.IntegerLookup(vocabulary=vocabulary, output_mode="multi_hot", name="lookup_multi_hot")(tokens)
     restored = L.IntegerLookup(vocabulary=vocabulary, invert=True, name="restore")(indices)
     counts = L.CategoryEncoding(12, output_mode="count", name="counts")(tokens)
-    first = L.Reshape((1,))(L.Cropping1D((0, 4))(L.Reshape((5, 1))(tokens)))
-    one_hot = L.CategoryEncoding(12, output_mode="one_hot", name="one_hot")(first)
+    one_hot = L.CategoryEncoding(12, output_mode="one_hot", name="one_hot")(first_column(L, tokens, 5))
     buckets = L.Discretization(bin_boundaries=[-1.0, 0.0, 0.5], name="buckets")(values)
-    first_value = L.Reshape((1,))(L.Cropping1D((0, 3))(L.Reshape((4, 1))(values)))
-    hot_buckets = L.Discretization(bin_boundaries=[-0.5, 0.5], output_mode="one_hot", name="hot_buckets")(first_value)
+    hot_buckets = L.Discretization(bin_boundaries=[-0.5, 0.5], output_mode="one_hot", name="hot_buckets")(
+        first_column(L, values, 4))
     return k.Model([tokens, values], [indices, multi, restored, counts, one_hot, buckets, hot_buckets])
 
 
@@ -863,8 +868,7 @@ def hashing(k):
     tokens = L.Input(shape=(5,), dtype="int64", name="tokens")
     hashed = L.Hashing(num_bins=7, name="hashed")(tokens)
     masked = L.Hashing(num_bins=5, mask_value=4, output_mode="multi_hot", name="masked")(tokens)
-    first = L.Reshape((1,))(L.Cropping1D((0, 4))(L.Reshape((5, 1))(tokens)))
-    one_hot = L.Hashing(num_bins=3, output_mode="one_hot", name="one_hot")(first)
+    one_hot = L.Hashing(num_bins=3, output_mode="one_hot", name="one_hot")(first_column(L, tokens, 5))
     return k.Model(tokens, [hashed, masked, one_hot])
 
 
