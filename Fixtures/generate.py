@@ -838,6 +838,25 @@ def first_column(L, x, width):
     return L.Reshape((1,))(L.Cropping1D((0, width - 1))(L.Reshape((width, 1))(x)))
 
 
+@case("preprocessing_layouts",
+      "Preprocessing on other axes and layouts, Keras 3 on (batch, 3, 6, 8) channels_first images: "
+      "Normalization over axis 1 and over no axis (one mean for everything); GroupNormalization(axis=1); UnitNormalization over (2, 3); "
+      "Resizing, crop_to_aspect_ratio and CenterCrop, and AdaptiveAveragePooling2D, all channels_first.",
+      skip={"keras2": "tf-keras's image preprocessing layers are channels_last only"})
+def preprocessing_layouts(k):
+    L = k.L
+    x = L.Input(shape=(3, 6, 8), name="image")
+    per_channel = L.Normalization(axis=1, mean=[0.1, -0.3, 0.5], variance=[0.5, 2.0, 1.0], name="per_channel")(x)
+    overall = L.Normalization(axis=None, mean=0.25, variance=4.0, name="overall")(x)
+    groups = L.GroupNormalization(groups=3, axis=1, name="groups")(x)
+    unit = L.UnitNormalization(axis=(2, 3), name="unit")(x)
+    resized = L.Resizing(4, 5, data_format="channels_first", name="resized")(x)
+    cropped = L.Resizing(4, 4, crop_to_aspect_ratio=True, data_format="channels_first", name="cropped")(x)
+    centre = L.CenterCrop(4, 6, data_format="channels_first", name="centre")(x)
+    pooled = L.AdaptiveAveragePooling2D((4, 3), data_format="channels_first", name="pooled")(x)
+    return k.Model(x, [per_channel, overall, groups, unit, resized, cropped, centre, pooled])
+
+
 @case("preprocessing_lookup",
       "Whole-number preprocessing: IntegerLookup over a vocabulary (int indices, multi_hot, and the "
       "inverse lookup of those indices), CategoryEncoding count of the raw integers in [0, 12) and one_hot of the first, "

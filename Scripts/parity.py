@@ -48,6 +48,7 @@ EXPECTED_REFUSALS = {
     ("lambda_layer", "keras2", "onnxruntime"): LAMBDA,
     ("hashing", "keras2", "onnxruntime"): HASHING,
     ("hashing", "keras3", "onnxruntime"): HASHING,
+    ("preprocessing_layouts", "keras3", "keras2"): "tf-keras's image preprocessing layers are channels_last only",
     ("preprocessing_keras3", "keras3", "keras2"): "its layers (RandomHue, RMSNormalization, adaptive pooling, ...) have no tf-keras class",
 }
 
