@@ -832,15 +832,10 @@ def preprocessing_keras3(k):
     return k.Model(x, [padded, average, maximum, dense, contrast])
 
 
-def first_column(L, x, width):
-    """(batch, width) -> (batch, 1): each sample's first value, through Reshape and Cropping1D (both
-    Kerases' one-hot encodings take at most rank 2 with a trailing axis of 1)."""
-    return L.Reshape((1,))(L.Cropping1D((0, width - 1))(L.Reshape((width, 1))(x)))
-
-
 @case("preprocessing_layouts",
       "Preprocessing on other axes and layouts, Keras 3 on (batch, 3, 6, 8) channels_first images: "
-      "Normalization over axis 1 and over no axis (one mean for everything); GroupNormalization(axis=1); UnitNormalization over (2, 3); "
+      "Normalization over axis 1 and over no axis (one mean for everything); GroupNormalization(axis=1); "
+      "UnitNormalization over (2, 3); "
       "Resizing, crop_to_aspect_ratio and CenterCrop, and AdaptiveAveragePooling2D, all channels_first.",
       skip={"keras2": "tf-keras's image preprocessing layers are channels_last only"})
 def preprocessing_layouts(k):
@@ -855,6 +850,12 @@ def preprocessing_layouts(k):
     centre = L.CenterCrop(4, 6, data_format="channels_first", name="centre")(x)
     pooled = L.AdaptiveAveragePooling2D((4, 3), data_format="channels_first", name="pooled")(x)
     return k.Model(x, [per_channel, overall, groups, unit, resized, cropped, centre, pooled])
+
+
+def first_column(L, x, width):
+    """(batch, width) -> (batch, 1): each sample's first value, through Reshape and Cropping1D (both
+    Kerases' one-hot encodings take at most rank 2 with a trailing axis of 1)."""
+    return L.Reshape((1,))(L.Cropping1D((0, width - 1))(L.Reshape((width, 1))(x)))
 
 
 @case("preprocessing_lookup",
