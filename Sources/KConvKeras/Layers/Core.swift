@@ -207,7 +207,15 @@ public final class UnsupportedLayer: Layer {
         throw ModelError.unknownShape(label)
     }
 
-    override public var unsupportedReason: String? { "kconv does not implement class \(className)" }
+    override public var unsupportedReason: String? {
+        "kconv does not implement class \(className)" + (Self.outOfReach[className].map { ": \($0)" } ?? "")
+    }
+
+    /// Why kconv leaves out classes it knows of.
+    private static let outOfReach = [
+        "StringLookup": "it maps strings, and kconv's tensors hold numbers only",
+        "TextVectorization": "it splits and maps strings, and kconv's tensors hold numbers only",
+    ]
 }
 
 extension Activation {
