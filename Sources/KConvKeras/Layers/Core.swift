@@ -205,7 +205,14 @@ public final class UnsupportedLayer: Layer {
         throw ModelError.unknownShape(label)
     }
 
-    override public var unsupportedReason: String? { "kconv does not implement class \(className)" }
+    /// tf-keras records each `tf.*` call and `x[...]` slice as a TFOpLambda/SlicingOpLambda naming its function:
+    /// the reason names that operation.
+    override public var unsupportedReason: String? {
+        if ["TFOpLambda", "SlicingOpLambda"].contains(className), let function = config["function"]?.stringValue {
+            return "kconv does not implement \(className) operation tf.\(function)"
+        }
+        return "kconv does not implement class \(className)"
+    }
 }
 
 extension Activation {
