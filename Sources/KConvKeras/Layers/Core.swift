@@ -207,8 +207,13 @@ public final class UnsupportedLayer: Layer {
         throw ModelError.unknownShape(label)
     }
 
+    /// tf-keras records each `tf.*` call and `x[...]` slice as a TFOpLambda/SlicingOpLambda naming its function:
+    /// the reason names that operation.
     override public var unsupportedReason: String? {
-        "kconv does not implement class \(className)" + (Self.outOfReach[className].map { ": \($0)" } ?? "")
+        if ["TFOpLambda", "SlicingOpLambda"].contains(className), let function = config["function"]?.stringValue {
+            return "kconv does not implement \(className) operation tf.\(function)"
+        }
+        return "kconv does not implement class \(className)" + (Self.outOfReach[className].map { ": \($0)" } ?? "")
     }
 
     /// Why kconv leaves out classes it knows of.
