@@ -696,6 +696,28 @@ def separable_depthwise(k):
     return k.Model([img, sig], [a, b])
 
 
+@case("conv_batchnorm",
+      "BatchNormalization after linear Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose and "
+      "Dense (what an ONNX export folds into their weights), one after a relu Conv2D (not foldable), "
+      "ZeroPadding2D and UpSampling2D between convolutions, a residual Add, on (batch, 8, 8, 3).")
+def conv_batchnorm(k):
+    L = k.L
+    x = L.Input(shape=(8, 8, 3), name="image")
+    h = L.BatchNormalization()(L.Conv2D(4, 3, padding="same")(x))               # 8x8x4
+    h = L.ReLU()(h)
+    h = L.ZeroPadding2D(((1, 0), (0, 1)))(h)                                     # 9x9x4
+    h = L.BatchNormalization()(L.DepthwiseConv2D(2, depth_multiplier=2)(h))      # 8x8x8
+    r = L.BatchNormalization()(L.SeparableConv2D(8, 3, padding="same", use_bias=False)(h))
+    h = L.Add()([h, r])
+    h = L.BatchNormalization()(L.Conv2D(4, 1, activation="relu")(h))            # not foldable
+    h = L.MaxPooling2D(2)(h)                                                     # 4x4x4
+    h = L.UpSampling2D(2)(h)                                                     # 8x8x4
+    h = L.BatchNormalization(epsilon=0.01)(L.Conv2DTranspose(3, 2, strides=2)(h))  # 16x16x3
+    h = L.GlobalAveragePooling2D()(h)
+    h = L.BatchNormalization()(L.Dense(5)(h))
+    return k.Model(x, L.Dense(3)(h))
+
+
 @case("pooling",
       "MaxPooling1D/2D and AveragePooling1D/2D (valid and same padding, strides) and "
       "GlobalMax/GlobalAveragePooling1D/2D; two inputs, four outputs.")

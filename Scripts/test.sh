@@ -8,7 +8,8 @@
 # libraries: Scripts/parity.py with the pinned tf-keras and Keras 3 of Fixtures/requirements.txt, and
 # Scripts/tfjs_parity.py with tensorflowjs's own loader, in the virtual environment Scripts/python-env.sh
 # creates (a few minutes the first time) or reuses. Scripts/catalogue.py then runs kconv on every model of
-# the generated layer catalogue and fails on any row that regressed from Fixtures/catalogue/status.json.
+# the generated layer catalogue, and each row it runs as ONNX in onnxruntime, and fails on any row (or ONNX
+# status) that regressed from Fixtures/catalogue/status.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
@@ -23,5 +24,5 @@ if [ "${1:-}" != "--no-parity" ]; then
     "$python" Scripts/parity.py --kconv .build/debug/kconv --jobs "$(( jobs < 4 ? jobs : 4 ))" \
         --target h5 --target keras --target json2 --target json3 --target onnx
     "$python" Scripts/tfjs_parity.py --kconv .build/debug/kconv
-    "$python" Scripts/catalogue.py --kconv .build/debug/kconv --jobs "$jobs"
+    "$python" Scripts/catalogue.py --kconv .build/debug/kconv --jobs "$jobs" --onnx
 fi
