@@ -965,6 +965,45 @@ def keras3_attention(k):
     return k.Model(tokens, [h, scores])
 
 
+@case("tensor_ops",
+      "Tensor operations called on symbolic tensors: Keras 3 records keras.ops calls (add, subtract, "
+      "multiply, divide, power, maximum, minimum, where, comparisons, cast, reshape, transpose, "
+      "expand_dims, squeeze, concatenate, stack, x[...] slicing, mean/sum/max/min, matmul, softmax) as "
+      "operation nodes; tf-keras records the same tf.* calls as TFOpLambda and x[...] as SlicingOpLambda.")
+def tensor_ops(k):
+    L = k.L
+    x = L.Input(shape=(4, 6), name="x")
+    y = L.Input(shape=(4, 6), name="y")
+    h = L.Dense(6, name="proj")(x)
+    if k.lib == "keras3":
+        from keras import ops as o
+        reduce_mean, reduce_sum, reduce_max, reduce_min = o.mean, o.sum, o.max, o.min
+        softmax, concat = o.softmax, o.concatenate
+    else:
+        import tensorflow as o
+        reduce_mean, reduce_sum = o.math.reduce_mean, o.math.reduce_sum
+        reduce_max, reduce_min = o.math.reduce_max, o.math.reduce_min
+        softmax, concat = o.nn.softmax, o.concat
+    a = o.add(h, y)
+    b = o.subtract(a, 0.5)
+    c = o.multiply(b, y)
+    d = o.divide(c, 3.0)
+    e = o.pow(d, 2.0) if k.lib == "keras2" else o.power(d, 2.0)
+    f = o.maximum(e, y)
+    g = o.minimum(f, 1.5)
+    w = o.where(o.greater(g, 0.1), g, o.negative(y))
+    flags = o.cast(o.less_equal(h, y), "float32")
+    t = o.transpose(w, (0, 2, 1))
+    squeezed = o.squeeze(o.expand_dims(w, 1), 1) if k.lib == "keras3" else o.squeeze(o.expand_dims(w, 1), [1])
+    return k.Model([x, y], [
+        o.reshape(w, (-1, 24)), t, concat([w, squeezed], axis=-1), o.stack([w, flags], axis=1),
+        w[:, -1], w[:, 1:3, ::2],
+        reduce_mean(w, axis=1), reduce_sum(w, axis=-1, keepdims=True), reduce_max(w, axis=(1, 2)),
+        reduce_min(w, axis=1), softmax(o.matmul(w, t), axis=-1),
+        a + y, h * 2.0, -h,
+    ])
+
+
 @case("lambda_layer",
       "Dense(4) -> Lambda(lambda x: x * 2) -> Dense(2). Keras 2 stores the lambda as "
       "marshalled Python bytecode, which kconv cannot run: an unsupported-layer case.",

@@ -203,6 +203,16 @@ package final class Plan {
         case .binary(let operation):
             guard inputs.count == 2, let a = inputs[0], let b = inputs[1] else { throw EngineError("expected 2 operands") }
             return [try operation.run(a, b)]
+        case .select:
+            return [.tensor(try select(tensor(0), tensor(1), tensor(2)))]
+        case .reduce(let op):
+            return [.tensor(try op.run(tensor(0)))]
+        case .slice(let indices):
+            guard let input = inputs.first ?? nil else { throw EngineError("input 0 is missing") }
+            return [try sliced(input, indices)]
+        case .cast(let dtype):
+            guard let input = inputs.first ?? nil else { throw EngineError("input 0 is missing") }
+            return [cast(input, to: dtype)]
         case .expandDims(let axis):
             guard let input = inputs.first ?? nil else { throw EngineError("input 0 is missing") }
             return [try expandingDims(input, axis: axis)]

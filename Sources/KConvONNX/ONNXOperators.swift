@@ -73,6 +73,16 @@ extension ONNXTranslator {
             try translateEinsum(try input(0), try input(1), bias: optional(2), op, output: outputs[0])
         case .binary(let operation):
             try translateBinary(try input(0), try input(1), operation, output: outputs[0])
+        case .select:
+            let rank = try [input(0), input(1), input(2)].map { try knownRank(of: $0) }.max() ?? 0
+            produce(outputs[0], builder.add1("Where", [try name(try input(0), dtype: .bool), try name(try input(1)), try name(try input(2))]), rank: rank)
+        case .reduce(let op):
+            try translateReduce(try input(0), op, output: outputs[0])
+        case .slice(let indices):
+            try translateSlice(try input(0), indices, output: outputs[0])
+        case .cast(let dtype):
+            let source = try producedValue(try input(0))
+            produce(outputs[0], cast(try name(try input(0), dtype: source.dtype), to: dtype), dtype: dtype, rank: source.rank)
         case .expandDims(let axis):
             try translateExpandDims(try input(0), axis: axis, output: outputs[0])
         case .causalMask(let rowAxis, let columnAxis):
@@ -349,4 +359,43 @@ extension ONNXTranslator {
 extension Activation {
     /// Activations that normalise over the last axis rather than elementwise.
     var actsOnLastAxis: Bool { self == .softmax || self == .logSoftmax }
+}
+
+extension ONNXTranslator {
+    /// ReduceSum/Mean/Max/Min over the op's axes (nil: every axis).
+    mutating func translateReduce(_ input: ValueID, _ op: ReduceOp, output: ValueID) throws {
+        let rank = try knownRank(of: input)
+        let axes = op.axes ?? Array(0 ..< rank)
+        let opType = switch op.kind {
+        case .sum: "ReduceSum"
+        case .mean: "ReduceMean"
+        case .max: "ReduceMax"
+        case .min: "ReduceMin"
+        }
+        produce(output, reduce(opType, try name(input), axes: axes, keepDims: op.keepDims), rank: op.keepDims ? rank : rank - Set(axes).count)
+    }
+
+    /// A Slice over the indexed axes (bounds ONNX clamps as Python does), then the single indices' axes squeezed.
+    mutating func translateSlice(_ input: ValueID, _ indices: [SliceIndex], output: ValueID) throws {
+        let source = try producedValue(input)
+        let rank = try knownRank(of: input)
+        guard !indices.isEmpty else { return produce(output, builder.add1("Identity", [try name(input, dtype: source.dtype)]), dtype: source.dtype, rank: rank) }
+        var starts: [Int] = [], ends: [Int] = [], steps: [Int] = [], dropped: [Int] = []
+        for (axis, index) in indices.enumerated() {
+            switch index {
+            case .index(let position):
+                starts.append(position)
+                ends.append(position == -1 ? Int.max : position + 1)
+                steps.append(1)
+                dropped.append(axis)
+            case .range(let start, let stop, let step):
+                starts.append(start ?? (step > 0 ? 0 : Int.max))
+                ends.append(stop ?? (step > 0 ? Int.max : Int.min))
+                steps.append(step)
+            }
+        }
+        var result = slice(try name(input, dtype: source.dtype), starts: starts, ends: ends, axes: Array(indices.indices), steps: steps)
+        if !dropped.isEmpty { result = squeeze(result, axes: dropped) }
+        produce(output, result, dtype: source.dtype, rank: rank - dropped.count)
+    }
 }
