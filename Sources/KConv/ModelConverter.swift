@@ -31,6 +31,28 @@ public enum ConversionFormat: String, Sendable, CaseIterable {
         }
     }
 
+    /// Why a file of this format cannot be written at `path`, when its name says another format (`--format
+    /// keras` to `out.h5` would give Keras a zip archive it opens as HDF5), or Keras would not load it there.
+    public func refusal(ofPath path: String) -> String? {
+        let named = ConversionFormat(path: path)
+        if self == .keras, named != .keras {
+            return "--format keras writes a Keras 3 zip archive, which keras.models.load_model opens only from a .keras file; name it .keras"
+        }
+        guard let named, named != self, !(self == .tfjs && named == .json) else { return nil }
+        return "\(path) names a .\(named.rawValue) file but --format \(rawValue) writes \(fileDescription); name it \(self == .tfjs ? "as a directory or .json" : "." + rawValue) or drop --format"
+    }
+
+    /// What a file of this format is, for messages.
+    private var fileDescription: String {
+        switch self {
+        case .h5: "a Keras 2 HDF5 model"
+        case .keras: "a Keras 3 zip archive"
+        case .json: "a JSON config and its weights"
+        case .tfjs: "a TensorFlow.js model"
+        case .onnx: "an ONNX protobuf"
+        }
+    }
+
     /// The format an output path's extension names, if any.
     public init?(path: String) {
         let name = path.lowercased()
@@ -90,6 +112,13 @@ public enum ModelConverter {
     /// Writes `source` at `path`; for `.tfjs`, `path` may be a directory, which gets a `model.json`.
     public static func convert(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
         if options.format == .onnx { return try convertToONNX(source, to: path, options: options) }
+        if options.format == .tfjs, let created = try makeDirectory(forTFJS: path) {
+            // As tensorflowjs_converter does; removed again when the conversion fails.
+            do { return try convert(source, to: path, options: options) } catch {
+                try? FileManager.default.removeItem(atPath: created)
+                throw error
+            }
+        }
         let path = options.format == .tfjs ? try TFJSWriter.modelJSONPath(for: path) : path
         let model = source.model
         // A config read without weights converts to a config alone.
@@ -204,6 +233,16 @@ public enum ModelConverter {
                 throw ModelError(file: output, "cannot move the written file into place: \(String(cString: strerror(errno)))")
             }
         }
+    }
+
+    /// Creates the directory a TensorFlow.js model is written into when `path` does not exist and is no
+    /// `.json` file name; returns it, or nil when there was nothing to create. Its parent must exist.
+    private static func makeDirectory(forTFJS path: String) throws -> String? {
+        guard !FileManager.default.fileExists(atPath: path), !path.lowercased().hasSuffix(".json") else { return nil }
+        try locating(file: path) {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        }
+        return path
     }
 
     /// The files a conversion writes: the model file, then a JSON config's weights file or a TensorFlow.js

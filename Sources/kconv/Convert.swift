@@ -51,6 +51,9 @@ struct Convert: ParsableCommand {
         if let format, ConversionFormat(rawValue: format) == nil {
             throw ValidationError("--format must be h5, keras, json, tfjs or onnx, found \(format)")
         }
+        if let format, let kind = ConversionFormat(rawValue: format), let refusal = kind.refusal(ofPath: out) {
+            throw ValidationError(refusal)
+        }
         guard let kind = outputFormat else {
             throw ValidationError("cannot tell the format from \(out): name it .h5, .keras, .json or .onnx, give a directory, or pass --format")
         }
@@ -71,7 +74,7 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
-        try withCleanErrors {
+        try withCleanErrors(file: model.model) {
             guard let kind = outputFormat else { throw ValidationError("cannot tell the format of \(out)") }
             let options = ConversionOptions(format: kind, target: keras.map { $0 == 3 ? .keras3 : .keras2 },
                                             export: ExportOptions(approximateHardSigmoid: approximateHardSigmoid),
