@@ -38,6 +38,8 @@ public struct ModelDiff {
     public var weights: [WeightDifference] = []
     /// Weight arrays compared value by value (same shape in both).
     public var weightsCompared = 0
+    /// Layers whose weights were not compared: a config read without its weights file.
+    public var weightsNotLoaded: [String] = []
     /// The outputs on seeded inputs, when kconv could run both models on the same inputs.
     public var outputs: VerificationReport?
     /// Why the outputs were not compared.
@@ -121,8 +123,11 @@ public struct ModelDiff {
     }
 
     private mutating func compareWeights(_ x: Layer, _ y: Layer, files: (String, String)) throws {
-        let arraysX = try locating(file: files.0, layer: x.label) { try boundWeights(x) }
-        let arraysY = try locating(file: files.1, layer: y.label) { try boundWeights(y) }
+        if let unloaded = [x, y].first(where: { $0.weights.count != $0.weightSpecs.count }) {
+            weightsNotLoaded.append(unloaded.label)
+            return
+        }
+        let arraysX = x.weights, arraysY = y.weights
         for index in 0..<max(arraysX.count, arraysY.count) {
             let p = arraysX.indices.contains(index) ? arraysX[index] : nil
             let q = arraysY.indices.contains(index) ? arraysY[index] : nil
@@ -179,6 +184,7 @@ extension ModelDiff {
             }
         }
         lines.append("weights: \(weightsCompared) arrays compared, \(weights.count) differ (tolerance \(weightsTolerance))")
+        if !weightsNotLoaded.isEmpty { lines.append("weights: not loaded (a config without its weights file) for \(weightsNotLoaded.joined(separator: ", "))") }
         if let outputs {
             lines += outputs.outputs.map { "output \($0.name): shape \($0.shape), max abs diff \(VerificationReport.format($0.maxAbsoluteError)): \($0.passed ? "same" : "DIFFERENT")" }
         } else {
@@ -201,6 +207,7 @@ extension ModelDiff {
             "weights": .array(weights.map { ["layer": .string($0.layer), "weight": .string($0.weight), "shape_a": shape($0.shapeA), "shape_b": shape($0.shapeB),
                                              "max_abs": number($0.maxAbsolute), "max_rel": number($0.maxRelative)] }),
             "weights_compared": .int(Int64(weightsCompared)),
+            "weights_not_loaded": .array(weightsNotLoaded.map(JSONValue.string)),
         ]
         object["outputs"] = outputs.map { report in .array(report.outputs.map { ["name": .string($0.name), "shape": shape($0.shape), "max_abs": number($0.maxAbsoluteError), "same": .bool($0.passed)] }) } ?? .null
         object["outputs_not_compared"] = outputsNotCompared.map(JSONValue.string) ?? .null

@@ -38,7 +38,7 @@ import KConvIO
         let result = try Self.run(["inspect", path])
         #expect(result.status == 0)
         #expect(result.stdout.contains("time_distributed (TimeDistributed)"))
-        #expect(result.stdout.contains("Total params: 4385"))
+        #expect(result.stdout.contains("Total params: 4,385 (17.13 KB)"))
     }
 
     /// A broken file: one line on stderr (no HDF5 diagnostic dump), nothing on stdout, exit status 1.

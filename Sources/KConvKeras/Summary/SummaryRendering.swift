@@ -1,3 +1,4 @@
+import Foundation
 import KConvGraph
 import KConvIO
 /// Text and JSON renderings of a `ModelSummary`.
@@ -20,7 +21,8 @@ extension ModelSummary {
             let indent = depth == 0 ? "" : String(repeating: "  ", count: depth - 1) + "└ "
             let shape = row.outputShapes.count == 1 ? row.outputShapes[0].map(Self.describe).joined(separator: ", ") : "multiple"
             let marker = row.unsupportedReason == nil || !row.children.isEmpty ? "" : " [unsupported]"
-            var cells = ["\(indent)\(row.name) (\(row.className))\(marker)", shape, String(row.params)]
+            let type = row.fileClassName.map { "\($0) (\(row.className))" } ?? row.className
+            var cells = ["\(indent)\(row.name) (\(type))\(marker)", shape, Self.grouped(row.params)]
             if showConnections { cells.append(depth == 0 ? row.inbound.flatMap { $0 }.joined(separator: ", ") : "") }
             table.append(cells)
             for child in row.children { add(child, depth: depth + 1) }
@@ -38,9 +40,9 @@ extension ModelSummary {
         lines.append(rule)
         lines += table.dropFirst().map(render)
         lines.append(rule)
-        lines.append("Total params: \(totalParams)")
-        lines.append("Trainable params: \(trainableParams)")
-        lines.append("Non-trainable params: \(nonTrainableParams)")
+        lines.append("Total params: \(Self.grouped(totalParams)) (\(Self.bytes(weightBytes)))")
+        lines.append("Trainable params: \(Self.grouped(trainableParams)) (\(Self.bytes(trainableParams * 4)))")
+        lines.append("Non-trainable params: \(Self.grouped(nonTrainableParams)) (\(Self.bytes(nonTrainableParams * 4)))")
         let unsupported = unsupportedLayers
         if !unsupported.isEmpty {
             lines.append("")
@@ -63,6 +65,7 @@ extension ModelSummary {
         func rowJSON(_ row: Row) -> JSONValue {
             var object: JSONObject = [
                 "name": .string(row.name), "class_name": .string(row.className),
+                "file_class_name": row.fileClassName.map(JSONValue.string) ?? .null,
                 "output_shape": row.outputShapes.count == 1 ? Self.outputJSON(row.outputShapes[0]) : .null,
                 "params": .int(Int64(row.params)), "trainable_params": .int(Int64(row.trainableParams)),
                 "non_trainable_params": .int(Int64(row.params - row.trainableParams)),
@@ -88,9 +91,29 @@ extension ModelSummary {
             "inputs": .array(inputs.map(tensor)), "outputs": .array(outputs.map(tensor)),
             "layers": .array(rows.map(rowJSON)),
             "total_params": .int(Int64(totalParams)), "trainable_params": .int(Int64(trainableParams)),
-            "non_trainable_params": .int(Int64(nonTrainableParams)),
+            "non_trainable_params": .int(Int64(nonTrainableParams)), "weight_bytes": .int(Int64(weightBytes)),
             "unsupported_layers": .array(unsupportedLayers.map { ["name": .string($0.name), "class_name": .string($0.className), "reason": .string($0.reason)] }),
         ]
+    }
+
+    /// `1234567` as Keras prints it: `1,234,567`.
+    package static func grouped(_ count: Int) -> String {
+        let digits = String(count.magnitude)
+        let groups = stride(from: digits.count, to: 0, by: -3).reversed().map { end in
+            String(digits[digits.index(digits.startIndex, offsetBy: max(0, end - 3))..<digits.index(digits.startIndex, offsetBy: end)])
+        }
+        return (count < 0 ? "-" : "") + groups.joined(separator: ",")
+    }
+
+    /// A size as Keras 3's summary gives it: `17.13 KB` (1 KB = 1024 bytes).
+    package static func bytes(_ count: Int) -> String {
+        let units = ["B", "KB", "MB", "GB", "TB"]
+        var value = Double(count), unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return String(format: "%.2f %@", value, units[unit])
     }
 
     private static func flattened(_ row: Row) -> [Row] { [row] + row.children.flatMap(flattened) }
