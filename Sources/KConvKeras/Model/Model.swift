@@ -105,7 +105,12 @@ public final class Model: Layer {
                 node.outputShapes = [shape]
                 continue
             }
-            let known = node.inputs.compactMap(shape(of:))
+            var inputShapes = node.inputs.map(shape(of:))
+            if let recorded = node.layer.recordedInputShapes, recorded.count == inputShapes.count {
+                // Shapes lost after a layer kconv cannot compute: those Keras recorded when building this one.
+                inputShapes = zip(inputShapes, recorded).map { $0 ?? $1 }
+            }
+            let known = inputShapes.compactMap { $0 }
             guard known.count == node.inputs.count else {
                 node.outputShapes = nil
                 continue
