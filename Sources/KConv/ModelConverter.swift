@@ -78,6 +78,8 @@ public struct ConversionOptions: Sendable {
     public var shardSize: Int
     /// The ONNX operator set written (nil: kconv's default).
     public var opset: Int?
+    /// Told each stage as it starts (`writing`, `checking`), for a progress line.
+    public var progress: (@Sendable (String) -> Void)?
     /// tensorflowjs's shard size, 4 MiB.
     public static let defaultShardSize = TFJSLayout.defaultShardSize
 
@@ -152,6 +154,7 @@ public enum ModelConverter {
 
         var checkSummary: String?
         try stage(outputs, in: directory) { staged in
+            options.progress?("writing \(path)")
             try locating(file: path) {
                 switch options.format {
                 case .h5: try KerasH5Writer.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
@@ -164,6 +167,7 @@ public enum ModelConverter {
                 }
             }
             if options.check {
+                options.progress?("checking \(path) against \(source.path)")
                 let reloaded = try locating(file: path) {
                     try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
                 }
@@ -188,6 +192,7 @@ public enum ModelConverter {
             throw ModelError(file: source.path, "has no weights: give its weights file with --weights")
         }
         try checkDestinations([path], source: source, force: options.force)
+        options.progress?("writing \(path)")
         let export = try locating(file: source.path) {
             let graph = try model.lowered().graph
             let description = ONNXModelDescription(
@@ -205,6 +210,7 @@ public enum ModelConverter {
         try stage([path], in: URL(fileURLWithPath: path).deletingLastPathComponent()) { staged in
             try locating(file: path) { try export.data.write(to: URL(fileURLWithPath: staged[0])) }
             if options.check {
+                options.progress?("checking \(path)")
                 checkSummary = try locating(file: path, field: "check against \(source.path)") {
                     try export.check(Data(contentsOf: URL(fileURLWithPath: staged[0])))
                 }

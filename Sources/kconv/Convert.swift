@@ -76,12 +76,18 @@ struct Convert: ParsableCommand {
     func run() throws {
         try withCleanErrors(file: model.model) {
             guard let kind = outputFormat else { throw ValidationError("cannot tell the format of \(out)") }
-            let options = ConversionOptions(format: kind, target: keras.map { $0 == 3 ? .keras3 : .keras2 },
+            var options = ConversionOptions(format: kind, target: keras.map { $0 == 3 ? .keras3 : .keras2 },
                                             export: ExportOptions(approximateHardSigmoid: approximateHardSigmoid),
                                             force: force, check: !noCheck,
                                             shardSize: shardSize ?? ConversionOptions.defaultShardSize, opset: opset)
+            // The stages of a long conversion, on a terminal only.
+            let progress = Progress(label: "convert")
+            options.progress = { progress.show($0) }
+            defer { progress.clear() }  // before an error's message
+            progress.show("reading \(model.model)")
             let source = try model.load()
             let report = try ModelConverter.convert(source, to: out, options: options)
+            progress.clear()
             print("\(source.path) (\(source.format.rawValue), \(source.dialect)) -> " + (kind == .onnx ? "onnx" : "\(report.target) \(kind.rawValue)"))
             for file in report.files { print("wrote \(file)") }
             if let check = report.check { print("checked: \(check)") }
