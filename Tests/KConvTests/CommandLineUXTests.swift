@@ -52,16 +52,19 @@ import KConvIO
         }
     }
 
-    /// Unknown lengths take --length; float inputs lie in [-1, 1).
+    /// Unknown lengths take --length (token ids here: the input feeds an Embedding); float inputs lie in [-1, 1).
     @Test func runRandomGivesUnknownDimensionsTheLength() throws {
         try Self.inTemporaryDirectory { directory in
-            let inputs = directory.appendingPathComponent("in.npz").path
-            let result = try Self.run(["run", Self.model("seed_attention"), "--random", "--length", "5", "--save-inputs", inputs,
-                                       "--output", directory.appendingPathComponent("out.npz").path])
-            #expect(result.status == 0, "\(result.stderr)")
+            let inputs = directory.appendingPathComponent("in.npz").path, outputs = directory.appendingPathComponent("out.npz").path
+            let tokens = try Self.run(["run", Self.model("seed_attention"), "--random", "--length", "5", "--save-inputs", inputs, "--output", outputs])
+            #expect(tokens.status == 0, "\(tokens.stderr)")
+            #expect(try NumPy.readNPZ(inputs)[0].array.shape == [2, 5])
+
+            let floats = try Self.run(["run", Self.model("seed_lstm_sequences"), "--random", "--save-inputs", inputs, "--output", outputs, "--force"])
+            #expect(floats.status == 0, "\(floats.stderr)")
             let array = try NumPy.readNPZ(inputs)[0].array
             #expect(array.dtype == .float32)
-            #expect(array.shape.first == 2 && array.shape.dropFirst().contains(5), "\(array.shape)")
+            #expect(array.shape == [2, 2, 3])
             #expect(array.values.allSatisfy { $0 >= -1 && $0 < 1 })
         }
     }
@@ -190,6 +193,69 @@ import KConvIO
         #expect(far.status == 64)
         #expect(!far.stderr.contains("did you mean"))
         #expect(try Self.run(["help", "diff"]).status == 0)
+    }
+
+    // MARK: inspect
+
+    /// A Keras 3 file records each layer's input shapes in its build_config: the Dense after a Lambda kconv
+    /// cannot compute still gets its output shape.
+    @Test func inspectKeepsShapesAfterAnUnsupportedLayer() throws {
+        let result = try Self.run(["inspect", Self.model("lambda_layer", "keras2.keras")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let row = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("dense_1 (Dense)") })
+        #expect(row.split(separator: " ", omittingEmptySubsequences: true).dropFirst(2).joined(separator: " ") == "(None, 2) 10", "\(result.stdout)")
+        #expect(result.stdout.contains("Total params: 26 (104.00 B)"))
+    }
+
+    /// Long connection lists wrap and the unsupported tag sits under its layer: no table line past 100 columns.
+    @Test func inspectTablesStayWithin100Columns() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Fixtures.cases.path).sorted().flatMap { fixture in
+            ["keras2.h5", "keras3.keras"].map { Self.model(fixture, $0) }.filter { FileManager.default.fileExists(atPath: $0) }
+        }
+        #expect(files.count > 50)
+        for file in files {
+            let result = try Self.run(["inspect", file])
+            guard result.status == 0 else { continue }
+            let table = result.stdout.split(separator: "\n").drop { !$0.hasPrefix("Layer (type)") }.prefix { !$0.hasPrefix("Total params") }
+            #expect(!table.isEmpty, "\(file)")
+            #expect(table.allSatisfy { $0.count <= 100 }, "\(file): \(table.map(\.count).max() ?? 0) columns")
+        }
+    }
+
+    /// A MultiHeadAttention after layers kconv cannot compute: its parameters counted from the variables its
+    /// sub-layers hold in the file, 137,415 in all as the weights file holds (kconv counted 37,831 before).
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: Fixtures.wild.appendingPathComponent("jennamferguson__Project1_Connect4__Play_Game_transformer_model_final.keras").path)))
+    func inspectCountsUnsupportedLayersFromTheirWeights() throws {
+        let file = Fixtures.wild.appendingPathComponent("jennamferguson__Project1_Connect4__Play_Game_transformer_model_final.keras").path
+        let result = try Self.run(["inspect", file])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Total params: 137,415 (536.78 KB)"), "\(result.stdout)")
+        let row = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("multi_head_attention (MultiHeadAttention)") })
+        #expect(row.contains("(None, 43, 64)  24,896"), "\(row)")
+    }
+
+    // MARK: convert stages
+
+    /// On a terminal (`script` gives kconv one) convert names its stages; in a pipe stderr stays empty.
+    @Test func convertShowsItsStagesOnATerminalOnly() throws {
+        try Self.inTemporaryDirectory { directory in
+            let out = directory.appendingPathComponent("m.keras").path
+            let piped = try Self.run(["convert", Self.model("seed_td_lstm"), out])
+            #expect(piped.status == 0)
+            #expect(piped.stderr.isEmpty)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+            process.arguments = ["-qec", "'\(CommandLineTests.executable.path)' convert '\(Self.model("seed_td_lstm"))' '\(out)' --force", "/dev/null"]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(text)")
+            #expect(text.contains("convert: reading "), "\(text)")
+            #expect(text.contains("convert: writing \(out)"))
+            #expect(text.contains("convert: checking \(out)"))
+        }
     }
 
     // MARK: 5. diff
