@@ -147,9 +147,6 @@ public class Layer {
     public internal(set) var registration: (module: JSONValue, registeredName: JSONValue)?
     /// The class name the file gave, where kconv reads it as another (Keras 1's `Convolution2D` as `Conv2D`).
     public internal(set) var fileClassName: String?
-    /// The input shapes the file's `build_config` records (Keras 3), which shape inference takes where it
-    /// cannot infer them: after a layer kconv cannot compute.
-    package internal(set) var recordedInputShapes: [TensorShape]?
 
     /// The Keras classes this type implements (`Conv1D`, `Conv2D`, `Conv3D`).
     package class var kerasClassNames: [String] { [] }

@@ -101,23 +101,7 @@ package enum LayerRegistry {
         }
         if let module = entry["module"] { layer.registration = (module, entry["registered_name"] ?? .null) }
         if rawClass != className { layer.fileClassName = rawClass }
-        layer.recordedInputShapes = recordedInputShapes(entry["build_config"])
         return layer
-    }
-
-    /// The input shapes a Keras 3 entry's `build_config` records (`input_shape`: one shape or a list of
-    /// them; `shapes_dict`: one per call argument, in call order); nil when absent or not shapes.
-    private static func recordedInputShapes(_ buildConfig: JSONValue?) -> [TensorShape]? {
-        guard let object = buildConfig?.objectValue else { return nil }
-        let shapes: [JSONValue]
-        if let input = object["input_shape"]?.arrayValue {
-            shapes = !input.isEmpty && input.allSatisfy({ $0.arrayValue != nil }) ? input : [.array(input)]
-        } else if let named = object["shapes_dict"]?.objectValue {
-            shapes = named.keys.compactMap { named[$0] }
-        } else {
-            return nil
-        }
-        return try? shapes.map { try ConfigReader(JSONObject([("shape", $0)])).shape("shape") }
     }
 
     /// Keras 3 ops recorded in a graph carry `module: keras.src.ops.*` (`keras.src.activations.activations`

@@ -105,12 +105,7 @@ public final class Model: Layer {
                 node.outputShapes = [shape]
                 continue
             }
-            var inputShapes = node.inputs.map(shape(of:))
-            if let recorded = node.layer.recordedInputShapes, recorded.count == inputShapes.count {
-                // Shapes lost after a layer kconv cannot compute: those Keras recorded when building this one.
-                inputShapes = zip(inputShapes, recorded).map { $0 ?? $1 }
-            }
-            let known = inputShapes.compactMap { $0 }
+            let known = node.inputs.compactMap(shape(of:))
             guard known.count == node.inputs.count else {
                 node.outputShapes = nil
                 continue
