@@ -31,6 +31,28 @@ public enum ConversionFormat: String, Sendable, CaseIterable {
         }
     }
 
+    /// Why a file of this format cannot be written at `path`, when its name says another format (`--format
+    /// keras` to `out.h5` would give Keras a zip archive it opens as HDF5), or Keras would not load it there.
+    public func refusal(ofPath path: String) -> String? {
+        let named = ConversionFormat(path: path)
+        if self == .keras, named != .keras {
+            return "--format keras writes a Keras 3 zip archive, which keras.models.load_model opens only from a .keras file; name it .keras"
+        }
+        guard let named, named != self, !(self == .tfjs && named == .json) else { return nil }
+        return "\(path) names a .\(named.rawValue) file but --format \(rawValue) writes \(fileDescription); name it \(self == .tfjs ? "as a directory or .json" : "." + rawValue) or drop --format"
+    }
+
+    /// What a file of this format is, for messages.
+    private var fileDescription: String {
+        switch self {
+        case .h5: "a Keras 2 HDF5 model"
+        case .keras: "a Keras 3 zip archive"
+        case .json: "a JSON config and its weights"
+        case .tfjs: "a TensorFlow.js model"
+        case .onnx: "an ONNX protobuf"
+        }
+    }
+
     /// The format an output path's extension names, if any.
     public init?(path: String) {
         let name = path.lowercased()
@@ -56,6 +78,8 @@ public struct ConversionOptions: Sendable {
     public var shardSize: Int
     /// The ONNX operator set written (nil: kconv's default).
     public var opset: Int?
+    /// Told each stage as it starts (`writing`, `checking`), for a progress line.
+    public var progress: (@Sendable (String) -> Void)?
     /// tensorflowjs's shard size, 4 MiB.
     public static let defaultShardSize = TFJSLayout.defaultShardSize
 
@@ -90,6 +114,13 @@ public enum ModelConverter {
     /// Writes `source` at `path`; for `.tfjs`, `path` may be a directory, which gets a `model.json`.
     public static func convert(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
         if options.format == .onnx { return try convertToONNX(source, to: path, options: options) }
+        if options.format == .tfjs, let created = try makeDirectory(forTFJS: path) {
+            // As tensorflowjs_converter does; removed again when the conversion fails.
+            do { return try convert(source, to: path, options: options) } catch {
+                try? FileManager.default.removeItem(atPath: created)
+                throw error
+            }
+        }
         let path = options.format == .tfjs ? try TFJSWriter.modelJSONPath(for: path) : path
         let model = source.model
         // A config read without weights converts to a config alone.
@@ -123,6 +154,7 @@ public enum ModelConverter {
 
         var checkSummary: String?
         try stage(outputs, in: directory) { staged in
+            options.progress?("writing \(path)")
             try locating(file: path) {
                 switch options.format {
                 case .h5: try KerasH5Writer.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
@@ -135,6 +167,7 @@ public enum ModelConverter {
                 }
             }
             if options.check {
+                options.progress?("checking \(path) against \(source.path)")
                 let reloaded = try locating(file: path) {
                     try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
                 }
@@ -159,6 +192,7 @@ public enum ModelConverter {
             throw ModelError(file: source.path, "has no weights: give its weights file with --weights")
         }
         try checkDestinations([path], source: source, force: options.force)
+        options.progress?("writing \(path)")
         let export = try locating(file: source.path) {
             let graph = try model.lowered().graph
             let description = ONNXModelDescription(
@@ -176,6 +210,7 @@ public enum ModelConverter {
         try stage([path], in: URL(fileURLWithPath: path).deletingLastPathComponent()) { staged in
             try locating(file: path) { try export.data.write(to: URL(fileURLWithPath: staged[0])) }
             if options.check {
+                options.progress?("checking \(path)")
                 checkSummary = try locating(file: path, field: "check against \(source.path)") {
                     try export.check(Data(contentsOf: URL(fileURLWithPath: staged[0])))
                 }
@@ -204,6 +239,16 @@ public enum ModelConverter {
                 throw ModelError(file: output, "cannot move the written file into place: \(String(cString: strerror(errno)))")
             }
         }
+    }
+
+    /// Creates the directory a TensorFlow.js model is written into when `path` does not exist and is no
+    /// `.json` file name; returns it, or nil when there was nothing to create. Its parent must exist.
+    private static func makeDirectory(forTFJS path: String) throws -> String? {
+        guard !FileManager.default.fileExists(atPath: path), !path.lowercased().hasSuffix(".json") else { return nil }
+        try locating(file: path) {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        }
+        return path
     }
 
     /// The files a conversion writes: the model file, then a JSON config's weights file or a TensorFlow.js

@@ -15,20 +15,8 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let summary = try withCleanErrors { ModelSummary(try model.load()) }
+        let summary = try withCleanErrors(file: model.model) { ModelSummary(try model.load()) }
         print(json ? summary.json.serialized(pretty: true) : terminalSafe(summary.text), terminator: json ? "\n" : "")
-    }
-}
-
-/// Turns library errors into one-line messages and a non-zero exit, instead of a stack of Swift types.
-func withCleanErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as ValidationError {
-        throw error
-    } catch {
-        FileHandle.standardError.write(Data("kconv: error: \(terminalSafe(String(describing: error)))\n".utf8))
-        throw ExitCode.failure
     }
 }
 

@@ -145,6 +145,8 @@ public class Layer {
     /// How a Keras 3 config named the class (`module`, `registered_name`), so that a class kconv does not
     /// know (a user's custom layer) keeps its registration when written back.
     public internal(set) var registration: (module: JSONValue, registeredName: JSONValue)?
+    /// The class name the file gave, where kconv reads it as another (Keras 1's `Convolution2D` as `Conv2D`).
+    public internal(set) var fileClassName: String?
 
     /// The Keras classes this type implements (`Conv1D`, `Conv2D`, `Conv3D`).
     package class var kerasClassNames: [String] { [] }

@@ -101,6 +101,7 @@ package enum LayerRegistry {
             try (isOperation ? operations[className] ?? KerasOperation.self : types[className] ?? UnsupportedLayer.self).init(context)
         }
         if let module = entry["module"] { layer.registration = (module, entry["registered_name"] ?? .null) }
+        if rawClass != className { layer.fileClassName = rawClass }
         return layer
     }
 
