@@ -112,11 +112,10 @@ public enum ModelConverter {
         let staleShards = options.format == .tfjs && options.force
             ? TFJSWriter.listedShards(of: path).filter { !outputs.contains($0) && !inputFiles(of: source).contains(resolved($0)) } : []
 
-        let staging = directory.appendingPathComponent(".kconv-\(UUID().uuidString).tmp")
-        try locating(file: path) { try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: false) }
-        // Empty once the files are in place; holds what a failure left.
-        defer { try? FileManager.default.removeItem(at: staging) }
-        let staged = outputs.map { staging.appendingPathComponent(URL(fileURLWithPath: $0).lastPathComponent).path }
+        // Staged in a folder beside the outputs, removed whatever happens (and by the next conversion here if this
+        // process is killed).
+        let transaction = try locating(file: path) { try OutputTransaction(directory: directory) }
+        let staged = outputs.map(transaction.stagedPath)
         try locating(file: path) {
             switch options.format {
             case .h5: try KerasH5Writer.write(model, config: config, to: staged[0])
@@ -136,14 +135,15 @@ public enum ModelConverter {
                 try ConversionCheck.compare(model, reloaded.model, weights: hasWeights, outputs: !export.approximated)
             }
         }
-        // The weights first: a config never appears without its weights.
-        for (file, output) in zip(staged, outputs).reversed() {
-            guard rename(file, output) == 0 else {
-                throw ModelError(file: output, "cannot move the written file into place: \(String(cString: strerror(errno)))")
-            }
+        // The weights first, so that even a reader between two renames never finds a config without its weights; the
+        // whole set, and the removal of the shards a replaced model.json listed, is one change (OutputTransaction).
+        do {
+            try transaction.commit(outputs.reversed(), replace: options.force, remove: staleShards)
+        } catch {
+            throw ModelError(file: error.path, error.message)
         }
-        var notes = export.notes
-        if let removed = remove(staleShards) { notes.append(removed) }
+        var notes = transaction.recoveries + export.notes
+        if let removed = describeRemoved(staleShards) { notes.append(removed) }
         notes.append("optimizer state and training config are not carried over: the converted model is for inference (compile it again to train)")
         if !hasWeights { notes.append("the source has no weights, so only the config was written") }
         if !options.check { notes.append("not checked (--no-check)") }
@@ -162,10 +162,9 @@ public enum ModelConverter {
         }
     }
 
-    /// Removes the shards a replaced model.json listed, and says which went.
-    private static func remove(_ staleShards: [String]) -> String? {
-        let names = staleShards.filter { (try? FileManager.default.removeItem(atPath: $0)) != nil }
-            .map { URL(fileURLWithPath: $0).lastPathComponent }
+    /// Says which of the shards a replaced model.json listed were removed.
+    private static func describeRemoved(_ staleShards: [String]) -> String? {
+        let names = staleShards.map { URL(fileURLWithPath: $0).lastPathComponent }
         guard let first = names.first, let last = names.last else { return nil }
         let listed = names.count > 3 ? "\(first) ... \(last)" : names.joined(separator: ", ")
         return "removed \(names.count) weight shard(s) that the replaced model.json listed: \(listed)"

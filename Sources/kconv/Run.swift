@@ -39,7 +39,7 @@ struct Run: ParsableCommand {
             let outputs = try loaded.predict(arrays: ModelInputs.arrays(for: loaded, from: arrays))
             try NumPy.writeNPZ(outputs.enumerated().map { index, tensor in
                 ("out_\(index)", NumPyArray(shape: tensor.shape, values: tensor.values))
-            }, to: output)
+            }, to: output, replace: force)
             for (index, tensor) in outputs.enumerated() { print("out_\(index): \(tensor.shape)") }
         }
     }
