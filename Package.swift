@@ -12,9 +12,10 @@
 //                          shapes, lowering to graph ops), the registry, model graphs, the file readers and
 //                          writers, summaries
 //   KConvEngine            the plan that runs a graph and the kernels under it; knows no Keras class
-//   KConv                  the library API: predict, verify, convert (staged, checked, renamed)
 //   ONNXProto              the ONNX schema's protobuf types, generated once by Scripts/generate-onnx-proto.sh
 //                          (package-visible; needs only the SwiftProtobuf runtime)
+//   KConvONNX              the ONNX writer: a graph's operations as ONNX operators; knows no Keras class
+//   KConv                  the library API: predict, verify, convert (staged, checked, renamed)
 //   kconv                  the command-line tool, one file per subcommand
 import PackageDescription
 
@@ -41,12 +42,13 @@ let package = Package(
         ),
         .target(name: "KConvKeras", dependencies: ["KConvGraph", "KConvIO"]),
         .target(name: "KConvEngine", dependencies: ["KConvGraph", "CBLAS", "CKernels"]),
-        .target(name: "KConv", dependencies: ["KConvGraph", "KConvIO", "KConvKeras", "KConvEngine"]),
         .target(name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "KConvONNX", dependencies: ["KConvGraph", "ONNXProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "KConv", dependencies: ["KConvGraph", "KConvIO", "KConvKeras", "KConvEngine", "KConvONNX"]),
         .executableTarget(
             name: "kconv",
             dependencies: ["KConv", "KConvGraph", "KConvIO", "KConvKeras", "KConvEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "KConvTests", dependencies: ["KConv", "KConvGraph", "KConvIO", "KConvKeras", "KConvEngine", "ONNXProto"]),
+        .testTarget(name: "KConvTests", dependencies: ["KConv", "KConvGraph", "KConvIO", "KConvKeras", "KConvEngine", "KConvONNX", "ONNXProto"]),
     ]
 )

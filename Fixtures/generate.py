@@ -397,6 +397,28 @@ def lstm_hard_sigmoid(k):
     ])
 
 
+@case("hard_sigmoid_layers",
+      "hard_sigmoid wherever an affine map of the weights is its argument: Dense, Conv1D, SeparableConv1D "
+      "and TimeDistributed(Dense) activations, SimpleRNN's activation, GRU's (reset_after both ways) "
+      "activation and recurrent_activation, Bidirectional(LSTM)'s recurrent_activation. Rescaling(6) "
+      "first, so that arguments reach both clip edges and the linear part between. Keras 2 and 3 "
+      "compute different functions by that name; kconv converts each exactly by scaling the weights.")
+def hard_sigmoid_layers(k):
+    L = k.L
+    x = L.Input(shape=(6, 3))
+    h = L.Rescaling(6.0)(x)
+    dense = L.Dense(4, activation="hard_sigmoid")(h)
+    conv = L.Conv1D(4, 2, padding="same", activation="hard_sigmoid")(h)
+    separable = L.SeparableConv1D(4, 2, padding="same", activation="hard_sigmoid")(h)
+    distributed = L.TimeDistributed(L.Dense(3, activation="hard_sigmoid"))(h)
+    simple = L.SimpleRNN(3, activation="hard_sigmoid", return_sequences=True)(h)
+    gru = L.GRU(3, activation="hard_sigmoid", recurrent_activation="hard_sigmoid", reset_after=True,
+                return_sequences=True)(h)
+    gru_v1 = L.GRU(3, recurrent_activation="hard_sigmoid", reset_after=False, return_sequences=True)(h)
+    lstm = L.Bidirectional(L.LSTM(3, recurrent_activation="hard_sigmoid", return_sequences=True))(h)
+    return k.Model(x, L.Concatenate()([dense, conv, separable, distributed, simple, gru, gru_v1, lstm]))
+
+
 @case("masking_lstm",
       "Masking(mask_value=0.0) -> LSTM(5, return_sequences=True) -> LSTM(4). Reference inputs "
       "have trailing all-zero timesteps (masked).",
@@ -760,6 +782,57 @@ def rescaling(k):
     h = L.Conv2D(4, 3, activation="relu")(h)
     h = L.GlobalAveragePooling2D()(h)
     return k.Model(x, L.Dense(2)(h))
+
+
+@case("attention_masks",
+      "Attention and AdditiveAttention over Embedding(mask_zero=True) tokens, query (6 steps) and value "
+      "(5 steps) zero-padded: the value mask leaves padded steps out of the softmax, the query mask zeroes "
+      "padded rows and flows on. Dot scores with use_scale and return_attention_scores=True; additive scores "
+      "over [query, value, key]; concat scores with use_causal_mask=True over the query itself.",
+      feeds={0: {"int": 20, "pad": True}, 1: {"int": 20, "pad": True}})
+def attention_masks(k):
+    L = k.L
+    query_tokens = L.Input(shape=(6,), dtype="int32", name="query_tokens")
+    value_tokens = L.Input(shape=(5,), dtype="int32", name="value_tokens")
+    query = L.Embedding(20, 4, mask_zero=True, name="query_embed")(query_tokens)
+    value = L.Embedding(20, 4, mask_zero=True, name="value_embed")(value_tokens)
+    dot, scores = L.Attention(use_scale=True, name="dot_attention")([query, value], return_attention_scores=True)
+    additive = L.AdditiveAttention(name="additive_attention")([query, value, value])
+    concat = L.Attention(score_mode="concat", name="concat_attention")([query, query], use_causal_mask=True)
+    return k.Model([query_tokens, value_tokens], [dot, scores, additive, concat])
+
+
+@case("multi_head_attention_masks",
+      "MultiHeadAttention over Embedding(mask_zero=True) tokens (zero-padded; the last sample keeps one): "
+      "self-attention whose padded query rows are fully masked (Keras 3's dot_product_attention path gives "
+      "them uniform weights); cross-attention with dropout=0.1 and return_attention_scores=True (Keras 3's "
+      "Softmax path, which zeroes them); then use_causal_mask=True with an attention_mask given as an int32 "
+      "model input of 0s and 1s.",
+      feeds={0: {"int": 20, "pad": True}, 1: {"int": 2}})
+def multi_head_attention_masks(k):
+    L = k.L
+    tokens = L.Input(shape=(6,), dtype="int32", name="tokens")
+    allowed = L.Input(shape=(6, 6), dtype="int32", name="allowed")
+    x = L.Embedding(20, 4, mask_zero=True, name="embed")(tokens)
+    h = L.MultiHeadAttention(2, 3, name="self")(x, x)
+    h, scores = L.MultiHeadAttention(2, 3, dropout=0.1, name="cross")(h, x, return_attention_scores=True)
+    h = L.MultiHeadAttention(2, 2, name="causal")(h, h, use_causal_mask=True, attention_mask=allowed)
+    return k.Model([tokens, allowed], [h, scores])
+
+
+@case("keras3_attention",
+      "Keras 3's attention extras over Embedding(mask_zero=True) tokens (zero-padded): GroupQueryAttention("
+      "head_dim=2, 4 query heads, 2 key/value heads) with use_causal_mask=True, and MultiHeadAttention(2, 2, "
+      "use_gate=True) returning its scores.",
+      skip={"keras2": "GroupQueryAttention and MultiHeadAttention's use_gate are Keras 3 only"},
+      feeds={0: {"int": 20, "pad": True}})
+def keras3_attention(k):
+    L = k.L
+    tokens = L.Input(shape=(6,), dtype="int32", name="tokens")
+    x = L.Embedding(20, 4, mask_zero=True, name="embed")(tokens)
+    h = L.GroupQueryAttention(2, 4, 2, name="grouped")(x, x, use_causal_mask=True)
+    h, scores = L.MultiHeadAttention(2, 2, use_gate=True, name="gated")(h, x, return_attention_scores=True)
+    return k.Model(tokens, [h, scores])
 
 
 @case("lambda_layer",

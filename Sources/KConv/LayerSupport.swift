@@ -2,6 +2,7 @@ import KConvEngine
 import KConvKeras
 import KConvGraph
 import KConvIO
+import KConvONNX
 
 /// What kconv does with each Keras class it implements (`kconv layers`), found out from the code rather than
 /// listed: every class of the registry is built from its example (`Layer.examples`), run in the engine, and
@@ -20,6 +21,8 @@ public struct LayerSupport: Sendable {
     public var runFailure: String?
     /// The generations kconv writes that cannot hold the class, in `writtenGenerations` order.
     public var refusals: [Refusal]
+    /// Why the example's graph does not translate to ONNX; nil when it does.
+    public var onnxFailure: String?
 
     public var runs: Bool { runFailure == nil }
 
@@ -35,9 +38,10 @@ public struct LayerSupport: Sendable {
         Self.writtenGenerations.filter { target in !refusals.contains { $0.target == target } }
     }
 
-    /// The formats that can hold the class: those written in a generation it is written for.
+    /// The formats that can hold the class: the Keras formats written in a generation it is written for,
+    /// and ONNX when its graph translates.
     public var formats: [ConversionFormat] {
-        ConversionFormat.allCases.filter { !Set($0.targets).isDisjoint(with: targets) }
+        ConversionFormat.allCases.filter { $0 == .onnx ? onnxFailure == nil : !Set($0.targets).isDisjoint(with: targets) }
     }
 
     /// One entry per Keras class of the registry, in registry order.
@@ -52,7 +56,7 @@ public struct LayerSupport: Sendable {
         guard let example = type.examples.first(where: { $0.className == className }) else {
             let reason = "kconv has no example of it to check"
             return LayerSupport(className: className, legacyNames: legacyNames, runFailure: reason,
-                                refusals: generations.map { Refusal(target: $0, reason: type.absentIn[$0] ?? reason) })
+                                refusals: generations.map { Refusal(target: $0, reason: type.absentIn[$0] ?? reason) }, onnxFailure: reason)
         }
         let layer: Layer
         do {
@@ -60,13 +64,18 @@ public struct LayerSupport: Sendable {
         } catch {
             let reason = "its example does not build: " + Self.reason(error)
             return LayerSupport(className: className, legacyNames: legacyNames, runFailure: reason,
-                                refusals: generations.map { Refusal(target: $0, reason: reason) })
+                                refusals: generations.map { Refusal(target: $0, reason: reason) }, onnxFailure: reason)
         }
-        let runFailure: String?
+        let runFailure: String?, onnxFailure: String?
         do {
             runFailure = try run(layer, example)
         } catch {
             runFailure = Self.reason(error)
+        }
+        do {
+            onnxFailure = try runFailure ?? exportToONNX(layer, example)
+        } catch {
+            onnxFailure = Self.reason(error)
         }
         let refusals = generations.compactMap { target -> Refusal? in
             do {
@@ -76,7 +85,7 @@ public struct LayerSupport: Sendable {
                 return Refusal(target: target, reason: Self.reason(error))
             }
         }
-        return LayerSupport(className: className, legacyNames: legacyNames, runFailure: runFailure, refusals: refusals)
+        return LayerSupport(className: className, legacyNames: legacyNames, runFailure: runFailure, refusals: refusals, onnxFailure: onnxFailure)
     }
 
     /// The example's layer, built (weights declared) for its inputs and bound to seeded weights.
@@ -108,12 +117,11 @@ public struct LayerSupport: Sendable {
         example.inputs.map { [nil] + $0.map(Optional.some) }
     }
 
-    /// Lowers one call of `layer` (built by `build`) and runs it on seeded inputs of batch 2: nil when it
-    /// computes outputs of the shapes shape inference gives, else why not. A model input is fed, not computed.
-    package static func run(_ layer: Layer, _ example: LayerExample) throws -> String? {
+    /// One call of `layer` (built by `build`) lowered to a graph, with the output shapes shape inference
+    /// gives; nil for a layer with no inputs (a model input is fed, not computed).
+    package static func lowered(_ layer: Layer, _ example: LayerExample) throws -> (graph: Graph, outputShapes: [TensorShape])? {
         let shapes = inputShapes(example)
         guard !shapes.isEmpty else { return nil }
-        if let reason = layer.unsupportedReason { return reason }
         let outputShapes = try layer.outputShapes(shapes)
         var graph = Graph()
         let inputs = shapes.map { LoweredTensor(value: graph.newValue(ValueType(dtype: .float32, shape: $0.dims)), mask: nil) }
@@ -121,9 +129,27 @@ public struct LayerSupport: Sendable {
         let call = LoweringCall(inputs: inputs, keywordInputs: [], recordedCall: .null, outputShapes: outputShapes)
         let outputs = try layer.lower(call, into: &graph)
         graph.outputs = outputs.map(\.value)
+        return (graph, outputShapes)
+    }
+
+    /// Translates the lowered example to ONNX: nil when it translates, else why not.
+    package static func exportToONNX(_ layer: Layer, _ example: LayerExample) throws -> String? {
+        guard let (graph, _) = try lowered(layer, example) else { return nil }
+        let description = ONNXModelDescription(name: layer.name, inputs: graph.inputs.indices.map { ("input_\($0)", .float32) },
+                                               outputNames: graph.outputs.indices.map { "output_\($0)" }, producerVersion: KConvVersion.current, metadata: [])
+        _ = try ONNXExporter.export(graph, description)
+        return nil
+    }
+
+    /// Lowers one call of `layer` (built by `build`) and runs it on seeded inputs of batch 2: nil when it
+    /// computes outputs of the shapes shape inference gives, else why not. A model input is fed, not computed.
+    package static func run(_ layer: Layer, _ example: LayerExample) throws -> String? {
+        if let reason = layer.unsupportedReason { return reason }
+        guard let (graph, outputShapes) = try lowered(layer, example) else { return nil }
         for node in graph.nodes {
             if case .unsupported(let reason) = node.op { return reason }
         }
+        let shapes = inputShapes(example)
         let batch = 2
         var random = SplitMix64(seed: 11)
         let tensors = shapes.map { shape in
@@ -168,10 +194,11 @@ public struct LayerSupportTable: Sendable {
     /// it (a JSON config only in the generations that can) and why the others cannot.
     package static func cells(_ row: LayerSupport, code: (String) -> String) -> [String] {
         let formats = row.formats.map { format -> String in
+            guard format != .onnx else { return format.rawValue }
             let partial = format.targets.filter(row.targets.contains)
             return format.rawValue + (partial.count < format.targets.count ? " (\(partial.map(\.description).joined(separator: ", ")))" : "")
         }
-        let refusals = row.refusals.map { "not \($0.target): \($0.reason)" }
+        let refusals = row.refusals.map { "not \($0.target): \($0.reason)" } + (row.runs ? row.onnxFailure.map { ["not onnx: \($0)"] } ?? [] : [])
         return [code(row.className),
                 row.legacyNames.map(code).joined(separator: ", "),
                 row.runFailure.map { "no: \($0)" } ?? "yes",
@@ -195,7 +222,7 @@ public struct LayerSupportTable: Sendable {
     }
 
     /// One JSON array: per class `class_name`, `legacy_names`, `runs`, `run_failure`, `formats`, `targets`
-    /// (Keras generations) and `refusals` (`target`, `reason`).
+    /// (Keras generations), `refusals` (`target`, `reason`) and `onnx_failure`.
     public var json: JSONValue {
         .array(rows.map { row in
             var object = JSONObject()
@@ -206,6 +233,7 @@ public struct LayerSupportTable: Sendable {
             object["formats"] = .array(row.formats.map { .string($0.rawValue) })
             object["targets"] = .array(row.targets.map { .string($0.rawValue) })
             object["refusals"] = .array(row.refusals.map { ["target": .string($0.target.rawValue), "reason": .string($0.reason)] })
+            object["onnx_failure"] = row.onnxFailure.map(JSONValue.string) ?? .null
             return .object(object)
         })
     }

@@ -3,6 +3,7 @@ import KConvKeras
 import KConvGraph
 import Foundation
 import KConvIO
+import KConvONNX
 
 /// The files `kconv convert` writes.
 public enum ConversionFormat: String, Sendable, CaseIterable {
@@ -16,14 +17,17 @@ public enum ConversionFormat: String, Sendable, CaseIterable {
     /// TensorFlow.js layers model: `model.json` (Keras 2 topology and a weights manifest) and binary weight
     /// shards beside it, as `tensorflowjs_converter --input_format keras` writes them.
     case tfjs
+    /// ONNX ModelProto, for onnxruntime and the tools of the field; written from the model's graph.
+    case onnx
 
     /// The Keras generations whose configs this format holds: `.h5` and TensorFlow.js Keras 2, `.keras` Keras 3,
-    /// a JSON config either.
+    /// a JSON config either, ONNX none.
     public var targets: [KerasDialect] {
         switch self {
         case .h5, .tfjs: [.keras2]
         case .keras: [.keras3]
         case .json: [.keras2, .keras3]
+        case .onnx: []
         }
     }
 
@@ -34,6 +38,7 @@ public enum ConversionFormat: String, Sendable, CaseIterable {
         if name.hasSuffix(".h5") || name.hasSuffix(".hdf5") { self = .h5 }
         else if name.hasSuffix(".keras") { self = .keras }
         else if name.hasSuffix(".json") { self = .json }
+        else if name.hasSuffix(".onnx") { self = .onnx }
         else { return nil }
     }
 }
@@ -49,17 +54,20 @@ public struct ConversionOptions: Sendable {
     public var check: Bool
     /// Bytes per TensorFlow.js weight shard.
     public var shardSize: Int
+    /// The ONNX operator set written (nil: kconv's default).
+    public var opset: Int?
     /// tensorflowjs's shard size, 4 MiB.
     public static let defaultShardSize = TFJSLayout.defaultShardSize
 
     public init(format: ConversionFormat, target: KerasDialect? = nil, export: ExportOptions = ExportOptions(),
-                force: Bool = false, check: Bool = true, shardSize: Int = ConversionOptions.defaultShardSize) {
+                force: Bool = false, check: Bool = true, shardSize: Int = ConversionOptions.defaultShardSize, opset: Int? = nil) {
         self.format = format
-        self.target = target ?? format.targets[0]
+        self.target = target ?? format.targets.first ?? .keras3
         self.export = export
         self.force = force
         self.check = check
         self.shardSize = shardSize
+        self.opset = opset
     }
 }
 
@@ -73,14 +81,14 @@ public struct ConversionReport: Sendable {
     public var check: String?
 }
 
-/// Converts a loaded model into another Keras file. Output goes to a hidden staging directory in the
-/// destination's directory, under the final file names; it is reloaded from there with kconv's importer and
-/// compared with the source (layers, shapes, bit-identical weights, outputs on seeded inputs), and only then
-/// renamed into place; any failure removes the staging directory, so a failed conversion leaves nothing
-/// behind. Inputs are never written.
+/// Converts a loaded model into another Keras file or an ONNX model. Output goes to a hidden staging directory in
+/// the destination's directory, under the final file names; it is reloaded from there and compared with the source
+/// (layers, shapes, bit-identical weights, outputs on seeded inputs), and only then put in place as one
+/// `OutputTransaction`; any failure leaves the old files and nothing else. Inputs are never written.
 public enum ModelConverter {
     /// Writes `source` at `path`; for `.tfjs`, `path` may be a directory, which gets a `model.json`.
     public static func convert(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
+        if options.format == .onnx { return try convertToONNX(source, to: path, options: options) }
         let path = options.format == .tfjs ? try TFJSWriter.modelJSONPath(for: path) : path
         let model = source.model
         // A config read without weights converts to a config alone.
@@ -91,7 +99,6 @@ public enum ModelConverter {
         guard options.format != .tfjs || options.shardSize > 0 else {
             throw ModelError(file: path, "the shard size must be a positive number of bytes, found \(options.shardSize)")
         }
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         let outputs = outputFiles(path, model: model, hasWeights: hasWeights, options: options)
         if options.format == .json, source.weightsLayout == .legacy, let layer = unknownWeightedLayer(in: model) {
             // Read by name from layer_names/weight_names, their object paths (.weights.h5) are unknown.
@@ -112,42 +119,89 @@ public enum ModelConverter {
         let staleShards = options.format == .tfjs && options.force
             ? TFJSWriter.listedShards(of: path).filter { !outputs.contains($0) && !inputFiles(of: source).contains(resolved($0)) } : []
 
-        // Staged in a folder beside the outputs, removed whatever happens (and by the next conversion here if this
-        // process is killed).
-        let transaction = try locating(file: path) { try OutputTransaction(directory: directory) }
-        let staged = outputs.map(transaction.stagedPath)
-        try locating(file: path) {
-            switch options.format {
-            case .h5: try KerasH5Writer.write(model, config: config, to: staged[0])
-            case .keras: try KerasArchiveWriter.write(model, config: config, to: staged[0])
-            case .json:
-                try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
-                if hasWeights { try KerasArchiveWriter.writeWeights(model, to: staged[1]) }
-            case .tfjs: try TFJSWriter.write(model, config: config, to: staged[0], shardSize: options.shardSize)
-            }
-        }
         var checkSummary: String?
-        if options.check {
-            let reloaded = try locating(file: path) {
-                try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
+        let recoveries = try stage(outputs, replace: options.force, remove: staleShards) { staged in
+            try locating(file: path) {
+                switch options.format {
+                case .h5: try KerasH5Writer.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
+                case .keras: try KerasArchiveWriter.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
+                case .json:
+                    try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
+                    if hasWeights { try KerasArchiveWriter.writeWeights(model, rewrites: export.weightRewrites, to: staged[1], target: options.target) }
+                case .tfjs: try TFJSWriter.write(model, config: config, rewrites: export.weightRewrites, to: staged[0], shardSize: options.shardSize)
+                case .onnx: throw ModelError("ONNX is written from the graph")
+                }
             }
-            checkSummary = try locating(file: path, field: "check against \(source.path)") {
-                try ConversionCheck.compare(model, reloaded.model, weights: hasWeights, outputs: !export.approximated)
+            if options.check {
+                let reloaded = try locating(file: path) {
+                    try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
+                }
+                checkSummary = try locating(file: path, field: "check against \(source.path)") {
+                    try ConversionCheck.compare(model, reloaded.model, weights: hasWeights ? export.weightRewrites : nil, outputs: !export.approximated)
+                }
             }
         }
-        // The weights first, so that even a reader between two renames never finds a config without its weights; the
-        // whole set, and the removal of the shards a replaced model.json listed, is one change (OutputTransaction).
-        do {
-            try transaction.commit(outputs.reversed(), replace: options.force, remove: staleShards)
-        } catch {
-            throw ModelError(file: error.path, error.message)
-        }
-        var notes = transaction.recoveries + export.notes
+        var notes = recoveries + export.notes
         if let removed = describeRemoved(staleShards) { notes.append(removed) }
         notes.append("optimizer state and training config are not carried over: the converted model is for inference (compile it again to train)")
         if !hasWeights { notes.append("the source has no weights, so only the config was written") }
         if !options.check { notes.append("not checked (--no-check)") }
         return ConversionReport(files: outputs, target: options.target, notes: notes, check: checkSummary)
+    }
+
+    /// Writes an ONNX model from the source's graph; the check reads the written bytes back and compares
+    /// them with what was meant, every weight with the source's values.
+    private static func convertToONNX(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
+        let model = source.model
+        guard source.weightsLayout != .none else {
+            throw ModelError(file: source.path, "has no weights: give its weights file with --weights")
+        }
+        try checkDestinations([path], source: source, force: options.force)
+        let export = try locating(file: source.path) {
+            let graph = try model.lowered().graph
+            let description = ONNXModelDescription(
+                name: model.name,
+                inputs: model.inputLayers.map { ($0.name, DType(kerasName: $0.dtype) ?? .float32) },
+                outputNames: model.outputs.map { model.nodes[$0.node].layer.name },
+                producerVersion: KConvVersion.current,
+                metadata: [("source_file", URL(fileURLWithPath: source.path).lastPathComponent),
+                           ("source_keras_version", source.kerasVersion ?? "unknown"),
+                           ("source_dialect", String(describing: source.dialect)),
+                           ("converter", "kconv \(KConvVersion.current)")])
+            return try ONNXExporter.export(graph, description, opset: options.opset ?? ONNXExporter.defaultOpset)
+        }
+        var checkSummary: String?
+        let recoveries = try stage([path], replace: options.force) { staged in
+            try locating(file: path) { try export.data.write(to: URL(fileURLWithPath: staged[0])) }
+            if options.check {
+                checkSummary = try locating(file: path, field: "check against \(source.path)") {
+                    try export.check(Data(contentsOf: URL(fileURLWithPath: staged[0])))
+                }
+            }
+        }
+        var notes = recoveries
+        if !export.maskedLayers.isEmpty {
+            notes.append("the Keras masks into \(export.maskedLayers.joined(separator: ", ")) became ONNX sequence lengths: they give Keras's outputs when each sequence's padding comes at its end")
+        }
+        if !options.check { notes.append("not checked (--no-check)") }
+        return ConversionReport(files: [path], target: source.dialect, notes: notes, check: checkSummary)
+    }
+
+    /// Puts `outputs` (all in one directory) in place as one `OutputTransaction`: `write` writes them at the staged
+    /// paths it is given (under their final names) and checks them; then they go in place weights first, so even a
+    /// reader between two renames never finds a config without its weights, and `remove` (the shards a replaced
+    /// model.json listed) goes in the same change. Any failure leaves the old files and nothing else. Returns what
+    /// recovering the staging folders of earlier, killed conversions there did.
+    private static func stage(_ outputs: [String], replace: Bool, remove: [String] = [], _ write: ([String]) throws -> Void) throws -> [String] {
+        let directory = URL(fileURLWithPath: outputs[0]).deletingLastPathComponent()
+        let transaction = try locating(file: outputs[0]) { try OutputTransaction(directory: directory) }
+        try write(outputs.map(transaction.stagedPath))
+        do {
+            try transaction.commit(outputs.reversed(), replace: replace, remove: remove)
+        } catch {
+            throw ModelError(file: error.path, error.message)
+        }
+        return transaction.recoveries
     }
 
     /// The files a conversion writes: the model file, then a JSON config's weights file or a TensorFlow.js
@@ -219,10 +273,11 @@ package enum ConversionCheck {
     package static let atol: Float = 1e-5
     package static let rtol: Float = 1e-4
 
-    /// Same layers (names, classes, weight shapes), same input and output shapes, bit-identical weights, and
-    /// — when kconv can compute the model and no approximation was asked for — the same outputs on seeded
-    /// inputs. Returns a one-line summary; throws a ModelError naming the first difference.
-    package static func compare(_ source: Model, _ written: Model, weights compareWeights: Bool, outputs compareOutputs: Bool) throws -> String {
+    /// Same layers (names, classes, weight shapes), same input and output shapes, weights bit-identical to
+    /// the source's as `rewrites` changed them (nil: weights not compared), and — when kconv can compute the
+    /// model and no approximation was asked for — the same outputs on seeded inputs. Returns a one-line
+    /// summary; throws a ModelError naming the first difference.
+    package static func compare(_ source: Model, _ written: Model, weights rewrites: WeightRewrites?, outputs compareOutputs: Bool) throws -> String {
         guard source.layers.count == written.layers.count else {
             throw ModelError("expected \(source.layers.count) layers, found \(written.layers.count): \(written.layers.map(\.name))")
         }
@@ -234,8 +289,8 @@ package enum ConversionCheck {
             try locating(layer: original.label) {
                 let shapes = original.weightSpecs.map(\.shape), copyShapes = copy.weightSpecs.map(\.shape)
                 guard shapes == copyShapes else { throw ModelError("expected weight shapes \(shapes), found \(copyShapes)") }
-                guard compareWeights else { return }
-                for (index, (a, b)) in zip(try boundWeights(original), try boundWeights(copy)).enumerated() {
+                guard let rewrites else { return }
+                for (index, (a, b)) in zip(try boundWeights(original, rewrites), try boundWeights(copy)).enumerated() {
                     let want = try a.values(), got = try b.values()
                     guard want.count == got.count, zip(want, got).allSatisfy({ $0.bitPattern == $1.bitPattern }) else {
                         let first = zip(want, got).enumerated().first { $1.0.bitPattern != $1.1.bitPattern }
@@ -254,8 +309,8 @@ package enum ConversionCheck {
         guard describe(source.outputShapesOfModel) == describe(written.outputShapesOfModel) else {
             throw ModelError("expected output shapes \(describe(source.outputShapesOfModel)), found \(describe(written.outputShapesOfModel))")
         }
-        var summary = "\(source.layers.count) layers, \(weightCount) weight arrays (\(valueCount) values) bit-identical"
-        if !compareWeights {
+        var summary = "\(source.layers.count) layers, \(weightCount) weight arrays (\(valueCount) values) bit-identical to what was meant"
+        if rewrites == nil {
             summary = "\(source.layers.count) layers and their weight shapes (no weights to compare)"
         } else if !compareOutputs {
             summary += "; outputs not compared (an approximation was asked for)"

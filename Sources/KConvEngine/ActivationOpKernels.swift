@@ -2,9 +2,9 @@ import KConvGraph
 /// The engine's activation operations with parameters or masks: softmax over axes, PReLU.
 
 extension SoftmaxOp {
-    /// Masked positions (`mask` given, else the input's own mask) get −1e9 before the softmax: tf.keras adds
-    /// `(1 − mask) · −1e9`, Keras 3 replaces them where `mask ≤ 0.5` and zeroes them afterwards. The mask
-    /// broadcasts against the input, NumPy style.
+    /// Masked positions (`mask` given, else the input's own mask, broadcast NumPy style) are left out as
+    /// `masking` says: offset by −1e9, or replaced by −1e9 where `mask ≤ 0.5` (and zeroed afterwards). Any
+    /// large negative number gives the same results in float32: exp of it underflows to 0.
     package func run(_ input: Tensor, inputMask: Mask?, givenMask: Tensor?) throws -> Tensor {
         let axes = try self.axes.map { axis in
             let resolved = axis < 0 ? axis + input.rank : axis
@@ -15,19 +15,18 @@ extension SoftmaxOp {
         }
         let mask = givenMask ?? inputMask.map { Tensor(shape: $0.shape, values: $0.values.map { $0 ? 1 : 0 }) }
         var logits = input
-        let replacesMasked = keras3Masks
         if let mask {
             guard mask.rank <= input.rank, Tensor.broadcastShape(input.shape, mask.shape) == input.shape else {
                 throw EngineError("a mask of shape \(mask.shape) does not broadcast to the input's shape \(input.shape)")
             }
-            logits = try replacesMasked
-                ? Tensor.broadcasting(input, mask) { x, keep in keep > 0.5 ? x : -1e9 }
-                : Tensor.broadcasting(input, mask) { x, keep in x + (1 - keep) * -1e9 }
+            logits = try masking == .offset
+                ? Tensor.broadcasting(input, mask) { x, keep in x + (1 - keep) * -1e9 }
+                : Tensor.broadcasting(input, mask) { x, keep in keep > 0.5 ? x : -1e9 }
         }
         var output = try logits.mappingRows(over: axes) { values, rows, width in
             for row in 0..<rows { try Activation.softmax.apply(&values, start: row * width, count: width) }
         }
-        if let mask, replacesMasked {
+        if let mask, masking == .replaceAndZero {
             output = try Tensor.broadcasting(output, mask) { y, keep in keep > 0.5 ? y : 0 }
         }
         return output

@@ -98,3 +98,22 @@ package func masking(_ input: Tensor, value: Float) -> (Tensor, Mask) {
     }
     return (output, Mask(shape: Array(output.shape.dropLast()), values: keep))
 }
+
+/// Keras 3 `ops.any(x, axis, keepdims)`: true where any element along `axes` is non-zero; nil axes reduce
+/// every axis (the batch too) to one value. `keepDims` keeps the reduced axes as size 1.
+package func anyAlong(_ input: Tensor, axes: [Int]?, keepDims: Bool) throws -> Mask {
+    let reduced = try Set((axes ?? Array(input.shape.indices)).map { axis in
+        let resolved = axis < 0 ? axis + input.rank : axis
+        guard input.shape.indices.contains(resolved) else {
+            throw EngineError("any: axis \(axis) does not exist in an input of shape \(input.shape)")
+        }
+        return resolved
+    }).sorted()
+    let kept = input.shape.indices.filter { !reduced.contains($0) }
+    let width = reduced.reduce(1) { $0 * input.shape[$1] }
+    let rows = kept.reduce(1) { $0 * input.shape[$1] }
+    let moved = kept.allSatisfy { $0 < (reduced.first ?? input.rank) } ? input : input.permuted(kept + reduced)
+    let values = (0 ..< rows).map { row in moved.values[row * width ..< (row + 1) * width].contains { $0 != 0 } }
+    let shape = keepDims ? input.shape.indices.map { reduced.contains($0) ? 1 : input.shape[$0] } : kept.map { input.shape[$0] }
+    return Mask(shape: shape, values: values)
+}

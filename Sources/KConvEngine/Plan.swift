@@ -142,6 +142,10 @@ package final class Plan {
             var output = try tensor(0)
             try activation.apply(to: &output)
             return [.tensor(output)]
+        case .activationAlongAxes(let activation, let axes):
+            var output = try tensor(0)
+            try activation.apply(to: &output, along: axes)
+            return [.tensor(output)]
         case .rectifier(let negativeSlope, let maxValue, let threshold):
             var output = try tensor(0)
             Rectifier(negativeSlope: negativeSlope, maxValue: maxValue, threshold: threshold).apply(to: &output.values)
@@ -161,6 +165,8 @@ package final class Plan {
             }
             let input = try tensor(0)
             return [.mask(Mask(shape: input.shape, values: input.values.map { $0 != value }))]
+        case .any(let axes, let keepDims):
+            return [.mask(try anyAlong(tensor(0), axes: axes, keepDims: keepDims))]
         case .masking(let value):
             let (output, mask) = masking(try tensor(0), value: value)
             return [.tensor(output), .mask(mask)]
@@ -187,6 +193,19 @@ package final class Plan {
             return [.tensor(channelsFirst ? toChannelsFirst(output) : output)]
         case .softmax(let op):
             return [.tensor(try op.run(tensor(0), inputMask: inputs[1]?.mask, givenMask: inputs[2]?.asTensor))]
+        case .einsum(let op):
+            return [.tensor(try op.run(tensor(0), tensor(1), bias: optionalTensor(2)))]
+        case .binary(let operation):
+            guard inputs.count == 2, let a = inputs[0], let b = inputs[1] else { throw EngineError("expected 2 operands") }
+            return [try operation.run(a, b)]
+        case .expandDims(let axis):
+            guard let input = inputs.first ?? nil else { throw EngineError("input 0 is missing") }
+            return [try expandingDims(input, axis: axis)]
+        case .causalMask(let rowAxis, let columnAxis):
+            guard inputs.count == 2, let rows = inputs[0]?.shape, let columns = inputs[1]?.shape,
+                  (-rows.count..<rows.count).contains(rowAxis), (-columns.count..<columns.count).contains(columnAxis)
+            else { throw EngineError("the causal mask's axes \(rowAxis), \(columnAxis) do not fit its inputs") }
+            return [.mask(causalMask(rows: rows[(rowAxis + rows.count) % rows.count], columns: columns[(columnAxis + columns.count) % columns.count]))]
         case .prelu:
             return [.tensor(try prelu(tensor(0), alpha: tensor(1)))]
         case .pool(let op):

@@ -6,6 +6,10 @@ public enum Op {
     case dense(activation: Activation)
     /// An activation function, elementwise (softmax-like ones over the last axis). `[x]` → `[y]`.
     case activation(Activation)
+    /// An activation function over `axes` rather than the last axis (negative count from the end):
+    /// row-wise ones (log_softmax, sparsemax) over them together, glu splitting its one axis in halves;
+    /// elementwise ones ignore them. `[x]` → `[y]`.
+    case activationAlongAxes(Activation, axes: [Int])
     /// Keras's `relu(x, negative_slope, max_value, threshold)`, elementwise. `[x]` → `[y]`.
     case rectifier(negativeSlope: Float, maxValue: Float?, threshold: Float)
     /// `x` for x > 0, `alpha·(exp(x) − 1)` below. `[x]` → `[y]`.
@@ -19,6 +23,9 @@ public enum Op {
     case gather
     /// Where `x ≠ value`. `[x]` → `[bool]`.
     case notEqual(Float)
+    /// Where any element along `axes` is true (non-zero); nil axes: over all of them, to one value.
+    /// `keepDims` keeps the reduced axes as size 1. `[x]` → `[bool]`.
+    case any(axes: [Int]?, keepDims: Bool)
     /// Keras Masking: a position (all but the last axis) is kept when any of its features differs from
     /// `value`; dropped positions are zeroed. `[x]` → `[y, mask]`.
     case masking(value: Float)
@@ -44,6 +51,20 @@ public enum Op {
     case dot(DotOp)
     /// Softmax over `axes` together, masked positions left out. `[x, mask?, givenMask?]` → `[y]`.
     case softmax(SoftmaxOp)
+    /// A product of two operands named by an einsum equation, then a bias (broadcast against the result's
+    /// last axes) and an activation: Keras EinsumDense, and the products inside attention layers.
+    /// `[a, b, bias?]` → `[activation(einsum(a, b) + bias)]`.
+    case einsum(EinsumOp)
+    /// Two operands combined elementwise with NumPy broadcasting (shapes aligned at their last axes).
+    /// `[a, b]` → `[y]`; `and` reads masks (a number as true when not 0) and gives a mask.
+    case binary(BinaryOperation)
+    /// The same values with an axis of size 1 inserted at `axis` of the result (negative: counted from its
+    /// end), NumPy's `expand_dims`; a mask stays a mask. `[x]` → `[y]`.
+    case expandDims(axis: Int)
+    /// Keras's causal attention mask: true where the row index ≥ the column index, of shape `[1, rows, columns]`
+    /// with `rows` the size of `rows`'s axis `rowAxis` and `columns` that of `columns`'s axis `columnAxis`
+    /// (negative: counted from the end). `[rows, columns]` → `[mask]`.
+    case causalMask(rowAxis: Int, columnAxis: Int)
     /// `x` for x > 0, `alpha · x` below, alpha repeating over the batch. `[x, alpha]` → `[y]`.
     case prelu
     /// Max or average over sliding windows of 1 to 3 spatial axes. `[x]` → `[y]`.
@@ -119,17 +140,56 @@ public struct DotOp: Sendable {
     }
 }
 
-/// Keras Softmax over `axes` (Keras 3 takes several). `keras3Masks`: masked positions are replaced and the
-/// results zeroed (Keras 3) rather than offset by −1e9 (tf.keras).
+/// Keras Softmax over `axes` (Keras 3 takes several), masked positions left out as `masking` says.
 public struct SoftmaxOp: Sendable {
-    public var axes: [Int]
-    public var keras3Masks: Bool
+    /// How masked positions are left out. They differ only where a whole row is masked: an offset or a
+    /// replacement leaves every position of it equal (a uniform row), zeroing gives zeros.
+    public enum Masking: Sendable {
+        /// `x + (1 − mask) · −1e9`: tf.keras's Softmax, and both Kerases' Attention layers (`scores − 1e9`).
+        case offset
+        /// Masked logits replaced by a large negative number: tf.keras's Softmax with `robust_masking`, and
+        /// Keras 3's `dot_product_attention`.
+        case replace
+        /// Replaced, and the results zeroed where masked: Keras 3's Softmax layer.
+        case replaceAndZero
+    }
 
-    public init(axes: [Int], keras3Masks: Bool) {
+    public var axes: [Int]
+    public var masking: Masking
+
+    public init(axes: [Int], masking: Masking) {
         self.axes = axes
-        self.keras3Masks = keras3Masks
+        self.masking = masking
     }
 }
+
+/// A two-operand einsum such as `abc,cde->abde`: each term names its operand's axes by letters (no ellipsis,
+/// no letter twice in one term, a term may be empty for a scalar); a letter in both operands and not in the
+/// output is summed over, and so is one in a single operand that the output leaves out.
+public struct EinsumOp: Sendable {
+    public var equation: String
+    public var activation: Activation
+
+    public init(equation: String, activation: Activation = .linear) {
+        self.equation = equation
+        self.activation = activation
+    }
+
+    /// The operands' terms and the output's, or nil when `equation` is not `term,term->term` in letters.
+    public var terms: (a: [Character], b: [Character], output: [Character])? {
+        let sides = equation.split(separator: "->", omittingEmptySubsequences: false)
+        guard sides.count == 2 else { return nil }
+        let operands = sides[0].split(separator: ",", omittingEmptySubsequences: false)
+        let all = [operands.first, operands.last, sides.last].compactMap { $0.map(Array.init) }
+        guard operands.count == 2, all.count == 3,
+              all.allSatisfy({ term in term.allSatisfy { $0.isASCII && $0.isLetter } && Set(term).count == term.count })
+        else { return nil }
+        return (all[0], all[1], all[2])
+    }
+}
+
+/// Elementwise operations on two broadcast operands (ONNX Add, Mul, And).
+public enum BinaryOperation: String, Sendable { case add, multiply, and }
 
 public enum PoolReduction: Sendable { case max, average }
 

@@ -5,27 +5,32 @@ import KConvKeras
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a model as another Keras file: Keras 2 .h5, Keras 3 .keras, JSON config + weights, or TensorFlow.js.",
+        abstract: "Write a model as another file: Keras 2 .h5, Keras 3 .keras, JSON config + weights, TensorFlow.js, or ONNX.",
         discussion: """
         The format comes from OUT's extension or --format: .h5 is a Keras 2 full model (tf_keras.models.load_model), \
         .keras a Keras 3 archive (keras.models.load_model), .json a model.to_json() config (Keras 2 vocabulary, or \
         Keras 3 with --keras 3) with its weights in <name>.weights.h5 beside it (model_from_json + load_weights). \
         --format tfjs (the default when OUT is a directory) writes a TensorFlow.js layers model as \
         tensorflowjs_converter does: OUT/model.json (or OUT, a .json file) with the Keras 2 topology and a weights \
-        manifest, and float32 weight shards group1-shard<i>of<n>.bin beside it (tf.loadLayersModel). Configs are \
-        translated between Keras versions; a setting the target cannot express is an error. OUT is written to a \
-        staging directory beside it, reloaded and compared with the source (layers, shapes, bit-identical weights, \
-        outputs), and only then moved into place. Optimizer state is not carried over.
+        manifest, and float32 weight shards group1-shard<i>of<n>.bin beside it (tf.loadLayersModel). .onnx writes \
+        an ONNX model (opset 21 unless --opset) for onnxruntime and other ONNX tools, from any Keras dialect. \
+        Configs are translated between Keras versions; a setting the target cannot express is an error. OUT is \
+        written to a staging directory beside it, reloaded and compared with the source (Keras files: layers, \
+        shapes, bit-identical weights, outputs; ONNX: the bytes read back, every weight's values bit for bit), and \
+        only then moved into place. Optimizer state is not carried over.
         """
     )
 
     @OptionGroup var model: ModelOptions
 
-    @Argument(help: "The file to write (.h5, .keras or .json), or a directory for a TensorFlow.js model.")
+    @Argument(help: "The file to write (.h5, .keras, .json or .onnx), or a directory for a TensorFlow.js model.")
     var out: String
 
-    @Option(help: "Output format: h5, keras, json or tfjs (default: from OUT's extension; tfjs for a directory).")
+    @Option(help: "Output format: h5, keras, json, tfjs or onnx (default: from OUT's extension; tfjs for a directory).")
     var format: String?
+
+    @Option(help: "ONNX operator set version, 13 to 26 (default: 21).")
+    var opset: Int?
 
     @Option(help: "Bytes per TensorFlow.js weight shard (default: 4 MiB, 4194304).")
     var shardSize: Int?
@@ -44,12 +49,13 @@ struct Convert: ParsableCommand {
 
     func validate() throws {
         if let format, ConversionFormat(rawValue: format) == nil {
-            throw ValidationError("--format must be h5, keras, json or tfjs, found \(format)")
+            throw ValidationError("--format must be h5, keras, json, tfjs or onnx, found \(format)")
         }
         guard let kind = outputFormat else {
-            throw ValidationError("cannot tell the format from \(out): name it .h5, .keras or .json, give a directory, or pass --format")
+            throw ValidationError("cannot tell the format from \(out): name it .h5, .keras, .json or .onnx, give a directory, or pass --format")
         }
         if let keras, ![2, 3].contains(keras) { throw ValidationError("--keras must be 2 or 3, found \(keras)") }
+        if opset != nil, kind != .onnx { throw ValidationError("--opset applies to ONNX output only") }
         if let shardSize {
             guard kind == .tfjs else { throw ValidationError("--shard-size applies to --format tfjs only") }
             guard shardSize > 0 else { throw ValidationError("--shard-size must be a positive number of bytes, found \(shardSize)") }
@@ -70,10 +76,10 @@ struct Convert: ParsableCommand {
             let options = ConversionOptions(format: kind, target: keras.map { $0 == 3 ? .keras3 : .keras2 },
                                             export: ExportOptions(approximateHardSigmoid: approximateHardSigmoid),
                                             force: force, check: !noCheck,
-                                            shardSize: shardSize ?? ConversionOptions.defaultShardSize)
+                                            shardSize: shardSize ?? ConversionOptions.defaultShardSize, opset: opset)
             let source = try model.load()
             let report = try ModelConverter.convert(source, to: out, options: options)
-            print("\(source.path) (\(source.format.rawValue), \(source.dialect)) -> \(report.target) \(kind.rawValue)")
+            print("\(source.path) (\(source.format.rawValue), \(source.dialect)) -> " + (kind == .onnx ? "onnx" : "\(report.target) \(kind.rawValue)"))
             for file in report.files { print("wrote \(file)") }
             if let check = report.check { print("checked: \(check)") }
             for note in report.notes { print("note: \(note)") }

@@ -5,8 +5,9 @@ import KConvIO
 ///
 /// Layer configs start from the normalised `Layer.config` and the layers' typed properties. A key the
 /// target does not know is dropped when it holds its default and is an error otherwise; a function whose
-/// name means different maths in the target (`hard_sigmoid`) is refused unless the caller opted in to the
-/// approximation, and every approximation is recorded in `notes`.
+/// name means different maths in the target (`hard_sigmoid`) is written exactly by scaling the weights that
+/// feed it (`weightRewrites`), or refused unless the caller opted in to the approximation; every change is
+/// recorded in `notes`.
 package final class ConfigExport {
     package let target: KerasDialect
     package let options: ExportOptions
@@ -15,6 +16,8 @@ package final class ConfigExport {
     /// Whether a function was written as one with different maths (asked for by the caller), so that the
     /// converted model's outputs are not expected to match.
     package private(set) var approximated = false
+    /// The weights the written functions need changed (see `activation`).
+    package private(set) var weightRewrites = WeightRewrites()
 
     package init(target: KerasDialect, options: ExportOptions) throws {
         guard target != .keras1 else { throw ModelError("kconv writes Keras 2 and Keras 3 files, not Keras 1") }
@@ -74,20 +77,26 @@ package final class ConfigExport {
         if let input = layer as? InputLayer { return try inputEntry(input) }
         return try locating(layer: layer.label) {
             if let reason = type(of: layer).absentIn[target] { throw ModelError(reason) }
-            let operation = layer is KerasOperation
+            let operation = layer as? KerasOperation
             // A class kconv does not know, or a Keras 3 operation, keeps the registration its config gave it.
-            let registration = layer is UnsupportedLayer || operation ? layer.registration : nil
+            let registration = layer is UnsupportedLayer || operation != nil ? layer.registration : nil
             var entry = JSONObject()
             if target == .keras3 {
-                entry["module"] = registration?.module ?? .string(operation ? "keras.src.ops.numpy" : "keras.layers")
+                entry["module"] = registration?.module ?? .string(operation?.kerasModule ?? "keras.layers")
             }
             entry["class_name"] = .string(try className(layer))
             entry["config"] = .object(try layerConfig(layer))
             if target == .keras3 {
-                entry["registered_name"] = registration?.registeredName ?? (operation ? .string(layer.className) : .null)
-                if !operation, let shapes = layer.builtInputShapes, let first = shapes.first {
+                entry["registered_name"] = registration?.registeredName ?? (operation != nil ? .string(layer.className) : .null)
+                if operation == nil, let shapes = layer.builtInputShapes, let first = shapes.first {
                     let sequenceOnly = layer.callSignature == .sequenceAndStates || shapes.count == 1
-                    entry["build_config"] = ["input_shape": sequenceOnly ? shapeJSON(first) : .array(shapes.map(shapeJSON))]
+                    if case .named(let parameters, _) = layer.callSignature {
+                        // Keras 3 builds such a layer with `build(**shapes_dict)`: `query_shape=...`.
+                        let shapes = zip(parameters, shapes).map { ($0 + "_shape", shapeJSON($1)) }
+                        entry["build_config"] = ["shapes_dict": .object(JSONObject(shapes))]
+                    } else {
+                        entry["build_config"] = ["input_shape": sequenceOnly ? shapeJSON(first) : .array(shapes.map(shapeJSON))]
+                    }
                 }
             }
             return entry
@@ -123,7 +132,7 @@ package final class ConfigExport {
             throw ModelError("kconv does not know class \(layer.className), so it cannot translate its \(layer.dialect) config to \(target)"
                 + (layer.className == "Lambda" ? " (a Lambda holds Python code serialised for one Keras version)" : ""))
         }
-        return layer.className
+        return type(of: layer).writtenClassNames[target] ?? layer.className
     }
 
     /// The layer's config in the target vocabulary.
@@ -146,13 +155,13 @@ package final class ConfigExport {
     /// The activation functions a config names, by the names that mean the same functions in the target.
     package func translateActivations(_ config: inout JSONObject, of layer: Layer) throws {
         for key in ["activation", "recurrent_activation"] where config[key] != nil {
-            config[key] = try locating(field: "config.\(key)") { try activation(config[key] ?? .null, of: layer) }
+            config[key] = try locating(field: "config.\(key)") { try activation(config[key] ?? .null, of: layer, key: key) }
         }
     }
 
     /// `function`, written under `key` by the name that means it in the target.
     package func setActivation(_ config: inout JSONObject, _ key: String, _ function: Activation, of layer: Layer) throws {
-        config[key] = try locating(field: "config.\(key)") { try activation(.string(function.name), of: layer, typed: function) }
+        config[key] = try locating(field: "config.\(key)") { try activation(.string(function.name), of: layer, key: key, typed: function) }
     }
 
     // MARK: Vocabulary
@@ -193,21 +202,34 @@ package final class ConfigExport {
         for key in keys { config[key] = nil }
     }
 
-    /// An activation by the name that means the same function in the target.
-    package func activation(_ value: JSONValue, of layer: Layer, typed: Activation? = nil) throws -> JSONValue {
+    /// An activation by the name that means the same function in the target. `hard_sigmoid` means
+    /// `clip(0.2x + 0.5, 0, 1)` in Keras 1/2 and `clip(x/6 + 0.5, 0, 1)` in Keras 3: the one equals the other
+    /// at 1.2x, so where the weights of an affine map make its argument (`layer.affineArguments(of: key)`)
+    /// those weights are scaled by 1.2 (or 5/6) and the function is written exactly.
+    package func activation(_ value: JSONValue, of layer: Layer, key: String, typed: Activation? = nil) throws -> JSONValue {
         let function = typed ?? Activation(config: value, dialect: layer.dialect)
         switch function {
         case .hardSigmoidLinear where target == .keras3, .hardSigmoidRelu6 where target == .keras2:
             let (meant, written) = function == .hardSigmoidLinear
                 ? ("clip(0.2x+0.5, 0, 1)", "relu6(x+3)/6") : ("relu6(x+3)/6", "clip(0.2x+0.5, 0, 1)")
+            if !layer.weights.isEmpty, let arguments = layer.affineArguments(of: key) {
+                weightRewrites.scale(layer, arguments, by: target == .keras3 ? 1.2 : 5.0 / 6.0)
+                notes.append("\(layer.label): \(key) hard_sigmoid (\(meant)) written as \(target)'s (\(written)) with the weights feeding it scaled by \(target == .keras3 ? "1.2" : "5/6"): the same function")
+                return "hard_sigmoid"
+            }
+            let why = layer.weights.isEmpty && layer.affineArguments(of: key) != nil
+                ? "without the weights, which would be scaled to keep it exact"
+                : "and its argument is not a weighted sum kconv could scale to keep it exact"
             guard options.approximateHardSigmoid else {
-                throw ModelError("hard_sigmoid here is \(layer.dialect)'s \(meant), but in \(target) hard_sigmoid means \(written) (up to 0.067 apart), so writing it would change the model's outputs; pass --approximate-hard-sigmoid to accept that approximation")
+                throw ModelError("hard_sigmoid here is \(layer.dialect)'s \(meant), but in \(target) hard_sigmoid means \(written) (up to 0.067 apart), \(why); pass --approximate-hard-sigmoid to accept that approximation")
             }
             approximated = true
             notes.append("\(layer.label): hard_sigmoid \(meant) written as \(target)'s \(written), an approximation (--approximate-hard-sigmoid)")
             return "hard_sigmoid"
         case .swish: return target == .keras3 ? "silu" : "swish"
-        case .hardSwish where target == .keras2, .logSigmoid where target == .keras2:
+        case _ where !function.isNameable:
+            throw ModelError("a config names an activation without arguments, so \(function) cannot be written as one")
+        case _ where function.isKeras3Only && target == .keras2:
             throw ModelError("Keras 2 has no activation \(function.name)")
         case .hardSwish: return "hard_silu"
         case .unknown: return value
@@ -236,8 +258,9 @@ package final class ConfigExport {
         "moving_mean_initializer": "zeros", "moving_variance_initializer": "ones", "alpha_initializer": "zeros",
     ]
 
-    /// Keras 3 class names of serialized objects that tf-keras knows by another name.
-    private static let keras3Aliases = ["OrthogonalInitializer": "Orthogonal", "IdentityInitializer": "Identity"]
+    /// Keras 3 names the initializer classes whose names would clash with other objects `…Initializer`
+    /// (`OrthogonalInitializer`, `IdentityInitializer`); tf-keras knows them without the suffix.
+    private static let keras3InitializerSuffix = "Initializer"
 
     /// Serialized objects inside a config (initializers, regularizers, constraints): Keras 3 gives them a
     /// `module` and `registered_name`, Keras 2 neither; `shared_object_id` is a Python id and is dropped.
@@ -248,8 +271,8 @@ package final class ConfigExport {
         case .object(var object):
             guard object["class_name"] != nil, !["layer", "backward_layer", "dtype"].contains(key) else { return value }
             object["shared_object_id"] = nil
-            if target == .keras2, let name = object["class_name"]?.stringValue, let alias = Self.keras3Aliases[name] {
-                object["class_name"] = .string(alias)
+            if target == .keras2, let name = object["class_name"]?.stringValue, name.hasSuffix(Self.keras3InitializerSuffix) {
+                object["class_name"] = .string(String(name.dropLast(Self.keras3InitializerSuffix.count)))
             }
             if var inner = object["config"]?.objectValue {
                 if target == .keras2 {

@@ -47,22 +47,41 @@ package struct GraphExport {
         return target == .keras3 && model.kind == .sequential ? 0 : 1
     }
 
-    /// Keras 3 records an Embedding's mask as `not_equal(tokens, 0)` passed as `mask=`; Keras 2 has no such
-    /// layer but computes the same mask itself. Any other operation cannot be written for Keras 2.
+    /// Keras 3 records the mask a layer computes (an Embedding's `not_equal(tokens, 0)`, a Masking's
+    /// `any(not_equal(x, value), axis=-1)`) as operations whose result it passes on by `mask=`; Keras 2 has
+    /// no such layers but computes the same mask in the layer itself and passes it along with the tensors.
+    /// An operation node can be left out when the model has that layer computing that mask of the same
+    /// tensor, and the node only reaches `mask` arguments, directly or through other such operations. Any
+    /// other operation cannot be written for Keras 2.
     private static func checkDroppable(_ index: Int, in model: Model) throws {
-        let node = model.nodes[index]
-        let layer = node.layer
-        let refusal = ModelError(layer: layer.label, "Keras 2 has no layer for the Keras 3 operation \(layer.className); kconv only leaves out the mask not_equal(x, 0) an Embedding(mask_zero=True) computes itself")
-        let constant = node.call["args"]?.arrayValue?.compactMap(\.doubleValue).first ?? 0
-        guard layer.className == "NotEqual", node.inputs.count == 1, constant == 0 else { throw refusal }
-        let masked = model.nodes.contains { other in
-            other.layer.masksZeroInputs && other.inputs.first == node.inputs[0]
+        let layer = model.nodes[index].layer
+        let refusal = ModelError(layer: layer.label, "Keras 2 has no layer for the Keras 3 operation \(layer.className); kconv only leaves out the masks an Embedding(mask_zero=True) or a Masking layer computes itself")
+        guard let (source, mask) = recordedMask(index, in: model),
+              model.nodes.contains(where: { $0.layer.computedMask == mask && $0.inputs.first == source }),
+              !model.outputs.contains(where: { $0.node == index }) else { throw refusal }
+        for (other, node) in model.nodes.enumerated() {
+            if node.inputs.contains(where: { $0.node == index }) {
+                guard node.layer is KerasOperation else { throw refusal }
+                try checkDroppable(other, in: model)
+            }
+            for (name, tensors) in node.keywordInputs where name != "mask" && tensors.contains(where: { $0.node == index }) {
+                throw refusal
+            }
         }
-        let onlyMasks = model.nodes.allSatisfy { other in
-            !other.inputs.contains { $0.node == index }
-                && other.keywordInputs.allSatisfy { $0.name == "mask" || !$0.tensors.contains { $0.node == index } }
-        } && !model.outputs.contains { $0.node == index }
-        guard masked, onlyMasks else { throw refusal }
+    }
+
+    /// What operation node `index` computes, followed back through the operations it reads: a mask of
+    /// `source`, a tensor no operation computed.
+    private static func recordedMask(_ index: Int, in model: Model) -> (source: TensorRef, mask: ComputedMask)? {
+        let node = model.nodes[index]
+        guard let operation = node.layer as? KerasOperation, node.inputs.count == 1 else { return nil }
+        let input = node.inputs[0]
+        guard model.nodes[input.node].layer is KerasOperation else {
+            return operation.recordedMask(of: nil, call: node.call).map { (input, $0) }
+        }
+        guard let (source, operand) = recordedMask(input.node, in: model),
+              let mask = operation.recordedMask(of: operand, call: node.call) else { return nil }
+        return (source, mask)
     }
 
     // MARK: Calls
@@ -81,6 +100,11 @@ package struct GraphExport {
         if case .array = node.call { return node.call }
         var positional = node.inputs
         var kwargs = try constantKwargs(node)
+        if case .named(let parameters, _) = node.layer.callSignature {
+            // tf-keras passes the first argument as `inputs`; the other named tensors go by keyword.
+            for (parameter, ref) in zip(parameters, positional).dropFirst() { kwargs[parameter] = legacyTensor(ref) }
+            positional = Array(positional.prefix(1))
+        }
         for (name, tensors) in node.keywordInputs {
             let kept = tensors.filter { !droppedNodes.contains($0.node) }
             if kept.isEmpty { continue }
@@ -107,13 +131,24 @@ package struct GraphExport {
             keywords.insert(("initial_state", Array(positional.dropFirst())), at: 0)
             positional = Array(positional.prefix(1))
         }
-        let takesList = node.layer.callSignature == .list || positional.count > 1
+        var named: [(String, TensorRef)] = []
+        if case .named(let parameters, let required) = node.layer.callSignature {
+            named = Array(zip(parameters, positional).dropFirst(required))
+            positional = Array(positional.prefix(required))
+        }
+        let takesList = node.layer.callSignature == .list || (positional.count > 1 && !isNamed(node.layer))
         let args: JSONValue = takesList ? .array([.array(positional.map(keras3Tensor))]) : .array(positional.map(keras3Tensor))
         var kwargs = try constantKwargs(node)
+        for (parameter, ref) in named { kwargs[parameter] = keras3Tensor(ref) }
         for (name, tensors) in keywords {
             kwargs[name] = tensors.count == 1 && name != "initial_state" ? keras3Tensor(tensors[0]) : .array(tensors.map(keras3Tensor))
         }
         return ["args": args, "kwargs": .object(kwargs)]
+    }
+
+    private func isNamed(_ layer: Layer) -> Bool {
+        if case .named = layer.callSignature { return true }
+        return false
     }
 
     /// The call's arguments that are not tensors (`training: false`), from the call as it was read.
@@ -168,7 +203,7 @@ package struct GraphExport {
     /// The dtype a layer's outputs have.
     private func dtype(of layer: Layer) -> String {
         if let input = layer as? InputLayer { return input.dtype }
-        if layer is KerasOperation { return "bool" }
+        if let operation = layer as? KerasOperation { return operation.outputDType }
         let name = dtypeName(layer.config["dtype"]) ?? "float32"
         return name.hasPrefix("mixed_") ? String(name.dropFirst(6)) : name
     }

@@ -72,7 +72,11 @@ package struct ObjectPathWeights {
                     arrays = try ownVariables(at: base)
                 } else {
                     arrays = try layer.weightSpecs.map { spec in
-                        let path = base + spec.objectPath
+                        var path = base + spec.objectPath
+                        // A file tf-keras wrote keeps some sub-layers under other names.
+                        if let keras2 = spec.keras2ObjectPath, try root.kind(of: path) != .dataset, try root.kind(of: base + keras2) == .dataset {
+                            path = base + keras2
+                        }
                         guard try root.kind(of: path) == .dataset else {
                             throw ModelError(field: "weight '\(spec.name)'", "expected dataset '\(path)' \(spec.shape), found none")
                         }

@@ -98,7 +98,7 @@ public final class SoftmaxLayer: Layer {
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         guard let input = call.inputs.first else { throw EngineError("expected an input, found none") }
         let given = call.keywordInputs.first { $0.name == "mask" }?.tensors.first ?? call.inputs.dropFirst().first
-        let op = Op.softmax(SoftmaxOp(axes: axes, keras3Masks: dialect >= .keras3))
+        let op = Op.softmax(SoftmaxOp(axes: axes, masking: dialect >= .keras3 ? .replaceAndZero : .offset))
         let type = ValueType(dtype: .float32, shape: call.outputShapes?.first?.dims)
         let output = graph.add(op, inputs: [input.value, input.mask, given?.value], outputs: [type], origin: label)
         return [LoweredTensor(value: output[0], mask: given.map { notZero($0.value, into: &graph) } ?? input.mask)]

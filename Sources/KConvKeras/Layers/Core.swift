@@ -55,13 +55,15 @@ public final class Dense: Layer {
     override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleInput(inputShapes)
         try requireRank(input, 2...Int.max, "a 2-D or higher")
-        return [input.dropLast() + [units]]
+        return [input.dropLast() + [try activation.outputSize(units, of: self)]]
     }
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         let weights = try weightValues(&graph)
         return try lowerElementwise(.dense(activation: activation), call, weights: [weights[0], useBias ? weights[1] : nil], into: &graph)
     }
+
+    package override func affineArguments(of key: String) -> [WeightScaling]? { key == "activation" ? allWeightsScaled : nil }
 
     override public var unsupportedReason: String? { activation.unsupportedReason }
 }
@@ -75,6 +77,12 @@ public final class ActivationLayer: Layer {
     public required init(_ context: LayerContext) throws {
         activation = context.config.activation("activation", default: "linear", dialect: context.dialect)
         try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let input = try singleInput(inputShapes)
+        guard activation == .glu, let last = input.last else { return [input] }
+        return [input.dropLast() + [try last.map { try activation.outputSize($0, of: self) }]]
     }
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
@@ -127,7 +135,7 @@ public final class Embedding: Layer {
     }
 
     package override class var ownsDimensionKeys: Bool { true }
-    package override var masksZeroInputs: Bool { maskZero }
+    package override var computedMask: ComputedMask? { maskZero ? .notEqual(0) : nil }
     package override var inputVocabulary: Int? { inputDim }
 
     package override var versionOnlyKeys: [VersionOnlyKey] {
@@ -166,6 +174,8 @@ public final class Masking: Layer {
         try super.init(context)
     }
 
+    package override var computedMask: ComputedMask? { .anyNotEqual(maskValue) }
+
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         guard let input = call.inputs.first else { throw EngineError("expected an input, found none") }
         let shape = call.outputShapes?.first
@@ -200,34 +210,24 @@ public final class UnsupportedLayer: Layer {
     override public var unsupportedReason: String? { "kconv does not implement class \(className)" }
 }
 
-/// A Keras 3 backend operation recorded in a functional graph (`keras.ops.not_equal`, used to compute an
-/// Embedding's mask). Not a layer to Keras: it has no weights and `model.layers` leaves it out.
-public final class KerasOperation: Layer {
-    /// Elementwise comparisons with a constant keep their tensor operand's shape.
-    package static let shapePreserving: Set<String> = ["NotEqual", "Equal", "Greater", "GreaterEqual", "Less", "LessEqual"]
-
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
-        guard Self.shapePreserving.contains(className), inputShapes.count == 1 else { throw ModelError.unknownShape(label) }
-        return inputShapes
-    }
-
-    override public var unsupportedReason: String? {
-        className == "NotEqual" ? nil : "kconv does not implement operation \(className)"
-    }
-
-    /// `not_equal(x, constant)`, the operation Keras 3 records for an Embedding's mask: a bool value.
-    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
-        guard let input = call.inputs.first else { throw EngineError("expected an input, found none") }
-        let constant = call.recordedCall["args"]?.arrayValue?.lazy.compactMap(\.doubleValue).first ?? 0
-        let output = graph.add(.notEqual(Float(constant)), inputs: [input.value],
-                               outputs: [ValueType(dtype: .bool, shape: call.outputShapes?.first?.dims)], origin: label)
-        return [LoweredTensor(value: output[0], mask: nil)]
-    }
-}
-
 extension Activation {
     package var unsupportedReason: String? {
         if case .unknown(let name) = self { return "unknown activation '\(name)'" }
         return nil
+    }
+
+    /// Why a layer that applies the function to its result in place (a convolution, a recurrent cell)
+    /// cannot use it: glu halves the axis it splits.
+    package var inPlaceUnsupportedReason: String? {
+        self == .glu ? "activation glu halves the last axis; kconv computes it only in Dense and Activation layers" : unsupportedReason
+    }
+
+    /// The size of the last axis after the function: halved by glu (which needs it even), else the same.
+    package func outputSize(_ size: Int, of layer: Layer) throws -> Int {
+        guard self == .glu else { return size }
+        guard size % 2 == 0 else {
+            throw ModelError(layer: layer.label, field: "config.activation", "glu splits the last axis in halves, so it must have an even size, found \(size)")
+        }
+        return size / 2
     }
 }

@@ -114,8 +114,10 @@ public final class RepeatVector: Layer {
 
     /// `(batch, features)` → `(batch, 1, features)`, repeated `n` times along the new axis.
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
-        let expanded = graph.add(.reshape(keepingAxes: 1, to: [1, -1]), inputs: [try singleInput(call).value],
-                                 outputs: [ValueType(dtype: .float32, shape: nil)], origin: label)[0]
+        let input = try singleInput(call).value
+        let shape = graph.type(of: input).shape.map { [$0[0], .size(1)] + $0.dropFirst() }
+        let expanded = graph.add(.reshape(keepingAxes: 1, to: [1, -1]), inputs: [input],
+                                 outputs: [ValueType(dtype: .float32, shape: shape)], origin: label)[0]
         return lowerUnmasked(.repeatElements(axis: 1, times: count), expanded, call, into: &graph)
     }
 }
@@ -208,8 +210,15 @@ public final class UpSampling: Layer {
             let firstSpatial = channelsFirst ? 2 : 1
             var value = input
             for axis in 0..<rank - 1 {
+                let shape = graph.type(of: value).shape.map { dims in
+                    dims.enumerated().map { index, dim in
+                        guard index == firstSpatial + axis else { return dim }
+                        if case .size(let length) = dim { return .size(length * size[axis]) }
+                        return .symbol("dim\(index)")
+                    }
+                }
                 value = graph.add(.repeatElements(axis: firstSpatial + axis, times: size[axis]), inputs: [value],
-                                  outputs: [ValueType(dtype: .float32, shape: nil)], origin: label)[0]
+                                  outputs: [ValueType(dtype: .float32, shape: shape)], origin: label)[0]
             }
             return lowerUnmasked(.repeatElements(axis: firstSpatial + rank - 1, times: size[rank - 1]), value, call, into: &graph)
         case "bilinear" where rank == 2:

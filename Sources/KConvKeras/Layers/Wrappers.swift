@@ -53,12 +53,15 @@ public final class TimeDistributed: Layer {
     /// (`[b, t, s]` → `[b·t, s]`), as both Keras versions pass one; a `[b, t]` mask has nothing per step.
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         let input = try singleInput(call)
-        let unknown = ValueType(dtype: .float32, shape: nil)
-        let folded = graph.add(.foldTime, inputs: [input.value], outputs: [unknown], origin: label)[0]
+        // A step's shape: the batch axis (now batch × time) unknown, the time axis gone.
+        let stepShape = { (shape: [Dim]) -> [Dim] in [.symbol("batch")] + shape.dropFirst(2) }
+        let folded = graph.add(.foldTime, inputs: [input.value], outputs: [ValueType(dtype: .float32, shape: graph.type(of: input.value).shape.map(stepShape))],
+                               origin: label)[0]
         let stepMask = input.mask.map { mask in
             graph.add(.foldTimeMask, inputs: [input.value, mask], outputs: [ValueType(dtype: .bool, shape: nil)], origin: label)[0]
         }
-        let innerCall = LoweringCall(inputs: [LoweredTensor(value: folded, mask: stepMask)], keywordInputs: [], recordedCall: .null, outputShapes: nil)
+        let innerShapes = call.outputShapes?.map { shape -> TensorShape in [nil] + shape.dropFirst(2) }
+        let innerCall = LoweringCall(inputs: [LoweredTensor(value: folded, mask: stepMask)], keywordInputs: [], recordedCall: .null, outputShapes: innerShapes)
         let innerOutputs = try locating(layer: inner.label) { try inner.lower(innerCall, into: &graph) }
         return innerOutputs.enumerated().map { index, output in
             let type = ValueType(dtype: .float32, shape: call.outputShapes.flatMap { index < $0.count ? $0[index].dims : nil })

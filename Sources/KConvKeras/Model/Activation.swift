@@ -36,7 +36,29 @@ extension Activation {
         case "log_sigmoid": self = .logSigmoid
         case "leaky_relu": self = .leakyRelu
         case "hard_sigmoid": self = dialect >= .keras3 ? .hardSigmoidRelu6 : .hardSigmoidLinear
-        default: self = .unknown(name)
+        default: self = Self.keras3Functions[name] ?? .unknown(name)
+        }
+    }
+
+    /// Keras 3's functions tf-keras does not have, by config name, with Keras's default parameters (a config
+    /// names a function without its arguments). `threshold` has no defaults, so Keras cannot call it from a
+    /// config and kconv reads the name as unknown.
+    private static let keras3Functions: [String: Activation] = [
+        "celu": .celu(alpha: 1), "glu": .glu, "hard_shrink": .hardShrink(threshold: 0.5), "hard_tanh": .hardTanh,
+        "soft_shrink": .softShrink(threshold: 0.5), "sparse_plus": .sparsePlus, "sparse_sigmoid": .sparseSigmoid,
+        "sparsemax": .sparsemax, "squareplus": .squareplus(b: 4), "tanh_shrink": .tanhShrink,
+    ]
+
+    /// Whether only Keras 3 has the function (tf-keras has no such name).
+    package var isKeras3Only: Bool { Self.keras3Functions[name] != nil || self == .hardSwish || self == .logSigmoid }
+
+    /// Whether a config can name the function: Keras writes an activation as its name alone, which means
+    /// the function with its default parameters.
+    package var isNameable: Bool {
+        switch self {
+        case .geluTanh, .threshold: false
+        case .celu, .hardShrink, .softShrink, .squareplus: Self.keras3Functions[name] == self
+        default: true
         }
     }
 }

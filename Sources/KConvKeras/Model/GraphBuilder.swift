@@ -130,7 +130,8 @@ package struct GraphBuilder {
                     else { break }
                     let configIndex = nextCall[index] + Self.firstConfigNodeIndex(of: pending.layer)
                     nodeIndex[pending.layer.name, default: [:]][configIndex] = nodes.count
-                    nodes.append(Node(layer: pending.layer, inputs: inputs, keywordInputs: keywords, call: call.raw))
+                    let (named, others) = Self.namedInputs(inputs, keywords, of: pending.layer)
+                    nodes.append(Node(layer: pending.layer, inputs: named, keywordInputs: others, call: call.raw))
                     nextCall[index] += 1
                     progressed = true
                 }
@@ -159,6 +160,30 @@ package struct GraphBuilder {
         // Keras 3 records backend operations (`keras.ops.not_equal` computing a mask) as graph nodes, but
         // they are not layers: `model.layers` leaves them out, and so do weight paths.
         return Graph(kind: .functional, layers: layers.filter { !($0 is KerasOperation) }, nodes: nodes, inputs: inputs, outputs: outputs)
+    }
+
+    /// A layer whose call names its tensors (`CallSignature.named`) takes them in its parameters' order,
+    /// whether given positionally or by keyword; other layers' calls are left as they are.
+    private static func namedInputs(_ inputs: [TensorRef], _ keywords: [(name: String, tensors: [TensorRef])],
+                                    of layer: Layer) -> ([TensorRef], [(name: String, tensors: [TensorRef])]) {
+        guard case .named(let parameters, _) = layer.callSignature, inputs.count < parameters.count else { return (inputs, keywords) }
+        var named = inputs
+        var others = keywords
+        for parameter in parameters.dropFirst(inputs.count) {
+            guard let index = others.firstIndex(where: { $0.name == parameter && $0.tensors.count == 1 }) else { break }
+            named.append(others[index].tensors[0])
+            others.remove(at: index)
+        }
+        return (named, others)
+    }
+
+    /// The argument `name` of a recorded call that is not a tensor (`return_attention_scores: true`): from a
+    /// Keras 3 call's `kwargs`, or the kwargs a Keras 1/2 call carries on its (first) entry.
+    package static func recordedArgument(_ call: JSONValue, _ name: String) -> JSONValue? {
+        if let kwargs = call["kwargs"]?.objectValue { return kwargs[name] }
+        let entry = configTensor(call) != nil ? call : call.arrayValue?.first
+        guard let items = entry?.arrayValue, items.count > 3 else { return nil }
+        return items[3][name]
     }
 
     /// Config node indices of a nested model start at 1 where Keras counts the node that links the

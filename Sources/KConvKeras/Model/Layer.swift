@@ -1,3 +1,4 @@
+import Foundation
 import KConvGraph
 import KConvIO
 /// One weight a layer owns once built, declared once by the layer and named from that declaration in
@@ -9,6 +10,9 @@ public struct WeightSpec: Equatable, Sendable {
     public var shape: [Int]
     public var trainable: Bool
     public var objectPath: String
+    /// Where tf-keras's own `.weights.h5` files keep it, when that differs from Keras 3 (tf-keras names a
+    /// sub-layer by its private attribute, `_query_dense`, where Keras 3 takes the public `query_dense`).
+    public var keras2ObjectPath: String?
     /// The tf-keras (`.h5`, TF.js) name, relative to the layer that owns the weight.
     public var legacyName: String
     /// Whether `legacyName` is already complete: names a nested model gives its layers' weights are not
@@ -16,6 +20,11 @@ public struct WeightSpec: Equatable, Sendable {
     public var legacyNameIsComplete = false
 
     public var count: Int { shape.reduce(1, *) }
+
+    /// The object path a `.weights.h5` file written for `dialect` keeps it at.
+    public func objectPath(for dialect: KerasDialect) -> String {
+        dialect >= .keras3 ? objectPath : keras2ObjectPath ?? objectPath
+    }
 
     /// The tf-keras name of this weight of `layer`: `dense/kernel:0`, `bidirectional/forward_lstm/lstm_cell/kernel:0`.
     public func legacyName(in layer: Layer) -> String {
@@ -27,6 +36,7 @@ public struct WeightSpec: Equatable, Sendable {
     package func adopted(objectPrefix: String, legacyScope: String?) -> WeightSpec {
         var spec = self
         spec.objectPath = objectPrefix + objectPath
+        spec.keras2ObjectPath = keras2ObjectPath.map { objectPrefix + $0 }
         if let legacyScope, !legacyNameIsComplete { spec.legacyName = legacyScope + "/" + legacyName }
         return spec
     }
@@ -38,6 +48,8 @@ public struct WeightArray {
     /// The name it had in the file (`dense/kernel:0`, `layers/dense/vars/0`).
     public let name: String
     public let shape: [Int]
+    /// Which array this is, shared by its copies (a wrapper and its inner layer hold the same arrays).
+    package let id = UUID()
     private let reader: () throws -> [Float]
 
     public init(name: String, shape: [Int], reader: @escaping () throws -> [Float]) {
@@ -47,6 +59,51 @@ public struct WeightArray {
     }
 
     public func values() throws -> [Float] { try reader() }
+}
+
+/// Part of a weight that a conversion multiplies: its last axis cut into `blocks` equal parts (an RNN
+/// kernel's gates), of which `parts` are scaled.
+package struct WeightScaling: Sendable {
+    package var index: Int
+    package var blocks: Int
+    package var parts: [Int]
+
+    /// All of weight `index`.
+    package init(_ index: Int) { self.init(index, blocks: 1, parts: [0]) }
+
+    package init(_ index: Int, blocks: Int, parts: [Int]) {
+        self.index = index
+        self.blocks = blocks
+        self.parts = parts
+    }
+}
+
+/// What to do to a layer's weights to write them: every scaling a conversion asked for, per array.
+package struct WeightRewrites {
+    private var scalings: [UUID: [(WeightScaling, Float)]] = [:]
+
+    package init() {}
+
+    /// Asks for `layer`'s weights in `parts` to be multiplied by `factor`.
+    package mutating func scale(_ layer: Layer, _ parts: [WeightScaling], by factor: Float) {
+        for part in parts where part.index < layer.weights.count {
+            scalings[layer.weights[part.index].id, default: []].append((part, factor))
+        }
+    }
+
+    /// The array as written: its values with every asked-for scaling applied.
+    package func applied(to array: WeightArray) -> WeightArray {
+        guard let scalings = scalings[array.id] else { return array }
+        let columns = array.shape.last ?? 1
+        return WeightArray(name: array.name, shape: array.shape) {
+            var values = try array.values()
+            for (part, factor) in scalings {
+                let width = columns / part.blocks
+                for index in values.indices where part.parts.contains(index % columns / width) { values[index] *= factor }
+            }
+            return values
+        }
+    }
 }
 
 /// What a layer's initialiser gets: its identity, its config, the dialect it was written in, and a way
@@ -89,6 +146,9 @@ public class Layer {
     /// Whether `input_dim`, `output_dim` and `input_length` are this class's own config keys (an Embedding's
     /// vocabulary and width) rather than Keras 1's ways of giving a first layer's input shape.
     package class var ownsDimensionKeys: Bool { false }
+    /// The name a config written for a Keras generation gives the class, where it is not `className` (Keras 3
+    /// exports its class GroupedQueryAttention only as `keras.layers.GroupQueryAttention`).
+    package class var writtenClassNames: [KerasDialect: String] { [:] }
     /// The Keras generations that have no such class, each with why: kconv refuses to write it for them.
     package class var absentIn: [KerasDialect: String] { [:] }
     /// A minimal use of each class in `kerasClassNames`, which `LayerSupport` builds, runs and writes to
@@ -140,6 +200,13 @@ public class Layer {
     /// Output shapes for one call with these input shapes. The default passes shapes through.
     public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] { inputShapes }
 
+    /// Output shapes for one call as the config recorded it (`call`: its arguments that are not tensors,
+    /// such as `return_attention_scores`, in either form `GraphBuilder.recordedArgument` reads). The
+    /// default looks at the shapes only.
+    public func outputShapes(_ inputShapes: [TensorShape], call: JSONValue) throws -> [TensorShape] {
+        try outputShapes(inputShapes)
+    }
+
     /// Layers this one contains (a wrapper's inner layer, a nested model's layers), for summaries.
     public var sublayers: [Layer] { [] }
 
@@ -170,6 +237,14 @@ public class Layer {
         try export.translateActivations(&config, of: self)
     }
 
+    /// The weights whose affine map is the argument of the function named by config key `key`
+    /// (`activation`, `recurrent_activation`), so that scaling them scales that argument exactly; nil when
+    /// the argument is not such a map (a standalone activation, an LSTM's cell-state activation).
+    package func affineArguments(of key: String) -> [WeightScaling]? { nil }
+
+    /// All of this layer's weights, for `affineArguments` of a layer whose output is one affine map.
+    package var allWeightsScaled: [WeightScaling] { weightSpecs.indices.map(WeightScaling.init) }
+
     /// Keras 1 stored some weights in another layout; this layer's arrays, read from a Keras 1 file, in the
     /// layout it declares (`preprocess_weights_for_loading`).
     package func keras1Weights(_ arrays: [WeightArray]) throws -> [WeightArray] { arrays }
@@ -177,9 +252,14 @@ public class Layer {
     /// This layer's arrays from a file written under Theano, in TensorFlow's conventions.
     package func theanoWeights(_ arrays: [WeightArray]) -> [WeightArray] { arrays }
 
-    /// Whether the layer computes its output mask as `input != 0` itself (Embedding with `mask_zero`), as
-    /// Keras 2 does where Keras 3 records the comparison in the graph.
-    package var masksZeroInputs: Bool { false }
+    /// The mask the layer computes itself for its outputs from its first input (an Embedding's `x != 0`, a
+    /// Masking's `any(x != value, axis=-1)`), which Keras 2 files leave implicit where Keras 3 graphs record
+    /// it as operations passed on by `mask=`.
+    package var computedMask: ComputedMask? { nil }
+
+    /// Whether a call takes the Keras masks off its input tensors as it runs, so that the layers reading them
+    /// afterwards see none (Keras 3's MultiHeadAttention calls `backend.set_keras_mask(query, None)`).
+    package var clearsInputMasks: Bool { false }
 
     /// The vocabulary size of the integer indices this layer takes (an Embedding's `input_dim`), so seeded
     /// inputs stay in range.
@@ -195,10 +275,12 @@ public class Layer {
 
     /// The `index`-th weight of the layer, or of its sub-object `owner` (an RNN's `cell`, whose tf-keras
     /// scope is `legacyScope`, such as `lstm_cell`). `legacyName` is tf-keras's name where it differs.
+    /// `keras2Owner` is the sub-object's path in tf-keras's `.weights.h5` files where it differs from `owner`.
     package func weight(_ name: String, _ shape: [Int], index: Int, trainable: Bool = true, owner: String = "",
-                legacyScope: String? = nil, legacyName: String? = nil) -> WeightSpec {
+                keras2Owner: String? = nil, legacyScope: String? = nil, legacyName: String? = nil) -> WeightSpec {
         let variable = (legacyName ?? name) + ":0"
         return WeightSpec(name: name, shape: shape, trainable: trainable, objectPath: owner + "vars/\(index)",
+                          keras2ObjectPath: keras2Owner.map { $0 + "vars/\(index)" },
                           legacyName: legacyScope.map { $0 + "/" + variable } ?? variable)
     }
 
@@ -226,6 +308,15 @@ public class Layer {
     }
 }
 
+/// A mask computed from a tensor, as a layer computes it (`Layer.computedMask`) or as Keras 3 records it in
+/// operation nodes (`KerasOperation.recordedMask`), so a writer can tell the two apart or the same.
+package enum ComputedMask: Equatable {
+    /// `x != value`, elementwise.
+    case notEqual(Double)
+    /// `any(x != value, axis=-1)`: a position is kept when any of its features differs.
+    case anyNotEqual(Double)
+}
+
 /// A minimal use of a Keras class: its config (without `name`) in the common vocabulary, and the input
 /// shapes of one call without the batch axis. No inputs: a model input, which is fed rather than called.
 package struct LayerExample {
@@ -244,13 +335,17 @@ package struct LayerExample {
 }
 
 /// How a layer's call passes its tensors.
-package enum CallSignature {
+package enum CallSignature: Equatable {
     /// One positional argument per tensor (a single input, or an operation's operands).
     case tensors
     /// One positional list of tensors (merge layers): Keras 3 writes `args: [[a, b]]`.
     case list
     /// A sequence, then initial states: further positional tensors in Keras 2, `initial_state=` in Keras 3.
     case sequenceAndStates
+    /// Tensors the call's parameters name (`query`, `value`, `key`), passed positionally or by keyword: the
+    /// layer's inputs are those given, in `parameters` order. Keras 3 writes the `required` ones positionally
+    /// and the others by keyword; Keras 2 passes only a call's first argument positionally (as `inputs`).
+    case named(parameters: [String], required: Int)
 }
 
 /// A config key only some Keras generations know: written for a target that knows it, dropped for one

@@ -6,10 +6,12 @@ package enum LayerRegistry {
     package static let layerTypes: [Layer.Type] = [
         InputLayer.self,
         Dense.self,
+        EinsumDense.self,
         ActivationLayer.self,
         Embedding.self,
         Masking.self,
         InferenceIdentity.self,
+        Identity.self,
         Model.self,
         Recurrent.self,
         TimeDistributed.self,
@@ -38,7 +40,21 @@ package enum LayerRegistry {
         SoftmaxLayer.self,
         ThresholdedReLU.self,
         Rescaling.self,
+        AttentionLayer.self,
+        MultiHeadAttention.self,
+        GroupedQueryAttention.self,
     ]
+
+    /// The Keras 3 operation families kconv implements (recorded in graphs as `keras.src.ops.*` nodes).
+    package static let operationTypes: [KerasOperation.Type] = [
+        ComparisonOperation.self,
+        AnyOperation.self,
+        ActivationOperation.self,
+    ]
+
+    /// Operation class name → the type that implements it; other operations are plain `KerasOperation`s.
+    package static let operations: [String: KerasOperation.Type] = Dictionary(
+        operationTypes.flatMap { type in type.operationNames.map { ($0, type) } }, uniquingKeysWith: { first, _ in first })
 
     /// Keras class name → the type that implements it.
     package static let types: [String: Layer.Type] = Dictionary(
@@ -65,16 +81,17 @@ package enum LayerRegistry {
                                    buildLayer: { try build($0, dialect: dialect) })
         let isOperation = isKeras3Operation(entry, dialect: dialect)
         let layer = try locating(layer: "layer '\(name)' (\(className))") {
-            try (isOperation ? KerasOperation.self : types[className] ?? UnsupportedLayer.self).init(context)
+            try (isOperation ? operations[className] ?? KerasOperation.self : types[className] ?? UnsupportedLayer.self).init(context)
         }
         if let module = entry["module"] { layer.registration = (module, entry["registered_name"] ?? .null) }
         return layer
     }
 
-    /// Keras 3 ops recorded in a graph carry `module: keras.src.ops.*`; legacy `.h5` files drop the module,
-    /// but an op's config holds only its name, while every layer's has `trainable` and `dtype`.
+    /// Keras 3 ops recorded in a graph carry `module: keras.src.ops.*` (`keras.src.activations.activations`
+    /// for the ReLU operation `keras.activations.relu` records); legacy `.h5` files drop the module, but an
+    /// op's config holds only its name and arguments, while every layer's has `trainable` and `dtype`.
     private static func isKeras3Operation(_ entry: JSONObject, dialect: KerasDialect) -> Bool {
-        if let module = entry["module"]?.stringValue { return module.hasPrefix("keras.src.ops") }
+        if let module = entry["module"]?.stringValue { return module.hasPrefix("keras.src.ops") || module.hasPrefix("keras.src.activations") }
         guard dialect == .keras3, let config = entry["config"]?.objectValue else { return false }
         return config["trainable"] == nil && config["dtype"] == nil
     }

@@ -30,6 +30,14 @@ package struct LoweringCall {
     }
 }
 
+extension Dim {
+    /// The size `times` times over; a symbol stays one (its size is known only when running).
+    package func repeated(_ times: Int) -> Dim {
+        if case .size(let size) = self { return .size(size * times) }
+        return .symbol("\(self)×\(times)")
+    }
+}
+
 extension TensorShape {
     /// The shape with each unknown dimension named: the batch axis `batch`, the others by position.
     package var dims: [Dim] {
@@ -131,6 +139,9 @@ extension Model {
                 values[index] = try locating(layer: node.layer.label) {
                     node.layer.unsupportedReason == nil ? try node.layer.lower(call, into: &graph) : node.layer.lowerUnsupported(call, into: &graph)
                 }
+                if node.layer.clearsInputMasks {
+                    for ref in node.inputs where ref.index < values[ref.node]?.count ?? 0 { values[ref.node]?[ref.index].mask = nil }
+                }
                 record(values[index]?.map(\.value) ?? [])
             } else {
                 record([])
@@ -154,5 +165,47 @@ extension Layer {
     package func lowerUnmasked(_ op: Op, _ input: ValueID, _ call: LoweringCall, weights: [ValueID] = [], into graph: inout Graph) -> [LoweredTensor] {
         let output = graph.add(op, inputs: [input] + weights, outputs: [ValueType(dtype: .float32, shape: call.outputShapes?.first?.dims)], origin: label)
         return [LoweredTensor(value: output[0], mask: nil)]
+    }
+}
+
+extension Layer {
+    /// Adds one node computing `op` with a single output, of `dtype` and `shape` (nil: not known before
+    /// running), and returns that output.
+    package func addNode(_ op: Op, _ inputs: [ValueID?], shape: [Dim]?, dtype: DType = .float32, into graph: inout Graph) -> ValueID {
+        graph.add(op, inputs: inputs, outputs: [ValueType(dtype: dtype, shape: shape)], origin: label)[0]
+    }
+
+    /// `value` as a bool mask: itself when it is one, else true where it is not zero (Keras casts a number
+    /// mask to bool).
+    package func asMask(_ value: ValueID, into graph: inout Graph) -> ValueID {
+        graph.type(of: value).dtype == .bool ? value : notZero(value, into: &graph)
+    }
+
+    /// `value` with a size-1 axis inserted at `axis` (negative: from the end of the result).
+    package func expandDims(_ value: ValueID, axis: Int, into graph: inout Graph) -> ValueID {
+        let type = graph.type(of: value)
+        let shape = type.shape.map { shape -> [Dim] in
+            var shape = shape
+            shape.insert(.size(1), at: axis < 0 ? axis + shape.count + 1 : axis)
+            return shape
+        }
+        return addNode(.expandDims(axis: axis), [value], shape: shape, dtype: type.dtype, into: &graph)
+    }
+
+    /// The AND of the masks present (nil when none is), broadcast against each other.
+    package func allOf(_ masks: [ValueID?], into graph: inout Graph) -> ValueID? {
+        masks.compactMap { $0 }.reduce(nil) { result, mask in
+            guard let result else { return mask }
+            let shape = broadcastShape(graph.type(of: result).shape, graph.type(of: mask).shape)
+            return addNode(.binary(.and), [result, mask], shape: shape, dtype: .bool, into: &graph)
+        }
+    }
+
+    /// The shape NumPy broadcasting gives two values, where both are known (a size-1 axis takes the other's).
+    package func broadcastShape(_ a: [Dim]?, _ b: [Dim]?) -> [Dim]? {
+        guard let a, let b else { return nil }
+        let rank = max(a.count, b.count)
+        let (x, y) = (Array(repeating: Dim.size(1), count: rank - a.count) + a, Array(repeating: Dim.size(1), count: rank - b.count) + b)
+        return zip(x, y).map { $0 == .size(1) ? $1 : $0 }
     }
 }

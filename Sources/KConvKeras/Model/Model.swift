@@ -113,7 +113,7 @@ public final class Model: Layer {
             do {
                 node.outputShapes = try locating(layer: node.layer.label) {
                     try node.layer.build(known)
-                    let shapes = try node.layer.outputShapes(known)
+                    let shapes = try node.layer.outputShapes(known, call: node.call)
                     for shape in shapes {
                         guard let count = shape.knownFeatureCount, count <= largestTensor else {
                             throw ModelError("the config implies an output of shape \(shape.kerasDescription), more than the \(largestTensor) values kconv allows a tensor")

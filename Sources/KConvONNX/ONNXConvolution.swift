@@ -1,0 +1,232 @@
+import KConvGraph
+import ONNXProto
+
+/// Convolutions, pooling and normalisation. ONNX's Conv and pooling operators read channels-first data;
+/// their outputs stay channels-first until a reader needs Keras's layout, so a stack of them costs one
+/// Transpose in and one out.
+extension ONNXTranslator {
+    mutating func translateConvolution(_ input: ValueID, _ op: ConvolutionOp, weights: [ValueID?], output: ValueID) throws {
+        let rank = op.rank
+        // Keras's own channels_first data is already in ONNX's layout.
+        let target: Layout = op.channelsFirst ? .keras : .channelsFirst
+        let x = try name(input, layout: target)
+        let kernel = try constantWeight(weights, 0)
+        let spatial = Array(0 ..< rank)
+        var attributes = [Attr.attribute("strides", ints: op.strides), Attr.attribute("dilations", ints: op.dilation)]
+        var y: String
+        switch op.kind {
+        case .regular(_, let groups):
+            attributes += try padding(op, input: input)
+            if groups > 1 { attributes.append(Attr.attribute("group", int: groups)) }
+            let w = weight(kernel, permutation: [rank + 1, rank] + spatial, name: "kernel")
+            y = builder.add1("Conv", [x, w] + (try bias(weights, 1, op)), attributes)
+        case .depthwise:
+            attributes += try padding(op, input: input)
+            let channels = kernel.shape[rank], multiplier = kernel.shape[rank + 1]
+            let w = weight(kernel, permutation: [rank, rank + 1] + spatial, reshapedTo: [channels * multiplier, 1] + op.kernelSize, name: "depthwise_kernel")
+            y = builder.add1("Conv", [x, w] + (try bias(weights, 1, op)), attributes + [Attr.attribute("group", int: channels)])
+        case .separable:
+            attributes += try padding(op, input: input)
+            let channels = kernel.shape[rank], multiplier = kernel.shape[rank + 1]
+            let depthwise = weight(kernel, permutation: [rank, rank + 1] + spatial, reshapedTo: [channels * multiplier, 1] + op.kernelSize, name: "depthwise_kernel")
+            let perChannel = builder.add1("Conv", [x, depthwise], attributes + [Attr.attribute("group", int: channels)])
+            let pointwise = try constantWeight(weights, 1)
+            let w = weight(pointwise, permutation: [rank + 1, rank] + spatial, name: "pointwise_kernel")
+            y = builder.add1("Conv", [perChannel, w] + (try bias(weights, 2, op)))
+        case .transposed(_, let outputPadding):
+            attributes += try transposedPadding(op, outputPadding: outputPadding, input: input)
+            let w = weight(kernel, permutation: [rank + 1, rank] + spatial, name: "kernel")
+            y = builder.add1("ConvTranspose", [x, w] + (try bias(weights, 1, op)), attributes)
+        }
+        if op.activation.actsOnLastAxis, target == .channelsFirst {
+            y = transpose(y, ChannelPermutation.toLast(rank: rank + 2))
+            produce(output, try apply(op.activation, y))
+        } else {
+            produce(output, try apply(op.activation, y), layout: target)
+        }
+    }
+
+    /// Weight `index` of a layer, which must be a graph constant.
+    func constantWeight(_ weights: [ValueID?], _ index: Int) throws -> Constant {
+        guard index < weights.count, let value = weights[index], let constant = constant(value) else {
+            throw ModelError("ONNX export needs weight \(index) as a constant")
+        }
+        return constant
+    }
+
+    /// `constant` with its axes permuted (and then reshaped), written as an initializer.
+    mutating func weight(_ constant: Constant, permutation: [Int], reshapedTo shape: [Int]? = nil, name: String) -> String {
+        let permutedShape = permutation.map { constant.shape[$0] }
+        let values = (try? constant.read()).map { permuted($0, shape: constant.shape, permutation) }
+        return builder.floats(values ?? [], shape: shape ?? permutedShape, name: "\(builder.scope)/\(name)", source: .rearranged([constant]))
+    }
+
+    /// The bias input, when the layer has one.
+    private mutating func bias(_ weights: [ValueID?], _ index: Int, _ op: ConvolutionOp) throws -> [String] {
+        guard op.useBias, index < weights.count, let value = weights[index] else { return [] }
+        return [try name(value)]
+    }
+
+    /// Keras's `valid`, `same` (TensorFlow's SAME: the odd row at the end) and `causal` (all before).
+    /// onnxruntime refuses SAME_UPPER with dilation, so a dilated `same` gets explicit pads: the same at any
+    /// size with stride 1, else computed from the input's known size.
+    private func padding(_ op: ConvolutionOp, input: ValueID) throws -> [Onnx_AttributeProto] {
+        let dilated = zip(op.kernelSize, op.dilation).map { ($0 - 1) * $1 + 1 }
+        switch op.padding {
+        case "valid": return [Attr.attribute("auto_pad", string: "VALID")]
+        case "same" where op.dilation.allSatisfy({ $0 == 1 }): return [Attr.attribute("auto_pad", string: "SAME_UPPER")]
+        case "same":
+            let spatial = op.channelsFirst ? staticShape(of: input)?.dropFirst(2) : staticShape(of: input)?.dropFirst().dropLast()
+            let totals = try (0 ..< op.rank).map { axis -> Int in
+                if op.strides[axis] == 1 { return dilated[axis] - 1 }
+                guard let spatial, let length = Array(spatial)[axis] else {
+                    throw ModelError("ONNX export needs the input's spatial size for a dilated, strided `same` convolution")
+                }
+                return max(((length + op.strides[axis] - 1) / op.strides[axis] - 1) * op.strides[axis] + dilated[axis] - length, 0)
+            }
+            return [Attr.attribute("pads", ints: totals.map { $0 / 2 } + totals.map { $0 - $0 / 2 })]
+        case "causal":
+            return [Attr.attribute("pads", ints: dilated.map { $0 - 1 } + dilated.map { _ in 0 })]
+        default: throw ModelError("ONNX export does not know padding '\(op.padding)'")
+        }
+    }
+
+    /// Explicit pads for a transposed convolution: TensorFlow crops the windows of the forward convolution
+    /// between the output and input sizes (for `same`, half the total before); what is left at the end is
+    /// ONNX's end pad, or its `output_padding` when negative. These amounts do not depend on the input size.
+    private func transposedPadding(_ op: ConvolutionOp, outputPadding: [Int]?, input: ValueID) throws -> [Onnx_AttributeProto] {
+        var begin: [Int] = [], end: [Int] = [], extra: [Int] = []
+        for axis in 0 ..< op.rank {
+            let amounts = [8, 9].map { length -> (Int, Int)? in
+                guard let output = deconvOutputLength(length, kernel: op.kernelSize[axis], padding: op.padding,
+                                                      outputPadding: outputPadding?[axis], stride: op.strides[axis], dilation: op.dilation[axis])
+                else { return nil }
+                let dilated = (op.kernelSize[axis] - 1) * op.dilation[axis] + 1
+                let total = max((length - 1) * op.strides[axis] + dilated - output, 0)
+                let before = op.padding == "same" ? total / 2 : 0
+                return (before, op.strides[axis] * (length - 1) + dilated - before - output)
+            }
+            guard let first = amounts[0], let second = amounts[1], first == second else {
+                throw ModelError("ONNX export cannot express this transposed convolution's padding")
+            }
+            begin.append(first.0)
+            end.append(max(first.1, 0))
+            extra.append(max(-first.1, 0))
+        }
+        var attributes = [Attr.attribute("pads", ints: begin + end)]
+        if extra.contains(where: { $0 > 0 }) { attributes.append(Attr.attribute("output_padding", ints: extra)) }
+        return attributes
+    }
+
+    mutating func translatePool(_ input: ValueID, _ op: PoolOp, output: ValueID) throws {
+        let target: Layout = op.channelsFirst ? .keras : .channelsFirst
+        let x = try name(input, layout: target)
+        var attributes = [Attr.attribute("kernel_shape", ints: op.poolSize), Attr.attribute("strides", ints: op.strides),
+                          Attr.attribute("auto_pad", string: op.padding == "same" ? "SAME_UPPER" : "VALID")]
+        if op.reduction == .average { attributes.append(Attr.attribute("count_include_pad", int: 0)) }
+        produce(output, builder.add1(op.reduction == .max ? "MaxPool" : "AveragePool", [x], attributes), layout: target)
+    }
+
+    /// Mean or max over every spatial axis; GlobalAveragePooling1D's mask leaves padded steps out.
+    mutating func translateGlobalPool(_ input: ValueID, _ op: GlobalPoolOp, mask: ValueID?, output: ValueID) throws {
+        let rank = op.rank + 2
+        let produced = try layout(of: input)
+        let target: Layout = mask == nil && produced == .channelsFirst && !op.channelsFirst ? .channelsFirst : .keras
+        let spatial = target == .channelsFirst || op.channelsFirst ? Array(2 ..< rank) : Array(1 ..< rank - 1)
+        let x = try name(input, layout: target)
+        var y: String
+        if let mask {
+            guard op.reduction == .average, !op.channelsFirst, op.rank == 1 else {
+                throw ModelError("ONNX export takes a mask into GlobalAveragePooling1D (channels_last) only")
+            }
+            let keep = cast(try name(mask, dtype: .bool), to: .float32)
+            let sum = reduce("ReduceSum", builder.add1("Mul", [x, unsqueeze(keep, axes: [-1])]), axes: [1], keepDims: op.keepDims)
+            let count = reduce("ReduceSum", keep, axes: [1], keepDims: true)
+            y = builder.add1("Div", [sum, op.keepDims ? unsqueeze(count, axes: [-1]) : count])
+        } else {
+            y = reduce(op.reduction == .max ? "ReduceMax" : "ReduceMean", x, axes: spatial, keepDims: op.keepDims)
+        }
+        produce(output, y, layout: op.keepDims ? target : .keras)
+    }
+
+    /// Inference batch normalisation as TensorFlow computes it: `x · inv + (beta − mean · inv)` with
+    /// `inv = gamma / √(variance + ε)`, both folded into constants.
+    mutating func translateBatchNorm(_ input: ValueID, _ op: BatchNormOp, gamma: ValueID?, beta: ValueID?, mean: ValueID, variance: ValueID, output: ValueID) throws {
+        func values(_ value: ValueID?) throws -> [Float]? { try value.map { try constantValues($0) } }
+        guard let means = try values(mean), let variances = try values(variance) else { throw ModelError("expected the moving statistics") }
+        let gammas = try values(gamma) ?? Array(repeating: 1, count: means.count)
+        let betas = try values(beta) ?? Array(repeating: 0, count: means.count)
+        guard [variances.count, gammas.count, betas.count].allSatisfy({ $0 == means.count }) else {
+            throw ModelError("expected statistics of one size, found \([means.count, variances.count, gammas.count, betas.count])")
+        }
+        let inverse = zip(variances, gammas).map { variance, gamma in 1 / (variance + Float(op.epsilon)).squareRoot() * gamma }
+        let shift = zip(betas, zip(means, inverse)).map { beta, pair in beta - pair.0 * pair.1 }
+        let rank = op.rank
+        let channelsFirst = try op.axes == [rank - 1] && rank > 2 && layout(of: input) == .channelsFirst
+        let shape: [Int]
+        if channelsFirst {
+            shape = [means.count] + Array(repeating: 1, count: rank - 2)
+        } else {
+            guard let sizes = staticShape(of: input) else { throw ModelError("expected a known input shape") }
+            shape = (1 ..< rank).map { op.axes.contains($0) ? sizes[$0] ?? 1 : 1 }
+        }
+        let x = try name(input, layout: channelsFirst ? .channelsFirst : .keras)
+        let scaled = builder.add1("Mul", [x, builder.floats(inverse, shape: shape, name: "\(builder.scope)/scale")])
+        produce(output, builder.add1("Add", [scaled, builder.floats(shift, shape: shape, name: "\(builder.scope)/shift")]),
+                layout: channelsFirst ? .channelsFirst : .keras)
+    }
+
+    /// Keras LayerNormalization: ONNX's operator where it applies (opset 17, trailing axes, mean subtracted),
+    /// else its maths spelled out (Keras 3's `rms_scaling` divides by the standard deviation, mean kept).
+    mutating func translateLayerNorm(_ input: ValueID, _ op: LayerNormOp, gamma: ValueID?, beta: ValueID?, output: ValueID) throws {
+        let rank = op.rank
+        let axes = op.axes.map { $0 < 0 ? $0 + rank : $0 }.sorted()
+        let x = try name(input)
+        let trailing = axes == Array((rank - axes.count) ..< rank)
+        if opset >= 17, op.subtractsMean, trailing, let gamma {
+            var inputs = [x, try name(gamma)]
+            if let beta { inputs.append(try name(beta)) }
+            produce(output, builder.add1("LayerNormalization", inputs, [Attr.attribute("axis", int: axes[0]),
+                                                                          Attr.attribute("epsilon", float: Float(op.epsilon))]))
+            return
+        }
+        let mean = reduce("ReduceMean", x, axes: axes, keepDims: true)
+        let centred = builder.add1("Sub", [x, mean])
+        let variance = reduce("ReduceMean", builder.add1("Mul", [centred, centred]), axes: axes, keepDims: true)
+        let deviation = builder.add1("Sqrt", [builder.add1("Add", [variance, builder.scalar(Float(op.epsilon))])])
+        var y = builder.add1("Div", [op.subtractsMean ? centred : x, deviation])
+        let paramShape = (0 ..< rank).map { axis -> Int in axes.contains(axis) ? (staticShape(of: input)?[axis] ?? 1) : 1 }.drop { _ in false }
+        if let gamma { y = builder.add1("Mul", [y, reshape(try name(gamma), Array(paramShape))]) }
+        if let beta { y = builder.add1("Add", [y, reshape(try name(beta), Array(paramShape))]) }
+        produce(output, y)
+    }
+
+    /// A constant's values.
+    func constantValues(_ value: ValueID) throws -> [Float] {
+        guard let constant = constant(value) else { throw ModelError("expected a weight, found a computed value") }
+        return try constant.read()
+    }
+}
+
+/// `values` of `shape` with axes permuted: output axis `i` is input axis `permutation[i]`.
+func permuted(_ values: [Float], shape: [Int], _ permutation: [Int]) -> [Float] {
+    let rank = shape.count
+    guard permutation != Array(0 ..< rank) else { return values }
+    var strides = Array(repeating: 1, count: rank)
+    for axis in stride(from: rank - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * shape[axis + 1] }
+    let outputShape = permutation.map { shape[$0] }
+    let outputStrides = permutation.map { strides[$0] }
+    var result = [Float](repeating: 0, count: values.count)
+    var index = Array(repeating: 0, count: rank)
+    for position in result.indices {
+        result[position] = values[zip(index, outputStrides).reduce(0) { $0 + $1.0 * $1.1 }]
+        var axis = rank - 1
+        while axis >= 0 {
+            index[axis] += 1
+            if index[axis] < outputShape[axis] { break }
+            index[axis] = 0
+            axis -= 1
+        }
+    }
+    return result
+}

@@ -1,0 +1,190 @@
+import Foundation
+import KConvGraph
+import ONNXProto
+import SwiftProtobuf
+
+/// What an ONNX file says about the model beyond its graph.
+package struct ONNXModelDescription {
+    /// The Keras model's name, the graph's name.
+    package var name: String
+    /// One per graph input: its Keras name and dtype (the layer's `dtype`).
+    package var inputs: [(name: String, dtype: DType)]
+    /// One per graph output.
+    package var outputNames: [String]
+    package var producerVersion: String
+    /// `metadata_props`: the source file's Keras version and the like.
+    package var metadata: [(key: String, value: String)]
+
+    package init(name: String, inputs: [(name: String, dtype: DType)], outputNames: [String], producerVersion: String, metadata: [(key: String, value: String)]) {
+        self.name = name
+        self.inputs = inputs
+        self.outputNames = outputNames
+        self.producerVersion = producerVersion
+        self.metadata = metadata
+    }
+}
+
+/// Writes a kconv graph as an ONNX model.
+package enum ONNXExporter {
+    /// onnxruntime 1.17 and later run opset 21; Keras's layers need at least 13 (Squeeze, Unsqueeze and
+    /// ReduceSum with their axes as inputs, Softmax over one axis).
+    package static let defaultOpset = 21
+    package static let opsets = 13 ... 26
+
+    /// The IR version that goes with an opset, as onnx's own version table pairs them.
+    package static func irVersion(forOpset opset: Int) -> Int64 {
+        switch opset {
+        case ..<15: 7
+        case 15 ... 18: 8
+        case 19 ... 20: 9
+        case 21 ... 22: 10
+        case 23: 11
+        case 24: 12
+        default: 13
+        }
+    }
+
+    /// The serialized ModelProto of `graph`, with what the check needs to know.
+    package static func export(_ graph: Graph, _ description: ONNXModelDescription, opset: Int = defaultOpset) throws -> ONNXExport {
+        guard opsets.contains(opset) else {
+            throw ModelError("--opset must be from \(opsets.lowerBound) to \(opsets.upperBound) (onnxruntime's range), found \(opset)")
+        }
+        guard description.inputs.count == graph.inputs.count, description.outputNames.count == graph.outputs.count else {
+            throw ModelError("expected \(graph.inputs.count) input and \(graph.outputs.count) output names")
+        }
+        var translator = ONNXTranslator(graph: graph, opset: opset)
+        var inputs: [Onnx_ValueInfoProto] = []
+        for (value, input) in zip(graph.inputs, description.inputs) {
+            guard translator.builder.reserve(input.name) else { throw ModelError("two model inputs are named '\(input.name)'") }
+            translator.bindInput(value, name: input.name, dtype: input.dtype)
+            inputs.append(valueInfo(input.name, dtype: input.dtype, shape: graph.type(of: value).shape, prefix: input.name))
+        }
+        let outputNames = uniqueOutputNames(description.outputNames, taken: Set(description.inputs.map(\.name)))
+        for name in outputNames { _ = translator.builder.reserve(name) }
+        try translator.translateAll()
+
+        // Each output in Keras's layout and dtype, under its Keras name.
+        translator.builder.scope = "outputs"
+        var outputs: [Onnx_ValueInfoProto] = []
+        for (value, name) in zip(graph.outputs, outputNames) {
+            let dtype = graph.type(of: value).dtype
+            let source = try translator.name(value, dtype: dtype)
+            translator.builder.add("Identity", [source], outputNames: [name])
+            outputs.append(valueInfo(name, dtype: dtype, shape: graph.type(of: value).shape, prefix: name))
+        }
+
+        var model = Onnx_ModelProto()
+        model.irVersion = irVersion(forOpset: opset)
+        model.producerName = "kconv"
+        model.producerVersion = description.producerVersion
+        var opsetID = Onnx_OperatorSetIdProto()
+        opsetID.domain = ""
+        opsetID.version = Int64(opset)
+        model.opsetImport = [opsetID]
+        model.metadataProps = description.metadata.map { key, value in
+            var entry = Onnx_StringStringEntryProto()
+            entry.key = key
+            entry.value = value
+            return entry
+        }
+        var onnxGraph = Onnx_GraphProto()
+        onnxGraph.name = description.name
+        onnxGraph.node = removingIdentities(translator.builder.nodes, keeping: Set(description.inputs.map(\.name)))
+        onnxGraph.initializer = translator.builder.initializers
+        onnxGraph.input = inputs
+        onnxGraph.output = outputs
+        model.graph = onnxGraph
+        let data = try model.serializedData()
+        return ONNXExport(data: data, model: model, initializerSources: translator.builder.initializerSources,
+                          maskedLayers: translator.maskedLayers)
+    }
+
+    /// Keras output names made unique (a layer with several outputs repeats its name) and distinct from inputs.
+    private static func uniqueOutputNames(_ names: [String], taken: Set<String>) -> [String] {
+        var used = taken
+        return names.map { base in
+            var name = base, counter = 1
+            while used.contains(name) {
+                name = "\(base)_\(counter)"
+                counter += 1
+            }
+            used.insert(name)
+            return name
+        }
+    }
+
+    /// The graph without Identity nodes: each output Identity's source node writes the output directly, when
+    /// that source is a node's output read by nothing else.
+    private static func removingIdentities(_ nodes: [Onnx_NodeProto], keeping inputs: Set<String>) -> [Onnx_NodeProto] {
+        var nodes = nodes
+        var readers: [String: Int] = [:]
+        for node in nodes { for input in node.input { readers[input, default: 0] += 1 } }
+        var producer: [String: Int] = [:]
+        for (index, node) in nodes.enumerated() { for output in node.output { producer[output] = index } }
+        var removed = Set<Int>()
+        for (index, node) in nodes.enumerated() where node.opType == "Identity" {
+            let source = node.input[0]
+            guard !inputs.contains(source), readers[source] == 1, let from = producer[source],
+                  nodes[from].opType != "Identity" || !removed.contains(from) else { continue }
+            nodes[from].output = nodes[from].output.map { $0 == source ? node.output[0] : $0 }
+            removed.insert(index)
+        }
+        return nodes.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// A graph input's or output's type: dtype and shape, the batch axis named `batch` and other unknown
+    /// sizes named after the value.
+    private static func valueInfo(_ name: String, dtype: DType, shape: [Dim]?, prefix: String) -> Onnx_ValueInfoProto {
+        var tensor = Onnx_TypeProto.Tensor()
+        tensor.elemType = Int32(dtype.onnx.rawValue)
+        if let shape {
+            var onnxShape = Onnx_TensorShapeProto()
+            onnxShape.dim = shape.enumerated().map { axis, dim in
+                var dimension = Onnx_TensorShapeProto.Dimension()
+                switch dim {
+                case .size(let size): dimension.dimValue = Int64(size)
+                case .symbol: dimension.dimParam = axis == 0 ? "batch" : "\(prefix)_dim\(axis)"
+                }
+                return dimension
+            }
+            tensor.shape = onnxShape
+        }
+        var type = Onnx_TypeProto()
+        type.tensorType = tensor
+        var info = Onnx_ValueInfoProto()
+        info.name = name
+        info.type = type
+        return info
+    }
+}
+
+/// A written ONNX model: its bytes, and where each initializer came from.
+package struct ONNXExport {
+    package let data: Data
+    package let model: Onnx_ModelProto
+    package let initializerSources: [String: InitializerSource]
+    /// Recurrent layers whose Keras mask became sequence lengths.
+    package let maskedLayers: [String]
+
+    /// Reads `written` back and compares it with what was exported: the same graph, every initializer
+    /// bit for bit, and each initializer that rearranges source weights holding exactly their values (read
+    /// again from the source). Returns a one-line summary.
+    package func check(_ written: Data) throws -> String {
+        let reread = try Onnx_ModelProto(serializedBytes: written)
+        guard reread == model else { throw ModelError("the written ONNX file does not read back as the model kconv wrote") }
+        var arrays = 0, values = 0
+        for initializer in reread.graph.initializer {
+            guard case .rearranged(let constants)? = initializerSources[initializer.name] else { continue }
+            let sourceBits = try constants.flatMap { try $0.read() }.map(\.bitPattern).sorted()
+            let writtenBits = initializer.rawData.withUnsafeBytes { raw in
+                (0 ..< raw.count / 4).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self) }
+            }.sorted()
+            guard sourceBits == writtenBits else {
+                throw ModelError("initializer '\(initializer.name)' does not hold the values of \(constants.map { "\($0.origin) \($0.name)" }.joined(separator: ", "))")
+            }
+            arrays += 1
+            values += writtenBits.count
+        }
+        return "\(reread.graph.node.count) nodes; \(arrays) weight arrays (\(values) values) hold the source's values bit for bit"
+    }
+}

@@ -1,0 +1,328 @@
+import KConvGraph
+import ONNXProto
+
+typealias Attr = ONNXGraphBuilder
+
+extension ONNXTranslator {
+    /// Adds the ONNX nodes computing `node`.
+    mutating func translate(_ node: GraphNode) throws {
+        var node = node
+        node.inputs = node.inputs.map { $0.flatMap { absent.contains($0) ? nil : $0 } }
+        let inputs = node.inputs, outputs = node.outputs
+        func input(_ index: Int) throws -> ValueID {
+            guard index < inputs.count, let value = inputs[index] else { throw ModelError("expected input \(index), found none") }
+            return value
+        }
+        func optional(_ index: Int) -> ValueID? { index < inputs.count ? inputs[index] : nil }
+        switch node.op {
+        case .dense(let activation):
+            try translateDense(try input(0), kernel: try input(1), bias: optional(2), activation: activation, output: outputs[0])
+        case .activation(let activation):
+            try elementwise(try input(0), output: outputs[0], keepsLayout: !activation.actsOnLastAxis) { translator, x in
+                try translator.apply(activation, x)
+            }
+        case .activationAlongAxes(let activation, let axes):
+            try translateActivation(try input(0), activation, axes: axes, output: outputs[0])
+        case .rectifier(let slope, let maxValue, let threshold):
+            try elementwise(try input(0), output: outputs[0]) { translator, x in
+                translator.rectifier(x, negativeSlope: slope, maxValue: maxValue, threshold: threshold)
+            }
+        case .elu(let alpha):
+            try elementwise(try input(0), output: outputs[0]) { translator, x in
+                translator.builder.add1("Elu", [x], [Attr.attribute("alpha", float: alpha)])
+            }
+        case .scaleShift(let scale, let offset):
+            try translateScaleShift(try input(0), scale: scale, offset: offset, output: outputs[0])
+        case .gather:
+            let table = try name(try input(0)), indices = try name(try input(1), dtype: .int64)
+            produce(outputs[0], builder.add1("Gather", [table, indices], [Attr.attribute("axis", int: 0)]))
+        case .notEqual(let value):
+            let x = try name(try input(0))
+            produce(outputs[0], notEqual(x, value), dtype: .bool, rank: rank(of: try input(0)))
+        case .any(let axes, let keepDims):
+            let x = try input(0), rank = try knownRank(of: x)
+            let reduced = axes.map { $0.map { $0 < 0 ? $0 + rank : $0 } } ?? Array(0 ..< rank)
+            let any = reduce("ReduceMax", cast(try name(x, dtype: .bool), to: .int32), axes: reduced, keepDims: keepDims)
+            produce(outputs[0], cast(any, to: .bool), dtype: .bool, rank: keepDims ? rank : rank - Set(reduced).count)
+        case .masking(let value):
+            try translateMasking(try input(0), value: value, outputs: outputs)
+        case .reshape(let keeping, let shape):
+            produce(outputs[0], reshape(try name(try input(0)), Array(repeating: 0, count: keeping) + shape))
+        case .transpose(let permutation):
+            produce(outputs[0], transpose(try name(try input(0)), permutation))
+        case .channelsLast:
+            let x = try input(0), rank = try knownRank(of: x)
+            produce(outputs[0], rank > 2 ? transpose(try name(x), ChannelPermutation.toLast(rank: rank)) : try name(x))
+        case .pad(let before, let after):
+            try translatePad(try input(0), before: before, after: after, output: outputs[0])
+        case .repeatElements(let axis, let times):
+            try translateRepeat(try input(0), axis: axis, times: times, output: outputs[0])
+        case .resizeBilinear(let factors, let channelsFirst):
+            try translateResize(try input(0), factors: factors, channelsFirst: channelsFirst, output: outputs[0])
+        case .merge(let op):
+            try translateMerge(node, op)
+        case .concatenate(let op):
+            try translateConcatenate(node, op)
+        case .dot(let op):
+            try translateDot(node, op)
+        case .softmax(let op):
+            try translateSoftmax(try input(0), op, mask: optional(1), givenMask: optional(2), output: outputs[0])
+        case .einsum(let op):
+            try translateEinsum(try input(0), try input(1), bias: optional(2), op, output: outputs[0])
+        case .binary(let operation):
+            try translateBinary(try input(0), try input(1), operation, output: outputs[0])
+        case .expandDims(let axis):
+            try translateExpandDims(try input(0), axis: axis, output: outputs[0])
+        case .causalMask(let rowAxis, let columnAxis):
+            try translateCausalMask(rows: try input(0), rowAxis: rowAxis, columns: try input(1), columnAxis: columnAxis, output: outputs[0])
+        case .prelu:
+            produce(outputs[0], builder.add1("PRelu", [try name(try input(0)), try name(try input(1))]))
+        case .pool(let op):
+            try translatePool(try input(0), op, output: outputs[0])
+        case .globalPool(let op):
+            try translateGlobalPool(try input(0), op, mask: optional(1), output: outputs[0])
+        case .batchNorm(let op):
+            try translateBatchNorm(try input(0), op, gamma: optional(1), beta: optional(2), mean: try input(3), variance: try input(4), output: outputs[0])
+        case .layerNorm(let op):
+            try translateLayerNorm(try input(0), op, gamma: optional(1), beta: optional(2), output: outputs[0])
+        case .convolution(let op):
+            try translateConvolution(try input(0), op, weights: Array(inputs.dropFirst()), output: outputs[0])
+        case .recurrent(let op, let weightCount, let returnState):
+            try translateRecurrent(node, op, weightCount: weightCount, returnState: returnState)
+        case .bidirectional(let op):
+            try translateBidirectional(node, op)
+        case .foldTime:
+            let x = try name(try input(0)), rank = try knownRank(of: try input(0))
+            let rest = slice(builder.add1("Shape", [x]), starts: [2], ends: [rank], axes: [0])
+            produce(outputs[0], builder.add1("Reshape", [x, builder.add1("Concat", [builder.int64s([-1]), rest], [Attr.attribute("axis", int: 0)])]))
+        case .unfoldTime:
+            let y = try name(try input(0)), x = try name(try input(1)), rank = try knownRank(of: try input(0))
+            let outer = slice(builder.add1("Shape", [x]), starts: [0], ends: [2], axes: [0])
+            let inner = slice(builder.add1("Shape", [y]), starts: [1], ends: [rank], axes: [0])
+            produce(outputs[0], builder.add1("Reshape", [y, builder.add1("Concat", [outer, inner], [Attr.attribute("axis", int: 0)])]))
+        case .foldTimeMask:
+            guard let mask = optional(1) else { return produceNothing(outputs[0]) }
+            try translateFoldTimeMask(try input(0), mask: mask, output: outputs[0])
+        case .timeDistributedMask(let keras3):
+            try translateTimeDistributedMask(try input(0), inputMask: optional(1), innerMask: optional(2), keras3: keras3, output: outputs[0])
+        case .unsupported(let reason):
+            throw ModelError(reason)
+        }
+    }
+
+    /// A `[b, t, s…]` mask as the inner layer's `[b·t, s…]`; a `[b, t]` mask leaves none.
+    mutating func translateFoldTimeMask(_ input: ValueID, mask: ValueID, output: ValueID) throws {
+        guard let rank = rank(of: mask) else { throw ModelError("ONNX export needs the rank of the mask TimeDistributed folds") }
+        guard rank > 2 else { return produceNothing(output) }
+        let m = try name(mask, dtype: .bool)
+        let rest = slice(builder.add1("Shape", [m]), starts: [2], ends: [rank], axes: [0])
+        produce(output, builder.add1("Reshape", [m, builder.add1("Concat", [builder.int64s([-1]), rest], [Attr.attribute("axis", int: 0)])]),
+                dtype: .bool, rank: rank - 1)
+    }
+
+    /// TimeDistributed's output mask: Keras 3's is the input's; tf-keras unfolds the inner layer's, else
+    /// keeps a step where any of its positions is kept.
+    mutating func translateTimeDistributedMask(_ input: ValueID, inputMask: ValueID?, innerMask: ValueID?, keras3: Bool, output: ValueID) throws {
+        if !keras3, let innerMask {
+            guard let innerRank = rank(of: innerMask) else { throw ModelError("ONNX export needs the rank of TimeDistributed's inner mask") }
+            let m = try name(innerMask, dtype: .bool), x = try name(input)
+            let outer = slice(builder.add1("Shape", [x]), starts: [0], ends: [2], axes: [0])
+            let inner = slice(builder.add1("Shape", [m]), starts: [1], ends: [innerRank], axes: [0])
+            return produce(output, builder.add1("Reshape", [m, builder.add1("Concat", [outer, inner], [Attr.attribute("axis", int: 0)])]),
+                           dtype: .bool, rank: innerRank + 1)
+        }
+        guard let inputMask else { return produceNothing(output) }
+        guard let rank = rank(of: inputMask) else { throw ModelError("ONNX export needs the rank of TimeDistributed's input mask") }
+        if keras3 || rank == 2 { return produce(output, try name(inputMask, dtype: .bool), dtype: .bool, rank: rank) }
+        let any = reduce("ReduceMax", cast(try name(inputMask, dtype: .bool), to: .int32), axes: Array(2 ..< rank), keepDims: false)
+        produce(output, cast(any, to: .bool), dtype: .bool, rank: 2)
+    }
+
+    /// An operation applied to each element: kept in its input's layout unless `keepsLayout` is false.
+    mutating func elementwise(_ input: ValueID, output: ValueID, keepsLayout: Bool = true,
+                              _ body: (inout ONNXTranslator, String) throws -> String) throws {
+        let target = keepsLayout ? try layout(of: input) : Layout.keras
+        let x = try name(input, layout: target)
+        produce(output, try body(&self, x), layout: target)
+    }
+
+    /// Keras's `relu(x, negative_slope, max_value, threshold)`.
+    mutating func rectifier(_ x: String, negativeSlope: Float, maxValue: Float?, threshold: Float) -> String {
+        var y: String
+        if threshold == 0 {
+            y = negativeSlope == 0 ? builder.add1("Relu", [x]) : builder.add1("LeakyRelu", [x], [Attr.attribute("alpha", float: negativeSlope)])
+        } else {
+            // x where x ≥ threshold, else negative_slope · (x − threshold).
+            let below = builder.add1("Less", [x, builder.scalar(threshold)])
+            let shifted = builder.add1("Mul", [builder.add1("Sub", [x, builder.scalar(threshold)]), builder.scalar(negativeSlope)])
+            y = builder.add1("Where", [below, shifted, x])
+        }
+        if let maxValue { y = builder.add1("Min", [y, builder.scalar(maxValue)]) }
+        return y
+    }
+
+    /// Where `x ≠ value`, as bool.
+    mutating func notEqual(_ x: String, _ value: Float) -> String {
+        builder.add1("Not", [builder.add1("Equal", [x, builder.scalar(value)])])
+    }
+
+    mutating func translateDense(_ input: ValueID, kernel: ValueID, bias: ValueID?, activation: Activation, output: ValueID) throws {
+        let x = try name(input), w = try name(kernel), b = try optionalName(bias)
+        var y: String
+        if try knownRank(of: input) == 2 {
+            y = builder.add1("Gemm", [x, w] + (b.map { [$0] } ?? []))
+        } else {
+            y = builder.add1("MatMul", [x, w])
+            if let b { y = builder.add1("Add", [y, b]) }
+        }
+        produce(output, try apply(activation, y))
+    }
+
+    /// `x · scale + offset` with the values laid over the input's last axes.
+    mutating func translateScaleShift(_ input: ValueID, scale: [Float], offset: [Float], output: ValueID) throws {
+        let inputShape = staticShape(of: input) ?? []
+        let blockShape = { (count: Int) throws -> [Int] in
+            guard count > 1 else { return [] }
+            var shape: [Int] = [], product = 1
+            for size in inputShape.dropFirst().reversed() {
+                guard let size, product < count else { break }
+                shape.insert(size, at: 0)
+                product *= size
+            }
+            guard product == count else { throw ModelError("cannot lay \(count) values over the input's last axes") }
+            return shape
+        }
+        var y = try name(input)
+        if scale != [1] { y = builder.add1("Mul", [y, builder.floats(scale, shape: try blockShape(scale.count))]) }
+        if offset != [0] { y = builder.add1("Add", [y, builder.floats(offset, shape: try blockShape(offset.count))]) }
+        produce(output, y == (try name(input)) ? builder.add1("Identity", [y]) : y)
+    }
+
+    /// Keras Masking: positions whose features all equal `value` are zeroed, and masked.
+    mutating func translateMasking(_ input: ValueID, value: Float, outputs: [ValueID]) throws {
+        let x = try name(input)
+        let keep = reduce("ReduceMax", cast(notEqual(x, value), to: .float32), axes: [-1], keepDims: true)
+        produce(outputs[0], builder.add1("Mul", [x, keep]))
+        if outputs.count > 1 { produce(outputs[1], cast(squeeze(keep, axes: [-1]), to: .bool), dtype: .bool, rank: rank(of: input).map { $0 - 1 }) }
+    }
+
+    /// Zeros added (Pad) and rows removed (Slice, for negative amounts).
+    mutating func translatePad(_ input: ValueID, before: [Int], after: [Int], output: ValueID) throws {
+        let rank = try knownRank(of: input)
+        var y = try name(input)
+        let crop = before.indices.filter { before[$0] < 0 || after[$0] < 0 }
+        if !crop.isEmpty {
+            y = slice(y, starts: crop.map { max(-before[$0], 0) }, ends: crop.map { after[$0] < 0 ? after[$0] : Int(Int64.max) }, axes: crop)
+        }
+        let pads = (0 ..< rank).map { $0 < before.count ? max(before[$0], 0) : 0 } + (0 ..< rank).map { $0 < after.count ? max(after[$0], 0) : 0 }
+        if pads.contains(where: { $0 > 0 }) { y = builder.add1("Pad", [y, builder.int64s(pads)]) }
+        produce(output, crop.isEmpty && !pads.contains(where: { $0 > 0 }) ? builder.add1("Identity", [y]) : y)
+    }
+
+    /// NumPy's `repeat` along `axis`: a new axis after it tiled, then merged into it.
+    mutating func translateRepeat(_ input: ValueID, axis: Int, times: Int, output: ValueID) throws {
+        let rank = try knownRank(of: input)
+        let x = try name(input)
+        var repeats = Array(repeating: 1, count: rank + 1)
+        repeats[axis + 1] = times
+        let tiled = builder.add1("Tile", [unsqueeze(x, axes: [axis + 1]), builder.int64s(repeats)])
+        var factors = Array(repeating: 1, count: rank)
+        factors[axis] = times
+        let shape = builder.add1("Mul", [builder.add1("Shape", [x]), builder.int64s(factors)])
+        produce(output, builder.add1("Reshape", [tiled, shape]))
+    }
+
+    /// `tf.image.resize(method="bilinear")` (half-pixel centres) by whole factors, on channels-first data.
+    mutating func translateResize(_ input: ValueID, factors: [Int], channelsFirst: Bool, output: ValueID) throws {
+        let target: Layout = channelsFirst ? .keras : .channelsFirst
+        let x = try name(input, layout: target)
+        let scales = builder.floats([1, 1] + factors.map(Float.init), shape: [2 + factors.count])
+        let y = builder.add1("Resize", [x, "", scales], [Attr.attribute("mode", string: "linear"),
+                                                          Attr.attribute("coordinate_transformation_mode", string: "half_pixel")])
+        produce(output, y, layout: target)
+    }
+
+    /// Keras's merge layers: lower-rank inputs gain axes after the batch axis, then NumPy broadcasting.
+    mutating func translateMerge(_ node: GraphNode, _ op: MergeOp) throws {
+        let count = node.inputs.count / 2
+        let values = try (0 ..< count).map { index -> ValueID in
+            guard let value = node.inputs[index] else { throw ModelError("expected input \(index), found none") }
+            return value
+        }
+        let ranks = try values.map { try knownRank(of: $0) }
+        let layouts = try values.map { try layout(of: $0) }
+        let target: Layout = Set(ranks).count == 1 && layouts.allSatisfy { $0 == .channelsFirst } ? .channelsFirst : .keras
+        let top = ranks.max() ?? 0
+        let operands = try zip(values, ranks).map { value, rank in
+            let x = try name(value, layout: target)
+            return rank < top ? unsqueeze(x, axes: Array(1 ... (top - rank))) : x
+        }
+        let opType: String = switch op.operation {
+        case .add, .average: "Add"
+        case .subtract: "Sub"
+        case .multiply: "Mul"
+        case .maximum: "Max"
+        case .minimum: "Min"
+        }
+        var y = operands[0]
+        for next in operands.dropFirst() { y = builder.add1(opType, [y, next]) }
+        if op.operation == .average { y = builder.add1("Div", [y, builder.scalar(Float(count))]) }
+        produce(node.outputs[0], y, layout: target)
+        try refuseMaskRead(node)
+    }
+
+    mutating func translateConcatenate(_ node: GraphNode, _ op: ConcatenateOp) throws {
+        let count = node.inputs.count / 2
+        let values = node.inputs.prefix(count).compactMap { $0 }
+        let rank = try knownRank(of: node.outputs[0])
+        let axis = op.axis < 0 ? op.axis + rank : op.axis
+        let channelsFirst = try axis == rank - 1 && rank > 2 && values.allSatisfy { try layout(of: $0) == .channelsFirst }
+        let names = try values.map { try name($0, layout: channelsFirst ? .channelsFirst : .keras) }
+        produce(node.outputs[0], builder.add1("Concat", names, [Attr.attribute("axis", int: channelsFirst ? 1 : axis)]),
+                layout: channelsFirst ? .channelsFirst : .keras)
+        try refuseMaskRead(node)
+    }
+
+    /// Keras's `batch_dot` along one axis of each input, as an Einsum; cosine proximity normalises first.
+    mutating func translateDot(_ node: GraphNode, _ op: DotOp) throws {
+        guard let a = node.inputs[0], let b = node.inputs[1] else { throw ModelError("expected 2 inputs") }
+        let ranks = [try knownRank(of: a), try knownRank(of: b)]
+        var operands = [try name(a), try name(b)]
+        let axes = zip(op.axes, ranks).map { axis, rank in axis < 0 ? axis + rank : axis }
+        if op.normalize {
+            for index in 0 ..< 2 {
+                let norm = reduce("ReduceL2", operands[index], axes: [axes[index]], keepDims: true)
+                operands[index] = builder.add1("Div", [operands[index], builder.add1("Max", [norm, builder.scalar(Float(op.normFloor))])])
+            }
+        }
+        let letters = Array("abcdefghijklmnopqrstuvwxyz")
+        // The batch axis is shared (a), the contracted axes are z, every other axis gets its own letter.
+        var next = 1
+        let terms = (0 ..< 2).map { index in
+            String((0 ..< ranks[index]).map { axis -> Character in
+                if axis == 0 { return "a" }
+                if axis == axes[index] { return "z" }
+                defer { next += 1 }
+                return letters[next]
+            })
+        }
+        let kept = terms.map { $0.filter { $0 != "a" && $0 != "z" } }.joined()
+        let equation = "\(terms[0]),\(terms[1])->a\(kept)"
+        var y = builder.add1("Einsum", operands, [Attr.attribute("equation", string: equation)])
+        if kept.isEmpty { y = unsqueeze(y, axes: [1]) }
+        produce(node.outputs[0], y)
+        try refuseMaskRead(node)
+    }
+
+    /// A merge's output mask is not carried into ONNX: refuse when a translated layer reads it.
+    private func refuseMaskRead(_ node: GraphNode) throws {
+        if node.outputs.dropFirst(node.outputs.count / 2).contains(where: neededValues.contains) {
+            throw ModelError("ONNX export cannot yet carry the merged Keras mask of this layer to the layer that reads it")
+        }
+    }
+}
+
+extension Activation {
+    /// Activations that normalise over the last axis rather than elementwise.
+    var actsOnLastAxis: Bool { self == .softmax || self == .logSoftmax }
+}
