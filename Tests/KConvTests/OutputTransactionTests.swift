@@ -31,12 +31,13 @@ import KConvIO
         #expect(Self.read(output) == "racing writer")
     }
 
-    /// Two conversions to one new path: exactly one wins, and the loser reports the file exists.
-    @Test func concurrentConversionsToOnePathOneWins() throws {
+    /// Two conversions to one new path: exactly one wins, and the loser reports the file exists (Keras formats and
+    /// ONNX alike).
+    @Test(arguments: ["out.keras", "out.onnx"]) func concurrentConversionsToOnePathOneWins(_ name: String) throws {
         let directory = try ConvertTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let source = Fixtures.cases.appendingPathComponent("seed_lstm_one_to_one/keras2.h5").path
-        let output = directory.appendingPathComponent("out.keras").path
+        let output = directory.appendingPathComponent(name).path
         let results = Mutex<[CommandLineTests.Result]>([])
         DispatchQueue.concurrentPerform(iterations: 2) { _ in
             if let result = try? CommandLineTests.run(["convert", source, output, "--no-check"]) { results.withLock { $0.append(result) } }
