@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Mutation fuzzing of kconv's readers: flips, overwrites and truncates bytes of the fixture files and runs kconv
-on each mutant under a CPU-time and memory limit — `inspect` (structure only), `convert` (reads every weight and
-writes another file) or `verify` (reads the weights, runs the model, compares with a reference), whichever
-applies to the file's kind. A mutated weights file is given with its case's JSON config, a mutated reference
-with its model.
+"""Mutation fuzzing of kconv's readers: flips, overwrites and truncates bytes of the fixture files (and of
+published model files, with --wild) and runs kconv on each mutant under a CPU-time and memory limit — `inspect`
+(structure only), `convert` (reads every weight and writes another file) or `verify` (reads the weights, runs the
+model, compares with a reference), whichever applies to the file's kind. A mutated weights file is given with its
+case's JSON config, a mutated reference with its model.
 
 A run passes when every mutant ends in a clean refusal (one `kconv: error:` line, exit 1) or a success (for
 `verify`, also a FAIL verdict: mutated weights compute other outputs); a
@@ -14,6 +14,7 @@ process (`WorkerProcess`) pass but are counted apart, as "contained".
     python3 Scripts/fuzz.py --kconv .build/debug/kconv --seconds 120 [--seed 1] [--keep DIR]
     python3 Scripts/fuzz.py --kconv .build/debug/kconv --count 300 --jobs 2      # a fixed set of mutants
     python3 Scripts/fuzz.py ... --table                                           # per seed file kind, Markdown
+    python3 Scripts/fuzz.py ... --wild ../shared/wild     # also the published files in that folder
     python3 Scripts/fuzz.py ... --in-process      # without the worker process: what libhdf5 does unprotected
 
 The mutants depend only on --seed (and --count), not on timing or --jobs. Needs only the Python standard library.
@@ -53,13 +54,22 @@ def limits():
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
 
 
+def is_fixture(source: Path) -> bool:
+    return source.parent.parent == ROOT / "Fixtures/cases"
+
+
 def kind_of(source: Path) -> str:
-    """The seed file's kind, the table's row: its name within its case folder (keras2.h5, keras3.weights.h5, ...)."""
-    return source.name
+    """The seed file's kind, the table's row: its name within its case folder (keras2.h5, keras3.weights.h5, ...),
+    or for a published file its extension."""
+    if is_fixture(source):
+        return source.name
+    return "published " + (".ref.npz" if source.name.endswith(".ref.npz") else source.suffix)
 
 
 def commands(source: Path, mutant: Path, out: Path):
     """The kconv argument lists that can read `mutant` (a mutated `source`); None when there are none."""
+    if not is_fixture(source):
+        return published_commands(source, mutant, out)
     case, name = source.parent, source.name
     dialect = "keras3" if name.startswith("keras3") else "keras2"
     config, reference = case / f"{dialect}.json", case / f"{dialect}.ref.npz"
@@ -79,7 +89,23 @@ def commands(source: Path, mutant: Path, out: Path):
         if weights.exists():
             options.append(["convert", str(mutant), "--weights", str(weights), target, "--no-check"])
         return options
-    options = [["inspect", str(mutant)], ["convert", str(mutant), target, "--no-check"]]
+    options = [["inspect", str(mutant)], ["convert", str(mutant), target, "--no-check"],
+               ["convert", str(mutant), str(out / "out.onnx"), "--no-check"]]
+    if reference.exists():
+        options.append(["verify", str(mutant), "--reference", str(reference)])
+    return options
+
+
+def published_commands(source: Path, mutant: Path, out: Path):
+    """The same for a published file, whose reference outputs are `<name>.ref.npz` beside it. A JSON config is only
+    inspected: which weights file goes with it is not recorded."""
+    if source.name.endswith(".ref.npz"):
+        model = source.with_name(source.name[:-len(".ref.npz")])
+        return [["verify", str(model), "--reference", str(mutant)]] if model.exists() else None
+    options = [["inspect", str(mutant)]]
+    if source.suffix != ".json":
+        options += [["convert", str(mutant), str(out / name), "--no-check"] for name in ("out.keras", "out.onnx")]
+    reference = source.with_name(source.name + ".ref.npz")
     if reference.exists():
         options.append(["verify", str(mutant), "--reference", str(reference)])
     return options
@@ -118,16 +144,20 @@ def main():
     parser.add_argument("--keep", default=None, help="where to keep failing mutants")
     parser.add_argument("--in-process", action="store_true", help="run kconv without its worker process")
     parser.add_argument("--table", action="store_true", help="print a Markdown table per seed file kind")
+    parser.add_argument("--wild", metavar="DIR", help="also mutate the published model files in DIR (../shared/wild)")
     options = parser.parse_args()
     seconds = options.seconds if options.seconds is not None else (None if options.count else 120)
     rng = random.Random(options.seed)
     sources = sorted(p for p in (ROOT / "Fixtures/cases").rglob("*")
                      if p.suffix in {".h5", ".keras", ".json", ".npz"} and p.name != "expected.json"
                      and p.stat().st_size < 4 << 20)
+    if options.wild:
+        sources += sorted(p for p in Path(options.wild).resolve().iterdir()
+                          if p.suffix in {".h5", ".hdf5", ".keras", ".json", ".npz"} and p.stat().st_size < 4 << 20)
     keep = Path(options.keep or tempfile.mkdtemp(prefix="kconv-fuzz-"))
     keep.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="kconv-fuzz-work-"))
-    counts, rows, failures = {}, {}, []
+    counts, rows, command_rows, failures = {}, {}, {}, []
     deadline = time.monotonic() + seconds if seconds is not None else None
 
     def tasks():
@@ -153,8 +183,8 @@ def main():
     def record(result):
         index, source, folder, mutant, args, outcome, detail = result
         counts[outcome] = counts.get(outcome, 0) + 1
-        row = rows.setdefault(kind_of(source), {})
-        row[outcome] = row.get(outcome, 0) + 1
+        for row in (rows.setdefault(kind_of(source), {}), command_rows.setdefault(args[0], {})):
+            row[outcome] = row.get(outcome, 0) + 1
         if outcome not in PASSING or (outcome.startswith("contained") and options.keep):
             kept = keep / f"{index}-{source.parent.name}-{source.name}"
             shutil.copy(mutant, kept)
@@ -177,10 +207,12 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     total = sum(counts.values())
-    print(f"{total} mutants of {len(sources)} fixture files (seed {options.seed}"
+    print(f"{total} mutants of {len(sources)} seed files (seed {options.seed}"
           f"{', in process' if options.in_process else ''}): " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     if options.table:
-        print_table(rows)
+        print_table(rows, "seed file")
+        print()
+        print_table(command_rows, "command")
     for outcome, command, detail in failures:
         print(f"  {outcome}: kconv {command}\n    {detail.strip()}")
     # A line CI's log reader understands.
@@ -188,8 +220,8 @@ def main():
     return 1 if failures else 0
 
 
-def print_table(rows):
-    print("| seed file | mutants | refused cleanly | opened | libhdf5 crashes / hangs contained | crashes or unclean exits | hangs |")
+def print_table(rows, heading):
+    print(f"| {heading} | mutants | refused cleanly | opened | libhdf5 crashes / hangs contained | crashes or unclean exits | hangs |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     totals = {}
     for kind in sorted(rows) + ["all"]:
