@@ -40,11 +40,16 @@ ATOL, RTOL = 1e-5, 1e-4
 # (case, source library, target library) -> why kconv must refuse.
 HARD_SIGMOID = "a standalone hard_sigmoid means different maths in Keras 2 and Keras 3, and no weights feed it"
 LAMBDA = "a Lambda holds Python bytecode for one Keras version"
+HASHING = "ONNX has no operator that formats numbers as strings or computes FarmHash"
 EXPECTED_REFUSALS = {
     ("activations", "keras2", "keras3"): HARD_SIGMOID,
     ("activations", "keras3", "keras2"): HARD_SIGMOID,
     ("lambda_layer", "keras2", "keras3"): LAMBDA,
     ("lambda_layer", "keras2", "onnxruntime"): LAMBDA,
+    ("hashing", "keras2", "onnxruntime"): HASHING,
+    ("hashing", "keras3", "onnxruntime"): HASHING,
+    ("preprocessing_layouts", "keras3", "keras2"): "tf-keras's image preprocessing layers are channels_last only",
+    ("preprocessing_keras3", "keras3", "keras2"): "its layers (RandomHue, RMSNormalization, adaptive pooling, ...) have no tf-keras class",
 }
 
 # (case, source library, target library) -> why the target library itself cannot run the converted model,

@@ -77,6 +77,7 @@ package final class ConfigExport {
         if let input = layer as? InputLayer { return try inputEntry(input) }
         return try locating(layer: layer.label) {
             if let reason = type(of: layer).absentIn[target] { throw ModelError(reason) }
+            if let reason = type(of: layer).inferenceDiffersBetweenGenerations, layer.dialect != target { throw ModelError(reason) }
             let operation = layer as? KerasOperation
             // A class kconv does not know, or a Keras 3 operation, keeps the registration its config gave it.
             let registration = layer is UnsupportedLayer || operation != nil ? layer.registration : nil

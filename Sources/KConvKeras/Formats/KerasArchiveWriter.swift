@@ -44,7 +44,9 @@ package enum KerasArchiveWriter {
             try locating(layer: layer.label) {
                 try root.createGroup(base + "vars").setAttribute("name", .string(layer.name))
                 for (spec, array) in zip(layer.weightSpecs, try boundWeights(layer, rewrites)) {
-                    try root.createDataset(base + spec.objectPath(for: target), shape: spec.shape, floats: try array.values())
+                    for path in [spec.objectPath(for: target)] + spec.objectAliases {
+                        try root.createDataset(base + path, shape: spec.shape, floats: try array.values())
+                    }
                 }
             }
         }

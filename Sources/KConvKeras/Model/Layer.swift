@@ -18,6 +18,12 @@ public struct WeightSpec: Equatable, Sendable {
     /// Whether `legacyName` is already complete: names a nested model gives its layers' weights are not
     /// prefixed by the scopes of the layers around it.
     public var legacyNameIsComplete = false
+    /// Further object paths where Keras 3 files hold the same variable again (a wrapper that tracks its
+    /// inner layer's kernel as its own too): written there as well, never read from there.
+    public var objectAliases: [String] = []
+    /// Whether Keras counts it among the layer's parameters: not when Keras created the variable with an
+    /// unknown axis (an adapted tf-keras Discretization's summary, shape `(2, None)`).
+    public var countedByKeras = true
 
     public var count: Int { shape.reduce(1, *) }
 
@@ -37,6 +43,7 @@ public struct WeightSpec: Equatable, Sendable {
         var spec = self
         spec.objectPath = objectPrefix + objectPath
         spec.keras2ObjectPath = keras2ObjectPath.map { objectPrefix + $0 }
+        spec.objectAliases = objectAliases.map { objectPrefix + $0 }
         if let legacyScope, !legacyNameIsComplete { spec.legacyName = legacyScope + "/" + legacyName }
         return spec
     }
@@ -151,6 +158,9 @@ public class Layer {
     package class var writtenClassNames: [KerasDialect: String] { [:] }
     /// The Keras generations that have no such class, each with why: kconv refuses to write it for them.
     package class var absentIn: [KerasDialect: String] { [:] }
+    /// Why a config of this class cannot be written for another Keras generation than the one that wrote
+    /// it, when both have the class but compute it differently at inference (RandomCrop); nil when it converts.
+    package class var inferenceDiffersBetweenGenerations: String? { nil }
     /// A minimal use of each class in `kerasClassNames`, which `LayerSupport` builds, runs and writes to
     /// tell what kconv supports (and the tests check there is one per class).
     package class var examples: [LayerExample] { [] }
@@ -178,6 +188,10 @@ public class Layer {
         weightSpecs = specs
         builtInputShapes = inputShapes
     }
+
+    /// Reads what a Keras 3 archive keeps for this layer under `assets/<its object path>/` (`read` gives a
+    /// file's bytes by name, nil when absent): the state some layers keep outside their config and weights.
+    package func readAssets(_ read: (String) throws -> [UInt8]?) throws {}
 
     /// Attaches weight arrays (already checked against `weightSpecs`); containers pass them on to the
     /// layers they hold.
@@ -265,8 +279,8 @@ public class Layer {
     /// inputs stay in range.
     package var inputVocabulary: Int? { nil }
 
-    public var paramCount: Int { weightSpecs.reduce(0) { $0 + $1.count } }
-    public var trainableParamCount: Int { weightSpecs.filter(\.trainable).reduce(0) { $0 + $1.count } }
+    public var paramCount: Int { weightSpecs.filter(\.countedByKeras).reduce(0) { $0 + $1.count } }
+    public var trainableParamCount: Int { weightSpecs.filter { $0.trainable && $0.countedByKeras }.reduce(0) { $0 + $1.count } }
 
     /// `layer 'dense_1' (Dense)`, the prefix of every message about this layer.
     public var label: String { "layer '\(name)' (\(className))" }
