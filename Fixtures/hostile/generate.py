@@ -19,12 +19,15 @@ Classes:
   zip bombs                  zip_bomb.keras, bomb.npz
   huge NumPy shapes          huge_shape.npy, overflowing_shape.npy
   huge HDF5 datasets         huge_contiguous.h5
+  configs asking for huge    repeat_vector_huge.h5 (a tensor of 2**30 steps: the engine used to
+  tensors                    abort allocating it)
   libhdf5 1.10 crashing or   global_heap_object_overflow.h5, global_heap_index_overflow.h5,
   looping                    global_heap_free_space_loop.h5 (what a fuzz run found, made
                              from the fixture on purpose: one field of the global heap that
                              holds the variable-length strings changed)
 """
 
+import json
 import shutil
 import struct
 import zlib
@@ -254,6 +257,17 @@ def write_numpy():
     note("bomb.npz", "`in_0.npy`: a 4 MiB float32 array of zeros deflated to a few KB whose headers declare 3 GiB")
 
 
+def write_configs():
+    """Real weights under a config that asks for more than any buffer can hold."""
+    with h5_copy("repeat_vector_huge.h5") as f:
+        config = json.loads(f.attrs["model_config"])
+        config["config"]["layers"].append({"class_name": "RepeatVector", "config": {
+            "name": "repeat_vector", "trainable": True, "dtype": "float32", "n": 2**30}})
+        f.attrs["model_config"] = json.dumps(config)
+    note("repeat_vector_huge.h5", "the fixture's LSTM + Dense followed by `RepeatVector(n=2**30)`: 4 GiB of float32 "
+         "per sample, which running it (convert's check, verify, run) used to try to allocate and abort")
+
+
 def main():
     for path in HERE.iterdir():
         if path.name != "generate.py" and path.is_file():
@@ -262,6 +276,7 @@ def main():
     write_global_heap()
     write_zip()
     write_numpy()
+    write_configs()
     (HERE / "README.md").write_text("\n".join(README) + "\n")
 
 
