@@ -24,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMORY = 4 << 30  # address-space cap per process
+# kconv's own budget for one buffer, well under the cap: an allocation the budget lets through but the cap
+# refuses aborts the process, so every size kconv takes from a file must meet this check first.
+BUDGET = "1G"
 CPU_SECONDS = 20
 CONTAINED = {"libhdf5 crashed": "contained crash", "libhdf5 was killed": "contained crash",
              "libhdf5 did not finish": "contained hang"}
@@ -114,7 +117,7 @@ def published_commands(source: Path, mutant: Path, out: Path):
 def run(kconv, args, in_process):
     environment = dict(os.environ, **({"KCONV_IN_PROCESS": "1"} if in_process else {}))
     try:
-        result = subprocess.run([kconv, *args], capture_output=True, preexec_fn=limits, timeout=2 * CPU_SECONDS, env=environment)
+        result = subprocess.run([kconv, *args, "--max-memory", BUDGET], capture_output=True, preexec_fn=limits, timeout=2 * CPU_SECONDS, env=environment)
     except subprocess.TimeoutExpired:
         return "hang", ""
     err = result.stderr.decode("utf-8", "replace")
