@@ -321,7 +321,12 @@ package enum ConversionCheck {
             try written.prepareForInference()
             let report = try Verifier.compare(written, against: source, inputs: InputGenerator(), atol: atol, rtol: rtol)
             guard report.passed else {
-                throw ModelError("outputs on seeded inputs differ:\n" + report.table(atol: atol, rtol: rtol))
+                // Keras 3's MultiHeadAttention takes the masks off the tensors it reads; tf-keras leaves them.
+                let maskClearing = zip(source.layers, written.layers).first { $0.clearsInputMasks != $1.clearsInputMasks }
+                let why = maskClearing.map { original, _ in
+                    "; the likely cause: \(original.label) takes the Keras masks off the tensors it reads in one Keras version and not in the other, so layers reading them afterwards mask differently"
+                } ?? ""
+                throw ModelError("outputs on seeded inputs differ\(why):\n" + report.table(atol: atol, rtol: rtol))
             }
             let worst = report.outputs.map(\.maxAbsoluteError).max() ?? 0
             summary += "; outputs on seeded inputs match (max abs error \(VerificationReport.format(worst)))"

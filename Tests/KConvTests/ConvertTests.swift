@@ -29,6 +29,8 @@ import KConvIO
         "activations keras3 Keras 2": "--approximate-hard-sigmoid",
         "lambda_layer keras2 Keras 3": "Lambda",
         "keras3_attention keras3 Keras 2": "tf-keras has no GroupedQueryAttention",
+        "multi_head_attention_masks keras2 Keras 3": "takes the Keras masks off the tensors it reads",
+        "multi_head_attention_masks keras3 Keras 2": "takes the Keras masks off the tensors it reads",
         "preprocessing_keras3 keras3 Keras 2": "tf-keras has no such augmentation",
         "preprocessing_layouts keras3 Keras 2": "Keras 2 cannot express \"channels_first\"",
     ]

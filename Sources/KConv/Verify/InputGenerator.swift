@@ -22,8 +22,15 @@ public struct InputGenerator {
             let shape = layer.batchShape.enumerated().map { axis, dim in axis == 0 ? batch : dim ?? unknownLength }
             let count = shape.reduce(1, *)
             if let vocabulary = model.embeddingVocabulary(fedBy: ref) {
-                // Index 0 is padding for mask_zero Embeddings; draw it too, so masks are exercised.
-                return Tensor(shape: shape, values: (0..<count).map { _ in Float(random.next() % UInt64(vocabulary)) })
+                // Index 0 is padding for mask_zero Embeddings; draw it too, and pad the last sample's second
+                // half with it, so masks are exercised both inside a sequence and as trailing padding.
+                var values = (0..<count).map { _ in Float(random.next() % UInt64(vocabulary)) }
+                if shape.count >= 2, shape[0] > 1, shape[1] > 1 {
+                    let sampleSize = count / shape[0], stepSize = sampleSize / shape[1]
+                    let padding = (count - sampleSize + shape[1] / 2 * stepSize) ..< count
+                    values.replaceSubrange(padding, with: repeatElement(0, count: padding.count))
+                }
+                return Tensor(shape: shape, values: values)
             }
             return Tensor(shape: shape, values: (0..<count).map { _ in random.nextUnit() * 2 - 1 })
         }
