@@ -105,11 +105,10 @@ public struct ConversionReport: Sendable {
     public var check: String?
 }
 
-/// Converts a loaded model into another Keras file. Output goes to a hidden staging directory in the
-/// destination's directory, under the final file names; it is reloaded from there with kconv's importer and
-/// compared with the source (layers, shapes, bit-identical weights, outputs on seeded inputs), and only then
-/// renamed into place; any failure removes the staging directory, so a failed conversion leaves nothing
-/// behind. Inputs are never written.
+/// Converts a loaded model into another Keras file or an ONNX model. Output goes to a hidden staging directory in
+/// the destination's directory, under the final file names; it is reloaded from there and compared with the source
+/// (layers, shapes, bit-identical weights, outputs on seeded inputs), and only then put in place as one
+/// `OutputTransaction`; any failure leaves the old files and nothing else. Inputs are never written.
 public enum ModelConverter {
     /// Writes `source` at `path`; for `.tfjs`, `path` may be a directory, which gets a `model.json`.
     public static func convert(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
@@ -131,7 +130,6 @@ public enum ModelConverter {
         guard options.format != .tfjs || options.shardSize > 0 else {
             throw ModelError(file: path, "the shard size must be a positive number of bytes, found \(options.shardSize)")
         }
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         let outputs = outputFiles(path, model: model, hasWeights: hasWeights, options: options)
         if options.format == .json, source.weightsLayout == .legacy, let layer = unknownWeightedLayer(in: model) {
             // Read by name from layer_names/weight_names, their object paths (.weights.h5) are unknown.
@@ -153,7 +151,7 @@ public enum ModelConverter {
             ? TFJSWriter.listedShards(of: path).filter { !outputs.contains($0) && !inputFiles(of: source).contains(resolved($0)) } : []
 
         var checkSummary: String?
-        try stage(outputs, in: directory) { staged in
+        let recoveries = try stage(outputs, replace: options.force, remove: staleShards) { staged in
             options.progress?("writing \(path)")
             try locating(file: path) {
                 switch options.format {
@@ -176,8 +174,8 @@ public enum ModelConverter {
                 }
             }
         }
-        var notes = export.notes
-        if let removed = remove(staleShards) { notes.append(removed) }
+        var notes = recoveries + export.notes
+        if let removed = describeRemoved(staleShards) { notes.append(removed) }
         notes.append("optimizer state and training config are not carried over: the converted model is for inference (compile it again to train)")
         if !hasWeights { notes.append("the source has no weights, so only the config was written") }
         if !options.check { notes.append("not checked (--no-check)") }
@@ -207,7 +205,7 @@ public enum ModelConverter {
             return try ONNXExporter.export(graph, description, opset: options.opset ?? ONNXExporter.defaultOpset)
         }
         var checkSummary: String?
-        try stage([path], in: URL(fileURLWithPath: path).deletingLastPathComponent()) { staged in
+        let recoveries = try stage([path], replace: options.force) { staged in
             try locating(file: path) { try export.data.write(to: URL(fileURLWithPath: staged[0])) }
             if options.check {
                 options.progress?("checking \(path)")
@@ -216,7 +214,7 @@ public enum ModelConverter {
                 }
             }
         }
-        var notes: [String] = []
+        var notes = recoveries
         if !export.maskedLayers.isEmpty {
             notes.append("the Keras masks into \(export.maskedLayers.joined(separator: ", ")) became ONNX sequence lengths: they give Keras's outputs when each sequence's padding comes at its end")
         }
@@ -224,21 +222,21 @@ public enum ModelConverter {
         return ConversionReport(files: [path], target: source.dialect, notes: notes, check: checkSummary)
     }
 
-    /// Writes `outputs` through a hidden staging directory in `directory`: `write` puts them there (under
-    /// their final names) and checks them, then they are renamed into place, weights first, so a config
-    /// never appears without its weights. Any failure removes the staging directory and leaves nothing.
-    private static func stage(_ outputs: [String], in directory: URL, _ write: ([String]) throws -> Void) throws {
-        let staging = directory.appendingPathComponent(".kconv-\(UUID().uuidString).tmp")
-        try locating(file: outputs[0]) { try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: false) }
-        // Empty once the files are in place; holds what a failure left.
-        defer { try? FileManager.default.removeItem(at: staging) }
-        let staged = outputs.map { staging.appendingPathComponent(URL(fileURLWithPath: $0).lastPathComponent).path }
-        try write(staged)
-        for (file, output) in zip(staged, outputs).reversed() {
-            guard rename(file, output) == 0 else {
-                throw ModelError(file: output, "cannot move the written file into place: \(String(cString: strerror(errno)))")
-            }
+    /// Puts `outputs` (all in one directory) in place as one `OutputTransaction`: `write` writes them at the staged
+    /// paths it is given (under their final names) and checks them; then they go in place weights first, so even a
+    /// reader between two renames never finds a config without its weights, and `remove` (the shards a replaced
+    /// model.json listed) goes in the same change. Any failure leaves the old files and nothing else. Returns what
+    /// recovering the staging folders of earlier, killed conversions there did.
+    private static func stage(_ outputs: [String], replace: Bool, remove: [String] = [], _ write: ([String]) throws -> Void) throws -> [String] {
+        let directory = URL(fileURLWithPath: outputs[0]).deletingLastPathComponent()
+        let transaction = try locating(file: outputs[0]) { try OutputTransaction(directory: directory) }
+        try write(outputs.map(transaction.stagedPath))
+        do {
+            try transaction.commit(outputs.reversed(), replace: replace, remove: remove)
+        } catch {
+            throw ModelError(file: error.path, error.message)
         }
+        return transaction.recoveries
     }
 
     /// Creates the directory a TensorFlow.js model is written into when `path` does not exist and is no
@@ -263,10 +261,9 @@ public enum ModelConverter {
         }
     }
 
-    /// Removes the shards a replaced model.json listed, and says which went.
-    private static func remove(_ staleShards: [String]) -> String? {
-        let names = staleShards.filter { (try? FileManager.default.removeItem(atPath: $0)) != nil }
-            .map { URL(fileURLWithPath: $0).lastPathComponent }
+    /// Says which of the shards a replaced model.json listed were removed.
+    private static func describeRemoved(_ staleShards: [String]) -> String? {
+        let names = staleShards.map { URL(fileURLWithPath: $0).lastPathComponent }
         guard let first = names.first, let last = names.last else { return nil }
         let listed = names.count > 3 ? "\(first) ... \(last)" : names.joined(separator: ", ")
         return "removed \(names.count) weight shard(s) that the replaced model.json listed: \(listed)"

@@ -63,7 +63,7 @@ struct Run: ParsableCommand {
             if random {
                 arrays = InputGenerator(batch: batch, unknownLength: length, seed: seed).arrays(for: loaded)
                 if let saveInputs {
-                    try NumPy.writeNPZ(arrays.enumerated().map { ("in_\($0)", $1) }, to: saveInputs)
+                    try NumPy.writeNPZ(arrays.enumerated().map { ("in_\($0)", $1) }, to: saveInputs, replace: force)
                 }
             } else if input.count == 1, input[0].hasSuffix(".npz") {
                 arrays = try ModelInputs.arrays(for: loaded, from: NumPy.readNPZ(input[0]))
@@ -73,7 +73,7 @@ struct Run: ParsableCommand {
             let outputs = try loaded.predict(arrays: arrays)
             try NumPy.writeNPZ(outputs.enumerated().map { index, tensor in
                 ("out_\(index)", NumPyArray(shape: tensor.shape, values: tensor.values))
-            }, to: output)
+            }, to: output, replace: force)
             if let saveInputs { print("wrote \(saveInputs): " + arrays.enumerated().map { "in_\($0) \($1.shape)" }.joined(separator: ", ")) }
             for (index, tensor) in outputs.enumerated() { print("out_\(index): \(tensor.shape)") }
         }
