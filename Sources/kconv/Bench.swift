@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KConv
+import KConvIO
 import KConvKeras
 
 struct Bench: ParsableCommand {
@@ -78,17 +79,16 @@ struct Bench: ParsableCommand {
 /// One line on stderr rewritten in place, shown only when stderr is a terminal (never in a pipe or a log).
 struct Progress {
     let label: String
-    private let enabled = isatty(STDERR_FILENO) == 1
+    /// The user's terminal, also from the worker process whose standard error is a pipe.
+    private let terminal = WorkerProcess.progressDescriptor.map { FileHandle(fileDescriptor: $0, closeOnDealloc: false) }
 
     init(label: String) { self.label = label }
 
     func show(_ state: String) {
-        guard enabled else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(terminalSafe(label)): \(state)".utf8))
+        terminal?.write(Data("\r\u{1B}[K\(terminalSafe(label)): \(state)".utf8))
     }
 
     func clear() {
-        guard enabled else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        terminal?.write(Data("\r\u{1B}[K".utf8))
     }
 }

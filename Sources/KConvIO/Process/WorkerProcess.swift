@@ -15,6 +15,18 @@ public enum WorkerProcess {
     /// measure what the worker contains (`Scripts/fuzz.py --in-process`). The libhdf5 watchdog still runs.
     public static let inProcessVariable = "KCONV_IN_PROCESS"
 
+    /// Set in a worker's environment when the user's standard error is a terminal: a descriptor for it, so progress
+    /// lines reach the terminal while the worker runs rather than through the pipe when it ends.
+    static let terminalVariable = "KCONV_TERMINAL_FD"
+
+    /// Where a command shows progress lines: the user's terminal, or nil when standard error is not one.
+    public static var progressDescriptor: Int32? {
+        if let value = ProcessInfo.processInfo.environment[terminalVariable], let descriptor = Int32(value), isatty(descriptor) == 1 {
+            return descriptor
+        }
+        return isatty(STDERR_FILENO) == 1 ? STDERR_FILENO : nil
+    }
+
     /// The CPU seconds one call into libhdf5 may take before the watchdog ends it (default 10; see `HDF5Activity`).
     public static let allowanceVariable = "KCONV_HDF5_CPU_SECONDS"
 
@@ -80,6 +92,9 @@ public enum WorkerProcess {
         var environment = ProcessInfo.processInfo.environment
         environment[workerVariable] = "\(getpid()):\(page?.descriptor ?? -1)"
         environment["SWIFT_BACKTRACE"] = "enable=no"  // the supervisor reports a crash; no backtrace on the terminal
+        let terminal = isatty(STDERR_FILENO) == 1 ? dup(STDERR_FILENO) : -1  // inherited by the worker
+        defer { if terminal >= 0 { close(terminal) } }
+        if terminal >= 0 { environment[terminalVariable] = String(terminal) }
         let executable = FileManager.default.fileExists(atPath: "/proc/self/exe") ? "/proc/self/exe" : CommandLine.arguments[0]
         let arguments = CommandLine.arguments
         let environmentStrings = environment.map { "\($0.key)=\($0.value)" }
