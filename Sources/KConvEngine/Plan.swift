@@ -234,6 +234,10 @@ package final class Plan {
             return [.tensor(try op.run(tensor(0), inputMask: inputs[1]?.mask, givenMask: inputs[2]?.asTensor))]
         case .einsum(let op):
             return [.tensor(try op.run(tensor(0), tensor(1), bias: optionalTensor(2)))]
+        case .math(let function):
+            var output = try tensor(0)
+            function.apply(to: &output.values)
+            return [.tensor(output)]
         case .binary(let operation):
             guard inputs.count == 2, let a = inputs[0], let b = inputs[1] else { throw EngineError("expected 2 operands") }
             return [try operation.run(a, b)]

@@ -58,6 +58,8 @@ public enum Op {
     /// last axes) and an activation: Keras EinsumDense, and the products inside attention layers.
     /// `[a, b, bias?]` → `[activation(einsum(a, b) + bias)]`.
     case einsum(EinsumOp)
+    /// A function of one operand outside Keras's activations, elementwise (see `MathFunction`). `[x]` → `[y]`.
+    case math(MathFunction)
     /// Two operands combined elementwise with NumPy broadcasting (shapes aligned at their last axes).
     /// `[a, b]` → `[y]`; `and` reads masks (a number as true when not 0) and, like the comparisons, gives a mask.
     case binary(BinaryOperation)
@@ -221,6 +223,13 @@ public struct EinsumOp: Sendable {
         else { return nil }
         return (all[0], all[1], all[2])
     }
+}
+
+/// `tf.math` functions of one operand: `sqrt`, natural `log`, and `max(x, floor)` (`ops.maximum` with a
+/// constant).
+public enum MathFunction: Sendable, Equatable {
+    case sqrt, log
+    case atLeast(Float)
 }
 
 /// Elementwise operations on two broadcast operands (ONNX Add, Mul, And, ...); comparisons and `and` give masks.

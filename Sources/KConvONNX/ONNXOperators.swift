@@ -71,6 +71,14 @@ extension ONNXTranslator {
             try translateSoftmax(try input(0), op, mask: optional(1), givenMask: optional(2), output: outputs[0])
         case .einsum(let op):
             try translateEinsum(try input(0), try input(1), bias: optional(2), op, output: outputs[0])
+        case .math(let function):
+            let x = try name(try input(0))
+            let y = switch function {
+            case .sqrt: builder.add1("Sqrt", [x])
+            case .log: builder.add1("Log", [x])
+            case .atLeast(let floor): builder.add1("Max", [x, builder.scalar(floor)])
+            }
+            produce(outputs[0], y)
         case .binary(let operation):
             try translateBinary(try input(0), try input(1), operation, output: outputs[0])
         case .select:
