@@ -17,6 +17,7 @@ package enum LayerRegistry {
         RNN.self,
         RNNCell.self,
         StackedRNNCells.self,
+        ConvLSTM.self,
         TimeDistributed.self,
         Bidirectional.self,
         Convolution.self,
