@@ -18,6 +18,8 @@ package enum LayerRegistry {
         RNNCell.self,
         StackedRNNCells.self,
         ConvLSTM.self,
+        CuDNNLSTM.self,
+        CuDNNGRU.self,
         TimeDistributed.self,
         Bidirectional.self,
         Convolution.self,
