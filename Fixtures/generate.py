@@ -402,6 +402,28 @@ def lstm_hard_sigmoid(k):
     ])
 
 
+@case("hard_sigmoid_layers",
+      "hard_sigmoid wherever an affine map of the weights is its argument: Dense, Conv1D, SeparableConv1D "
+      "and TimeDistributed(Dense) activations, SimpleRNN's activation, GRU's (reset_after both ways) "
+      "activation and recurrent_activation, Bidirectional(LSTM)'s recurrent_activation. Rescaling(6) "
+      "first, so that arguments reach both clip edges and the linear part between. Keras 2 and 3 "
+      "compute different functions by that name; kconv converts each exactly by scaling the weights.")
+def hard_sigmoid_layers(k):
+    L = k.L
+    x = L.Input(shape=(6, 3))
+    h = L.Rescaling(6.0)(x)
+    dense = L.Dense(4, activation="hard_sigmoid")(h)
+    conv = L.Conv1D(4, 2, padding="same", activation="hard_sigmoid")(h)
+    separable = L.SeparableConv1D(4, 2, padding="same", activation="hard_sigmoid")(h)
+    distributed = L.TimeDistributed(L.Dense(3, activation="hard_sigmoid"))(h)
+    simple = L.SimpleRNN(3, activation="hard_sigmoid", return_sequences=True)(h)
+    gru = L.GRU(3, activation="hard_sigmoid", recurrent_activation="hard_sigmoid", reset_after=True,
+                return_sequences=True)(h)
+    gru_v1 = L.GRU(3, recurrent_activation="hard_sigmoid", reset_after=False, return_sequences=True)(h)
+    lstm = L.Bidirectional(L.LSTM(3, recurrent_activation="hard_sigmoid", return_sequences=True))(h)
+    return k.Model(x, L.Concatenate()([dense, conv, separable, distributed, simple, gru, gru_v1, lstm]))
+
+
 @case("masking_lstm",
       "Masking(mask_value=0.0) -> LSTM(5, return_sequences=True) -> LSTM(4). Reference inputs "
       "have trailing all-zero timesteps (masked).",
@@ -888,6 +910,114 @@ def rescaling(k):
     return k.Model(x, L.Dense(2)(h))
 
 
+@case("preprocessing_image",
+      "Image preprocessing and per-sample normalisation on (batch, 8, 10, 3): Normalization with a "
+      "per-channel mean and variance (and its inverse), Resizing bilinear to 5x6, nearest with "
+      "crop_to_aspect_ratio to 4x4, bicubic to 6x5, CenterCrop 6x6 and (larger than the image) 9x12, "
+      "the random augmentations both versions have (the identity at inference; not RandomBrightness, "
+      "which Keras 3 cannot save as .h5), then Conv2D, "
+      "GroupNormalization(2), UnitNormalization and UpSampling2D(bicubic).")
+def preprocessing_image(k):
+    L = k.L
+    x = L.Input(shape=(8, 10, 3), name="image")
+    n = L.Normalization(mean=[0.5, -0.2, 0.1], variance=[2.0, 0.5, 1.5], name="standardize")(x)
+    back = L.Normalization(mean=[0.5, -0.2, 0.1], variance=[2.0, 0.5, 1.5], invert=True, name="unstandardize")(n)
+    bilinear = L.Resizing(5, 6, name="bilinear")(n)
+    nearest = L.Resizing(4, 4, interpolation="nearest", crop_to_aspect_ratio=True, name="nearest")(n)
+    bicubic = L.Resizing(6, 5, interpolation="bicubic", name="bicubic")(n)
+    crop = L.CenterCrop(6, 6, name="crop")(n)
+    smart = L.CenterCrop(9, 12, name="smart")(n)
+    h = n
+    for layer in (L.RandomFlip(), L.RandomRotation(0.2), L.RandomZoom(0.2), L.RandomTranslation(0.1, 0.1),
+                  L.RandomContrast(0.3)):
+        h = layer(h)
+    h = L.Conv2D(4, 3, name="conv")(h)
+    h = L.GroupNormalization(groups=2, name="groups")(h)
+    h = L.UnitNormalization(name="unit")(h)
+    h = L.UpSampling2D(2, interpolation="bicubic", name="upsample")(h)
+    return k.Model(x, [back, bilinear, nearest, bicubic, crop, smart, h])
+
+
+@case("preprocessing_keras3",
+      "Keras 3's own preprocessing on (batch, 6, 9, 3): Resizing with pad_to_aspect_ratio (fill_value "
+      "0.5), RMSNormalization, AdaptiveAveragePooling2D(4, 3) and AdaptiveMaxPooling2D(3, 5) (uneven, "
+      "overlapping windows), Keras 3-only augmentations, SpectralNormalization(Dense) at inference, and "
+      "AutoContrast(value_range=(-3, 3)), which computes at inference too.",
+      skip={"keras2": "pad_to_aspect_ratio, RMSNormalization, adaptive pooling and SpectralNormalization are Keras 3 only"})
+def preprocessing_keras3(k):
+    L = k.L
+    x = L.Input(shape=(6, 9, 3), name="image")
+    padded = L.Resizing(8, 8, pad_to_aspect_ratio=True, fill_value=0.5, name="padded")(x)
+    h = L.RandomHue(0.2, value_range=(-3, 3))(x)
+    h = L.RandomInvert(value_range=(-3, 3))(h)
+    h = L.RMSNormalization(name="rms")(h)
+    average = L.AdaptiveAveragePooling2D((4, 3), name="average")(h)
+    maximum = L.AdaptiveMaxPooling2D((3, 5), name="maximum")(h)
+    dense = L.SpectralNormalization(L.Dense(3), name="spectral")(L.Flatten()(average))
+    contrast = L.AutoContrast(value_range=(-3, 3), name="contrast")(x)
+    return k.Model(x, [padded, average, maximum, dense, contrast])
+
+
+@case("preprocessing_layouts",
+      "Preprocessing on other axes and layouts, Keras 3 on (batch, 3, 6, 8) channels_first images: "
+      "Normalization over axis 1 and over no axis (one mean for everything); GroupNormalization(axis=1); "
+      "UnitNormalization over (2, 3); "
+      "Resizing, crop_to_aspect_ratio and CenterCrop, and AdaptiveAveragePooling2D, all channels_first.",
+      skip={"keras2": "tf-keras's image preprocessing layers are channels_last only"})
+def preprocessing_layouts(k):
+    L = k.L
+    x = L.Input(shape=(3, 6, 8), name="image")
+    per_channel = L.Normalization(axis=1, mean=[0.1, -0.3, 0.5], variance=[0.5, 2.0, 1.0], name="per_channel")(x)
+    overall = L.Normalization(axis=None, mean=0.25, variance=4.0, name="overall")(x)
+    groups = L.GroupNormalization(groups=3, axis=1, name="groups")(x)
+    unit = L.UnitNormalization(axis=(2, 3), name="unit")(x)
+    resized = L.Resizing(4, 5, data_format="channels_first", name="resized")(x)
+    cropped = L.Resizing(4, 4, crop_to_aspect_ratio=True, data_format="channels_first", name="cropped")(x)
+    centre = L.CenterCrop(4, 6, data_format="channels_first", name="centre")(x)
+    pooled = L.AdaptiveAveragePooling2D((4, 3), data_format="channels_first", name="pooled")(x)
+    return k.Model(x, [per_channel, overall, groups, unit, resized, cropped, centre, pooled])
+
+
+def first_column(L, x, width):
+    """(batch, width) -> (batch, 1): each sample's first value, through Reshape and Cropping1D (both
+    Kerases' one-hot encodings take at most rank 2 with a trailing axis of 1)."""
+    return L.Reshape((1,))(L.Cropping1D((0, width - 1))(L.Reshape((width, 1))(x)))
+
+
+@case("preprocessing_lookup",
+      "Whole-number preprocessing: IntegerLookup over a vocabulary (int indices, multi_hot, and the "
+      "inverse lookup of those indices), CategoryEncoding count of the raw integers in [0, 12) and one_hot of the first, "
+      "and Discretization of a float input (int buckets, and one_hot of the first value).",
+      feeds={0: {"int": 12}})
+def preprocessing_lookup(k):
+    L = k.L
+    tokens = L.Input(shape=(5,), dtype="int64", name="tokens")
+    values = L.Input(shape=(4,), name="values")
+    vocabulary = [2, 4, 6, 8, 10]
+    indices = L.IntegerLookup(vocabulary=vocabulary, name="lookup")(tokens)
+    multi = L.IntegerLookup(vocabulary=vocabulary, output_mode="multi_hot", name="lookup_multi_hot")(tokens)
+    restored = L.IntegerLookup(vocabulary=vocabulary, invert=True, name="restore")(indices)
+    counts = L.CategoryEncoding(12, output_mode="count", name="counts")(tokens)
+    one_hot = L.CategoryEncoding(12, output_mode="one_hot", name="one_hot")(first_column(L, tokens, 5))
+    buckets = L.Discretization(bin_boundaries=[-1.0, 0.0, 0.5], name="buckets")(values)
+    hot_buckets = L.Discretization(bin_boundaries=[-0.5, 0.5], output_mode="one_hot", name="hot_buckets")(
+        first_column(L, values, 4))
+    return k.Model([tokens, values], [indices, multi, restored, counts, one_hot, buckets, hot_buckets])
+
+
+@case("hashing",
+      "Hashing of whole numbers in [0, 12): into 7 bins, into 5 with mask_value=4 as multi_hot, and one_hot "
+      "into 3 bins of each sample's first number.",
+      feeds={0: {"int": 12}})
+def hashing(k):
+    L = k.L
+    tokens = L.Input(shape=(5,), dtype="int64", name="tokens")
+    hashed = L.Hashing(num_bins=7, name="hashed")(tokens)
+    masked = L.Hashing(num_bins=5, mask_value=4, output_mode="multi_hot", name="masked")(tokens)
+    one_hot = L.Hashing(num_bins=3, output_mode="one_hot", name="one_hot")(first_column(L, tokens, 5))
+    return k.Model(tokens, [hashed, masked, one_hot])
+
+
 @case("attention_masks",
       "Attention and AdditiveAttention over Embedding(mask_zero=True) tokens, query (6 steps) and value "
       "(5 steps) zero-padded: the value mask leaves padded steps out of the softmax, the query mask zeroes "
@@ -1159,6 +1289,10 @@ class Describer:
             inner_in = [in_shape[0]] + in_shape[2:]
             d["inner"] = self.layer(layer.layer, inner_in,
                                     {"output_shape": self.compute_output_shape(layer.layer, inner_in)})
+        elif isinstance(layer, getattr(L, "SpectralNormalization", ())):
+            # Keras 3's wrapper runs its layer on the same inputs.
+            d["inner"] = self.layer(layer.layer, in_shape,
+                                    {"output_shape": self.compute_output_shape(layer.layer, in_shape)})
         return d
 
     def model_layers(self, model):

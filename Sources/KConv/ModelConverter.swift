@@ -125,12 +125,12 @@ public enum ModelConverter {
         try stage(outputs, in: directory) { staged in
             try locating(file: path) {
                 switch options.format {
-                case .h5: try KerasH5Writer.write(model, config: config, to: staged[0])
-                case .keras: try KerasArchiveWriter.write(model, config: config, to: staged[0])
+                case .h5: try KerasH5Writer.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
+                case .keras: try KerasArchiveWriter.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
                 case .json:
                     try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
-                    if hasWeights { try KerasArchiveWriter.writeWeights(model, to: staged[1], target: options.target) }
-                case .tfjs: try TFJSWriter.write(model, config: config, to: staged[0], shardSize: options.shardSize)
+                    if hasWeights { try KerasArchiveWriter.writeWeights(model, rewrites: export.weightRewrites, to: staged[1], target: options.target) }
+                case .tfjs: try TFJSWriter.write(model, config: config, rewrites: export.weightRewrites, to: staged[0], shardSize: options.shardSize)
                 case .onnx: throw ModelError("ONNX is written from the graph")
                 }
             }
@@ -139,7 +139,7 @@ public enum ModelConverter {
                     try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
                 }
                 checkSummary = try locating(file: path, field: "check against \(source.path)") {
-                    try ConversionCheck.compare(model, reloaded.model, weights: hasWeights, outputs: !export.approximated)
+                    try ConversionCheck.compare(model, reloaded.model, weights: hasWeights ? export.weightRewrites : nil, outputs: !export.approximated)
                 }
             }
         }
@@ -276,10 +276,11 @@ package enum ConversionCheck {
     package static let atol: Float = 1e-5
     package static let rtol: Float = 1e-4
 
-    /// Same layers (names, classes, weight shapes), same input and output shapes, bit-identical weights, and
-    /// — when kconv can compute the model and no approximation was asked for — the same outputs on seeded
-    /// inputs. Returns a one-line summary; throws a ModelError naming the first difference.
-    package static func compare(_ source: Model, _ written: Model, weights compareWeights: Bool, outputs compareOutputs: Bool) throws -> String {
+    /// Same layers (names, classes, weight shapes), same input and output shapes, weights bit-identical to
+    /// the source's as `rewrites` changed them (nil: weights not compared), and — when kconv can compute the
+    /// model and no approximation was asked for — the same outputs on seeded inputs. Returns a one-line
+    /// summary; throws a ModelError naming the first difference.
+    package static func compare(_ source: Model, _ written: Model, weights rewrites: WeightRewrites?, outputs compareOutputs: Bool) throws -> String {
         guard source.layers.count == written.layers.count else {
             throw ModelError("expected \(source.layers.count) layers, found \(written.layers.count): \(written.layers.map(\.name))")
         }
@@ -293,8 +294,8 @@ package enum ConversionCheck {
             try locating(layer: original.label) {
                 let shapes = original.weightSpecs.map(\.shape), copyShapes = copy.weightSpecs.map(\.shape)
                 guard shapes == copyShapes else { throw ModelError("expected weight shapes \(shapes), found \(copyShapes)") }
-                guard compareWeights else { return }
-                for (index, (a, b)) in zip(try boundWeights(original), try boundWeights(copy)).enumerated() {
+                guard let rewrites else { return }
+                for (index, (a, b)) in zip(try boundWeights(original, rewrites), try boundWeights(copy)).enumerated() {
                     let want = try a.values(), got = try b.values()
                     guard want.count == got.count, zip(want, got).allSatisfy({ $0.bitPattern == $1.bitPattern }) else {
                         let first = zip(want, got).enumerated().first { $1.0.bitPattern != $1.1.bitPattern }
@@ -313,8 +314,8 @@ package enum ConversionCheck {
         guard describe(source.outputShapesOfModel) == describe(written.outputShapesOfModel) else {
             throw ModelError("expected output shapes \(describe(source.outputShapesOfModel)), found \(describe(written.outputShapesOfModel))")
         }
-        var summary = "\(source.layers.count) layers, \(weightCount) weight arrays (\(valueCount) values) bit-identical"
-        if !compareWeights {
+        var summary = "\(source.layers.count) layers, \(weightCount) weight arrays (\(valueCount) values) bit-identical to what was meant"
+        if rewrites == nil {
             summary = "\(source.layers.count) layers and their weight shapes (no weights to compare)"
         } else if !compareOutputs {
             summary += "; outputs not compared (an approximation was asked for)"

@@ -34,6 +34,11 @@ package enum RowKernels {
         return (mean, sum(values, range) { ($0 - center) * ($0 - center) } / Double(count))
     }
 
+    /// Mean of the squares of one row (Keras 3's RMSNormalization).
+    package static func meanSquare(_ values: [Float], start: Int, count: Int) -> Double {
+        sum(values, start ..< start + count) { $0 * $0 } / Double(count)
+    }
+
     /// Divides each row by its L2 norm, floored at `normFloor` (`x / max(‖x‖, floor)`), as Keras's
     /// `l2_normalize` does: tf.keras floors the squared sum at 1e-12 (norm 1e-6), Keras 3 the norm at 1e-7.
     package static func l2Normalize(_ values: inout [Float], rows: Int, width: Int, normFloor: Double) {

@@ -57,7 +57,7 @@ private struct BroadcastPlan {
     package var stridesB: [Int] = []
 
     package init(shape: [Int], _ a: [Int], _ b: [Int]) {
-        let fullA = Self.strides(of: a, in: shape), fullB = Self.strides(of: b, in: shape)
+        let fullA = Broadcasting.strides(of: a, in: shape), fullB = Broadcasting.strides(of: b, in: shape)
         for (axis, dim) in shape.enumerated() where dim != 1 {
             if let last = dims.indices.last,
                stridesA[last] == fullA[axis] * dim, stridesB[last] == fullB[axis] * dim {
@@ -70,18 +70,6 @@ private struct BroadcastPlan {
                 stridesB.append(fullB[axis])
             }
         }
-    }
-
-    /// Row-major strides of an operand aligned to the result's trailing axes, 0 on axes it repeats.
-    private static func strides(of operand: [Int], in shape: [Int]) -> [Int] {
-        let padded = Array(repeating: 1, count: shape.count - operand.count) + operand
-        var strides = Array(repeating: 0, count: shape.count)
-        var step = 1
-        for axis in padded.indices.reversed() {
-            strides[axis] = padded[axis] == 1 ? 0 : step
-            step *= padded[axis]
-        }
-        return strides
     }
 }
 

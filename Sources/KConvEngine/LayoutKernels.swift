@@ -79,50 +79,6 @@ extension Tensor {
         }
         return output
     }
-
-    /// A channels_last image batch `(batch, height, width, channels)` resized bilinearly, as TensorFlow's
-    /// `tf.image.resize(method="bilinear")` (ResizeBilinear with `half_pixel_centers=True`), which both
-    /// tf.keras and Keras 3 use for `UpSampling2D(interpolation="bilinear")`: output cell `i` samples input
-    /// coordinate `(i + ½)·in/out − ½`, clamped to the edges.
-    package func resizedBilinear(height: Int, width: Int) -> Tensor {
-        let (batch, inputHeight, inputWidth, channels) = (shape[0], shape[1], shape[2], shape[3])
-        let rows = Self.bilinearTaps(input: inputHeight, output: height)
-        let columns = Self.bilinearTaps(input: inputWidth, output: width)
-        var output = Tensor(zeros: [batch, height, width, channels])
-        let values = self.values.span
-        var result = output.values.mutableSpan
-        var target = 0
-        for sample in 0..<batch {
-            let image = sample * inputHeight * inputWidth
-            for row in rows {
-                let top = (image + row.lower * inputWidth) * channels
-                let bottom = (image + row.upper * inputWidth) * channels
-                for column in columns {
-                    let left = column.lower * channels, right = column.upper * channels
-                    for channel in 0..<channels {
-                        let topLeft = values[top + left + channel], topRight = values[top + right + channel]
-                        let bottomLeft = values[bottom + left + channel], bottomRight = values[bottom + right + channel]
-                        let upper = topLeft + (topRight - topLeft) * column.fraction
-                        let lower = bottomLeft + (bottomRight - bottomLeft) * column.fraction
-                        result[target] = upper + (lower - upper) * row.fraction
-                        target += 1
-                    }
-                }
-            }
-        }
-        return output
-    }
-
-    /// For each output cell of one axis: the two input cells it blends and the weight of the upper one,
-    /// computed in Float as TensorFlow's `HalfPixelScaler` and `compute_interpolation_weights` do.
-    private static func bilinearTaps(input: Int, output: Int) -> [(lower: Int, upper: Int, fraction: Float)] {
-        let scale = Float(input) / Float(output)
-        return (0..<output).map { cell in
-            let position = (Float(cell) + 0.5) * scale - 0.5
-            let floor = position.rounded(.down)
-            return (max(Int(floor), 0), min(Int(position.rounded(.up)), input - 1), position - floor)
-        }
-    }
 }
 
 extension Tensor {

@@ -140,6 +140,11 @@ package final class Plan {
             return tensor
         }
         func optionalTensor(_ index: Int) -> Tensor? { index < inputs.count ? inputs[index]?.tensor : nil }
+        /// The `index`-th input as whole numbers: exact when it holds integers, truncated when floats.
+        func indices(_ index: Int) throws -> IndexTensor {
+            if index < inputs.count, case .integers(let integers)? = inputs[index] { return integers }
+            return IndexTensor(truncating: try tensor(index))
+        }
         switch op {
         case .dense(let activation):
             var output = try denseProduct(tensor(0), kernel: tensor(1), bias: optionalTensor(2))
@@ -194,10 +199,10 @@ package final class Plan {
             let input = try tensor(0)
             guard axis < input.rank else { throw EngineError("cannot repeat axis \(axis) of an input of shape \(input.shape)") }
             return [.tensor(input.repeatingElements(along: axis, times: times))]
-        case .resizeBilinear(let factors, let channelsFirst):
-            let input = try channelsLastInput(tensor(0), rank: 2, channelsFirst: channelsFirst)
-            let output = input.resizedBilinear(height: input.shape[1] * factors[0], width: input.shape[2] * factors[1])
-            return [.tensor(channelsFirst ? toChannelsFirst(output) : output)]
+        case .resize(let op):
+            return [.tensor(try op.run(tensor(0)))]
+        case .autoContrast(let op):
+            return [.tensor(try op.run(tensor(0)))]
         case .softmax(let op):
             return [.tensor(try op.run(tensor(0), inputMask: inputs[1]?.mask, givenMask: inputs[2]?.asTensor))]
         case .einsum(let op):
@@ -219,10 +224,29 @@ package final class Plan {
             return [.tensor(try op.run(tensor(0)))]
         case .globalPool(let op):
             return [.tensor(try op.run(tensor(0), mask: inputs[1]?.mask))]
+        case .adaptivePool(let op):
+            return [.tensor(try op.run(tensor(0)))]
         case .batchNorm(let op):
             return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2), mean: tensor(3), variance: tensor(4)))]
         case .layerNorm(let op):
             return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2)))]
+        case .groupNorm(let op):
+            return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2)))]
+        case .l2Normalize(let axes, let normFloor):
+            let input = try tensor(0)
+            guard axes.allSatisfy({ (0..<input.rank).contains($0) }) else { throw EngineError("cannot normalise axes \(axes) of shape \(input.shape)") }
+            return [.tensor(input.mappingRows(over: axes) { RowKernels.l2Normalize(&$0, rows: $1, width: $2, normFloor: normFloor) })]
+        case .standardize(let op):
+            return [.tensor(try op.run(tensor(0), mean: tensor(1), variance: tensor(2)))]
+        case .bucketize(let boundaries):
+            return [.integers(bucketize(try tensor(0), boundaries: boundaries))]
+        case .categoryEncoding(let op):
+            return [.tensor(try op.run(indices(0)))]
+        case .integerLookup(let op):
+            return [.integers(try op.run(indices(0)))]
+        case .hashing(let op):
+            // Keras 3 compares float inputs with the mask value before it truncates them to hash.
+            return [.integers(op.run(try indices(0), floats: inputs.first??.tensor))]
         case .foldTime:
             return [.tensor(try TimeFolding.fold(tensor(0)))]
         case .foldTimeMask:

@@ -58,6 +58,35 @@ extension PoolOp {
     }
 }
 
+extension AdaptivePoolOp {
+    /// Pools one spatial axis after the other, as Keras 3 does (a max of maxes, a mean of equal-width means).
+    package func run(_ input: Tensor) throws -> Tensor {
+        var output = try channelsLastInput(input, rank: outputSize.count, channelsFirst: channelsFirst)
+        for (index, count) in outputSize.enumerated() {
+            output = pooled(output, axis: index + 1, windows: Self.windows(length: output.shape[index + 1], count: count))
+        }
+        return channelsFirst ? toChannelsFirst(output) : output
+    }
+
+    /// `input` with `axis` replaced by one max or mean per window.
+    private func pooled(_ input: Tensor, axis: Int, windows: [Range<Int>]) -> Tensor {
+        let outer = input.shape[..<axis].reduce(1, *), inner = input.shape[(axis + 1)...].reduce(1, *), length = input.shape[axis]
+        var shape = input.shape
+        shape[axis] = windows.count
+        var output = Tensor(zeros: shape)
+        for block in 0..<outer {
+            for (cell, window) in windows.enumerated() {
+                let target = (block * windows.count + cell) * inner
+                for position in 0..<inner {
+                    let values = window.map { input.values[(block * length + $0) * inner + position] }
+                    output.values[target + position] = reduction == .max ? values.max() ?? 0 : values.reduce(0, +) / Float(values.count)
+                }
+            }
+        }
+        return output
+    }
+}
+
 extension GlobalPoolOp {
     /// Reduces every spatial axis; a mask (GlobalAveragePooling1D only) leaves padded steps out of the mean.
     package func run(_ input: Tensor, mask: Mask?) throws -> Tensor {

@@ -40,8 +40,11 @@ public enum Op {
     case pad(before: [Int], after: [Int])
     /// Each element repeated `times` times along `axis` (NumPy's `repeat`).
     case repeatElements(axis: Int, times: Int)
-    /// A 2-D image resized by whole `factors` as `tf.image.resize(method="bilinear")` does.
-    case resizeBilinear(factors: [Int], channelsFirst: Bool)
+    /// A batch of 2-D images resized (after an optional crop or pad to the target's aspect ratio) as
+    /// `tf.image.resize` does. `[x]` → `[y]`.
+    case resize(ResizeOp)
+    /// Keras 3's AutoContrast (see `AutoContrastOp`). `[x]` → `[y]`.
+    case autoContrast(AutoContrastOp)
     /// Inputs combined elementwise, with NumPy broadcasting after lower-rank inputs gain axes after the
     /// batch axis. `[x₁ … xₙ, mask₁ … maskₙ]` → `[y, mask]`.
     case merge(MergeOp)
@@ -71,10 +74,31 @@ public enum Op {
     case pool(PoolOp)
     /// Max or average over every spatial axis. `[x, mask?]` → `[y]`.
     case globalPool(GlobalPoolOp)
+    /// Keras 3's adaptive pooling to a fixed output size per spatial axis. `[x]` → `[y]`.
+    case adaptivePool(AdaptivePoolOp)
     /// Batch normalisation with moving statistics. `[x, gamma?, beta?, mean, variance]` → `[y]`.
     case batchNorm(BatchNormOp)
     /// Layer normalisation over `axes` of each sample. `[x, gamma?, beta?]` → `[y]`.
     case layerNorm(LayerNormOp)
+    /// Group normalisation: the channels split into groups, each normalised per sample over its channels
+    /// and every non-batch axis. `[x, gamma?, beta?]` → `[y]`.
+    case groupNorm(GroupNormOp)
+    /// `x / max(‖x‖₂, normFloor)` with the norm taken over `axes` together. `[x]` → `[y]`.
+    case l2Normalize(axes: [Int], normFloor: Double)
+    /// Fixed statistics applied per position along the kept axes (Keras's preprocessing Normalization).
+    /// `[x, mean, variance]` → `[y]`.
+    case standardize(StandardizeOp)
+    /// The number of `boundaries` (ascending) at or below each element: `tf.raw_ops.Bucketize`. `[x]` →
+    /// `[whole numbers]`.
+    case bucketize(boundaries: [Float])
+    /// Whole-number indices in `[0, depth)` as one-hot rows, or a multi-hot or count row per sample.
+    /// `[indices]` → `[y]`.
+    case categoryEncoding(CategoryEncodingOp)
+    /// Integers mapped through a vocabulary to their indices, or indices back to the integers. `[x]` →
+    /// `[whole numbers]`.
+    case integerLookup(IntegerLookupOp)
+    /// Whole numbers hashed into bins as Keras's Hashing does (see `HashingOp`). `[x]` → `[whole numbers]`.
+    case hashing(HashingOp)
     /// A convolution over 1 to 3 spatial axes, its activation applied. `[x, weights…]` → `[y]`, weights in
     /// Keras's layout and order (`kernel, bias?`; separable: `depthwise, pointwise, bias?`).
     case convolution(ConvolutionOp)
@@ -217,6 +241,30 @@ public struct PoolOp: Sendable {
     }
 }
 
+/// Keras 3's adaptive pooling: each spatial axis cut into `outputSize` windows (see `windows`), each
+/// reduced to one value.
+public struct AdaptivePoolOp: Sendable {
+    public var reduction: PoolReduction
+    public var outputSize: [Int]
+    public var channelsFirst: Bool
+
+    public init(reduction: PoolReduction, outputSize: [Int], channelsFirst: Bool) {
+        self.reduction = reduction
+        self.outputSize = outputSize
+        self.channelsFirst = channelsFirst
+    }
+
+    /// The windows of an axis of `length` cut into `count`: `[floor(i·L/n), ceil((i+1)·L/n))`, computed in
+    /// float32 as Keras 3's `_compute_static_gather_indices` does, start at most `L − 1`, end at most `L`.
+    public static func windows(length: Int, count: Int) -> [Range<Int>] {
+        (0..<count).map { i in
+            let start = min(Int((Float(i) * Float(length) / Float(count)).rounded(.down)), length - 1)
+            let end = min(Int((Float(i + 1) * Float(length) / Float(count)).rounded(.up)), length)
+            return start ..< max(end, start + 1)
+        }
+    }
+}
+
 /// Keras's global pooling over `rank` spatial axes; `keepDims` keeps them as size 1.
 public struct GlobalPoolOp: Sendable {
     public var reduction: PoolReduction
@@ -247,18 +295,159 @@ public struct BatchNormOp: Sendable {
 }
 
 /// Keras LayerNormalization over `axes`, for inputs of `rank` dimensions; `subtractsMean` is false for
-/// Keras 3's RMS scaling.
+/// Keras 3's RMS scaling. `rootMeanSquare`: divide by `sqrt(mean(x²) + epsilon)` rather than by the
+/// variance's root (Keras 3's RMSNormalization).
 public struct LayerNormOp: Sendable {
     public var axes: [Int]
     public var rank: Int
     public var epsilon: Double
     public var subtractsMean: Bool
+    public var rootMeanSquare: Bool
 
-    public init(axes: [Int], rank: Int, epsilon: Double, subtractsMean: Bool) {
+    public init(axes: [Int], rank: Int, epsilon: Double, subtractsMean: Bool, rootMeanSquare: Bool = false) {
         self.axes = axes
         self.rank = rank
         self.epsilon = epsilon
         self.subtractsMean = subtractsMean
+        self.rootMeanSquare = rootMeanSquare
+    }
+}
+
+/// Keras GroupNormalization: `groups` groups of consecutive channels along `axis` of a `rank`-D input.
+public struct GroupNormOp: Sendable {
+    public var axis: Int
+    public var groups: Int
+    public var rank: Int
+    public var epsilon: Double
+
+    public init(axis: Int, groups: Int, rank: Int, epsilon: Double) {
+        self.axis = axis
+        self.groups = groups
+        self.rank = rank
+        self.epsilon = epsilon
+    }
+}
+
+/// `(x − mean) / max(sqrt(variance), floor)`, or with `invert` `mean + x · max(sqrt(variance), floor)`;
+/// `mean` and `variance` hold one value per position along `keptAxes` (row-major) of a `rank`-D input.
+public struct StandardizeOp: Sendable {
+    public var keptAxes: [Int]
+    public var rank: Int
+    public var invert: Bool
+    public var floor: Float
+
+    public init(keptAxes: [Int], rank: Int, invert: Bool, floor: Float) {
+        self.keptAxes = keptAxes
+        self.rank = rank
+        self.invert = invert
+        self.floor = floor
+    }
+}
+
+/// Keras 3's AutoContrast on a 4-D batch: values mapped from `low…high` to 0…255; each stretched by the
+/// minimum and maximum over axes 1 and 2 of its image (per position along axis 3), as
+/// `x · 255/(max − min) − min · 255/(max − min)` clipped to 0…255; mapped back to `low…high`. Where the
+/// stretch is NaN (a flat channel: 0 · ∞), the input stays.
+public struct AutoContrastOp: Sendable {
+    public var low: Float
+    public var high: Float
+
+    public init(low: Float, high: Float) {
+        self.low = low
+        self.high = high
+    }
+
+    /// Whether values are mapped to 0…255 and back (Keras skips both when the range is already that).
+    public var mapsRange: Bool { low != 0 || high != 255 }
+}
+
+/// How Keras's image layers resize: to a fixed `height` × `width` or by whole `factors`, after fitting the
+/// image to the target's aspect ratio (`fit`), with one of TensorFlow's interpolations.
+public struct ResizeOp: Sendable {
+    /// `tf.image.resize`'s methods kconv computes (all with half-pixel centers, as `resize_images_v2`).
+    public enum Interpolation: String, Sendable, CaseIterable { case bilinear, nearest, bicubic }
+    public enum Target: Sendable {
+        case size(height: Int, width: Int)
+        case factors(height: Int, width: Int)
+    }
+    public enum Fit: Sendable {
+        /// The whole image, its aspect ratio not kept.
+        case stretch
+        /// The largest centred window of the target's aspect ratio (`smart_resize`, `crop_to_aspect_ratio`).
+        case cropToAspectRatio
+        /// Rows or columns of `fill` added evenly on both sides to reach the target's aspect ratio (Keras 3's
+        /// `pad_to_aspect_ratio`).
+        case padToAspectRatio(fill: Float)
+        /// The centred target-size window when the image is at least that large, else `cropToAspectRatio`
+        /// (CenterCrop).
+        case centerCrop
+    }
+
+    public var target: Target
+    public var interpolation: Interpolation
+    public var fit: Fit
+    public var channelsFirst: Bool
+
+    public init(target: Target, interpolation: Interpolation, fit: Fit = .stretch, channelsFirst: Bool) {
+        self.target = target
+        self.interpolation = interpolation
+        self.fit = fit
+        self.channelsFirst = channelsFirst
+    }
+}
+
+/// Keras's categorical encodings of whole numbers in `[0, depth)`: `oneHot` adds an axis of `depth` (a
+/// trailing axis of 1 is replaced); `multiHot` and `count` turn the last axis of a 2-D input into `depth`
+/// flags or counts. Numbers outside the range set nothing.
+public struct CategoryEncodingOp: Sendable {
+    public enum Mode: String, Sendable { case oneHot = "one_hot", multiHot = "multi_hot", count }
+
+    public var mode: Mode
+    public var depth: Int
+
+    public init(mode: Mode, depth: Int) {
+        self.mode = mode
+        self.depth = depth
+    }
+}
+
+/// Keras's Hashing without a salt: each number's decimal string (`tf.as_string`) hashed by FarmHash's
+/// Fingerprint64 modulo `bins` (`tf.strings.to_hash_bucket_fast`); with a `maskValue`, that value becomes 0
+/// and every other bin moves up by one.
+public struct HashingOp: Sendable {
+    public var bins: Int
+    public var maskValue: Int64?
+
+    public init(bins: Int, maskValue: Int64?) {
+        self.bins = bins
+        self.maskValue = maskValue
+    }
+}
+
+/// Keras IntegerLookup's table. Forward: `maskToken` becomes `maskIndex`, `vocabulary[i]` becomes
+/// `tokenStart + i`, anything else one of the `oovIndices` indices from `oovStart` (`value mod oovIndices`
+/// when there are several; none: an error). `invert`: index `tokenStart + i` becomes `vocabulary[i]`, 0
+/// the mask token (when there is one), anything else `oovToken`.
+public struct IntegerLookupOp: Sendable {
+    public var vocabulary: [Int64]
+    public var tokenStart: Int
+    public var oovStart: Int
+    public var oovIndices: Int
+    public var maskToken: Int64?
+    public var maskIndex: Int64
+    public var oovToken: Int64
+    public var invert: Bool
+
+    public init(vocabulary: [Int64], tokenStart: Int, oovStart: Int, oovIndices: Int, maskToken: Int64?, maskIndex: Int64,
+                oovToken: Int64, invert: Bool) {
+        self.vocabulary = vocabulary
+        self.tokenStart = tokenStart
+        self.oovStart = oovStart
+        self.oovIndices = oovIndices
+        self.maskToken = maskToken
+        self.maskIndex = maskIndex
+        self.oovToken = oovToken
+        self.invert = invert
     }
 }
 

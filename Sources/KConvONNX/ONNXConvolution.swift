@@ -127,6 +127,24 @@ extension ONNXTranslator {
         produce(output, builder.add1(op.reduction == .max ? "MaxPool" : "AveragePool", [x], attributes), layout: target)
     }
 
+    /// Keras 3's adaptive pooling, one spatial axis after the other: each window a Slice reduced by
+    /// ReduceMean or ReduceMax, the windows concatenated.
+    mutating func translateAdaptivePool(_ input: ValueID, _ op: AdaptivePoolOp, output: ValueID) throws {
+        let shape = staticShape(of: input) ?? []
+        let first = op.channelsFirst ? 2 : 1
+        var y = try name(input)
+        for (index, count) in op.outputSize.enumerated() {
+            let axis = first + index
+            guard axis < shape.count, let length = shape[axis] else { throw ModelError("adaptive pooling needs the input's spatial sizes, found \(shape)") }
+            let cells = AdaptivePoolOp.windows(length: length, count: count).map { window in
+                reduce(op.reduction == .max ? "ReduceMax" : "ReduceMean", slice(y, starts: [window.lowerBound], ends: [window.upperBound], axes: [axis]),
+                       axes: [axis], keepDims: true)
+            }
+            y = cells.count == 1 ? cells[0] : builder.add1("Concat", cells, [Attr.attribute("axis", int: axis)])
+        }
+        produce(output, y)
+    }
+
     /// Mean or max over every spatial axis; GlobalAveragePooling1D's mask leaves padded steps out.
     mutating func translateGlobalPool(_ input: ValueID, _ op: GlobalPoolOp, mask: ValueID?, output: ValueID) throws {
         let rank = op.rank + 2
@@ -177,7 +195,8 @@ extension ONNXTranslator {
     }
 
     /// Keras LayerNormalization: ONNX's operator where it applies (opset 17, trailing axes, mean subtracted),
-    /// else its maths spelled out (Keras 3's `rms_scaling` divides by the standard deviation, mean kept).
+    /// else its maths spelled out (Keras 3's `rms_scaling` divides by the standard deviation, mean kept;
+    /// RMSNormalization by the root mean square).
     mutating func translateLayerNorm(_ input: ValueID, _ op: LayerNormOp, gamma: ValueID?, beta: ValueID?, output: ValueID) throws {
         let rank = op.rank
         let axes = op.axes.map { $0 < 0 ? $0 + rank : $0 }.sorted()
@@ -190,8 +209,8 @@ extension ONNXTranslator {
                                                                           Attr.attribute("epsilon", float: Float(op.epsilon))]))
             return
         }
-        let mean = reduce("ReduceMean", x, axes: axes, keepDims: true)
-        let centred = builder.add1("Sub", [x, mean])
+        // RMSNormalization divides by the root of the mean square, the others by the standard deviation.
+        let centred = op.rootMeanSquare ? x : builder.add1("Sub", [x, reduce("ReduceMean", x, axes: axes, keepDims: true)])
         let variance = reduce("ReduceMean", builder.add1("Mul", [centred, centred]), axes: axes, keepDims: true)
         let deviation = builder.add1("Sqrt", [builder.add1("Add", [variance, builder.scalar(Float(op.epsilon))])])
         var y = builder.add1("Div", [op.subtractsMean ? centred : x, deviation])

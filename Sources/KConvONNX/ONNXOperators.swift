@@ -57,8 +57,10 @@ extension ONNXTranslator {
             try translatePad(try input(0), before: before, after: after, output: outputs[0])
         case .repeatElements(let axis, let times):
             try translateRepeat(try input(0), axis: axis, times: times, output: outputs[0])
-        case .resizeBilinear(let factors, let channelsFirst):
-            try translateResize(try input(0), factors: factors, channelsFirst: channelsFirst, output: outputs[0])
+        case .resize(let op):
+            try translateImageResize(try input(0), op, output: outputs[0])
+        case .autoContrast(let op):
+            try translateAutoContrast(try input(0), op, output: outputs[0])
         case .merge(let op):
             try translateMerge(node, op)
         case .concatenate(let op):
@@ -81,10 +83,26 @@ extension ONNXTranslator {
             try translatePool(try input(0), op, output: outputs[0])
         case .globalPool(let op):
             try translateGlobalPool(try input(0), op, mask: optional(1), output: outputs[0])
+        case .adaptivePool(let op):
+            try translateAdaptivePool(try input(0), op, output: outputs[0])
         case .batchNorm(let op):
             try translateBatchNorm(try input(0), op, gamma: optional(1), beta: optional(2), mean: try input(3), variance: try input(4), output: outputs[0])
         case .layerNorm(let op):
             try translateLayerNorm(try input(0), op, gamma: optional(1), beta: optional(2), output: outputs[0])
+        case .groupNorm(let op):
+            try translateGroupNorm(try input(0), op, gamma: optional(1), beta: optional(2), output: outputs[0])
+        case .l2Normalize(let axes, let normFloor):
+            try translateL2Normalize(try input(0), axes: axes, normFloor: normFloor, output: outputs[0])
+        case .standardize(let op):
+            try translateStandardize(try input(0), op, mean: try input(1), variance: try input(2), output: outputs[0])
+        case .bucketize(let boundaries):
+            try translateBucketize(try input(0), boundaries: boundaries, output: outputs[0])
+        case .categoryEncoding(let op):
+            try translateCategoryEncoding(try input(0), op, output: outputs[0])
+        case .integerLookup(let op):
+            try translateIntegerLookup(try input(0), op, output: outputs[0])
+        case .hashing:
+            throw ModelError("Hashing hashes each number's decimal string with FarmHash, and ONNX has no operator that formats numbers as strings or computes that hash")
         case .convolution(let op):
             try translateConvolution(try input(0), op, weights: Array(inputs.dropFirst()), output: outputs[0])
         case .recurrent(let op, let weightCount, let returnState):
@@ -241,16 +259,6 @@ extension ONNXTranslator {
         factors[axis] = times
         let shape = builder.add1("Mul", [builder.add1("Shape", [x]), builder.int64s(factors)])
         produce(output, builder.add1("Reshape", [tiled, shape]))
-    }
-
-    /// `tf.image.resize(method="bilinear")` (half-pixel centres) by whole factors, on channels-first data.
-    mutating func translateResize(_ input: ValueID, factors: [Int], channelsFirst: Bool, output: ValueID) throws {
-        let target: Layout = channelsFirst ? .keras : .channelsFirst
-        let x = try name(input, layout: target)
-        let scales = builder.floats([1, 1] + factors.map(Float.init), shape: [2 + factors.count])
-        let y = builder.add1("Resize", [x, "", scales], [Attr.attribute("mode", string: "linear"),
-                                                          Attr.attribute("coordinate_transformation_mode", string: "half_pixel")])
-        produce(output, y, layout: target)
     }
 
     /// Keras's merge layers: lower-rank inputs gain axes after the batch axis, then NumPy broadcasting.

@@ -5,8 +5,9 @@ import KConvIO
 ///
 /// Layer configs start from the normalised `Layer.config` and the layers' typed properties. A key the
 /// target does not know is dropped when it holds its default and is an error otherwise; a function whose
-/// name means different maths in the target (`hard_sigmoid`) is refused unless the caller opted in to the
-/// approximation, and every approximation is recorded in `notes`.
+/// name means different maths in the target (`hard_sigmoid`) is written exactly by scaling the weights that
+/// feed it (`weightRewrites`), or refused unless the caller opted in to the approximation; every change is
+/// recorded in `notes`.
 package final class ConfigExport {
     package let target: KerasDialect
     package let options: ExportOptions
@@ -15,6 +16,8 @@ package final class ConfigExport {
     /// Whether a function was written as one with different maths (asked for by the caller), so that the
     /// converted model's outputs are not expected to match.
     package private(set) var approximated = false
+    /// The weights the written functions need changed (see `activation`).
+    package private(set) var weightRewrites = WeightRewrites()
 
     /// Records what the conversion changed, for the report.
     package func note(_ text: String) { notes.append(text) }
@@ -77,6 +80,7 @@ package final class ConfigExport {
         if let input = layer as? InputLayer { return try inputEntry(input) }
         return try locating(layer: layer.label) {
             if let reason = type(of: layer).absentIn[target] { throw ModelError(reason) }
+            if let reason = type(of: layer).inferenceDiffersBetweenGenerations, layer.dialect != target { throw ModelError(reason) }
             let operation = layer as? KerasOperation
             // A class kconv does not know, or a Keras 3 operation, keeps the registration its config gave it.
             let registration = layer is UnsupportedLayer || operation != nil ? layer.registration : nil
@@ -155,13 +159,13 @@ package final class ConfigExport {
     /// The activation functions a config names, by the names that mean the same functions in the target.
     package func translateActivations(_ config: inout JSONObject, of layer: Layer) throws {
         for key in ["activation", "recurrent_activation"] where config[key] != nil {
-            config[key] = try locating(field: "config.\(key)") { try activation(config[key] ?? .null, of: layer) }
+            config[key] = try locating(field: "config.\(key)") { try activation(config[key] ?? .null, of: layer, key: key) }
         }
     }
 
     /// `function`, written under `key` by the name that means it in the target.
     package func setActivation(_ config: inout JSONObject, _ key: String, _ function: Activation, of layer: Layer) throws {
-        config[key] = try locating(field: "config.\(key)") { try activation(.string(function.name), of: layer, typed: function) }
+        config[key] = try locating(field: "config.\(key)") { try activation(.string(function.name), of: layer, key: key, typed: function) }
     }
 
     // MARK: Vocabulary
@@ -202,15 +206,26 @@ package final class ConfigExport {
         for key in keys { config[key] = nil }
     }
 
-    /// An activation by the name that means the same function in the target.
-    package func activation(_ value: JSONValue, of layer: Layer, typed: Activation? = nil) throws -> JSONValue {
+    /// An activation by the name that means the same function in the target. `hard_sigmoid` means
+    /// `clip(0.2x + 0.5, 0, 1)` in Keras 1/2 and `clip(x/6 + 0.5, 0, 1)` in Keras 3: the one equals the other
+    /// at 1.2x, so where the weights of an affine map make its argument (`layer.affineArguments(of: key)`)
+    /// those weights are scaled by 1.2 (or 5/6) and the function is written exactly.
+    package func activation(_ value: JSONValue, of layer: Layer, key: String, typed: Activation? = nil) throws -> JSONValue {
         let function = typed ?? Activation(config: value, dialect: layer.dialect)
         switch function {
         case .hardSigmoidLinear where target == .keras3, .hardSigmoidRelu6 where target == .keras2:
             let (meant, written) = function == .hardSigmoidLinear
                 ? ("clip(0.2x+0.5, 0, 1)", "relu6(x+3)/6") : ("relu6(x+3)/6", "clip(0.2x+0.5, 0, 1)")
+            if !layer.weights.isEmpty, let arguments = layer.affineArguments(of: key) {
+                weightRewrites.scale(layer, arguments, by: target == .keras3 ? 1.2 : 5.0 / 6.0)
+                notes.append("\(layer.label): \(key) hard_sigmoid (\(meant)) written as \(target)'s (\(written)) with the weights feeding it scaled by \(target == .keras3 ? "1.2" : "5/6"): the same function")
+                return "hard_sigmoid"
+            }
+            let why = layer.weights.isEmpty && layer.affineArguments(of: key) != nil
+                ? "without the weights, which would be scaled to keep it exact"
+                : "and its argument is not a weighted sum kconv could scale to keep it exact"
             guard options.approximateHardSigmoid else {
-                throw ModelError("hard_sigmoid here is \(layer.dialect)'s \(meant), but in \(target) hard_sigmoid means \(written) (up to 0.067 apart), so writing it would change the model's outputs; pass --approximate-hard-sigmoid to accept that approximation")
+                throw ModelError("hard_sigmoid here is \(layer.dialect)'s \(meant), but in \(target) hard_sigmoid means \(written) (up to 0.067 apart), \(why); pass --approximate-hard-sigmoid to accept that approximation")
             }
             approximated = true
             notes.append("\(layer.label): hard_sigmoid \(meant) written as \(target)'s \(written), an approximation (--approximate-hard-sigmoid)")

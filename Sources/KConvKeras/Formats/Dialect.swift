@@ -16,7 +16,8 @@ package enum Dialect {
     package static func normalize(className: String, config: JSONObject, dialect: KerasDialect) -> (String, JSONObject) {
         var className = LayerRegistry.legacyClassNames[className] ?? className
         var config = config
-        for (old, new) in keyRenames where config[old] != nil && config[new] == nil {
+        // Keras 3 configs (known by their version) have keys of those names of their own: RandomGaussianBlur's `sigma`.
+        for (old, new) in keyRenames where dialect < .keras3 && config[old] != nil && config[new] == nil {
             config[new] = config[old]
             config[old] = nil
         }

@@ -158,7 +158,11 @@ package struct GraphExport {
             if let args = call["args"], Self.holdsConstant(args) {
                 throw ModelError("Keras 2 cannot express the constant positional arguments of this call: \(ConfigReader.describe(args))")
             }
-            for (key, value) in call["kwargs"]?.objectValue ?? JSONObject() where !value.isNull && !Self.holdsTensor(value) {
+            // Keras 3 records `training` (an augmentation's `training=True` default) but its Functional passes
+            // the outer call's `training` in its place; tf-keras would honour the recorded value, running the
+            // layer in training mode at inference.
+            for (key, value) in call["kwargs"]?.objectValue ?? JSONObject() where !value.isNull && !Self.holdsTensor(value)
+                && (key != "training" || target == .keras3) {
                 result[key] = value
             }
         } else if let entries = node.call.arrayValue {

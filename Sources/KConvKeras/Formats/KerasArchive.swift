@@ -29,6 +29,13 @@ package enum KerasArchive {
         let dialect = KerasModel.detectDialect(version: version, config: config, defaultDialect: .keras3)
         let model = try KerasModel.buildModel(config, dialect: dialect)
 
+        for layer in model.layers {
+            let folder = "assets/" + model.objectPathPrefix(of: layer)
+            try locating(layer: layer.label) {
+                try layer.readAssets { name in try entry(folder + name).map { [UInt8](try contents($0, in: archive)) } }
+            }
+        }
+
         var layout = WeightsLayout.none
         if let weightsPath {
             layout = try KerasModel.bindWeightsFile(weightsPath, to: model, dialect: dialect)
@@ -41,11 +48,16 @@ package enum KerasArchive {
                           kerasVersion: version, backend: nil, dialect: dialect, model: model)
     }
 
-    private static func text(_ entry: ZipReader.Entry, in archive: ZipReader) throws -> String {
+    /// A member's bytes, at most `textLimit` of them.
+    private static func contents(_ entry: ZipReader.Entry, in archive: ZipReader) throws -> Data {
         guard entry.uncompressedSize <= textLimit else {
             throw ModelError("\(entry.name) claims \(entry.uncompressedSize) bytes, more than the \(textLimit) allowed")
         }
-        guard let text = String(data: try archive.contents(of: entry), encoding: .utf8) else {
+        return try archive.contents(of: entry)
+    }
+
+    private static func text(_ entry: ZipReader.Entry, in archive: ZipReader) throws -> String {
+        guard let text = String(data: try contents(entry, in: archive), encoding: .utf8) else {
             throw ModelError("\(entry.name) is not UTF-8 text")
         }
         return text

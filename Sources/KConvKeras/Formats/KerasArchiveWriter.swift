@@ -8,11 +8,11 @@ package enum KerasArchiveWriter {
     /// The Keras release whose vocabulary and layout these files follow.
     package static let kerasVersion = "3.15.1"
 
-    package static func write(_ model: Model, config: JSONObject, to path: String) throws {
+    package static func write(_ model: Model, config: JSONObject, rewrites: WeightRewrites = WeightRewrites(), to path: String) throws {
         let url = URL(fileURLWithPath: path)
         // The weights are written into an in-memory HDF5 file and its image goes into the zip: no scratch file.
         let file = try HDF5File.createInMemory(name: path + "/model.weights.h5")
-        try writeWeights(model, into: file.root)
+        try writeWeights(model, rewrites: rewrites, into: file.root)
         let weights = try file.image()
 
         let formatter = DateFormatter()
@@ -30,21 +30,23 @@ package enum KerasArchiveWriter {
     /// Keras 3's object-path weights: every variable at `layers/<snake_case class>[_n]/.../vars/<i>`, and a
     /// `vars` group naming each top-level layer, as `model.save_weights("x.weights.h5")` writes them.
     /// `target` chooses the paths of sub-layers that tf-keras and Keras 3 name apart (`WeightSpec.keras2ObjectPath`).
-    package static func writeWeights(_ model: Model, to path: String, target: KerasDialect = .keras3) throws {
+    package static func writeWeights(_ model: Model, rewrites: WeightRewrites = WeightRewrites(), to path: String, target: KerasDialect = .keras3) throws {
         let root = try HDF5File.create(path).root
-        try writeWeights(model, into: root, target: target)
+        try writeWeights(model, rewrites: rewrites, into: root, target: target)
         try root.file.flush()  // a full disk fails here, not silently at close
     }
 
     /// The object-path weights written under `root`, on disk or in memory.
-    private static func writeWeights(_ model: Model, into root: HDF5Group, target: KerasDialect = .keras3) throws {
+    private static func writeWeights(_ model: Model, rewrites: WeightRewrites, into root: HDF5Group, target: KerasDialect = .keras3) throws {
         try root.createGroup("vars").setAttribute("name", .string(model.name))
         for layer in model.layers {
             let base = model.objectPathPrefix(of: layer)
             try locating(layer: layer.label) {
                 try root.createGroup(base + "vars").setAttribute("name", .string(layer.name))
-                for (spec, array) in zip(layer.weightSpecs, try boundWeights(layer)) {
-                    try root.createDataset(base + spec.objectPath(for: target), shape: spec.shape, floats: try array.values())
+                for (spec, array) in zip(layer.weightSpecs, try boundWeights(layer, rewrites)) {
+                    for path in [spec.objectPath(for: target)] + spec.objectAliases {
+                        try root.createDataset(base + path, shape: spec.shape, floats: try array.values())
+                    }
                 }
             }
         }

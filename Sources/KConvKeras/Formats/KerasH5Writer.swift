@@ -8,7 +8,7 @@ package enum KerasH5Writer {
     /// The tf-keras release whose vocabulary and layout these files follow.
     package static let kerasVersion = "2.21.0"
 
-    package static func write(_ model: Model, config: JSONObject, to path: String) throws {
+    package static func write(_ model: Model, config: JSONObject, rewrites: WeightRewrites = WeightRewrites(), to path: String) throws {
         let root = try HDF5File.create(path).root
         try root.setAttribute("backend", .string("tensorflow"))
         try root.setAttribute("keras_version", .string(kerasVersion))
@@ -20,7 +20,7 @@ package enum KerasH5Writer {
         for layer in model.layers {
             try locating(layer: layer.label) {
                 let group = try weights.createGroup(layer.name)
-                let arrays = try boundWeights(layer)
+                let arrays = try boundWeights(layer, rewrites)
                 let names = legacyWeightNames(layer)
                 try setNameList(group, "weight_names", names)
                 for ((spec, array), name) in zip(zip(layer.weightSpecs, arrays), names) {
@@ -55,9 +55,9 @@ package enum KerasH5Writer {
 }
 
 /// A layer's bound weight arrays, one per spec, or an error saying they are missing.
-package func boundWeights(_ layer: Layer) throws -> [WeightArray] {
+package func boundWeights(_ layer: Layer, _ rewrites: WeightRewrites = WeightRewrites()) throws -> [WeightArray] {
     guard layer.weights.count == layer.weightSpecs.count else {
         throw ModelError("has \(layer.weightSpecs.count) weights but \(layer.weights.count) were loaded: give the weights file that goes with this config")
     }
-    return layer.weights
+    return layer.weights.map(rewrites.applied)
 }

@@ -52,7 +52,7 @@ package enum TFJSWriter {
     }
 
     /// Writes `model.json` at `path` and the shards beside it; `config` is the Keras 2 `model_config`.
-    package static func write(_ model: Model, config: JSONObject, to path: String, shardSize: Int) throws {
+    package static func write(_ model: Model, config: JSONObject, rewrites: WeightRewrites = WeightRewrites(), to path: String, shardSize: Int) throws {
         guard shardSize > 0 else { throw ModelError("the shard size must be a positive number of bytes, found \(shardSize)") }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         let layers = model.layers.filter { !$0.weightSpecs.isEmpty }
@@ -75,7 +75,7 @@ package enum TFJSWriter {
         var shards = ShardStream(directory: directory, names: shardNames, shardSize: shardSize)
         for layer in layers {
             try locating(layer: layer.label) {
-                for (spec, array) in zip(layer.weightSpecs, try boundWeights(layer)) {
+                for (spec, array) in zip(layer.weightSpecs, try boundWeights(layer, rewrites)) {
                     let values = try array.values()
                     guard values.count == spec.count else {
                         throw ModelError(field: "weight '\(array.name)'", "shape \(spec.shape) holds \(spec.count) values, found \(values.count)")

@@ -58,6 +58,14 @@ public class ConvolutionBase: Layer {
 
     override public var unsupportedReason: String? { activation.inPlaceUnsupportedReason }
 
+    /// The activation's argument is the last affine step's: all weights, or a separable convolution's
+    /// pointwise kernel and bias (scaling its depthwise kernel too would scale twice).
+    package override func affineArguments(of key: String) -> [WeightScaling]? {
+        guard key == "activation" else { return nil }
+        let separable = weightSpecs.contains { $0.name == "pointwise_kernel" }
+        return allWeightsScaled.filter { !separable || weightSpecs[$0.index].name != "depthwise_kernel" }
+    }
+
     /// Adds the convolution node: the input, then the layer's weights in declaration order; no mask flows on.
     package func lowerConvolution(_ kind: ConvolutionOp.Kind, _ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         let op = ConvolutionOp(kind: kind, kernelSize: kernelSize, strides: strides, padding: padding, dilation: dilation,

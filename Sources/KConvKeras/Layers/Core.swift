@@ -63,6 +63,8 @@ public final class Dense: Layer {
         return try lowerElementwise(.dense(activation: activation), call, weights: [weights[0], useBias ? weights[1] : nil], into: &graph)
     }
 
+    package override func affineArguments(of key: String) -> [WeightScaling]? { key == "activation" ? allWeightsScaled : nil }
+
     override public var unsupportedReason: String? { activation.unsupportedReason }
 }
 
@@ -205,7 +207,20 @@ public final class UnsupportedLayer: Layer {
         throw ModelError.unknownShape(label)
     }
 
-    override public var unsupportedReason: String? { "kconv does not implement class \(className)" }
+    /// tf-keras records each `tf.*` call and `x[...]` slice as a TFOpLambda/SlicingOpLambda naming its function:
+    /// the reason names that operation.
+    override public var unsupportedReason: String? {
+        if ["TFOpLambda", "SlicingOpLambda"].contains(className), let function = config["function"]?.stringValue {
+            return "kconv does not implement \(className) operation tf.\(function)"
+        }
+        return "kconv does not implement class \(className)" + (Self.outOfReach[className].map { ": \($0)" } ?? "")
+    }
+
+    /// Why kconv leaves out classes it knows of.
+    private static let outOfReach = [
+        "StringLookup": "it maps strings, and kconv's tensors hold numbers only",
+        "TextVectorization": "it splits and maps strings, and kconv's tensors hold numbers only",
+    ]
 }
 
 extension Activation {

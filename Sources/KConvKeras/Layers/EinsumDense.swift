@@ -64,6 +64,8 @@ public final class EinsumDense: Layer {
     }
 
     override public var unsupportedReason: String? { activation.unsupportedReason }
+
+    package override func affineArguments(of key: String) -> [WeightScaling]? { key == "activation" ? allWeightsScaled : nil }
 }
 
 /// An EinsumDense equation, parsed as Keras's `_analyze_einsum_string` reads it.

@@ -1,9 +1,10 @@
 import KConvGraph
 import KConvIO
-/// Normalisation layers: BatchNormalization (moving statistics at inference) and LayerNormalization.
+/// Normalisation layers: BatchNormalization (moving statistics at inference), and the per-sample ones:
+/// LayerNormalization, GroupNormalization, UnitNormalization and RMSNormalization.
 
 /// Normalised axes of an input, from an `axis` entry that is an int or a list (negative counts from the end).
-private func normalizedAxes(_ config: ConfigReader, rank: Int, of layer: Layer) throws -> [Int] {
+func normalizedAxes(_ config: ConfigReader, rank: Int, of layer: Layer) throws -> [Int] {
     try config.intOrList("axis", default: [-1]).map { axis in
         let resolved = axis < 0 ? axis + rank : axis
         guard (1..<rank).contains(resolved) else {
@@ -14,7 +15,7 @@ private func normalizedAxes(_ config: ConfigReader, rank: Int, of layer: Layer) 
 }
 
 /// The sizes of `axes` in `shape`, which must be known to size the weights.
-private func axisSizes(_ shape: TensorShape, _ axes: [Int], of layer: Layer) throws -> [Int] {
+func axisSizes(_ shape: TensorShape, _ axes: [Int], of layer: Layer) throws -> [Int] {
     try axes.map { axis in
         guard let size = shape[axis] else {
             throw ModelError(layer: layer.label, "axis \(axis) of the input must be known, found \(shape.kerasDescription)")
@@ -127,5 +128,99 @@ public final class LayerNormalization: Layer {
         if !center { weights.append(nil) }
         let op = LayerNormOp(axes: axes, rank: builtInputShapes?.first?.count ?? 0, epsilon: epsilon, subtractsMean: !rmsScaling)
         return try lowerElementwise(.layerNorm(op), call, weights: weights, into: &graph)
+    }
+}
+
+/// Splits the channels along `axis` into `groups` groups and normalises each per sample over its channels
+/// and every other non-batch axis; then `gamma · x̂ + beta` per channel. `groups = -1`: one group per
+/// channel (instance normalisation). Keras 3 and tf-keras compute the same maths (read in their
+/// `group_normalization.py`), except that tf-keras weighs the moments by the input's mask, which kconv
+/// does not compute: such a call is refused. The mask passes through, as both support masking.
+public final class GroupNormalization: Layer {
+    package override class var kerasClassNames: [String] { ["GroupNormalization"] }
+    package override class var examples: [LayerExample] { [LayerExample("GroupNormalization", ["groups": 2], inputs: [[3, 4]])] }
+    public let configuredGroups: Int
+    public let epsilon: Double
+    public let center: Bool
+    public let scale: Bool
+    public private(set) var axis = 0
+    public private(set) var groups = 0
+
+    public required init(_ context: LayerContext) throws {
+        configuredGroups = try context.config.int("groups", default: 32)
+        epsilon = try context.config.double("epsilon", default: 1e-3)
+        center = try context.config.bool("center", default: true)
+        scale = try context.config.bool("scale", default: true)
+        try super.init(context)
+    }
+
+    package override func makeWeights(_ inputShapes: [TensorShape]) throws -> [WeightSpec] {
+        let input = try singleInput(inputShapes)
+        let reader = ConfigReader(config)
+        let axes = try normalizedAxes(reader, rank: input.count, of: self)
+        guard axes.count == 1 else { throw reader.error("axis", expected: "one axis", found: config["axis"]) }
+        axis = axes[0]
+        let channels = try axisSizes(input, axes, of: self)[0]
+        groups = configuredGroups == -1 ? channels : configuredGroups
+        guard groups > 0, groups <= channels, channels % groups == 0 else {
+            throw ModelError(layer: label, field: "config.groups", "expected a number of groups that divides the \(channels) channels, found \(configuredGroups)")
+        }
+        var specs: [WeightSpec] = []
+        if scale { specs.append(weight("gamma", [channels], index: specs.count)) }
+        if center { specs.append(weight("beta", [channels], index: specs.count)) }
+        return specs
+    }
+
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        if dialect < .keras3, try singleInput(call).mask != nil {
+            throw ModelError(layer: label, "tf-keras weighs GroupNormalization's moments by the input's mask, which kconv does not compute")
+        }
+        var weights = try weightValues(&graph).map(Optional.some)
+        if !scale { weights.insert(nil, at: 0) }
+        if !center { weights.append(nil) }
+        let op = GroupNormOp(axis: axis, groups: groups, rank: builtInputShapes?.first?.count ?? 0, epsilon: epsilon)
+        return try lowerElementwise(.groupNorm(op), call, weights: weights, into: &graph)
+    }
+}
+
+/// `x / ‖x‖₂` over `axis` (an int or a list), per sample; no weights, the mask passes through. The norm's
+/// floor differs: tf-keras calls `tf.linalg.l2_normalize`, which floors the squared sum at 1e-12 (the
+/// norm at 1e-6); Keras 3 calls `ops.normalize(epsilon=1e-12)`, which floors the norm at 1e-12.
+public final class UnitNormalization: Layer {
+    package override class var kerasClassNames: [String] { ["UnitNormalization"] }
+    package override class var examples: [LayerExample] { [LayerExample("UnitNormalization", inputs: [[3]])] }
+
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let rank = try singleInput(builtInputShapes ?? []).count
+        let axes = try normalizedAxes(ConfigReader(config), rank: rank, of: self)
+        return try lowerElementwise(.l2Normalize(axes: axes, normFloor: dialect >= .keras3 ? 1e-12 : 1e-6), call, into: &graph)
+    }
+}
+
+/// Keras 3's RMSNormalization: `x · rsqrt(mean(x²) + epsilon) · scale` over `axis` (`ops.rms_normalization`),
+/// unlike LayerNormalization's `rms_scaling`, which divides by the variance's root. The mask stops, as the
+/// layer does not support masking.
+public final class RMSNormalization: Layer {
+    package override class var kerasClassNames: [String] { ["RMSNormalization"] }
+    package override class var absentIn: [KerasDialect: String] { [.keras2: "Keras 2 has no RMSNormalization"] }
+    package override class var examples: [LayerExample] { [LayerExample("RMSNormalization", inputs: [[3]])] }
+    public let epsilon: Double
+    public private(set) var axes: [Int] = []
+
+    public required init(_ context: LayerContext) throws {
+        epsilon = try context.config.double("epsilon", default: 1e-6)
+        try super.init(context)
+    }
+
+    package override func makeWeights(_ inputShapes: [TensorShape]) throws -> [WeightSpec] {
+        let input = try singleInput(inputShapes)
+        axes = try normalizedAxes(ConfigReader(config), rank: input.count, of: self).sorted()
+        return [weight("scale", try axisSizes(input, axes, of: self), index: 0)]
+    }
+
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let op = LayerNormOp(axes: axes, rank: builtInputShapes?.first?.count ?? 0, epsilon: epsilon, subtractsMean: false, rootMeanSquare: true)
+        let output = try lowerElementwise(.layerNorm(op), call, weights: try weightValues(&graph) + [nil], into: &graph)
+        return output.map { LoweredTensor(value: $0.value, mask: nil) }
     }
 }

@@ -86,6 +86,21 @@ public final class Recurrent: Layer {
         try exportTimeMajor(&config, export, timeMajor)
     }
 
+    /// The gates whose pre-activation each function gets, as column blocks of kernel, recurrent kernel and
+    /// bias (Keras orders LSTM gates i, f, c, o and GRU's z, r, h). An LSTM's `activation` also acts on the
+    /// cell state, which no weight scales.
+    package override func affineArguments(of key: String) -> [WeightScaling]? {
+        let parts: [Int]
+        switch (cell, key) {
+        case (.simple, "activation"): return allWeightsScaled
+        case (.lstm, "recurrent_activation"): parts = [0, 1, 3]
+        case (.gru, "recurrent_activation"): parts = [0, 1]
+        case (.gru, "activation"): parts = [2]
+        default: return nil
+        }
+        return weightSpecs.indices.map { WeightScaling($0, blocks: cell.gates, parts: parts) }
+    }
+
     /// Keras 1 stored LSTM and GRU weights per gate (12 and 9 arrays, `[W, U, b]` per gate, LSTM gates in
     /// the order i, c, f, o); Keras 2's `preprocess_weights_for_loading` joins them into kernel, recurrent
     /// kernel and bias with gates i, f, c, o.

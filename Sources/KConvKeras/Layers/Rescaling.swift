@@ -47,7 +47,7 @@ public final class Rescaling: Layer {
 
     /// Reads `key`: a number, (nested) lists of numbers, or Keras 3's serialised array (`__numpy__`,
     /// `__tensor__`: the list under `config.value`).
-    private static func broadcastable(_ config: ConfigReader, _ key: String, default fallback: Double?) throws -> Broadcastable {
+    static func broadcastable(_ config: ConfigReader, _ key: String, default fallback: Double?) throws -> Broadcastable {
         guard let value = config.object[key], !value.isNull else {
             guard let fallback else { throw config.error(key, expected: "a number or a list of numbers", found: nil) }
             return Broadcastable(shape: [], values: [fallback])

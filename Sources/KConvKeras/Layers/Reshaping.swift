@@ -201,8 +201,8 @@ public final class UpSampling: Layer {
         rank == 1 ? [VersionOnlyKey("data_format", onlyIn: .keras3, value: "channels_last", why: "Keras 2's 1-D padding, cropping and upsampling are channels_last only")] : []
     }
 
-    /// Nearest: every row repeated `size` times per axis (Keras's `repeat`). Bilinear (2-D only): the image
-    /// resized to `size`× its height and width as `tf.image.resize` does.
+    /// Nearest: every row repeated `size` times per axis (Keras's `repeat`). Bilinear and bicubic (2-D only):
+    /// the image resized to `size`× its height and width as `tf.image.resize` does.
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         let input = try singleInput(call).value
         switch interpolation {
@@ -221,14 +221,15 @@ public final class UpSampling: Layer {
                                   outputs: [ValueType(dtype: .float32, shape: shape)], origin: label)[0]
             }
             return lowerUnmasked(.repeatElements(axis: firstSpatial + rank - 1, times: size[rank - 1]), value, call, into: &graph)
-        case "bilinear" where rank == 2:
-            return lowerUnmasked(.resizeBilinear(factors: size, channelsFirst: channelsFirst), input, call, into: &graph)
+        case "bilinear" where rank == 2, "bicubic" where rank == 2:
+            let method: ResizeOp.Interpolation = interpolation == "bicubic" ? .bicubic : .bilinear
+            return lowerUnmasked(.resize(ResizeOp(target: .factors(height: size[0], width: size[1]), interpolation: method, channelsFirst: channelsFirst)), input, call, into: &graph)
         default:
             throw EngineError("kconv cannot compute interpolation '\(interpolation)' for \(className)")
         }
     }
 
     override public var unsupportedReason: String? {
-        ["nearest", "bilinear"].contains(interpolation) ? nil : "interpolation '\(interpolation)'"
+        ["nearest", "bilinear", "bicubic"].contains(interpolation) ? nil : "interpolation '\(interpolation)'"
     }
 }

@@ -224,15 +224,15 @@ package struct GraphBuilder {
         return try calls.map { call in
             if let object = call.objectValue { return keras3Call(object) }
             // tf.keras writes a one-tensor call (TFOpLambda, ...) as the bare entry, not a list of entries.
-            if let single = configTensor(call) {
+            if configTensor(call) != nil || isConstantEntry(call) {
                 let kwargs = call.arrayValue.flatMap { $0.count > 3 ? $0[3].objectValue : nil } ?? JSONObject()
-                return InboundCall(inputs: [single], keywordInputs: keywordTensors(kwargs, legacy: true), raw: call)
+                return InboundCall(inputs: configTensor(call).map { [$0] } ?? [], keywordInputs: keywordTensors(kwargs, legacy: true), raw: call)
             }
             guard let entries = call.arrayValue else {
                 throw ModelError("expected a call, found \(ConfigReader.describe(call))")
             }
             var inputs: [ConfigTensor] = []
-            for entry in entries {
+            for entry in entries where !isConstantEntry(entry) {
                 guard let tensor = configTensor(entry) else {
                     throw ModelError("expected [layer name, node index, tensor index, kwargs], found \(ConfigReader.describe(entry))")
                 }
@@ -241,6 +241,14 @@ package struct GraphBuilder {
             let kwargs = entries.first?.arrayValue.flatMap { $0.count > 3 ? $0[3].objectValue : nil } ?? JSONObject()
             return InboundCall(inputs: inputs, keywordInputs: keywordTensors(kwargs, legacy: true), raw: call)
         }
+    }
+
+    /// tf-keras's entry for a first argument that is a constant rather than a tensor (`tf.math.multiply(0.71,
+    /// y)`, which `activations.elu(x, alpha=0.71)` records): `["_CONSTANT_VALUE", -1, value, kwargs?]`. It
+    /// names no tensor; the call's tensors are in its kwargs.
+    private static func isConstantEntry(_ value: JSONValue) -> Bool {
+        guard let items = value.arrayValue, (3...4).contains(items.count) else { return false }
+        return items[0].stringValue == "_CONSTANT_VALUE" && items[1].intValue == -1
     }
 
     private static func keras3Call(_ call: JSONObject) -> InboundCall {

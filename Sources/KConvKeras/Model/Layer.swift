@@ -1,3 +1,4 @@
+import Foundation
 import KConvGraph
 import KConvIO
 /// One weight a layer owns once built, declared once by the layer and named from that declaration in
@@ -17,6 +18,12 @@ public struct WeightSpec: Equatable, Sendable {
     /// Whether `legacyName` is already complete: names a nested model gives its layers' weights are not
     /// prefixed by the scopes of the layers around it.
     public var legacyNameIsComplete = false
+    /// Further object paths where Keras 3 files hold the same variable again (a wrapper that tracks its
+    /// inner layer's kernel as its own too): written there as well, never read from there.
+    public var objectAliases: [String] = []
+    /// Whether Keras counts it among the layer's parameters: not when Keras created the variable with an
+    /// unknown axis (an adapted tf-keras Discretization's summary, shape `(2, None)`).
+    public var countedByKeras = true
 
     public var count: Int { shape.reduce(1, *) }
 
@@ -36,6 +43,7 @@ public struct WeightSpec: Equatable, Sendable {
         var spec = self
         spec.objectPath = objectPrefix + objectPath
         spec.keras2ObjectPath = keras2ObjectPath.map { objectPrefix + $0 }
+        spec.objectAliases = objectAliases.map { objectPrefix + $0 }
         if let legacyScope, !legacyNameIsComplete { spec.legacyName = legacyScope + "/" + legacyName }
         return spec
     }
@@ -47,6 +55,8 @@ public struct WeightArray {
     /// The name it had in the file (`dense/kernel:0`, `layers/dense/vars/0`).
     public let name: String
     public let shape: [Int]
+    /// Which array this is, shared by its copies (a wrapper and its inner layer hold the same arrays).
+    package let id = UUID()
     private let reader: () throws -> [Float]
 
     public init(name: String, shape: [Int], reader: @escaping () throws -> [Float]) {
@@ -56,6 +66,51 @@ public struct WeightArray {
     }
 
     public func values() throws -> [Float] { try reader() }
+}
+
+/// Part of a weight that a conversion multiplies: its last axis cut into `blocks` equal parts (an RNN
+/// kernel's gates), of which `parts` are scaled.
+package struct WeightScaling: Sendable {
+    package var index: Int
+    package var blocks: Int
+    package var parts: [Int]
+
+    /// All of weight `index`.
+    package init(_ index: Int) { self.init(index, blocks: 1, parts: [0]) }
+
+    package init(_ index: Int, blocks: Int, parts: [Int]) {
+        self.index = index
+        self.blocks = blocks
+        self.parts = parts
+    }
+}
+
+/// What to do to a layer's weights to write them: every scaling a conversion asked for, per array.
+package struct WeightRewrites {
+    private var scalings: [UUID: [(WeightScaling, Float)]] = [:]
+
+    package init() {}
+
+    /// Asks for `layer`'s weights in `parts` to be multiplied by `factor`.
+    package mutating func scale(_ layer: Layer, _ parts: [WeightScaling], by factor: Float) {
+        for part in parts where part.index < layer.weights.count {
+            scalings[layer.weights[part.index].id, default: []].append((part, factor))
+        }
+    }
+
+    /// The array as written: its values with every asked-for scaling applied.
+    package func applied(to array: WeightArray) -> WeightArray {
+        guard let scalings = scalings[array.id] else { return array }
+        let columns = array.shape.last ?? 1
+        return WeightArray(name: array.name, shape: array.shape) {
+            var values = try array.values()
+            for (part, factor) in scalings {
+                let width = columns / part.blocks
+                for index in values.indices where part.parts.contains(index % columns / width) { values[index] *= factor }
+            }
+            return values
+        }
+    }
 }
 
 /// What a layer's initialiser gets: its identity, its config, the dialect it was written in, and a way
@@ -103,6 +158,9 @@ public class Layer {
     package class var writtenClassNames: [KerasDialect: String] { [:] }
     /// The Keras generations that have no such class, each with why: kconv refuses to write it for them.
     package class var absentIn: [KerasDialect: String] { [:] }
+    /// Why a config of this class cannot be written for another Keras generation than the one that wrote
+    /// it, when both have the class but compute it differently at inference (RandomCrop); nil when it converts.
+    package class var inferenceDiffersBetweenGenerations: String? { nil }
     /// A minimal use of each class in `kerasClassNames`, which `LayerSupport` builds, runs and writes to
     /// tell what kconv supports (and the tests check there is one per class).
     package class var examples: [LayerExample] { [] }
@@ -130,6 +188,10 @@ public class Layer {
         weightSpecs = specs
         builtInputShapes = inputShapes
     }
+
+    /// Reads what a Keras 3 archive keeps for this layer under `assets/<its object path>/` (`read` gives a
+    /// file's bytes by name, nil when absent): the state some layers keep outside their config and weights.
+    package func readAssets(_ read: (String) throws -> [UInt8]?) throws {}
 
     /// Attaches weight arrays (already checked against `weightSpecs`); containers pass them on to the
     /// layers they hold.
@@ -189,6 +251,14 @@ public class Layer {
         try export.translateActivations(&config, of: self)
     }
 
+    /// The weights whose affine map is the argument of the function named by config key `key`
+    /// (`activation`, `recurrent_activation`), so that scaling them scales that argument exactly; nil when
+    /// the argument is not such a map (a standalone activation, an LSTM's cell-state activation).
+    package func affineArguments(of key: String) -> [WeightScaling]? { nil }
+
+    /// All of this layer's weights, for `affineArguments` of a layer whose output is one affine map.
+    package var allWeightsScaled: [WeightScaling] { weightSpecs.indices.map(WeightScaling.init) }
+
     /// Keras 1 stored some weights in another layout; this layer's arrays, read from a Keras 1 file, in the
     /// layout it declares (`preprocess_weights_for_loading`).
     package func keras1Weights(_ arrays: [WeightArray]) throws -> [WeightArray] { arrays }
@@ -213,8 +283,8 @@ public class Layer {
     /// inputs stay in range.
     package var inputVocabulary: Int? { nil }
 
-    public var paramCount: Int { weightSpecs.reduce(0) { $0 + $1.count } }
-    public var trainableParamCount: Int { weightSpecs.filter(\.trainable).reduce(0) { $0 + $1.count } }
+    public var paramCount: Int { weightSpecs.filter(\.countedByKeras).reduce(0) { $0 + $1.count } }
+    public var trainableParamCount: Int { weightSpecs.filter { $0.trainable && $0.countedByKeras }.reduce(0) { $0 + $1.count } }
 
     /// `layer 'dense_1' (Dense)`, the prefix of every message about this layer.
     public var label: String { "layer '\(name)' (\(className))" }

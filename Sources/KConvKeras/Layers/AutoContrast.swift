@@ -1,0 +1,34 @@
+import KConvGraph
+import KConvIO
+
+/// Keras 3's `AutoContrast(value_range)`, which unlike the random augmentations computes at inference too
+/// (keras 3.15 `image_preprocessing/auto_contrast.py`, `transform_images`): each image's channels
+/// stretched to the whole value range by their minimum and maximum. Keras takes them over axes 1 and 2
+/// whatever `data_format` says, and so does kconv. The mask stops, as the layer does not support masking.
+public final class AutoContrast: Layer {
+    package override class var kerasClassNames: [String] { ["AutoContrast"] }
+    package override class var absentIn: [KerasDialect: String] { [.keras2: "tf-keras has no AutoContrast"] }
+    package override class var examples: [LayerExample] { [LayerExample("AutoContrast", inputs: [[4, 4, 3]])] }
+    public let low: Double
+    public let high: Double
+
+    public required init(_ context: LayerContext) throws {
+        let config = context.config
+        let range = config.object["value_range"].map { $0.arrayValue?.compactMap(\.doubleValue) ?? [] } ?? [0, 255]
+        guard range.count == 2, range[0] < range[1] else {
+            throw config.error("value_range", expected: "[low, high] with low < high", found: config.object["value_range"])
+        }
+        (low, high) = (range[0], range[1])
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let shape = try singleInput(inputShapes)
+        try requireRank(shape, 4...4, "a 4-D image batch")
+        return [shape]
+    }
+
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        lowerUnmasked(.autoContrast(AutoContrastOp(low: Float(low), high: Float(high))), try singleInput(call).value, call, into: &graph)
+    }
+}

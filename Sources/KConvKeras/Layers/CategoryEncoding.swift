@@ -1,0 +1,76 @@
+import KConvGraph
+import KConvIO
+
+/// `CategoryEncoding(num_tokens, output_mode)`: whole numbers in `[0, num_tokens)` as one-hot rows, or per
+/// sample as multi-hot flags or counts (Keras's `encode_categorical_inputs`, the same in tf-keras 2.21 and
+/// Keras 3.15). Values out of range set nothing (tf-keras asserts they are in range). Also the encoding
+/// stage of Discretization and IntegerLookup, through `CategoricalOutput`.
+public final class CategoryEncoding: Layer {
+    package override class var kerasClassNames: [String] { ["CategoryEncoding"] }
+    package override class var examples: [LayerExample] {
+        [LayerExample("CategoryEncoding", ["num_tokens": 4, "output_mode": "multi_hot"], inputs: [[3]])]
+    }
+    public let output: CategoricalOutput
+
+    public required init(_ context: LayerContext) throws {
+        output = try CategoricalOutput(context.config, default: "multi_hot", depth: try context.config.int("num_tokens"))
+        try super.init(context)
+    }
+
+    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        [output.shape(try singleInput(inputShapes))]
+    }
+
+    /// Keras 3's CategoryEncoding has no `sparse` key; tf-keras's is false unless sparse outputs were asked for.
+    package override var versionOnlyKeys: [VersionOnlyKey] {
+        [VersionOnlyKey("sparse", onlyIn: .keras2, value: false, why: "Keras 3's CategoryEncoding has no sparse output")]
+    }
+
+    override public var unsupportedReason: String? { output.unsupportedReason }
+
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard call.inputs.count == 1 else { throw ModelError(layer: label, "kconv does not compute count_weights") }
+        return [output.lower(try singleInput(call).value, call, origin: label, into: &graph)]
+    }
+}
+
+/// The `output_mode` of Keras's categorical preprocessing layers: `int` (the indices themselves), or an
+/// encoding with `depth` slots (`one_hot`, `multi_hot`, `count`).
+public struct CategoricalOutput: Sendable {
+    public let mode: String
+    public let depth: Int
+    public let sparse: Bool
+
+    init(_ config: ConfigReader, default fallback: String, depth: Int) throws {
+        mode = try config.choice("output_mode", ["int", "one_hot", "multi_hot", "count", "tf_idf"], default: fallback)
+        sparse = try config.bool("sparse", default: false)
+        guard depth > 0 else { throw config.error("num_tokens", expected: "a positive number of tokens", found: .int(Int64(depth))) }
+        self.depth = depth
+    }
+
+    /// The encoding, or nil for `int`.
+    var encoding: CategoryEncodingOp.Mode? { CategoryEncodingOp.Mode(rawValue: mode) }
+
+    var unsupportedReason: String? {
+        if mode == "tf_idf" { return "output_mode 'tf_idf'" }
+        return sparse && mode != "int" ? "sparse outputs" : nil
+    }
+
+    /// Keras's `compute_output_shape`: one-hot appends `depth` (replacing a trailing 1); multi-hot and
+    /// count replace the last axis.
+    func shape(_ input: TensorShape) -> TensorShape {
+        switch encoding {
+        case nil: input
+        case .oneHot?: (input.count > 1 && input.last == 1 ? Array(input.dropLast()) : input) + [depth]
+        case .multiHot?, .count?: Array(input.dropLast()) + [depth]
+        }
+    }
+
+    /// `indices` encoded (or passed on for `int`), without a mask.
+    func lower(_ indices: ValueID, _ call: LoweringCall, origin: String, into graph: inout Graph) -> LoweredTensor {
+        guard let encoding else { return LoweredTensor(value: indices, mask: nil) }
+        let type = ValueType(dtype: .float32, shape: call.outputShapes?.first?.dims)
+        let output = graph.add(.categoryEncoding(CategoryEncodingOp(mode: encoding, depth: depth)), inputs: [indices], outputs: [type], origin: origin)
+        return LoweredTensor(value: output[0], mask: nil)
+    }
+}
