@@ -61,10 +61,6 @@ EXPECTED_REFUSALS.update({("rnn_stacked_cells_mask", library, "onnxruntime"):
 # Not done: kconv stores a CuDNN layer's Keras 3 weights under its own class's name, so the LSTM it writes
 # for Keras 3 does not read back and the conversion's check refuses it.
 EXPECTED_REFUSALS[("cudnn_rnn", "keras2", "keras3")] = "CuDNNLSTM written for Keras 3 does not read back yet"
-# ONNX has no ConvLSTM operator (kconv refuses rather than unrolling the time loop).
-EXPECTED_REFUSALS.update({(case, library, "onnxruntime"): "ONNX has no ConvLSTM operator"
-                          for case in ("conv_lstm1d", "conv_lstm2d", "conv_lstm2d_mask", "conv_lstm3d")
-                          for library in ("keras2", "keras3")})
 
 # (case, source library, target library) -> why the target library itself cannot run the converted model,
 # and a phrase of the error it gives.

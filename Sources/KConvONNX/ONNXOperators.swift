@@ -109,8 +109,8 @@ extension ONNXTranslator {
             try translateRecurrent(node, op, weightCount: weightCount, returnState: returnState)
         case .bidirectional(let op):
             try translateBidirectional(node, op)
-        case .convLSTM:
-            throw ModelError("ONNX has no ConvLSTM operator, and kconv does not unroll the time loop into per-step convolutions")
+        case .convLSTM(let op):
+            try translateConvLSTM(node, op)
         case .reverseTime:
             let x = try input(0), source = try producedValue(x)
             // The recurrent operators read a mask as sequence lengths of trailing padding, which a reversed mask is not.
