@@ -46,7 +46,6 @@ EXPECTED_REFUSALS = {
     ("activations", "keras3", "keras2"): HARD_SIGMOID,
     ("lambda_layer", "keras2", "keras3"): LAMBDA,
     ("lambda_layer", "keras2", "onnxruntime"): LAMBDA,
-    ("conv_lstm1d", "keras2", "keras3"): HARD_SIGMOID,
     ("hashing", "keras2", "onnxruntime"): HASHING,
     ("hashing", "keras3", "onnxruntime"): HASHING,
     ("preprocessing_layouts", "keras3", "keras2"): "tf-keras's image preprocessing layers are channels_last only",

@@ -92,6 +92,12 @@ public final class ConvLSTM: Layer {
         try exportTimeMajor(&config, export, false)
     }
 
+    /// `recurrent_activation` gets the pre-activations of gates i, f and o (blocks 0, 1, 3 of `[i f c o]`
+    /// along the last axis of kernel, recurrent kernel and bias), so scaling them scales its argument.
+    package override func affineArguments(of key: String) -> [WeightScaling]? {
+        key == "recurrent_activation" ? weightSpecs.indices.map { WeightScaling($0, blocks: 4, parts: [0, 1, 3]) } : nil
+    }
+
     override public var unsupportedReason: String? {
         sequenceUnsupportedReason(stateful: stateful, timeMajor: false)
             ?? activation.inPlaceUnsupportedReason ?? recurrentActivation.inPlaceUnsupportedReason
