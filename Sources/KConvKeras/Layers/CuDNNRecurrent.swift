@@ -44,6 +44,12 @@ public class CuDNNRecurrent: Layer, RecurrentPass {
 
     package var stateCount: Int { settings.cell.stateCount }
 
+    /// Keras counts cuDNN's two LSTM biases (`2·4·units`), which kconv holds summed as LSTM's one.
+    override public var paramCount: Int { super.paramCount + (settings.cell == .lstm ? settings.cell.gates * settings.units : 0) }
+    override public var trainableParamCount: Int {
+        super.trainableParamCount + (settings.cell == .lstm ? settings.cell.gates * settings.units : 0)
+    }
+
     package func recurrentOp(zeroOutputForMask: Bool) -> RecurrentOp {
         settings.pass(goBackwards: goBackwards, returnSequences: returnSequences, zeroOutputForMask: zeroOutputForMask)
     }

@@ -65,7 +65,8 @@ public final class RNN: Layer {
         try cell.bind(arrays)
     }
 
-    override public var sublayers: [Layer] { [cell] }
+    /// None: Keras's summary does not list an RNN's cell as a nested layer.
+    override public var sublayers: [Layer] { [] }
     package override var callSignature: CallSignature { .sequenceAndStates }
 
     package override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
