@@ -262,6 +262,13 @@ row("locally_connected1d", "LocallyConnected1D", dict(filters=2, kernel_size=3),
 row("locally_connected1d_implementation2", "LocallyConnected1D", dict(filters=2, kernel_size=3, implementation=2),
     libs=K2, inputs=[SEQ])
 row("locally_connected2d", "LocallyConnected2D", dict(filters=2, kernel_size=3), libs=K2, inputs=[IMG])
+row("locally_connected1d_implementation3_same", "LocallyConnected1D",
+    dict(filters=2, kernel_size=3, strides=2, padding="same", implementation=3), libs=K2, inputs=[SEQ])
+row("locally_connected2d_implementation2_channels_first", "LocallyConnected2D",
+    dict(filters=2, kernel_size=(2, 3), data_format="channels_first", implementation=2, activation="tanh"),
+    libs=K2, inputs=[(3, 5, 4)])
+row("locally_connected2d_implementation3", "LocallyConnected2D",
+    dict(filters=2, kernel_size=2, strides=(1, 2), padding="same", implementation=3), libs=K2, inputs=[IMG])
 
 # -- pooling ------------------------------------------------------------------
 for dims, shape in ((1, (7, 3)), (2, (6, 5, 2)), (3, (4, 5, 4, 2))):

@@ -822,6 +822,28 @@ def separable_depthwise(k):
     return k.Model([img, sig], [a, b])
 
 
+@case("conv_batchnorm",
+      "BatchNormalization after linear Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose and "
+      "Dense (what an ONNX export folds into their weights), one after a relu Conv2D (not foldable), "
+      "ZeroPadding2D and UpSampling2D between convolutions, a residual Add, on (batch, 8, 8, 3).")
+def conv_batchnorm(k):
+    L = k.L
+    x = L.Input(shape=(8, 8, 3), name="image")
+    h = L.BatchNormalization()(L.Conv2D(4, 3, padding="same")(x))               # 8x8x4
+    h = L.ReLU()(h)
+    h = L.ZeroPadding2D(((1, 0), (0, 1)))(h)                                     # 9x9x4
+    h = L.BatchNormalization()(L.DepthwiseConv2D(2, depth_multiplier=2)(h))      # 8x8x8
+    r = L.BatchNormalization()(L.SeparableConv2D(8, 3, padding="same", use_bias=False)(h))
+    h = L.Add()([h, r])
+    h = L.BatchNormalization()(L.Conv2D(4, 1, activation="relu")(h))            # not foldable
+    h = L.MaxPooling2D(2)(h)                                                     # 4x4x4
+    h = L.UpSampling2D(2)(h)                                                     # 8x8x4
+    h = L.BatchNormalization(epsilon=0.01)(L.Conv2DTranspose(3, 2, strides=2)(h))  # 16x16x3
+    h = L.GlobalAveragePooling2D()(h)
+    h = L.BatchNormalization()(L.Dense(5)(h))
+    return k.Model(x, L.Dense(3)(h))
+
+
 @case("pooling",
       "MaxPooling1D/2D and AveragePooling1D/2D (valid and same padding, strides) and "
       "GlobalMax/GlobalAveragePooling1D/2D; two inputs, four outputs.")
@@ -1067,6 +1089,45 @@ def keras3_attention(k):
     h = L.GroupQueryAttention(2, 4, 2, name="grouped")(x, x, use_causal_mask=True)
     h, scores = L.MultiHeadAttention(2, 2, use_gate=True, name="gated")(h, x, return_attention_scores=True)
     return k.Model(tokens, [h, scores])
+
+
+@case("tensor_ops",
+      "Tensor operations called on symbolic tensors: Keras 3 records keras.ops calls (add, subtract, "
+      "multiply, divide, power, maximum, minimum, where, comparisons, cast, reshape, transpose, "
+      "expand_dims, squeeze, concatenate, stack, x[...] slicing, mean/sum/max/min, matmul, softmax) as "
+      "operation nodes; tf-keras records the same tf.* calls as TFOpLambda and x[...] as SlicingOpLambda.")
+def tensor_ops(k):
+    L = k.L
+    x = L.Input(shape=(4, 6), name="x")
+    y = L.Input(shape=(4, 6), name="y")
+    h = L.Dense(6, name="proj")(x)
+    if k.lib == "keras3":
+        from keras import ops as o
+        reduce_mean, reduce_sum, reduce_max, reduce_min = o.mean, o.sum, o.max, o.min
+        softmax, concat = o.softmax, o.concatenate
+    else:
+        import tensorflow as o
+        reduce_mean, reduce_sum = o.math.reduce_mean, o.math.reduce_sum
+        reduce_max, reduce_min = o.math.reduce_max, o.math.reduce_min
+        softmax, concat = o.nn.softmax, o.concat
+    a = o.add(h, y)
+    b = o.subtract(a, 0.5)
+    c = o.multiply(b, y)
+    d = o.divide(c, 3.0)
+    e = o.pow(d, 2.0) if k.lib == "keras2" else o.power(d, 2.0)
+    f = o.maximum(e, y)
+    g = o.minimum(f, 1.5)
+    w = o.where(o.greater(g, 0.1), g, o.negative(y))
+    flags = o.cast(o.less_equal(h, y), "float32")
+    t = o.transpose(w, (0, 2, 1))
+    squeezed = o.squeeze(o.expand_dims(w, 1), 1) if k.lib == "keras3" else o.squeeze(o.expand_dims(w, 1), [1])
+    return k.Model([x, y], [
+        o.reshape(w, (-1, 24)), t, concat([w, squeezed], axis=-1), o.stack([w, flags], axis=1),
+        w[:, -1], w[:, 1:3, ::2],
+        reduce_mean(w, axis=1), reduce_sum(w, axis=-1, keepdims=True), reduce_max(w, axis=(1, 2)),
+        reduce_min(w, axis=1), softmax(o.matmul(w, t), axis=-1),
+        a + y, h * 2.0, -h,
+    ])
 
 
 @case("lambda_layer",

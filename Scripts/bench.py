@@ -7,9 +7,11 @@ For each model and batch size (1 and 32) it measures, in --rounds interleaved ro
 best, the median latency of:
   - Keras 2 (tf-keras on TensorFlow CPU) as a serving user runs it: the model wrapped in tf.function, warm;
   - onnxruntime (2 intra-op threads) on the model converted with tf2onnx;
+  - onnxruntime (the same options) on kconv's own ONNX export of the model (`kconv convert m.h5 m.onnx`);
   - `kconv bench` (its own warm-up and timing loop, the same statistic);
-and prints the latencies and the ratios kconv/Keras and kconv/onnxruntime. It also checks that kconv's
-outputs match Keras's on the benchmark inputs (max abs error), so a fast wrong answer cannot hide.
+and prints the latencies and the ratios kconv/Keras, kconv/onnxruntime and kconv's ONNX / tf2onnx's ONNX (both
+in onnxruntime). It also checks that kconv's outputs and its ONNX file's outputs in onnxruntime match Keras's on
+the benchmark inputs (max abs error), so a fast wrong answer cannot hide.
 
 Models: the committed fixtures named in SMALL_MODELS, plus two larger ones built here with fixed seeds
 (they are not committed): two stacked Bidirectional(LSTM(128, return_sequences=True)) over 64 steps of
@@ -100,13 +102,30 @@ def keras_server(tf, model, inputs):
 
 
 def onnx_session(tf, tf2onnx, ort, model, batch_inputs, directory, name):
+    """onnxruntime on tf2onnx's conversion of `model`."""
     signature = [tf.TensorSpec([None] + list(x.shape[1:]), tf.float32, name=f"in_{i}") for i, x in enumerate(batch_inputs)]
     path = os.path.join(directory, name + ".onnx")
     tf2onnx.convert.from_keras(model, input_signature=signature, opset=17, output_path=path)
+    return ort_session(ort, path)
+
+
+def kconv_onnx_session(ort, kconv, model_path, directory, name):
+    """onnxruntime on kconv's own ONNX export of the file."""
+    path = os.path.join(directory, name + ".kconv.onnx")
+    subprocess.run([kconv, "convert", model_path, path, "--force"], check=True, capture_output=True)
+    return ort_session(ort, path)
+
+
+def ort_session(ort, path):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     options.inter_op_num_threads = 1
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def dtype_of(session_input):
+    """The numpy dtype an onnxruntime input takes (kconv keeps an Embedding's int32 input)."""
+    return {"tensor(float)": np.float32, "tensor(int32)": np.int32, "tensor(int64)": np.int64}[session_input.type]
 
 
 def kconv_latency(kconv, path, batch, runs):
@@ -151,29 +170,38 @@ def main():
                 runs = max(args.runs // 4, 20) if "large" in name and batch > 1 else args.runs
                 inputs = inputs_for(model, batch)
                 session = onnx_session(tf, tf2onnx, ort, model, inputs, directory, f"{name}_{batch}")
+                own = kconv_onnx_session(ort, args.kconv, path, directory, f"{name}_{batch}")
                 feed = {session.get_inputs()[i].name: x for i, x in enumerate(inputs)}
+                own_feed = {own.get_inputs()[i].name: x.astype(dtype_of(own.get_inputs()[i]))
+                            for i, x in enumerate(inputs)}
                 serve = keras_server(tf, model, inputs)
-                # Rounds of all three, keeping each one's best median: a burst of load from elsewhere on the
+                # Rounds of all four, keeping each one's best median: a burst of load from elsewhere on the
                 # machine then costs a round, not the result.
-                kconv_s = onnx_s = keras_s = float("inf")
+                kconv_s = onnx_s = own_s = keras_s = float("inf")
                 for _ in range(args.rounds):
                     # kconv runs in a subprocess: first let the thread pools of this process (TensorFlow's,
                     # onnxruntime's), which spin for a while after work, go idle.
                     time.sleep(0.5)
                     kconv_s = min(kconv_s, kconv_latency(args.kconv, path, batch, runs))
                     onnx_s = min(onnx_s, median_seconds(lambda: session.run(None, feed), runs))
+                    own_s = min(own_s, median_seconds(lambda: own.run(None, own_feed), runs))
                     keras_s = min(keras_s, median_seconds(serve, runs))
-                del session
                 expected = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
                 expected = expected if isinstance(expected, list) else [expected]
                 error = kconv_max_error(args.kconv, path, inputs, expected, directory)
-                rows.append((name, batch, keras_s, onnx_s, kconv_s, error))
-                print(f"{name:34} b={batch:<3} keras {keras_s * 1e3:9.4f} ms  onnxruntime {onnx_s * 1e3:9.4f} ms  "
-                      f"kconv {kconv_s * 1e3:9.4f} ms  kconv/keras {kconv_s / keras_s:6.2f}  "
-                      f"kconv/ort {kconv_s / onnx_s:6.2f}  max|err| {error:.2g}", flush=True)
-        worst_keras = max(r[4] / r[2] for r in rows)
-        worst_ort = max(r[4] / r[3] for r in rows)
-        print(f"\nworst kconv/keras {worst_keras:.2f} (target < 1), worst kconv/onnxruntime {worst_ort:.2f} (target <= 1.5)")
+                own_error = max(float(np.max(np.abs(got - want))) for got, want in zip(own.run(None, own_feed), expected))
+                del session, own
+                rows.append((name, batch, keras_s, onnx_s, own_s, kconv_s))
+                print(f"{name:34} b={batch:<3} keras {keras_s * 1e3:9.4f} ms  ort(tf2onnx) {onnx_s * 1e3:9.4f} ms  "
+                      f"ort(kconv) {own_s * 1e3:9.4f} ms  kconv {kconv_s * 1e3:9.4f} ms  "
+                      f"kconv/keras {kconv_s / keras_s:6.2f}  kconv/ort {kconv_s / onnx_s:6.2f}  "
+                      f"ort kconv/tf2onnx {own_s / onnx_s:6.2f}  max|err| kconv {error:.2g}, its ONNX {own_error:.2g}",
+                      flush=True)
+        worst_keras = max(r[5] / r[2] for r in rows)
+        worst_ort = max(r[5] / r[3] for r in rows)
+        worst_export = max(r[4] / r[3] for r in rows)
+        print(f"\nworst kconv/keras {worst_keras:.2f} (target < 1), worst kconv/onnxruntime {worst_ort:.2f} (target <= 1.5), "
+              f"worst onnxruntime on kconv's ONNX / on tf2onnx's {worst_export:.2f} (target <= 1)")
 
 
 if __name__ == "__main__":

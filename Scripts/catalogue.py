@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measure kconv against the Keras layer catalogue (Fixtures/catalogue, written by Fixtures/catalogue.py).
 
-    python3 Scripts/catalogue.py [--kconv PATH] [--jobs N] [--lib keras2|keras3] [--record]
+    python3 Scripts/catalogue.py [--kconv PATH] [--jobs N] [--lib keras2|keras3] [--onnx] [--record]
                                  [--result PATH] [--keep DIR]
 
 For every catalogue model file (one row per model and format: Keras 3 .keras and .h5, tf_keras .h5) runs
@@ -15,14 +15,22 @@ Each row is one of:
     refused         kconv stopped with its one-line `kconv: error:` reason (the to-do list)
     crash           a non-zero exit without a `kconv: error:` line, a signal, or a hang (timeout)
 
+With --onnx, every row whose verify passes is also written as ONNX (`kconv convert ROW out.onnx`), checked with
+onnx's full checker and run in onnxruntime (one thread) on the reference inputs against Keras's outputs (the
+same tolerance; parity.py's run_onnx and compare). Its ONNX status is one of pass, wrong numbers, refused (kconv
+refused to write it, naming what ONNX cannot express), invalid (the checker or onnxruntime rejected the file)
+or crash; status.json keeps it beside the row's status as "onnx": {"status": ..., "reason": ...}.
+
 Prints the rows that do not pass, a coverage table (per layer class: each format's statuses) and the totals
 per Keras version, and writes every row as JSON (--result, default .build/catalogue-result.json).
 
 Fixtures/catalogue/status.json holds the accepted status of each row; --record rewrites it from this run.
 Without --record the run exits non-zero on a regression: a row recorded as pass that no longer passes (or
 is gone), and any wrong-numbers or crash row, recorded or not. Refusals recorded as refusals are accepted.
+With --onnx the same holds for each row's ONNX status (an invalid file counts as wrong numbers); without it, the
+recorded ONNX statuses are neither checked nor rewritten.
 
-Needs only Python and numpy (no Keras): the models are unpacked from the catalogue's archives
+Needs only Python and numpy (no Keras; --onnx also needs onnx and onnxruntime): the models are unpacked from the catalogue's archives
 (keras2.tar.xz, keras3.tar.xz) into a scratch folder (--keep DIR keeps them there, to rerun kconv by hand).
 """
 import argparse
@@ -39,12 +47,15 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from parity import ATOL, RTOL, ROOT, default_kconv, table_line  # noqa: E402
+from parity import ATOL, RTOL, ROOT, compare, default_kconv, run_onnx, table_line  # noqa: E402
 
 CATALOGUE = os.path.join(ROOT, "Fixtures", "catalogue")
 STATUS = os.path.join(CATALOGUE, "status.json")
 LIBS = ("keras2", "keras3")
 STATUSES = ("pass", "wrong numbers", "wrong params", "refused", "crash")
+ONNX_STATUSES = ("pass", "wrong numbers", "invalid", "refused", "crash")
+# Statuses that are always a regression, recorded or not: a wrong answer or a broken file, never a to-do item.
+FAILURES = ("wrong numbers", "invalid", "crash")
 TIMEOUT = 120  # seconds per kconv command; a tiny catalogue model takes well under one
 
 
@@ -99,8 +110,26 @@ def failed_output(line):
     return f"{name} {shape}: max abs err {absolute}, max rel err {relative} at {where}: {verdict}"
 
 
-def measure(kconv, folder, row):
-    """Runs inspect and verify on one row; returns its result."""
+def measure_onnx(kconv, folder, path, reference, out):
+    """Writes one row as ONNX and runs it in onnxruntime: (status, reason)."""
+    code, _, err = kconv_run([kconv, "convert", path, out, "--force"])
+    if code != 0:
+        message = kconv_error(err, folder) if code is not None and code > 0 else None
+        return ("refused", message) if message else ("crash", crash_reason(code, err))
+    import numpy as np
+    reference = np.load(reference)
+    try:
+        outputs = run_onnx(out, reference)
+    except Exception as error:  # the checker or onnxruntime rejected the file
+        first = str(error).strip().splitlines()[0][:240] if str(error).strip() else ""
+        return "invalid", f"{type(error).__name__}: {first}"
+    passed, worst, message = compare(outputs, reference)
+    return ("pass", "") if passed else ("wrong numbers", f"max abs err {worst:.2e}: {message}")
+
+
+def measure(kconv, folder, row, onnx_folder=None):
+    """Runs inspect and verify on one row (and, with `onnx_folder`, the ONNX check when verify passes);
+    returns its result."""
     key, lib, model, fmt, entry = row
     path = os.path.join(folder, lib, entry["files"][fmt])
     reference = os.path.join(folder, lib, entry["ref"])
@@ -159,6 +188,9 @@ def measure(kconv, folder, row):
     else:
         status = ("pass", "")
     result["status"], result["reason"] = status
+    if onnx_folder and verify[0] == "pass":
+        out = os.path.join(onnx_folder, key.replace("/", "_") + ".onnx")
+        result["onnx"] = dict(zip(("status", "reason"), measure_onnx(kconv, folder, path, reference, out)))
     return key, result
 
 
@@ -170,9 +202,17 @@ def extract(index, libs, folder):
                 tar.extractall(os.path.join(folder, lib), filter="data")
 
 
-def counts(statuses):
-    """'3 pass, 1 refused' in STATUSES order."""
-    return ", ".join(f"{statuses.count(s)} {s}" for s in STATUSES if statuses.count(s)) or "-"
+def counts(statuses, order=STATUSES):
+    """'3 pass, 1 refused' in the order of `order`."""
+    return ", ".join(f"{statuses.count(s)} {s}" for s in order if statuses.count(s)) or "-"
+
+
+def by_class(index, lib):
+    """{class: [(model, entry)]} in the table's order (layer classes, then activations)."""
+    classes = {}
+    for model, entry in index[lib]["models"].items():
+        classes.setdefault(entry["class"], []).append((model, entry))
+    return {cls: classes[cls] for cls in sorted(classes, key=lambda c: (c.startswith("activation:"), c.lower()))}
 
 
 def print_tables(index, libs, results):
@@ -192,11 +232,7 @@ def print_tables(index, libs, results):
     print(table_line(("lib", "class", "rows", *(f".{f}" for f in formats), "not measured"), widths))
     print("-" * 150)
     for lib in libs:
-        by_class = {}
-        for model, entry in index[lib]["models"].items():
-            by_class.setdefault(entry["class"], []).append((model, entry))
-        for cls in sorted(by_class, key=lambda c: (c.startswith("activation:"), c.lower())):
-            models = by_class[cls]
+        for cls, models in by_class(index, lib).items():
             cells = []
             for fmt in formats:
                 if fmt not in index[lib]["formats"]:
@@ -221,34 +257,80 @@ def print_tables(index, libs, results):
               f"{counts([r['status'] for r in mine])}  ({per_format})")
 
 
-def write_status(results, libs):
-    """status.json: one row per line, keys sorted; rows of libraries not measured are kept."""
-    status = {}
-    if os.path.exists(STATUS):
-        with open(STATUS) as handle:
-            status = {k: v for k, v in json.load(handle).items() if k.split("/")[0] not in libs}
+def print_onnx_tables(index, libs, results):
+    """The ONNX statuses: the rows whose ONNX does not pass, per-class coverage, totals."""
+    widths = (52, 14)
+    print()
+    print(table_line(("row", "onnx", "reason"), widths))
+    print("-" * 120)
     for key, result in results.items():
-        status[key] = {"status": result["status"], **({"reason": result["reason"]} if result["reason"] else {})}
+        if result.get("onnx", {}).get("status", "pass") != "pass":
+            print(table_line((key, result["onnx"]["status"], result["onnx"]["reason"]), widths))
+
+    formats = ("keras", "h5")
+    widths = (7, 44, 9, 30)
+    print()
+    print(table_line(("lib", "class", "kconv ok", *(f".{f} as ONNX" for f in formats)), widths))
+    print("-" * 130)
+    for lib in libs:
+        for cls, models in by_class(index, lib).items():
+            rows = [results[f"{lib}/{e['files'][f]}"] for _, e in models for f in formats if f in e.get("files", {})]
+            cells = [counts([r["onnx"]["status"] for r in rows if r["format"] == f and "onnx" in r], ONNX_STATUSES)
+                     for f in formats]
+            print(table_line((lib, cls, str(sum("onnx" in r for r in rows)), *cells), widths))
+    print()
+    for lib in libs:
+        mine = [r["onnx"]["status"] for r in results.values() if r["lib"] == lib and "onnx" in r]
+        print(f"{lib} as ONNX: {len(mine)} rows kconv runs: {counts(mine, ONNX_STATUSES)}")
+
+
+def recorded_status(libs=None):
+    """status.json's rows (of `libs` only, when given)."""
+    if not os.path.exists(STATUS):
+        return {}
+    with open(STATUS) as handle:
+        return {k: v for k, v in json.load(handle).items() if libs is None or k.split("/")[0] in libs}
+
+
+def status_entry(status, reason):
+    return {"status": status, **({"reason": reason} if reason else {})}
+
+
+def write_status(results, libs, onnx):
+    """status.json: one row per line, keys sorted; rows of libraries not measured are kept, and without
+    `onnx` so is each row's recorded ONNX status."""
+    before = recorded_status()
+    status = {k: v for k, v in before.items() if k.split("/")[0] not in libs}
+    for key, result in results.items():
+        status[key] = status_entry(result["status"], result["reason"])
+        if "onnx" in result:
+            status[key]["onnx"] = status_entry(result["onnx"]["status"], result["onnx"]["reason"])
+        elif not onnx and "onnx" in before.get(key, {}):
+            status[key]["onnx"] = before[key]["onnx"]
     lines = [f" {json.dumps(key)}: {json.dumps(status[key], ensure_ascii=False)}" for key in sorted(status)]
     with open(STATUS, "w") as handle:
         handle.write("{\n" + ",\n".join(lines) + "\n}\n")
 
 
-def regressions(results, libs):
-    """[(row, why)] against status.json, and the rows that newly pass."""
-    recorded = {}
-    if os.path.exists(STATUS):
-        with open(STATUS) as handle:
-            recorded = {k: v for k, v in json.load(handle).items() if k.split("/")[0] in libs}
+def regressions(results, libs, onnx):
+    """[(row, why)] against status.json, and the rows that newly pass (with `onnx`, their ONNX statuses too:
+    `row as ONNX`)."""
+    recorded = recorded_status(libs)
     found, improved = [], []
-    for key, result in results.items():
-        was = recorded.get(key, {}).get("status")
-        if result["status"] in ("wrong numbers", "crash"):
-            found.append((key, f"{result['status']}: {result['reason']}"))
-        elif was == "pass" and result["status"] != "pass":
-            found.append((key, f"was pass, now {result['status']}: {result['reason']}"))
-        elif was not in (None, "pass") and result["status"] == "pass":
+
+    def judge(key, now, was):
+        if now["status"] in FAILURES:
+            found.append((key, f"{now['status']}: {now['reason']}"))
+        elif was == "pass" and now["status"] != "pass":
+            found.append((key, f"was pass, now {now['status']}: {now['reason']}"))
+        elif was not in (None, "pass") and now["status"] == "pass":
             improved.append(key)
+
+    for key, result in results.items():
+        judge(key, result, recorded.get(key, {}).get("status"))
+        if onnx:
+            was = recorded.get(key, {}).get("onnx", {}).get("status")
+            judge(f"{key} as ONNX", result.get("onnx", {"status": "not run", "reason": "kconv does not run the row"}), was)
     for key, entry in recorded.items():
         if key not in results and entry.get("status") == "pass":
             found.append((key, "recorded as pass but no longer in the catalogue"))
@@ -261,6 +343,7 @@ def main():
     parser.add_argument("--kconv", default=None)
     parser.add_argument("--jobs", type=int, default=1, help="kconv processes at once (default 1)")
     parser.add_argument("--lib", action="append", choices=LIBS, help="only this Keras version's rows")
+    parser.add_argument("--onnx", action="store_true", help="also write each row kconv runs as ONNX and run it in onnxruntime")
     parser.add_argument("--record", action="store_true", help="write Fixtures/catalogue/status.json from this run")
     parser.add_argument("--result", default=os.path.join(ROOT, ".build", "catalogue-result.json"),
                         help="where to write every row's result as JSON")
@@ -280,22 +363,27 @@ def main():
         # A private copy: a concurrent `swift build` may replace the built binary while this runs.
         private_kconv = os.path.join(scratch, "kconv")
         shutil.copy2(kconv, private_kconv)
+        onnx_folder = os.path.join(folder, "onnx") if args.onnx else None
+        if onnx_folder:
+            os.makedirs(onnx_folder, exist_ok=True)
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            results = dict(pool.map(lambda row: measure(private_kconv, folder, row), rows))
+            results = dict(pool.map(lambda row: measure(private_kconv, folder, row, onnx_folder), rows))
 
     print(f"kconv {kconv}; {len(rows)} rows in {time.time() - started:.0f} s with {args.jobs} job(s)"
           + (f"; models in {folder}" if args.keep else ""))
     print_tables(index, libs, results)
+    if args.onnx:
+        print_onnx_tables(index, libs, results)
     os.makedirs(os.path.dirname(os.path.abspath(args.result)), exist_ok=True)
     with open(args.result, "w") as handle:
         json.dump({"kconv": kconv, "atol": ATOL, "rtol": RTOL, "rows": results}, handle, indent=1, sort_keys=True)
     print(f"results: {args.result}")
 
     if args.record:
-        write_status(results, libs)
+        write_status(results, libs, args.onnx)
         print(f"recorded {len(results)} rows in {os.path.relpath(STATUS, ROOT)}")
         return
-    found, improved, new = regressions(results, libs)
+    found, improved, new = regressions(results, libs, args.onnx)
     if new:
         print(f"{len(new)} rows are not in status.json yet (run with --record to accept them): "
               + ", ".join(new[:10]) + (" ..." if len(new) > 10 else ""))

@@ -19,8 +19,15 @@ Classes:
   zip bombs                  zip_bomb.keras, bomb.npz
   huge NumPy shapes          huge_shape.npy, overflowing_shape.npy
   huge HDF5 datasets         huge_contiguous.h5
+  configs asking for huge    repeat_vector_huge.h5 (a tensor of 2**30 steps: the engine used to
+  tensors                    abort allocating it)
+  libhdf5 1.10 crashing or   global_heap_object_overflow.h5, global_heap_index_overflow.h5,
+  looping                    global_heap_free_space_loop.h5 (what a fuzz run found, made
+                             from the fixture on purpose: one field of the global heap that
+                             holds the variable-length strings changed)
 """
 
+import json
 import shutil
 import struct
 import zlib
@@ -127,6 +134,52 @@ def write_hdf5():
          "mapping `outside.h5:/kernel`")
 
 
+def global_heap_objects(data):
+    """The global heap collection ("GCOL") of a small h5py file and its objects, as (collection offset,
+    [(object header offset, index, size)]): each object is index (u16), reference count (u16), reserved (u32),
+    size (u64), then its bytes padded to 8; index 0 is the collection's free space, which ends it."""
+    at = data.index(b"GCOL")
+    end = at + struct.unpack_from("<Q", data, at + 8)[0]
+    objects, p = [], at + 16
+    while p + 16 <= end:
+        index, _, _, size = struct.unpack_from("<HHIQ", data, p)
+        objects.append((p, index, size))
+        if index == 0:
+            break
+        p += 16 + (size + 7) // 8 * 8
+    return at, objects
+
+
+def write_global_heap():
+    """libhdf5 1.10.8 trusts the global heap (where h5py keeps variable-length strings such as `model_config`):
+    these files make it crash or loop when kconv reads the model_config attribute."""
+    data = SOURCE_H5.read_bytes()
+    collection, objects = global_heap_objects(data)
+    config = next((p, i, n) for p, i, n in objects if data[p + 16:p + 29] == b'{"class_name"')
+    free = next((p, i, n) for p, i, n in objects if i == 0)
+
+    patched = bytearray(data)
+    struct.pack_into("<Q", patched, config[0] + 8, config[2] + (0xFF << 32))
+    (HERE / "global_heap_object_overflow.h5").write_bytes(patched)
+    note("global_heap_object_overflow.h5", f"the global heap object holding `model_config` claims {config[2] + (0xFF << 32)} "
+         f"bytes instead of {config[2]}, far past its 4 KB collection: libhdf5 1.10.8 copies that much and crashes (SIGSEGV)")
+
+    # The attribute's own reference to its string: length (u32), collection address (u64), object index (u32).
+    reference = struct.pack("<IQI", config[2], collection, config[1])
+    assert data.count(reference) == 1, "model_config's heap reference not found once"
+    patched = bytearray(data)
+    struct.pack_into("<I", patched, data.index(reference) + 12, 0xFFFFFFF0)
+    (HERE / "global_heap_index_overflow.h5").write_bytes(patched)
+    note("global_heap_index_overflow.h5", "the `model_config` attribute refers to object 4294967280 of a global heap "
+         "collection holding a dozen: libhdf5 1.10.8 indexes its table with it unchecked and crashes (SIGSEGV)")
+
+    patched = bytearray(data)
+    struct.pack_into("<Q", patched, free[0] + 8, 0)
+    (HERE / "global_heap_free_space_loop.h5").write_bytes(patched)
+    note("global_heap_free_space_loop.h5", "the global heap collection's free-space object has size 0: libhdf5 1.10.8 "
+         "never gets past it while loading the collection, and loops forever")
+
+
 def zip_bytes(members):
     """A zip archive of (name, data, deflate, declared_size) members with fixed times, so the bytes
     are deterministic. declared_size (if not None) replaces the true uncompressed size in both
@@ -204,13 +257,26 @@ def write_numpy():
     note("bomb.npz", "`in_0.npy`: a 4 MiB float32 array of zeros deflated to a few KB whose headers declare 3 GiB")
 
 
+def write_configs():
+    """Real weights under a config that asks for more than any buffer can hold."""
+    with h5_copy("repeat_vector_huge.h5") as f:
+        config = json.loads(f.attrs["model_config"])
+        config["config"]["layers"].append({"class_name": "RepeatVector", "config": {
+            "name": "repeat_vector", "trainable": True, "dtype": "float32", "n": 2**30}})
+        f.attrs["model_config"] = json.dumps(config)
+    note("repeat_vector_huge.h5", "the fixture's LSTM + Dense followed by `RepeatVector(n=2**30)`: 4 GiB of float32 "
+         "per sample, which running it (convert's check, verify, run) used to try to allocate and abort")
+
+
 def main():
     for path in HERE.iterdir():
         if path.name != "generate.py" and path.is_file():
             path.unlink()
     write_hdf5()
+    write_global_heap()
     write_zip()
     write_numpy()
+    write_configs()
     (HERE / "README.md").write_text("\n".join(README) + "\n")
 
 

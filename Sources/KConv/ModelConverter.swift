@@ -31,6 +31,28 @@ public enum ConversionFormat: String, Sendable, CaseIterable {
         }
     }
 
+    /// Why a file of this format cannot be written at `path`, when its name says another format (`--format
+    /// keras` to `out.h5` would give Keras a zip archive it opens as HDF5), or Keras would not load it there.
+    public func refusal(ofPath path: String) -> String? {
+        let named = ConversionFormat(path: path)
+        if self == .keras, named != .keras {
+            return "--format keras writes a Keras 3 zip archive, which keras.models.load_model opens only from a .keras file; name it .keras"
+        }
+        guard let named, named != self, !(self == .tfjs && named == .json) else { return nil }
+        return "\(path) names a .\(named.rawValue) file but --format \(rawValue) writes \(fileDescription); name it \(self == .tfjs ? "as a directory or .json" : "." + rawValue) or drop --format"
+    }
+
+    /// What a file of this format is, for messages.
+    private var fileDescription: String {
+        switch self {
+        case .h5: "a Keras 2 HDF5 model"
+        case .keras: "a Keras 3 zip archive"
+        case .json: "a JSON config and its weights"
+        case .tfjs: "a TensorFlow.js model"
+        case .onnx: "an ONNX protobuf"
+        }
+    }
+
     /// The format an output path's extension names, if any.
     public init?(path: String) {
         let name = path.lowercased()
@@ -56,6 +78,8 @@ public struct ConversionOptions: Sendable {
     public var shardSize: Int
     /// The ONNX operator set written (nil: kconv's default).
     public var opset: Int?
+    /// Told each stage as it starts (`writing`, `checking`), for a progress line.
+    public var progress: (@Sendable (String) -> Void)?
     /// tensorflowjs's shard size, 4 MiB.
     public static let defaultShardSize = TFJSLayout.defaultShardSize
 
@@ -81,15 +105,21 @@ public struct ConversionReport: Sendable {
     public var check: String?
 }
 
-/// Converts a loaded model into another Keras file. Output goes to a hidden staging directory in the
-/// destination's directory, under the final file names; it is reloaded from there with kconv's importer and
-/// compared with the source (layers, shapes, bit-identical weights, outputs on seeded inputs), and only then
-/// renamed into place; any failure removes the staging directory, so a failed conversion leaves nothing
-/// behind. Inputs are never written.
+/// Converts a loaded model into another Keras file or an ONNX model. Output goes to a hidden staging directory in
+/// the destination's directory, under the final file names; it is reloaded from there and compared with the source
+/// (layers, shapes, bit-identical weights, outputs on seeded inputs), and only then put in place as one
+/// `OutputTransaction`; any failure leaves the old files and nothing else. Inputs are never written.
 public enum ModelConverter {
     /// Writes `source` at `path`; for `.tfjs`, `path` may be a directory, which gets a `model.json`.
     public static func convert(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
         if options.format == .onnx { return try convertToONNX(source, to: path, options: options) }
+        if options.format == .tfjs, let created = try makeDirectory(forTFJS: path) {
+            // As tensorflowjs_converter does; removed again when the conversion fails.
+            do { return try convert(source, to: path, options: options) } catch {
+                try? FileManager.default.removeItem(atPath: created)
+                throw error
+            }
+        }
         let path = options.format == .tfjs ? try TFJSWriter.modelJSONPath(for: path) : path
         let model = source.model
         // A config read without weights converts to a config alone.
@@ -100,7 +130,6 @@ public enum ModelConverter {
         guard options.format != .tfjs || options.shardSize > 0 else {
             throw ModelError(file: path, "the shard size must be a positive number of bytes, found \(options.shardSize)")
         }
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         let outputs = outputFiles(path, model: model, hasWeights: hasWeights, options: options)
         if options.format == .json, source.weightsLayout == .legacy, let layer = unknownWeightedLayer(in: model) {
             // Read by name from layer_names/weight_names, their object paths (.weights.h5) are unknown.
@@ -122,7 +151,8 @@ public enum ModelConverter {
             ? TFJSWriter.listedShards(of: path).filter { !outputs.contains($0) && !inputFiles(of: source).contains(resolved($0)) } : []
 
         var checkSummary: String?
-        try stage(outputs, in: directory) { staged in
+        let recoveries = try stage(outputs, replace: options.force, remove: staleShards) { staged in
+            options.progress?("writing \(path)")
             try locating(file: path) {
                 switch options.format {
                 case .h5: try KerasH5Writer.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
@@ -135,6 +165,7 @@ public enum ModelConverter {
                 }
             }
             if options.check {
+                options.progress?("checking \(path) against \(source.path)")
                 let reloaded = try locating(file: path) {
                     try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
                 }
@@ -143,8 +174,8 @@ public enum ModelConverter {
                 }
             }
         }
-        var notes = export.notes
-        if let removed = remove(staleShards) { notes.append(removed) }
+        var notes = recoveries + export.notes
+        if let removed = describeRemoved(staleShards) { notes.append(removed) }
         notes.append("optimizer state and training config are not carried over: the converted model is for inference (compile it again to train)")
         if !hasWeights { notes.append("the source has no weights, so only the config was written") }
         if !options.check { notes.append("not checked (--no-check)") }
@@ -159,6 +190,7 @@ public enum ModelConverter {
             throw ModelError(file: source.path, "has no weights: give its weights file with --weights")
         }
         try checkDestinations([path], source: source, force: options.force)
+        options.progress?("writing \(path)")
         let export = try locating(file: source.path) {
             let graph = try model.lowered().graph
             let description = ONNXModelDescription(
@@ -173,15 +205,16 @@ public enum ModelConverter {
             return try ONNXExporter.export(graph, description, opset: options.opset ?? ONNXExporter.defaultOpset)
         }
         var checkSummary: String?
-        try stage([path], in: URL(fileURLWithPath: path).deletingLastPathComponent()) { staged in
+        let recoveries = try stage([path], replace: options.force) { staged in
             try locating(file: path) { try export.data.write(to: URL(fileURLWithPath: staged[0])) }
             if options.check {
+                options.progress?("checking \(path)")
                 checkSummary = try locating(file: path, field: "check against \(source.path)") {
                     try export.check(Data(contentsOf: URL(fileURLWithPath: staged[0])))
                 }
             }
         }
-        var notes: [String] = []
+        var notes = recoveries
         if !export.maskedLayers.isEmpty {
             notes.append("the Keras masks into \(export.maskedLayers.joined(separator: ", ")) became ONNX sequence lengths: they give Keras's outputs when each sequence's padding comes at its end")
         }
@@ -189,21 +222,31 @@ public enum ModelConverter {
         return ConversionReport(files: [path], target: source.dialect, notes: notes, check: checkSummary)
     }
 
-    /// Writes `outputs` through a hidden staging directory in `directory`: `write` puts them there (under
-    /// their final names) and checks them, then they are renamed into place, weights first, so a config
-    /// never appears without its weights. Any failure removes the staging directory and leaves nothing.
-    private static func stage(_ outputs: [String], in directory: URL, _ write: ([String]) throws -> Void) throws {
-        let staging = directory.appendingPathComponent(".kconv-\(UUID().uuidString).tmp")
-        try locating(file: outputs[0]) { try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: false) }
-        // Empty once the files are in place; holds what a failure left.
-        defer { try? FileManager.default.removeItem(at: staging) }
-        let staged = outputs.map { staging.appendingPathComponent(URL(fileURLWithPath: $0).lastPathComponent).path }
-        try write(staged)
-        for (file, output) in zip(staged, outputs).reversed() {
-            guard rename(file, output) == 0 else {
-                throw ModelError(file: output, "cannot move the written file into place: \(String(cString: strerror(errno)))")
-            }
+    /// Puts `outputs` (all in one directory) in place as one `OutputTransaction`: `write` writes them at the staged
+    /// paths it is given (under their final names) and checks them; then they go in place weights first, so even a
+    /// reader between two renames never finds a config without its weights, and `remove` (the shards a replaced
+    /// model.json listed) goes in the same change. Any failure leaves the old files and nothing else. Returns what
+    /// recovering the staging folders of earlier, killed conversions there did.
+    private static func stage(_ outputs: [String], replace: Bool, remove: [String] = [], _ write: ([String]) throws -> Void) throws -> [String] {
+        let directory = URL(fileURLWithPath: outputs[0]).deletingLastPathComponent()
+        let transaction = try locating(file: outputs[0]) { try OutputTransaction(directory: directory) }
+        try write(outputs.map(transaction.stagedPath))
+        do {
+            try transaction.commit(outputs.reversed(), replace: replace, remove: remove)
+        } catch {
+            throw ModelError(file: error.path, error.message)
         }
+        return transaction.recoveries
+    }
+
+    /// Creates the directory a TensorFlow.js model is written into when `path` does not exist and is no
+    /// `.json` file name; returns it, or nil when there was nothing to create. Its parent must exist.
+    private static func makeDirectory(forTFJS path: String) throws -> String? {
+        guard !FileManager.default.fileExists(atPath: path), !path.lowercased().hasSuffix(".json") else { return nil }
+        try locating(file: path) {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        }
+        return path
     }
 
     /// The files a conversion writes: the model file, then a JSON config's weights file or a TensorFlow.js
@@ -218,10 +261,9 @@ public enum ModelConverter {
         }
     }
 
-    /// Removes the shards a replaced model.json listed, and says which went.
-    private static func remove(_ staleShards: [String]) -> String? {
-        let names = staleShards.filter { (try? FileManager.default.removeItem(atPath: $0)) != nil }
-            .map { URL(fileURLWithPath: $0).lastPathComponent }
+    /// Says which of the shards a replaced model.json listed were removed.
+    private static func describeRemoved(_ staleShards: [String]) -> String? {
+        let names = staleShards.map { URL(fileURLWithPath: $0).lastPathComponent }
         guard let first = names.first, let last = names.last else { return nil }
         let listed = names.count > 3 ? "\(first) ... \(last)" : names.joined(separator: ", ")
         return "removed \(names.count) weight shard(s) that the replaced model.json listed: \(listed)"
@@ -281,11 +323,12 @@ package enum ConversionCheck {
     /// model and no approximation was asked for — the same outputs on seeded inputs. Returns a one-line
     /// summary; throws a ModelError naming the first difference.
     package static func compare(_ source: Model, _ written: Model, weights rewrites: WeightRewrites?, outputs compareOutputs: Bool) throws -> String {
-        guard source.layers.count == written.layers.count else {
-            throw ModelError("expected \(source.layers.count) layers, found \(written.layers.count): \(written.layers.map(\.name))")
+        let sourceLayers = source.layers.filter { !$0.recordsCallOnly }, writtenLayers = written.layers.filter { !$0.recordsCallOnly }
+        guard sourceLayers.count == writtenLayers.count else {
+            throw ModelError("expected \(sourceLayers.count) layers, found \(writtenLayers.count): \(writtenLayers.map(\.name))")
         }
         var weightCount = 0, valueCount = 0
-        for (original, copy) in zip(source.layers, written.layers) {
+        for (original, copy) in zip(sourceLayers, writtenLayers) {
             // A class written under another name (CuDNNLSTM as LSTM) reads back as that class.
             let writtenClass = type(of: original).writtenClassNames[copy.dialect] ?? original.className
             guard original.name == copy.name, [original.className, writtenClass].contains(copy.className) else {
@@ -326,7 +369,12 @@ package enum ConversionCheck {
             try written.prepareForInference()
             let report = try Verifier.compare(written, against: source, inputs: InputGenerator(), atol: atol, rtol: rtol)
             guard report.passed else {
-                throw ModelError("outputs on seeded inputs differ:\n" + report.table(atol: atol, rtol: rtol))
+                // Keras 3's MultiHeadAttention takes the masks off the tensors it reads; tf-keras leaves them.
+                let maskClearing = zip(source.layers, written.layers).first { $0.clearsInputMasks != $1.clearsInputMasks }
+                let why = maskClearing.map { original, _ in
+                    "; the likely cause: \(original.label) takes the Keras masks off the tensors it reads in one Keras version and not in the other, so layers reading them afterwards mask differently"
+                } ?? ""
+                throw ModelError("outputs on seeded inputs differ\(why):\n" + report.table(atol: atol, rtol: rtol))
             }
             let worst = report.outputs.map(\.maxAbsoluteError).max() ?? 0
             summary += "; outputs on seeded inputs match (max abs error \(VerificationReport.format(worst)))"

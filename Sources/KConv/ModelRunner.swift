@@ -8,7 +8,9 @@ extension Model {
     /// does it on first use).
     public func prepareForInference() throws {
         let lowered = try lowered()
-        prepared = PreparedModel(lowered: lowered, plan: try Plan(lowered.graph))
+        let plan = try Plan(lowered.graph)
+        plan.largestValue = MemoryBudget.current.bytes
+        prepared = PreparedModel(lowered: lowered, plan: plan)
     }
 
     /// Runs the model on `inputs` (one tensor per model input, batch first) and returns its outputs.

@@ -230,3 +230,14 @@ package struct Rectifier {
         }
     }
 }
+
+extension MathFunction {
+    /// The function on every value, in float32 as TensorFlow computes it.
+    func apply(to values: inout [Float]) {
+        switch self {
+        case .sqrt: for index in values.indices { values[index] = values[index].squareRoot() }
+        case .log: for index in values.indices { values[index] = Foundation.log(values[index]) }
+        case .atLeast(let floor): for index in values.indices { values[index] = Swift.max(values[index], floor) }
+        }
+    }
+}

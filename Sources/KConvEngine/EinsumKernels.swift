@@ -94,16 +94,13 @@ extension EinsumOp {
 }
 
 extension BinaryOperation {
-    /// `a ∘ b` with NumPy broadcasting; `and` of masks (or numbers, true when not 0) gives a mask.
+    /// `a ∘ b` with NumPy broadcasting; `and` and comparisons (masks read as 1 and 0) give a mask.
     package func run(_ a: Plan.Slot, _ b: Plan.Slot) throws -> Plan.Slot {
         let (x, y) = (a.asTensor, b.asTensor)
-        switch self {
-        case .add: return .tensor(try Tensor.broadcasting(x, y, +))
-        case .multiply: return .tensor(try Tensor.broadcasting(x, y, *))
-        case .and:
-            let both = try Tensor.broadcasting(x, y) { $0 != 0 && $1 != 0 ? 1 : 0 }
-            return .mask(Mask(shape: both.shape, values: both.values.map { $0 != 0 }))
-        }
+        if let arithmetic { return .tensor(try Tensor.broadcasting(x, y, arithmetic)) }
+        let test = predicate ?? { _, _ in false }
+        let result = try Tensor.broadcasting(x, y) { test($0, $1) ? 1 : 0 }
+        return .mask(Mask(shape: result.shape, values: result.values.map { $0 != 0 }))
     }
 }
 

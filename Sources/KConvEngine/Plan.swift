@@ -41,6 +41,11 @@ package final class Plan {
     /// A node made ready to run: its inputs in, its outputs out.
     package typealias Step = ([Slot?]) throws -> [Slot?]
 
+    /// The most bytes one value may take; a node whose output would need more is refused before it runs.
+    /// A config can ask for a tensor of any size (RepeatVector(2**30)), which a kernel would otherwise try to
+    /// allocate and abort on. The library sets it to the memory budget of the file readers.
+    package var largestValue = Int.max
+
     package init(_ graph: Graph) throws {
         self.graph = graph
         var constants: [ValueID: Slot] = [:]
@@ -110,9 +115,13 @@ package final class Plan {
         for (id, slot) in constants { slots[id.index] = slot }
         var remaining = readers
         var retained: [ValueID: Slot] = [:]
+        var sizes: [String: Int] = [:]
         for (id, slot) in zip(graph.inputs, inputs) {
             slots[id.index] = slot
             if retain.contains(id), let slot { retained[id] = slot }
+            if let shape = graph.types[id.index].shape, let slot, shape.count == slot.shape.count {
+                for case (.symbol(let name), let size) in zip(shape, slot.shape) { sizes[name] = size }
+            }
         }
         func take(_ id: ValueID?) -> Slot? {
             guard let id else { return nil }
@@ -123,7 +132,11 @@ package final class Plan {
         }
         for (index, node) in graph.nodes.enumerated() {
             let inputs = node.inputs.map(take)
-            let step = steps[index] ?? { try Self.execute(node.op, $0) }
+            let execute = steps[index] ?? { try Self.execute(node.op, $0) }
+            let step: Step = { inputs in
+                try self.checkSizes(of: node.outputs, symbols: sizes)
+                return try execute(inputs)
+            }
             let outputs = locating ? try KConvGraph.locating(layer: node.origin) { try step(inputs) } : try step(inputs)
             for (id, slot) in zip(node.outputs, outputs) {
                 slots[id.index] = slot
@@ -131,6 +144,27 @@ package final class Plan {
             }
         }
         return (graph.outputs.map { slots[$0.index] }, retained)
+    }
+
+    /// Throws if an output, its symbolic dimensions bound to the sizes fed (`symbols`), would take more than
+    /// `largestValue` bytes as float32. Outputs whose size is not known before running are left to their kernel.
+    private func checkSizes(of outputs: [ValueID], symbols: [String: Int]) throws {
+        outputs: for output in outputs {
+            guard let shape = graph.types[output.index].shape else { continue }
+            var dims: [Int] = []
+            for dim in shape {
+                switch dim {
+                case .size(let size): dims.append(size)
+                case .symbol(let name):
+                    guard let size = symbols[name] else { continue outputs }
+                    dims.append(size)
+                }
+            }
+            guard let bytes = checkedElementCount(dims + [MemoryLayout<Float>.size]), bytes <= largestValue else {
+                throw EngineError("expected outputs of at most \(largestValue) bytes (kconv's memory budget), "
+                    + "found shape \(dims) of float32 for this input")
+            }
+        }
     }
 
     private static func execute(_ op: Op, _ inputs: [Slot?]) throws -> [Slot?] {
@@ -207,9 +241,23 @@ package final class Plan {
             return [.tensor(try op.run(tensor(0), inputMask: inputs[1]?.mask, givenMask: inputs[2]?.asTensor))]
         case .einsum(let op):
             return [.tensor(try op.run(tensor(0), tensor(1), bias: optionalTensor(2)))]
+        case .math(let function):
+            var output = try tensor(0)
+            function.apply(to: &output.values)
+            return [.tensor(output)]
         case .binary(let operation):
             guard inputs.count == 2, let a = inputs[0], let b = inputs[1] else { throw EngineError("expected 2 operands") }
             return [try operation.run(a, b)]
+        case .select:
+            return [.tensor(try select(tensor(0), tensor(1), tensor(2)))]
+        case .reduce(let op):
+            return [.tensor(try op.run(tensor(0)))]
+        case .slice(let indices):
+            guard let input = inputs.first ?? nil else { throw EngineError("input 0 is missing") }
+            return [try sliced(input, indices)]
+        case .cast(let dtype):
+            guard let input = inputs.first ?? nil else { throw EngineError("input 0 is missing") }
+            return [cast(input, to: dtype)]
         case .expandDims(let axis):
             guard let input = inputs.first ?? nil else { throw EngineError("input 0 is missing") }
             return [try expandingDims(input, axis: axis)]

@@ -58,9 +58,22 @@ public enum Op {
     /// last axes) and an activation: Keras EinsumDense, and the products inside attention layers.
     /// `[a, b, bias?]` → `[activation(einsum(a, b) + bias)]`.
     case einsum(EinsumOp)
+    /// A function of one operand outside Keras's activations, elementwise (see `MathFunction`). `[x]` → `[y]`.
+    case math(MathFunction)
     /// Two operands combined elementwise with NumPy broadcasting (shapes aligned at their last axes).
-    /// `[a, b]` → `[y]`; `and` reads masks (a number as true when not 0) and gives a mask.
+    /// `[a, b]` → `[y]`; `and` reads masks (a number as true when not 0) and, like the comparisons, gives a mask.
     case binary(BinaryOperation)
+    /// `a` where `condition` is true (not 0), else `b`, the three broadcast together (NumPy's `where`).
+    /// `[condition, a, b]` → `[y]`.
+    case select
+    /// A sum, mean, maximum or minimum over `axes` (nil: every axis, the batch too); `keepDims` keeps them
+    /// as size 1. `[x]` → `[y]`.
+    case reduce(ReduceOp)
+    /// NumPy basic indexing: per leading axis a strided range or a single index (which drops the axis);
+    /// later axes are kept whole. `[x]` → `[y]`.
+    case slice([SliceIndex])
+    /// The value converted to `dtype`: to bool, true where not 0; from bool, 1 and 0. `[x]` → `[y]`.
+    case cast(DType)
     /// The same values with an axis of size 1 inserted at `axis` of the result (negative: counted from its
     /// end), NumPy's `expand_dims`; a mask stays a mask. `[x]` → `[y]`.
     case expandDims(axis: Int)
@@ -218,8 +231,59 @@ public struct EinsumOp: Sendable {
     }
 }
 
-/// Elementwise operations on two broadcast operands (ONNX Add, Mul, And).
-public enum BinaryOperation: String, Sendable { case add, multiply, and }
+/// `tf.math` functions of one operand: `sqrt`, natural `log`, and `max(x, floor)` (`ops.maximum` with a
+/// constant).
+public enum MathFunction: Sendable, Equatable {
+    case sqrt, log
+    case atLeast(Float)
+}
+
+/// Elementwise operations on two broadcast operands (ONNX Add, Mul, And, ...); comparisons and `and` give masks.
+public enum BinaryOperation: String, Sendable, CaseIterable {
+    case add, subtract, multiply, divide, power, maximum, minimum, and
+    case equal, notEqual, greater, greaterEqual, less, lessEqual
+
+    /// Whether the result is a mask (bool) rather than numbers.
+    public var givesMask: Bool { ![.add, .subtract, .multiply, .divide, .power, .maximum, .minimum].contains(self) }
+}
+
+/// A reduction over axes (see `Op.reduce`).
+public struct ReduceOp: Sendable {
+    public enum Kind: String, Sendable { case sum, mean, max, min }
+    public var kind: Kind
+    /// Non-negative axes; nil for all of them.
+    public var axes: [Int]?
+    public var keepDims: Bool
+
+    public init(kind: Kind, axes: [Int]?, keepDims: Bool) {
+        self.kind = kind
+        self.axes = axes
+        self.keepDims = keepDims
+    }
+}
+
+/// One axis of a NumPy basic index (`x[:, 1:3, ::2]`, `x[:, -1]`).
+public enum SliceIndex: Sendable, Equatable {
+    /// Python's `start:stop:step` (nil bounds: the whole axis in the step's direction; step ≠ 0).
+    case range(start: Int?, stop: Int?, step: Int)
+    /// One position (negative: from the end); the axis is dropped.
+    case index(Int)
+
+    /// The positions a range selects from an axis of `size`, as Python's `slice.indices` computes them.
+    public func positions(size: Int) -> [Int] {
+        switch self {
+        case .index(let index): return [index < 0 ? index + size : index]
+        case .range(let start, let stop, let step):
+            func clamp(_ bound: Int?, _ fallback: Int) -> Int {
+                guard var value = bound else { return fallback }
+                if value < 0 { value += size }
+                return step > 0 ? min(max(value, 0), size) : min(max(value, -1), size - 1)
+            }
+            let first = clamp(start, step > 0 ? 0 : size - 1), end = clamp(stop, step > 0 ? size : -1)
+            return Array(stride(from: first, to: end, by: step))
+        }
+    }
+}
 
 public enum PoolReduction: Sendable { case max, average }
 

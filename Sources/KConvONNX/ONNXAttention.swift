@@ -15,11 +15,26 @@ extension ONNXTranslator {
     /// NumPy-broadcast `a ∘ b`; `and` reads numbers as true when not 0 and gives a mask.
     mutating func translateBinary(_ a: ValueID, _ b: ValueID, _ operation: BinaryOperation, output: ValueID) throws {
         let rank = try max(knownRank(of: a), knownRank(of: b))
-        switch operation {
-        case .add: produce(output, builder.add1("Add", [try name(a), try name(b)]), rank: rank)
-        case .multiply: produce(output, builder.add1("Mul", [try name(a), try name(b)]), rank: rank)
-        case .and: produce(output, builder.add1("And", [try name(a, dtype: .bool), try name(b, dtype: .bool)]), dtype: .bool, rank: rank)
+        let operandType: DType = operation == .and ? .bool : .float32
+        let x = try name(a, dtype: operandType), y = try name(b, dtype: operandType)
+        let opType = switch operation {
+        case .add: "Add"
+        case .subtract: "Sub"
+        case .multiply: "Mul"
+        case .divide: "Div"
+        case .power: "Pow"
+        case .maximum: "Max"
+        case .minimum: "Min"
+        case .and: "And"
+        case .equal, .notEqual: "Equal"
+        case .greater: "Greater"
+        case .greaterEqual: "GreaterOrEqual"
+        case .less: "Less"
+        case .lessEqual: "LessOrEqual"
         }
+        var result = builder.add1(opType, [x, y])
+        if operation == .notEqual { result = builder.add1("Not", [result]) }
+        produce(output, result, dtype: operation.givesMask ? .bool : .float32, rank: rank)
     }
 
     /// An axis of size 1 inserted at `axis` of the result; a mask stays a mask.

@@ -12,31 +12,34 @@ extension ONNXTranslator {
         let x = try name(input, layout: target)
         let kernel = try constantWeight(weights, 0)
         let spatial = Array(0 ..< rank)
+        let fold = folds[output]
         var attributes = [Attr.attribute("strides", ints: op.strides), Attr.attribute("dilations", ints: op.dilation)]
         var y: String
         switch op.kind {
         case .regular(_, let groups):
             attributes += try padding(op, input: input)
             if groups > 1 { attributes.append(Attr.attribute("group", int: groups)) }
-            let w = weight(kernel, permutation: [rank + 1, rank] + spatial, name: "kernel")
-            y = builder.add1("Conv", [x, w] + (try bias(weights, 1, op)), attributes)
+            let w = weight(kernel, permutation: [rank + 1, rank] + spatial, name: "kernel", fold: fold.map { ($0, 1) })
+            y = builder.add1("Conv", [x, w] + (try bias(weights, 1, op, fold: fold)), attributes)
         case .depthwise:
             attributes += try padding(op, input: input)
             let channels = kernel.shape[rank], multiplier = kernel.shape[rank + 1]
-            let w = weight(kernel, permutation: [rank, rank + 1] + spatial, reshapedTo: [channels * multiplier, 1] + op.kernelSize, name: "depthwise_kernel")
-            y = builder.add1("Conv", [x, w] + (try bias(weights, 1, op)), attributes + [Attr.attribute("group", int: channels)])
+            let w = weight(kernel, permutation: [rank, rank + 1] + spatial, reshapedTo: [channels * multiplier, 1] + op.kernelSize,
+                           name: "depthwise_kernel", fold: fold.map { ($0, 1) })
+            y = builder.add1("Conv", [x, w] + (try bias(weights, 1, op, fold: fold)), attributes + [Attr.attribute("group", int: channels)])
         case .separable:
             attributes += try padding(op, input: input)
             let channels = kernel.shape[rank], multiplier = kernel.shape[rank + 1]
             let depthwise = weight(kernel, permutation: [rank, rank + 1] + spatial, reshapedTo: [channels * multiplier, 1] + op.kernelSize, name: "depthwise_kernel")
             let perChannel = builder.add1("Conv", [x, depthwise], attributes + [Attr.attribute("group", int: channels)])
             let pointwise = try constantWeight(weights, 1)
-            let w = weight(pointwise, permutation: [rank + 1, rank] + spatial, name: "pointwise_kernel")
-            y = builder.add1("Conv", [perChannel, w] + (try bias(weights, 2, op)))
+            let w = weight(pointwise, permutation: [rank + 1, rank] + spatial, name: "pointwise_kernel", fold: fold.map { ($0, 1) })
+            y = builder.add1("Conv", [perChannel, w] + (try bias(weights, 2, op, fold: fold)))
         case .transposed(_, let outputPadding):
             attributes += try transposedPadding(op, outputPadding: outputPadding, input: input)
-            let w = weight(kernel, permutation: [rank + 1, rank] + spatial, name: "kernel")
-            y = builder.add1("ConvTranspose", [x, w] + (try bias(weights, 1, op)), attributes)
+            // The kernel is `kernel_size + (filters, in)`: output channels are its second-to-last axis.
+            let w = weight(kernel, permutation: [rank + 1, rank] + spatial, name: "kernel", fold: fold.map { ($0, kernel.shape[rank + 1]) })
+            y = builder.add1("ConvTranspose", [x, w] + (try bias(weights, 1, op, fold: fold)), attributes)
         }
         if op.activation.actsOnLastAxis, target == .channelsFirst {
             y = transpose(y, ChannelPermutation.toLast(rank: rank + 2))
@@ -54,17 +57,25 @@ extension ONNXTranslator {
         return constant
     }
 
-    /// `constant` with its axes permuted (and then reshaped), written as an initializer.
-    mutating func weight(_ constant: Constant, permutation: [Int], reshapedTo shape: [Int]? = nil, name: String) -> String {
+    /// `constant` with its axes permuted (and then reshaped), written as an initializer; with `fold`, each
+    /// output channel first scaled by a folded BatchNormalization (`channelStride`: the elements per output
+    /// channel step in Keras's layout).
+    mutating func weight(_ constant: Constant, permutation: [Int], reshapedTo shape: [Int]? = nil, name: String,
+                         fold: (BatchNormFold, channelStride: Int)? = nil) -> String {
         let permutedShape = permutation.map { constant.shape[$0] }
-        let values = (try? constant.read()).map { permuted($0, shape: constant.shape, permutation) }
-        return builder.floats(values ?? [], shape: shape ?? permutedShape, name: "\(builder.scope)/\(name)", source: .rearranged([constant]))
+        var values = try? constant.read()
+        if let fold { values = values.map { fold.0.scaled($0, channelStride: fold.channelStride) } }
+        return builder.floats(values.map { permuted($0, shape: constant.shape, permutation) } ?? [], shape: shape ?? permutedShape,
+                              name: "\(builder.scope)/\(name)", source: fold == nil ? .rearranged([constant]) : .computed)
     }
 
-    /// The bias input, when the layer has one.
-    private mutating func bias(_ weights: [ValueID?], _ index: Int, _ op: ConvolutionOp) throws -> [String] {
-        guard op.useBias, index < weights.count, let value = weights[index] else { return [] }
-        return [try name(value)]
+    /// The bias input, when the layer has one or a folded BatchNormalization gives it one.
+    private mutating func bias(_ weights: [ValueID?], _ index: Int, _ op: ConvolutionOp, fold: BatchNormFold?) throws -> [String] {
+        let value = op.useBias && index < weights.count ? weights[index] : nil
+        if let fold {
+            return [builder.floats(fold.bias(try value.map(constantValues)), shape: [fold.scale.count], name: "\(builder.scope)/bias")]
+        }
+        return try value.map { [try name($0)] } ?? []
     }
 
     /// Keras's `valid`, `same` (TensorFlow's SAME: the odd row at the end) and `causal` (all before).
@@ -172,30 +183,24 @@ extension ONNXTranslator {
         produce(output, y, layout: op.keepDims ? target : .keras)
     }
 
-    /// Inference batch normalisation as TensorFlow computes it: `x · inv + (beta − mean · inv)` with
-    /// `inv = gamma / √(variance + ε)`, both folded into constants.
+    /// Inference batch normalisation (see `BatchNormFold`): folded into the layer before it where
+    /// `batchNormFolds` found that possible, else a Mul and an Add by constants.
     mutating func translateBatchNorm(_ input: ValueID, _ op: BatchNormOp, gamma: ValueID?, beta: ValueID?, mean: ValueID, variance: ValueID, output: ValueID) throws {
-        func values(_ value: ValueID?) throws -> [Float]? { try value.map { try constantValues($0) } }
-        guard let means = try values(mean), let variances = try values(variance) else { throw ModelError("expected the moving statistics") }
-        let gammas = try values(gamma) ?? Array(repeating: 1, count: means.count)
-        let betas = try values(beta) ?? Array(repeating: 0, count: means.count)
-        guard [variances.count, gammas.count, betas.count].allSatisfy({ $0 == means.count }) else {
-            throw ModelError("expected statistics of one size, found \([means.count, variances.count, gammas.count, betas.count])")
-        }
-        let inverse = zip(variances, gammas).map { variance, gamma in 1 / (variance + Float(op.epsilon)).squareRoot() * gamma }
-        let shift = zip(betas, zip(means, inverse)).map { beta, pair in beta - pair.0 * pair.1 }
+        if folds[input] != nil { return try alias(output, to: input) }
+        let fold = try BatchNormFold(op, gamma: try gamma.map(constantValues), beta: try beta.map(constantValues),
+                                     mean: try constantValues(mean), variance: try constantValues(variance))
         let rank = op.rank
         let channelsFirst = try op.axes == [rank - 1] && rank > 2 && layout(of: input) == .channelsFirst
         let shape: [Int]
         if channelsFirst {
-            shape = [means.count] + Array(repeating: 1, count: rank - 2)
+            shape = [fold.scale.count] + Array(repeating: 1, count: rank - 2)
         } else {
             guard let sizes = staticShape(of: input) else { throw ModelError("expected a known input shape") }
             shape = (1 ..< rank).map { op.axes.contains($0) ? sizes[$0] ?? 1 : 1 }
         }
         let x = try name(input, layout: channelsFirst ? .channelsFirst : .keras)
-        let scaled = builder.add1("Mul", [x, builder.floats(inverse, shape: shape, name: "\(builder.scope)/scale")])
-        produce(output, builder.add1("Add", [scaled, builder.floats(shift, shape: shape, name: "\(builder.scope)/shift")]),
+        let scaled = builder.add1("Mul", [x, builder.floats(fold.scale, shape: shape, name: "\(builder.scope)/scale")])
+        produce(output, builder.add1("Add", [scaled, builder.floats(fold.shift, shape: shape, name: "\(builder.scope)/shift")]),
                 layout: channelsFirst ? .channelsFirst : .keras)
     }
 

@@ -71,8 +71,26 @@ extension ONNXTranslator {
             try translateSoftmax(try input(0), op, mask: optional(1), givenMask: optional(2), output: outputs[0])
         case .einsum(let op):
             try translateEinsum(try input(0), try input(1), bias: optional(2), op, output: outputs[0])
+        case .math(let function):
+            let x = try name(try input(0))
+            let y = switch function {
+            case .sqrt: builder.add1("Sqrt", [x])
+            case .log: builder.add1("Log", [x])
+            case .atLeast(let floor): builder.add1("Max", [x, builder.scalar(floor)])
+            }
+            produce(outputs[0], y)
         case .binary(let operation):
             try translateBinary(try input(0), try input(1), operation, output: outputs[0])
+        case .select:
+            let rank = try [input(0), input(1), input(2)].map { try knownRank(of: $0) }.max() ?? 0
+            produce(outputs[0], builder.add1("Where", [try name(try input(0), dtype: .bool), try name(try input(1)), try name(try input(2))]), rank: rank)
+        case .reduce(let op):
+            try translateReduce(try input(0), op, output: outputs[0])
+        case .slice(let indices):
+            try translateSlice(try input(0), indices, output: outputs[0])
+        case .cast(let dtype):
+            let source = try producedValue(try input(0))
+            produce(outputs[0], cast(try name(try input(0), dtype: source.dtype), to: dtype), dtype: dtype, rank: source.rank)
         case .expandDims(let axis):
             try translateExpandDims(try input(0), axis: axis, output: outputs[0])
         case .causalMask(let rowAxis, let columnAxis):
@@ -196,7 +214,14 @@ extension ONNXTranslator {
     }
 
     mutating func translateDense(_ input: ValueID, kernel: ValueID, bias: ValueID?, activation: Activation, output: ValueID) throws {
-        let x = try name(input), w = try name(kernel), b = try optionalName(bias)
+        let x = try name(input)
+        let w: String, b: String?
+        if let fold = folds[output], let weights = constant(kernel) {
+            w = builder.floats(fold.scaled(try weights.read(), channelStride: 1), shape: weights.shape, name: "\(builder.scope)/kernel")
+            b = builder.floats(fold.bias(try bias.map(constantValues)), shape: [fold.scale.count], name: "\(builder.scope)/bias")
+        } else {
+            (w, b) = (try name(kernel), try optionalName(bias))
+        }
         var y: String
         if try knownRank(of: input) == 2 {
             y = builder.add1("Gemm", [x, w] + (b.map { [$0] } ?? []))
@@ -235,30 +260,39 @@ extension ONNXTranslator {
         if outputs.count > 1 { produce(outputs[1], cast(squeeze(keep, axes: [-1]), to: .bool), dtype: .bool, rank: rank(of: input).map { $0 - 1 }) }
     }
 
-    /// Zeros added (Pad) and rows removed (Slice, for negative amounts).
+    /// Zeros added (Pad) and rows removed (Slice, for negative amounts), in the input's layout: padding
+    /// between convolutions stays channels-first.
     mutating func translatePad(_ input: ValueID, before: [Int], after: [Int], output: ValueID) throws {
         let rank = try knownRank(of: input)
-        var y = try name(input)
+        let target = try layout(of: input)
+        // Keras's amounts per axis, then in the order of the target layout's axes.
+        let order = target == .channelsFirst ? ChannelPermutation.toFirst(rank: rank) : Array(0 ..< rank)
+        let before = order.map { $0 < before.count ? before[$0] : 0 }, after = order.map { $0 < after.count ? after[$0] : 0 }
+        var y = try name(input, layout: target)
         let crop = before.indices.filter { before[$0] < 0 || after[$0] < 0 }
         if !crop.isEmpty {
             y = slice(y, starts: crop.map { max(-before[$0], 0) }, ends: crop.map { after[$0] < 0 ? after[$0] : Int(Int64.max) }, axes: crop)
         }
-        let pads = (0 ..< rank).map { $0 < before.count ? max(before[$0], 0) : 0 } + (0 ..< rank).map { $0 < after.count ? max(after[$0], 0) : 0 }
+        let pads = before.map { max($0, 0) } + after.map { max($0, 0) }
         if pads.contains(where: { $0 > 0 }) { y = builder.add1("Pad", [y, builder.int64s(pads)]) }
-        produce(output, crop.isEmpty && !pads.contains(where: { $0 > 0 }) ? builder.add1("Identity", [y]) : y)
+        produce(output, crop.isEmpty && !pads.contains(where: { $0 > 0 }) ? builder.add1("Identity", [y]) : y, layout: target)
     }
 
-    /// NumPy's `repeat` along `axis`: a new axis after it tiled, then merged into it.
-    mutating func translateRepeat(_ input: ValueID, axis: Int, times: Int, output: ValueID) throws {
+    /// NumPy's `repeat` along `axis`: a new axis after it tiled, then merged into it; in the input's layout
+    /// (UpSampling between convolutions stays channels-first).
+    mutating func translateRepeat(_ input: ValueID, axis kerasAxis: Int, times: Int, output: ValueID) throws {
         let rank = try knownRank(of: input)
-        let x = try name(input)
+        let target = try layout(of: input)
+        let order = target == .channelsFirst ? ChannelPermutation.toFirst(rank: rank) : Array(0 ..< rank)
+        guard let axis = order.firstIndex(of: kerasAxis) else { throw ModelError("expected an axis below \(rank), found \(kerasAxis)") }
+        let x = try name(input, layout: target)
         var repeats = Array(repeating: 1, count: rank + 1)
         repeats[axis + 1] = times
         let tiled = builder.add1("Tile", [unsqueeze(x, axes: [axis + 1]), builder.int64s(repeats)])
         var factors = Array(repeating: 1, count: rank)
         factors[axis] = times
         let shape = builder.add1("Mul", [builder.add1("Shape", [x]), builder.int64s(factors)])
-        produce(output, builder.add1("Reshape", [tiled, shape]))
+        produce(output, builder.add1("Reshape", [tiled, shape]), layout: target)
     }
 
     /// Keras's merge layers: lower-rank inputs gain axes after the batch axis, then NumPy broadcasting.
@@ -344,4 +378,43 @@ extension ONNXTranslator {
 extension Activation {
     /// Activations that normalise over the last axis rather than elementwise.
     var actsOnLastAxis: Bool { self == .softmax || self == .logSoftmax }
+}
+
+extension ONNXTranslator {
+    /// ReduceSum/Mean/Max/Min over the op's axes (nil: every axis).
+    mutating func translateReduce(_ input: ValueID, _ op: ReduceOp, output: ValueID) throws {
+        let rank = try knownRank(of: input)
+        let axes = op.axes ?? Array(0 ..< rank)
+        let opType = switch op.kind {
+        case .sum: "ReduceSum"
+        case .mean: "ReduceMean"
+        case .max: "ReduceMax"
+        case .min: "ReduceMin"
+        }
+        produce(output, reduce(opType, try name(input), axes: axes, keepDims: op.keepDims), rank: op.keepDims ? rank : rank - Set(axes).count)
+    }
+
+    /// A Slice over the indexed axes (bounds ONNX clamps as Python does), then the single indices' axes squeezed.
+    mutating func translateSlice(_ input: ValueID, _ indices: [SliceIndex], output: ValueID) throws {
+        let source = try producedValue(input)
+        let rank = try knownRank(of: input)
+        guard !indices.isEmpty else { return produce(output, builder.add1("Identity", [try name(input, dtype: source.dtype)]), dtype: source.dtype, rank: rank) }
+        var starts: [Int] = [], ends: [Int] = [], steps: [Int] = [], dropped: [Int] = []
+        for (axis, index) in indices.enumerated() {
+            switch index {
+            case .index(let position):
+                starts.append(position)
+                ends.append(position == -1 ? Int.max : position + 1)
+                steps.append(1)
+                dropped.append(axis)
+            case .range(let start, let stop, let step):
+                starts.append(start ?? (step > 0 ? 0 : Int.max))
+                ends.append(stop ?? (step > 0 ? Int.max : Int.min))
+                steps.append(step)
+            }
+        }
+        var result = slice(try name(input, dtype: source.dtype), starts: starts, ends: ends, axes: Array(indices.indices), steps: steps)
+        if !dropped.isEmpty { result = squeeze(result, axes: dropped) }
+        produce(output, result, dtype: source.dtype, rank: rank - dropped.count)
+    }
 }

@@ -17,6 +17,8 @@ struct ONNXTranslator {
     private(set) var absent: Set<ValueID> = []
     /// The values some graph output depends on.
     private(set) var neededValues: Set<ValueID> = []
+    /// BatchNormalizations folded into the layer before them, by that layer's output (see `batchNormFolds`).
+    private(set) var folds: [ValueID: BatchNormFold] = [:]
     /// Each value's views in other layouts or dtypes, made once.
     private var views: [ViewKey: String] = [:]
 
@@ -40,6 +42,7 @@ struct ONNXTranslator {
     mutating func translateAll() throws {
         let needed = neededNodes()
         neededValues = needed.values
+        folds = batchNormFolds()
         for (index, node) in graph.nodes.enumerated() where needed.nodes[index] {
             builder.scope = Self.scopeName(node.origin)
             try locating(layer: node.origin) { try translate(node) }
@@ -108,6 +111,9 @@ struct ONNXTranslator {
     mutating func produce(_ value: ValueID, _ name: String, layout: Layout = .keras, dtype: DType = .float32, rank: Int? = nil) {
         produced[value] = ONNXValue(name: name, dtype: dtype, layout: layout, rank: rank ?? self.rank(of: value))
     }
+
+    /// Records that `output` is `input` as translated (a BatchNormalization folded into the layer before it).
+    mutating func alias(_ output: ValueID, to input: ValueID) throws { produced[output] = try producedValue(input) }
 
     /// Records that a node's output is absent (an optional mask the operation does not make): its readers
     /// see no value there.

@@ -51,6 +51,9 @@ struct Convert: ParsableCommand {
         if let format, ConversionFormat(rawValue: format) == nil {
             throw ValidationError("--format must be h5, keras, json, tfjs or onnx, found \(format)")
         }
+        if let format, let kind = ConversionFormat(rawValue: format), let refusal = kind.refusal(ofPath: out) {
+            throw ValidationError(refusal)
+        }
         guard let kind = outputFormat else {
             throw ValidationError("cannot tell the format from \(out): name it .h5, .keras, .json or .onnx, give a directory, or pass --format")
         }
@@ -71,14 +74,20 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
-        try withCleanErrors {
+        try withCleanErrors(file: model.model) {
             guard let kind = outputFormat else { throw ValidationError("cannot tell the format of \(out)") }
-            let options = ConversionOptions(format: kind, target: keras.map { $0 == 3 ? .keras3 : .keras2 },
+            var options = ConversionOptions(format: kind, target: keras.map { $0 == 3 ? .keras3 : .keras2 },
                                             export: ExportOptions(approximateHardSigmoid: approximateHardSigmoid),
                                             force: force, check: !noCheck,
                                             shardSize: shardSize ?? ConversionOptions.defaultShardSize, opset: opset)
+            // The stages of a long conversion, on a terminal only.
+            let progress = Progress(label: "convert")
+            options.progress = { progress.show($0) }
+            defer { progress.clear() }  // before an error's message
+            progress.show("reading \(model.model)")
             let source = try model.load()
             let report = try ModelConverter.convert(source, to: out, options: options)
+            progress.clear()
             print("\(source.path) (\(source.format.rawValue), \(source.dialect)) -> " + (kind == .onnx ? "onnx" : "\(report.target) \(kind.rawValue)"))
             for file in report.files { print("wrote \(file)") }
             if let check = report.check { print("checked: \(check)") }

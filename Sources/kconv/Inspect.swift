@@ -15,30 +15,18 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let summary = try withCleanErrors { ModelSummary(try model.load()) }
-        print(json ? summary.json.serialized(pretty: true) : terminalSafe(summary.text, keepingLines: true), terminator: json ? "\n" : "")
-    }
-}
-
-/// Turns library errors into one-line messages and a non-zero exit, instead of a stack of Swift types.
-func withCleanErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let error as ValidationError {
-        throw error
-    } catch {
-        FileHandle.standardError.write(Data("kconv: error: \(terminalSafe(String(describing: error)))\n".utf8))
-        throw ExitCode.failure
+        let summary = try withCleanErrors(file: model.model) { ModelSummary(try model.load()) }
+        print(json ? summary.json.serialized(pretty: true) : terminalSafe(summary.text), terminator: json ? "\n" : "")
     }
 }
 
 /// `text` with the control characters a file's names may hold (escape sequences that would recolour or
-/// clear the terminal) written as `\u{1B}`; line breaks are kept where `keepingLines`.
-func terminalSafe(_ text: String, keepingLines: Bool = false) -> String {
+/// clear the terminal) written as `\u{1B}`; line breaks are kept (summaries and some errors are tables).
+func terminalSafe(_ text: String) -> String {
     var result = ""
     for scalar in text.unicodeScalars {
         let isControl = scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
-        if isControl, !(keepingLines && scalar == "\n") {
+        if isControl, scalar != "\n" {
             result += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
         } else {
             result.unicodeScalars.append(scalar)

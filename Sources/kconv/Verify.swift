@@ -3,6 +3,7 @@ import Foundation
 import KConv
 import KConvKeras
 import KConvIO
+import KConvGraph
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,20 +40,26 @@ struct Verify: ParsableCommand {
         guard (reference == nil) != (against == nil) else {
             throw ValidationError("give exactly one of --reference and --against")
         }
-        // A NaN tolerance would pass every element (every comparison with NaN is false, so nothing fails).
-        for (name, value) in [("--atol", atol), ("--rtol", rtol)] where !value.isFinite || value < 0 {
-            throw ValidationError("\(name) must be a finite number ≥ 0, found \(value)")
-        }
+        try requirePositive(["--batch": batch])
+        try requireTolerances(["--atol": atol, "--rtol": rtol])
     }
 
     func run() throws {
-        let report = try withCleanErrors { () -> VerificationReport in
+        let report = try withCleanErrors(file: model.model) { () -> VerificationReport in
             let loaded = try model.loadForInference()
             if let reference {
-                return try Verifier.verify(loaded, reference: NumPy.readNPZ(reference), atol: atol, rtol: rtol)
+                let arrays = try NumPy.readNPZ(reference)
+                // Inputs that do not fit the model are the reference's fault as much as the model's: name both.
+                return try locating(file: "\(reference) (reference for \(model.model))") {
+                    try Verifier.verify(loaded, reference: arrays, atol: atol, rtol: rtol)
+                }
             }
-            let other = try KerasModel.load(against ?? "", weights: againstWeights).model
-            try other.prepareForInference()
+            let againstPath = against ?? ""
+            let other = try locating(file: againstPath) {
+                let other = try KerasModel.load(againstPath, weights: againstWeights).model
+                try other.prepareForInference()
+                return other
+            }
             return try Verifier.compare(loaded, against: other, inputs: InputGenerator(batch: batch), atol: atol, rtol: rtol)
         }
         print(report.table(atol: atol, rtol: rtol), terminator: "")

@@ -18,10 +18,12 @@ import KConvIO
     static let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         .appendingPathComponent("kconv")
 
-    static func run(_ arguments: [String]) throws -> Result {
+    /// Runs kconv with `arguments`, its environment this process's with `environment` over it.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -38,7 +40,7 @@ import KConvIO
         let result = try Self.run(["inspect", path])
         #expect(result.status == 0)
         #expect(result.stdout.contains("time_distributed (TimeDistributed)"))
-        #expect(result.stdout.contains("Total params: 4385"))
+        #expect(result.stdout.contains("Total params: 4,385 (17.13 KB)"))
     }
 
     /// A broken file: one line on stderr (no HDF5 diagnostic dump), nothing on stdout, exit status 1.

@@ -109,6 +109,18 @@ import KConvIO
         #expect(error?.message == "expected at most 16 soft links along a path, found more (a cycle?)", "\(error.map(String.init(describing:)) ?? "")")
     }
 
+    /// A config asking for RepeatVector(2**30) made the engine allocate 8 GiB for its output and abort. Running it
+    /// is refused before the allocation, against the budget `--max-memory` sets, naming the layer.
+    @Test func hugeConfiguredTensorIsRefusedBeforeAllocation() throws {
+        let model = Self.folder.appendingPathComponent("repeat_vector_huge.h5").path
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-huge-\(UUID().uuidString).keras").path
+        let result = try CommandLineTests.run(["convert", model, output, "--max-memory", "1G"])
+        #expect(result.status == 1, "exit status \(result.status): \(result.stderr)")
+        #expect(result.stderr.contains("layer 'repeat_vector' (RepeatVector): "), "\(result.stderr)")
+        #expect(result.stderr.contains("expected outputs of at most 1073741824 bytes (kconv's memory budget), found shape [2, 1073741824, 1]"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
     private func expectError(_ hostile: Case, path: String, _ body: () throws -> Void) {
         do {
             try body()

@@ -46,6 +46,20 @@ import ONNXProto
         #expect(types.filter { $0 == "Conv" || $0 == "ConvTranspose" }.count == 5)
     }
 
+    /// BatchNormalization after a linear Conv, DepthwiseConv, SeparableConv, ConvTranspose or Dense is folded
+    /// into its weights (only the one after a relu Conv2D stays a Mul and an Add); padding, upsampling and
+    /// the residual Add keep the stack channels-first, so one Transpose goes in and none comes out (the
+    /// global pool reduces the channels-first tensor directly). onnxruntime's numbers: parity.py.
+    @Test func batchNormalizationFoldsIntoTheLayerBefore() throws {
+        let model = try Self.converted("conv_batchnorm/keras2.h5")
+        let normalizing = model.graph.node.filter { $0.name.hasPrefix("batch_normalization") }
+        #expect(normalizing.map(\.opType) == ["Mul", "Add"])
+        #expect(normalizing.allSatisfy { $0.name.hasPrefix("batch_normalization_3/") })
+        #expect(model.graph.node.filter { $0.opType == "Transpose" }.count == 1)
+        #expect(model.graph.node.filter { $0.opType == "Conv" || $0.opType == "ConvTranspose" }.count == 6)
+        #expect(model.graph.node.filter { $0.opType == "Gemm" }.count == 2)
+    }
+
     /// ONNX's LSTM gates run i, o, f, c; Keras's kernel columns i, f, c, o. Row `g·units + u` of W is column
     /// `keras(g)·units + u` of the Keras kernel.
     @Test func lstmGatesAreReordered() throws {

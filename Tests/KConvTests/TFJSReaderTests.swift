@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Synchronization
 @testable import KConv
 @testable import KConvGraph
 @testable import KConvEngine
@@ -204,5 +205,55 @@ private extension URL {
         let file = appendingPathComponent("model.json")
         try String(contentsOf: file, encoding: .utf8).replacingOccurrences(of: old, with: new).write(to: file, atomically: true, encoding: .utf8)
         return self
+    }
+}
+
+/// A shard must be a regular file inside the model's folder, reached without following a link: a symbolic link
+/// passed the old size check (the link's own length is no guide, and a link to a file of the right size passed it
+/// outright) and its target was read; a FIFO blocked the load forever.
+extension TFJSReaderTests {
+    @Test(arguments: ["symbolic link", "FIFO", "folder", "linked folder", "dot"])
+    func shardMustBeARegularFileInside(_ kind: String) throws {
+        let bytes = littleEndianBytes(Self.kernel + Self.bias)
+        let outside = try ConvertTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: outside) }
+        let secret = outside.appendingPathComponent("secret.bin")
+        try Data(bytes).write(to: secret)  // the right size: only where it is gives it away
+        let name = kind == "linked folder" ? "sub/group1-shard1of1.bin" : kind == "dot" ? "./group1-shard1of1.bin" : "group1-shard1of1.bin"
+        let directory = try Self.write(groups: [([("group1-shard1of1.bin", bytes)], Self.denseWeights)], listing: [[name]])
+        let shard = directory.appendingPathComponent("group1-shard1of1.bin")
+        try FileManager.default.removeItem(at: shard)
+        switch kind {
+        case "symbolic link": try FileManager.default.createSymbolicLink(at: shard, withDestinationURL: secret)
+        case "FIFO": #expect(mkfifo(shard.path, 0o600) == 0)
+        case "folder": try FileManager.default.createDirectory(at: shard, withIntermediateDirectories: false)
+        case "linked folder":
+            try FileManager.default.createSymbolicLink(at: directory.appendingPathComponent("sub"), withDestinationURL: outside)
+            try FileManager.default.copyItem(at: secret, to: outside.appendingPathComponent("group1-shard1of1.bin"))
+        default: try Data(bytes).write(to: shard)
+        }
+        let expected = [
+            "symbolic link": "shard 'group1-shard1of1.bin': expected a regular file inside the model's folder, found a symbolic link",
+            "FIFO": "shard 'group1-shard1of1.bin': expected a regular file inside the model's folder, found a FIFO",
+            "folder": "shard 'group1-shard1of1.bin': expected a regular file inside the model's folder, found a folder",
+            "linked folder": "shard 'sub/group1-shard1of1.bin': expected a folder inside the model's folder, found a symbolic link",
+            "dot": "shard './group1-shard1of1.bin': expected a name relative to its folder, without '.', '..' or empty parts",
+        ]
+        // A FIFO opened for reading would block: load on another thread, and fail rather than hang.
+        let outcome = Mutex<String?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let message = Self.loadError(directory)
+            outcome.withLock { $0 = message }
+            done.signal()
+        }.start()
+        guard done.wait(timeout: .now() + 20) == .success else {
+            Issue.record("loading a model whose shard is a \(kind) blocked")
+            if let writer = Optional(open(shard.path, O_WRONLY | O_NONBLOCK)), writer >= 0 { close(writer) }
+            return
+        }
+        let message = outcome.withLock { $0 } ?? ""
+        #expect(message.contains("weightsManifest[0].paths[0]"), "\(message)")
+        #expect(message.contains(expected[kind] ?? "?"), "\(kind): \(message)")
     }
 }

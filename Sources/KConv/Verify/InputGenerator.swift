@@ -2,7 +2,7 @@ import KConvEngine
 import KConvKeras
 import KConvIO
 import KConvGraph
-/// Seeded inputs drawn from a model's input spec, for `verify --against` and `bench`: unknown dimensions
+/// Seeded inputs drawn from a model's input spec, for `verify --against`, `run --random`, `bench` and `diff`: unknown dimensions
 /// get a concrete length, inputs that feed an Embedding get whole numbers within its vocabulary.
 public struct InputGenerator {
     public var batch: Int
@@ -16,19 +16,30 @@ public struct InputGenerator {
         self.seed = seed
     }
 
-    public func inputs(for model: Model) -> [Tensor] {
+    /// One tensor per model input, in input order (token ids as whole-number floats).
+    public func inputs(for model: Model) -> [Tensor] { arrays(for: model).map(\.tensor) }
+
+    /// One array per model input, in input order: token ids for an Embedding as int32 (kept exact by
+    /// `predict(arrays:)` and written as integers to an `.npz`), everything else float32 in [-1, 1).
+    public func arrays(for model: Model) -> [NumPyArray] {
         var random = SplitMix64(seed: seed)
         return zip(model.inputs, model.inputLayers).map { ref, layer in
             let shape = layer.batchShape.enumerated().map { axis, dim in axis == 0 ? batch : dim ?? unknownLength }
             let count = shape.reduce(1, *)
-            if let vocabulary = model.embeddingVocabulary(fedBy: ref) {
-                // Index 0 is padding for mask_zero Embeddings; draw it too, so masks are exercised.
-                return Tensor(shape: shape, values: (0..<count).map { _ in Float(random.next() % UInt64(vocabulary)) })
+            if let vocabulary = model.embeddingVocabulary(fedBy: ref), vocabulary > 0 {
+                // Index 0 is padding for mask_zero Embeddings; draw it too, and pad the last sample's second
+                // half with it, so masks are exercised both inside a sequence and as trailing padding.
+                var ids = (0..<count).map { _ in Int64(random.next() % UInt64(vocabulary)) }
+                if shape.count >= 2, shape[0] > 1, shape[1] > 1 {
+                    let sampleSize = count / shape[0], stepSize = sampleSize / shape[1]
+                    let padding = (count - sampleSize + shape[1] / 2 * stepSize) ..< count
+                    ids.replaceSubrange(padding, with: repeatElement(0, count: padding.count))
+                }
+                return NumPyArray(shape: shape, dtype: .int32, values: ids.map(Float.init), integers: ids)
             }
-            return Tensor(shape: shape, values: (0..<count).map { _ in random.nextUnit() * 2 - 1 })
+            return NumPyArray(shape: shape, values: (0..<count).map { _ in random.nextUnit() * 2 - 1 })
         }
     }
-
 }
 
 /// A small, fast, seedable generator (SplitMix64), so generated inputs are the same on every machine.

@@ -76,7 +76,7 @@ extension HDF5Object {
     }
 
     package func readAttributeNames() throws -> [String] {
-        try withHDF5 {
+        try withHDF5(at: location, "list attributes") {
             var names: [String] = []
             try withUnsafeMutablePointer(to: &names) { namesPointer in
                 let status = H5Aiterate2(handle.id, H5_INDEX_NAME, H5_ITER_INC, nil, { _, name, _, clientData in
@@ -91,7 +91,7 @@ extension HDF5Object {
     }
 
     package func readAttribute(_ name: String) throws -> HDF5AttributeValue? {
-        try withHDF5 {
+        try withHDF5(at: location, "read attribute '\(name)'") {
             let operation = "read attribute '\(name)'"
             let location = self.location
             guard try location.check(H5Aexists(handle.id, name), operation) > 0 else { return nil }
@@ -144,7 +144,7 @@ extension HDF5Object {
     /// zero-length 1-D float64 array (what h5py writes for Keras's empty `weight_names`).
     /// Strings are written as C strings: an embedded NUL ends them.
     package func writeAttribute(_ name: String, _ value: HDF5AttributeValue) throws {
-        try withHDF5 {
+        try withHDF5(at: location, "write attribute '\(name)'") {
             let operation = "write attribute '\(name)'"
             let location = self.location
             if try location.check(H5Aexists(handle.id, name), operation) > 0 {
@@ -172,7 +172,7 @@ extension HDF5Object {
     /// Writes a 1-D fixed-length, NULL-padded ASCII string array, as h5py 2.x wrote Keras name lists.
     /// Not public API: only tests use it, to cover the reader's fixed-length path.
     package func writeFixedLengthStringsAttribute(_ name: String, _ strings: [String]) throws {
-        try withHDF5 {
+        try withHDF5(at: location, "write attribute '\(name)'") {
             let operation = "write attribute '\(name)'"
             let location = self.location
             let width = max(1, strings.map(\.utf8.count).max() ?? 1)

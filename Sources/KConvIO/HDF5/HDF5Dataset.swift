@@ -45,7 +45,7 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable;
     /// The stored element type.
     public var elementType: HDF5ElementType {
         get throws {
-            try withHDF5 {
+            try withHDF5(at: location, "read type") {
                 let type = try location.handle(H5Dget_type(handle.id), close: H5Tclose, "read type")
                 return try elementType(of: type, "read type")
             }
@@ -69,7 +69,7 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable;
     /// dataset declares more bytes than the whole file holds (sizes come from the file and are not
     /// trusted), or if it is not of a numeric type.
     public func readFloats(limit: Int, budget: MemoryBudget = .current) throws -> [Float] {
-        try withHDF5 {
+        try withHDF5(at: location, "read floats") {
             let operation = "read floats"
             let (shape, count) = try extent(operation)
             guard count <= limit else {
@@ -99,6 +99,7 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable;
                     throw location.error(operation, "\(what): expected at most \(available) bytes (the whole file) in a \(layout == H5D_COMPACT ? "compact" : "contiguous") dataset, found \(stored)")
                 }
             }
+            HDF5Activity.allowBytes(max(stored, converted))
             var status: herr_t = -1
             let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
                 status = H5Dread(handle.id, kc_h5t_native_float(), kc_h5s_all(), kc_h5s_all(), defaultPropertyList, buffer.baseAddress)
@@ -110,7 +111,7 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable;
     }
 
     private func extent(_ operation: String) throws -> (shape: [Int], count: Int) {
-        try withHDF5 {
+        try withHDF5(at: location, operation) {
             let space = try location.handle(H5Dget_space(handle.id), close: H5Sclose, operation)
             return try dataspaceExtent(space, at: location, operation)
         }

@@ -15,14 +15,14 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
 
     /// Whether `path` is a readable HDF5 file (checks the signature; never throws).
     public static func isHDF5(_ path: String) -> Bool {
-        withHDF5 { H5Fis_hdf5(path) > 0 }
+        withHDF5(at: HDF5Location(filePath: path, objectPath: ""), "open file") { H5Fis_hdf5(path) > 0 }
     }
 
     /// Opens an existing file read-only. Throws "no such file" or "not an HDF5 file" before HDF5
     /// gets a chance to produce a less readable error.
     public static func open(_ path: String) throws -> HDF5File {
         let location = HDF5Location(filePath: path, objectPath: "")
-        return try withHDF5 {
+        return try withHDF5(at: location, "open file") {
             guard FileManager.default.fileExists(atPath: path) else {
                 throw location.error("open file", "no such file")
             }
@@ -38,7 +38,7 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
     /// Creates a file for writing, replacing any existing file at `path`.
     public static func create(_ path: String) throws -> HDF5File {
         let location = HDF5Location(filePath: path, objectPath: "")
-        return try withHDF5 {
+        return try withHDF5(at: location, "create file") {
             let access = try unlockedAccess(location, "create file")
             let id = withExtendedLifetime(access) { H5Fcreate(path, kc_h5f_acc_trunc(), defaultPropertyList, access.id) }
             return HDF5File(path: path, handle: try location.handle(id, close: closeFile, "create file"))
@@ -58,7 +58,7 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
         } catch {
             throw location.error(operation, "\(error)")
         }
-        return try withHDF5 {
+        return try withHDF5(at: location, operation) {
             let access = try inMemoryAccess(location, operation)
             // Copies the image (no callbacks are set), so the access list owns it and `image` may go at once. An empty
             // image would mean "no image" to the core driver, which would then read `name` from disk: refused above.
@@ -81,7 +81,7 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
     /// `image()` returns its bytes. `name` stands for the file in error messages.
     public static func createInMemory(name: String) throws -> HDF5File {
         let location = HDF5Location(filePath: name, objectPath: "")
-        return try withHDF5 {
+        return try withHDF5(at: location, "create file") {
             let access = try inMemoryAccess(location, "create file")
             let id = withExtendedLifetime(access) { H5Fcreate(inMemoryName(name), kc_h5f_acc_trunc(), defaultPropertyList, access.id) }
             return HDF5File(path: name, handle: try location.handle(id, close: closeFile, "create file"))
@@ -94,7 +94,7 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
     public func image(budget: MemoryBudget = .current) throws -> Data {
         let location = HDF5Location(filePath: path, objectPath: "")
         let operation = "get file image"
-        return try withHDF5 {
+        return try withHDF5(at: location, operation) {
             try location.check(H5Fflush(handle.id, H5F_SCOPE_LOCAL), operation)
             let size = Int(try location.check(H5Fget_file_image(handle.id, nil, 0), operation))
             guard size > 0 else { throw location.error(operation, "HDF5 reported an empty file image") }
@@ -148,7 +148,7 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
     /// after a failure the file is left open until the process ends (see `closeFile`), never half-closed.
     public func flush() throws {
         let location = HDF5Location(filePath: path, objectPath: "")
-        try withHDF5 {
+        try withHDF5(at: location, "write file") {
             _ = try location.check(H5Fflush(handle.id, H5F_SCOPE_LOCAL), "write file")
         }
     }
@@ -168,7 +168,7 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
     public var root: HDF5Group {
         get throws {
             let location = HDF5Location(filePath: path, objectPath: "/")
-            return try withHDF5 {
+            return try withHDF5(at: location, "open group") {
                 let id = H5Gopen2(handle.id, "/", defaultPropertyList)
                 return HDF5Group(file: self, path: "/", handle: try location.handle(id, close: H5Gclose, "open group"))
             }

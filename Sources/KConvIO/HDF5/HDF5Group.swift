@@ -22,7 +22,7 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
 
     /// Names of the direct children (groups, datasets, links), in name order.
     public func childNames() throws -> [String] {
-        try withHDF5 {
+        try withHDF5(at: location, "list children") {
             var names: [String] = []
             try withUnsafeMutablePointer(to: &names) { namesPointer in
                 let status = H5Literate(handle.id, H5_INDEX_NAME, H5_ITER_INC, nil, { _, name, _, clientData in
@@ -40,7 +40,7 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
     /// component is absent or is not a group, and for dangling links. Throws if reaching it would
     /// leave the file (an external link on the way).
     public func kind(of name: String) throws -> HDF5ObjectKind? {
-        try withHDF5 {
+        try withHDF5(at: HDF5Location(filePath: file.path, objectPath: childPath(name)), "look up object") {
             try refuseLinksOutOfFile(name, "look up object")
             let components = name.split(separator: "/")
             guard !components.isEmpty else { return name.hasPrefix("/") ? .group : nil }
@@ -69,7 +69,7 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
 
     /// Opens the group at `name`. Throws if reaching it would leave the file.
     public func group(_ name: String) throws -> HDF5Group {
-        try withHDF5 {
+        try withHDF5(at: HDF5Location(filePath: file.path, objectPath: childPath(name)), "open group") {
             let path = childPath(name)
             let location = HDF5Location(filePath: file.path, objectPath: path)
             try refuseLinksOutOfFile(name, "open group")
@@ -81,7 +81,7 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
     /// Opens the dataset at `name`. Throws if reaching it would leave the file, or if its data is kept
     /// outside the file (external raw-data files, a virtual dataset).
     public func dataset(_ name: String) throws -> HDF5Dataset {
-        try withHDF5 {
+        try withHDF5(at: HDF5Location(filePath: file.path, objectPath: childPath(name)), "open dataset") {
             let path = childPath(name)
             let location = HDF5Location(filePath: file.path, objectPath: path)
             try refuseLinksOutOfFile(name, "open dataset")
@@ -103,7 +103,7 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
     /// Creates the group `name`, and any missing intermediate groups of a "/" path (as h5py does).
     @discardableResult
     public func createGroup(_ name: String) throws -> HDF5Group {
-        try withHDF5 {
+        try withHDF5(at: HDF5Location(filePath: file.path, objectPath: childPath(name)), "create group") {
             let path = childPath(name)
             let location = HDF5Location(filePath: file.path, objectPath: path)
             let linkCreation = try intermediateGroupsLinkCreation(at: location, "create group")
@@ -117,7 +117,7 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
     /// "/" path are created. Throws if the element count of `shape` is not `floats.count`.
     @discardableResult
     public func createDataset(_ name: String, shape: [Int], floats: [Float]) throws -> HDF5Dataset {
-        try withHDF5 {
+        try withHDF5(at: HDF5Location(filePath: file.path, objectPath: childPath(name)), "create dataset") {
             let path = childPath(name)
             let location = HDF5Location(filePath: file.path, objectPath: path)
             let operation = "create dataset"
@@ -135,6 +135,7 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
             let id = H5Dcreate2(handle.id, name, kc_h5t_ieee_f32le(), space.id, linkCreation.id, defaultPropertyList, defaultPropertyList)
             let dataset = HDF5Dataset(file: file, path: path, handle: try location.handle(id, close: H5Dclose, operation))
             if count > 0 {
+                HDF5Activity.allowBytes(count * MemoryLayout<Float>.size)
                 let status = floats.withUnsafeBufferPointer {
                     H5Dwrite(dataset.handle.id, kc_h5t_native_float(), kc_h5s_all(), kc_h5s_all(), defaultPropertyList, $0.baseAddress)
                 }

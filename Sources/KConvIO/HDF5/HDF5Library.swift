@@ -12,10 +12,14 @@ import Foundation
 /// already held, when ARC releases a temporary inside a locked region.
 private let hdf5Lock = NSRecursiveLock()
 
-/// Runs `body` holding the HDF5 lock, with HDF5's stderr error printing turned off on this thread.
-package func withHDF5<T>(_ body: () throws -> T) rethrows -> T {
+/// Runs `body` holding the HDF5 lock, with HDF5's stderr error printing turned off on this thread. `location` and
+/// `operation` name what the calls in `body` do, for an error if libhdf5 crashes or loops in them
+/// (`HDF5Activity`).
+package func withHDF5<T>(at location: HDF5Location, _ operation: @autoclosure () -> String, _ body: () throws -> T) rethrows -> T {
     hdf5Lock.lock()
     defer { hdf5Lock.unlock() }
+    HDF5Activity.enter(location, operation())
+    defer { HDF5Activity.leave() }
     _ = libraryStarted
     kc_disable_error_printing_on_this_thread()
     return try body()

@@ -15,9 +15,15 @@ public struct MemoryBudget: Sendable, Equatable, CustomStringConvertible {
         self.bytes = max(0, bytes)
     }
 
-    /// 16 GiB, or three quarters of physical memory when that is less: generous for any real model, and far
-    /// below what a hostile header can claim.
-    public static let standard = MemoryBudget(bytes: min(16 << 30, Int(clamping: ProcessInfo.processInfo.physicalMemory / 4 * 3)))
+    /// 16 GiB, or three quarters of physical memory or of the address-space limit (`ulimit -v`) when that is
+    /// less: generous for any real model, far below what a hostile header can claim, and never more than the
+    /// process could allocate (a failed allocation aborts the process).
+    public static let standard: MemoryBudget = {
+        var limit = rlimit()
+        let addressSpace = getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0 && limit.rlim_cur != rlim_t.max  // RLIM_INFINITY
+            ? UInt64(limit.rlim_cur) : UInt64.max
+        return MemoryBudget(bytes: min(16 << 30, Int(clamping: min(ProcessInfo.processInfo.physicalMemory, addressSpace) / 4 * 3)))
+    }()
 
     private static let shared = Mutex(standard)
 

@@ -87,9 +87,10 @@ public enum NumPy {
     /// Format version 1.0 (2.0 when the header outgrows 64 KiB), C order, byte for byte what `np.save` writes.
     public static func encodeNPY(_ array: NumPyArray) -> [UInt8] { NPYFormat.encode(array) }
 
-    public static func writeNPY(_ array: NumPyArray, to path: String) throws {
+    /// Writes `array` at `path`; without `replace`, fails if a file is there when the finished file is put in place.
+    public static func writeNPY(_ array: NumPyArray, to path: String, replace: Bool = true) throws {
         try locating(file: path) {
-            try writeAtomically(path) { url in try FileOutput.write(encodeNPY(array), to: url.path) }
+            try writeAtomically(path, replace: replace) { url in try FileOutput.write(encodeNPY(array), to: url.path) }
         }
     }
 
@@ -111,15 +112,16 @@ public enum NumPy {
         }
     }
 
-    /// A zip of stored (uncompressed) `<name>.npy` members, as `np.savez` writes.
-    public static func writeNPZ(_ arrays: [(name: String, array: NumPyArray)], to path: String) throws {
+    /// A zip of stored (uncompressed) `<name>.npy` members, as `np.savez` writes. Without `replace`, fails if a file
+    /// is there when the finished file is put in place.
+    public static func writeNPZ(_ arrays: [(name: String, array: NumPyArray)], to path: String, replace: Bool = true) throws {
         try locating(file: path) {
             var seen = Set<String>()
             for (name, _) in arrays {
                 guard !name.isEmpty else { throw NumPyError("an array name is empty") }
                 guard seen.insert(name).inserted else { throw NumPyError(key: name, "name given twice") }
             }
-            try writeAtomically(path) { url in try ZipWriter.write(arrays.map { ($0.name + ".npy", Data(encodeNPY($0.array))) }, to: url) }
+            try writeAtomically(path, replace: replace) { url in try ZipWriter.write(arrays.map { ($0.name + ".npy", Data(encodeNPY($0.array))) }, to: url) }
         }
     }
 
@@ -148,9 +150,10 @@ public enum NumPy {
         return data
     }
 
-    /// Writes to a temporary file beside `path` and renames it into place only once complete, so a failed
-    /// or interrupted write never leaves a half-written file under `path` (rename is atomic within a directory).
-    private static func writeAtomically(_ path: String, _ write: (URL) throws -> Void) throws {
+    /// Writes to a temporary file beside `path` and moves it into place only once complete, so a failed or
+    /// interrupted write never leaves a half-written file under `path` (`place`: a rename, atomic within a directory,
+    /// or without `replace` a link, which fails if a file appeared there meanwhile).
+    private static func writeAtomically(_ path: String, replace: Bool, _ write: (URL) throws -> Void) throws {
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent()
         guard FileManager.default.isWritableFile(atPath: directory.path) else {
@@ -159,8 +162,10 @@ public enum NumPy {
         let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         do {
             try write(temporary)
-            guard rename(temporary.path, url.path) == 0 else {
-                throw NumPyError("cannot move the written file into place: \(String(cString: strerror(errno)))")
+            do {
+                try place(temporary.path, at: url.path, replace: replace)
+            } catch {
+                throw NumPyError(error.message)
             }
         } catch {
             try? FileManager.default.removeItem(at: temporary)

@@ -59,7 +59,7 @@ package final class ConfigExport {
         }
         let graph = try GraphExport(model: model, target: target)
         config["layers"] = .array(try graph.layerOrder.map { layer in
-            var entry = layer is InputLayer ? try inputEntry(layer) : try layerEntry(layer)
+            var entry = layer is InputLayer ? try inputEntry(layer) : try layerEntry(graph.written(layer))
             entry["name"] = .string(layer.name)
             entry["inbound_nodes"] = .array(try locating(layer: layer.label, field: "inbound_nodes") {
                 try graph.calls(of: layer)
@@ -149,7 +149,8 @@ package final class ConfigExport {
             config[key] = .string(replacement)
             notes.append("\(layer.label): \(key) \(value.stringValue ?? "") is Python code; written as \(replacement) (used only to train from scratch)")
         }
-        if let dtype = config["dtype"] { config["dtype"] = try self.dtype(dtype) }
+        // An operation's `dtype` is an argument (`cast`'s target), not a layer's dtype policy.
+        if let dtype = config["dtype"], !(layer is KerasOperation) { config["dtype"] = try self.dtype(dtype) }
         dropInputShapeKeys(&config, of: layer)
         try layer.exportConfig(&config, self)
         try applyKeyRules(layer, &config)

@@ -12,6 +12,8 @@ package struct GraphExport {
     private let configIndex: [Int]
     /// Operation nodes a Keras 2 graph leaves out (an Embedding mask Keras 2 computes by itself).
     private let droppedNodes: Set<Int>
+    /// Nodes the target records as another layer's call, with that call (see `Layer.substitute`).
+    private let substitutes: [Int: (layer: Layer, call: JSONValue)]
 
     package init(model: Model, target: KerasDialect) throws {
         self.model = model
@@ -22,22 +24,40 @@ package struct GraphExport {
             counts[ObjectIdentifier(node.layer)] = count + 1
             return count + Self.firstCallIndex(of: node.layer, target: target)
         }
-        let operationNodes = model.nodes.indices.filter { model.nodes[$0].layer is KerasOperation }
-        if target == .keras2 {
-            for index in operationNodes { try Self.checkDroppable(index, in: model) }
-            droppedNodes = Set(operationNodes)
-            layerOrder = model.layers
-        } else {
-            droppedNodes = []
-            var order = model.layers
-            for index in operationNodes where !order.contains(where: { $0 === model.nodes[index].layer }) {
-                // After the last layer producing one of its inputs, so Keras meets it once they exist.
-                let producers = model.nodes[index].allInputs.map { model.nodes[$0.node].layer }
-                let position = order.lastIndex { layer in producers.contains { $0 === layer } }.map { $0 + 1 } ?? 0
-                order.insert(model.nodes[index].layer, at: position)
-            }
-            layerOrder = order
+        var substitutes: [Int: (layer: Layer, call: JSONValue)] = [:]
+        for (index, node) in model.nodes.enumerated() {
+            substitutes[index] = try locating(layer: node.layer.label) { try node.layer.substitute(for: target, call: node.call) }
         }
+        let operationNodes = model.nodes.indices.filter { model.nodes[$0].layer is KerasOperation }
+        var dropped = Set<Int>()
+        var order = model.layers
+        for index in operationNodes {
+            if target == .keras2 {
+                // A mask Keras 2 computes itself is left out; another operation needs a TFOpLambda recording it.
+                do {
+                    try Self.checkDroppable(index, in: model)
+                    dropped.insert(index)
+                    substitutes[index] = nil
+                    continue
+                } catch {
+                    if substitutes[index] == nil { throw error }
+                }
+            }
+            guard !order.contains(where: { $0 === model.nodes[index].layer }) else { continue }
+            // After the last layer producing one of its inputs, so Keras meets it once they exist.
+            let producers = model.nodes[index].allInputs.map { model.nodes[$0.node].layer }
+            let position = order.lastIndex { layer in producers.contains { $0 === layer } }.map { $0 + 1 } ?? 0
+            order.insert(model.nodes[index].layer, at: position)
+        }
+        droppedNodes = dropped
+        layerOrder = order
+        self.substitutes = substitutes
+    }
+
+    /// The layer a config for the target records in place of `layer` (itself, unless the target records
+    /// the computation another way: see `Layer.substitute`).
+    package func written(_ layer: Layer) -> Layer {
+        substitutes.first { model.nodes[$0.key].layer === layer }?.value.layer ?? layer
     }
 
     /// Nested models number their calls from 1 where Keras counts the node linking their own inputs to
@@ -89,8 +109,32 @@ package struct GraphExport {
     /// The inbound nodes of `layer`, one per call.
     package func calls(of layer: Layer) throws -> [JSONValue] {
         try model.nodes.indices.filter { model.nodes[$0].layer === layer && !(layer is InputLayer) }.map { index in
-            try target == .keras2 ? legacyCall(model.nodes[index]) : keras3Call(model.nodes[index])
+            if let substitute = substitutes[index] { return try filled(substitute.call, model.nodes[index].allInputs) }
+            return try target == .keras2 ? legacyCall(model.nodes[index]) : keras3Call(model.nodes[index])
         }
+    }
+
+    /// A substitute's call with its tensor placeholders replaced, in order, by `refs` in the target's form.
+    private func filled(_ template: JSONValue, _ refs: [TensorRef]) throws -> JSONValue {
+        var remaining = refs[...]
+        func next() throws -> TensorRef {
+            guard let ref = remaining.popFirst() else { throw ModelError("the call records more tensors than the \(refs.count) it reads") }
+            return ref
+        }
+        func fill(_ value: JSONValue) throws -> JSONValue {
+            if target == .keras3, value["class_name"]?.stringValue == "__keras_tensor__", value["config"]?["keras_history"] == nil {
+                return keras3Tensor(try next())
+            }
+            if let items = value.arrayValue {
+                if items.first?.stringValue == "__input__" { return .array(history(try next()) + (try items.dropFirst(3).map(fill))) }
+                return .array(try items.map(fill))
+            }
+            if let object = value.objectValue { return .object(JSONObject(try object.map { ($0.key, try fill($0.value)) })) }
+            return value
+        }
+        let call = try fill(template)
+        guard remaining.isEmpty else { throw ModelError("the call records \(refs.count - remaining.count) of the \(refs.count) tensors it reads") }
+        return call
     }
 
     /// Keras 2: `[[layer, node, tensor, kwargs], ...]`, one entry per positional tensor, each carrying the

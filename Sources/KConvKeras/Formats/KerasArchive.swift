@@ -100,12 +100,18 @@ package struct ObjectPathWeights {
         }
     }
 
-    /// `vars/0`, `vars/1`, ... directly under `base`, for a layer whose weights kconv cannot predict.
-    private func ownVariables(at base: String) throws -> [WeightArray] {
+    /// The variables of a layer whose weights kconv cannot predict: `vars/0`, `vars/1`, ... under `base`,
+    /// then those of its sub-objects in name order (a MultiHeadAttention's `query_dense/vars/0`), so that
+    /// its parameters are counted from the file. `depth` bounds the walk in a file whose links loop.
+    private func ownVariables(at base: String, depth: Int = 0) throws -> [WeightArray] {
         var arrays: [WeightArray] = []
         while try root.kind(of: base + "vars/\(arrays.count)") == .dataset {
             let path = base + "vars/\(arrays.count)"
             arrays.append(try LegacyWeightGroups.array(root.dataset(path), name: path))
+        }
+        guard depth < 4, !base.isEmpty, try root.kind(of: base) == .group else { return arrays }
+        for child in try root.group(base).childNames() where child != "vars" {
+            if try root.kind(of: base + child) == .group { arrays += try ownVariables(at: base + child + "/", depth: depth + 1) }
         }
         return arrays
     }

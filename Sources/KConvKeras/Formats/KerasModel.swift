@@ -50,9 +50,19 @@ public final class KerasModel {
     /// Reads a model: a full-model `.h5`, a `.keras` archive, a JSON config with an optional weights
     /// file (`.h5` in the legacy layout or Keras 3's `.weights.h5`), or a TensorFlow.js layers model.json
     /// with its shards. Only structure and weight shapes are read; weight values are read when asked for.
+    /// A directory is read as a TensorFlow.js model when it holds a model.json.
     public static func load(_ path: String, weights weightsPath: String? = nil) throws -> KerasModel {
-        try locating(file: path) {
-            guard FileManager.default.fileExists(atPath: path) else { throw ModelError("no such file") }
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if exists, isDirectory.boolValue {
+            let modelJSON = URL(fileURLWithPath: path).appendingPathComponent(TFJSLayout.modelFileName).path
+            guard FileManager.default.fileExists(atPath: modelJSON) else {
+                throw ModelError(file: path, "is a directory without a \(TFJSLayout.modelFileName): give a model file, or a TensorFlow.js model's directory")
+            }
+            return try load(modelJSON, weights: weightsPath)
+        }
+        return try locating(file: path) {
+            guard exists else { throw ModelError("no such file") }
             switch try FileSignature.of(path) {
             case .hdf5:
                 return try loadHDF5(path, weightsPath: weightsPath)

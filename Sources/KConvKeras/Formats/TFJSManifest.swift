@@ -46,9 +46,9 @@ package struct TFJSManifest {
         package let byteCount: Int
     }
 
-    /// One group's shard files, in stream order, with their sizes on disk.
+    /// One group's shard files, in stream order, each checked to be a regular file inside the model's folder.
     package struct ShardGroup {
-        package let files: [(path: String, size: Int)]
+        package let files: [ContainedFile]
     }
 
     package let entries: [Entry]
@@ -90,22 +90,24 @@ package struct TFJSManifest {
         self.groups = groups
     }
 
-    /// A shard named relative to the model.json's directory, which must exist as a regular file.
-    private static func shardFile(_ value: JSONValue, directory: URL, field: String) throws -> (path: String, size: Int) {
+    /// A shard named relative to the model.json's directory: a regular file inside it, reached without following
+    /// a symbolic link (`ContainedFile`), so a manifest cannot make kconv read another file or block on a FIFO.
+    private static func shardFile(_ value: JSONValue, directory: URL, field: String) throws -> ContainedFile {
         guard let name = value.stringValue, !name.isEmpty else {
             throw ModelError(field: field, "expected a shard file name, found \(ConfigReader.describe(value))")
         }
         guard !name.hasPrefix("/"), !name.contains("://"), !name.split(separator: "/").contains("..") else {
             throw ModelError(field: field, "expected a file name relative to the model.json's directory, found '\(name)'")
         }
-        let path = directory.appendingPathComponent(name).path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw ModelError(field: field, "no shard file '\(name)' beside the model.json (looked for \(path))")
+        do {
+            return try ContainedFile(name, in: directory.path)
+        } catch {
+            let path = directory.appendingPathComponent(name).path
+            if error.message == "no such file" {
+                throw ModelError(field: field, "no shard file '\(name)' beside the model.json (looked for \(path))")
+            }
+            throw ModelError(field: field, "shard '\(name)': \(error.message)")
         }
-        let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
-        guard let size, size >= 0 else { throw ModelError(field: field, "cannot tell the size of \(path)") }
-        return (path, size)
     }
 
     /// One `{"name", "shape", "dtype", "quantization"?, "group"?}` entry.
@@ -206,21 +208,16 @@ extension TFJSManifest.ShardGroup {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(count)
         var start = 0
-        for (path, size) in files where bytes.count < count {
-            defer { start += size }
+        for file in files where bytes.count < count {
+            defer { start += file.size }
             let from = offset + bytes.count
-            guard from < start + size else { continue }
-            let wanted = Swift.min(count - bytes.count, start + size - from)
-            guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw ModelError(file: path, field: "weight '\(weight)'", "cannot open the shard for reading")
+            guard from < start + file.size else { continue }
+            let wanted = Swift.min(count - bytes.count, start + file.size - from)
+            do {
+                bytes += try file.read(offset: from - start, count: wanted)
+            } catch {
+                throw ModelError(file: file.path, field: "weight '\(weight)'", error.message)
             }
-            defer { try? handle.close() }
-            try handle.seek(toOffset: UInt64(from - start))
-            let chunk = try handle.read(upToCount: wanted) ?? Data()
-            guard chunk.count == wanted else {
-                throw ModelError(file: path, field: "weight '\(weight)'", "expected \(wanted) bytes at offset \(from - start), found \(chunk.count): the shard changed after the model was read")
-            }
-            bytes += chunk
         }
         guard bytes.count == count else {
             throw ModelError(field: "weight '\(weight)'", "expected \(count) bytes from the shards, found \(bytes.count)")

@@ -112,7 +112,7 @@ public final class InferenceIdentity: Layer {
 }
 
 /// Looks up rows of an `[input_dim, output_dim]` table; Keras Embedding. With `mask_zero`, index 0 is padding.
-public final class Embedding: Layer {
+public class Embedding: Layer {
     package override class var kerasClassNames: [String] { ["Embedding"] }
     package override class var examples: [LayerExample] { [LayerExample("Embedding", ["input_dim": 5, "output_dim": 2], inputs: [[3]])] }
     public let inputDim: Int

@@ -34,6 +34,11 @@ public class KerasOperation: Layer {
         throw ModelError.unknownShape(label)
     }
 
+    /// tf-keras records the operation as the TFOpLambda calling the same tf function, where one exists.
+    package override func substitute(for target: KerasDialect, call: JSONValue) throws -> (layer: Layer, call: JSONValue)? {
+        target == .keras2 ? try TFOpLambda.recording(self, call: call) : nil
+    }
+
     override public var unsupportedReason: String? { "kconv does not implement operation \(className)" }
 
     /// The mask this operation computes, as a layer would compute it from the tensor the chain of

@@ -2,42 +2,8 @@ import KConvGraph
 import KConvIO
 
 /// The Keras 3 operations that compute masks in a graph: an `Embedding(mask_zero=True)`'s
-/// `not_equal(tokens, 0)`, and a `Masking` layer's `any(not_equal(x, mask_value), axis=-1)`, which Keras 3
-/// records when it computes the mask it passes to the next layer as `mask=`.
-
-/// Elementwise comparisons of a tensor with a constant: `not_equal(x, c)` computes; the others keep their
-/// operand's shape (so a model holding one still inspects) but kconv does not compute them.
-public final class ComparisonOperation: KerasOperation {
-    package override class var operationNames: [String] { ["NotEqual", "Equal", "Greater", "GreaterEqual", "Less", "LessEqual"] }
-    package override class var arguments: [String: [String]] { Dictionary(uniqueKeysWithValues: operationNames.map { ($0, []) }) }
-
-    package override var outputDType: String { "bool" }
-
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
-        guard inputShapes.count == 1 else { throw ModelError.unknownShape(label) }
-        return inputShapes
-    }
-
-    override public var unsupportedReason: String? {
-        className == "NotEqual" ? nil : "kconv does not implement operation \(className)"
-    }
-
-    /// `not_equal(x, c)` on a tensor is the mask an `Embedding(mask_zero=True)` computes (with c = 0).
-    package override func recordedMask(of operand: ComputedMask?, call: JSONValue) -> ComputedMask? {
-        guard className == "NotEqual", operand == nil, let args = call["args"]?.arrayValue, args.count == 2,
-              let constant = args[1].doubleValue else { return nil }
-        return .notEqual(constant)
-    }
-
-    /// `not_equal(x, constant)`: a bool value.
-    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
-        guard let input = call.inputs.first else { throw EngineError("expected an input, found none") }
-        let constant = try constantOperands(call, count: 0 ... 1).first ?? 0
-        let output = graph.add(.notEqual(Float(constant)), inputs: [input.value],
-                               outputs: [ValueType(dtype: .bool, shape: call.outputShapes?.first?.dims)], origin: label)
-        return [LoweredTensor(value: output[0], mask: nil)]
-    }
-}
+/// `not_equal(tokens, 0)` (a `TensorOperation`), and a `Masking` layer's `any(not_equal(x, mask_value),
+/// axis=-1)`, which Keras 3 records when it computes the mask it passes to the next layer as `mask=`.
 
 /// `any(x, axis, keepdims)`: whether any element along `axis` (an integer, a list of them, or null for every
 /// axis) is true.

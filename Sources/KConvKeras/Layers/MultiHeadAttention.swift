@@ -249,14 +249,15 @@ public final class MultiHeadAttention: HeadAttention {
     override func heads(_ shapes: [TensorShape]) throws -> Heads {
         let (query, value, key) = try attentionInputs(shapes)
         let rank = query.count
-        func split(_ name: String, _ input: TensorShape, size: Int, activation: Activation = .linear) throws -> Projection {
+        func split(_ name: String, _ input: TensorShape, size: Int, attribute: String? = nil, activation: Activation = .linear) throws -> Projection {
             let (equation, bias, outputRank) = Self.projectionEquation(free: input.count - 1, bound: 1, output: 2)
             let partial: [Int?] = Array(repeating: nil, count: outputRank - 3) + [numHeads, size]
-            return try projection(name, name + "_dense", equation, biasAxes: bias, partial: partial, input: input, activation: activation)
+            return try projection(name, attribute ?? name + "_dense", equation, biasAxes: bias, partial: partial, input: input, activation: activation)
         }
         let queryHeads = try split("query", query, size: keyDim)
         let keyHeads = try split("key", key, size: keyDim)
-        let gate = useGate ? try split("gate", query, size: valueDim, activation: .sigmoid) : nil
+        // Keras 3 gives the gate no public property, so its object path keeps the private attribute.
+        let gate = useGate ? try split("gate", query, size: valueDim, attribute: "_gate_dense", activation: .sigmoid) : nil
         let valueHeads = try split("value", value, size: valueDim)
         let outputShape = try self.outputShape ?? [lastDimension(query)]
         let (equation, bias, outputRank) = Self.projectionEquation(free: rank - 1, bound: 2, output: outputShape.count)

@@ -6,7 +6,8 @@ import KConvIO
 /// one rule: pass the images on. Read in keras-team/keras 3.15 `layers/preprocessing/image_preprocessing/` (the
 /// base class's `transform_images` runs `_transform_images` only `if training`; the others test `training`
 /// themselves) and tf-keras 2.21 `layers/preprocessing/image_preprocessing.py` (`if training: ... else:
-/// return inputs`).
+/// return inputs`). Keras 3's MaxNumBoundingBoxes joins them: it pads or cuts bounding boxes, and its
+/// `transform_images` returns the images as they are.
 ///
 /// Not here because they compute at inference: RandomCrop (tf-keras resizes, see `RandomCrop`),
 /// AutoContrast, Equalization and CLAHE (Keras 3 applies them whatever `training`). The images are cast to
@@ -26,7 +27,7 @@ public class RandomAugmentation: Layer {
         "RandomTranslation": ["height_factor": 0.1, "width_factor": 0.1], "RandomBrightness": ["factor": 0.2],
         "RandomHeight": ["factor": 0.2], "RandomWidth": ["factor": 0.2], "RandomHue": ["factor": 0.2],
         "RandomPosterization": ["factor": [1, 4]], "RandomSaturation": ["factor": 0.2], "RandomSharpness": ["factor": 0.2],
-        "RandomColorDegeneration": ["factor": 0.2],
+        "RandomColorDegeneration": ["factor": 0.2], "MaxNumBoundingBoxes": ["max_number": 3],
     ]
 
     package override class var examples: [LayerExample] {
@@ -52,7 +53,8 @@ public final class Keras3Augmentation: RandomAugmentation {
     package override class var kerasClassNames: [String] {
         ["RandomColorJitter", "RandomErasing", "RandomGrayscale", "RandomHue", "RandomInvert", "RandomPerspective",
          "RandomShear", "RandomGaussianBlur", "RandomElasticTransform", "RandomSaturation", "RandomSharpness",
-         "RandomPosterization", "RandomColorDegeneration", "AugMix", "RandAugment", "CutMix", "MixUp", "Solarization"]
+         "RandomPosterization", "RandomColorDegeneration", "AugMix", "RandAugment", "CutMix", "MixUp", "Solarization",
+         "MaxNumBoundingBoxes"]
     }
     package override class var absentIn: [KerasDialect: String] {
         [.keras2: "tf-keras has no such augmentation (the identity at inference: remove it from the model to convert)"]

@@ -145,6 +145,8 @@ public class Layer {
     /// How a Keras 3 config named the class (`module`, `registered_name`), so that a class kconv does not
     /// know (a user's custom layer) keeps its registration when written back.
     public internal(set) var registration: (module: JSONValue, registeredName: JSONValue)?
+    /// The class name the file gave, where kconv reads it as another (Keras 1's `Convolution2D` as `Conv2D`).
+    public internal(set) var fileClassName: String?
 
     /// The Keras classes this type implements (`Conv1D`, `Conv2D`, `Conv3D`).
     package class var kerasClassNames: [String] { [] }
@@ -243,6 +245,17 @@ public class Layer {
 
     /// Keys of this class's config that only some Keras generations know, beyond those any layer may carry.
     package var versionOnlyKeys: [VersionOnlyKey] { [] }
+
+    /// What a config for `target` records in place of this layer's call `call` (as it was read), when the
+    /// other Keras generation records the same computation another way (a tf-keras TFOpLambda is a Keras 3
+    /// operation): that layer, and its call with placeholders for the call's tensors (the node's inputs,
+    /// then its keyword tensors, in order): Keras 3 `__keras_tensor__` entries without `keras_history`,
+    /// Keras 2 `["__input__", 0, 0, kwargs?]` entries. nil: the layer is written as itself.
+    package func substitute(for target: KerasDialect, call: JSONValue) throws -> (layer: Layer, call: JSONValue)? { nil }
+
+    /// Whether the layer only records a function call (a TFOpLambda), which a Keras 3 model holds as an
+    /// operation rather than a layer: layer lists compared across generations leave it out.
+    package var recordsCallOnly: Bool { false }
 
     /// Translates this layer's config (common vocabulary, shared rules applied) into `export.target`'s.
     /// The default translates the activation functions it names; layers whose keys or defaults differ

@@ -9,6 +9,7 @@ package enum LayerRegistry {
         EinsumDense.self,
         ActivationLayer.self,
         Embedding.self,
+        ReversibleEmbedding.self,
         Masking.self,
         InferenceIdentity.self,
         Identity.self,
@@ -26,6 +27,7 @@ package enum LayerRegistry {
         ConvolutionTranspose.self,
         SeparableConvolution.self,
         DepthwiseConvolution.self,
+        LocallyConnected.self,
         Pooling.self,
         GlobalPooling.self,
         BatchNormalization.self,
@@ -61,15 +63,17 @@ package enum LayerRegistry {
         IntegerLookup.self,
         Hashing.self,
         AutoContrast.self,
+        STFTSpectrogram.self,
         AdaptivePooling.self,
         AttentionLayer.self,
         MultiHeadAttention.self,
         GroupedQueryAttention.self,
+        TFOpLambda.self,
     ]
 
     /// The Keras 3 operation families kconv implements (recorded in graphs as `keras.src.ops.*` nodes).
     package static let operationTypes: [KerasOperation.Type] = [
-        ComparisonOperation.self,
+        TensorOperation.self,
         AnyOperation.self,
         ActivationOperation.self,
     ]
@@ -106,15 +110,19 @@ package enum LayerRegistry {
             try (isOperation ? operations[className] ?? KerasOperation.self : types[className] ?? UnsupportedLayer.self).init(context)
         }
         if let module = entry["module"] { layer.registration = (module, entry["registered_name"] ?? .null) }
+        if rawClass != className { layer.fileClassName = rawClass }
         return layer
     }
 
     /// Keras 3 ops recorded in a graph carry `module: keras.src.ops.*` (`keras.src.activations.activations`
     /// for the ReLU operation `keras.activations.relu` records); legacy `.h5` files drop the module, but an
-    /// op's config holds only its name and arguments, while every layer's has `trainable` and `dtype`.
+    /// op's config holds only its name and arguments, while every layer's has `trainable` and `dtype` (an
+    /// operation's `dtype` is an argument, as `cast`'s).
     private static func isKeras3Operation(_ entry: JSONObject, dialect: KerasDialect) -> Bool {
         if let module = entry["module"]?.stringValue { return module.hasPrefix("keras.src.ops") || module.hasPrefix("keras.src.activations") }
-        guard dialect == .keras3, let config = entry["config"]?.objectValue else { return false }
-        return config["trainable"] == nil && config["dtype"] == nil
+        guard dialect == .keras3, let config = entry["config"]?.objectValue, config["trainable"] == nil else { return false }
+        guard config["dtype"] != nil else { return true }
+        let className = entry["class_name"]?.stringValue ?? ""
+        return operations[className]?.arguments[className]?.contains("dtype") ?? false
     }
 }

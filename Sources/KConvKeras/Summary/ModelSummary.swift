@@ -12,6 +12,8 @@ public struct ModelSummary {
     public struct Row {
         public var name: String
         public var className: String
+        /// The class name the file gave, where kconv reads it as `className`.
+        public var fileClassName: String?
         /// One entry per call of the layer; each holds the shapes of that call's outputs (nil: unknown).
         public var outputShapes: [[TensorShape?]]
         public var params: Int
@@ -40,6 +42,8 @@ public struct ModelSummary {
     public var totalParams: Int { rows.reduce(0) { $0 + $1.params } }
     public var trainableParams: Int { rows.reduce(0) { $0 + $1.trainableParams } }
     public var nonTrainableParams: Int { totalParams - trainableParams }
+    /// The weights' size: 4 bytes per float32 parameter, as the weights are held when run.
+    public var weightBytes: Int { totalParams * 4 }
 
     /// Every unsupported layer, nested ones included, as `(name, class, reason)`.
     public var unsupportedLayers: [(name: String, className: String, reason: String)] {
@@ -117,7 +121,7 @@ public struct ModelSummary {
                 return row(inner, outputShapes: [shapes.map { $0.map { Optional($0) } } ?? [nil]], inbound: [])
             }
         }
-        return Row(name: layer.name, className: layer.className, outputShapes: outputShapes,
+        return Row(name: layer.name, className: layer.className, fileClassName: layer.fileClassName, outputShapes: outputShapes,
                    params: layer.paramCount, trainableParams: layer.trainableParamCount, inbound: inbound,
                    children: children, unsupportedReason: layer.unsupportedReason,
                    functionSource: (layer as? UnsupportedLayer)?.functionSource)

@@ -1,3 +1,4 @@
+import Foundation
 import KConvGraph
 import KConvIO
 /// Text and JSON renderings of a `ModelSummary`.
@@ -15,32 +16,39 @@ extension ModelSummary {
         lines.append("")
 
         let showConnections = modelClass != "Sequential"
-        var table: [[String]] = [["Layer (type)", "Output Shape", "Param #"] + (showConnections ? ["Connected to"] : [])]
+        var table: [[Cell]] = [[Cell("Layer (type)"), Cell("Output Shape"), Cell("Param #")] + (showConnections ? [Cell("Connected to")] : [])]
         func add(_ row: Row, depth: Int) {
             let indent = depth == 0 ? "" : String(repeating: "  ", count: depth - 1) + "└ "
-            let shape = row.outputShapes.count == 1 ? row.outputShapes[0].map(Self.describe).joined(separator: ", ") : "multiple"
-            let marker = row.unsupportedReason == nil || !row.children.isEmpty ? "" : " [unsupported]"
-            var cells = ["\(indent)\(row.name) (\(row.className))\(marker)", shape, String(row.params)]
-            if showConnections { cells.append(depth == 0 ? row.inbound.flatMap { $0 }.joined(separator: ", ") : "") }
+            let shapes = row.outputShapes.count == 1 ? row.outputShapes[0].map(Self.describe) : ["multiple"]
+            let type = row.fileClassName.map { "\($0) (\(row.className))" } ?? row.className
+            let unsupported = row.unsupportedReason != nil && row.children.isEmpty
+            var cells = [Cell(items: ["\(indent)\(row.name)", "(\(type))"] + (unsupported ? ["[unsupported]"] : []), separator: " "),
+                         Cell(items: shapes, separator: ", "), Cell(Self.grouped(row.params))]
+            if showConnections { cells.append(Cell(items: depth == 0 ? row.inbound.flatMap { $0 } : [], separator: ", ")) }
             table.append(cells)
             for child in row.children { add(child, depth: depth + 1) }
         }
         rows.forEach { add($0, depth: 0) }
-        let widths = table[0].indices.map { column in table.map { $0[column].count }.max() ?? 0 }
+        let widths = Self.columnWidths(table)
         // The last column is not padded: a layer with thousands of inbound tensors would otherwise pad every
         // row to the width of its list.
-        let render = { (cells: [String]) in
-            (zip(cells.dropLast(), widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) } + cells.suffix(1))
-                .joined(separator: "  ").trimmingTrailingSpaces()
+        let render = { (cells: [Cell]) in
+            let wrapped = zip(cells, widths).map { $0.lines(width: $1) }
+            return (0..<(wrapped.map(\.count).max() ?? 0)).map { line in
+                let texts = wrapped.map { $0.indices.contains(line) ? $0[line] : "" }
+                return (zip(texts.dropLast(), widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) } + texts.suffix(1))
+                    .joined(separator: "  ").trimmingTrailingSpaces()
+            }
         }
-        let rule = String(repeating: "=", count: widths.reduce(0, +) + 2 * (widths.count - 1))
-        lines.append(render(table[0]))
+        let body = table.map(render)
+        let rule = String(repeating: "=", count: body.joined().map(\.count).max() ?? 0)
+        lines += body[0]
         lines.append(rule)
-        lines += table.dropFirst().map(render)
+        lines += body.dropFirst().joined()
         lines.append(rule)
-        lines.append("Total params: \(totalParams)")
-        lines.append("Trainable params: \(trainableParams)")
-        lines.append("Non-trainable params: \(nonTrainableParams)")
+        lines.append("Total params: \(Self.grouped(totalParams)) (\(Self.bytes(weightBytes)))")
+        lines.append("Trainable params: \(Self.grouped(trainableParams)) (\(Self.bytes(trainableParams * 4)))")
+        lines.append("Non-trainable params: \(Self.grouped(nonTrainableParams)) (\(Self.bytes(nonTrainableParams * 4)))")
         let unsupported = unsupportedLayers
         if !unsupported.isEmpty {
             lines.append("")
@@ -63,6 +71,7 @@ extension ModelSummary {
         func rowJSON(_ row: Row) -> JSONValue {
             var object: JSONObject = [
                 "name": .string(row.name), "class_name": .string(row.className),
+                "file_class_name": row.fileClassName.map(JSONValue.string) ?? .null,
                 "output_shape": row.outputShapes.count == 1 ? Self.outputJSON(row.outputShapes[0]) : .null,
                 "params": .int(Int64(row.params)), "trainable_params": .int(Int64(row.trainableParams)),
                 "non_trainable_params": .int(Int64(row.params - row.trainableParams)),
@@ -88,9 +97,80 @@ extension ModelSummary {
             "inputs": .array(inputs.map(tensor)), "outputs": .array(outputs.map(tensor)),
             "layers": .array(rows.map(rowJSON)),
             "total_params": .int(Int64(totalParams)), "trainable_params": .int(Int64(trainableParams)),
-            "non_trainable_params": .int(Int64(nonTrainableParams)),
+            "non_trainable_params": .int(Int64(nonTrainableParams)), "weight_bytes": .int(Int64(weightBytes)),
             "unsupported_layers": .array(unsupportedLayers.map { ["name": .string($0.name), "class_name": .string($0.className), "reason": .string($0.reason)] }),
         ]
+    }
+
+    /// The widest a summary's table gets, unless single names or shapes are wider.
+    package static let maxWidth = 100
+
+    /// A table cell: items written on one line joined by `separator`, or wrapped between items.
+    private struct Cell {
+        var items: [String]
+        var separator: String
+
+        init(items: [String], separator: String) {
+            self.items = items
+            self.separator = separator
+        }
+
+        init(_ text: String) { self.init(items: [text], separator: "") }
+
+        /// What ends a line that the next continues (`,` between shapes and connections).
+        private var continuation: String { separator.trimmingTrailingSpaces() }
+        var oneLine: Int { items.joined(separator: separator).count }
+        var narrowest: Int { (items.map(\.count).max() ?? 0) + (items.count > 1 ? continuation.count : 0) }
+
+        /// The items in lines of at most `width` characters (an item wider than that alone on its line).
+        func lines(width: Int) -> [String] {
+            var lines: [String] = []
+            for item in items {
+                if let last = lines.last, last.count + separator.count + item.count + continuation.count <= width {
+                    lines[lines.count - 1] = last + separator + item
+                } else {
+                    if !lines.isEmpty { lines[lines.count - 1] += continuation }
+                    lines.append(item)
+                }
+            }
+            return lines
+        }
+    }
+
+    /// Each column's width: as wide as its widest cell on one line, narrowed (the column with the most room
+    /// first, never below its widest item) until the table fits `maxWidth`.
+    private static func columnWidths(_ table: [[Cell]]) -> [Int] {
+        let columns = table[0].indices
+        var widths = columns.map { column in table.map { $0[column].oneLine }.max() ?? 0 }
+        let narrowest = columns.map { column in table.map { $0[column].narrowest }.max() ?? 0 }
+        var excess = widths.reduce(0, +) + 2 * (widths.count - 1) - maxWidth
+        while excess > 0, let column = columns.max(by: { widths[$0] - narrowest[$0] < widths[$1] - narrowest[$1] }),
+              widths[column] > narrowest[column] {
+            let cut = min(excess, widths[column] - narrowest[column])
+            widths[column] -= cut
+            excess -= cut
+        }
+        return widths
+    }
+
+    /// `1234567` as Keras prints it: `1,234,567`.
+    package static func grouped(_ count: Int) -> String {
+        let digits = String(count.magnitude)
+        let groups = stride(from: digits.count, to: 0, by: -3).reversed().map { end in
+            String(digits[digits.index(digits.startIndex, offsetBy: max(0, end - 3))..<digits.index(digits.startIndex, offsetBy: end)])
+        }
+        return (count < 0 ? "-" : "") + groups.joined(separator: ",")
+    }
+
+    /// A size as Keras 3's summary gives it: `17.13 KB` (1 KB = 1024 bytes).
+    package static func bytes(_ count: Int) -> String {
+        let units = ["B", "KB", "MB", "GB", "TB"]
+        var value = Double(count), unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return String(format: "%.2f %@", value, units[unit])
     }
 
     private static func flattened(_ row: Row) -> [Row] { [row] + row.children.flatMap(flattened) }
