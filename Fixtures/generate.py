@@ -78,7 +78,8 @@ def crc(text):
 # ---------------------------------------------------------------------------
 
 class Case:
-    def __init__(self, name, build, doc, feeds, skip, must_fail, unsupported, load_unsafe, layer_outputs):
+    def __init__(self, name, build, doc, feeds, skip, must_fail, unsupported, load_unsafe, layer_outputs,
+                 reference=None):
         self.name = name
         self.build = build
         self.doc = doc
@@ -88,13 +89,14 @@ class Case:
         self.unsupported = list(unsupported)  # features kconv is expected to reject
         self.load_unsafe = load_unsafe        # needs safe_mode=False to reload (Lambda)
         self.layer_outputs = layer_outputs    # also write every layer's output (<lib>.layers.npz)
+        self.reference = reference            # builds the model whose outputs are the reference
 
 
 CASES = []
 
 
 def case(name, doc, *, feeds=None, skip=None, must_fail=None, unsupported=(),
-         load_unsafe=False, layer_outputs=False):
+         load_unsafe=False, layer_outputs=False, reference=None):
     """Register a fixture case.
 
     feeds: {input_index: spec} for inputs that are not plain float32 noise:
@@ -106,10 +108,13 @@ def case(name, doc, *, feeds=None, skip=None, must_fail=None, unsupported=(),
     must_fail: {lib: reason} -- building is attempted and must raise; the error is recorded.
     layer_outputs: also write <lib>.layers.npz: the reference plus every layer's output as
         layer/<name>, as Scripts/keras_reference.py --layers does (for kconv verify's localisation).
+    reference: fn(k) building the model Keras runs in place of the saved one (a GPU-only class such
+        as CuDNNLSTM), which loads the saved model's weights through Keras's own conversion; the
+        saved files are then not reloaded and run.
     """
     def register(fn):
         assert all(c.name != name for c in CASES), name
-        CASES.append(Case(name, fn, doc, feeds, skip, must_fail, unsupported, load_unsafe, layer_outputs))
+        CASES.append(Case(name, fn, doc, feeds, skip, must_fail, unsupported, load_unsafe, layer_outputs, reference))
         return fn
     return register
 
@@ -429,6 +434,127 @@ def masking_lstm(k):
         L.Masking(mask_value=0.0, input_shape=(6, 3)),
         L.LSTM(5, return_sequences=True),
         L.LSTM(4),
+    ])
+
+
+# ---------------------------------------------------------------------------
+# Generic RNN over cells, ConvLSTM, and Keras 2's cuDNN layers
+# ---------------------------------------------------------------------------
+
+@case("rnn_cells",
+      "RNN over each cell: RNN(SimpleRNNCell(3), return_sequences) -> RNN(LSTMCell(4), go_backwards, "
+      "return_sequences) -> RNN(GRUCell(3), return_state) and RNN(GRUCell(2, reset_after=False)).")
+def rnn_cells(k):
+    L = k.L
+    x = L.Input(shape=(6, 3))
+    h = L.RNN(L.SimpleRNNCell(3), return_sequences=True)(x)
+    h = L.RNN(L.LSTMCell(4), go_backwards=True, return_sequences=True)(h)
+    out, state = L.RNN(L.GRUCell(3), return_state=True)(h)
+    other = L.RNN(L.GRUCell(2, reset_after=False))(h)
+    return k.Model(x, [out, state, other])
+
+
+@case("rnn_stacked_cells_mask",
+      "Masking -> RNN(StackedRNNCells([LSTMCell(4), GRUCell(3)]), return_sequences, return_state) "
+      "(every cell's states returned) -> RNN([SimpleRNNCell(3), LSTMCell(2)], go_backwards): the mask "
+      "reaches stacked cells, backwards. Reference inputs have trailing all-zero timesteps.",
+      feeds={0: {"zero_tail": True}})
+def rnn_stacked_cells_mask(k):
+    L = k.L
+    x = L.Input(shape=(6, 3))
+    m = L.Masking(mask_value=0.0)(x)
+    outputs = L.RNN(L.StackedRNNCells([L.LSTMCell(4), L.GRUCell(3)]), return_sequences=True, return_state=True)(m)
+    last = L.RNN([L.SimpleRNNCell(3), L.LSTMCell(2)], go_backwards=True)(outputs[0])
+    return k.Model(x, [last] + flatten(outputs[1:]))
+
+
+@case("rnn_cells_bidirectional",
+      "Masking -> Bidirectional(RNN(LSTMCell(3), return_sequences)) -> Bidirectional(RNN(GRUCell(2)), "
+      "merge_mode='sum'). Reference inputs have trailing all-zero timesteps.",
+      feeds={0: {"zero_tail": True}})
+def rnn_cells_bidirectional(k):
+    L = k.L
+    return k.Sequential([
+        k.input_layer((6, 3)),
+        L.Masking(mask_value=0.0),
+        L.Bidirectional(L.RNN(L.LSTMCell(3), return_sequences=True)),
+        L.Bidirectional(L.RNN(L.GRUCell(2)), merge_mode="sum"),
+    ])
+
+
+@case("conv_lstm1d",
+      "ConvLSTM1D(3, 3, padding='same', return_sequences) -> ConvLSTM1D(2, 2, strides=2, go_backwards, "
+      "return_state) with the library's default recurrent_activation (tf-keras hard_sigmoid, Keras 3 "
+      "sigmoid), and ConvLSTM1D(2, 3, dilation_rate=2) on the input.")
+def conv_lstm1d(k):
+    L = k.L
+    x = L.Input(shape=(4, 9, 2))
+    h = L.ConvLSTM1D(3, 3, padding="same", return_sequences=True)(x)
+    out, h_state, c_state = L.ConvLSTM1D(2, 2, strides=2, go_backwards=True, return_state=True)(h)
+    dilated = L.ConvLSTM1D(2, 3, dilation_rate=2, recurrent_activation="sigmoid")(x)
+    return k.Model(x, [out, h_state, c_state, dilated])
+
+
+@case("conv_lstm2d",
+      "ConvLSTM2D(3, 3, return_sequences, sigmoid gates) -> ConvLSTM2D(2, 2, strides=2, padding='same', "
+      "go_backwards, relu activation, sigmoid gates).")
+def conv_lstm2d(k):
+    L = k.L
+    return k.Sequential([
+        k.input_layer((3, 7, 6, 2)),
+        L.ConvLSTM2D(3, 3, return_sequences=True, recurrent_activation="sigmoid"),
+        L.ConvLSTM2D(2, 2, strides=2, padding="same", go_backwards=True, activation="relu",
+                     recurrent_activation="sigmoid"),
+    ])
+
+
+@case("conv_lstm2d_mask",
+      "ConvLSTM2D(2, 3, padding='same', return_sequences) called with mask=any(x != 0) over each "
+      "step (Keras 3 operation nodes), then ConvLSTM2D(2, 2) reading the mask the first passes on. "
+      "Reference inputs have trailing all-zero timesteps.",
+      feeds={0: {"zero_tail": True}},
+      skip={"keras2": "tf-keras records the mask's tf.* calls as TFOpLambda layers, which kconv does not run yet"})
+def conv_lstm2d_mask(k):
+    L, ops = k.L, k.K.ops
+    x = L.Input(shape=(5, 4, 4, 2))
+    mask = ops.any(ops.not_equal(x, 0.0), axis=(2, 3, 4))
+    h = L.ConvLSTM2D(2, 3, padding="same", return_sequences=True)(x, mask=mask)
+    return k.Model(x, L.ConvLSTM2D(2, 2, recurrent_activation="sigmoid")(h))
+
+
+@case("conv_lstm3d",
+      "ConvLSTM3D(2, 2, return_sequences, sigmoid gates) on (3, 4, 4, 3, 1) steps.")
+def conv_lstm3d(k):
+    L = k.L
+    return k.Sequential([
+        k.input_layer((3, 4, 4, 3, 1)),
+        L.ConvLSTM3D(2, 2, return_sequences=True, recurrent_activation="sigmoid"),
+    ])
+
+
+def cudnn_equivalent(k):
+    """The LSTM/GRU model Keras 2's loader converts cudnn_rnn's weights into."""
+    L = k.L
+    return k.Sequential([
+        k.input_layer((5, 3)),
+        L.LSTM(4, return_sequences=True, recurrent_activation="sigmoid"),
+        L.GRU(3, reset_after=True, recurrent_activation="sigmoid"),
+    ])
+
+
+@case("cudnn_rnn",
+      "Keras 2's GPU-only CuDNNLSTM(4, return_sequences) -> CuDNNGRU(3), saved by tf-keras; the "
+      "reference is LSTM/GRU(reset_after=True) loading that file's weights through Keras's own "
+      "cuDNN conversion (_convert_rnn_weights).",
+      skip={"keras3": "Keras 3 has no CuDNNLSTM or CuDNNGRU"},
+      reference=cudnn_equivalent)
+def cudnn_rnn(k):
+    from tf_keras.src.layers.rnn.cudnn_gru import CuDNNGRU
+    from tf_keras.src.layers.rnn.cudnn_lstm import CuDNNLSTM
+    return k.Sequential([
+        k.input_layer((5, 3)),
+        CuDNNLSTM(4, return_sequences=True),
+        CuDNNGRU(3),
     ])
 
 
@@ -1348,7 +1474,13 @@ def build_case(lib, c):
     model = c.build(lib)
     randomize_weights(lib, model, c.name)
     xs = make_inputs(c, [tensor_shape(t) for t in model.inputs])
-    ys = run_model(model, xs)
+    runner = model
+    if c.reference:
+        runner = c.reference(lib)
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save(Path(tmp) / "source.h5")
+            runner.load_weights(Path(tmp) / "source.h5")
+    ys = run_model(runner, xs)
 
     result["keras_version"] = lib.version
     result["backend"] = "tensorflow"
@@ -1371,7 +1503,7 @@ def build_case(lib, c):
     # the reference outputs.
     reload = {}
     for fmt in ("h5", "json", "keras"):
-        if fmt not in result["files"]:
+        if fmt not in result["files"] or c.reference:
             continue
         try:
             again = run_model(lib.reload(fmt, d, result["files"], c.load_unsafe), xs)

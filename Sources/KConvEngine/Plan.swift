@@ -80,6 +80,13 @@ package final class Plan {
                         let states = inputs.dropFirst(2 + count).compactMap { $0?.asTensor }
                         return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
                     }
+                case .convLSTM(let op):
+                    let prepared = try PreparedConvLSTM(op, weights: Array(weights.prefix(op.weightCount)))
+                    steps[index] = { inputs in
+                        guard let sequence = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
+                        let states = inputs.dropFirst(2 + op.weightCount).compactMap { $0?.asTensor }
+                        return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
+                    }
                 case .bidirectional(let op):
                     let count = op.forward.weightCount + op.backward.weightCount
                     let prepared = try PreparedBidirectional(op, weights: Array(weights.prefix(count)))
@@ -303,7 +310,10 @@ package final class Plan {
             return try callSlots(inputs) { try op.run($0) }
         case .dot(let op):
             return try callSlots(inputs) { try op.run($0) }
-        case .convolution, .recurrent, .bidirectional:
+        case .reverseTime:
+            guard let input = inputs.first ?? nil else { throw EngineError("input 0 is missing") }
+            return [try reversingTime(input)]
+        case .convolution, .recurrent, .bidirectional, .convLSTM:
             throw EngineError("the operation's weights were not prepared")
         case .unsupported(let reason):
             throw EngineError(reason)

@@ -350,6 +350,14 @@ extension Tensor {
     }
 }
 
+/// The value with its time axis (axis 1) reversed; a mask stays a mask.
+package func reversingTime(_ slot: Plan.Slot) throws -> Plan.Slot {
+    guard slot.shape.count >= 2 else { throw EngineError("expected a [batch, steps, ...] value, found shape \(slot.shape)") }
+    guard case .mask(let mask) = slot else { return .tensor(slot.asTensor.reversedInTime()) }
+    let reversed = Tensor(shape: mask.shape, values: mask.values.map { $0 ? 1 : 0 }).reversedInTime()
+    return .mask(Mask(shape: mask.shape, values: reversed.values.map { $0 != 0 }))
+}
+
 extension Mask {
     /// Samples `rows` of the batch (axis 0).
     package func batchRows(_ rows: Range<Int>) -> Mask {

@@ -121,6 +121,12 @@ public enum Op {
     /// Keras Bidirectional: both passes over the sequence, merged. `[x, mask?, forward weights…, backward
     /// weights…, initial states…]` → `[merged output(s), forward states…, backward states…]`.
     case bidirectional(BidirectionalOp)
+    /// Keras ConvLSTM1D/2D/3D over a channels_last sequence `[b, t, spatial…, channels]`.
+    /// `[x, mask?, kernel, recurrent_kernel, bias?, initial h?, initial c?]` → `[output, h, c]` (the states
+    /// with `returnState`).
+    case convLSTM(ConvLSTMOp)
+    /// The time axis (axis 1 of `[b, t, …]`) reversed; a mask stays a mask. `[x]` → `[y]`.
+    case reverseTime
     /// Time folded into the batch: `[b, t, ...]` → `[b·t, ...]`. `[x]` → `[y]`.
     case foldTime
     /// The per-step mask of a folded input: a `[b, t, s...]` mask as `[b·t, s...]`; none for a `[b, t]` mask.
@@ -585,6 +591,42 @@ public struct RecurrentOp: Sendable {
         self.useBias = useBias
         self.goBackwards = goBackwards
         self.returnSequences = returnSequences
+        self.zeroOutputForMask = zeroOutputForMask
+    }
+}
+
+/// One ConvLSTM pass. `input` is the convolution of each step's input (its kernel `kernel_size + (channels,
+/// 4·filters)`, gates `[i f c o]`, bias, strides, padding, dilation; channels_last, linear); the recurrent
+/// convolution of the previous output has the same kernel size, stride 1 and `same` padding, as in Keras.
+public struct ConvLSTMOp {
+    public var input: ConvolutionOp
+    public var filters: Int
+    public var activation: Activation
+    public var recurrentActivation: Activation
+    public var goBackwards: Bool
+    public var returnSequences: Bool
+    public var returnState: Bool
+    /// Masked steps output zeros rather than the previous output.
+    public var zeroOutputForMask: Bool
+
+    /// Weights: kernel, recurrent kernel and (with the input convolution's `useBias`) bias.
+    public var weightCount: Int { input.useBias ? 3 : 2 }
+
+    /// The convolution of the previous output `h` (`kernel_size + (filters, 4·filters)`, no bias).
+    public var recurrent: ConvolutionOp {
+        ConvolutionOp(kind: .regular(filters: 4 * filters, groups: 1), kernelSize: input.kernelSize, strides: input.kernelSize.map { _ in 1 },
+                      padding: "same", dilation: input.kernelSize.map { _ in 1 }, channelsFirst: false, useBias: false, activation: .linear)
+    }
+
+    public init(input: ConvolutionOp, filters: Int, activation: Activation, recurrentActivation: Activation, goBackwards: Bool,
+                returnSequences: Bool, returnState: Bool, zeroOutputForMask: Bool) {
+        self.input = input
+        self.filters = filters
+        self.activation = activation
+        self.recurrentActivation = recurrentActivation
+        self.goBackwards = goBackwards
+        self.returnSequences = returnSequences
+        self.returnState = returnState
         self.zeroOutputForMask = zeroOutputForMask
     }
 }

@@ -82,15 +82,20 @@ extension ONNXTranslator {
     /// onnxruntime refuses SAME_UPPER with dilation, so a dilated `same` gets explicit pads: the same at any
     /// size with stride 1, else computed from the input's known size.
     private func padding(_ op: ConvolutionOp, input: ValueID) throws -> [Onnx_AttributeProto] {
+        let shape = staticShape(of: input)
+        return try padding(op, spatial: shape.map { Array(op.channelsFirst ? $0.dropFirst(2) : $0.dropFirst().dropLast()) })
+    }
+
+    /// The padding attributes for inputs of spatial sizes `spatial` (nil or nil sizes: unknown).
+    func padding(_ op: ConvolutionOp, spatial: [Int?]?) throws -> [Onnx_AttributeProto] {
         let dilated = zip(op.kernelSize, op.dilation).map { ($0 - 1) * $1 + 1 }
         switch op.padding {
         case "valid": return [Attr.attribute("auto_pad", string: "VALID")]
         case "same" where op.dilation.allSatisfy({ $0 == 1 }): return [Attr.attribute("auto_pad", string: "SAME_UPPER")]
         case "same":
-            let spatial = op.channelsFirst ? staticShape(of: input)?.dropFirst(2) : staticShape(of: input)?.dropFirst().dropLast()
             let totals = try (0 ..< op.rank).map { axis -> Int in
                 if op.strides[axis] == 1 { return dilated[axis] - 1 }
-                guard let spatial, let length = Array(spatial)[axis] else {
+                guard let spatial, axis < spatial.count, let length = spatial[axis] else {
                     throw ModelError("ONNX export needs the input's spatial size for a dilated, strided `same` convolution")
                 }
                 return max(((length + op.strides[axis] - 1) / op.strides[axis] - 1) * op.strides[axis] + dilated[axis] - length, 0)

@@ -61,6 +61,12 @@ struct ONNXGraphBuilder {
         return node.output
     }
 
+    /// Removes and returns the nodes added since there were `count`: a subgraph built with the same helpers.
+    mutating func takeNodes(from count: Int) -> [Onnx_NodeProto] {
+        defer { nodes.removeSubrange(count...) }
+        return Array(nodes[count...])
+    }
+
     /// Adds a one-output node and returns its output's name.
     mutating func add1(_ opType: String, _ inputs: [String], _ attributes: [Onnx_AttributeProto] = []) -> String {
         add(opType, inputs, attributes)[0]
@@ -146,6 +152,14 @@ struct ONNXGraphBuilder {
         attribute.name = name
         attribute.type = .floats
         attribute.floats = values
+        return attribute
+    }
+
+    static func attribute(_ name: String, graph: Onnx_GraphProto) -> Onnx_AttributeProto {
+        var attribute = Onnx_AttributeProto()
+        attribute.name = name
+        attribute.type = .graph
+        attribute.g = graph
         return attribute
     }
 

@@ -127,6 +127,17 @@ extension ONNXTranslator {
             try translateRecurrent(node, op, weightCount: weightCount, returnState: returnState)
         case .bidirectional(let op):
             try translateBidirectional(node, op)
+        case .convLSTM(let op):
+            try translateConvLSTM(node, op)
+        case .reverseTime:
+            let x = try input(0), source = try producedValue(x)
+            // The recurrent operators read a mask as sequence lengths of trailing padding, which a reversed mask is not.
+            guard source.dtype != .bool else {
+                throw ModelError("ONNX's recurrent operators take masks as sequence lengths, which cannot hold the reversed mask of stacked RNN cells run backwards")
+            }
+            // Steps of -1 from the last element to before the first (INT64_MIN ends the slice there).
+            produce(outputs[0], slice(try name(x, dtype: source.dtype), starts: [-1], ends: [Int(Int64.min)], axes: [1], steps: [-1]),
+                    dtype: source.dtype, rank: try knownRank(of: x))
         case .foldTime:
             let x = try name(try input(0)), rank = try knownRank(of: try input(0))
             let rest = slice(builder.add1("Shape", [x]), starts: [2], ends: [rank], axes: [0])

@@ -33,6 +33,8 @@ import KConvIO
         "multi_head_attention_masks keras3 Keras 2": "takes the Keras masks off the tensors it reads",
         "preprocessing_keras3 keras3 Keras 2": "tf-keras has no such augmentation",
         "preprocessing_layouts keras3 Keras 2": "Keras 2 cannot express \"channels_first\"",
+        "conv_lstm2d_mask keras3 Keras 2": "Keras 2 has no layer for the Keras 3 operation",
+        "rnn_stacked_cells_mask keras3 Keras 2": "Keras 2 has no layer for the Keras 3 operation",
     ]
 
     static func temporaryDirectory() throws -> URL {
@@ -45,7 +47,11 @@ import KConvIO
         ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
     }
 
-    @Test(arguments: Fixtures.modelFiles())
+    /// Cases whose layers are written as another class (CuDNNLSTM as LSTM), so a copy does not read back as
+    /// the same layers; Scripts/parity.py checks their converted outputs against Keras.
+    static let writtenAsOtherClasses: Set<String> = ["cudnn_rnn"]
+
+    @Test(arguments: Fixtures.modelFiles().filter { !writtenAsOtherClasses.contains($0.caseName) })
     func roundTrip(_ file: Fixtures.ModelFile) throws {
         let source = try file.load()
         for target in Self.targets {

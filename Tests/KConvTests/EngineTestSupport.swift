@@ -70,7 +70,7 @@ extension Layer {
     }
 }
 
-extension Recurrent {
+extension RecurrentPass {
     /// One pass of this layer's cell over `x` with its bound weights, as Bidirectional runs each direction.
     func run(_ x: Tensor, initialStates: [Tensor], mask: Mask?, zeroOutputForMask: Bool) throws -> RecurrentKernel.Result {
         let op = recurrentOp(zeroOutputForMask: zeroOutputForMask)

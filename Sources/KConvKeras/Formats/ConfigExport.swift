@@ -19,6 +19,9 @@ package final class ConfigExport {
     /// The weights the written functions need changed (see `activation`).
     package private(set) var weightRewrites = WeightRewrites()
 
+    /// Records what the conversion changed, for the report.
+    package func note(_ text: String) { notes.append(text) }
+
     package init(target: KerasDialect, options: ExportOptions) throws {
         guard target != .keras1 else { throw ModelError("kconv writes Keras 2 and Keras 3 files, not Keras 1") }
         self.target = target

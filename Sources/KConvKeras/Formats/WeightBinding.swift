@@ -12,6 +12,7 @@ package enum WeightBinding {
         }
         var arrays = dialect == .keras1 ? try layer.keras1Weights(arrays) : arrays
         if backend == "theano" { arrays = layer.theanoWeights(arrays) }
+        arrays = try layer.storedWeights(arrays)
         let specs = layer.weightSpecs
         guard arrays.count == specs.count else {
             let expected = specs.map { "\($0.name) \($0.shape)" }.joined(separator: ", ")

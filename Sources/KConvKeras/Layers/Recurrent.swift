@@ -10,11 +10,13 @@ public final class Recurrent: Layer {
     package override class var examples: [LayerExample] { kerasClassNames.map { LayerExample($0, ["units": 2], inputs: [[3, 2]]) } }
     public typealias Cell = RecurrentCell
 
-    public let cell: Cell
-    public let units: Int
-    public let activation: Activation
-    public let recurrentActivation: Activation
-    public let useBias: Bool
+    /// The cell's maths and weights, as an RNN cell of the same kind holds them.
+    package let settings: CellSettings
+    public var cell: Cell { settings.cell }
+    public var units: Int { settings.units }
+    public var activation: Activation { settings.activation }
+    public var recurrentActivation: Activation { settings.recurrentActivation }
+    public var useBias: Bool { settings.useBias }
     public let returnSequences: Bool
     public let returnState: Bool
     public let goBackwards: Bool
@@ -26,20 +28,7 @@ public final class Recurrent: Layer {
 
     public required init(_ context: LayerContext) throws {
         let config = context.config
-        units = try config.int("units")
-        guard units > 0 else { throw config.error("units", expected: "a positive integer", found: config.object["units"]) }
-        switch context.className {
-        case "SimpleRNN": cell = .simple
-        case "LSTM": cell = .lstm
-        default:
-            // GRU's reset_after only exists from Keras 2.1.6; files without it use the original formulation.
-            cell = .gru(resetAfter: try config.bool("reset_after", default: context.dialect >= .keras3))
-        }
-        activation = config.activation("activation", default: "tanh", dialect: context.dialect)
-        // Keras 1 defaulted inner_activation to hard_sigmoid (normalised to recurrent_activation on import).
-        let recurrentDefault = context.dialect == .keras1 ? "hard_sigmoid" : "sigmoid"
-        recurrentActivation = config.activation("recurrent_activation", default: recurrentDefault, dialect: context.dialect)
-        useBias = try config.bool("use_bias", default: true)
+        settings = try CellSettings(context, kind: context.className)
         returnSequences = try config.bool("return_sequences", default: false)
         returnState = try config.bool("return_state", default: false)
         goBackwards = try config.bool("go_backwards", default: false)
@@ -50,18 +39,9 @@ public final class Recurrent: Layer {
     }
 
     package override func makeWeights(_ inputShapes: [TensorShape]) throws -> [WeightSpec] {
-        let features = try lastDimension(singleSequence(inputShapes))
-        let width = cell.gates * units
-        let cellScope = snakeCase(className) + "_cell"  // tf-keras names the cell lstm_cell, gru_cell, simple_rnn_cell
-        var specs = [
-            weight("kernel", [features, width], index: 0, owner: "cell/", legacyScope: cellScope),
-            weight("recurrent_kernel", [units, width], index: 1, owner: "cell/", legacyScope: cellScope),
-        ]
-        if useBias {
-            let biasShape = cell == .gru(resetAfter: true) ? [2, width] : [width]
-            specs.append(weight("bias", biasShape, index: 2, owner: "cell/", legacyScope: cellScope))
-        }
-        return specs
+        // tf-keras names the cell lstm_cell, gru_cell, simple_rnn_cell
+        settings.weights(of: self, features: try lastDimension(singleSequence(inputShapes)), owner: "cell/",
+                         legacyScope: snakeCase(className) + "_cell")
     }
 
     /// The sequence input; further inputs of the call are initial states.
@@ -82,22 +62,15 @@ public final class Recurrent: Layer {
 
     /// The cell and options of one pass; Bidirectional sets `zeroOutputForMask` for both its layers.
     package func recurrentOp(zeroOutputForMask: Bool) -> RecurrentOp {
-        RecurrentOp(cell: cell, units: units, activation: activation, recurrentActivation: recurrentActivation, useBias: useBias,
-                    goBackwards: goBackwards, returnSequences: returnSequences, zeroOutputForMask: zeroOutputForMask)
+        settings.pass(goBackwards: goBackwards, returnSequences: returnSequences, zeroOutputForMask: zeroOutputForMask)
     }
 
+    package var stateCount: Int { cell.stateCount }
+
     /// Keras RNN call: `layer(x)`, with initial states as further positional inputs (Keras 2 records
-    /// `[x, h0, c0]`) or by keyword `initial_state` (Keras 3). Outputs `[output]`, plus the final states
-    /// (`h`, LSTM `h, c`) with `return_state`. The output keeps the mask when it is a sequence.
+    /// `[x, h0, c0]`) or by keyword `initial_state` (Keras 3).
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
-        guard let sequence = call.inputs.first else { throw EngineError("expected an input, found none") }
-        let mask = recurrentMask(call, into: &graph)
-        let weights = try weightValues(&graph)
-        let op = Op.recurrent(recurrentOp(zeroOutputForMask: zeroOutputForMask), weights: weights.count, returnState: returnState)
-        let count = 1 + (returnState ? cell.stateCount : 0)
-        let types = (0 ..< count).map { index in ValueType(dtype: .float32, shape: call.outputShapes.flatMap { index < $0.count ? $0[index].dims : nil }) }
-        let outputs = graph.add(op, inputs: [sequence.value, mask] + weights + initialStates(call).map(\.value), outputs: types, origin: label)
-        return outputs.enumerated().map { index, value in LoweredTensor(value: value, mask: index == 0 && returnSequences ? mask : nil) }
+        try lowerPass(call, zeroOutputForMask: zeroOutputForMask, into: &graph)
     }
 
     // MARK: Calls and writing
@@ -105,24 +78,12 @@ public final class Recurrent: Layer {
     package override var callSignature: CallSignature { .sequenceAndStates }
 
     package override var versionOnlyKeys: [VersionOnlyKey] {
-        [VersionOnlyKey("seed", onlyIn: .keras3, value: .null, why: "Keras 2 RNNs take no dropout seed"),
-         VersionOnlyKey("implementation", onlyIn: .keras2, why: "a speed setting with the same maths"),
-         VersionOnlyKey("forget_bias_init", onlyIn: .keras1, value: "one", why: "Keras 2 and 3 always start the forget bias at one")]
+        CellSettings.versionOnlyKeys + [VersionOnlyKey("forget_bias_init", onlyIn: .keras1, value: "one", why: "Keras 2 and 3 always start the forget bias at one")]
     }
 
-    /// Activations and `reset_after` are written explicitly: Keras 1's defaults (hard_sigmoid, GRU without
-    /// reset_after) differ from Keras 2/3's. tf-keras has `time_major`, Keras 3 refuses it.
     package override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
-        try export.setActivation(&config, "activation", activation, of: self)
-        if cell != .simple { try export.setActivation(&config, "recurrent_activation", recurrentActivation, of: self) }
-        if case .gru(let resetAfter) = cell { config["reset_after"] = .bool(resetAfter) }
-        if export.target == .keras2 {
-            config["time_major"] = .bool(timeMajor)
-        } else if timeMajor {
-            throw ModelError(field: "config.time_major", "Keras 3 has no time-major RNNs, found true")
-        } else {
-            config["time_major"] = nil
-        }
+        try settings.exportConfig(&config, export, of: self)
+        try exportTimeMajor(&config, export, timeMajor)
     }
 
     /// The gates whose pre-activation each function gets, as column blocks of kernel, recurrent kernel and
@@ -156,13 +117,126 @@ public final class Recurrent: Layer {
     }
 
     override public var unsupportedReason: String? {
-        if stateful { return "stateful=True (state carried across batches)" }
-        if timeMajor { return "time_major=True" }
-        return activation.inPlaceUnsupportedReason ?? recurrentActivation.inPlaceUnsupportedReason
+        sequenceUnsupportedReason(stateful: stateful, timeMajor: timeMajor) ?? settings.unsupportedReason
     }
 }
 
+/// A layer that runs as one recurrent pass over its sequence: what Bidirectional wraps.
+package protocol RecurrentPass: Layer {
+    var returnSequences: Bool { get }
+    var returnState: Bool { get }
+    /// How many state tensors the pass carries (and returns with `returnState`).
+    var stateCount: Int { get }
+    func recurrentOp(zeroOutputForMask: Bool) -> RecurrentOp
+}
+
+extension Recurrent: RecurrentPass {}
+
+extension RecurrentPass {
+    /// The pass over the call's sequence: outputs `[output]`, plus the final states (`h`, LSTM `h, c`) with
+    /// `return_state`. The output keeps the mask when it is a sequence.
+    package func lowerPass(_ call: LoweringCall, zeroOutputForMask: Bool, into graph: inout Graph) throws -> [LoweredTensor] {
+        guard let sequence = call.inputs.first else { throw EngineError("expected an input, found none") }
+        let mask = recurrentMask(call, into: &graph)
+        let weights = try weightValues(&graph)
+        let op = Op.recurrent(recurrentOp(zeroOutputForMask: zeroOutputForMask), weights: weights.count, returnState: returnState)
+        let count = 1 + (returnState ? stateCount : 0)
+        let types = (0 ..< count).map { index in ValueType(dtype: .float32, shape: call.outputShapes.flatMap { index < $0.count ? $0[index].dims : nil }) }
+        let outputs = graph.add(op, inputs: [sequence.value, mask] + weights + initialStates(call).map(\.value), outputs: types, origin: label)
+        return outputs.enumerated().map { index, value in LoweredTensor(value: value, mask: index == 0 && returnSequences ? mask : nil) }
+    }
+}
+
+/// The maths of one recurrent cell as a config gives it: SimpleRNN, LSTM and GRU layers and their cells.
+package struct CellSettings {
+    package let cell: RecurrentCell
+    package let units: Int
+    package let activation: Activation
+    package let recurrentActivation: Activation
+    package let useBias: Bool
+
+    package init(cell: RecurrentCell, units: Int, activation: Activation, recurrentActivation: Activation, useBias: Bool) {
+        self.cell = cell
+        self.units = units
+        self.activation = activation
+        self.recurrentActivation = recurrentActivation
+        self.useBias = useBias
+    }
+
+    /// Reads the config of a layer or cell of `kind` (`SimpleRNN…`, `LSTM…`, `GRU…`).
+    package init(_ context: LayerContext, kind: String) throws {
+        let config = context.config
+        units = try config.int("units")
+        guard units > 0 else { throw config.error("units", expected: "a positive integer", found: config.object["units"]) }
+        if kind.hasPrefix("SimpleRNN") {
+            cell = .simple
+        } else if kind.hasPrefix("LSTM") {
+            cell = .lstm
+        } else {
+            // GRU's reset_after only exists from Keras 2.1.6; files without it use the original formulation.
+            cell = .gru(resetAfter: try config.bool("reset_after", default: context.dialect >= .keras3))
+        }
+        activation = config.activation("activation", default: "tanh", dialect: context.dialect)
+        // Keras 1 defaulted inner_activation to hard_sigmoid (normalised to recurrent_activation on import).
+        let recurrentDefault = context.dialect == .keras1 ? "hard_sigmoid" : "sigmoid"
+        recurrentActivation = config.activation("recurrent_activation", default: recurrentDefault, dialect: context.dialect)
+        useBias = try config.bool("use_bias", default: true)
+    }
+
+    /// kernel, recurrent kernel and bias for inputs of `features`, kept under `owner` (Keras 3; `keras2Owner`
+    /// in tf-keras's `.weights.h5` where it differs) and `legacyScope` (tf-keras names).
+    package func weights(of layer: Layer, features: Int, owner: String, keras2Owner: String? = nil, legacyScope: String?) -> [WeightSpec] {
+        let width = cell.gates * units
+        var specs = [
+            layer.weight("kernel", [features, width], index: 0, owner: owner, keras2Owner: keras2Owner, legacyScope: legacyScope),
+            layer.weight("recurrent_kernel", [units, width], index: 1, owner: owner, keras2Owner: keras2Owner, legacyScope: legacyScope),
+        ]
+        if useBias {
+            let biasShape = cell == .gru(resetAfter: true) ? [2, width] : [width]
+            specs.append(layer.weight("bias", biasShape, index: 2, owner: owner, keras2Owner: keras2Owner, legacyScope: legacyScope))
+        }
+        return specs
+    }
+
+    package func pass(goBackwards: Bool, returnSequences: Bool, zeroOutputForMask: Bool) -> RecurrentOp {
+        RecurrentOp(cell: cell, units: units, activation: activation, recurrentActivation: recurrentActivation, useBias: useBias,
+                    goBackwards: goBackwards, returnSequences: returnSequences, zeroOutputForMask: zeroOutputForMask)
+    }
+
+    package static let versionOnlyKeys = [
+        VersionOnlyKey("seed", onlyIn: .keras3, value: .null, why: "Keras 2 RNNs take no dropout seed"),
+        VersionOnlyKey("implementation", onlyIn: .keras2, why: "a speed setting with the same maths"),
+    ]
+
+    /// Activations and `reset_after` are written explicitly: Keras 1's defaults (hard_sigmoid, GRU without
+    /// reset_after) differ from Keras 2/3's.
+    package func exportConfig(_ config: inout JSONObject, _ export: ConfigExport, of layer: Layer) throws {
+        try export.setActivation(&config, "activation", activation, of: layer)
+        if cell != .simple { try export.setActivation(&config, "recurrent_activation", recurrentActivation, of: layer) }
+        if case .gru(let resetAfter) = cell { config["reset_after"] = .bool(resetAfter) }
+    }
+
+    package var unsupportedReason: String? { activation.inPlaceUnsupportedReason ?? recurrentActivation.inPlaceUnsupportedReason }
+}
+
 extension Layer {
+    /// tf-keras has `time_major`, Keras 3 refuses it.
+    package func exportTimeMajor(_ config: inout JSONObject, _ export: ConfigExport, _ timeMajor: Bool) throws {
+        if export.target == .keras2 {
+            config["time_major"] = .bool(timeMajor)
+        } else if timeMajor {
+            throw ModelError(field: "config.time_major", "Keras 3 has no time-major RNNs, found true")
+        } else {
+            config["time_major"] = nil
+        }
+    }
+
+    /// Why kconv cannot run an RNN layer with these options, or nil.
+    package func sequenceUnsupportedReason(stateful: Bool, timeMajor: Bool) -> String? {
+        if stateful { return "stateful=True (state carried across batches)" }
+        return timeMajor ? "time_major=True" : nil
+    }
+
     /// An RNN call's initial states: the positional inputs after the sequence (Keras 2 nodes) followed by
     /// the keyword `initial_state` ones (Keras 3).
     package func initialStates(_ call: LoweringCall) -> [LoweredTensor] {

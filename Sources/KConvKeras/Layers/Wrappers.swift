@@ -82,8 +82,8 @@ public final class Bidirectional: Layer {
     package override class var examples: [LayerExample] { [LayerExample("Bidirectional", ["layer": ["class_name": "LSTM", "config": ["units": 2]]], inputs: [[3, 2]])] }
     public typealias MergeMode = BidirectionalOp.MergeMode
 
-    public let forward: Recurrent
-    public let backward: Recurrent
+    package let forward: any RecurrentPass
+    package let backward: any RecurrentPass
     /// nil: no merging, forward and backward outputs are separate outputs.
     public let mergeMode: MergeMode?
 
@@ -104,8 +104,8 @@ public final class Bidirectional: Layer {
             reversed["config"] = .object(inner)
             backward = try context.buildLayer(Self.prefixingName(reversed, "backward_"))
         }
-        guard let forward = forward as? Recurrent, let backward = backward as? Recurrent else {
-            throw ModelError(field: "config.layer", "expected a recurrent layer (SimpleRNN, LSTM, GRU), found \(forward.className) and \(backward.className)")
+        guard let forward = forward as? any RecurrentPass, let backward = backward as? any RecurrentPass else {
+            throw ModelError(field: "config.layer", "expected a recurrent layer (SimpleRNN, LSTM, GRU, RNN), found \(forward.className) and \(backward.className)")
         }
         self.forward = forward
         self.backward = backward
@@ -203,7 +203,10 @@ public final class Bidirectional: Layer {
         let half = arrays.count / 2
         return try forward.keras1Weights(Array(arrays.prefix(half))) + backward.keras1Weights(Array(arrays.dropFirst(half)))
     }
-    override public var unsupportedReason: String? { forward.unsupportedReason ?? backward.unsupportedReason }
+    override public var unsupportedReason: String? {
+        if [forward, backward].contains(where: { ($0 as? RNN)?.cells.count ?? 1 > 1 }) { return "Bidirectional over stacked RNN cells" }
+        return forward.unsupportedReason ?? backward.unsupportedReason
+    }
 
     /// Keras Bidirectional call: both layers read the same sequence and mask; with `return_sequences` masked
     /// steps output zeros (Keras ≥ 2.2 sets `zero_output_for_mask = return_sequences` on both layers; Keras 1
@@ -217,7 +220,7 @@ public final class Bidirectional: Layer {
                                  backward: backward.recurrentOp(zeroOutputForMask: zeroOutput),
                                  mergeMode: mergeMode, returnState: forward.returnState)
         let merged = mergeMode == nil ? 2 : 1
-        let count = merged + (forward.returnState ? forward.cell.stateCount + backward.cell.stateCount : 0)
+        let count = merged + (forward.returnState ? forward.stateCount + backward.stateCount : 0)
         let types = (0 ..< count).map { index in ValueType(dtype: .float32, shape: call.outputShapes.flatMap { index < $0.count ? $0[index].dims : nil }) }
         let outputs = graph.add(.bidirectional(op), inputs: [sequence.value, mask] + weights + initialStates(call).map(\.value),
                                 outputs: types, origin: label)

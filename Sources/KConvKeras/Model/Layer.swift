@@ -276,6 +276,10 @@ public class Layer {
     /// layout it declares (`preprocess_weights_for_loading`).
     package func keras1Weights(_ arrays: [WeightArray]) throws -> [WeightArray] { arrays }
 
+    /// This layer's arrays in the layout it declares, from the layout its class stores them in when that
+    /// differs (cuDNN's recurrent kernels).
+    package func storedWeights(_ arrays: [WeightArray]) throws -> [WeightArray] { arrays }
+
     /// This layer's arrays from a file written under Theano, in TensorFlow's conventions.
     package func theanoWeights(_ arrays: [WeightArray]) -> [WeightArray] { arrays }
 
