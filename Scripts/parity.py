@@ -59,7 +59,7 @@ EXPECTED_REFUSALS = {
 # Keras 3 records a functional Masking's mask as operation nodes, which kconv does not write into Keras 2 yet
 # (issue #12 item 3).
 MASK_NODES = "Keras 2 has no layer for the Keras 3 mask operations NotEqual/Any"
-EXPECTED_REFUSALS.update({(case, "keras3", "keras2"): MASK_NODES for case in ("rnn_stacked_cells_mask", "conv_lstm2d_mask")})
+EXPECTED_REFUSALS.update({(case, "keras3", "keras2"): MASK_NODES for case in ("conv_lstm2d_mask",)})
 EXPECTED_REFUSALS.update({("rnn_stacked_cells_mask", library, "onnxruntime"):
                           "ONNX takes RNN masks as sequence lengths, which cannot hold a reversed mask" for library in ("keras2", "keras3")})
 # Not done: kconv stores a CuDNN layer's Keras 3 weights under its own class's name, so the LSTM it writes

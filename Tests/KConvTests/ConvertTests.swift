@@ -34,7 +34,6 @@ import KConvIO
         "preprocessing_keras3 keras3 Keras 2": "tf-keras has no such augmentation",
         "preprocessing_layouts keras3 Keras 2": "Keras 2 cannot express \"channels_first\"",
         "conv_lstm2d_mask keras3 Keras 2": "Keras 2 has no layer for the Keras 3 operation",
-        "rnn_stacked_cells_mask keras3 Keras 2": "Keras 2 has no layer for the Keras 3 operation",
     ]
 
     static func temporaryDirectory() throws -> URL {
