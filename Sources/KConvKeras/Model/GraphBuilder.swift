@@ -11,6 +11,8 @@ package struct GraphBuilder {
     package struct Graph {
         package var kind: Model.Kind
         package var layers: [Layer]
+        /// Layers and Keras 3 operation nodes in config order (Keras's `model.operations`).
+        package var operations: [Layer]
         package var nodes: [Node]
         package var inputs: [TensorRef]
         package var outputs: [TensorRef]
@@ -60,7 +62,7 @@ package struct GraphBuilder {
         for layer in layers {
             nodes.append(Node(layer: layer, inputs: [TensorRef(node: nodes.count - 1, index: 0)], keywordInputs: []))
         }
-        return Graph(kind: .sequential, layers: layers, nodes: nodes,
+        return Graph(kind: .sequential, layers: layers, operations: layers, nodes: nodes,
                      inputs: [TensorRef(node: 0, index: 0)], outputs: [TensorRef(node: nodes.count - 1, index: 0)])
     }
 
@@ -159,7 +161,7 @@ package struct GraphBuilder {
         }
         // Keras 3 records backend operations (`keras.ops.not_equal` computing a mask) as graph nodes, but
         // they are not layers: `model.layers` leaves them out, and so do weight paths.
-        return Graph(kind: .functional, layers: layers.filter { !($0 is KerasOperation) }, nodes: nodes, inputs: inputs, outputs: outputs)
+        return Graph(kind: .functional, layers: layers.filter { !($0 is KerasOperation) }, operations: layers, nodes: nodes, inputs: inputs, outputs: outputs)
     }
 
     /// A layer whose call names its tensors (`CallSignature.named`) takes them in its parameters' order,

@@ -45,6 +45,8 @@ public final class Model: Layer {
     public private(set) var kind: Kind = .functional
     /// The model's layers as Keras lists them (`model.layers`: a Sequential's excludes its InputLayer).
     public private(set) var layers: [Layer] = []
+    /// `layers` with Keras 3's operation nodes in their place (`model.operations`), as Keras's summary lists them.
+    public private(set) var operations: [Layer] = []
     /// Layer calls in execution order; inputs are nodes of `InputLayer`s.
     public private(set) var nodes: [Node] = []
     public private(set) var inputs: [TensorRef] = []
@@ -68,6 +70,7 @@ public final class Model: Layer {
         let graph = try GraphBuilder(context: context).build()
         kind = graph.kind
         layers = graph.layers
+        operations = graph.operations
         nodes = graph.nodes
         inputs = graph.inputs
         outputs = graph.outputs
@@ -189,7 +192,7 @@ public final class Model: Layer {
     }
 
     override public var unsupportedReason: String? {
-        let unsupported = layers.filter { $0.unsupportedReason != nil }
+        let unsupported = operations.filter { $0.unsupportedReason != nil }
         return unsupported.isEmpty ? nil : "contains unsupported " + unsupported.map(\.label).joined(separator: ", ")
     }
 }

@@ -24,6 +24,8 @@ public struct ModelSummary {
         public var unsupportedReason: String?
         /// A Lambda's serialized function, shown as text, never run.
         public var functionSource: String?
+        /// A Keras 3 operation node: Keras's summary lists it, `model.layers` does not.
+        public var isOperation = false
     }
 
     public var file: String
@@ -63,10 +65,11 @@ public struct ModelSummary {
     /// Labels of the layers in `model` (nested ones included) that kconv cannot compute.
     public static func unsupported(in model: Model) -> [String] {
         var found: [String] = []
-        var pending: [Layer] = model.layers.reversed()
+        var pending: [Layer] = model.operations.reversed()
         while let layer = pending.popLast() {
-            if layer.sublayers.isEmpty, layer.unsupportedReason != nil { found.append(layer.label) }
-            pending += layer.sublayers.reversed()
+            let inner = (layer as? Model)?.operations ?? layer.sublayers
+            if inner.isEmpty, layer.unsupportedReason != nil { found.append(layer.label) }
+            pending += inner.reversed()
         }
         return found
     }
@@ -100,7 +103,7 @@ public struct ModelSummary {
             callIndex[index] = nodesOfLayer[ObjectIdentifier(node.layer), default: []].count
             nodesOfLayer[ObjectIdentifier(node.layer), default: []].append(node)
         }
-        return model.layers.map { layer in
+        return model.operations.map { layer in
             let nodes = nodesOfLayer[ObjectIdentifier(layer)] ?? []
             let inbound = nodes.map { node in
                 node.allInputs.map { ref -> String in
@@ -124,6 +127,6 @@ public struct ModelSummary {
         return Row(name: layer.name, className: layer.className, fileClassName: layer.fileClassName, outputShapes: outputShapes,
                    params: layer.paramCount, trainableParams: layer.trainableParamCount, inbound: inbound,
                    children: children, unsupportedReason: layer.unsupportedReason,
-                   functionSource: (layer as? UnsupportedLayer)?.functionSource)
+                   functionSource: (layer as? UnsupportedLayer)?.functionSource, isOperation: layer is KerasOperation)
     }
 }
