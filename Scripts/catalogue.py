@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measure kconv against the Keras layer catalogue (Fixtures/catalogue, written by Fixtures/catalogue.py).
 
-    python3 Scripts/catalogue.py [--kconv PATH] [--jobs N] [--lib keras2|keras3] [--onnx] [--record]
+    python3 Scripts/catalogue.py [--kconv PATH] [--jobs N] [--lib keras2|keras3] [--onnx] [--record | --readme]
                                  [--result PATH] [--keep DIR]
 
 For every catalogue model file (one row per model and format: Keras 3 .keras and .h5, tf_keras .h5) runs
@@ -24,7 +24,8 @@ or crash; status.json keeps it beside the row's status as "onnx": {"status": ...
 Prints the rows that do not pass, a coverage table (per layer class: each format's statuses) and the totals
 per Keras version, and writes every row as JSON (--result, default .build/catalogue-result.json).
 
-Fixtures/catalogue/status.json holds the accepted status of each row; --record rewrites it from this run.
+Fixtures/catalogue/status.json holds the accepted status of each row; --record rewrites it from this run, and
+README.md's catalogue section from it (--readme rewrites only that section; a run fails while it is stale).
 Without --record the run exits non-zero on a regression: a row recorded as pass that no longer passes (or
 is gone), and any wrong-numbers or crash row, recorded or not. Refusals recorded as refusals are accepted.
 With --onnx the same holds for each row's ONNX status (an invalid file counts as wrong numbers); without it, the
@@ -312,6 +313,66 @@ def write_status(results, libs, onnx):
         handle.write("{\n" + ",\n".join(lines) + "\n}\n")
 
 
+README = os.path.join(ROOT, "README.md")
+README_BEGIN = "<!-- catalogue coverage: written by Scripts/catalogue.py (--record or --readme) from status.json -->"
+README_END = "<!-- end of catalogue coverage -->"
+
+
+def short_reason(reason):
+    """A refusal without the file and layer it names (the table names the class) or the list of dtypes."""
+    reason = re.sub(r"^\S+\.(h5|keras|npz)( \(reference for [^)]*\))?: ", "", reason or "")
+    reason = re.sub(r"^layer '[^']*' \([^)]*\): ", "", reason)
+    reason = re.sub(r"^(in|out)_\d+: unsupported dtype '<U\d+'.*",
+                    lambda m: f"its {'inputs' if m[1] == 'in' else 'outputs'} are strings, which kconv's tensors do not hold", reason)
+    return re.sub(r" \(supported: [^)]*\)", "", reason).replace("|", "\\|")
+
+
+def coverage_markdown(index, status):
+    """README's catalogue section: totals per Keras version, then each refused class with kconv's reason."""
+    class_of = {f"{lib}/{name}": entry["class"] for lib in LIBS if lib in index
+                for entry in index[lib]["models"].values() for name in entry.get("files", {}).values()}
+    lines = ["| Keras | classes | rows | run with Keras's outputs | refused | as ONNX: pass | ONNX refused |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for lib in LIBS:
+        rows = {k: v for k, v in status.items() if k.split("/")[0] == lib}
+        if not rows:
+            continue
+        statuses = [v["status"] for v in rows.values()]
+        onnx = [v["onnx"]["status"] for v in rows.values() if "onnx" in v]
+        classes = {class_of.get(k, k) for k in rows}
+        lines.append(f"| {lib} ({index[lib]['keras_version']}) | {len(classes)} | {len(rows)} | {statuses.count('pass')} | "
+                     f"{statuses.count('refused')} | {onnx.count('pass')} | {onnx.count('refused')} |")
+    refused = {}
+    for key, entry in sorted(status.items()):
+        for what, value in (("", entry), (" (ONNX)", entry.get("onnx"))):
+            if value and value["status"] != "pass":
+                lib = key.split("/")[0]
+                cell = refused.setdefault((class_of.get(key, key) + what, short_reason(value.get("reason"))), {})
+                cell[lib] = cell.get(lib, 0) + 1
+    lines += ["", "| class | rows refused | kconv's reason |", "| --- | --- | --- |"]
+    for (cls, reason), per_lib in sorted(refused.items(), key=lambda item: item[0][0].lower()):
+        count = ", ".join(f"{n} {lib}" for lib, n in sorted(per_lib.items()))
+        lines.append(f"| `{cls}` | {count} | {reason} |")
+    return "\n".join(lines)
+
+
+def readme_with_coverage(index):
+    """README.md's text with its catalogue section rewritten from status.json."""
+    with open(README) as handle:
+        text = handle.read()
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        sys.exit(f"README.md has no catalogue section (from '{README_BEGIN}' to '{README_END}')")
+    section = README_BEGIN + "\n" + coverage_markdown(index, recorded_status()) + "\n"
+    return text[:begin] + section + text[end:], text
+
+
+def write_readme(index):
+    new, _ = readme_with_coverage(index)
+    with open(README, "w") as handle:
+        handle.write(new)
+
+
 def regressions(results, libs, onnx):
     """[(row, why)] against status.json, and the rows that newly pass (with `onnx`, their ONNX statuses too:
     `row as ONNX`)."""
@@ -344,7 +405,9 @@ def main():
     parser.add_argument("--jobs", type=int, default=1, help="kconv processes at once (default 1)")
     parser.add_argument("--lib", action="append", choices=LIBS, help="only this Keras version's rows")
     parser.add_argument("--onnx", action="store_true", help="also write each row kconv runs as ONNX and run it in onnxruntime")
-    parser.add_argument("--record", action="store_true", help="write Fixtures/catalogue/status.json from this run")
+    parser.add_argument("--record", action="store_true",
+                        help="write Fixtures/catalogue/status.json from this run, and README's coverage from it")
+    parser.add_argument("--readme", action="store_true", help="only rewrite README's coverage section from status.json")
     parser.add_argument("--result", default=os.path.join(ROOT, ".build", "catalogue-result.json"),
                         help="where to write every row's result as JSON")
     parser.add_argument("--keep", metavar="DIR", help="extract the models into DIR and leave them there")
@@ -354,6 +417,9 @@ def main():
     with open(os.path.join(CATALOGUE, "index.json")) as handle:
         index = json.load(handle)
     libs = tuple(lib for lib in libs if lib in index)
+    if args.readme:
+        write_readme(index)
+        return
     rows = rows_of(index, libs)
     started = time.time()
 
@@ -381,7 +447,8 @@ def main():
 
     if args.record:
         write_status(results, libs, args.onnx)
-        print(f"recorded {len(results)} rows in {os.path.relpath(STATUS, ROOT)}")
+        write_readme(index)
+        print(f"recorded {len(results)} rows in {os.path.relpath(STATUS, ROOT)} and README.md's coverage")
         return
     found, improved, new = regressions(results, libs, args.onnx)
     if new:
@@ -390,6 +457,9 @@ def main():
     if improved:
         print(f"{len(improved)} rows pass now that status.json records otherwise (run with --record to accept): "
               + ", ".join(improved))
+    new_readme, readme = readme_with_coverage(index)
+    if new_readme != readme:
+        found.append(("README.md", "its catalogue coverage differs from status.json (run Scripts/catalogue.py --readme)"))
     if found:
         print(f"\n{len(found)} regressions against status.json:")
         for key, why in found:
