@@ -663,7 +663,8 @@ def shared_layers(k):
       "Sub-models called at several nodes, nested two deep: a Functional 'encoder' (Dense(5, relu) -> "
       "[Sequential 'inner_block': Dense(4, tanh) -> Dense(4)], added to a Dense(4) skip) called on two "
       "inputs, then a Sequential 'head' (Dense(3, relu) -> Dense(2)) called on both encodings; "
-      "outputs Concatenate and Subtract of the two heads. Keras 2 and 3 number the sub-models' "
+      "outputs Concatenate and Subtract of the two heads, then the second encoding and the first head "
+      "themselves (model outputs that name a sub-model's call). Keras 2 and 3 number the sub-models' "
       "nodes differently (Keras 2 counts a nested model's own internal node first).")
 def shared_submodels(k):
     L = k.L
@@ -677,9 +678,10 @@ def shared_submodels(k):
     a = L.Input(shape=(6,), name="left")
     b = L.Input(shape=(6,), name="right")
     ha = head(encoder(a))
-    hb = head(encoder(b))
+    eb = encoder(b)
+    hb = head(eb)
     return k.Model([a, b], [L.Concatenate(name="joined")([ha, hb]),
-                            L.Subtract(name="difference")([ha, hb])])
+                            L.Subtract(name="difference")([ha, hb]), eb, ha])
 
 
 @case("multi_io",
