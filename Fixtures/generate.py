@@ -659,6 +659,32 @@ def shared_layers(k):
                             L.Subtract(name="difference")([oa, ob])])
 
 
+@case("shared_submodels",
+      "Sub-models called at several nodes, nested two deep: a Functional 'encoder' (a Sequential "
+      "'inner_block' (Dense(4, tanh) -> Dense(4)) called on two Dense(5) projections of its input, added to "
+      "a Dense(4) skip) called on two inputs, then a Sequential 'head' (Dense(3, relu) -> Dense(2)) called on both encodings; "
+      "outputs Concatenate and Subtract of the two heads, then the second encoding and the first head "
+      "themselves (model outputs that name a sub-model's call). Keras 2 and 3 number the sub-models' "
+      "nodes differently (Keras 2 counts a nested model's own internal node first).")
+def shared_submodels(k):
+    L = k.L
+    inner = k.Sequential([k.input_layer((5,)), L.Dense(4, activation="tanh"), L.Dense(4)],
+                         name="inner_block")
+    e_in = L.Input(shape=(6,), name="encoder_input")
+    h = L.Dense(5, activation="relu", name="encoder_dense")(e_in)
+    g = L.Dense(5, activation="sigmoid", name="encoder_gate")(e_in)
+    encoder = k.Model(e_in, L.Add(name="encoder_add")([inner(h), inner(g), L.Dense(4, name="skip")(e_in)]),
+                      name="encoder")
+    head = k.Sequential([k.input_layer((4,)), L.Dense(3, activation="relu"), L.Dense(2)], name="head")
+    a = L.Input(shape=(6,), name="left")
+    b = L.Input(shape=(6,), name="right")
+    ha = head(encoder(a))
+    eb = encoder(b)
+    hb = head(eb)
+    return k.Model([a, b], [L.Concatenate(name="joined")([ha, hb]),
+                            L.Subtract(name="difference")([ha, hb]), eb, ha])
+
+
 @case("multi_io",
       "Three inputs (float vector, float sequence, int tokens) and three outputs whose order "
       "differs from the layer order.",

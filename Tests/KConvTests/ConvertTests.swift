@@ -194,6 +194,38 @@ import KConvIO
         #expect(try KerasModel.load(json).model.layers.map(\.paramCount) == source.model.layers.map(\.paramCount))
     }
 
+    /// Sub-models called at several nodes are referred to as the target Keras itself numbers them: a config
+    /// converted from one Keras's file names the same nodes, in its inbound nodes and output_layers, as the
+    /// other Keras wrote for the same model (Keras 2 counts a nested model's calls from 1, Keras 3's inbound
+    /// nodes from 0).
+    @Test(arguments: [("keras2", "keras3", KerasDialect.keras3), ("keras3", "keras2", KerasDialect.keras2)])
+    func subModelNodesAreNumberedAsTheTargetKerasNumbersThem(_ library: String, _ other: String, _ target: KerasDialect) throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("model.json").path
+        _ = try ModelConverter.convert(try KerasModel.load(Self.fixture("shared_submodels/\(library).h5")), to: out,
+                                       options: ConversionOptions(format: .json, target: target))
+        let written = try JSONValue.parse(try String(contentsOfFile: out, encoding: .utf8))
+        let keras = try JSONValue.parse(try String(contentsOfFile: Self.fixture("shared_submodels/\(other).json"), encoding: .utf8))
+        let references = { (model: JSONValue) in
+            (model["config"]?["layers"]?.arrayValue ?? []).map { [$0["name"] ?? .null] + Self.nodeReferences(in: $0["inbound_nodes"] ?? .null) }
+                + [Self.nodeReferences(in: model["config"]?["output_layers"] ?? .null)]
+        }
+        #expect(references(written) == references(keras))
+        #expect(references(keras).joined().contains(["encoder", 1, 0]))
+    }
+
+    /// Every `[layer, node, tensor]` reference in a config value, in either Keras's form.
+    static func nodeReferences(in value: JSONValue) -> [JSONValue] {
+        if let history = value["keras_history"] { return [history] }
+        if let tensor = GraphBuilder.configTensor(value) {
+            return [[.string(tensor.layer), .int(Int64(tensor.node)), .int(Int64(tensor.tensor))]]
+        }
+        if let items = value.arrayValue { return items.flatMap(nodeReferences) }
+        if let object = value.objectValue { return object.flatMap { nodeReferences(in: $0.value) } }
+        return []
+    }
+
     /// Keras 2's hard_sigmoid is Keras 3's at 1.2x: an LSTM's gates are written with their columns scaled
     /// (i, f, o; not the cell candidate's), both ways, and the converted outputs match the source's.
     @Test(arguments: [("keras2", KerasDialect.keras3, Float(1.2)), ("keras3", KerasDialect.keras2, Float(5.0 / 6.0))])

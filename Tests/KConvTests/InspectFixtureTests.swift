@@ -53,6 +53,20 @@ import KConvIO
         #expect(rows[2].inbound == [["not_equal[0][0]"]])
     }
 
+    /// Sub-models called twice, as both Kerases' `model.summary()` printed them: each call is numbered from 0 in
+    /// "Connected to" (tf-keras too, though its config starts a nested model at 1), and a sub-model whose calls
+    /// all give one shape shows that shape.
+    @Test(arguments: ["keras2.h5", "keras3.keras"])
+    func sharedSubModelsAreSummarisedAsKerasDoes(_ name: String) throws {
+        let loaded = try KerasModel.load(Fixtures.cases.appendingPathComponent("shared_submodels/\(name)").path)
+        let summary = ModelSummary(loaded)
+        let rows = Dictionary(uniqueKeysWithValues: summary.rows.map { ($0.name, $0) })
+        #expect(rows["head"]?.inbound == [["encoder[0][0]"], ["encoder[1][0]"]])
+        #expect(rows["joined"]?.inbound == [["head[0][0]", "head[1][0]"]])
+        let encoderLine = summary.text.split(separator: "\n").first { $0.hasPrefix("encoder (Functional)") }
+        #expect(encoderLine?.contains("(None, 4)") == true, "\(encoderLine ?? "no encoder row")")
+    }
+
     /// Compares one summary row with Keras's record of the layer, recursing into wrapped and nested layers.
     static func compare(_ row: ModelSummary.Row, _ want: JSONValue, path: String, into mismatches: inout [String]) {
         let where_ = path + (want["name"]?.stringValue ?? "?")

@@ -8,8 +8,8 @@ package struct GraphExport {
     /// Layers in config order: `model.layers` (whose order also numbers Keras 3 weight paths), plus for Keras 3
     /// the backend operations it records as graph nodes.
     package let layerOrder: [Layer]
-    /// Each node's index among its layer's calls, as references in configs count them.
-    private let configIndex: [Int]
+    /// Each node's index among its layer's calls, from 0 (`history` adds where the target starts counting).
+    private let callIndex: [Int]
     /// Operation nodes a Keras 2 graph leaves out (an Embedding mask Keras 2 computes by itself).
     private let droppedNodes: Set<Int>
     /// Nodes the target records as another layer's call, with that call (see `Layer.substitute`).
@@ -19,10 +19,10 @@ package struct GraphExport {
         self.model = model
         self.target = target
         var counts: [ObjectIdentifier: Int] = [:]
-        configIndex = model.nodes.map { node in
+        callIndex = model.nodes.map { node in
             let count = counts[ObjectIdentifier(node.layer), default: 0]
             counts[ObjectIdentifier(node.layer)] = count + 1
-            return count + Self.firstCallIndex(of: node.layer, target: target)
+            return count
         }
         var substitutes: [Int: (layer: Layer, call: JSONValue)] = [:]
         for (index, node) in model.nodes.enumerated() {
@@ -58,13 +58,6 @@ package struct GraphExport {
     /// the computation another way: see `Layer.substitute`).
     package func written(_ layer: Layer) -> Layer {
         substitutes.first { model.nodes[$0.key].layer === layer }?.value.layer ?? layer
-    }
-
-    /// Nested models number their calls from 1 where Keras counts the node linking their own inputs to
-    /// their outputs: every Keras 2 model, Keras 3 Functional ones (mirrors GraphBuilder).
-    private static func firstCallIndex(of layer: Layer, target: KerasDialect) -> Int {
-        guard let model = layer as? Model else { return 0 }
-        return target == .keras3 && model.kind == .sequential ? 0 : 1
     }
 
     /// Keras 3 records the mask a layer computes (an Embedding's `not_equal(tokens, 0)`, a Masking's
@@ -236,8 +229,11 @@ package struct GraphExport {
 
     // MARK: Tensors
 
-    private func history(_ ref: TensorRef) -> [JSONValue] {
-        [.string(model.nodes[ref.node].layer.name), .int(Int64(configIndex[ref.node])), .int(Int64(ref.index))]
+    /// `[layer, node, tensor]` for a reference in an inbound node, or (`modelIO`) in `input_layers`/`output_layers`.
+    private func history(_ ref: TensorRef, modelIO: Bool = false) -> [JSONValue] {
+        let layer = model.nodes[ref.node].layer
+        let node = callIndex[ref.node] + GraphBuilder.firstCallIndex(of: layer, dialect: target, modelIO: modelIO)
+        return [.string(layer.name), .int(Int64(node)), .int(Int64(ref.index))]
     }
 
     private func legacyTensor(_ ref: TensorRef) -> JSONValue { .array(history(ref)) }
@@ -259,7 +255,7 @@ package struct GraphExport {
     /// `input_layers` / `output_layers`: Keras 2 always a list of `[layer, node, tensor]`; Keras 3 a bare
     /// triple for a single tensor.
     package func tensorList(_ refs: [TensorRef]) -> JSONValue {
-        if target == .keras3, refs.count == 1 { return .array(history(refs[0])) }
-        return .array(refs.map { .array(history($0)) })
+        if target == .keras3, refs.count == 1 { return .array(history(refs[0], modelIO: true)) }
+        return .array(refs.map { .array(history($0, modelIO: true)) })
     }
 }

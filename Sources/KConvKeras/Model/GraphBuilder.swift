@@ -108,13 +108,17 @@ package struct GraphBuilder {
         }
 
         var nodes: [Node] = []
-        var nodeIndex: [String: [Int: Int]] = [:]  // layer name → config node index → node
+        var nodeIndex: [String: [Int]] = [:]  // layer name → its calls' nodes, in call order
         for layer in layers where layer is InputLayer {
-            nodeIndex[layer.name] = [0: nodes.count]
+            nodeIndex[layer.name] = [nodes.count]
             nodes.append(Node(layer: layer, inputs: [], keywordInputs: []))
         }
-        func resolve(_ tensor: ConfigTensor) -> TensorRef? {
-            nodeIndex[tensor.layer]?[tensor.node].map { TensorRef(node: $0, index: tensor.tensor) }
+        let dialect = context.dialect
+        /// The node a reference names: from an inbound node, or (`modelIO`) from `input_layers`/`output_layers`.
+        func resolve(_ tensor: ConfigTensor, modelIO: Bool = false) -> TensorRef? {
+            guard let layer = layerByName[tensor.layer], let calls = nodeIndex[tensor.layer] else { return nil }
+            let call = tensor.node - Self.firstCallIndex(of: layer, dialect: dialect, modelIO: modelIO)
+            return calls.indices.contains(call) ? TensorRef(node: calls[call], index: tensor.tensor) : nil
         }
 
         // Keras adds nodes in passes, deferring a call until the tensors it consumes exist.
@@ -125,13 +129,12 @@ package struct GraphBuilder {
             for (index, pending) in pendingCalls.enumerated() {
                 while nextCall[index] < pending.calls.count {
                     let call = pending.calls[nextCall[index]]
-                    let inputs = call.inputs.compactMap(resolve)
-                    let keywords = call.keywordInputs.map { (name: $0.name, tensors: $0.tensors.compactMap(resolve)) }
+                    let inputs = call.inputs.compactMap { resolve($0) }
+                    let keywords = call.keywordInputs.map { (name: $0.name, tensors: $0.tensors.compactMap { resolve($0) }) }
                     guard inputs.count == call.inputs.count,
                           zip(keywords, call.keywordInputs).allSatisfy({ $0.tensors.count == $1.tensors.count })
                     else { break }
-                    let configIndex = nextCall[index] + Self.firstConfigNodeIndex(of: pending.layer)
-                    nodeIndex[pending.layer.name, default: [:]][configIndex] = nodes.count
+                    nodeIndex[pending.layer.name, default: []].append(nodes.count)
                     let (named, others) = Self.namedInputs(inputs, keywords, of: pending.layer)
                     nodes.append(Node(layer: pending.layer, inputs: named, keywordInputs: others, call: call.raw))
                     nextCall[index] += 1
@@ -148,13 +151,13 @@ package struct GraphBuilder {
         }
 
         let inputs = try tensorList("input_layers").map { tensor in
-            guard let ref = resolve(tensor), nodes[ref.node].layer is InputLayer else {
+            guard let ref = resolve(tensor, modelIO: true), nodes[ref.node].layer is InputLayer else {
                 throw ModelError(field: "config.input_layers", "'\(tensor.layer)' is not an input layer of the model")
             }
             return ref
         }
         let outputs = try tensorList("output_layers").map { tensor in
-            guard let ref = resolve(tensor) else {
+            guard let ref = resolve(tensor, modelIO: true) else {
                 throw ModelError(field: "config.output_layers", "refers to ['\(tensor.layer)', \(tensor.node), \(tensor.tensor)], which does not exist")
             }
             return ref
@@ -188,12 +191,16 @@ package struct GraphBuilder {
         return items[3][name]
     }
 
-    /// Config node indices of a nested model start at 1 where Keras counts the node that links the
-    /// model's own inputs to its outputs: every Keras 1/2 model built on an input, and Keras 3
-    /// Functional models (Keras 3's Sequential has no such node).
-    private static func firstConfigNodeIndex(of layer: Layer) -> Int {
+    /// The node index a config of `dialect` gives `layer`'s first call in the enclosing model. Keras 1/2 count
+    /// a nested model's own node, linking its inputs to its outputs, first (tf-keras `_should_skip_first_node`),
+    /// so its calls start at 1. Keras 3's models have no such node: inbound nodes count every layer's calls
+    /// from 0, yet `input_layers`/`output_layers` (`modelIO`) still start a Functional's at 1 (Keras 3
+    /// `Functional.get_config` reindexes them so, and `functional_from_config` subtracts 1; its Sequential is
+    /// not a Functional).
+    package static func firstCallIndex(of layer: Layer, dialect: KerasDialect, modelIO: Bool) -> Int {
         guard let model = layer as? Model else { return 0 }
-        return model.dialect == .keras3 && model.kind == .sequential ? 0 : 1
+        guard dialect == .keras3 else { return 1 }
+        return modelIO && model.kind == .functional ? 1 : 0
     }
 
     /// `input_layers` / `output_layers`: a list of `[name, node, tensor]`, or (Keras 3) one such triple,

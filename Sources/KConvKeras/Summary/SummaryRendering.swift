@@ -19,7 +19,9 @@ extension ModelSummary {
         var table: [[Cell]] = [[Cell("Layer (type)"), Cell("Output Shape"), Cell("Param #")] + (showConnections ? [Cell("Connected to")] : [])]
         func add(_ row: Row, depth: Int) {
             let indent = depth == 0 ? "" : String(repeating: "  ", count: depth - 1) + "└ "
-            let shapes = row.outputShapes.count == 1 ? row.outputShapes[0].map(Self.describe) : ["multiple"]
+            // A layer called at several nodes shows the shapes they share, "multiple" where they differ (as tf-keras).
+            let shared = row.outputShapes.first.flatMap { first in row.outputShapes.allSatisfy { $0 == first } ? first : nil }
+            let shapes = shared?.map(Self.describe) ?? ["multiple"]
             let type = row.fileClassName.map { "\($0) (\(row.className))" } ?? row.className
             let unsupported = row.unsupportedReason != nil && row.children.isEmpty
             var cells = [Cell(items: ["\(indent)\(row.name)", "(\(type))"] + (unsupported ? ["[unsupported]"] : []), separator: " "),
