@@ -62,9 +62,6 @@ MASK_NODES = "Keras 2 has no layer for the Keras 3 mask operations NotEqual/Any"
 EXPECTED_REFUSALS.update({(case, "keras3", "keras2"): MASK_NODES for case in ("conv_lstm2d_mask",)})
 EXPECTED_REFUSALS.update({("rnn_stacked_cells_mask", library, "onnxruntime"):
                           "ONNX takes RNN masks as sequence lengths, which cannot hold a reversed mask" for library in ("keras2", "keras3")})
-# Not done: kconv stores a CuDNN layer's Keras 3 weights under its own class's name, so the LSTM it writes
-# for Keras 3 does not read back and the conversion's check refuses it.
-EXPECTED_REFUSALS[("cudnn_rnn", "keras2", "keras3")] = "CuDNNLSTM written for Keras 3 does not read back yet"
 
 # (case, source library, target library) -> why the target library itself cannot run the converted model,
 # and a phrase of the error it gives.

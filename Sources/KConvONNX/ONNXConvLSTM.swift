@@ -59,8 +59,10 @@ extension ONNXTranslator {
         var body = Onnx_GraphProto()
         body.name = builder.freshName("\(builder.scope)/step")
         body.node = builder.takeNodes(from: start)
-        body.input = (stateInputs + [stepInput]).map { Self.floatInfo($0) } + (mask == nil ? [] : [Self.floatInfo(stepMask, dtype: .bool)])
-        body.output = (stateOutputs + [scanOutput]).map { Self.floatInfo($0) }
+        // The Scan body's values take their shapes from the outer graph: element types only.
+        body.input = (stateInputs + [stepInput]).map { ONNXExporter.valueInfo($0, dtype: .float32) }
+            + (mask == nil ? [] : [ONNXExporter.valueInfo(stepMask, dtype: .bool)])
+        body.output = (stateOutputs + [scanOutput]).map { ONNXExporter.valueInfo($0, dtype: .float32) }
 
         let scanInputs = mask == nil ? 1 : 2
         let direction = op.goBackwards ? 1 : 0
@@ -86,18 +88,5 @@ extension ONNXTranslator {
     private func required(_ inputs: [ValueID?], _ index: Int) throws -> ValueID {
         guard index < inputs.count, let value = inputs[index] else { throw ModelError("expected input \(index), found none") }
         return value
-    }
-
-    /// A subgraph input or output: its element type only, as the Scan body's values take their shapes from
-    /// the outer graph.
-    private static func floatInfo(_ name: String, dtype: DType = .float32) -> Onnx_ValueInfoProto {
-        var tensor = Onnx_TypeProto.Tensor()
-        tensor.elemType = Int32(dtype.onnx.rawValue)
-        var type = Onnx_TypeProto()
-        type.tensorType = tensor
-        var info = Onnx_ValueInfoProto()
-        info.name = name
-        info.type = type
-        return info
     }
 }

@@ -133,8 +133,8 @@ package enum ONNXExporter {
     }
 
     /// A graph input's or output's type: dtype and shape, the batch axis named `batch` and other unknown
-    /// sizes named after the value.
-    private static func valueInfo(_ name: String, dtype: DType, shape: [Dim]?, prefix: String) -> Onnx_ValueInfoProto {
+    /// sizes named after the value (`prefix`); without a shape, the element type only.
+    static func valueInfo(_ name: String, dtype: DType, shape: [Dim]? = nil, prefix: String = "") -> Onnx_ValueInfoProto {
         var tensor = Onnx_TypeProto.Tensor()
         tensor.elemType = Int32(dtype.onnx.rawValue)
         if let shape {

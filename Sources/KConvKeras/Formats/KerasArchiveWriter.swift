@@ -40,11 +40,11 @@ package enum KerasArchiveWriter {
     private static func writeWeights(_ model: Model, rewrites: WeightRewrites, into root: HDF5Group, target: KerasDialect = .keras3) throws {
         try root.createGroup("vars").setAttribute("name", .string(model.name))
         for layer in model.layers {
-            let base = model.objectPathPrefix(of: layer)
+            let base = model.writtenObjectPathPrefix(of: layer)
             try locating(layer: layer.label) {
                 try root.createGroup(base + "vars").setAttribute("name", .string(layer.name))
                 for (spec, array) in zip(layer.weightSpecs, try boundWeights(layer, rewrites)) {
-                    for path in [spec.objectPath(for: target)] + spec.objectAliases {
+                    for path in [layer.writtenObjectPath(spec, for: target)] + spec.objectAliases {
                         try root.createDataset(base + path, shape: spec.shape, floats: try array.values())
                     }
                 }

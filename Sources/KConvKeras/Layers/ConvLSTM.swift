@@ -56,8 +56,7 @@ public final class ConvLSTM: Layer {
 
     /// The shape of one step, `(batch, spatial…, channels)` in the layer's data format.
     private func step(_ inputShapes: [TensorShape]) throws -> SpatialShape {
-        guard let input = inputShapes.first else { throw ModelError(layer: label, "expected an input, found none") }
-        try requireRank(input, rank + 3 ... rank + 3, "a \(rank + 3)-D (batch, timesteps, \(rank) spatial axes, channels)")
+        let input = try firstInput(inputShapes, rank + 3 ... rank + 3, "a \(rank + 3)-D (batch, timesteps, \(rank) spatial axes, channels)")
         return try SpatialShape([input[0]] + input.dropFirst(2), rank: rank, channelsFirst: channelsFirst, of: self)
     }
 

@@ -105,6 +105,10 @@ public class CuDNNRecurrent: Layer, RecurrentPass {
         export.note("\(label): written as \(Self.writtenClassNames[export.target] ?? className) with the weights Keras 2's loader converts it to (\(className) runs only on a GPU)")
     }
 
+    /// Written as LSTM or GRU, it takes their folder and their `cell/` in both generations' files.
+    package override var storageClassName: String { Self.writtenClassNames[.keras3] ?? className }
+    package override func writtenObjectPath(_ spec: WeightSpec, for target: KerasDialect) -> String { spec.objectPath }
+
     override public var unsupportedReason: String? { sequenceUnsupportedReason(stateful: stateful, timeMajor: false) }
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {

@@ -39,9 +39,7 @@ public final class RNN: Layer {
     }
 
     private func sequence(_ inputShapes: [TensorShape]) throws -> TensorShape {
-        guard let input = inputShapes.first else { throw ModelError(layer: label, "expected an input, found none") }
-        try requireRank(input, 3...3, "a 3-D (batch, timesteps, features)")
-        return input
+        try firstInput(inputShapes, 3...3, "a 3-D (batch, timesteps, features)")
     }
 
     /// The cell is built for one step, `(batch, features)`; its weights sit under the layer's `cell/`.

@@ -23,8 +23,7 @@ public final class RNNCell: Layer {
 
     /// A cell call `cell(x, states)` gives its output, then its new states.
     override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
-        guard let input = inputShapes.first else { throw ModelError(layer: label, "expected an input, found none") }
-        try requireRank(input, 2...2, "a 2-D (batch, features)")
+        let input = try firstInput(inputShapes, 2...2, "a 2-D (batch, features)")
         return Array(repeating: [input[0], settings.units], count: 1 + settings.cell.stateCount)
     }
 
@@ -80,7 +79,7 @@ public final class StackedRNNCells: Layer {
         var specs: [WeightSpec] = []
         for cell in cells {
             try locating(layer: cell.label) { try cell.build([[input.first ?? nil, features]]) }
-            let prefix = "cells/\(names.next(for: cell))/"
+            let prefix = "cells/\(names.next(for: cell.className))/"
             specs += cell.weightSpecs.map { $0.adopted(objectPrefix: prefix, legacyScope: cell.name) }
             features = cell.settings.units
         }

@@ -46,9 +46,7 @@ public final class Recurrent: Layer {
 
     /// The sequence input; further inputs of the call are initial states.
     private func singleSequence(_ inputShapes: [TensorShape]) throws -> TensorShape {
-        guard let input = inputShapes.first else { throw ModelError(layer: label, "expected an input, found none") }
-        try requireRank(input, 3...3, "a 3-D (batch, timesteps, features)")
-        return input
+        try firstInput(inputShapes, 3...3, "a 3-D (batch, timesteps, features)")
     }
 
     override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {

@@ -158,6 +158,11 @@ public class Layer {
     /// The name a config written for a Keras generation gives the class, where it is not `className` (Keras 3
     /// exports its class GroupedQueryAttention only as `keras.layers.GroupQueryAttention`).
     package class var writtenClassNames: [KerasDialect: String] { [:] }
+    /// The class whose snake-cased name names this layer's folder of weights (`layers/lstm/`) in the files
+    /// kconv writes: its own, unless it is written as another class (a CuDNNLSTM as LSTM).
+    package var storageClassName: String { className }
+    /// Where the weights kconv writes for `target` keep `spec`, below the layer's folder.
+    package func writtenObjectPath(_ spec: WeightSpec, for target: KerasDialect) -> String { spec.objectPath(for: target) }
     /// The Keras generations that have no such class, each with why: kconv refuses to write it for them.
     package class var absentIn: [KerasDialect: String] { [:] }
     /// Why a config of this class cannot be written for another Keras generation than the one that wrote
@@ -329,6 +334,13 @@ public class Layer {
             throw ModelError(layer: label, "the input's last dimension must be known to build weights, found \(shape.kerasDescription)")
         }
         return dim
+    }
+
+    /// A call's first input, checked to have a rank in `ranks` (`what` names the expected input in the error).
+    package func firstInput(_ inputShapes: [TensorShape], _ ranks: ClosedRange<Int>, _ what: String) throws -> TensorShape {
+        guard let input = inputShapes.first else { throw ModelError(layer: label, "expected an input, found none") }
+        try requireRank(input, ranks, what)
+        return input
     }
 
     /// Checks the input rank, naming what was expected.

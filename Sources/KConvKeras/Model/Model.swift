@@ -59,11 +59,14 @@ public final class Model: Layer {
     /// What the engine made of this model once prepared for inference (its lowered graph and plan), kept
     /// here by the library that runs it.
     package var prepared: AnyObject?
-    /// Where each layer's variables sit in Keras 3's object-path weights: `layers/<snake_case class>[_n]/`.
-    private var objectPathPrefixes: [ObjectIdentifier: String] = [:]
+    /// Where each layer's variables sit in Keras 3's object-path weights, `layers/<snake_case class>[_n]/`:
+    /// as files name them, and as kconv writes them (a layer written as another class takes its folder).
+    private var objectPathPrefixes: [ObjectIdentifier: (read: String, written: String)] = [:]
 
     /// The Keras 3 object path of `layer`'s variables in this model's weights, ending in `/`.
-    package func objectPathPrefix(of layer: Layer) -> String { objectPathPrefixes[ObjectIdentifier(layer)] ?? "" }
+    package func objectPathPrefix(of layer: Layer) -> String { objectPathPrefixes[ObjectIdentifier(layer)]?.read ?? "" }
+    /// The same, in the weights kconv writes.
+    package func writtenObjectPathPrefix(of layer: Layer) -> String { objectPathPrefixes[ObjectIdentifier(layer)]?.written ?? "" }
 
     public required init(_ context: LayerContext) throws {
         try super.init(context)
@@ -146,10 +149,10 @@ public final class Model: Layer {
     /// non-trainable one; a frozen model keeps each sublayer's own order instead.
     package override func makeWeights(_ inputShapes: [TensorShape]) throws -> [WeightSpec] {
         var owned: [(spec: WeightSpec, owner: (layer: Layer, index: Int))] = []
-        var storageNames = StorageNames()
+        var storageNames = StorageNames(), writtenNames = StorageNames()
         for layer in layers {
-            let prefix = "layers/" + storageNames.next(for: layer) + "/"
-            objectPathPrefixes[ObjectIdentifier(layer)] = prefix
+            let prefix = "layers/" + storageNames.next(for: layer.className) + "/"
+            objectPathPrefixes[ObjectIdentifier(layer)] = (prefix, "layers/" + writtenNames.next(for: layer.storageClassName) + "/")
             for (index, spec) in layer.weightSpecs.enumerated() {
                 // A nested model's layers name their weights in their own scopes only.
                 var spec = spec.adopted(objectPrefix: prefix, legacyScope: layer is Model ? nil : layer.name)
@@ -202,8 +205,8 @@ public final class Model: Layer {
 package struct StorageNames {
     private var used: [String: Int] = [:]
 
-    package mutating func next(for layer: Layer) -> String {
-        let base = snakeCase(layer.className)
+    package mutating func next(for className: String) -> String {
+        let base = snakeCase(className)
         let count = used[base, default: 0]
         used[base] = count + 1
         return count == 0 ? base : "\(base)_\(count)"
