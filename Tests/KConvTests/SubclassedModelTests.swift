@@ -89,5 +89,7 @@ import KConvIO
         let row = ModelSummary(loaded).rows.first { $0.name == "channel_scale" }
         #expect(row?.params == 6)
         #expect(row?.unsupportedReason == "kconv does not implement class ChannelScale")
+        // Keras counts 3 of them non-trainable; the file does not say which, and the summary says so.
+        #expect(ModelSummary(loaded).text.contains("(6 of them in channel_scale, of a class kconv does not know: the file does not record which of those train)"))
     }
 }

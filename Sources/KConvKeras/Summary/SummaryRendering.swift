@@ -51,6 +51,12 @@ extension ModelSummary {
         lines.append("Total params: \(Self.grouped(totalParams)) (\(Self.bytes(weightBytes)))")
         lines.append("Trainable params: \(Self.grouped(trainableParams)) (\(Self.bytes(trainableParams * 4)))")
         lines.append("Non-trainable params: \(Self.grouped(nonTrainableParams)) (\(Self.bytes(nonTrainableParams * 4)))")
+        // Weights taken as the file holds them (a class kconv does not know) carry no trainable flag there.
+        let unknown = rows.flatMap(Self.flattened).filter { $0.unsupportedReason != nil && $0.children.isEmpty && $0.params > 0 }
+            .map { ($0.name, $0.params) } + (subclassed.map { [(modelName, $0.params)] } ?? [])
+        if !unknown.isEmpty {
+            lines.append("(\(Self.grouped(unknown.reduce(0) { $0 + $1.1 })) of them in \(unknown.map(\.0).joined(separator: ", ")), of a class kconv does not know: the file does not record which of those train)")
+        }
         let unsupported = unsupportedLayers
         if let subclassed {
             lines.append("")
