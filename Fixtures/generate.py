@@ -79,7 +79,7 @@ def crc(text):
 
 class Case:
     def __init__(self, name, build, doc, feeds, skip, must_fail, unsupported, load_unsafe, layer_outputs,
-                 reference=None):
+                 reference=None, subclassed_inputs=None):
         self.name = name
         self.build = build
         self.doc = doc
@@ -90,13 +90,14 @@ class Case:
         self.load_unsafe = load_unsafe        # needs safe_mode=False to reload (Lambda)
         self.layer_outputs = layer_outputs    # also write every layer's output (<lib>.layers.npz)
         self.reference = reference            # builds the model whose outputs are the reference
+        self.subclassed_inputs = subclassed_inputs  # a Model subclass's input shapes (it has no graph inputs)
 
 
 CASES = []
 
 
 def case(name, doc, *, feeds=None, skip=None, must_fail=None, unsupported=(),
-         load_unsafe=False, layer_outputs=False, reference=None):
+         load_unsafe=False, layer_outputs=False, reference=None, subclassed_inputs=None):
     """Register a fixture case.
 
     feeds: {input_index: spec} for inputs that are not plain float32 noise:
@@ -111,10 +112,14 @@ def case(name, doc, *, feeds=None, skip=None, must_fail=None, unsupported=(),
     reference: fn(k) building the model Keras runs in place of the saved one (a GPU-only class such
         as CuDNNLSTM), which loads the saved model's weights through Keras's own conversion; the
         saved files are then not reloaded and run.
+    subclassed_inputs: [shape, ...] (batch axis None) -- the case builds a Model subclass, whose structure
+        is its Python call() and whose only facts in a file are its constructor arguments and weights:
+        expected.json records its class, count_params and every weight's path and shape instead of layers.
     """
     def register(fn):
         assert all(c.name != name for c in CASES), name
-        CASES.append(Case(name, fn, doc, feeds, skip, must_fail, unsupported, load_unsafe, layer_outputs, reference))
+        CASES.append(Case(name, fn, doc, feeds, skip, must_fail, unsupported, load_unsafe, layer_outputs, reference,
+                          subclassed_inputs))
         return fn
     return register
 
@@ -1171,6 +1176,62 @@ def lambda_layer(k):
     ])
 
 
+# ---------------------------------------------------------------------------
+# User-defined classes: what a file holds of code kconv cannot see.
+# ---------------------------------------------------------------------------
+
+def user_classes(K):
+    """The fixtures' user-defined classes for the library K (tf_keras or keras), registered by name as a
+    user's custom_objects would be, so that Keras loads the files holding them (Scripts/parity.py too)."""
+    class Decoder(K.Model):
+        def __init__(self, units=4, vocab=6, **kwargs):
+            super().__init__(**kwargs)
+            self.units, self.vocab = units, vocab
+            self.lstm = K.layers.LSTM(units, return_sequences=True)
+            self.dense = K.layers.Dense(vocab, activation="softmax")
+
+        def call(self, x):
+            return self.dense(self.lstm(x))
+
+        def get_config(self):
+            return {"units": self.units, "vocab": self.vocab, "name": self.name}
+
+    class ChannelScale(K.layers.Layer):
+        def build(self, input_shape):
+            self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer="ones")
+            self.offset = self.add_weight(name="offset", shape=(input_shape[-1],), initializer="zeros",
+                                          trainable=False)
+
+        def call(self, x):
+            return x * self.scale + self.offset
+
+    classes = {cls.__name__: cls for cls in (Decoder, ChannelScale)}
+    K.utils.get_custom_objects().update(classes)
+    return classes
+
+
+@case("subclassed_model",
+      "A Model subclass Decoder(units=4, vocab=6): LSTM(4, return_sequences) then Dense(6, softmax) in its "
+      "Python call(). Files hold its constructor arguments (get_config) and weights only, so kconv can "
+      "inspect it but neither run nor convert it. tf-keras cannot save a subclassed model as .h5.",
+      subclassed_inputs=[(None, 5, 3)], unsupported=["decoder"])
+def subclassed_model(k):
+    model = user_classes(k.K)["Decoder"](name="decoder")
+    model(np.zeros((1, 5, 3), np.float32))   # creates its weights
+    return model
+
+
+@case("custom_layer_functional",
+      "Input(4) -> Dense(3) -> ChannelScale (a user's Layer class with a trainable `scale` and a "
+      "non-trainable `offset`, both (3,)) -> Dense(2). kconv does not know the class: it shows it with "
+      "the parameters the file holds for it, and cannot run it.",
+      unsupported=["channel_scale"])
+def custom_layer_functional(k):
+    x = k.Input(shape=(4,))
+    h = k.L.Dense(3)(x)
+    h = user_classes(k.K)["ChannelScale"](name="channel_scale")(h)
+    return k.Model(x, k.L.Dense(2)(h))
+
 def dump_json(obj, indent=0):
     """JSON with one key per line but short scalar lists (shapes) kept on one line."""
     pad, inner = " " * indent, " " * (indent + 1)
@@ -1226,12 +1287,13 @@ class Lib:
         self.K.utils.set_random_seed(seed)
 
     # -- saving and loading -------------------------------------------------
-    def save_all(self, model, d):
+    def save_all(self, model, d, subclassed=False):
         """Write every format this library can; return {format: filename}."""
         files = {}
         if self.lib == "keras2":
-            model.save(d / "keras2.h5")
-            files["h5"] = "keras2.h5"
+            if not subclassed:   # tf-keras: "Saving the model to HDF5 format requires ... Functional ... or Sequential"
+                model.save(d / "keras2.h5")
+                files["h5"] = "keras2.h5"
             (d / "keras2.json").write_text(model.to_json())
             files["json"] = "keras2.json"
             # tf_keras treats a name ending in ".weights.h5" as the *new* (Keras 3 style,
@@ -1417,6 +1479,20 @@ class Describer:
         }
 
 
+    def subclassed(self, model):
+        """A Model subclass: its class, Keras's counts and its weights (no layer graph to describe)."""
+        return {
+            "model_name": model.name,
+            "model_class": model.__class__.__name__,
+            "subclassed": True,
+            "total_params": int(model.count_params()),
+            "trainable_params": weight_size(model.trainable_weights),
+            "non_trainable_params": weight_size(model.non_trainable_weights),
+            "weights": [{"path": getattr(w, "path", None) or w.name, "shape": norm_shape(w.shape)}
+                        for w in model.weights],
+        }
+
+
 def randomize_weights(lib, model, case_name):
     """Give every weight seeded random values, independent of the library.
 
@@ -1499,7 +1575,7 @@ def build_case(lib, c):
 
     model = c.build(lib)
     randomize_weights(lib, model, c.name)
-    xs = make_inputs(c, [tensor_shape(t) for t in model.inputs])
+    xs = make_inputs(c, c.subclassed_inputs or [tensor_shape(t) for t in model.inputs])
     runner = model
     if c.reference:
         runner = c.reference(lib)
@@ -1510,7 +1586,7 @@ def build_case(lib, c):
 
     result["keras_version"] = lib.version
     result["backend"] = "tensorflow"
-    result["files"] = lib.save_all(model, d)
+    result["files"] = lib.save_all(model, d, subclassed=bool(c.subclassed_inputs))
     ref = f"{lib.lib}.ref.npz"
     np.savez(d / ref, **{f"in_{i}": x for i, x in enumerate(xs)},
              **{f"out_{i}": y for i, y in enumerate(ys)})
@@ -1521,7 +1597,8 @@ def build_case(lib, c):
         np.savez(d / layers, **{f"in_{i}": x for i, x in enumerate(xs)},
                  **{f"out_{i}": y for i, y in enumerate(ys)}, **per_layer)
         result["files"]["layers"] = layers
-    result.update(Describer(lib).model(model))
+    describer = Describer(lib)
+    result.update(describer.subclassed(model) if c.subclassed_inputs else describer.model(model))
     if c.unsupported:
         result["unsupported"] = c.unsupported
 

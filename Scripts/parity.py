@@ -35,6 +35,8 @@ import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = os.path.join(ROOT, "Fixtures", "cases")
+sys.path.insert(0, os.path.join(ROOT, "Fixtures"))
+from generate import user_classes  # noqa: E402  (the fixtures' own classes, which loading their files needs)
 ATOL, RTOL = 1e-5, 1e-4
 
 # (case, source library, target library) -> why kconv must refuse.
@@ -62,6 +64,13 @@ MASK_NODES = "Keras 2 has no layer for the Keras 3 mask operations NotEqual/Any"
 EXPECTED_REFUSALS.update({(case, "keras3", "keras2"): MASK_NODES for case in ("conv_lstm2d_mask",)})
 EXPECTED_REFUSALS.update({("rnn_stacked_cells_mask", library, "onnxruntime"):
                           "ONNX takes RNN masks as sequence lengths, which cannot hold a reversed mask" for library in ("keras2", "keras3")})
+# A Model subclass computes in Python code that no file holds: kconv shows it and refuses to run or convert it.
+EXPECTED_REFUSALS.update({("subclassed_model", source, target): "a subclassed model's call() is Python code the file does not hold"
+                          for source in ("keras2", "keras3") for target in ("keras2", "keras3", "onnxruntime")})
+
+# Cases whose layer is a user's class kconv does not know: kconv may refuse (to run it, to translate its config
+# to the other Keras generation, to place its variables in a .weights.h5), and what it does convert must pass.
+MAY_REFUSE = {"custom_layer_functional"}
 
 # (case, source library, target library) -> why the target library itself cannot run the converted model,
 # and a phrase of the error it gives.
@@ -248,7 +257,7 @@ def fixture_rows(parity, cases, wanted_sources, targets):
                 parity.check(f"{case}/{library}.{fmt}", path, weights, reference, target,
                              refusal=EXPECTED_REFUSALS.get((case, library, target_library)),
                              cannot_run=TARGET_CANNOT_RUN.get((case, library, target_library)),
-                             unsafe=case in UNSAFE)
+                             unsafe=case in UNSAFE, refusal_is_finding=case not in MAY_REFUSE)
 
 
 def wild_rows(parity, folder, targets):
@@ -278,6 +287,8 @@ def collect(args, cases, kconv):
     """Runs this process's share of the rows: [(label, target, outcome, max error, note, failed)]."""
     import keras as keras3
     import tf_keras as keras2
+    for keras in (keras2, keras3):
+        user_classes(keras)
     print(f"kconv {kconv}; tf_keras {keras2.__version__}; keras {keras3.__version__}", flush=True)
     targets = args.target or ["h5", "keras"]
     with tempfile.TemporaryDirectory() as scratch:

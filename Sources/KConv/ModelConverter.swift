@@ -112,6 +112,7 @@ public struct ConversionReport: Sendable {
 public enum ModelConverter {
     /// Writes `source` at `path`; for `.tfjs`, `path` may be a directory, which gets a `model.json`.
     public static func convert(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
+        try locating(file: source.path) { try source.model.requireGraph() }
         if options.format == .onnx { return try convertToONNX(source, to: path, options: options) }
         if options.format == .tfjs, let created = try makeDirectory(forTFJS: path) {
             // As tensorflowjs_converter does; removed again when the conversion fails.

@@ -55,6 +55,8 @@ public struct ModelDiff {
     /// outputs when one leaves `|b − a| ≤ atol + rtol·|a|`.
     public static func compare(_ a: KerasModel, _ b: KerasModel, weightsTolerance: Float = 0,
                                atol: Float = 1e-5, rtol: Float = 1e-4) throws -> ModelDiff {
+        // A subclassed model has no layers to pair, and diff runs both models.
+        for model in [a, b] { try locating(file: model.path) { try model.model.requireGraph() } }
         var diff = ModelDiff(weightsTolerance: weightsTolerance)
         let layersA = a.model.layers, layersB = b.model.layers
         var pairs: [(Layer, Layer)] = []

@@ -91,7 +91,9 @@ package final class ConfigExport {
             entry["class_name"] = .string(try className(layer))
             entry["config"] = .object(try layerConfig(layer))
             if target == .keras3 {
-                entry["registered_name"] = registration?.registeredName ?? (operation != nil ? .string(layer.className) : .null)
+                // A class kconv does not know, read from a file that records no registration (a Keras 3 `.h5`), is
+                // named too: Keras 3 finds a user's class by that name in its custom objects, a built-in by its module.
+                entry["registered_name"] = registration?.registeredName ?? (operation != nil || layer is UnsupportedLayer ? .string(layer.className) : .null)
                 if operation == nil, let shapes = layer.builtInputShapes, let first = shapes.first {
                     let sequenceOnly = layer.callSignature == .sequenceAndStates || shapes.count == 1
                     if case .named(let parameters, _) = layer.callSignature {

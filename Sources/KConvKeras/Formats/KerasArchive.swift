@@ -76,6 +76,10 @@ package struct ObjectPathWeights {
     package let root: HDF5Group
 
     package func bind(to model: Model) throws {
+        guard model.kind != .subclassed else {
+            model.adoptFileWeights(try allVariables())
+            return
+        }
         for layer in model.layers {
             let base = model.objectPathPrefix(of: layer)
             try locating(layer: layer.label) {
@@ -100,6 +104,15 @@ package struct ObjectPathWeights {
         }
     }
 
+    /// Every variable in the file but the optimizer's: the model's own (`vars/<i>`), then each top-level
+    /// object's in name order. A subclassed model's weights, kept under the names of the attributes holding
+    /// them, which only its code knows.
+    private func allVariables() throws -> [WeightArray] {
+        try ownVariables(at: "") + root.childNames().filter { $0 != "optimizer" && $0 != "vars" }.flatMap { child in
+            try root.kind(of: child) == .group ? try ownVariables(at: child + "/") : []
+        }
+    }
+
     /// The variables of a layer whose weights kconv cannot predict: `vars/0`, `vars/1`, ... under `base`,
     /// then those of its sub-objects in name order (a MultiHeadAttention's `query_dense/vars/0`), so that
     /// its parameters are counted from the file. `depth` bounds the walk in a file whose links loop.
@@ -109,7 +122,7 @@ package struct ObjectPathWeights {
             let path = base + "vars/\(arrays.count)"
             arrays.append(try LegacyWeightGroups.array(root.dataset(path), name: path))
         }
-        guard depth < 4, !base.isEmpty, try root.kind(of: base) == .group else { return arrays }
+        guard depth < 8, !base.isEmpty, try root.kind(of: base) == .group else { return arrays }
         for child in try root.group(base).childNames() where child != "vars" {
             if try root.kind(of: base + child) == .group { arrays += try ownVariables(at: base + child + "/", depth: depth + 1) }
         }

@@ -129,7 +129,7 @@ public final class KerasModel {
         guard let object = config.objectValue, object["class_name"] != nil else {
             throw ModelError(field: "model config", "expected an object with class_name and config, found \(ConfigReader.describe(config))")
         }
-        let layer = try LayerRegistry.build(object, dialect: dialect)
+        let layer = try LayerRegistry.build(object, dialect: dialect, asModel: true)
         guard let model = layer as? Model else {
             throw ModelError(field: "model config", "expected a Sequential or Functional model, found class \(layer.className)")
         }
@@ -163,6 +163,10 @@ public final class KerasModel {
     /// Binds legacy weight groups to the model's top-level layers: by name when every weighted layer has a
     /// group of its name (always true for files Keras wrote for this model), else by order as Keras does.
     package static func bindLegacy(_ groups: LegacyWeightGroups, to model: Model, dialect: KerasDialect) throws {
+        guard model.kind != .subclassed else {
+            model.adoptFileWeights(groups.layers.flatMap(\.arrays))
+            return
+        }
         let byName = Dictionary(groups.layers.map { ($0.name, $0.arrays) }, uniquingKeysWith: { first, _ in first })
         let weighted = model.layers.filter { !$0.weightSpecs.isEmpty || $0.builtInputShapes == nil }
         if weighted.allSatisfy({ byName[$0.name] != nil }) {

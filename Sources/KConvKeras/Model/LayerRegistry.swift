@@ -91,8 +91,9 @@ package enum LayerRegistry {
         layerTypes.flatMap { $0.legacyClassNames }, uniquingKeysWith: { first, _ in first })
 
     /// Builds a layer from a `{"class_name", "config"}` entry written in `dialect`. Unknown classes become
-    /// `UnsupportedLayer`s; a config that contradicts its class is an error naming the layer and field.
-    package static func build(_ entry: JSONObject, dialect: KerasDialect) throws -> Layer {
+    /// `UnsupportedLayer`s, or with `asModel` (a model file's top level) a subclassed `Model`; a config that
+    /// contradicts its class is an error naming the layer and field.
+    package static func build(_ entry: JSONObject, dialect: KerasDialect, asModel: Bool = false) throws -> Layer {
         guard let rawClass = entry["class_name"]?.stringValue else {
             throw ModelError(field: "class_name", "expected a layer class name, found \(entry["class_name"].map(ConfigReader.describe) ?? "nothing")")
         }
@@ -105,9 +106,11 @@ package enum LayerRegistry {
         let name = config["name"]?.stringValue ?? entry["name"]?.stringValue ?? snakeCase(className)
         let context = LayerContext(name: name, className: className, config: ConfigReader(config), dialect: dialect,
                                    buildLayer: { try build($0, dialect: dialect) })
-        let isOperation = isKeras3Operation(entry, dialect: dialect)
-        let layer = try locating(layer: "layer '\(name)' (\(className))") {
-            try (isOperation ? operations[className] ?? KerasOperation.self : types[className] ?? UnsupportedLayer.self).init(context)
+        let isOperation = !asModel && isKeras3Operation(entry, dialect: dialect)
+        let layer = try locating(layer: "layer '\(name)' (\(className))") { () throws -> Layer in
+            if isOperation { return try (operations[className] ?? KerasOperation.self).init(context) }
+            if let type = types[className] { return try type.init(context) }
+            return asModel ? try Model(subclassed: context) : try UnsupportedLayer(context)
         }
         if let module = entry["module"] { layer.registration = (module, entry["registered_name"] ?? .null) }
         if rawClass != className { layer.fileClassName = rawClass }

@@ -103,6 +103,7 @@ package struct LoweredModel {
 extension Model {
     /// The model as a graph whose inputs are the model's inputs (with no mask) and whose outputs its outputs.
     package func lowered() throws -> LoweredModel {
+        try requireGraph()
         var graph = Graph()
         let inputs = inputs.map { ref in
             LoweredTensor(value: graph.newValue(ValueType(dtype: .float32, shape: shape(of: ref)?.dims)), mask: nil)
@@ -112,6 +113,11 @@ extension Model {
         let outputs = try lowerNodes(inputs, into: &graph) { nodeOutputs.append($0) }
         graph.outputs = outputs.map(\.value)
         return LoweredModel(graph: graph, nodeOutputs: nodeOutputs)
+    }
+
+    /// Refuses a subclassed model, which has no graph to run or convert, with the reason.
+    package func requireGraph() throws {
+        if kind == .subclassed, let reason = unsupportedReason { throw ModelError(layer: label, reason) }
     }
 
     /// Adds the model's layer calls to `graph`, fed with `inputs`; returns its outputs. `record` sees each

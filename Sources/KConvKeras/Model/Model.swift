@@ -40,7 +40,9 @@ public final class Model: Layer {
         return [LayerExample("Sequential", ["layers": [input]], inputs: [[3]]),
                 LayerExample("Functional", ["layers": [input], "input_layers": [["x", 0, 0]], "output_layers": [["x", 0, 0]]], inputs: [[3]])]
     }
-    public enum Kind: Sendable { case sequential, functional }
+    /// `subclassed`: a user's `Model` subclass, whose computation is its Python `call()`; a file holds only
+    /// its constructor arguments and weights, so it has no layer graph here.
+    public enum Kind: Sendable { case sequential, functional, subclassed }
 
     public private(set) var kind: Kind = .functional
     /// The model's layers as Keras lists them (`model.layers`: a Sequential's excludes its InputLayer).
@@ -81,6 +83,20 @@ public final class Model: Layer {
         for node in nodes { for ref in node.allInputs { useCounts[ref.node] += 1 } }
         for ref in outputs { useCounts[ref.node] += 1 }
         try inferShapes(inputLayers.map(\.batchShape))
+    }
+
+    /// A user's `Model` subclass (a model file's top-level class that kconv does not know): no layers, its
+    /// constructor arguments as its config, and its weights adopted as the file holds them.
+    package init(subclassed context: LayerContext) throws {
+        try super.init(context)
+        kind = .subclassed
+    }
+
+    /// Its weights cannot be predicted from a config of constructor arguments: a subclassed model takes
+    /// them as the file holds them.
+    package override func build(_ inputShapes: [TensorShape]) throws {
+        guard kind != .subclassed else { return }
+        try super.build(inputShapes)
     }
 
     /// The InputLayer nodes feeding the model, in input order.
@@ -195,6 +211,9 @@ public final class Model: Layer {
     }
 
     override public var unsupportedReason: String? {
+        if kind == .subclassed {
+            return "a subclassed model computes in its Python call() method, which the file does not hold (only its constructor arguments and weights), so kconv cannot run or convert it"
+        }
         let unsupported = operations.filter { $0.unsupportedReason != nil }
         return unsupported.isEmpty ? nil : "contains unsupported " + unsupported.map(\.label).joined(separator: ", ")
     }

@@ -28,6 +28,24 @@ public struct ModelSummary {
         public var isOperation = false
     }
 
+    /// One weight as the file holds it, under its path there.
+    public struct Weight {
+        public var path: String
+        public var shape: [Int]
+        public var params: Int { shape.reduce(1, *) }
+    }
+
+    /// What a file holds of a user's `Model` subclass, whose layers and calls are Python code kconv never sees.
+    public struct Subclassed {
+        /// Its config: the arguments its constructor is called with when Keras loads it.
+        public var arguments: JSONObject
+        public var weights: [Weight]
+        public var trainable: Bool
+        /// Why kconv cannot run or convert it.
+        public var reason: String
+        public var params: Int { weights.reduce(0) { $0 + $1.params } }
+    }
+
     public var file: String
     public var weightsFile: String?
     public var format: String
@@ -40,16 +58,20 @@ public struct ModelSummary {
     public var inputs: [Tensor]
     public var outputs: [Tensor]
     public var rows: [Row]
+    /// Set for a subclassed model, which has no layer rows.
+    public var subclassed: Subclassed?
 
-    public var totalParams: Int { rows.reduce(0) { $0 + $1.params } }
-    public var trainableParams: Int { rows.reduce(0) { $0 + $1.trainableParams } }
+    public var totalParams: Int { rows.reduce(0) { $0 + $1.params } + (subclassed?.params ?? 0) }
+    public var trainableParams: Int {
+        rows.reduce(0) { $0 + $1.trainableParams } + (subclassed.map { $0.trainable ? $0.params : 0 } ?? 0)
+    }
     public var nonTrainableParams: Int { totalParams - trainableParams }
     /// The weights' size: 4 bytes per float32 parameter, as the weights are held when run.
     public var weightBytes: Int { totalParams * 4 }
 
     /// Every unsupported layer, nested ones included, as `(name, class, reason)`.
     public var unsupportedLayers: [(name: String, className: String, reason: String)] {
-        var found: [(String, String, String)] = []
+        var found: [(String, String, String)] = subclassed.map { [(modelName, modelClass, $0.reason)] } ?? []
         var pending = rows.reversed() as [Row]
         while let row = pending.popLast() {
             if row.children.isEmpty || row.className != "Sequential" && row.className != "Functional" {
@@ -64,7 +86,7 @@ public struct ModelSummary {
 
     /// Labels of the layers in `model` (nested ones included) that kconv cannot compute.
     public static func unsupported(in model: Model) -> [String] {
-        var found: [String] = []
+        var found: [String] = model.kind == .subclassed ? [model.label] : []
         var pending: [Layer] = model.operations.reversed()
         while let layer = pending.popLast() {
             let inner = (layer as? Model)?.operations ?? layer.sublayers
@@ -92,6 +114,10 @@ public struct ModelSummary {
             Tensor(name: model.nodes[ref.node].layer.name, shape: model.shape(of: ref), dtype: "float32")
         }
         rows = Self.rows(of: model)
+        if model.kind == .subclassed {
+            subclassed = Subclassed(arguments: model.config, weights: model.weights.map { Weight(path: $0.name, shape: $0.shape) },
+                                    trainable: model.trainable, reason: model.unsupportedReason ?? "")
+        }
     }
 
     /// One row per layer; each node's call index among its layer's calls is counted once, so a layer with

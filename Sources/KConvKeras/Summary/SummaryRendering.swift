@@ -10,7 +10,8 @@ extension ModelSummary {
         lines.append("File:     \(file)" + (weightsFile.map { " (weights: \($0))" } ?? ""))
         lines.append("Format:   \(format); weights: \(weightsLayout)")
         lines.append("Keras:    \(kerasVersion ?? "unknown version") (\(dialect))" + (backend.map { ", backend \($0)" } ?? ""))
-        lines.append("Model:    \"\(modelName)\" (\(modelClass))")
+        lines.append("Model:    \"\(modelName)\" (\(modelClass)" + (subclassed == nil ? ")" : ", a subclassed model)"))
+        if let subclassed { lines.append("Arguments: " + Self.arguments(subclassed.arguments)) }
         for input in inputs { lines.append("Input:    \(input.name) \(Self.describe(input.shape)) \(input.dtype)") }
         for output in outputs { lines.append("Output:   \(output.name) \(Self.describe(output.shape))") }
         lines.append("")
@@ -31,6 +32,7 @@ extension ModelSummary {
             for child in row.children { add(child, depth: depth + 1) }
         }
         rows.forEach { add($0, depth: 0) }
+        if let subclassed { table = Self.weightTree(subclassed.weights) }
         let widths = Self.columnWidths(table)
         // The last column is not padded: a layer with thousands of inbound tensors would otherwise pad every
         // row to the width of its list.
@@ -51,8 +53,17 @@ extension ModelSummary {
         lines.append("Total params: \(Self.grouped(totalParams)) (\(Self.bytes(weightBytes)))")
         lines.append("Trainable params: \(Self.grouped(trainableParams)) (\(Self.bytes(trainableParams * 4)))")
         lines.append("Non-trainable params: \(Self.grouped(nonTrainableParams)) (\(Self.bytes(nonTrainableParams * 4)))")
+        // Weights taken as the file holds them (a class kconv does not know) carry no trainable flag there.
+        let unknown = rows.flatMap(Self.flattened).filter { $0.unsupportedReason != nil && $0.children.isEmpty && $0.params > 0 }
+            .map { ($0.name, $0.params) } + (subclassed.map { [(modelName, $0.params)] } ?? [])
+        if !unknown.isEmpty {
+            lines.append("(\(Self.grouped(unknown.reduce(0) { $0 + $1.1 })) of them in \(unknown.map(\.0).joined(separator: ", ")), of a class kconv does not know: the file does not record which of those train)")
+        }
         let unsupported = unsupportedLayers
-        if !unsupported.isEmpty {
+        if let subclassed {
+            lines.append("")
+            lines.append("Model \"\(modelName)\" (\(modelClass)): \(subclassed.reason)")
+        } else if !unsupported.isEmpty {
             lines.append("")
             lines.append("Unsupported layers (\(unsupported.count)): kconv can show them but not compute them")
             for layer in unsupported { lines.append("  \(layer.name) (\(layer.className)): \(layer.reason)") }
@@ -101,7 +112,53 @@ extension ModelSummary {
             "total_params": .int(Int64(totalParams)), "trainable_params": .int(Int64(trainableParams)),
             "non_trainable_params": .int(Int64(nonTrainableParams)), "weight_bytes": .int(Int64(weightBytes)),
             "unsupported_layers": .array(unsupportedLayers.map { ["name": .string($0.name), "class_name": .string($0.className), "reason": .string($0.reason)] }),
+            "subclassed": subclassed.map { subclassed in
+                ["constructor_arguments": .object(subclassed.arguments), "reason": .string(subclassed.reason),
+                 "weights": .array(subclassed.weights.map { ["path": .string($0.path), "shape": .array($0.shape.map { .int(Int64($0)) }), "params": .int(Int64($0.params))] })]
+            } ?? .null,
         ]
+    }
+
+    /// Constructor arguments on one line, `units=4, vocab=6`; a long value is cut short.
+    private static func arguments(_ arguments: JSONObject) -> String {
+        let items = arguments.map { key, value in
+            let text = value.serialized()
+            return "\(key)=" + (text.count > 60 ? text.prefix(57) + "..." : text)
+        }
+        return items.isEmpty ? "none" : items.joined(separator: ", ")
+    }
+
+    /// The weights as a table of their path tree, in the file's order: each path segment once, a shared
+    /// prefix with the total of the weights under it, each weight with its shape and count.
+    private static func weightTree(_ weights: [Weight]) -> [[Cell]] {
+        typealias Item = (segments: ArraySlice<Substring>, weight: Weight)
+        var table = [[Cell("Weight"), Cell("Shape"), Cell("Param #")]]
+        func add(_ items: [Item], depth: Int) {
+            let indent = String(repeating: "  ", count: depth)
+            // Consecutive runs are enough: a file lists each object's weights together.
+            var index = items.startIndex
+            while index < items.endIndex {
+                let item = items[index]
+                guard let head = item.segments.first else { index += 1; continue }
+                if item.segments.count == 1 {
+                    table.append([Cell(indent + head), Cell(describe(item.weight.shape.map { Optional($0) })), Cell(grouped(item.weight.params))])
+                    index += 1
+                    continue
+                }
+                let run = Array(items[index...].prefix { $0.segments.count > 1 && $0.segments.first == head })
+                // A prefix all of the run shares is one line: `lstm/cell/vars/`.
+                var shared = 1
+                while run.allSatisfy({ $0.segments.count > shared + 1 && $0.segments.dropFirst(shared).first == item.segments.dropFirst(shared).first }) {
+                    shared += 1
+                }
+                let prefix = item.segments.prefix(shared).joined(separator: "/")
+                table.append([Cell(indent + prefix + "/"), Cell(""), Cell(grouped(run.reduce(0) { $0 + $1.weight.params }))])
+                add(run.map { ($0.segments.dropFirst(shared), $0.weight) }, depth: depth + 1)
+                index += run.count
+            }
+        }
+        add(weights.map { (ArraySlice($0.path.split(separator: "/")), $0) }, depth: 0)
+        return table
     }
 
     /// The widest a summary's table gets, unless single names or shapes are wider.
