@@ -24,6 +24,21 @@ extension Model {
         try run(inputSlots(arrays), keepingLayerOutputs: false).outputs
     }
 
+    /// Runs the model on NumPy arrays and returns its outputs in the dtypes Keras gives them: integer outputs
+    /// (bucket and lookup indices) as integers, exact at any size, boolean ones as bool, the rest float32.
+    public func predictArrays(_ arrays: [NumPyArray]) throws -> [NumPyArray] {
+        let (slots, graph) = try runPlan(inputSlots(arrays), retain: [])
+        return try zip(slots.outputs, graph.outputs).enumerated().map { index, pair in
+            guard let slot = pair.0 else { throw EngineError("model output \(index) was not computed") }
+            let dtype = NumPyArray.DType(graph.type(of: pair.1).dtype)
+            if case .integers(let integers) = slot, dtype != .float32 {
+                return NumPyArray(shape: integers.shape, dtype: dtype, values: integers.values.map(Float.init), integers: integers.values)
+            }
+            let tensor = slot.asTensor
+            return NumPyArray(shape: tensor.shape, dtype: dtype, values: tensor.values)
+        }
+    }
+
     /// The engine's input values for `arrays`, integers kept exact where the input layer's dtype is an integer.
     package func inputSlots(_ arrays: [NumPyArray]) -> [Plan.Slot] {
         zip(arrays, inputLayers).map { array, layer in
@@ -37,12 +52,10 @@ extension Model {
     /// Runs the model; with `keepingLayerOutputs`, also returns every layer call's outputs in node order
     /// (for per-layer checks), named by layer.
     package func run(_ inputs: [Plan.Slot], keepingLayerOutputs: Bool) throws -> (outputs: [Tensor], layers: [(name: String, tensors: [Tensor])]) {
-        try checkInputs(inputs.map(\.shape))
         if !(prepared is PreparedModel) { try prepareForInference() }
         guard let prepared = prepared as? PreparedModel else { throw EngineError("model '\(name)' could not be prepared") }
         let layerValues = keepingLayerOutputs ? zip(nodes, prepared.lowered.nodeOutputs).filter { !$0.1.isEmpty } : []
-        let retain = Set(layerValues.flatMap(\.1))
-        let result = try prepared.plan.run(inputs, retain: retain)
+        let (result, _) = try runPlan(inputs, retain: Set(layerValues.flatMap(\.1)))
         let outputs = try result.outputs.enumerated().map { index, slot in
             guard let tensor = slot?.asTensor else { throw EngineError("model output \(index) was not computed") }
             return tensor
@@ -51,6 +64,14 @@ extension Model {
             (node.layer.name, values.compactMap { result.retained[$0]?.asTensor })
         }
         return (outputs, layers)
+    }
+
+    /// Checks the inputs and runs the prepared plan (preparing it first if needed); also gives the lowered graph.
+    private func runPlan(_ inputs: [Plan.Slot], retain: Set<ValueID>) throws -> (result: (outputs: [Plan.Slot?], retained: [ValueID: Plan.Slot]), graph: Graph) {
+        try checkInputs(inputs.map(\.shape))
+        if !(prepared is PreparedModel) { try prepareForInference() }
+        guard let prepared = prepared as? PreparedModel else { throw EngineError("model '\(name)' could not be prepared") }
+        return (try prepared.plan.run(inputs, retain: retain), prepared.lowered.graph)
     }
 
     /// Inputs must match the model's declared inputs in count, rank and every known dimension.

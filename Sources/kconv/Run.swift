@@ -70,10 +70,8 @@ struct Run: ParsableCommand {
             } else {
                 arrays = try input.map { try NumPy.readNPY($0) }
             }
-            let outputs = try loaded.predict(arrays: arrays)
-            try NumPy.writeNPZ(outputs.enumerated().map { index, tensor in
-                ("out_\(index)", NumPyArray(shape: tensor.shape, values: tensor.values))
-            }, to: output, replace: force)
+            let outputs = try loaded.predictArrays(arrays)
+            try NumPy.writeNPZ(outputs.enumerated().map { ("out_\($0)", $1) }, to: output, replace: force)
             if let saveInputs { print("wrote \(saveInputs): " + arrays.enumerated().map { "in_\($0) \($1.shape)" }.joined(separator: ", ")) }
             for (index, tensor) in outputs.enumerated() { print("out_\(index): \(tensor.shape)") }
         }

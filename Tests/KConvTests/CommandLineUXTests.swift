@@ -85,6 +85,27 @@ import KConvIO
         #expect(result.stderr.contains("--output must name an .npz file"))
     }
 
+    /// Outputs are written in the dtypes Keras gave them (int64 lookups, Keras 3's int32 buckets, float32
+    /// encodings), with Keras's values.
+    @Test(arguments: ["keras2.keras", "keras3.keras"])
+    func runWritesKerasOutputDtypes(_ file: String) throws {
+        try Self.inTemporaryDirectory { directory in
+            let reference = Self.model("preprocessing_lookup", file.replacingOccurrences(of: ".keras", with: ".ref.npz"))
+            let output = directory.appendingPathComponent("out.npz").path
+            let result = try Self.run(["run", Self.model("preprocessing_lookup", file), "--input", reference, "--output", output])
+            #expect(result.status == 0, "\(result.stderr)")
+            let want = try NumPy.readNPZ(reference).filter { $0.name.hasPrefix("out_") }
+            let got = try NumPy.readNPZ(output)
+            #expect(got.map(\.name) == want.map(\.name))
+            for ((name, array), (_, expected)) in zip(got, want) {
+                #expect(array.dtype == expected.dtype, "\(name)")
+                #expect(array.shape == expected.shape && (array.integers ?? []) == (expected.integers ?? []), "\(name)")
+                #expect(zip(array.values, expected.values).allSatisfy { abs($0 - $1) <= 1e-5 + 1e-4 * abs($1) }, "\(name)")
+            }
+            #expect(Set(want.map(\.array.dtype)).count > 1, "the fixture should have outputs of several dtypes")
+        }
+    }
+
     // MARK: 2. bench
 
     /// 10 000 runs of 100 would take minutes: --seconds stops both phases, and nothing but the result

@@ -1,4 +1,5 @@
 import Foundation
+import KConvGraph
 
 /// An n-dimensional array read from or written to NumPy files, values held as Float32 and, for integer and
 /// bool arrays read from a file, also exactly.
@@ -15,6 +16,21 @@ public struct NumPyArray: Equatable, Sendable {
             case .int16, .uint16: 2
             case .float32, .int32: 4
             case .float64, .int64: 8
+            }
+        }
+
+        /// The NumPy dtype kconv writes a value of `dtype` as: its own where NumPy files hold it, else float32
+        /// (the engine computes floating-point values in float32).
+        public init(_ dtype: KConvGraph.DType) {
+            switch dtype {
+            case .int8: self = .int8
+            case .int16: self = .int16
+            case .int32: self = .int32
+            case .int64, .uint32, .uint64: self = .int64
+            case .uint8: self = .uint8
+            case .uint16: self = .uint16
+            case .bool: self = .bool
+            case .float16, .bfloat16, .float32, .float64, .string: self = .float32
             }
         }
 
@@ -245,7 +261,7 @@ package enum NPYFormat {
         var out = magic + [lengthSize == 2 ? 1 : 2, 0]
         out += (0..<lengthSize).map { UInt8(truncatingIfNeeded: headerLength >> (8 * $0)) }
         out += header + Array(repeating: 0x20, count: padding(lengthSize: lengthSize)) + [0x0A]
-        out += encodeValues(array.values, dtype: array.dtype)
+        out += array.integers.map { encodeIntegers($0, dtype: array.dtype) } ?? encodeValues(array.values, dtype: array.dtype)
         return out
     }
 
@@ -294,6 +310,26 @@ package enum NPYFormat {
             case .bool: return load { (value: UInt8) in value == 0 ? 0 : 1 }
             }
         }
+    }
+
+    /// Exact integers in an integer or bool dtype (saturated at its bounds); floats as `encodeValues` writes them.
+    private static func encodeIntegers(_ values: [Int64], dtype: NumPyArray.DType) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(values.count * dtype.itemSize)
+        func store<T: FixedWidthInteger>(_: T.Type) {
+            for value in values { withUnsafeBytes(of: T(clamping: value).littleEndian) { out += $0 } }
+        }
+        switch dtype {
+        case .int8: store(Int8.self)
+        case .int16: store(Int16.self)
+        case .int32: store(Int32.self)
+        case .int64: store(Int64.self)
+        case .uint8: store(UInt8.self)
+        case .uint16: store(UInt16.self)
+        case .bool: out = values.map { $0 != 0 ? 1 : 0 }
+        case .float32, .float64: return encodeValues(values.map(Float.init), dtype: dtype)
+        }
+        return out
     }
 
     private static func encodeValues(_ values: [Float], dtype: NumPyArray.DType) -> [UInt8] {

@@ -66,10 +66,10 @@ public struct CategoricalOutput: Sendable {
         }
     }
 
-    /// `indices` encoded (or passed on for `int`), without a mask.
-    func lower(_ indices: ValueID, _ call: LoweringCall, origin: String, into graph: inout Graph) -> LoweredTensor {
+    /// `indices` encoded (or passed on for `int`) as values of `dtype`, without a mask.
+    func lower(_ indices: ValueID, _ call: LoweringCall, origin: String, dtype: DType = .float32, into graph: inout Graph) -> LoweredTensor {
         guard let encoding else { return LoweredTensor(value: indices, mask: nil) }
-        let type = ValueType(dtype: .float32, shape: call.outputShapes?.first?.dims)
+        let type = ValueType(dtype: dtype, shape: call.outputShapes?.first?.dims)
         let output = graph.add(.categoryEncoding(CategoryEncodingOp(mode: encoding, depth: depth)), inputs: [indices], outputs: [type], origin: origin)
         return LoweredTensor(value: output[0], mask: nil)
     }

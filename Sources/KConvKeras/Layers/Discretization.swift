@@ -94,8 +94,10 @@ public final class Discretization: Layer {
             throw ModelError(layer: label, "the summary gives \(boundaries.count + 1) buckets where num_bins says \(output.depth), so Keras's output shape and its encoding disagree")
         }
         let op = Op.bucketize(boundaries: boundaries)
-        // Elementwise: the buckets have the input's shape.
-        let buckets = graph.add(op, inputs: [input], outputs: [ValueType(dtype: .int64, shape: graph.type(of: input).shape)], origin: label)[0]
+        // Elementwise: the buckets have the input's shape; tf-keras gives them as int64, Keras 3 (TensorFlow's
+        // Bucketize under ops.digitize) as int32.
+        let dtype: DType = dialect >= .keras3 ? .int32 : .int64
+        let buckets = graph.add(op, inputs: [input], outputs: [ValueType(dtype: dtype, shape: graph.type(of: input).shape)], origin: label)[0]
         return [output.lower(buckets, call, origin: label, into: &graph)]
     }
 }

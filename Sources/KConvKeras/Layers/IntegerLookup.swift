@@ -105,6 +105,7 @@ public final class IntegerLookup: Layer {
         // Elementwise: the indices have the input's shape.
         let input = try singleInput(call).value
         let indices = graph.add(.integerLookup(lookup), inputs: [input], outputs: [ValueType(dtype: .int64, shape: graph.type(of: input).shape)], origin: label)[0]
-        return [output.lower(indices, call, origin: label, into: &graph)]
+        // Keras 3 gives its encodings as int64 whatever the layer's dtype policy; tf-keras as float32.
+        return [output.lower(indices, call, origin: label, dtype: dialect >= .keras3 ? .int64 : .float32, into: &graph)]
     }
 }
