@@ -142,14 +142,15 @@ extension ONNXTranslator {
             let x = try name(try input(0)), rank = try knownRank(of: try input(0))
             // A constant shape where the output's sizes after the batch are known: one node instead of four
             // (each node costs onnxruntime microseconds, which is most of a small model's time at batch 1).
-            if let sizes = knownSizesAfterBatch(outputs[0]) { return produce(outputs[0], reshape(x, [-1] + sizes)) }
+            if let sizes = knownSizes(of: outputs[0], from: 1) { return produce(outputs[0], reshape(x, [-1] + sizes)) }
             let rest = slice(builder.add1("Shape", [x]), starts: [2], ends: [rank], axes: [0])
             produce(outputs[0], builder.add1("Reshape", [x, builder.add1("Concat", [builder.int64s([-1]), rest], [Attr.attribute("axis", int: 0)])]))
         case .unfoldTime:
             let y = try name(try input(0)), x = try name(try input(1)), rank = try knownRank(of: try input(0))
-            if let sizes = knownSizesAfterBatch(outputs[0]) { return produce(outputs[0], reshape(y, [-1] + sizes)) }
+            if let sizes = knownSizes(of: outputs[0], from: 1) { return produce(outputs[0], reshape(y, [-1] + sizes)) }
             let outer = slice(builder.add1("Shape", [x]), starts: [0], ends: [2], axes: [0])
-            let inner = slice(builder.add1("Shape", [y]), starts: [1], ends: [rank], axes: [0])
+            let inner = knownSizes(of: outputs[0], from: 2).map { builder.int64s($0) }
+                ?? slice(builder.add1("Shape", [y]), starts: [1], ends: [rank], axes: [0])
             produce(outputs[0], builder.add1("Reshape", [y, builder.add1("Concat", [outer, inner], [Attr.attribute("axis", int: 0)])]))
         case .foldTimeMask:
             guard let mask = optional(1) else { return produceNothing(outputs[0]) }

@@ -65,9 +65,9 @@ struct ONNXTranslator {
         graph.type(of: value).shape?.map { if case .size(let size) = $0 { size } else { nil } }
     }
 
-    /// The value's sizes after the batch axis, when they are all known.
-    func knownSizesAfterBatch(_ value: ValueID) -> [Int]? {
-        guard let sizes = staticShape(of: value)?.dropFirst(), !sizes.contains(nil) else { return nil }
+    /// The value's sizes from `axis` on, when they are all known.
+    func knownSizes(of value: ValueID, from axis: Int) -> [Int]? {
+        guard let sizes = staticShape(of: value)?.dropFirst(axis), !sizes.contains(nil) else { return nil }
         return sizes.compactMap { $0 }
     }
 
