@@ -222,8 +222,8 @@ extension ONNXTranslator {
         let x = try name(input)
         let w: String, b: String?
         if let fold = folds[output], let weights = constant(kernel) {
-            w = builder.floats(fold.scaled(try weights.read(), channelStride: 1), shape: weights.shape, name: "\(builder.scope)/kernel")
-            b = builder.floats(fold.bias(try bias.map(constantValues)), shape: [fold.scale.count], name: "\(builder.scope)/bias")
+            w = builder.floats(fold.scaled(try weights.read(), channelStride: 1), shape: weights.shape, name: "\(builder.scope)/kernel", source: .derived)
+            b = builder.floats(fold.bias(try bias.map(constantValues)), shape: [fold.scale.count], name: "\(builder.scope)/bias", source: .derived)
         } else {
             (w, b) = (try name(kernel), try optionalName(bias))
         }
