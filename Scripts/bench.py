@@ -11,7 +11,9 @@ best, the median latency of:
   - `kconv bench` (its own warm-up and timing loop, the same statistic);
 and prints the latencies and the ratios kconv/Keras, kconv/onnxruntime and kconv's ONNX / tf2onnx's ONNX (both
 in onnxruntime). It also checks that kconv's outputs and its ONNX file's outputs in onnxruntime match Keras's on
-the benchmark inputs (max abs error), so a fast wrong answer cannot hide.
+the benchmark inputs (max abs error), so a fast wrong answer cannot hide. Where tf2onnx cannot convert a model,
+its row says why and the other runtimes are still measured. The first line names the machine (CPU, cores, load)
+and the libraries' versions: the numbers mean little without them.
 
 Models: the committed fixtures named in SMALL_MODELS, plus two larger ones built here with fixed seeds
 (they are not committed): two stacked Bidirectional(LSTM(128, return_sequences=True)) over 64 steps of
@@ -21,6 +23,7 @@ Models: the committed fixtures named in SMALL_MODELS, plus two larger ones built
 import argparse
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -109,6 +112,19 @@ def onnx_session(tf, tf2onnx, ort, model, batch_inputs, directory, name):
     return ort_session(ort, path)
 
 
+def machine(tf, tf2onnx, ort):
+    """One line naming the machine and the versions measured."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (f"machine: {cpu}, {os.cpu_count()} cores, load average {load}; tensorflow {tf.__version__}, "
+            f"tf2onnx {tf2onnx.__version__}, onnxruntime {ort.__version__}")
+
+
 def kconv_onnx_session(ort, kconv, model_path, directory, name):
     """onnxruntime on kconv's own ONNX export of the file."""
     path = os.path.join(directory, name + ".kconv.onnx")
@@ -156,6 +172,7 @@ def main():
     import tf2onnx
     import onnxruntime as ort
     tf.config.threading.set_intra_op_parallelism_threads(2)
+    print(machine(tf, tf2onnx, ort), flush=True)
 
     with tempfile.TemporaryDirectory() as directory:
         models = {name: os.path.join(ROOT, "Fixtures/cases", name, "keras2.h5") for name in SMALL_MODELS}
@@ -169,9 +186,13 @@ def main():
                 # The large models at batch 32 take tens of milliseconds a run: fewer runs.
                 runs = max(args.runs // 4, 20) if "large" in name and batch > 1 else args.runs
                 inputs = inputs_for(model, batch)
-                session = onnx_session(tf, tf2onnx, ort, model, inputs, directory, f"{name}_{batch}")
+                try:
+                    session = onnx_session(tf, tf2onnx, ort, model, inputs, directory, f"{name}_{batch}")
+                    tf2onnx_failure = None
+                except Exception as error:  # tf2onnx's own refusal or crash: the row says why
+                    session, tf2onnx_failure = None, f"{type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''}"
                 own = kconv_onnx_session(ort, args.kconv, path, directory, f"{name}_{batch}")
-                feed = {session.get_inputs()[i].name: x for i, x in enumerate(inputs)}
+                feed = {session.get_inputs()[i].name: x for i, x in enumerate(inputs)} if session else {}
                 own_feed = {own.get_inputs()[i].name: x.astype(dtype_of(own.get_inputs()[i]))
                             for i, x in enumerate(inputs)}
                 serve = keras_server(tf, model, inputs)
@@ -183,7 +204,8 @@ def main():
                     # onnxruntime's), which spin for a while after work, go idle.
                     time.sleep(0.5)
                     kconv_s = min(kconv_s, kconv_latency(args.kconv, path, batch, runs))
-                    onnx_s = min(onnx_s, median_seconds(lambda: session.run(None, feed), runs))
+                    if session:
+                        onnx_s = min(onnx_s, median_seconds(lambda: session.run(None, feed), runs))
                     own_s = min(own_s, median_seconds(lambda: own.run(None, own_feed), runs))
                     keras_s = min(keras_s, median_seconds(serve, runs))
                 expected = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
@@ -192,14 +214,17 @@ def main():
                 own_error = max(float(np.max(np.abs(got - want))) for got, want in zip(own.run(None, own_feed), expected))
                 del session, own
                 rows.append((name, batch, keras_s, onnx_s, own_s, kconv_s))
-                print(f"{name:34} b={batch:<3} keras {keras_s * 1e3:9.4f} ms  ort(tf2onnx) {onnx_s * 1e3:9.4f} ms  "
+                versus_tf2onnx = (f"ort(tf2onnx) {onnx_s * 1e3:9.4f} ms" if not tf2onnx_failure else "ort(tf2onnx)    failed   ")
+                ratios = (f"kconv/ort {kconv_s / onnx_s:6.2f}  ort kconv/tf2onnx {own_s / onnx_s:6.2f}  " if not tf2onnx_failure else "")
+                print(f"{name:34} b={batch:<3} keras {keras_s * 1e3:9.4f} ms  {versus_tf2onnx}  "
                       f"ort(kconv) {own_s * 1e3:9.4f} ms  kconv {kconv_s * 1e3:9.4f} ms  "
-                      f"kconv/keras {kconv_s / keras_s:6.2f}  kconv/ort {kconv_s / onnx_s:6.2f}  "
-                      f"ort kconv/tf2onnx {own_s / onnx_s:6.2f}  max|err| kconv {error:.2g}, its ONNX {own_error:.2g}",
-                      flush=True)
+                      f"kconv/keras {kconv_s / keras_s:6.2f}  {ratios}"
+                      f"max|err| kconv {error:.2g}, its ONNX {own_error:.2g}"
+                      + (f"  tf2onnx failed: {tf2onnx_failure}" if tf2onnx_failure else ""), flush=True)
         worst_keras = max(r[5] / r[2] for r in rows)
-        worst_ort = max(r[5] / r[3] for r in rows)
-        worst_export = max(r[4] / r[3] for r in rows)
+        # Rows where tf2onnx failed (its latency infinite) drop out of the comparisons with it.
+        worst_ort = max((r[5] / r[3] for r in rows if r[3] < float("inf")), default=float("nan"))
+        worst_export = max((r[4] / r[3] for r in rows if r[3] < float("inf")), default=float("nan"))
         print(f"\nworst kconv/keras {worst_keras:.2f} (target < 1), worst kconv/onnxruntime {worst_ort:.2f} (target <= 1.5), "
               f"worst onnxruntime on kconv's ONNX / on tf2onnx's {worst_export:.2f} (target <= 1)")
 

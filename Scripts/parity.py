@@ -2,7 +2,7 @@
 """Parity with the real Keras libraries for `kconv convert`.
 
     python Scripts/parity.py [--kconv PATH] [--case NAME ...] [--source h5|keras|json ...]
-                             [--target h5|keras|json2|json3 ...] [--wild ../shared/wild [--no-fixtures]]
+                             [--target h5|keras|json2|json3|onnx|onnx16 ...] [--wild ../shared/wild [--no-fixtures]]
                              [--jobs N]
 
 For every fixture case and every model file Keras wrote for it (Fixtures/cases/<case>/expected.json lists
@@ -11,6 +11,11 @@ them), converts the file with kconv to each target, loads the result with the re
 checker) — runs the fixture's reference inputs (in_* of the
 source library's ref.npz) and compares with the outputs the source library computed (out_*) at atol 1e-5,
 rtol 1e-4. Prints one row per conversion and exits non-zero if any fails.
+
+The onnx16 target is `kconv convert --float16`: weights stored as float16, computation in float32. Rounding a
+weight to float16 moves it by up to 2^-11 of itself, and the outputs move with it, so that target is compared at
+ONNX16_ATOL/ONNX16_RTOL (atol 1e-2, rtol 1e-2): the fixtures' largest error at float16 weights measured
+4.7e-3 (see the constant's comment); the graph itself is checked at float32's tolerance by the onnx target.
 
 Some conversions are refused by design (a Keras 2 hard_sigmoid has no Keras 3 equivalent, a Lambda's
 Python bytecode cannot move between versions): those are listed in EXPECTED_REFUSALS and must be refused.
@@ -38,6 +43,11 @@ CASES = os.path.join(ROOT, "Fixtures", "cases")
 sys.path.insert(0, os.path.join(ROOT, "Fixtures"))
 from generate import user_classes  # noqa: E402  (the fixtures' own classes, which loading their files needs)
 ATOL, RTOL = 1e-5, 1e-4
+# Measured over every fixture (342 conversions from every source file, Keras 2 and 3): |float16-weights ONNX
+# - Keras| had a median of 1e-4 and a largest of 4.7e-3 (conv2d: five stacked convolutions and transposed
+# convolutions), against ~1e-6 for float32 weights; the tolerance leaves 2x room over the largest, as
+# 1e-5/1e-4 does over float32's rounding. The float32 target still checks the graph itself at 1e-5.
+ONNX16_ATOL, ONNX16_RTOL = 1e-2, 1e-2
 
 # (case, source library, target library) -> why kconv must refuse.
 HARD_SIGMOID = "a standalone hard_sigmoid means different maths in Keras 2 and Keras 3, and no weights feed it"
@@ -90,7 +100,10 @@ TARGETS = {
     "json2": ("model.json", "keras2", ["--keras", "2"]),
     "json3": ("model.json", "keras3", ["--keras", "3"]),
     "onnx": ("model.onnx", "onnxruntime", []),
+    "onnx16": ("model.onnx", "onnxruntime", ["--float16"]),
 }
+# target name -> (atol, rtol), where not ATOL, RTOL.
+TOLERANCES = {"onnx16": (ONNX16_ATOL, ONNX16_RTOL)}
 
 
 def default_kconv():
@@ -166,8 +179,9 @@ def run(model, reference):
     return [np.asarray(output) for output in outputs]
 
 
-def compare(outputs, reference):
-    """(passed, max abs error, message)."""
+def compare(outputs, reference, tolerance=(ATOL, RTOL)):
+    """(passed, max abs error, message), within |got - want| <= atol + rtol*|want| for `tolerance` (atol, rtol)."""
+    atol, rtol = tolerance
     wanted = sorted((k for k in reference.files if k.startswith("out_")), key=lambda k: int(k[4:]))
     if len(outputs) != len(wanted):
         return False, float("nan"), f"{len(outputs)} outputs, reference has {len(wanted)}"
@@ -179,7 +193,7 @@ def compare(outputs, reference):
             return False, float("nan"), f"{key}: shape {got.shape}, reference {want.shape}"
         error = np.abs(got.astype(np.float64) - want.astype(np.float64))
         worst = max(worst, float(error.max()) if error.size else 0.0)
-        passed &= bool(np.all(error <= ATOL + RTOL * np.abs(want)))
+        passed &= bool(np.all(error <= atol + rtol * np.abs(want)))
     return passed, worst, "" if passed else "outside tolerance"
 
 
@@ -235,7 +249,7 @@ class Parity:
                 outputs = run_onnx(out, reference)
             else:
                 outputs = run(load(self.libraries, target_library, out, unsafe), reference)
-            passed, worst, message = compare(outputs, reference)
+            passed, worst, message = compare(outputs, reference, TOLERANCES.get(target, (ATOL, RTOL)))
             outcome, worst = ("pass" if passed else "FAIL"), f"{worst:.2e}"
         except Exception as error:  # the library rejected the file: that is the finding
             passed, worst, outcome = False, "", "FAIL"
@@ -353,7 +367,8 @@ def main():
 
     finish(("fixture", "target", "result", "max err", "note"), WIDTHS, rows,
            "refused and n/a rows are expected: EXPECTED_REFUSALS, TARGET_CANNOT_RUN; approx rows are informative; "
-           f"tolerance |got - want| <= {ATOL} + {RTOL}*|want| against the source library's outputs")
+           f"tolerance |got - want| <= {ATOL} + {RTOL}*|want| against the source library's outputs"
+           f" ({ONNX16_ATOL} + {ONNX16_RTOL}*|want| for onnx16's float16 weights)")
 
 if __name__ == "__main__":
     main()

@@ -78,13 +78,17 @@ public struct ConversionOptions: Sendable {
     public var shardSize: Int
     /// The ONNX operator set written (nil: kconv's default).
     public var opset: Int?
+    /// ONNX only: store the weights as float16, each cast to float32 where it is read (inputs, outputs and
+    /// computation stay float32).
+    public var float16: Bool
     /// Told each stage as it starts (`writing`, `checking`), for a progress line.
     public var progress: (@Sendable (String) -> Void)?
     /// tensorflowjs's shard size, 4 MiB.
     public static let defaultShardSize = TFJSLayout.defaultShardSize
 
     public init(format: ConversionFormat, target: KerasDialect? = nil, export: ExportOptions = ExportOptions(),
-                force: Bool = false, check: Bool = true, shardSize: Int = ConversionOptions.defaultShardSize, opset: Int? = nil) {
+                force: Bool = false, check: Bool = true, shardSize: Int = ConversionOptions.defaultShardSize, opset: Int? = nil,
+                float16: Bool = false) {
         self.format = format
         self.target = target ?? format.targets.first ?? .keras3
         self.export = export
@@ -92,6 +96,7 @@ public struct ConversionOptions: Sendable {
         self.check = check
         self.shardSize = shardSize
         self.opset = opset
+        self.float16 = float16
     }
 }
 
@@ -114,6 +119,7 @@ public enum ModelConverter {
     public static func convert(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
         try locating(file: source.path) { try source.model.requireGraph() }
         if options.format == .onnx { return try convertToONNX(source, to: path, options: options) }
+        guard !options.float16 else { throw ModelError(file: path, "float16 weights are written to ONNX only") }
         if options.format == .tfjs, let created = try makeDirectory(forTFJS: path) {
             // As tensorflowjs_converter does; removed again when the conversion fails.
             do { return try convert(source, to: path, options: options) } catch {
@@ -203,7 +209,8 @@ public enum ModelConverter {
                            ("source_keras_version", source.kerasVersion ?? "unknown"),
                            ("source_dialect", String(describing: source.dialect)),
                            ("converter", "kconv \(KConvVersion.current)")])
-            return try ONNXExporter.export(graph, description, opset: options.opset ?? ONNXExporter.defaultOpset)
+            return try ONNXExporter.export(graph, description, opset: options.opset ?? ONNXExporter.defaultOpset,
+                                           float16Weights: options.float16)
         }
         var checkSummary: String?
         let recoveries = try stage([path], replace: options.force) { staged in
@@ -216,6 +223,9 @@ public enum ModelConverter {
             }
         }
         var notes = recoveries
+        if options.float16 {
+            notes.append("weights stored as float16 (rounded to nearest), each cast to float32 where it is read: the inputs, outputs and arithmetic stay float32, the results differ from the float32 model's by the weights' rounding")
+        }
         if !export.maskedLayers.isEmpty {
             notes.append("the Keras masks into \(export.maskedLayers.joined(separator: ", ")) became ONNX sequence lengths: they give Keras's outputs when each sequence's padding comes at its end")
         }

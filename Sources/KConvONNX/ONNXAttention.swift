@@ -6,10 +6,26 @@ import ONNXProto
 extension ONNXTranslator {
     /// `activation(einsum(a, b) + bias)`; ONNX's Einsum takes Keras's equations as they are (letters only).
     mutating func translateEinsum(_ a: ValueID, _ b: ValueID, bias: ValueID?, _ op: EinsumOp, output: ValueID) throws {
-        guard op.terms != nil else { throw ModelError("einsum equation '\(op.equation)': expected 'term,term->term' in letters") }
-        var y = builder.add1("Einsum", [try name(a), try name(b)], [Attr.attribute("equation", string: op.equation)])
+        guard let terms = op.terms else { throw ModelError("einsum equation '\(op.equation)': expected 'term,term->term' in letters") }
+        var y = einsum(try name(a), try name(b), op.equation, terms: terms)
         if let bias { y = builder.add1("Add", [y, try name(bias)]) }
         produce(output, try apply(op.activation, y))
+    }
+
+    /// `einsum(a, b)` with `equation` (parsed as `terms`): a MatMul when it is a matrix product, which
+    /// onnxruntime runs faster than its general Einsum kernel, else an Einsum.
+    mutating func einsum(_ a: String, _ b: String, _ equation: String, terms: (a: [Character], b: [Character], output: [Character])) -> String {
+        Self.isMatrixProduct(terms) ? builder.add1("MatMul", [a, b]) : builder.add1("Einsum", [a, b], [Attr.attribute("equation", string: equation)])
+    }
+
+    /// Whether the equation is what MatMul computes: `…ij,…jk->…ik` over the same leading axes, or
+    /// `…j,jk->…k` (a kernel applied to the last axis, as EinsumDense's usual equations). Each term's letters
+    /// are distinct (`EinsumOp.terms`), so the summed letter appears in no output.
+    static func isMatrixProduct(_ terms: (a: [Character], b: [Character], output: [Character])) -> Bool {
+        let (a, b, output) = terms
+        guard a.count >= 2, b.count >= 2, let j = a.last, let k = b.last else { return false }
+        if b.count == 2 { return b[0] == j && output == a.dropLast() + [k] }
+        return b.count == a.count && b.dropLast(2) == a.dropLast(2) && b[b.count - 2] == j && output == a.dropLast() + [k]
     }
 
     /// NumPy-broadcast `a ∘ b`; `and` reads numbers as true when not 0 and gives a mask.

@@ -66,14 +66,14 @@ extension ONNXTranslator {
         var values = try? constant.read()
         if let fold { values = values.map { fold.0.scaled($0, channelStride: fold.channelStride) } }
         return builder.floats(values.map { permuted($0, shape: constant.shape, permutation) } ?? [], shape: shape ?? permutedShape,
-                              name: "\(builder.scope)/\(name)", source: fold == nil ? .rearranged([constant]) : .computed)
+                              name: "\(builder.scope)/\(name)", source: fold == nil ? .rearranged([constant]) : .derived)
     }
 
     /// The bias input, when the layer has one or a folded BatchNormalization gives it one.
     private mutating func bias(_ weights: [ValueID?], _ index: Int, _ op: ConvolutionOp, fold: BatchNormFold?) throws -> [String] {
         let value = op.useBias && index < weights.count ? weights[index] : nil
         if let fold {
-            return [builder.floats(fold.bias(try value.map(constantValues)), shape: [fold.scale.count], name: "\(builder.scope)/bias")]
+            return [builder.floats(fold.bias(try value.map(constantValues)), shape: [fold.scale.count], name: "\(builder.scope)/bias", source: .derived)]
         }
         return try value.map { [try name($0)] } ?? []
     }
@@ -199,8 +199,8 @@ extension ONNXTranslator {
             shape = (1 ..< rank).map { op.axes.contains($0) ? sizes[$0] ?? 1 : 1 }
         }
         let x = try name(input, layout: channelsFirst ? .channelsFirst : .keras)
-        let scaled = builder.add1("Mul", [x, builder.floats(fold.scale, shape: shape, name: "\(builder.scope)/scale")])
-        produce(output, builder.add1("Add", [scaled, builder.floats(fold.shift, shape: shape, name: "\(builder.scope)/shift")]),
+        let scaled = builder.add1("Mul", [x, builder.floats(fold.scale, shape: shape, name: "\(builder.scope)/scale", source: .derived)])
+        produce(output, builder.add1("Add", [scaled, builder.floats(fold.shift, shape: shape, name: "\(builder.scope)/shift", source: .derived)]),
                 layout: channelsFirst ? .channelsFirst : .keras)
     }
 

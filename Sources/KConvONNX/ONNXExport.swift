@@ -45,7 +45,10 @@ package enum ONNXExporter {
     }
 
     /// The serialized ModelProto of `graph`, with what the check needs to know.
-    package static func export(_ graph: Graph, _ description: ONNXModelDescription, opset: Int = defaultOpset) throws -> ONNXExport {
+    /// With `float16Weights`, the weights are stored as float16 and cast to float32 where they are read
+    /// (`ONNXGraphBuilder.storeWeightsAsFloat16`).
+    package static func export(_ graph: Graph, _ description: ONNXModelDescription, opset: Int = defaultOpset,
+                               float16Weights: Bool = false) throws -> ONNXExport {
         guard opsets.contains(opset) else {
             throw ModelError("--opset must be from \(opsets.lowerBound) to \(opsets.upperBound) (onnxruntime's range), found \(opset)")
         }
@@ -72,6 +75,7 @@ package enum ONNXExporter {
             translator.builder.add("Identity", [source], outputNames: [name])
             outputs.append(valueInfo(name, dtype: dtype, shape: graph.type(of: value).shape, prefix: name))
         }
+        if float16Weights { try translator.builder.storeWeightsAsFloat16() }
 
         var model = Onnx_ModelProto()
         model.irVersion = irVersion(forOpset: opset)
@@ -172,19 +176,22 @@ package struct ONNXExport {
     package func check(_ written: Data) throws -> String {
         let reread = try Onnx_ModelProto(serializedBytes: written)
         guard reread == model else { throw ModelError("the written ONNX file does not read back as the model kconv wrote") }
-        var arrays = 0, values = 0
+        var arrays = 0, values = 0, halves = 0
         for initializer in reread.graph.initializer {
             guard case .rearranged(let constants)? = initializerSources[initializer.name] else { continue }
-            let sourceBits = try constants.flatMap { try $0.read() }.map(\.bitPattern).sorted()
-            let writtenBits = initializer.rawData.withUnsafeBytes { raw in
-                (0 ..< raw.count / 4).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self) }
-            }.sorted()
+            let sourceValues = try constants.flatMap { try $0.read() }
+            // A float16 initializer (--float16) must hold each source value rounded to float16.
+            let isHalf = initializer.dataType == Int32(Onnx_TensorProto.DataType.float16.rawValue)
+            let sourceBits = (isHalf ? sourceValues.map { UInt32(Float16($0).bitPattern) } : sourceValues.map(\.bitPattern)).sorted()
+            let writtenBits = (isHalf ? initializer.rawData.words(as: UInt16.self).map(UInt32.init) : initializer.rawData.words(as: UInt32.self)).sorted()
             guard sourceBits == writtenBits else {
-                throw ModelError("initializer '\(initializer.name)' does not hold the values of \(constants.map { "\($0.origin) \($0.name)" }.joined(separator: ", "))")
+                throw ModelError("initializer '\(initializer.name)' does not hold the values of \(constants.map { "\($0.origin) \($0.name)" }.joined(separator: ", "))\(isHalf ? " rounded to float16" : "")")
             }
+            halves += isHalf ? 1 : 0
             arrays += 1
             values += writtenBits.count
         }
-        return "\(reread.graph.node.count) nodes; \(arrays) weight arrays (\(values) values) hold the source's values bit for bit"
+        let rounding = halves == 0 ? "" : halves == arrays ? " rounded to float16" : " (\(halves) of them rounded to float16)"
+        return "\(reread.graph.node.count) nodes; \(arrays) weight arrays (\(values) values) hold the source's values\(rounding) bit for bit"
     }
 }

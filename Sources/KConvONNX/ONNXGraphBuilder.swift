@@ -15,11 +15,18 @@ struct ONNXValue: Hashable {
     var rank: Int?
 }
 
-/// Where an initializer's values came from, for the written file's check: a rearrangement of source weights
-/// (the same values in another order: transposed, gate blocks reordered) or values kconv computed from them.
+/// Where an initializer's values came from, for the written file's check and for `--float16`.
 package enum InitializerSource {
+    /// Source weights in another order (transposed, gate blocks reordered): checked bit for bit.
     case rearranged([Constant])
+    /// Computed from source weights (a BatchNormalization folded in, a bias padded with ONNX's zero recurrent
+    /// bias): weights in substance, stored as float16 with `--float16`, but not comparable bit for bit.
+    case derived
+    /// kconv's own constants (scalars, scales, lookup tables): always float32, so they keep their exact values.
     case computed
+
+    /// Whether the values are the model's weights, which `--float16` stores as float16.
+    var isWeight: Bool { if case .computed = self { false } else { true } }
 }
 
 /// Collects ONNX nodes and initializers with fresh, readable names.
@@ -82,6 +89,39 @@ struct ONNXGraphBuilder {
         initializers.append(tensor)
         initializerSources[tensor.name] = source
         return tensor.name
+    }
+
+    /// Stores every weight initializer (`InitializerSource.isWeight`) as float16 under a new name, read through
+    /// a Cast to float32 under its old name: every node still computes in float32 (onnxruntime's CPU kernels
+    /// lack float16 versions of most operators) and the graph's inputs and outputs keep their dtypes. Throws
+    /// when a weight is beyond float16's range, where rounding would make it infinite.
+    mutating func storeWeightsAsFloat16() throws {
+        var casts: [Onnx_NodeProto] = []
+        for index in initializers.indices {
+            let tensor = initializers[index]
+            guard tensor.dataType == Int32(Onnx_TensorProto.DataType.float.rawValue),
+                  let source = initializerSources[tensor.name], source.isWeight else { continue }
+            let values = tensor.rawData.words(as: UInt32.self).map(Float.init(bitPattern:))
+            let halves = values.map(Float16.init)
+            if let beyond = zip(values, halves).first(where: { $0.0.isFinite && !$0.1.isFinite }) {
+                throw ModelError("--float16: weight '\(tensor.name)' holds \(beyond.0), beyond float16's range (±65504); write float32 weights (without --float16)")
+            }
+            var half = tensor
+            half.name = freshName("\(tensor.name)/float16")
+            half.dataType = Int32(Onnx_TensorProto.DataType.float16.rawValue)
+            half.rawData = halves.map(\.bitPattern).withUnsafeBufferPointer { Data(buffer: $0) }
+            initializers[index] = half
+            initializerSources[half.name] = source
+            initializerSources[tensor.name] = nil
+            var cast = Onnx_NodeProto()
+            cast.opType = "Cast"
+            cast.name = freshName("\(tensor.name)/Cast")
+            cast.input = [half.name]
+            cast.output = [tensor.name]
+            cast.attribute = [Self.attribute("to", int: Int(Onnx_TensorProto.DataType.float.rawValue))]
+            casts.append(cast)
+        }
+        nodes.insert(contentsOf: casts, at: 0)
     }
 
     /// A small constant, shared by every node that needs the same values.
@@ -198,6 +238,15 @@ extension DType {
         case .uint64: .uint64
         case .bool: .bool
         case .string: .string
+        }
+    }
+}
+
+extension Data {
+    /// The bytes read as little-endian words of `type` (ONNX's raw_data is little-endian, as this machine).
+    func words<Word: FixedWidthInteger>(as type: Word.Type) -> [Word] {
+        withUnsafeBytes { raw in
+            (0 ..< raw.count / MemoryLayout<Word>.size).map { raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<Word>.size, as: Word.self) }
         }
     }
 }

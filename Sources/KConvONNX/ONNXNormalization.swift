@@ -45,8 +45,8 @@ extension ONNXTranslator {
         }
         let statisticsShape = kept.map { $0 ?? 1 }
         let x = try name(input)
-        let m = builder.floats(means, shape: statisticsShape, name: "\(builder.scope)/mean")
-        let d = builder.floats(divisors, shape: statisticsShape, name: "\(builder.scope)/divisor")
+        let m = builder.floats(means, shape: statisticsShape, name: "\(builder.scope)/mean", source: .derived)
+        let d = builder.floats(divisors, shape: statisticsShape, name: "\(builder.scope)/divisor", source: .derived)
         produce(output, op.invert ? builder.add1("Add", [builder.add1("Mul", [x, d]), m]) : builder.add1("Div", [builder.add1("Sub", [x, m]), d]))
     }
 }

@@ -140,12 +140,17 @@ extension ONNXTranslator {
                     dtype: source.dtype, rank: try knownRank(of: x))
         case .foldTime:
             let x = try name(try input(0)), rank = try knownRank(of: try input(0))
+            // A constant shape where the output's sizes after the batch are known: one node instead of four
+            // (each node costs onnxruntime microseconds, which is most of a small model's time at batch 1).
+            if let sizes = knownSizes(of: outputs[0], from: 1) { return produce(outputs[0], reshape(x, [-1] + sizes)) }
             let rest = slice(builder.add1("Shape", [x]), starts: [2], ends: [rank], axes: [0])
             produce(outputs[0], builder.add1("Reshape", [x, builder.add1("Concat", [builder.int64s([-1]), rest], [Attr.attribute("axis", int: 0)])]))
         case .unfoldTime:
             let y = try name(try input(0)), x = try name(try input(1)), rank = try knownRank(of: try input(0))
+            if let sizes = knownSizes(of: outputs[0], from: 1) { return produce(outputs[0], reshape(y, [-1] + sizes)) }
             let outer = slice(builder.add1("Shape", [x]), starts: [0], ends: [2], axes: [0])
-            let inner = slice(builder.add1("Shape", [y]), starts: [1], ends: [rank], axes: [0])
+            let inner = knownSizes(of: outputs[0], from: 2).map { builder.int64s($0) }
+                ?? slice(builder.add1("Shape", [y]), starts: [1], ends: [rank], axes: [0])
             produce(outputs[0], builder.add1("Reshape", [y, builder.add1("Concat", [outer, inner], [Attr.attribute("axis", int: 0)])]))
         case .foldTimeMask:
             guard let mask = optional(1) else { return produceNothing(outputs[0]) }
@@ -217,8 +222,8 @@ extension ONNXTranslator {
         let x = try name(input)
         let w: String, b: String?
         if let fold = folds[output], let weights = constant(kernel) {
-            w = builder.floats(fold.scaled(try weights.read(), channelStride: 1), shape: weights.shape, name: "\(builder.scope)/kernel")
-            b = builder.floats(fold.bias(try bias.map(constantValues)), shape: [fold.scale.count], name: "\(builder.scope)/bias")
+            w = builder.floats(fold.scaled(try weights.read(), channelStride: 1), shape: weights.shape, name: "\(builder.scope)/kernel", source: .derived)
+            b = builder.floats(fold.bias(try bias.map(constantValues)), shape: [fold.scale.count], name: "\(builder.scope)/bias", source: .derived)
         } else {
             (w, b) = (try name(kernel), try optionalName(bias))
         }
@@ -336,7 +341,8 @@ extension ONNXTranslator {
         try refuseMaskRead(node)
     }
 
-    /// Keras's `batch_dot` along one axis of each input, as an Einsum; cosine proximity normalises first.
+    /// Keras's `batch_dot` along one axis of each input, as an Einsum (a MatMul where it is a matrix product);
+    /// cosine proximity normalises first.
     mutating func translateDot(_ node: GraphNode, _ op: DotOp) throws {
         guard let a = node.inputs[0], let b = node.inputs[1] else { throw ModelError("expected 2 inputs") }
         let ranks = [try knownRank(of: a), try knownRank(of: b)]
@@ -360,8 +366,8 @@ extension ONNXTranslator {
             })
         }
         let kept = terms.map { $0.filter { $0 != "a" && $0 != "z" } }.joined()
-        let equation = "\(terms[0]),\(terms[1])->a\(kept)"
-        var y = builder.add1("Einsum", operands, [Attr.attribute("equation", string: equation)])
+        var y = einsum(operands[0], operands[1], "\(terms[0]),\(terms[1])->a\(kept)",
+                       terms: (Array(terms[0]), Array(terms[1]), Array("a\(kept)")))
         if kept.isEmpty { y = unsqueeze(y, axes: [1]) }
         produce(node.outputs[0], y)
         try refuseMaskRead(node)

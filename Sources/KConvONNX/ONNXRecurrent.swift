@@ -135,7 +135,7 @@ extension ONNXTranslator {
         let wName = builder.floats(w, shape: [directions, gates * units, inputWidth], name: "\(builder.scope)/W", source: .rearranged(sources.enumerated().filter { $0.offset % op.weightCount == 0 }.map(\.element)))
         let rName = builder.floats(r, shape: [directions, gates * units, units], name: "\(builder.scope)/R", source: .rearranged(sources.enumerated().filter { $0.offset % op.weightCount == 1 }.map(\.element)))
         let bName = builder.floats(b, shape: [directions, 2 * gates * units], name: "\(builder.scope)/B",
-                                   source: biasRearranged ? .rearranged(sources.enumerated().filter { $0.offset % op.weightCount == 2 }.map(\.element)) : .computed)
+                                   source: biasRearranged ? .rearranged(sources.enumerated().filter { $0.offset % op.weightCount == 2 }.map(\.element)) : .derived)
         let functions = try passes.flatMap { pass, _ -> [Activation] in
             switch pass.cell {
             case .simple: [pass.activation]

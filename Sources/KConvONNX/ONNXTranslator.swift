@@ -65,6 +65,12 @@ struct ONNXTranslator {
         graph.type(of: value).shape?.map { if case .size(let size) = $0 { size } else { nil } }
     }
 
+    /// The value's sizes from `axis` on, when they are all known.
+    func knownSizes(of value: ValueID, from axis: Int) -> [Int]? {
+        guard let sizes = staticShape(of: value)?.dropFirst(axis), !sizes.contains(nil) else { return nil }
+        return sizes.compactMap { $0 }
+    }
+
     /// Whether `value` is a constant (a weight) of the graph.
     func constant(_ value: ValueID) -> Constant? { graph.constants[value] }
 

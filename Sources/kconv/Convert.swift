@@ -13,11 +13,13 @@ struct Convert: ParsableCommand {
         --format tfjs (the default when OUT is a directory) writes a TensorFlow.js layers model as \
         tensorflowjs_converter does: OUT/model.json (or OUT, a .json file) with the Keras 2 topology and a weights \
         manifest, and float32 weight shards group1-shard<i>of<n>.bin beside it (tf.loadLayersModel). .onnx writes \
-        an ONNX model (opset 21 unless --opset) for onnxruntime and other ONNX tools, from any Keras dialect. \
+        an ONNX model (opset 21 unless --opset) for onnxruntime and other ONNX tools, from any Keras dialect; \
+        with --float16 its weights are stored as float16 (half the file) and cast to float32 where they are read, \
+        so the inputs and outputs stay float32 and the results differ from float32's by the weights' rounding. \
         Configs are translated between Keras versions; a setting the target cannot express is an error. OUT is \
         written to a staging directory beside it, reloaded and compared with the source (Keras files: layers, \
-        shapes, bit-identical weights, outputs; ONNX: the bytes read back, every weight's values bit for bit), and \
-        only then moved into place. Optimizer state is not carried over.
+        shapes, bit-identical weights, outputs; ONNX: the bytes read back, every weight's values bit for bit, \
+        rounded to float16 with --float16), and only then moved into place. Optimizer state is not carried over.
         """
     )
 
@@ -31,6 +33,9 @@ struct Convert: ParsableCommand {
 
     @Option(help: "ONNX operator set version, 13 to 26 (default: 21).")
     var opset: Int?
+
+    @Flag(help: "ONNX only: store the weights as float16, cast to float32 where read; inputs and outputs stay float32.")
+    var float16 = false
 
     @Option(help: "Bytes per TensorFlow.js weight shard (default: 4 MiB, 4194304).")
     var shardSize: Int?
@@ -59,6 +64,9 @@ struct Convert: ParsableCommand {
         }
         if let keras, ![2, 3].contains(keras) { throw ValidationError("--keras must be 2 or 3, found \(keras)") }
         if opset != nil, kind != .onnx { throw ValidationError("--opset applies to ONNX output only") }
+        if float16, kind != .onnx {
+            throw ValidationError("--float16 applies to ONNX output only: Keras and TensorFlow.js files keep the model's own weight dtypes")
+        }
         if let shardSize {
             guard kind == .tfjs else { throw ValidationError("--shard-size applies to --format tfjs only") }
             guard shardSize > 0 else { throw ValidationError("--shard-size must be a positive number of bytes, found \(shardSize)") }
@@ -79,7 +87,8 @@ struct Convert: ParsableCommand {
             var options = ConversionOptions(format: kind, target: keras.map { $0 == 3 ? .keras3 : .keras2 },
                                             export: ExportOptions(approximateHardSigmoid: approximateHardSigmoid),
                                             force: force, check: !noCheck,
-                                            shardSize: shardSize ?? ConversionOptions.defaultShardSize, opset: opset)
+                                            shardSize: shardSize ?? ConversionOptions.defaultShardSize, opset: opset,
+                                            float16: float16)
             // The stages of a long conversion, on a terminal only.
             let progress = Progress(label: "convert")
             options.progress = { progress.show($0) }

@@ -175,6 +175,18 @@ import KConvIO
         }
     }
 
+    /// --float16 is for ONNX: a Keras or TensorFlow.js output is refused before anything is written.
+    @Test(arguments: ["out.h5", "out.keras", "out.json", "web"])
+    func float16IsRefusedForKerasOutputs(_ name: String) throws {
+        try Self.inTemporaryDirectory { directory in
+            let out = directory.appendingPathComponent(name).path
+            let result = try Self.run(["convert", Self.model("seed_td_lstm"), out, "--float16"] + (name == "web" ? ["--format", "tfjs"] : []))
+            #expect(result.status == 64)
+            #expect(result.stderr.contains("--float16 applies to ONNX output only"), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
+    }
+
     // MARK: 4. One error style
 
     /// Errors found in files or refusals: one line naming the file, exit 1, no usage text.

@@ -11,13 +11,13 @@ import ONNXProto
 /// Keras's outputs from them is Scripts/parity.py's `--target onnx`.
 @Suite struct ONNXExportTests {
     /// A fixture converted through `kconv convert`'s path, read back from the file written.
-    static func converted(_ fixture: String, opset: Int? = nil) throws -> Onnx_ModelProto {
+    static func converted(_ fixture: String, opset: Int? = nil, float16: Bool = false) throws -> Onnx_ModelProto {
         let directory = try ConvertTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let out = directory.appendingPathComponent("model.onnx").path
         let source = try KerasModel.load(ConvertTests.fixture(fixture))
-        let report = try ModelConverter.convert(source, to: out, options: ConversionOptions(format: .onnx, opset: opset))
-        #expect(report.check?.contains("bit for bit") == true)
+        let report = try ModelConverter.convert(source, to: out, options: ConversionOptions(format: .onnx, opset: opset, float16: float16))
+        #expect(report.check?.contains(float16 ? "rounded to float16 bit for bit" : "bit for bit") == true)
         return try Onnx_ModelProto(serializedBytes: Data(contentsOf: URL(fileURLWithPath: out)))
     }
 
@@ -61,23 +61,30 @@ import ONNXProto
     }
 
     /// ONNX's LSTM gates run i, o, f, c; Keras's kernel columns i, f, c, o. Row `g·units + u` of W is column
-    /// `keras(g)·units + u` of the Keras kernel.
-    @Test func lstmGatesAreReordered() throws {
+    /// `keras(g)·units + u` of the Keras kernel; with --float16, W is a float16 initializer behind a Cast and
+    /// holds that value rounded to float16.
+    @Test(arguments: [false, true])
+    func lstmGatesAreReordered(_ float16: Bool) throws {
         let source = try KerasModel.load(ConvertTests.fixture("seed_lstm_many_to_one/keras2.h5"))
         let lstm = try #require(source.model.layers.first { $0.className == "LSTM" })
         let kernel = try #require(lstm.weights.first)
         let values = try kernel.values()
         let (inputs, width) = (kernel.shape[0], kernel.shape[1])
         let units = width / 4
-        let model = try Self.converted("seed_lstm_many_to_one/keras2.h5")
+        let model = try Self.converted("seed_lstm_many_to_one/keras2.h5", float16: float16)
         let node = try #require(model.graph.node.first { $0.opType == "LSTM" })
-        let w = try #require(model.graph.initializer.first { $0.name == node.input[1] })
+        let cast = model.graph.node.first { $0.opType == "Cast" && $0.output == [node.input[1]] }
+        #expect((cast != nil) == float16)
+        let w = try #require(model.graph.initializer.first { $0.name == (cast?.input[0] ?? node.input[1]) })
         #expect(w.dims == [1, Int64(width), Int64(inputs)])
-        let written = w.rawData.withUnsafeBytes { raw in (0 ..< raw.count / 4).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } }
+        #expect(w.dataType == Int32((float16 ? Onnx_TensorProto.DataType.float16 : .float).rawValue))
+        let written = float16 ? w.rawData.words(as: UInt16.self).map { Float(Float16(bitPattern: $0)) }
+                              : w.rawData.words(as: UInt32.self).map(Float.init(bitPattern:))
         for (onnxGate, kerasGate) in [0, 3, 1, 2].enumerated() {
             for unit in [0, units - 1] {
                 for input in [0, inputs - 1] {
-                    #expect(written[((onnxGate * units) + unit) * inputs + input] == values[input * width + kerasGate * units + unit])
+                    let value = values[input * width + kerasGate * units + unit]
+                    #expect(written[((onnxGate * units) + unit) * inputs + input] == (float16 ? Float(Float16(value)) : value))
                 }
             }
         }
@@ -110,17 +117,71 @@ import ONNXProto
         #expect(gru.attribute.first { $0.name == "linear_before_reset" }?.i == 1)
     }
 
-    /// The check reads the written bytes back: a changed weight byte is caught.
-    @Test func checkCatchesAChangedWeight() throws {
+    /// The check reads the written bytes back: a changed weight byte is caught, in float32 and float16 weights.
+    @Test(arguments: [Onnx_TensorProto.DataType.float, .float16])
+    func checkCatchesAChangedWeight(_ dtype: Onnx_TensorProto.DataType) throws {
         let source = try KerasModel.load(ConvertTests.fixture("simple_rnn/keras2.h5"))
         let export = try ONNXExporter.export(try source.model.lowered().graph,
                                              ONNXModelDescription(name: "m", inputs: source.model.inputLayers.map { ($0.name, .float32) },
-                                                                  outputNames: ["out"], producerVersion: "test", metadata: []))
+                                                                  outputNames: ["out"], producerVersion: "test", metadata: []),
+                                             float16Weights: dtype == .float16)
         _ = try export.check(export.data)
         var model = export.model
-        let index = try #require(model.graph.initializer.firstIndex { $0.dataType == Int32(Onnx_TensorProto.DataType.float.rawValue) && $0.rawData.count > 4 })
+        let index = try #require(model.graph.initializer.firstIndex { $0.dataType == Int32(dtype.rawValue) && $0.rawData.count > 4 })
         model.graph.initializer[index].rawData[0] ^= 1
         #expect(throws: ModelError.self) { try export.check(try model.serializedData()) }
+    }
+
+    /// A Keras Dot or EinsumDense whose equation is a matrix product becomes MatMul (onnxruntime's Einsum
+    /// kernel is slower); other equations stay Einsum.
+    @Test func matrixProductEinsumsAreMatMuls() throws {
+        let model = try Self.converted("seed_attention/keras2.h5")
+        #expect(model.graph.node.filter { $0.opType == "MatMul" }.count == 2)
+        #expect(!model.graph.node.contains { $0.opType == "Einsum" })
+        let cases: [(String, Bool)] = [("abz,azc->abc", true), ("ij,jk->ik", true), ("abc,cd->abd", true), ("abcd,cde->abe", false),
+                                       ("abz,acz->abc", false), ("abz,azc->acb", false), ("abz,zc->abc", true), ("ab,bc->ca", false)]
+        for (equation, isProduct) in cases {
+            let terms = try #require(EinsumOp(equation: equation).terms)
+            #expect(ONNXTranslator.isMatrixProduct(terms) == isProduct, "\(equation)")
+        }
+    }
+
+    /// --float16 stores every weight (rearranged or folded from the source's) as float16, each read through a
+    /// Cast to float32, so every operator still computes in float32; the interface stays float32, and kconv's
+    /// own constants (scalars and the like) stay float32 so they keep their exact values.
+    @Test func float16StoresEveryWeightBehindACast() throws {
+        let full = try Self.converted("conv_batchnorm/keras2.h5")
+        let half = try Self.converted("conv_batchnorm/keras2.h5", float16: true)
+        let float32 = Int32(Onnx_TensorProto.DataType.float.rawValue), float16 = Int32(Onnx_TensorProto.DataType.float16.rawValue)
+        let halves = half.graph.initializer.filter { $0.dataType == float16 }
+        let casts = half.graph.node.filter { $0.opType == "Cast" && halves.map(\.name).contains($0.input[0]) }
+        #expect(casts.count == halves.count)
+        #expect(casts.allSatisfy { $0.attribute.first { $0.name == "to" }?.i == Int64(float32) })
+        // Each weight of the float32 file is now the output of a Cast, with the same shape and values rounded.
+        let weights = full.graph.initializer.filter { $0.dataType == float32 && $0.rawData.count > 4 }
+        #expect(!weights.isEmpty)
+        for weight in weights {
+            let cast = try #require(casts.first { $0.output == [weight.name] }, "\(weight.name) is not cast from float16")
+            let stored = try #require(halves.first { $0.name == cast.input[0] })
+            #expect(stored.dims == weight.dims)
+            #expect(stored.rawData.words(as: UInt16.self) == weight.rawData.words(as: UInt32.self).map { Float16(Float(bitPattern: $0)).bitPattern })
+        }
+        #expect(half.graph.initializer.filter { $0.dataType == float32 }.allSatisfy { $0.rawData.count <= 4 })
+        #expect(half.graph.input.map(\.type) == full.graph.input.map(\.type))
+        #expect(half.graph.output.map(\.type) == full.graph.output.map(\.type))
+    }
+
+    /// A weight float16 cannot hold (it would round to infinity) is refused, naming it; a constant of
+    /// kconv's own stays float32 and is never in question.
+    @Test func float16RefusesAWeightBeyondItsRange() throws {
+        var builder = ONNXGraphBuilder()
+        builder.scope = "dense"
+        _ = builder.floats([1, 65504], shape: [2], name: "dense/kernel", source: .derived)
+        _ = builder.floats([1e5], shape: [1], name: "const", source: .computed)
+        try builder.storeWeightsAsFloat16()
+        _ = builder.floats([1, 70000], shape: [2], name: "dense/bias", source: .derived)
+        let error = #expect(throws: ModelError.self) { try builder.storeWeightsAsFloat16() }
+        #expect(error?.description.contains("'dense/bias' holds 70000.0, beyond float16's range") == true, "\(String(describing: error))")
     }
 
     @Test func opsetOutsideOnnxruntimesRangeIsRefused() throws {
