@@ -25,7 +25,7 @@ if [ "${1:-}" != "--no-parity" ]; then
     python="$(Scripts/python-env.sh)"
     jobs="$(nproc)"
     "$python" Scripts/parity.py --kconv .build/debug/kconv --jobs "$(( jobs < 4 ? jobs : 4 ))" \
-        --target h5 --target keras --target json2 --target json3 --target onnx
+        --target h5 --target keras --target json2 --target json3 --target onnx --target onnx16
     "$python" Scripts/tfjs_parity.py --kconv .build/debug/kconv
     "$python" Scripts/catalogue.py --kconv .build/debug/kconv --jobs "$jobs" --onnx
 fi
