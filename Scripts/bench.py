@@ -15,10 +15,11 @@ the benchmark inputs (max abs error), so a fast wrong answer cannot hide. Where 
 its row says why and the other runtimes are still measured. The first line names the machine (CPU, cores, load)
 and the libraries' versions: the numbers mean little without them.
 
-Models: the committed fixtures named in SMALL_MODELS, plus two larger ones built here with fixed seeds
-(they are not committed): two stacked Bidirectional(LSTM(128, return_sequences=True)) over 64 steps of
-32 features with TimeDistributed(Dense(16)), and a CNN on 64x64x3 (4 conv layers of 32-64 filters,
-2 poolings, Dense 128). Needs the packages in Scripts/bench-requirements.txt.
+Models: the committed fixtures named in SMALL_MODELS, plus models built here with fixed seeds (they are
+not committed): two stacked Bidirectional(LSTM(128, return_sequences=True)) over 64 steps of 32 features
+with TimeDistributed(Dense(16)), a CNN on 64x64x3 (4 conv layers of 32-64 filters, 2 poolings, Dense 128),
+keras.applications MobileNetV2 (alpha 0.35, 64x64, weights=None) and a small CNN with BatchNormalization on
+16x16x1, their BatchNormalization statistics random. Needs the packages in Scripts/bench-requirements.txt.
 """
 import argparse
 import json
@@ -60,8 +61,28 @@ def build_large_models(tf_keras, directory):
         L.Dense(128, activation="relu"),
         L.Dense(10, activation="softmax"),
     ], name="cnn_large")
+    # keras.applications MobileNetV2 as deployed (α 0.35, 64×64, untrained weights), and a small CNN with
+    # BatchNormalization; every BatchNormalization given random statistics so that none is an identity.
+    mobilenet = tf_keras.applications.MobileNetV2(input_shape=(64, 64, 3), alpha=0.35, weights=None, classes=100)
+    mobilenet._name = "mobilenetv2_large"
+    cnn_bn = tf_keras.Sequential([
+        L.Conv2D(16, 3, padding="same", activation="relu", input_shape=(16, 16, 1)),
+        L.BatchNormalization(),
+        L.MaxPooling2D(2),
+        L.Conv2D(32, 3, padding="same", activation="relu"),
+        L.BatchNormalization(),
+        L.GlobalAveragePooling2D(),
+        L.Dense(10, activation="softmax"),
+    ], name="cnn_bn_small")
+    rng = np.random.default_rng(7)
+    for model in (mobilenet, cnn_bn):
+        for layer in model.layers:
+            if isinstance(layer, L.BatchNormalization):
+                gamma, beta, mean, variance = layer.get_weights()
+                layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.uniform(-0.5, 0.5, beta.shape),
+                                   rng.uniform(-0.5, 0.5, mean.shape), rng.uniform(0.5, 1.5, variance.shape)])
     paths = {}
-    for model in (bilstm, cnn):
+    for model in (bilstm, cnn, mobilenet, cnn_bn):
         path = os.path.join(directory, model.name + ".h5")
         model.save(path)
         paths[model.name] = path

@@ -102,16 +102,19 @@ static int parts_of(long work, long rows) {
     return parts < 1 ? 1 : (int)parts;
 }
 
-// kconv's own: Winograd for 3×3 stride 1, direct otherwise (1×1 goes to GEMM in kconv: see below), the
-// row product for dense at batch 1; split in parts as the engine splits them.
+// kconv's own: Winograd for 3×3 stride 1, direct otherwise (1×1 too: a matrix product on the NHWC input),
+// its depthwise kernel, the row product for dense at batch 1 (split by columns); split in parts as the
+// engine splits them.
 static int kconv_prepare(Candidate *k, const Case *c, const float *w, const float *b) {
-    if (c->depthwise) return 0;
+    if (c->depthwise) {  // state 2: depthwise
+        k->weights = (float *)w; k->bias = (float *)b; k->window = window_of(c); k->state = (void *)2;
+        return 1;
+    }
     if (c->dense) {
         if (c->batch != 1 || c->filters % 16) return 0;
         k->weights = (float *)w; k->bias = (float *)b;
         return 1;
     }
-    if (c->kernel == 1 && c->stride == 1) return 0;  // pointwise: kconv uses GEMM
     k->window = window_of(c);
     int p = padded(c->filters);
     k->bias = calloc(p, sizeof(float)); memcpy(k->bias, b, c->filters * sizeof(float));
@@ -119,7 +122,7 @@ static int kconv_prepare(Candidate *k, const Case *c, const float *w, const floa
         k->weights = malloc(16L * c->channels * p * sizeof(float));
         kconv_winograd_kernel(k->weights, w, c->channels, c->filters);
         k->scratch = malloc(threads * kconv_winograd_scratch_count(c->channels, c->filters) * sizeof(float));
-        k->state = (void *)1;
+        k->state = (void *)1;  // Winograd
     } else {
         k->weights = calloc((long)c->kernel * c->kernel * c->channels * p, sizeof(float));
         for (long r = 0; r < (long)c->kernel * c->kernel * c->channels; r++) memcpy(k->weights + r * p, w + r * c->filters, c->filters * sizeof(float));
@@ -148,6 +151,14 @@ static void direct_part(void *context, size_t part) {
     Split *s = context; long first, count; range_of(s, part, &first, &count);
     kconv_convolve_direct(s->y + first * s->c->filters, s->x, s->k->weights, s->k->bias, &s->k->window, s->c->filters, first, count, 0);
 }
+static void dw_part(void *context, size_t part) {
+    Split *s = context; long first, count; range_of(s, part, &first, &count);
+    kconv_depthwise(s->y + first * s->c->channels, s->x, s->k->weights, s->k->bias, &s->k->window, 1, first, count);
+}
+static void row_part(void *context, size_t part) {
+    Split *s = context; long first, count; range_of(s, part, &first, &count);
+    kconv_row_product(s->y + first * 16, s->x, s->k->weights + first * 16, s->c->filters, count * 16, s->c->channels, 1);
+}
 static void gemm_part(void *context, size_t part) {
     Split *s = context; long first, count; range_of(s, part, &first, &count);
     s->sgemm(count, s->c->filters, s->extra, s->x + first * s->extra, s->extra, s->k->weights, s->y + first * s->c->filters);
@@ -156,10 +167,18 @@ static void gemm_part(void *context, size_t part) {
 static void kconv_run(Candidate *k, const Case *c, const float *x, float *y) {
     if (c->dense) {  // denseProduct: the bias copied in, then accumulated onto
         memcpy(y, k->bias, c->filters * sizeof(float));
-        kconv_row_product(y, x, k->weights, c->filters, c->filters, c->channels, 1);
+        int parts = parts_of((long)c->channels * c->filters, c->filters / 16);
+        Split split = {k, c, x, y, c->filters / 16, parts, 0};
+        in_parts(&split, row_part);
         return;
     }
     long rows = rows_of(c);
+    if (k->state == (void *)2) {
+        int parts = parts_of(2L * rows * c->kernel * c->kernel * c->channels, rows);  // as NativeKernels.depthwise
+        Split split = {k, c, x, y, rows, parts, 0};
+        in_parts(&split, dw_part);
+        return;
+    }
     if (k->state) {
         long tiles = (long)c->batch * ((k->window.output_size[1] + 1) / 2) * ((k->window.output_size[2] + 1) / 2);
         int parts = parts_of(rows * 4L * c->channels * c->filters, tiles);
@@ -173,8 +192,8 @@ static void kconv_run(Candidate *k, const Case *c, const float *x, float *y) {
     }
 }
 
-// kconv's depthwise loop (ConvolutionKernels.swift depthwiseConvolve: per output cell and tap, one
-// multiply-add run over the channels), written in C as the Swift compiler builds it: baseline SSE2, one thread.
+// kconv's former depthwise loop (in Swift before depthwise.c: per output cell and tap, one multiply-add run
+// over the channels), written in C as the Swift compiler built it: baseline SSE2, one thread.
 __attribute__((target("no-avx"))) static void swift_depthwise_run(Candidate *k, const Case *c, const float *x, float *y) {
     int oh = out_size(c, c->height), ow = out_size(c, c->width), ph = pad_before(c, c->height), pw = pad_before(c, c->width);
     const float *w = k->weights;
@@ -359,8 +378,14 @@ int main(int argc, char **argv) {
         {"conv1x1 16x16 64->256", 0, 16, 16, 64, 256, 1, 1, 0, 0},
         {"conv1x1 16x16 48->16", 0, 16, 16, 48, 16, 1, 1, 0, 0},
         {"conv1x1 4x4 1024->256", 0, 4, 4, 1024, 256, 1, 1, 0, 0},
+        {"conv1x1 16x16 96->24", 0, 16, 16, 96, 24, 1, 1, 0, 0},
+        {"conv1x1 4x4 336->56", 0, 4, 4, 336, 56, 1, 1, 0, 0},
+        {"conv1x1 2x2 112->1280", 0, 2, 2, 112, 1280, 1, 1, 0, 0},
+        {"conv3x3/2 32x32 3->24", 0, 32, 32, 3, 24, 3, 2, 0, 0},
         {"dw3x3 32x32 48", 0, 32, 32, 48, 48, 3, 1, 1, 0},
         {"dw3x3 8x8 192", 0, 8, 8, 192, 192, 3, 1, 1, 0},
+        {"dw3x3/2 32x32 48", 0, 32, 32, 48, 48, 3, 2, 1, 0},
+        {"dw3x3 32x32 16", 0, 32, 32, 16, 16, 3, 1, 1, 0},
         {"dense 1280->1008", 0, 1, 1, 1280, 1008, 1, 1, 0, 1},
         {"dense 2048->1008", 0, 1, 1, 2048, 1008, 1, 1, 0, 1},
     };

@@ -1,6 +1,6 @@
 #ifndef KCONV_REGISTER_TILES_H
 #define KCONV_REGISTER_TILES_H
-// What the register-tiled kernels (convolution.c, winograd.c, products.c) share, internal to CKernels: a
+// What the register-tiled kernels (convolution.c, winograd.c, depthwise.c, products.c) share, internal to CKernels: a
 // 16-float vector type and the choice of instruction-set level at run time.
 #include <string.h>
 
@@ -38,12 +38,17 @@ static inline ptrdiff_t round_up_to_lanes(ptrdiff_t count) { return (count + LAN
 /// The widest register tiles the running CPU can use.
 typedef enum { LEVEL_BASELINE, LEVEL_AVX2, LEVEL_AVX512 } cpu_level;
 
+/// The highest level the kernels may use (cpu_level.c): the widest the CPU has unless lowered for tests.
+extern int kconv_cpu_level_limit;
+
 static inline cpu_level running_cpu_level(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
+    const int limit = __atomic_load_n(&kconv_cpu_level_limit, __ATOMIC_RELAXED);
+    if (limit <= LEVEL_BASELINE) return LEVEL_BASELINE;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")
         && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        return LEVEL_AVX512;
+        return limit >= LEVEL_AVX512 ? LEVEL_AVX512 : LEVEL_AVX2;
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return LEVEL_AVX2;
 #endif

@@ -16,10 +16,12 @@ private let columnBufferBudget = 1 << 16
 /// the weights laid out for it, once per layer (when it is prepared):
 /// - Winograd F(2×2, 3×3) for one group, a 2-D 3×3 window of stride and dilation 1 and at least
 ///   `winogradMinimumChannels` input channels (NativeKernels);
-/// - otherwise a direct convolution in registers for one group when every block of 16 filters is full, or
-///   the one block is (filters < 16: im2col + GEMM with so few columns is slower than computing a whole block);
-/// - otherwise, and for pointwise windows (the input is its own im2col matrix), im2col + GEMM per group
-///   and block of output rows.
+/// - otherwise, for one group, a direct convolution in registers: pointwise windows too (a plain matrix
+///   product on the channels_last input, no im2col), and filter counts that leave the last block of 16
+///   partly empty. On this machine's OpenBLAS (which takes its SSE3 kernels on CPUs it does not know by
+///   model, README "Speed") im2col + GEMM was 2.5–3.5× slower on both;
+/// - otherwise (groups) im2col + GEMM per group and block of output rows (a pointwise window reads the
+///   input as its own im2col matrix).
 package struct ConvolutionKernel {
     package enum Method { case winograd, direct, gemm }
 
@@ -45,11 +47,9 @@ package struct ConvolutionKernel {
         self.channels = channels
         self.filters = filters
         self.groups = groups
-        let pointwise = kernelSize.allSatisfy { $0 == 1 } && strides.allSatisfy { $0 == 1 }
-        let lanes = NativeKernels.vectorLanes
         if groups == 1, kernelSize == [3, 3], strides == [1, 1], dilation == [1, 1], channels >= Self.winogradMinimumChannels {
             method = .winograd
-        } else if groups == 1, !pointwise, filters % lanes == 0 || filters < lanes {
+        } else if groups == 1 {
             method = .direct
         } else {
             method = .gemm
@@ -161,37 +161,14 @@ private func convolveRows(_ rows: Range<Int>, _ input: Tensor, _ geometry: Windo
 ///     y[n, o, c·M + m] = bias[c·M + m] + Σ_t x[n, o·stride − pad + t·dilation, c] · w[t, c, m]
 ///
 /// with `kernel` laid out `kernel_size + (C, M)` as Keras stores it. This is `convolve` with one group
-/// per channel, but every group's product is only `taps` long, so it is computed directly: per output
-/// cell and tap, one multiply-add over the contiguous channels.
+/// per channel, but every group's product is only `taps` long, so it runs on its own kernel
+/// (NativeKernels.depthwise): per output cell and tap, one multiply-add over the contiguous channels.
 package func depthwiseConvolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], multiplier: Int, bias: [Float]?) -> Tensor {
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
-    let width = channels * multiplier
-    precondition(kernel.count == geometry.taps * width, "kernel does not match the geometry")
-    var output = Tensor(shape: [batch] + geometry.outputSize + [width],
-                        values: startingRows(bias, width: width, count: batch * geometry.outputPositions))
-    let window = geometry.threeDimensional
-    var cells = [Int](repeating: 0, count: geometry.taps)
-    let source = input.values.span, weights = kernel.span
-    var target = output.values.mutableSpan
-    for row in 0 ..< batch * geometry.outputPositions {
-        window.inputCells(of: row, into: &cells)
-        let rowStart = row * width
-        for (tap, cell) in cells.enumerated() where cell >= 0 {
-            let cellStart = cell * channels, tapStart = tap * width
-            if multiplier == 1 {
-                target.addProducts(rowStart ..< rowStart + width, source.extracting(cellStart ..< cellStart + channels),
-                                   weights.extracting(tapStart ..< tapStart + width))
-            } else {
-                for channel in 0..<channels {
-                    let value = source[cellStart + channel]
-                    for copy in channel * multiplier ..< (channel + 1) * multiplier {
-                        target[rowStart + copy] += value * weights[tapStart + copy]
-                    }
-                }
-            }
-        }
-    }
-    return output
+    let rows = batch * geometry.outputPositions
+    return Tensor(shape: [batch] + geometry.outputSize + [channels * multiplier],
+                  values: NativeKernels.depthwise(input.values, window: geometry.threeDimensional, channels: channels, kernel: kernel,
+                                                  multiplier: multiplier, bias: bias, rows: 0 ..< rows))
 }
 
 /// The transposed convolution (the gradient of `convolve` with respect to its input), TensorFlow's

@@ -116,6 +116,45 @@ package enum NativeKernels {
         }
     }
 
+    /// Depthwise convolution: output cells `rows` (flat, batch-major) as `[rows, channels · multiplier]`,
+    /// output `c · multiplier + m` being `bias` (or zero) plus the window's taps of input channel `c` times
+    /// `kernel` (`[taps, channels · multiplier]`, as Keras stores it); taps in the padding are skipped.
+    /// Large work is split by rows across threads, each writing its own rows of the one output buffer.
+    package static func depthwise(_ input: [Float], window: WindowGeometry, channels: Int, kernel: [Float], multiplier: Int,
+                                  bias: [Float]?, rows: Range<Int>) -> [Float] {
+        guard !rows.isEmpty else { return [] }
+        checkWindow(window, channels: channels, over: input.count, rows: rows, "depthwise convolution")
+        let width = channels * multiplier
+        precondition(multiplier > 0 && kernel.count == window.taps * width && (bias?.count ?? width) == width,
+                     "depthwise convolution weights do not match")
+        let geometry = cWindow(window, channels: channels)
+        // One multiply-add per 16 outputs and tap, at about half the rate of a register-tiled product (it
+        // loads an input vector for each): counted double when deciding whether splitting pays.
+        return filledByParts(rows: rows.count, width: width, work: 2 * rows.count * window.taps * width) { target, part in
+            input.withUnsafeBufferPointer { source in
+                kernel.withUnsafeBufferPointer { weights in
+                    (bias ?? []).withUnsafeBufferPointer { biasValues in
+                        var geometry = geometry
+                        kconv_depthwise(target, source.baseAddress, weights.baseAddress, bias == nil ? nil : biasValues.baseAddress,
+                                        &geometry, multiplier, rows.lowerBound + part.lowerBound, part.count)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The instruction-set level the register-tiled kernels run at: 0 baseline (SSE2), 1 AVX2 + FMA, 2 AVX-512.
+    package static var cpuLevel: Int { Int(kconv_cpu_level()) }
+
+    /// `body` run with the register-tiled kernels limited to `level` (at most what the CPU has), for tests
+    /// that check each level the machine can run; the limit is restored after. Kernels running meanwhile on
+    /// other threads may run at either level (each computes correct results).
+    package static func withCPULevel<T>(_ level: Int, _ body: () throws -> T) rethrows -> T {
+        kconv_limit_cpu_level(Int32(level))
+        defer { kconv_limit_cpu_level(2) }
+        return try body()
+    }
+
     /// A 3×3 kernel (`[3, 3, channels, filters]`, as Keras stores it) transformed for `convolveWinograd`.
     package static func winogradKernel(_ kernel: [Float], channels: Int, filters: Int) -> [Float] {
         precondition(channels > 0 && filters > 0 && kernel.count == 9 * channels * filters, "Winograd kernel is not 3×3")
@@ -171,11 +210,21 @@ package enum NativeKernels {
         precondition(n > 0 && n % vectorLanes == 0 && k >= 0 && ldb >= n, "row product needs whole blocks of columns")
         precondition(cOffset >= 0 && cOffset + n <= c.count && aOffset >= 0 && aOffset + k <= a.count
                      && bOffset >= 0 && (k == 0 || bOffset + (k - 1) * ldb + n <= b.count), "row product outside its operands")
+        // Large products (a Dense layer at batch 1 streams its whole kernel) are split by blocks of columns
+        // across threads: each part reads its own columns of `b` and writes its own values of `c`.
+        let blocks = n / vectorLanes
+        let ranges = Parallel.split(blocks, into: Parallel.parts(work: n * k, rows: blocks))
         c.withUnsafeMutableBufferPointer { c in
             a.withUnsafeBufferPointer { a in
                 b.withUnsafeBufferPointer { b in
-                    kconv_row_product(c.baseAddress.map { $0 + cOffset }, a.baseAddress.map { $0 + aOffset },
-                                      b.baseAddress.map { $0 + bOffset }, ldb, n, k, accumulate ? 1 : 0)
+                    nonisolated(unsafe) let c = c.baseAddress.map { $0 + cOffset }
+                    nonisolated(unsafe) let a = a.baseAddress.map { $0 + aOffset }
+                    nonisolated(unsafe) let b = b.baseAddress.map { $0 + bOffset }
+                    Parallel.forEach(ranges.count) { part in
+                        let first = ranges[part].lowerBound * vectorLanes
+                        kconv_row_product(c.map { $0 + first }, a, b.map { $0 + first }, ldb, ranges[part].count * vectorLanes, k,
+                                          accumulate ? 1 : 0)
+                    }
                 }
             }
         }

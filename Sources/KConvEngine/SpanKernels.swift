@@ -30,10 +30,4 @@ extension MutableSpan where Element == Float {
         var run = _mutatingExtracting(range)
         for index in 0 ..< Swift.min(run.count, source.count) { run[index] = Swift.max(run[index], source[index]) }
     }
-
-    /// `self[range][i] += a[i] · b[i]`.
-    package mutating func addProducts(_ range: Range<Int>, _ a: Span<Float>, _ b: Span<Float>) {
-        var run = _mutatingExtracting(range)
-        for index in 0 ..< Swift.min(run.count, a.count, b.count) { run[index] += a[index] * b[index] }
-    }
 }

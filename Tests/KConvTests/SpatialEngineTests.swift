@@ -118,6 +118,72 @@ import KConvIO
         }
     }
 
+    /// The register-tiled kernels on every instruction-set level this machine can run (forced in turn), on
+    /// odd sizes, against the naive sums: the depthwise kernel (channel counts below, across and beyond its
+    /// chunks of blocks of 16; depth multipliers; strides, dilation, padding; large enough to split across
+    /// threads), the direct kernel on pointwise windows and on filter counts that leave a block partly empty,
+    /// and the one-row product split by columns (a Dense layer at batch 1).
+    @Test func registerTiledKernelsMatchNaiveOnEveryLevel() throws {
+        for level in 0 ... NativeKernels.cpuLevel {
+            try NativeKernels.withCPULevel(level) {
+                #expect(NativeKernels.cpuLevel == level)
+                var random = SplitMix64(seed: 11)
+                for channels in [1, 17, 37, 150] {
+                    let multiplier = channels < 20 ? random.int(3) + 1 : 1
+                    let kernel = [random.int(3) + 1, random.int(3) + 1]
+                    let dilated = random.int(3) == 0
+                    let strides = (0..<2).map { _ in dilated ? 1 : random.int(2) + 1 }
+                    let dilation = (0..<2).map { _ in dilated ? 2 : 1 }
+                    let spatial = [random.int(6) + 5, random.int(6) + 5]
+                    let padding = ["valid", "same"][random.int(2)]
+                    let shape = [1] + spatial + [channels]
+                    let layer = try makeLayer("DepthwiseConv2D", [
+                        "kernel_size": json(kernel), "strides": json(strides), "dilation_rate": json(dilation),
+                        "padding": .string(padding), "depth_multiplier": json(multiplier),
+                    ], input: shape, &random)
+                    let input = random.tensor(shape)
+                    let got = try layer.forward(LayerCall(inputs: [input])).tensors[0]
+                    let depthwise = naiveDepthwise(input, kernel: layer.parameters[0], strides: strides, dilation: dilation, padding: padding,
+                                                   channelsFirst: false)
+                    let want = naivePointwise(depthwise, kernel: nil, bias: layer.parameters[1].values, channelsFirst: false)
+                    expectClose(got, want, "level \(level) depthwise \(spatial) × \(channels) × \(multiplier) kernel \(kernel) strides \(strides) dilation \(dilation) \(padding)")
+                }
+                let large = [1, 25, 27, 48]
+                #expect(Parallel.parts(work: 2 * 25 * 27 * 9 * 48, rows: 25 * 27) > 1 || Parallel.workers == 1)
+                let layer = try makeLayer("DepthwiseConv2D", ["kernel_size": json([3, 3]), "padding": .string("same")], input: large, &random)
+                let input = random.tensor(large)
+                expectClose(try layer.forward(LayerCall(inputs: [input])).tensors[0],
+                            naivePointwise(naiveDepthwise(input, kernel: layer.parameters[0], strides: [1, 1], dilation: [1, 1], padding: "same",
+                                                          channelsFirst: false),
+                                           kernel: nil, bias: layer.parameters[1].values, channelsFirst: false),
+                            "level \(level) split depthwise")
+                for (channels, filters, kernel, strides) in [(37, 24, [1, 1], [1, 1]), (19, 40, [1, 1], [1, 1]), (5, 56, [1, 1], [2, 2]),
+                                                             (3, 24, [3, 3], [2, 2])] {
+                    try expectConvolutionMatchesNaive(spatial: [random.int(7) + 3, random.int(7) + 3], channels: channels, filters: filters,
+                                                      kernel: kernel, strides: strides, dilation: [1, 1], padding: "same", groups: 1,
+                                                      channelsFirst: false, &random)
+                }
+                try expectRowProductMatchesNaive(n: 1008, k: 601, &random)
+            }
+        }
+    }
+
+    /// `c (+)= a · B` for one row of `k` values and `n` columns through `BLAS.gemm` (which runs it on the
+    /// row-product kernel, split by columns when large), with and without accumulating, against the sum in Double.
+    private func expectRowProductMatchesNaive(n: Int, k: Int, _ random: inout SplitMix64) throws {
+        #expect(Parallel.parts(work: n * k, rows: n / NativeKernels.vectorLanes) > 1 || Parallel.workers == 1)
+        let a = random.values(k), b = random.values(k * n), start = random.values(n)
+        for accumulate in [false, true] {
+            var c = start
+            BLAS.gemm(m: 1, n: n, k: k, a: a, b: b, c: &c, beta: accumulate ? 1 : 0)
+            let worst = (0..<n).map { column in
+                let want = (0..<k).reduce(accumulate ? Double(start[column]) : 0) { $0 + Double(a[$1]) * Double(b[$1 * n + column]) }
+                return abs(Double(c[column]) - want) - 1e-5 * max(1, abs(want))
+            }.max() ?? 0
+            #expect(worst <= 0, "row product \(n) × \(k) accumulate \(accumulate): max error \(worst) beyond tolerance")
+        }
+    }
+
     /// The transposed convolution is the adjoint of the convolution with the same geometry and kernel:
     /// ⟨conv(y), x⟩ = ⟨conv_transpose(x), y⟩ for every x and y (filter counts of each col2im path).
     @Test func transposedConvolutionIsTheAdjoint() throws {

@@ -87,6 +87,25 @@ void kconv_winograd_convolve(float *output, const float *input, const float *tra
                              const kconv_window *window, ptrdiff_t filters, ptrdiff_t first_tile,
                              ptrdiff_t tile_count, int relu, float *scratch);
 
+// ---- depthwise.c
+
+/// Depthwise cross-correlation of output cells first_row ..< first_row + row_count (flat, batch-major),
+/// written from row 0 of `output` as rows of channels · multiplier values: output c · multiplier + m is
+/// bias (or zero) plus, over the window's taps inside the input, input channel c × kernel[tap][c · multiplier
+/// + m]. `kernel` is [taps][channels · multiplier] as Keras stores it; `bias` (or null) [channels · multiplier].
+void kconv_depthwise(float *output, const float *input, const float *kernel, const float *bias, const kconv_window *window,
+                     ptrdiff_t multiplier, ptrdiff_t first_row, ptrdiff_t row_count);
+
+// ---- cpu_level.c: which instruction-set level the register-tiled kernels (convolution, Winograd,
+// depthwise, products) run at: 0 baseline (SSE2), 1 AVX2 + FMA, 2 AVX-512
+
+/// The level they run at: the widest the CPU supports, at most the limit.
+int kconv_cpu_level(void);
+
+/// Lowers (or restores) the limit, for tests that check every level the machine can run. Not thread-safe
+/// against kernels running at the same time (each call still computes correct results at either level).
+void kconv_limit_cpu_level(int level);
+
 // ---- products.c
 
 /// c = a·B (c += a·B with `accumulate`) for one row: c has n values, a has k, B is k × n row-major with rows
