@@ -14,6 +14,12 @@ package enum BLAS {
     /// Set once, before the first product.
     private static let singleThreaded: Void = openblas_set_num_threads(1)
 
+    /// The library and the kernels it chose for this CPU: `OpenBLAS Prescott` where it does not know the CPU.
+    package static var library: String {
+        guard let core = openblas_get_corename() else { return "OpenBLAS" }
+        return "OpenBLAS " + String(cString: core)
+    }
+
     /// `c[cOffset...] = alpha · op(a) · op(b) + beta · c`, with `op(a)` m×k, `op(b)` k×n, `c` m×n, row-major.
     /// `lda`/`ldb`/`ldc` are row strides (defaults: dense rows).
     package static func gemm(

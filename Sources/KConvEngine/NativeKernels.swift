@@ -145,6 +145,8 @@ package enum NativeKernels {
 
     /// The instruction-set level the register-tiled kernels run at: 0 baseline (SSE2), 1 AVX2 + FMA, 2 AVX-512.
     package static var cpuLevel: Int { Int(kconv_cpu_level()) }
+    /// `cpuLevel`'s name.
+    package static var instructionSet: String { ["SSE2", "AVX2+FMA", "AVX-512"][min(max(cpuLevel, 0), 2)] }
 
     /// `body` run with the register-tiled kernels limited to `level` (at most what the CPU has), for tests
     /// that check each level the machine can run; the limit is restored after. Kernels running meanwhile on

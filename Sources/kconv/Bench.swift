@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KConv
+import KConvEngine
 import KConvIO
 import KConvKeras
 
@@ -52,12 +53,20 @@ struct Bench: ParsableCommand {
             progress.clear()
             timings.sort()
             let median = timings[timings.count / 2]
-            let milliseconds = median * 1000
+            // The spread: the fastest run and the 90th percentile.
+            let fastest = timings[0], slow = timings[min(timings.count - 1, timings.count * 9 / 10)]
+            let kernels = "\(NativeKernels.instructionSet) kernels, \(BLAS.library), \(Parallel.workers) threads"
             if json {
-                print("{\"model\": \"\(model.model)\", \"batch\": \(batch), \"runs\": \(timings.count), \"median_ms\": \(milliseconds), \"samples_per_s\": \(Double(batch) / median)}")
+                let object: JSONValue = [
+                    "model": .string(model.model), "batch": .int(Int64(batch)), "runs": .int(Int64(timings.count)),
+                    "median_ms": .double(median * 1000), "min_ms": .double(fastest * 1000), "p90_ms": .double(slow * 1000),
+                    "samples_per_s": .double(Double(batch) / median), "instruction_set": .string(NativeKernels.instructionSet),
+                    "blas": .string(BLAS.library), "threads": .int(Int64(Parallel.workers)),
+                ]
+                print(object.serialized())
             } else {
-                print(String(format: "%@: batch %d, median %.4f ms per batch, %.0f samples/s (%d runs)",
-                             model.model, batch, milliseconds, Double(batch) / median, timings.count))
+                print(String(format: "%@: batch %d, median %.4f ms per batch (fastest %.4f, 90th percentile %.4f), %.0f samples/s (%d runs; %@)",
+                             model.model, batch, median * 1000, fastest * 1000, slow * 1000, Double(batch) / median, timings.count, kernels))
             }
         }
     }

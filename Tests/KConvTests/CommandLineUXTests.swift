@@ -124,7 +124,14 @@ import KConvIO
     @Test func benchStopsAfterRuns() throws {
         let result = try Self.run(["bench", Self.model("seed_td_lstm"), "--runs", "3", "--warmup", "0", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(try JSONValue.parse(result.stdout)["runs"]?.intValue == 3)
+        let json = try JSONValue.parse(result.stdout)
+        #expect(json["runs"]?.intValue == 3)
+        // What ran: the kernels' instruction-set level, the BLAS and its core, the threads, and the spread.
+        #expect(["SSE2", "AVX2+FMA", "AVX-512"].contains(json["instruction_set"]?.stringValue ?? ""))
+        #expect(json["blas"]?.stringValue?.hasPrefix("OpenBLAS") == true)
+        #expect((json["threads"]?.intValue ?? 0) >= 1)
+        let (fastest, median, slow) = (json["min_ms"]?.doubleValue ?? -1, json["median_ms"]?.doubleValue ?? -1, json["p90_ms"]?.doubleValue ?? -1)
+        #expect(0 < fastest && fastest <= median && median <= slow)
     }
 
     @Test(arguments: [["--batch", "0"], ["--runs", "0"], ["--seconds", "0"], ["--seconds", "nan"], ["--warmup", "-1"], ["--runs", "-5"]])
