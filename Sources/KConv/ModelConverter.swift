@@ -365,7 +365,12 @@ package enum ConversionCheck {
             throw ModelError("expected input shapes \(source.inputShapes.map(\.kerasDescription)), found \(written.inputShapes.map(\.kerasDescription))")
         }
         let describe = { (shapes: [TensorShape?]) in shapes.map { $0?.kerasDescription ?? "unknown" } }
-        guard describe(source.outputShapesOfModel) == describe(written.outputShapesOfModel) else {
+        // Past a layer kconv cannot compute, shapes are known only from Keras 3's build records, which a Keras 2
+        // file does not hold: an unknown shape on one side is not a difference.
+        let (sourceShapes, writtenShapes) = (source.outputShapesOfModel, written.outputShapesOfModel)
+        let outputShapesAgree = sourceShapes.count == writtenShapes.count
+            && zip(sourceShapes, writtenShapes).allSatisfy { $0 == nil || $1 == nil || $0 == $1 }
+        guard outputShapesAgree else {
             throw ModelError("expected output shapes \(describe(source.outputShapesOfModel)), found \(describe(written.outputShapesOfModel))")
         }
         var summary = "\(source.layers.count) layers, \(weightCount) weight arrays (\(valueCount) values) bit-identical to what was meant"

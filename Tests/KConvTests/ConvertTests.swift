@@ -94,7 +94,10 @@ import KConvIO
         #expect(sourceLayers.map(\.paramCount) == copyLayers.map(\.paramCount), "\(what)")
         #expect(sourceLayers.map(\.trainableParamCount) == copyLayers.map(\.trainableParamCount), "\(what)")
         #expect(source.inputShapes == copy.inputShapes, "\(what)")
-        #expect(source.outputShapesOfModel == copy.outputShapesOfModel, "\(what)")
+        // Past a layer kconv cannot compute, only Keras 3's build records give shapes; a Keras 2 copy has none.
+        let (shapes, copyShapes) = (source.outputShapesOfModel, copy.outputShapesOfModel)
+        #expect(shapes.count == copyShapes.count && zip(shapes, copyShapes).allSatisfy { $0 == nil || $1 == nil || $0 == $1 },
+                "\(what): \(shapes) vs \(copyShapes)")
         for (a, b) in zip(sourceLayers, copyLayers) {
             #expect(a.weightSpecs.map(\.shape) == b.weightSpecs.map(\.shape), "\(what): \(a.label)")
             for (x, y) in zip(a.weights, b.weights) where weights {

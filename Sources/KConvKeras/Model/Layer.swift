@@ -142,6 +142,9 @@ public class Layer {
     public internal(set) var weights: [WeightArray] = []
     /// The input shapes of the first call, which fixed the weights.
     public private(set) var builtInputShapes: [TensorShape]?
+    /// The input shapes a Keras 3 config recorded in the layer's `build_config`: what tells its shapes when
+    /// the layers before it cannot be computed (a Lambda, a custom class).
+    public internal(set) var recordedInputShapes: [TensorShape]?
     /// How a Keras 3 config named the class (`module`, `registered_name`), so that a class kconv does not
     /// know (a user's custom layer) keeps its registration when written back.
     public internal(set) var registration: (module: JSONValue, registeredName: JSONValue)?

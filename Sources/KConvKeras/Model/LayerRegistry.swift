@@ -113,8 +113,25 @@ package enum LayerRegistry {
             return asModel ? try Model(subclassed: context) : try UnsupportedLayer(context)
         }
         if let module = entry["module"] { layer.registration = (module, entry["registered_name"] ?? .null) }
+        layer.recordedInputShapes = recordedInputShapes(entry["build_config"]?["input_shape"])
         if rawClass != className { layer.fileClassName = rawClass }
         return layer
+    }
+
+    /// `build_config.input_shape`: one shape (`[null, 4]`) or one per input (`[[null, 4], [null, 4]]`); nil when
+    /// absent or not made of sizes.
+    private static func recordedInputShapes(_ value: JSONValue?) -> [TensorShape]? {
+        func shape(_ value: JSONValue) -> TensorShape? {
+            guard let dims = value.arrayValue else { return nil }
+            let sizes = dims.map { $0 == .null ? Optional<Int?>.some(nil) : $0.intValue.flatMap { $0 >= 0 ? .some($0) : nil } }
+            return sizes.allSatisfy { $0 != nil } ? sizes.map { $0 ?? nil } : nil
+        }
+        guard let value, let items = value.arrayValue, !items.isEmpty else { return nil }
+        if items.allSatisfy({ $0.arrayValue != nil }) {
+            let shapes = items.compactMap(shape)
+            return shapes.count == items.count ? shapes : nil
+        }
+        return shape(value).map { [$0] }
     }
 
     /// Keras 3 ops recorded in a graph carry `module: keras.src.ops.*` (`keras.src.activations.activations`

@@ -122,12 +122,19 @@ public final class Model: Layer {
         }
         var fed: [Int: TensorShape] = [:]
         for (ref, shape) in zip(inputs, shapes) { fed[ref.node] = shape }
+        let calledOnce = Self.layersCalledOnce(nodes)
         for (index, node) in nodes.enumerated() {
             if let shape = fed[index] {
                 node.outputShapes = [shape]
                 continue
             }
-            let known = node.inputs.compactMap(shape(of:))
+            var known = node.inputs.compactMap(shape(of:))
+            // Downstream of a layer kconv cannot compute, Keras 3's record of a layer's build shapes still tells
+            // them (for a layer called once: the record is of its first call).
+            if known.count != node.inputs.count, calledOnce.contains(ObjectIdentifier(node.layer)),
+               let recorded = node.layer.recordedInputShapes, recorded.count == node.inputs.count {
+                known = recorded
+            }
             guard known.count == node.inputs.count else {
                 node.outputShapes = nil
                 continue
@@ -147,10 +154,32 @@ public final class Model: Layer {
                 node.outputShapes = nil
             }
         }
+        fillUnknownOutputs(from: calledOnce)
         for ref in outputs {
             if let shapes = nodes[ref.node].outputShapes, ref.index >= shapes.count {
                 throw ModelError(layer: label, "output refers to tensor \(ref.index) of layer '\(nodes[ref.node].layer.name)', which has \(shapes.count) outputs")
             }
+        }
+    }
+
+    private static func layersCalledOnce(_ nodes: [Node]) -> Set<ObjectIdentifier> {
+        var calls: [ObjectIdentifier: Int] = [:]
+        for node in nodes { calls[ObjectIdentifier(node.layer), default: 0] += 1 }
+        return Set(calls.filter { $0.value == 1 }.keys)
+    }
+
+    /// A call whose shapes kconv cannot infer (a Lambda's) takes them from the build shapes its readers
+    /// recorded, when every output it has is read by a layer called once that recorded them.
+    private func fillUnknownOutputs(from calledOnce: Set<ObjectIdentifier>) {
+        var recorded: [Int: [Int: TensorShape]] = [:]
+        for reader in nodes where calledOnce.contains(ObjectIdentifier(reader.layer)) {
+            guard let shapes = reader.layer.recordedInputShapes, shapes.count == reader.inputs.count else { continue }
+            for (ref, shape) in zip(reader.inputs, shapes) { recorded[ref.node, default: [:]][ref.index] = shape }
+        }
+        for (index, node) in nodes.enumerated() where node.outputShapes == nil {
+            guard let shapes = recorded[index], let last = shapes.keys.max() else { continue }
+            let all = (0 ... last).compactMap { shapes[$0] }
+            if all.count == last + 1 { node.outputShapes = all }
         }
     }
 
