@@ -173,17 +173,18 @@ public final class KerasModel {
             for layer in weighted {
                 try locating(layer: layer.label) { try WeightBinding.bind(byName[layer.name] ?? [], to: layer, dialect: dialect, backend: groups.backend) }
             }
-            return
+        } else {
+            let fileLayers = groups.layers.filter { !$0.arrays.isEmpty }
+            let modelLayers = model.layers.filter { !$0.weightSpecs.isEmpty }
+            guard fileLayers.count == modelLayers.count else {
+                let missing = weighted.filter { byName[$0.name] == nil }.map(\.name)
+                throw ModelError("the weights match no layer by name (missing: \(missing.joined(separator: ", "))) and by order the model has \(modelLayers.count) layers with weights while the file has \(fileLayers.count)")
+            }
+            for (layer, file) in zip(modelLayers, fileLayers) {
+                try locating(layer: layer.label) { try WeightBinding.bind(file.arrays, to: layer, dialect: dialect, backend: groups.backend) }
+            }
         }
-        let fileLayers = groups.layers.filter { !$0.arrays.isEmpty }
-        let modelLayers = model.layers.filter { !$0.weightSpecs.isEmpty }
-        guard fileLayers.count == modelLayers.count else {
-            let missing = weighted.filter { byName[$0.name] == nil }.map(\.name)
-            throw ModelError("the weights match no layer by name (missing: \(missing.joined(separator: ", "))) and by order the model has \(modelLayers.count) layers with weights while the file has \(fileLayers.count)")
-        }
-        for (layer, file) in zip(modelLayers, fileLayers) {
-            try locating(layer: layer.label) { try WeightBinding.bind(file.arrays, to: layer, dialect: dialect, backend: groups.backend) }
-        }
+        try WeightBinding.bindInferred(model, dialect: dialect, backend: groups.backend)
     }
 
     /// The Keras generation of a config: from `keras_version` when the file has one, else from the

@@ -63,6 +63,10 @@ public final class Reshape: Layer {
         return [[input.first ?? nil] + output]
     }
 
+    package override var inputIndependentOutputShapes: [TensorShape]? {
+        targetShape.allSatisfy { $0 > 0 } ? [[nil] + targetShape.map { $0 }] : nil
+    }
+
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         lowerUnmasked(.reshape(keepingAxes: 1, to: targetShape), try singleInput(call).value, call, into: &graph)
     }

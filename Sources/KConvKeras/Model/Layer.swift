@@ -142,8 +142,9 @@ public class Layer {
     public internal(set) var weights: [WeightArray] = []
     /// The input shapes of the first call, which fixed the weights.
     public private(set) var builtInputShapes: [TensorShape]?
-    /// The input shapes a Keras 3 config recorded in the layer's `build_config`: what tells its shapes when
-    /// the layers before it cannot be computed (a Lambda, a custom class).
+    /// The input shapes a Keras 3 config recorded in the layer's `build_config` (or, in a Keras 2 file, that
+    /// the weights it holds tell): what tells its shapes when the layers before it cannot be computed (a
+    /// Lambda, a custom class).
     public internal(set) var recordedInputShapes: [TensorShape]?
     /// How a Keras 3 config named the class (`module`, `registered_name`), so that a class kconv does not
     /// know (a user's custom layer) keeps its registration when written back.
@@ -223,6 +224,10 @@ public class Layer {
 
     /// Output shapes for one call with these input shapes. The default passes shapes through.
     public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] { inputShapes }
+
+    /// Output shapes that do not depend on the input's (a Reshape to a fully given shape, batch aside): what
+    /// still tells them past a layer kconv cannot compute. Nil when they depend on the input.
+    package var inputIndependentOutputShapes: [TensorShape]? { nil }
 
     /// Output shapes for one call as the config recorded it (`call`: its arguments that are not tensors,
     /// such as `return_attention_scores`, in either form `GraphBuilder.recordedArgument` reads). The

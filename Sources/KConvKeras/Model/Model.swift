@@ -136,7 +136,7 @@ public final class Model: Layer {
                 known = recorded
             }
             guard known.count == node.inputs.count else {
-                node.outputShapes = nil
+                node.outputShapes = node.layer.inputIndependentOutputShapes
                 continue
             }
             do {
@@ -160,6 +160,34 @@ public final class Model: Layer {
                 throw ModelError(layer: label, "output refers to tensor \(ref.index) of layer '\(nodes[ref.node].layer.name)', which has \(shapes.count) outputs")
             }
         }
+    }
+
+    /// Keras 2 files record no build shapes, but past a layer kconv cannot compute (a Lambda) the weights
+    /// the file holds for the layer reading it tell that layer's input: a Dense's kernel rows, a
+    /// convolution's input channels. The unknown layer is taken to keep its input's shape but for the last
+    /// axis, which must then be the one size for which the reader declares exactly the weights the file
+    /// holds; shape inference runs again from there. Returns the layers built by this second pass (their
+    /// weights, adopted as the file holds them, are to be bound again).
+    package func inferShapesFromFileWeights() throws -> [Layer] {
+        let unbuilt = layers.filter { $0.builtInputShapes == nil }
+        let calledOnce = Self.layersCalledOnce(nodes)
+        var inferred = false
+        for reader in nodes where reader.outputShapes == nil && reader.inputs.count == 1 && reader.keywordInputs.isEmpty {
+            let layer = reader.layer
+            let held = layer.weights.map(\.shape)
+            guard layer.builtInputShapes == nil, !held.isEmpty, layer.sublayers.isEmpty, !(layer is Model),
+                  calledOnce.contains(ObjectIdentifier(layer)),
+                  let template = nodes[reader.inputs[0].node].inputs.first.flatMap(shape(of:)), !template.isEmpty else { continue }
+            let candidates = Set(held.joined()).map { template.dropLast() + [$0] }.filter { shape in
+                (try? layer.makeWeights([shape]).map(\.shape)) == held
+            }
+            guard candidates.count == 1 else { continue }
+            layer.recordedInputShapes = candidates
+            inferred = true
+        }
+        guard inferred else { return [] }
+        try inferShapes(inputLayers.map(\.batchShape))
+        return unbuilt.filter { $0.builtInputShapes != nil }
     }
 
     private static func layersCalledOnce(_ nodes: [Node]) -> Set<ObjectIdentifier> {
