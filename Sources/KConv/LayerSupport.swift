@@ -7,45 +7,45 @@ import KConvONNX
 /// What kconv does with each Keras class it implements (`kconv layers`), found out from the code rather than
 /// listed: every class of the registry is built from its example (`Layer.examples`), run in the engine, and
 /// its config written for each Keras generation kconv writes, through the same code a conversion uses.
-public struct LayerSupport: Sendable {
+package struct LayerSupport: Sendable {
     /// A Keras generation kconv does not write the class for, and why.
-    public struct Refusal: Sendable, Equatable {
-        public var target: KerasDialect
-        public var reason: String
+    package struct Refusal: Sendable, Equatable {
+        package var target: KerasDialect
+        package var reason: String
     }
 
-    public var className: String
+    package var className: String
     /// Older and alternative names read as this class (`Convolution2D`, `AtrousConvolution2D`).
-    public var legacyNames: [String]
+    package var legacyNames: [String]
     /// Why the example did not build, lower to the engine's operations and run; nil when it did.
-    public var runFailure: String?
+    package var runFailure: String?
     /// The generations kconv writes that cannot hold the class, in `writtenGenerations` order.
-    public var refusals: [Refusal]
+    package var refusals: [Refusal]
     /// Why the example's graph does not translate to ONNX; nil when it does.
-    public var onnxFailure: String?
+    package var onnxFailure: String?
 
-    public var runs: Bool { runFailure == nil }
+    package var runs: Bool { runFailure == nil }
 
     /// The Keras generations kconv writes configs in, in the order of the formats that hold them.
-    public static var writtenGenerations: [KerasDialect] {
+    package static var writtenGenerations: [KerasDialect] {
         ConversionFormat.allCases.flatMap(\.targets).reduce(into: []) { list, target in
             if !list.contains(target) { list.append(target) }
         }
     }
 
     /// The generations the class is written for.
-    public var targets: [KerasDialect] {
+    package var targets: [KerasDialect] {
         Self.writtenGenerations.filter { target in !refusals.contains { $0.target == target } }
     }
 
     /// The formats that can hold the class: the Keras formats written in a generation it is written for,
     /// and ONNX when its graph translates.
-    public var formats: [ConversionFormat] {
+    package var formats: [ConversionFormat] {
         ConversionFormat.allCases.filter { $0 == .onnx ? onnxFailure == nil : !Set($0.targets).isDisjoint(with: targets) }
     }
 
     /// One entry per Keras class of the registry, in registry order.
-    public static func all() -> [LayerSupport] {
+    package static func all() -> [LayerSupport] {
         LayerRegistry.layerTypes.flatMap { type in type.kerasClassNames.map { probe(type, $0) } }
     }
 
@@ -181,10 +181,10 @@ public struct LayerSupport: Sendable {
 }
 
 /// `kconv layers`: the support table as text, Markdown (README.md's "Supported layers") or JSON.
-public struct LayerSupportTable: Sendable {
-    public let rows: [LayerSupport]
+package struct LayerSupportTable: Sendable {
+    package let rows: [LayerSupport]
 
-    public init(_ rows: [LayerSupport] = LayerSupport.all()) {
+    package init(_ rows: [LayerSupport] = LayerSupport.all()) {
         self.rows = rows
     }
 
@@ -206,7 +206,7 @@ public struct LayerSupportTable: Sendable {
     }
 
     /// An aligned table, one line per class.
-    public var text: String {
+    package var text: String {
         let table = [Self.headers] + rows.map { Self.cells($0, code: { $0 }) }
         let widths = Self.headers.indices.map { column in table.map { $0[column].count }.max() ?? 0 }
         return table.map { cells in
@@ -215,7 +215,7 @@ public struct LayerSupportTable: Sendable {
     }
 
     /// A Markdown table, as README.md's "Supported layers" holds it.
-    public var markdown: String {
+    package var markdown: String {
         let escape = { (text: String) in text.replacingOccurrences(of: "|", with: "\\|") }
         let lines = [Self.headers, Self.headers.map { _ in "---" }] + rows.map { Self.cells($0, code: { "`\($0)`" }).map(escape) }
         return lines.map { "| " + $0.joined(separator: " | ") + " |" }.joined(separator: "\n") + "\n"
@@ -223,7 +223,7 @@ public struct LayerSupportTable: Sendable {
 
     /// One JSON array: per class `class_name`, `legacy_names`, `runs`, `run_failure`, `formats`, `targets`
     /// (Keras generations), `refusals` (`target`, `reason`) and `onnx_failure`.
-    public var json: JSONValue {
+    package var json: JSONValue {
         .array(rows.map { row in
             var object = JSONObject()
             object["class_name"] = .string(row.className)

@@ -22,7 +22,7 @@ public enum ConversionFormat: String, Sendable, CaseIterable {
 
     /// The Keras generations whose configs this format holds: `.h5` and TensorFlow.js Keras 2, `.keras` Keras 3,
     /// a JSON config either, ONNX none.
-    public var targets: [KerasDialect] {
+    package var targets: [KerasDialect] {
         switch self {
         case .h5, .tfjs: [.keras2]
         case .keras: [.keras3]
@@ -65,11 +65,28 @@ public enum ConversionFormat: String, Sendable, CaseIterable {
     }
 }
 
+/// The Keras generation whose vocabulary a written config speaks.
+public enum KerasGeneration: Sendable {
+    /// Keras 2 (tf-keras): what `.h5` files and TensorFlow.js models hold.
+    case keras2
+    /// Keras 3: what `.keras` archives hold.
+    case keras3
+
+    package var dialect: KerasDialect { self == .keras2 ? .keras2 : .keras3 }
+}
+
+/// What `LoadedModel.convert` writes, and how.
 public struct ConversionOptions: Sendable {
     public var format: ConversionFormat
     /// The vocabulary written: `.h5` is always Keras 2 and `.keras` Keras 3; a JSON config may be either.
-    public var target: KerasDialect
-    public var export: ExportOptions
+    package var target: KerasDialect
+    package var export: ExportOptions
+    /// Write Keras 1/2 `hard_sigmoid` as Keras 3's (`relu6(x+3)/6`), or the reverse, where the target has
+    /// only the other; without it such a model is refused.
+    public var approximateHardSigmoid: Bool {
+        get { export.approximateHardSigmoid }
+        set { export.approximateHardSigmoid = newValue }
+    }
     /// Replace existing output files.
     public var force: Bool
     /// Reload what was written and compare it with the source before putting it in place.
@@ -86,7 +103,16 @@ public struct ConversionOptions: Sendable {
     /// tensorflowjs's shard size, 4 MiB.
     public static let defaultShardSize = TFJSLayout.defaultShardSize
 
-    public init(format: ConversionFormat, target: KerasDialect? = nil, export: ExportOptions = ExportOptions(),
+    /// Options for writing `format`; `keras` picks the vocabulary of a JSON config (Keras 2 unless told); the
+    /// other formats have one.
+    public init(format: ConversionFormat, keras: KerasGeneration? = nil, approximateHardSigmoid: Bool = false,
+                force: Bool = false, check: Bool = true, shardSize: Int = ConversionOptions.defaultShardSize, opset: Int? = nil,
+                float16: Bool = false) {
+        self.init(format: format, target: keras?.dialect, export: ExportOptions(approximateHardSigmoid: approximateHardSigmoid),
+                  force: force, check: check, shardSize: shardSize, opset: opset, float16: float16)
+    }
+
+    package init(format: ConversionFormat, target: KerasDialect?, export: ExportOptions = ExportOptions(),
                 force: Bool = false, check: Bool = true, shardSize: Int = ConversionOptions.defaultShardSize, opset: Int? = nil,
                 float16: Bool = false) {
         self.format = format
@@ -100,10 +126,11 @@ public struct ConversionOptions: Sendable {
     }
 }
 
+/// What a conversion did.
 public struct ConversionReport: Sendable {
     /// The files written, in place.
     public var files: [String]
-    public var target: KerasDialect
+    package var target: KerasDialect
     /// Approximations and other changes the conversion made.
     public var notes: [String]
     /// What the check compared, or nil when skipped.
@@ -114,9 +141,9 @@ public struct ConversionReport: Sendable {
 /// the destination's directory, under the final file names; it is reloaded from there and compared with the source
 /// (layers, shapes, bit-identical weights, outputs on seeded inputs), and only then put in place as one
 /// `OutputTransaction`; any failure leaves the old files and nothing else. Inputs are never written.
-public enum ModelConverter {
+package enum ModelConverter {
     /// Writes `source` at `path`; for `.tfjs`, `path` may be a directory, which gets a `model.json`.
-    public static func convert(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
+    package static func convert(_ source: KerasModel, to path: String, options: ConversionOptions) throws -> ConversionReport {
         try locating(file: source.path) { try source.model.requireGraph() }
         if options.format == .onnx { return try convertToONNX(source, to: path, options: options) }
         guard !options.float16 else { throw ModelError(file: path, "float16 weights are written to ONNX only") }
@@ -287,7 +314,7 @@ public enum ModelConverter {
     }
 
     /// Where a JSON config's weights go: `model.json` → `model.weights.h5`.
-    public static func weightsPath(forJSON path: String) -> String {
+    package static func weightsPath(forJSON path: String) -> String {
         let url = URL(fileURLWithPath: path)
         let stem = url.pathExtension.lowercased() == "json" ? url.deletingPathExtension().lastPathComponent : url.lastPathComponent
         return url.deletingLastPathComponent().appendingPathComponent(stem + ".weights.h5").path

@@ -6,54 +6,54 @@ import KConvKeras
 /// What differs between two model files, in any formats and Keras versions: layers added, removed or
 /// renamed, config fields (both written in Keras 3's vocabulary first, so a Keras 2 file and its Keras 3
 /// conversion agree), weights (shape changes, largest differences), then outputs on seeded inputs.
-public struct ModelDiff {
+package struct ModelDiff {
     /// A layer of one model paired with a layer of the other.
-    public struct RenamedLayer: Sendable {
-        public var from: String
-        public var to: String
+    package struct RenamedLayer: Sendable {
+        package var from: String
+        package var to: String
     }
 
     /// A config field that differs in a layer both models hold; `nil` where a side lacks the field.
-    public struct ConfigDifference: Sendable {
-        public var layer: String
-        public var field: String
-        public var a: String?
-        public var b: String?
+    package struct ConfigDifference: Sendable {
+        package var layer: String
+        package var field: String
+        package var a: String?
+        package var b: String?
     }
 
     /// A weight that differs: in shape, or in values by more than the tolerance.
-    public struct WeightDifference: Sendable {
-        public var layer: String
-        public var weight: String
-        public var shapeA: [Int]?
-        public var shapeB: [Int]?
-        public var maxAbsolute: Float?
-        public var maxRelative: Float?
+    package struct WeightDifference: Sendable {
+        package var layer: String
+        package var weight: String
+        package var shapeA: [Int]?
+        package var shapeB: [Int]?
+        package var maxAbsolute: Float?
+        package var maxRelative: Float?
     }
 
-    public var added: [String] = []
-    public var removed: [String] = []
-    public var renamed: [RenamedLayer] = []
-    public var configs: [ConfigDifference] = []
-    public var weights: [WeightDifference] = []
+    package var added: [String] = []
+    package var removed: [String] = []
+    package var renamed: [RenamedLayer] = []
+    package var configs: [ConfigDifference] = []
+    package var weights: [WeightDifference] = []
     /// Weight arrays compared value by value (same shape in both).
-    public var weightsCompared = 0
+    package var weightsCompared = 0
     /// Layers whose weights were not compared: a config read without its weights file.
-    public var weightsNotLoaded: [String] = []
+    package var weightsNotLoaded: [String] = []
     /// The outputs on seeded inputs, when kconv could run both models on the same inputs.
-    public var outputs: VerificationReport?
+    package var outputs: VerificationReport?
     /// Why the outputs were not compared.
-    public var outputsNotCompared: String?
-    public let weightsTolerance: Float
+    package var outputsNotCompared: String?
+    package let weightsTolerance: Float
 
     /// Nothing differs (outputs, when compared, within tolerance).
-    public var isEquivalent: Bool {
+    package var isEquivalent: Bool {
         added.isEmpty && removed.isEmpty && renamed.isEmpty && configs.isEmpty && weights.isEmpty && outputs?.passed != false
     }
 
     /// Compares `a` with `b`; weights differ when some element differs by more than `weightsTolerance`,
     /// outputs when one leaves `|b − a| ≤ atol + rtol·|a|`.
-    public static func compare(_ a: KerasModel, _ b: KerasModel, weightsTolerance: Float = 0,
+    package static func compare(_ a: KerasModel, _ b: KerasModel, weightsTolerance: Float = 0,
                                atol: Float = 1e-5, rtol: Float = 1e-4) throws -> ModelDiff {
         // A subclassed model has no layers to pair, and diff runs both models.
         for model in [a, b] { try locating(file: model.path) { try model.model.requireGraph() } }
@@ -172,7 +172,7 @@ public struct ModelDiff {
 
 extension ModelDiff {
     /// The report a user reads: one line per difference, then the verdict.
-    public var text: String {
+    package var text: String {
         var lines: [String] = []
         lines += removed.map { "removed: \($0)" }
         lines += added.map { "added: \($0)" }
@@ -197,7 +197,7 @@ extension ModelDiff {
     }
 
     /// The same as one JSON object.
-    public var json: JSONValue {
+    package var json: JSONValue {
         let shape = { (shape: [Int]?) -> JSONValue in shape.map { .array($0.map { .int(Int64($0)) }) } ?? .null }
         let number = { (value: Float?) -> JSONValue in value.map { .double(Double($0)) } ?? .null }
         var object: JSONObject = [

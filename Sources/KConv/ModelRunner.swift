@@ -6,7 +6,7 @@ import KConvGraph
 extension Model {
     /// Lowers the model and reads every weight value into the plan; call once before `predict` (predict
     /// does it on first use).
-    public func prepareForInference() throws {
+    package func prepareForInference() throws {
         let lowered = try lowered()
         let plan = try Plan(lowered.graph)
         plan.largestValue = MemoryBudget.current.bytes
@@ -14,19 +14,19 @@ extension Model {
     }
 
     /// Runs the model on `inputs` (one tensor per model input, batch first) and returns its outputs.
-    public func predict(_ inputs: [Tensor]) throws -> [Tensor] {
+    package func predict(_ inputs: [Tensor]) throws -> [Tensor] {
         try run(inputs.map(Plan.Slot.tensor), keepingLayerOutputs: false).outputs
     }
 
     /// Runs the model on NumPy arrays (one per model input, in input order). An integer array feeding an
     /// integer input (an Embedding's token ids) stays exact at any size; everything else computes in float32.
-    public func predict(arrays: [NumPyArray]) throws -> [Tensor] {
+    package func predict(arrays: [NumPyArray]) throws -> [Tensor] {
         try run(inputSlots(arrays), keepingLayerOutputs: false).outputs
     }
 
     /// Runs the model on NumPy arrays and returns its outputs in the dtypes Keras gives them: integer outputs
     /// (bucket and lookup indices) as integers, exact at any size, boolean ones as bool, the rest float32.
-    public func predictArrays(_ arrays: [NumPyArray]) throws -> [NumPyArray] {
+    package func predictArrays(_ arrays: [NumPyArray]) throws -> [NumPyArray] {
         let (slots, graph) = try runPlan(inputSlots(arrays), retain: [])
         return try zip(slots.outputs, graph.outputs).enumerated().map { index, pair in
             guard let slot = pair.0 else { throw EngineError("model output \(index) was not computed") }

@@ -1,13 +1,13 @@
 import KConvGraph
 /// What an operation over a whole layer call (a merge, a concatenation) receives: tensors with their masks.
-public struct LayerCall {
-    public var inputs: [Tensor]
+package struct LayerCall {
+    package var inputs: [Tensor]
     /// One per positional input: the Keras mask flowing with it, if any.
-    public var masks: [Mask?]
+    package var masks: [Mask?]
     /// Tensors passed by keyword (`initial_state`, `mask`), as the node recorded them.
-    public var keywordInputs: [String: [Tensor]] = [:]
+    package var keywordInputs: [String: [Tensor]] = [:]
 
-    public init(inputs: [Tensor], masks: [Mask?]? = nil, keywordInputs: [String: [Tensor]] = [:]) {
+    package init(inputs: [Tensor], masks: [Mask?]? = nil, keywordInputs: [String: [Tensor]] = [:]) {
         self.inputs = inputs
         self.masks = masks ?? Array(repeating: nil, count: inputs.count)
         self.keywordInputs = keywordInputs
@@ -20,9 +20,9 @@ public struct LayerCall {
 }
 
 /// What one layer call produces: its output tensors and the mask that flows with each.
-public struct LayerOutput {
-    public var tensors: [Tensor]
-    public var masks: [Mask?]
+package struct LayerOutput {
+    package var tensors: [Tensor]
+    package var masks: [Mask?]
 
     package init(_ tensors: [Tensor], masks: [Mask?]? = nil) {
         self.tensors = tensors

@@ -1,23 +1,23 @@
 import KConvGraph
 /// A dense Float32 tensor in C (row-major) order: the engine's one value type.
-public struct Tensor: Equatable, Sendable {
-    public var shape: [Int]
-    public var values: [Float]
+package struct Tensor: Equatable, Sendable {
+    package var shape: [Int]
+    package var values: [Float]
 
     /// A tensor over `values`, which must hold exactly `shape`'s element count.
-    public init(shape: [Int], values: [Float]) {
+    package init(shape: [Int], values: [Float]) {
         precondition(shape.reduce(1, *) == values.count, "tensor shape \(shape) does not match \(values.count) values")
         self.shape = shape
         self.values = values
     }
 
-    public init(zeros shape: [Int]) {
+    package init(zeros shape: [Int]) {
         self.shape = shape
         values = [Float](repeating: 0, count: shape.reduce(1, *))
     }
 
-    public var count: Int { values.count }
-    public var rank: Int { shape.count }
+    package var count: Int { values.count }
+    package var rank: Int { shape.count }
 
     /// The same values under another shape with the same element count.
     package func reshaped(_ newShape: [Int]) -> Tensor { Tensor(shape: newShape, values: values) }
@@ -30,11 +30,11 @@ public struct Tensor: Equatable, Sendable {
 }
 
 /// Whole numbers in C order, exact at any size: integer model inputs (an Embedding's token ids).
-public struct IndexTensor: Equatable, Sendable {
-    public var shape: [Int]
-    public var values: [Int64]
+package struct IndexTensor: Equatable, Sendable {
+    package var shape: [Int]
+    package var values: [Int64]
 
-    public init(shape: [Int], values: [Int64]) {
+    package init(shape: [Int], values: [Int64]) {
         precondition(shape.reduce(1, *) == values.count, "index tensor shape \(shape) does not match \(values.count) values")
         self.shape = shape
         self.values = values
@@ -43,11 +43,11 @@ public struct IndexTensor: Equatable, Sendable {
 
 /// Which timesteps of each sample are real (true) or padding (false): shape `[batch, steps]` as Keras
 /// computes it from `Masking` or `Embedding(mask_zero=True)` and passes it down the graph.
-public struct Mask: Equatable, Sendable {
-    public var shape: [Int]
-    public var values: [Bool]
+package struct Mask: Equatable, Sendable {
+    package var shape: [Int]
+    package var values: [Bool]
 
-    public init(shape: [Int], values: [Bool]) {
+    package init(shape: [Int], values: [Bool]) {
         precondition(shape.reduce(1, *) == values.count, "mask shape \(shape) does not match \(values.count) values")
         self.shape = shape
         self.values = values

@@ -3,7 +3,7 @@
 /// The same name can mean different maths in different Keras generations: `hard_sigmoid` is
 /// `clip(0.2x + 0.5, 0, 1)` in Keras 1/2 and `relu6(x + 3) / 6` in Keras 3. Those get distinct cases,
 /// chosen from the file's dialect on import, so a model never silently changes its function.
-public enum Activation: Equatable, Sendable, CustomStringConvertible {
+package enum Activation: Equatable, Sendable, CustomStringConvertible {
     case linear, relu, relu6, sigmoid, tanh, softmax, logSoftmax, elu, selu, softplus, softsign
     case swish, gelu, exponential, mish, hardSwish, logSigmoid, leakyRelu
     /// Keras 1/2 `hard_sigmoid`: `clip(0.2x + 0.5, 0, 1)`.
@@ -30,7 +30,7 @@ public enum Activation: Equatable, Sendable, CustomStringConvertible {
     case unknown(String)
 
     /// The config name Keras uses for this function.
-    public var name: String {
+    package var name: String {
         switch self {
         case .linear: "linear"
         case .relu: "relu"
@@ -67,7 +67,7 @@ public enum Activation: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .hardSigmoidLinear: "hard_sigmoid (Keras 1/2: clip(0.2x+0.5, 0, 1))"
         case .hardSigmoidRelu6: "hard_sigmoid (Keras 3: relu6(x+3)/6)"

@@ -1,12 +1,12 @@
 /// An element type, as Keras configs, NumPy headers, HDF5 datasets and ONNX tensors name them.
-public enum DType: String, Sendable, CaseIterable, CustomStringConvertible {
+package enum DType: String, Sendable, CaseIterable, CustomStringConvertible {
     case float16, bfloat16, float32, float64
     case int8, int16, int32, int64
     case uint8, uint16, uint32, uint64
     case bool, string
 
     /// Bytes per element (strings: none fixed).
-    public var itemSize: Int {
+    package var itemSize: Int {
         switch self {
         case .bool, .int8, .uint8: 1
         case .float16, .bfloat16, .int16, .uint16: 2
@@ -16,13 +16,13 @@ public enum DType: String, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
-    public var isFloatingPoint: Bool { [.float16, .bfloat16, .float32, .float64].contains(self) }
-    public var isInteger: Bool { [.int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64].contains(self) }
+    package var isFloatingPoint: Bool { [.float16, .bfloat16, .float32, .float64].contains(self) }
+    package var isInteger: Bool { [.int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64].contains(self) }
 
     /// A Keras dtype name or mixed-precision policy name: `"float32"`, `"int64"`, `"mixed_float16"` (whose
     /// variables are float32 and whose computations float16: the compute dtype is returned). `"float"` and
     /// `"double"` are the older spellings; nil for a name no Keras writes.
-    public init?(kerasName name: String) {
+    package init?(kerasName name: String) {
         let compute = name.hasPrefix("mixed_") ? String(name.dropFirst(6)) : name
         switch compute {
         case "float", "float_": self = .float32
@@ -34,5 +34,5 @@ public enum DType: String, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 }

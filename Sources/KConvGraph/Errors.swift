@@ -2,20 +2,20 @@
 ///
 /// The description reads like `model.h5: layer 'conv2d_3' (Conv2D): config.strides: expected 2 ints, found 3`;
 /// deeper code fills `field`, the graph builder adds `layer`, the file loader adds `file`.
-public struct ModelError: Error, CustomStringConvertible, Equatable {
-    public var file: String?
-    public var layer: String?
-    public var field: String?
-    public var message: String
+package struct ModelError: Error, CustomStringConvertible, Equatable {
+    package var file: String?
+    package var layer: String?
+    package var field: String?
+    package var message: String
 
-    public init(file: String? = nil, layer: String? = nil, field: String? = nil, _ message: String) {
+    package init(file: String? = nil, layer: String? = nil, field: String? = nil, _ message: String) {
         self.file = file
         self.layer = layer
         self.field = field
         self.message = message
     }
 
-    public var description: String {
+    package var description: String {
         var parts: [String] = []
         if let file { parts.append(file) }
         if let layer { parts.append(layer) }
@@ -59,15 +59,15 @@ extension ModelError {
 
 /// An error that names the file it happened in (the HDF5 wrapper's), so `locating` keeps that file and
 /// adds only what the caller knows.
-public protocol FileLocatedError: Error {
+package protocol FileLocatedError: Error {
     var filePath: String { get }
     /// The message without the file: `/model_weights/dense: open group: not found`.
     var messageWithinFile: String { get }
 }
 
 /// Errors of the numeric engine, each naming the input or layer at fault.
-public struct EngineError: Error, CustomStringConvertible, Equatable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+package struct EngineError: Error, CustomStringConvertible, Equatable {
+    package var message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { message }
 }

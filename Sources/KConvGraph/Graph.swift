@@ -1,9 +1,9 @@
 /// A dimension of a value's shape: a size, or a name for a size known only at run time (`batch`, `time`).
-public enum Dim: Hashable, Sendable, CustomStringConvertible {
+package enum Dim: Hashable, Sendable, CustomStringConvertible {
     case size(Int)
     case symbol(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .size(let size): String(size)
         case .symbol(let name): name
@@ -12,32 +12,32 @@ public enum Dim: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// What a graph value holds: its element type and its shape, where known. Masks are bool values.
-public struct ValueType: Hashable, Sendable {
-    public var dtype: DType
+package struct ValueType: Hashable, Sendable {
+    package var dtype: DType
     /// nil when the shape cannot be known before running (downstream of a layer kconv cannot compute).
-    public var shape: [Dim]?
+    package var shape: [Dim]?
 
-    public init(dtype: DType, shape: [Dim]?) {
+    package init(dtype: DType, shape: [Dim]?) {
         self.dtype = dtype
         self.shape = shape
     }
 }
 
 /// One value of a graph: produced by a node, fed as a model input, or a constant.
-public struct ValueID: Hashable, Sendable, Comparable {
-    public let index: Int
-    public static func < (a: ValueID, b: ValueID) -> Bool { a.index < b.index }
+package struct ValueID: Hashable, Sendable, Comparable {
+    package let index: Int
+    package static func < (a: ValueID, b: ValueID) -> Bool { a.index < b.index }
 }
 
 /// A weight a graph reads: its values are read when a plan is built, never while building the graph.
-public struct Constant {
+package struct Constant {
     /// The layer that owns it and its name there, for messages.
-    public let origin: String
-    public let name: String
-    public let shape: [Int]
-    public let read: () throws -> [Float]
+    package let origin: String
+    package let name: String
+    package let shape: [Int]
+    package let read: () throws -> [Float]
 
-    public init(origin: String, name: String, shape: [Int], read: @escaping () throws -> [Float]) {
+    package init(origin: String, name: String, shape: [Int], read: @escaping () throws -> [Float]) {
         self.origin = origin
         self.name = name
         self.shape = shape
@@ -47,32 +47,32 @@ public struct Constant {
 
 /// One operation of a graph: what it computes, which values it reads (nil: an optional input left out, such
 /// as an absent mask) and which it produces, and the Keras layer call it came from.
-public struct GraphNode {
-    public var op: Op
-    public var inputs: [ValueID?]
-    public var outputs: [ValueID]
+package struct GraphNode {
+    package var op: Op
+    package var inputs: [ValueID?]
+    package var outputs: [ValueID]
     /// `layer 'dense' (Dense)`, for messages.
-    public var origin: String
+    package var origin: String
 }
 
 /// A model lowered to operations on typed values: the form the engine plans and runs, and the ONNX writer
 /// translates. Nodes are in a valid execution order; values are numbered as they are created.
-public struct Graph {
-    public private(set) var types: [ValueType] = []
-    public private(set) var nodes: [GraphNode] = []
-    public private(set) var constants: [ValueID: Constant] = [:]
-    public var inputs: [ValueID] = []
-    public var outputs: [ValueID] = []
+package struct Graph {
+    package private(set) var types: [ValueType] = []
+    package private(set) var nodes: [GraphNode] = []
+    package private(set) var constants: [ValueID: Constant] = [:]
+    package var inputs: [ValueID] = []
+    package var outputs: [ValueID] = []
 
-    public init() {}
+    package init() {}
 
     /// A new value of `type`, not yet produced by anything.
-    public mutating func newValue(_ type: ValueType) -> ValueID {
+    package mutating func newValue(_ type: ValueType) -> ValueID {
         types.append(type)
         return ValueID(index: types.count - 1)
     }
 
-    public mutating func constant(_ constant: Constant) -> ValueID {
+    package mutating func constant(_ constant: Constant) -> ValueID {
         let id = newValue(ValueType(dtype: .float32, shape: constant.shape.map(Dim.size)))
         constants[id] = constant
         return id
@@ -80,11 +80,11 @@ public struct Graph {
 
     /// Adds `op` reading `inputs`; returns the values it produces, one per type in `outputs`.
     @discardableResult
-    public mutating func add(_ op: Op, inputs: [ValueID?], outputs: [ValueType], origin: String) -> [ValueID] {
+    package mutating func add(_ op: Op, inputs: [ValueID?], outputs: [ValueType], origin: String) -> [ValueID] {
         let ids = outputs.map { newValue($0) }
         nodes.append(GraphNode(op: op, inputs: inputs, outputs: ids, origin: origin))
         return ids
     }
 
-    public func type(of value: ValueID) -> ValueType { types[value.index] }
+    package func type(of value: ValueID) -> ValueType { types[value.index] }
 }

@@ -1,8 +1,8 @@
 /// A dense n-dimensional array in C (row-major) order with its element type: what crosses the boundary of
 /// a model (inputs, outputs, NumPy files) and what weights and constants hold. Integers stay exact at any
 /// size; 16-bit floats are kept as their widened values with their dtype recorded.
-public struct NDArray: Equatable, Sendable {
-    public enum Storage: Equatable, Sendable {
+package struct NDArray: Equatable, Sendable {
+    package enum Storage: Equatable, Sendable {
         /// float16, bfloat16 and float32 values (widened exactly to Float).
         case float([Float])
         case double([Double])
@@ -11,7 +11,7 @@ public struct NDArray: Equatable, Sendable {
         case bool([Bool])
         case string([String])
 
-        public var count: Int {
+        package var count: Int {
             switch self {
             case .float(let values): values.count
             case .double(let values): values.count
@@ -22,13 +22,13 @@ public struct NDArray: Equatable, Sendable {
         }
     }
 
-    public let dtype: DType
-    public let shape: [Int]
-    public let storage: Storage
+    package let dtype: DType
+    package let shape: [Int]
+    package let storage: Storage
 
     /// An array over `storage`, which must hold exactly `shape`'s element count in the representation
     /// `dtype` uses, or nil.
-    public init?(dtype: DType, shape: [Int], storage: Storage) {
+    package init?(dtype: DType, shape: [Int], storage: Storage) {
         guard let count = checkedElementCount(shape), count == storage.count, Self.represents(dtype, storage) else { return nil }
         self.dtype = dtype
         self.shape = shape
@@ -36,17 +36,17 @@ public struct NDArray: Equatable, Sendable {
     }
 
     /// A float32 array.
-    public init(shape: [Int], floats: [Float]) {
+    package init(shape: [Int], floats: [Float]) {
         precondition(checkedElementCount(shape) == floats.count, "shape \(shape) does not match \(floats.count) values")
         dtype = .float32
         self.shape = shape
         storage = .float(floats)
     }
 
-    public var count: Int { storage.count }
+    package var count: Int { storage.count }
 
     /// The values as Float32, the engine's compute type (integers beyond 2²⁴ round; strings are nil).
-    public var floats: [Float]? {
+    package var floats: [Float]? {
         switch storage {
         case .float(let values): values
         case .double(let values): values.map(Float.init)
@@ -57,7 +57,7 @@ public struct NDArray: Equatable, Sendable {
     }
 
     /// The values as exact integers: integer and bool arrays, and float arrays whose every value is whole.
-    public var integers: [Int64]? {
+    package var integers: [Int64]? {
         switch storage {
         case .integer(let values): return values
         case .bool(let values): return values.map { $0 ? 1 : 0 }
@@ -83,7 +83,7 @@ public struct NDArray: Equatable, Sendable {
 }
 
 /// The element count of a shape, or nil for a negative dimension or a product past `Int.max`.
-public func checkedElementCount(_ shape: [Int]) -> Int? {
+package func checkedElementCount(_ shape: [Int]) -> Int? {
     var total = 1
     for dim in shape {
         guard dim >= 0 else { return nil }

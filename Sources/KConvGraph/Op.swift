@@ -1,7 +1,7 @@
 
 /// What a graph node computes. Inputs and outputs are listed per case; a mask is a bool value, and an
 /// optional input (`bias?`) is a nil entry when absent.
-public enum Op {
+package enum Op {
     /// `activation(x · W + b)` over the last axis. `[x, kernel (in, units), bias?]` → `[y]`.
     case dense(activation: Activation)
     /// An activation function, elementwise (softmax-like ones over the last axis). `[x]` → `[y]`.
@@ -143,15 +143,15 @@ public enum Op {
 }
 
 
-public enum MergeOperation: String, Sendable { case add, subtract, multiply, average, maximum, minimum }
+package enum MergeOperation: String, Sendable { case add, subtract, multiply, average, maximum, minimum }
 
 /// Keras's elementwise merge layers. `keras3Masks`: masks merge as Keras 3 does (OR, and Multiply,
 /// Maximum and Minimum look at them) rather than as tf.keras (AND).
-public struct MergeOp: Sendable {
-    public var operation: MergeOperation
-    public var keras3Masks: Bool
+package struct MergeOp: Sendable {
+    package var operation: MergeOperation
+    package var keras3Masks: Bool
 
-    public init(operation: MergeOperation, keras3Masks: Bool) {
+    package init(operation: MergeOperation, keras3Masks: Bool) {
         self.operation = operation
         self.keras3Masks = keras3Masks
     }
@@ -159,11 +159,11 @@ public struct MergeOp: Sendable {
 
 /// Concatenation along `axis` (negative counts from the end). `keras3Masks`: along the feature axis the
 /// masks OR (Keras 3) rather than AND (tf.keras).
-public struct ConcatenateOp: Sendable {
-    public var axis: Int
-    public var keras3Masks: Bool
+package struct ConcatenateOp: Sendable {
+    package var axis: Int
+    package var keras3Masks: Bool
 
-    public init(axis: Int, keras3Masks: Bool) {
+    package init(axis: Int, keras3Masks: Bool) {
         self.axis = axis
         self.keras3Masks = keras3Masks
     }
@@ -171,12 +171,12 @@ public struct ConcatenateOp: Sendable {
 
 /// `batch_dot` along `axes` (one per input); with `normalize`, cosine similarity, each input first
 /// L2-normalised with its norm floored at `normFloor` (tf.keras 1e-6, Keras 3 1e-7).
-public struct DotOp: Sendable {
-    public var axes: [Int]
-    public var normalize: Bool
-    public var normFloor: Double
+package struct DotOp: Sendable {
+    package var axes: [Int]
+    package var normalize: Bool
+    package var normFloor: Double
 
-    public init(axes: [Int], normalize: Bool, normFloor: Double) {
+    package init(axes: [Int], normalize: Bool, normFloor: Double) {
         self.axes = axes
         self.normalize = normalize
         self.normFloor = normFloor
@@ -184,10 +184,10 @@ public struct DotOp: Sendable {
 }
 
 /// Keras Softmax over `axes` (Keras 3 takes several), masked positions left out as `masking` says.
-public struct SoftmaxOp: Sendable {
+package struct SoftmaxOp: Sendable {
     /// How masked positions are left out. They differ only where a whole row is masked: an offset or a
     /// replacement leaves every position of it equal (a uniform row), zeroing gives zeros.
-    public enum Masking: Sendable {
+    package enum Masking: Sendable {
         /// `x + (1 − mask) · −1e9`: tf.keras's Softmax, and both Kerases' Attention layers (`scores − 1e9`).
         case offset
         /// Masked logits replaced by a large negative number: tf.keras's Softmax with `robust_masking`, and
@@ -197,10 +197,10 @@ public struct SoftmaxOp: Sendable {
         case replaceAndZero
     }
 
-    public var axes: [Int]
-    public var masking: Masking
+    package var axes: [Int]
+    package var masking: Masking
 
-    public init(axes: [Int], masking: Masking) {
+    package init(axes: [Int], masking: Masking) {
         self.axes = axes
         self.masking = masking
     }
@@ -209,17 +209,17 @@ public struct SoftmaxOp: Sendable {
 /// A two-operand einsum such as `abc,cde->abde`: each term names its operand's axes by letters (no ellipsis,
 /// no letter twice in one term, a term may be empty for a scalar); a letter in both operands and not in the
 /// output is summed over, and so is one in a single operand that the output leaves out.
-public struct EinsumOp: Sendable {
-    public var equation: String
-    public var activation: Activation
+package struct EinsumOp: Sendable {
+    package var equation: String
+    package var activation: Activation
 
-    public init(equation: String, activation: Activation = .linear) {
+    package init(equation: String, activation: Activation = .linear) {
         self.equation = equation
         self.activation = activation
     }
 
     /// The operands' terms and the output's, or nil when `equation` is not `term,term->term` in letters.
-    public var terms: (a: [Character], b: [Character], output: [Character])? {
+    package var terms: (a: [Character], b: [Character], output: [Character])? {
         let sides = equation.split(separator: "->", omittingEmptySubsequences: false)
         guard sides.count == 2 else { return nil }
         let operands = sides[0].split(separator: ",", omittingEmptySubsequences: false)
@@ -233,29 +233,29 @@ public struct EinsumOp: Sendable {
 
 /// `tf.math` functions of one operand: `sqrt`, natural `log`, and `max(x, floor)` (`ops.maximum` with a
 /// constant).
-public enum MathFunction: Sendable, Equatable {
+package enum MathFunction: Sendable, Equatable {
     case sqrt, log
     case atLeast(Float)
 }
 
 /// Elementwise operations on two broadcast operands (ONNX Add, Mul, And, ...); comparisons and `and` give masks.
-public enum BinaryOperation: String, Sendable, CaseIterable {
+package enum BinaryOperation: String, Sendable, CaseIterable {
     case add, subtract, multiply, divide, power, maximum, minimum, and
     case equal, notEqual, greater, greaterEqual, less, lessEqual
 
     /// Whether the result is a mask (bool) rather than numbers.
-    public var givesMask: Bool { ![.add, .subtract, .multiply, .divide, .power, .maximum, .minimum].contains(self) }
+    package var givesMask: Bool { ![.add, .subtract, .multiply, .divide, .power, .maximum, .minimum].contains(self) }
 }
 
 /// A reduction over axes (see `Op.reduce`).
-public struct ReduceOp: Sendable {
-    public enum Kind: String, Sendable { case sum, mean, max, min }
-    public var kind: Kind
+package struct ReduceOp: Sendable {
+    package enum Kind: String, Sendable { case sum, mean, max, min }
+    package var kind: Kind
     /// Non-negative axes; nil for all of them.
-    public var axes: [Int]?
-    public var keepDims: Bool
+    package var axes: [Int]?
+    package var keepDims: Bool
 
-    public init(kind: Kind, axes: [Int]?, keepDims: Bool) {
+    package init(kind: Kind, axes: [Int]?, keepDims: Bool) {
         self.kind = kind
         self.axes = axes
         self.keepDims = keepDims
@@ -263,14 +263,14 @@ public struct ReduceOp: Sendable {
 }
 
 /// One axis of a NumPy basic index (`x[:, 1:3, ::2]`, `x[:, -1]`).
-public enum SliceIndex: Sendable, Equatable {
+package enum SliceIndex: Sendable, Equatable {
     /// Python's `start:stop:step` (nil bounds: the whole axis in the step's direction; step ≠ 0).
     case range(start: Int?, stop: Int?, step: Int)
     /// One position (negative: from the end); the axis is dropped.
     case index(Int)
 
     /// The positions a range selects from an axis of `size`, as Python's `slice.indices` computes them.
-    public func positions(size: Int) -> [Int] {
+    package func positions(size: Int) -> [Int] {
         switch self {
         case .index(let index): return [index < 0 ? index + size : index]
         case .range(let start, let stop, let step):
@@ -285,18 +285,18 @@ public enum SliceIndex: Sendable, Equatable {
     }
 }
 
-public enum PoolReduction: Sendable { case max, average }
+package enum PoolReduction: Sendable { case max, average }
 
 /// Keras's windowed pooling: `poolSize` and `strides` per spatial axis, `valid` or `same` padding (an
 /// average leaves padding out of its count).
-public struct PoolOp: Sendable {
-    public var reduction: PoolReduction
-    public var poolSize: [Int]
-    public var strides: [Int]
-    public var padding: String
-    public var channelsFirst: Bool
+package struct PoolOp: Sendable {
+    package var reduction: PoolReduction
+    package var poolSize: [Int]
+    package var strides: [Int]
+    package var padding: String
+    package var channelsFirst: Bool
 
-    public init(reduction: PoolReduction, poolSize: [Int], strides: [Int], padding: String, channelsFirst: Bool) {
+    package init(reduction: PoolReduction, poolSize: [Int], strides: [Int], padding: String, channelsFirst: Bool) {
         self.reduction = reduction
         self.poolSize = poolSize
         self.strides = strides
@@ -307,12 +307,12 @@ public struct PoolOp: Sendable {
 
 /// Keras 3's adaptive pooling: each spatial axis cut into `outputSize` windows (see `windows`), each
 /// reduced to one value.
-public struct AdaptivePoolOp: Sendable {
-    public var reduction: PoolReduction
-    public var outputSize: [Int]
-    public var channelsFirst: Bool
+package struct AdaptivePoolOp: Sendable {
+    package var reduction: PoolReduction
+    package var outputSize: [Int]
+    package var channelsFirst: Bool
 
-    public init(reduction: PoolReduction, outputSize: [Int], channelsFirst: Bool) {
+    package init(reduction: PoolReduction, outputSize: [Int], channelsFirst: Bool) {
         self.reduction = reduction
         self.outputSize = outputSize
         self.channelsFirst = channelsFirst
@@ -320,7 +320,7 @@ public struct AdaptivePoolOp: Sendable {
 
     /// The windows of an axis of `length` cut into `count`: `[floor(i·L/n), ceil((i+1)·L/n))`, computed in
     /// float32 as Keras 3's `_compute_static_gather_indices` does, start at most `L − 1`, end at most `L`.
-    public static func windows(length: Int, count: Int) -> [Range<Int>] {
+    package static func windows(length: Int, count: Int) -> [Range<Int>] {
         (0..<count).map { i in
             let start = min(Int((Float(i) * Float(length) / Float(count)).rounded(.down)), length - 1)
             let end = min(Int((Float(i + 1) * Float(length) / Float(count)).rounded(.up)), length)
@@ -330,13 +330,13 @@ public struct AdaptivePoolOp: Sendable {
 }
 
 /// Keras's global pooling over `rank` spatial axes; `keepDims` keeps them as size 1.
-public struct GlobalPoolOp: Sendable {
-    public var reduction: PoolReduction
-    public var rank: Int
-    public var channelsFirst: Bool
-    public var keepDims: Bool
+package struct GlobalPoolOp: Sendable {
+    package var reduction: PoolReduction
+    package var rank: Int
+    package var channelsFirst: Bool
+    package var keepDims: Bool
 
-    public init(reduction: PoolReduction, rank: Int, channelsFirst: Bool, keepDims: Bool) {
+    package init(reduction: PoolReduction, rank: Int, channelsFirst: Bool, keepDims: Bool) {
         self.reduction = reduction
         self.rank = rank
         self.channelsFirst = channelsFirst
@@ -346,12 +346,12 @@ public struct GlobalPoolOp: Sendable {
 
 /// Keras BatchNormalization at inference: `axes` hold the channels (tf.keras allows several), for inputs of
 /// `rank` dimensions.
-public struct BatchNormOp: Sendable {
-    public var axes: [Int]
-    public var rank: Int
-    public var epsilon: Double
+package struct BatchNormOp: Sendable {
+    package var axes: [Int]
+    package var rank: Int
+    package var epsilon: Double
 
-    public init(axes: [Int], rank: Int, epsilon: Double) {
+    package init(axes: [Int], rank: Int, epsilon: Double) {
         self.axes = axes
         self.rank = rank
         self.epsilon = epsilon
@@ -361,14 +361,14 @@ public struct BatchNormOp: Sendable {
 /// Keras LayerNormalization over `axes`, for inputs of `rank` dimensions; `subtractsMean` is false for
 /// Keras 3's RMS scaling. `rootMeanSquare`: divide by `sqrt(mean(x²) + epsilon)` rather than by the
 /// variance's root (Keras 3's RMSNormalization).
-public struct LayerNormOp: Sendable {
-    public var axes: [Int]
-    public var rank: Int
-    public var epsilon: Double
-    public var subtractsMean: Bool
-    public var rootMeanSquare: Bool
+package struct LayerNormOp: Sendable {
+    package var axes: [Int]
+    package var rank: Int
+    package var epsilon: Double
+    package var subtractsMean: Bool
+    package var rootMeanSquare: Bool
 
-    public init(axes: [Int], rank: Int, epsilon: Double, subtractsMean: Bool, rootMeanSquare: Bool = false) {
+    package init(axes: [Int], rank: Int, epsilon: Double, subtractsMean: Bool, rootMeanSquare: Bool = false) {
         self.axes = axes
         self.rank = rank
         self.epsilon = epsilon
@@ -378,13 +378,13 @@ public struct LayerNormOp: Sendable {
 }
 
 /// Keras GroupNormalization: `groups` groups of consecutive channels along `axis` of a `rank`-D input.
-public struct GroupNormOp: Sendable {
-    public var axis: Int
-    public var groups: Int
-    public var rank: Int
-    public var epsilon: Double
+package struct GroupNormOp: Sendable {
+    package var axis: Int
+    package var groups: Int
+    package var rank: Int
+    package var epsilon: Double
 
-    public init(axis: Int, groups: Int, rank: Int, epsilon: Double) {
+    package init(axis: Int, groups: Int, rank: Int, epsilon: Double) {
         self.axis = axis
         self.groups = groups
         self.rank = rank
@@ -394,13 +394,13 @@ public struct GroupNormOp: Sendable {
 
 /// `(x − mean) / max(sqrt(variance), floor)`, or with `invert` `mean + x · max(sqrt(variance), floor)`;
 /// `mean` and `variance` hold one value per position along `keptAxes` (row-major) of a `rank`-D input.
-public struct StandardizeOp: Sendable {
-    public var keptAxes: [Int]
-    public var rank: Int
-    public var invert: Bool
-    public var floor: Float
+package struct StandardizeOp: Sendable {
+    package var keptAxes: [Int]
+    package var rank: Int
+    package var invert: Bool
+    package var floor: Float
 
-    public init(keptAxes: [Int], rank: Int, invert: Bool, floor: Float) {
+    package init(keptAxes: [Int], rank: Int, invert: Bool, floor: Float) {
         self.keptAxes = keptAxes
         self.rank = rank
         self.invert = invert
@@ -412,29 +412,29 @@ public struct StandardizeOp: Sendable {
 /// minimum and maximum over axes 1 and 2 of its image (per position along axis 3), as
 /// `x · 255/(max − min) − min · 255/(max − min)` clipped to 0…255; mapped back to `low…high`. Where the
 /// stretch is NaN (a flat channel: 0 · ∞), the input stays.
-public struct AutoContrastOp: Sendable {
-    public var low: Float
-    public var high: Float
+package struct AutoContrastOp: Sendable {
+    package var low: Float
+    package var high: Float
 
-    public init(low: Float, high: Float) {
+    package init(low: Float, high: Float) {
         self.low = low
         self.high = high
     }
 
     /// Whether values are mapped to 0…255 and back (Keras skips both when the range is already that).
-    public var mapsRange: Bool { low != 0 || high != 255 }
+    package var mapsRange: Bool { low != 0 || high != 255 }
 }
 
 /// How Keras's image layers resize: to a fixed `height` × `width` or by whole `factors`, after fitting the
 /// image to the target's aspect ratio (`fit`), with one of TensorFlow's interpolations.
-public struct ResizeOp: Sendable {
+package struct ResizeOp: Sendable {
     /// `tf.image.resize`'s methods kconv computes (all with half-pixel centers, as `resize_images_v2`).
-    public enum Interpolation: String, Sendable, CaseIterable { case bilinear, nearest, bicubic }
-    public enum Target: Sendable {
+    package enum Interpolation: String, Sendable, CaseIterable { case bilinear, nearest, bicubic }
+    package enum Target: Sendable {
         case size(height: Int, width: Int)
         case factors(height: Int, width: Int)
     }
-    public enum Fit: Sendable {
+    package enum Fit: Sendable {
         /// The whole image, its aspect ratio not kept.
         case stretch
         /// The largest centred window of the target's aspect ratio (`smart_resize`, `crop_to_aspect_ratio`).
@@ -447,12 +447,12 @@ public struct ResizeOp: Sendable {
         case centerCrop
     }
 
-    public var target: Target
-    public var interpolation: Interpolation
-    public var fit: Fit
-    public var channelsFirst: Bool
+    package var target: Target
+    package var interpolation: Interpolation
+    package var fit: Fit
+    package var channelsFirst: Bool
 
-    public init(target: Target, interpolation: Interpolation, fit: Fit = .stretch, channelsFirst: Bool) {
+    package init(target: Target, interpolation: Interpolation, fit: Fit = .stretch, channelsFirst: Bool) {
         self.target = target
         self.interpolation = interpolation
         self.fit = fit
@@ -463,13 +463,13 @@ public struct ResizeOp: Sendable {
 /// Keras's categorical encodings of whole numbers in `[0, depth)`: `oneHot` adds an axis of `depth` (a
 /// trailing axis of 1 is replaced); `multiHot` and `count` turn the last axis of a 2-D input into `depth`
 /// flags or counts. Numbers outside the range set nothing.
-public struct CategoryEncodingOp: Sendable {
-    public enum Mode: String, Sendable { case oneHot = "one_hot", multiHot = "multi_hot", count }
+package struct CategoryEncodingOp: Sendable {
+    package enum Mode: String, Sendable { case oneHot = "one_hot", multiHot = "multi_hot", count }
 
-    public var mode: Mode
-    public var depth: Int
+    package var mode: Mode
+    package var depth: Int
 
-    public init(mode: Mode, depth: Int) {
+    package init(mode: Mode, depth: Int) {
         self.mode = mode
         self.depth = depth
     }
@@ -478,11 +478,11 @@ public struct CategoryEncodingOp: Sendable {
 /// Keras's Hashing without a salt: each number's decimal string (`tf.as_string`) hashed by FarmHash's
 /// Fingerprint64 modulo `bins` (`tf.strings.to_hash_bucket_fast`); with a `maskValue`, that value becomes 0
 /// and every other bin moves up by one.
-public struct HashingOp: Sendable {
-    public var bins: Int
-    public var maskValue: Int64?
+package struct HashingOp: Sendable {
+    package var bins: Int
+    package var maskValue: Int64?
 
-    public init(bins: Int, maskValue: Int64?) {
+    package init(bins: Int, maskValue: Int64?) {
         self.bins = bins
         self.maskValue = maskValue
     }
@@ -492,17 +492,17 @@ public struct HashingOp: Sendable {
 /// `tokenStart + i`, anything else one of the `oovIndices` indices from `oovStart` (`value mod oovIndices`
 /// when there are several; none: an error). `invert`: index `tokenStart + i` becomes `vocabulary[i]`, 0
 /// the mask token (when there is one), anything else `oovToken`.
-public struct IntegerLookupOp: Sendable {
-    public var vocabulary: [Int64]
-    public var tokenStart: Int
-    public var oovStart: Int
-    public var oovIndices: Int
-    public var maskToken: Int64?
-    public var maskIndex: Int64
-    public var oovToken: Int64
-    public var invert: Bool
+package struct IntegerLookupOp: Sendable {
+    package var vocabulary: [Int64]
+    package var tokenStart: Int
+    package var oovStart: Int
+    package var oovIndices: Int
+    package var maskToken: Int64?
+    package var maskIndex: Int64
+    package var oovToken: Int64
+    package var invert: Bool
 
-    public init(vocabulary: [Int64], tokenStart: Int, oovStart: Int, oovIndices: Int, maskToken: Int64?, maskIndex: Int64,
+    package init(vocabulary: [Int64], tokenStart: Int, oovStart: Int, oovIndices: Int, maskToken: Int64?, maskIndex: Int64,
                 oovToken: Int64, invert: Bool) {
         self.vocabulary = vocabulary
         self.tokenStart = tokenStart
@@ -517,8 +517,8 @@ public struct IntegerLookupOp: Sendable {
 
 /// Keras's convolutions. Kernels are `kernel_size + (in / groups, filters)` (transposed:
 /// `kernel_size + (filters, in)`; depthwise `kernel_size + (in, multiplier)`), as Keras stores them.
-public struct ConvolutionOp {
-    public enum Kind {
+package struct ConvolutionOp {
+    package enum Kind {
         case regular(filters: Int, groups: Int)
         /// The output's spatial sizes are Keras's `deconv_output_length`.
         case transposed(filters: Int, outputPadding: [Int]?)
@@ -527,18 +527,18 @@ public struct ConvolutionOp {
         case separable
     }
 
-    public var kind: Kind
-    public var kernelSize: [Int]
-    public var strides: [Int]
-    public var padding: String
-    public var dilation: [Int]
-    public var channelsFirst: Bool
-    public var useBias: Bool
-    public var activation: Activation
+    package var kind: Kind
+    package var kernelSize: [Int]
+    package var strides: [Int]
+    package var padding: String
+    package var dilation: [Int]
+    package var channelsFirst: Bool
+    package var useBias: Bool
+    package var activation: Activation
 
-    public var rank: Int { kernelSize.count }
+    package var rank: Int { kernelSize.count }
 
-    public init(kind: Kind, kernelSize: [Int], strides: [Int], padding: String, dilation: [Int], channelsFirst: Bool, useBias: Bool, activation: Activation) {
+    package init(kind: Kind, kernelSize: [Int], strides: [Int], padding: String, dilation: [Int], channelsFirst: Bool, useBias: Bool, activation: Activation) {
         self.kind = kind
         self.kernelSize = kernelSize
         self.strides = strides
@@ -551,7 +551,7 @@ public struct ConvolutionOp {
 }
 
 /// One recurrent cell. Gate blocks in the kernels follow Keras: LSTM `[i f c o]`, GRU `[z r h]`.
-public enum RecurrentCell: Sendable, Equatable {
+package enum RecurrentCell: Sendable, Equatable {
     case simple, lstm
     /// `resetAfter`: apply the reset gate after the recurrent product (cuDNN-compatible, Keras ≥ 2.3 default).
     case gru(resetAfter: Bool)
@@ -569,21 +569,21 @@ public enum RecurrentCell: Sendable, Equatable {
 }
 
 /// One pass of a recurrent layer.
-public struct RecurrentOp: Sendable {
-    public var cell: RecurrentCell
-    public var units: Int
-    public var activation: Activation
-    public var recurrentActivation: Activation
-    public var useBias: Bool
-    public var goBackwards: Bool
-    public var returnSequences: Bool
+package struct RecurrentOp: Sendable {
+    package var cell: RecurrentCell
+    package var units: Int
+    package var activation: Activation
+    package var recurrentActivation: Activation
+    package var useBias: Bool
+    package var goBackwards: Bool
+    package var returnSequences: Bool
     /// Masked steps output zeros rather than the previous output.
-    public var zeroOutputForMask: Bool
+    package var zeroOutputForMask: Bool
 
     /// Weights of one pass: kernel, recurrent kernel and (with `useBias`) bias.
-    public var weightCount: Int { useBias ? 3 : 2 }
+    package var weightCount: Int { useBias ? 3 : 2 }
 
-    public init(cell: RecurrentCell, units: Int, activation: Activation, recurrentActivation: Activation, useBias: Bool, goBackwards: Bool, returnSequences: Bool, zeroOutputForMask: Bool) {
+    package init(cell: RecurrentCell, units: Int, activation: Activation, recurrentActivation: Activation, useBias: Bool, goBackwards: Bool, returnSequences: Bool, zeroOutputForMask: Bool) {
         self.cell = cell
         self.units = units
         self.activation = activation
@@ -598,27 +598,27 @@ public struct RecurrentOp: Sendable {
 /// One ConvLSTM pass. `input` is the convolution of each step's input (its kernel `kernel_size + (channels,
 /// 4·filters)`, gates `[i f c o]`, bias, strides, padding, dilation; channels_last, linear); the recurrent
 /// convolution of the previous output has the same kernel size, stride 1 and `same` padding, as in Keras.
-public struct ConvLSTMOp {
-    public var input: ConvolutionOp
-    public var filters: Int
-    public var activation: Activation
-    public var recurrentActivation: Activation
-    public var goBackwards: Bool
-    public var returnSequences: Bool
-    public var returnState: Bool
+package struct ConvLSTMOp {
+    package var input: ConvolutionOp
+    package var filters: Int
+    package var activation: Activation
+    package var recurrentActivation: Activation
+    package var goBackwards: Bool
+    package var returnSequences: Bool
+    package var returnState: Bool
     /// Masked steps output zeros rather than the previous output.
-    public var zeroOutputForMask: Bool
+    package var zeroOutputForMask: Bool
 
     /// Weights: kernel, recurrent kernel and (with the input convolution's `useBias`) bias.
-    public var weightCount: Int { input.useBias ? 3 : 2 }
+    package var weightCount: Int { input.useBias ? 3 : 2 }
 
     /// The convolution of the previous output `h` (`kernel_size + (filters, 4·filters)`, no bias).
-    public var recurrent: ConvolutionOp {
+    package var recurrent: ConvolutionOp {
         ConvolutionOp(kind: .regular(filters: 4 * filters, groups: 1), kernelSize: input.kernelSize, strides: input.kernelSize.map { _ in 1 },
                       padding: "same", dilation: input.kernelSize.map { _ in 1 }, channelsFirst: false, useBias: false, activation: .linear)
     }
 
-    public init(input: ConvolutionOp, filters: Int, activation: Activation, recurrentActivation: Activation, goBackwards: Bool,
+    package init(input: ConvolutionOp, filters: Int, activation: Activation, recurrentActivation: Activation, goBackwards: Bool,
                 returnSequences: Bool, returnState: Bool, zeroOutputForMask: Bool) {
         self.input = input
         self.filters = filters
@@ -632,15 +632,15 @@ public struct ConvLSTMOp {
 }
 
 /// Keras Bidirectional over two recurrent passes. `mergeMode` nil: the two outputs apart.
-public struct BidirectionalOp: Sendable {
-    public enum MergeMode: String, Sendable { case concat, sum, mul, ave }
+package struct BidirectionalOp: Sendable {
+    package enum MergeMode: String, Sendable { case concat, sum, mul, ave }
 
-    public var forward: RecurrentOp
-    public var backward: RecurrentOp
-    public var mergeMode: MergeMode?
-    public var returnState: Bool
+    package var forward: RecurrentOp
+    package var backward: RecurrentOp
+    package var mergeMode: MergeMode?
+    package var returnState: Bool
 
-    public init(forward: RecurrentOp, backward: RecurrentOp, mergeMode: MergeMode?, returnState: Bool) {
+    package init(forward: RecurrentOp, backward: RecurrentOp, mergeMode: MergeMode?, returnState: Bool) {
         self.forward = forward
         self.backward = backward
         self.mergeMode = mergeMode

@@ -3,7 +3,7 @@
 /// writes them, so both follow one definition.
 extension ResizeOp {
     /// The output's height and width for an input image of `height × width`.
-    public func targetSize(height: Int, width: Int) -> (height: Int, width: Int) {
+    package func targetSize(height: Int, width: Int) -> (height: Int, width: Int) {
         switch target {
         case .size(let h, let w): (h, w)
         case .factors(let h, let w): (height * h, width * w)
@@ -13,7 +13,7 @@ extension ResizeOp {
     /// The window of each `height × width` image that is resized: its top left corner (negative where the
     /// image is padded with `fill`) and size; nil for the whole image. `isOutput`: the window is the output
     /// itself, not resized (CenterCrop of an image at least as large as the target).
-    public func window(height: Int, width: Int) -> (top: Int, left: Int, height: Int, width: Int, isOutput: Bool)? {
+    package func window(height: Int, width: Int) -> (top: Int, left: Int, height: Int, width: Int, isOutput: Bool)? {
         let (targetHeight, targetWidth) = targetSize(height: height, width: width)
         // `int(float32(width · th) / tw)`: the height of the target's aspect ratio at the image's width.
         let heightAtWidth = Int(Float(width * targetHeight) / Float(targetWidth))
@@ -37,7 +37,7 @@ extension ResizeOp {
     }
 
     /// The value padded cells hold.
-    public var fill: Float {
+    package var fill: Float {
         if case .padToAspectRatio(let fill) = fit { return fill }
         return 0
     }
@@ -46,7 +46,7 @@ extension ResizeOp {
     /// with Keys's cubic): for each output cell of one axis, the four input cells around
     /// `(i + ½)·in/out − ½` and their weights, read from TensorFlow's 1024-step coefficient table; taps
     /// outside the image weigh 0 and the four weights are renormalised.
-    public static func bicubicTaps(input: Int, output: Int) -> [(indices: [Int], weights: [Float])] {
+    package static func bicubicTaps(input: Int, output: Int) -> [(indices: [Int], weights: [Float])] {
         let scale = Float(input) / Float(output)
         let table = keysCubicTable
         return (0..<output).map { cell in

@@ -1,7 +1,7 @@
 /// Keras's window arithmetic, shared by shape inference and the engine.
 
 /// Keras's `conv_output_length`: the length of a convolution or pooling output along one axis.
-public func convOutputLength(_ length: Int?, kernel: Int, padding: String, stride: Int, dilation: Int = 1) -> Int? {
+package func convOutputLength(_ length: Int?, kernel: Int, padding: String, stride: Int, dilation: Int = 1) -> Int? {
     guard let length else { return nil }
     let dilatedKernel = kernel + (kernel - 1) * (dilation - 1)
     let covered: Int
@@ -14,7 +14,7 @@ public func convOutputLength(_ length: Int?, kernel: Int, padding: String, strid
 }
 
 /// Keras's `deconv_output_length` for transposed convolutions.
-public func deconvOutputLength(_ length: Int?, kernel: Int, padding: String, outputPadding: Int?, stride: Int, dilation: Int) -> Int? {
+package func deconvOutputLength(_ length: Int?, kernel: Int, padding: String, outputPadding: Int?, stride: Int, dilation: Int) -> Int? {
     guard let length else { return nil }
     let dilatedKernel = kernel + (kernel - 1) * (dilation - 1)
     guard let outputPadding else {

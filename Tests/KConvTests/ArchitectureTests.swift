@@ -42,6 +42,30 @@ import Testing
         return files
     }
 
+    /// The library's public surface is the few types a user needs (README's Library section lists them); every
+    /// other declaration of the package is `package` or narrower, so that a user imports `KConv` alone and
+    /// internals can change without breaking anyone.
+    @Test func onlyTheLibraryAPIIsPublic() throws {
+        let targets = ["KConvGraph", "KConvIO", "KConvKeras", "KConvEngine", "KConvONNX", "ONNXProto", "KConv", "kconv"]
+        let keywords: Set<Substring> = ["struct", "class", "enum", "protocol", "extension", "func", "let", "var", "typealias"]
+        var publicTypes: Set<String> = []
+        for target in targets {
+            for file in try Self.files(of: target) {
+                for line in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") {
+                    guard line.contains("public"), !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") else { continue }
+                    #expect(target == "KConv", "\(file.lastPathComponent) declares something public: \(line)")
+                    // A top-level declaration: the name after its keyword.
+                    let words = line.split(separator: " ")
+                    if line.hasPrefix("public "), let keyword = words.firstIndex(where: keywords.contains), keyword + 1 < words.count {
+                        publicTypes.insert(String(words[keyword + 1].prefix { $0.isLetter || $0.isNumber }))
+                    }
+                }
+            }
+        }
+        #expect(publicTypes == ["LoadedModel", "ModelArray", "ConversionFormat", "KerasGeneration", "ConversionOptions",
+                                "ConversionReport", "VerificationReport", "Comparison", "KConvVersion"])
+    }
+
     /// The targets stack one way: the graph and the I/O wrappers at the bottom, the Keras front end and the
     /// engine side by side above them (neither knows the other), the library API on top. Package.swift's
     /// dependencies enforce it; this keeps an import from quietly widening them.

@@ -21,7 +21,7 @@ import KConvIO
         #expect(text == stored, "\(name) differs from what kconv prints now; if the change is meant, record again with KCONV_RECORD_SNAPSHOTS=1")
     }
 
-    @Test(arguments: [("seed_attention", "keras2.h5"), ("multi_head_attention_masks", "keras3.keras"), ("lambda_layer", "keras2.keras"),
+    @Test(arguments: [("seed_attention", "keras2.h5"), ("multi_head_attention_masks", "keras3.keras"), ("lambda_layer", "keras2.keras"), ("lambda_layer", "keras2.h5"),
                       ("bidir_merge_modes", "keras2.h5")])
     func inspect(_ fixture: String, _ file: String) throws {
         let result = try CommandLineTests.run(["inspect", Fixtures.cases.appendingPathComponent("\(fixture)/\(file)").path])

@@ -268,7 +268,7 @@ import KConvIO
         #expect(message.contains("clip(0.2x+0.5, 0, 1)") && message.contains("relu6(x+3)/6") && message.contains("config.activation"), "\(message)")
         #expect(Self.contents(directory).isEmpty)
 
-        let options = ConversionOptions(format: .keras, export: ExportOptions(approximateHardSigmoid: true))
+        let options = ConversionOptions(format: .keras, approximateHardSigmoid: true)
         let report = try ModelConverter.convert(source, to: out, options: options)
         #expect(report.notes.contains { $0.contains("approximation") })
     }

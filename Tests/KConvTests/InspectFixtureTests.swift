@@ -84,6 +84,32 @@ import KConvIO
         #expect(summary.outputs.map { ModelSummary.describe($0.shape) } == ["(None, 2)"])
     }
 
+    /// Keras 2 files record no build shapes: after a Lambda or a custom layer, the next Dense's kernel tells the
+    /// unknown layer's output (its rows), so every shape is known, as Keras printed them.
+    @Test(arguments: [("lambda_layer", "keras2.h5", ["dense", "lambda", "dense_1"], ["(None, 4)", "(None, 4)", "(None, 2)"]),
+                      ("custom_layer_functional", "keras2.h5", ["input_1", "dense", "channel_scale", "dense_1"],
+                       ["(None, 4)", "(None, 3)", "(None, 3)", "(None, 2)"])])
+    func shapesAfterAnUnsupportedLayerComeFromTheNextLayersWeights(_ fixture: String, _ file: String, _ names: [String], _ shapes: [String]) throws {
+        let summary = ModelSummary(try KerasModel.load(Fixtures.cases.appendingPathComponent("\(fixture)/\(file)").path))
+        #expect(summary.rows.map(\.name) == names)
+        #expect(summary.rows.map { ModelSummary.describe($0.outputShapes.first?.first ?? nil) } == shapes)
+        #expect(summary.outputs.map { ModelSummary.describe($0.shape) } == [shapes.last])
+    }
+
+    /// A Reshape to a fully given shape tells its output past a layer kconv cannot compute.
+    @Test func aReshapeToAGivenShapeIsKnownAfterAnUnsupportedLayer() throws {
+        let config: JSONValue = try JSONValue.parse("""
+            {"class_name": "Sequential", "config": {"name": "s", "layers": [
+              {"class_name": "InputLayer", "config": {"name": "x", "batch_input_shape": [null, 6], "dtype": "float32"}},
+              {"class_name": "Lambda", "config": {"name": "lambda", "function": "", "function_type": "lambda"}},
+              {"class_name": "Reshape", "config": {"name": "reshape", "target_shape": [3, 2]}},
+              {"class_name": "Flatten", "config": {"name": "flatten"}}]}}
+            """)
+        let summary = ModelSummary(KerasModel(path: "s.json", weightsPath: nil, format: .json, weightsLayout: .none, kerasVersion: "2.21.0",
+                                              backend: nil, dialect: .keras2, model: try KerasModel.buildModel(config, dialect: .keras2)))
+        #expect(summary.rows.map { ModelSummary.describe($0.outputShapes.first?.first ?? nil) } == ["?", "(None, 3, 2)", "(None, 6)"])
+    }
+
     /// Compares one summary row with Keras's record of the layer, recursing into wrapped and nested layers.
     static func compare(_ row: ModelSummary.Row, _ want: JSONValue, path: String, into mismatches: inout [String]) {
         let where_ = path + (want["name"]?.stringValue ?? "?")

@@ -1,24 +1,23 @@
 import Foundation
 import Testing
 import KConv
-import KConvIO
-import KConvKeras
 
 // README example begin
-/// Reads a model file of any format and Keras version, prints its summary, runs it on seeded inputs,
+/// Reads a model file of any format and Keras version, lists its layers, runs it on seeded inputs,
 /// writes it as a Keras 3 archive and checks that the archive computes the same outputs.
 func convertAndCheck(_ path: String, to archive: String) throws -> Bool {
-    let source = try KerasModel.load(path)  // .h5, .keras, JSON (+ weights:), TF.js model.json
-    print(ModelSummary(source).text)  // what `kconv inspect` prints
-    let inputs = InputGenerator(batch: 2, seed: 7).arrays(for: source.model)  // NumPyArray per input
-    let outputs = try source.model.predict(arrays: inputs)  // kconv's engine, float32
+    let model = try LoadedModel(contentsOf: path)  // .h5, .keras, JSON (+ weights:), TF.js model.json
+    print(model.summaryText)  // what `kconv inspect` prints
+    for layer in model.layers {
+        print(layer.name, layer.className, layer.outputShapes, layer.parameterCount)
+    }
+    let inputs = model.randomInputs(batch: 2, seed: 7)  // one ModelArray per model input
+    let outputs = try model.predict(inputs)  // kconv's engine
     print(outputs.map(\.shape))
-    let report = try ModelConverter.convert(source, to: archive, options: ConversionOptions(format: .keras))
+    let report = try model.convert(to: archive, options: ConversionOptions(format: .keras))
     print(report.files, report.check ?? "not checked")
-    let converted = try KerasModel.load(archive)
-    let comparison = try Verifier.compare(source.model, against: converted.model, inputs: InputGenerator(seed: 7),
-                                          atol: 1e-5, rtol: 1e-4)
-    return comparison.passed
+    let converted = try LoadedModel(contentsOf: archive)
+    return try model.compare(with: converted, seed: 7).passed
 }
 // README example end
 
@@ -29,7 +28,7 @@ func convertAndCheck(_ path: String, to archive: String) throws -> Bool {
         let begin = try #require(source.range(of: "// README example begin\n")), end = try #require(source.range(of: "// README example end"))
         let example = source[begin.upperBound..<end.lowerBound]
         let readme = try String(contentsOf: Fixtures.root.appendingPathComponent("../README.md"), encoding: .utf8)
-        #expect(readme.contains("import KConv\nimport KConvIO\nimport KConvKeras\n\n" + example))
+        #expect(readme.contains("import KConv\n\n" + example))
     }
 
     @Test func exampleRuns() throws {

@@ -4,7 +4,9 @@ import KConvIO
 import KConvGraph
 /// How one computed tensor compares with a reference, element by element, under Keras-style tolerances.
 public struct Comparison: Sendable {
+    /// The output (`out_0`) or layer (`layer/<name>`) compared.
     public var name: String
+    /// The computed tensor's shape.
     public var shape: [Int]
     public var referenceShape: [Int]
     public var maxAbsoluteError: Float
@@ -19,7 +21,7 @@ public struct Comparison: Sendable {
     /// Every element satisfies |got − want| ≤ atol + rtol·|want| (NaN only where the reference has NaN).
     public var passed: Bool { shapesMatch && failingElements == 0 }
 
-    public init(name: String, got: Tensor, want: Tensor, atol: Float, rtol: Float) {
+    package init(name: String, got: Tensor, want: Tensor, atol: Float, rtol: Float) {
         self.name = name
         shape = got.shape
         referenceShape = want.shape

@@ -4,24 +4,24 @@ import KConvIO
 import KConvGraph
 /// Seeded inputs drawn from a model's input spec, for `verify --against`, `run --random`, `bench` and `diff`: unknown dimensions
 /// get a concrete length, inputs that feed an Embedding get whole numbers within its vocabulary.
-public struct InputGenerator {
-    public var batch: Int
+package struct InputGenerator {
+    package var batch: Int
     /// The length given to unknown non-batch dimensions (a variable sequence length).
-    public var unknownLength: Int
-    public var seed: UInt64
+    package var unknownLength: Int
+    package var seed: UInt64
 
-    public init(batch: Int = 2, unknownLength: Int = 7, seed: UInt64 = 42) {
+    package init(batch: Int = 2, unknownLength: Int = 7, seed: UInt64 = 42) {
         self.batch = batch
         self.unknownLength = unknownLength
         self.seed = seed
     }
 
     /// One tensor per model input, in input order (token ids as whole-number floats).
-    public func inputs(for model: Model) -> [Tensor] { arrays(for: model).map(\.tensor) }
+    package func inputs(for model: Model) -> [Tensor] { arrays(for: model).map(\.tensor) }
 
     /// One array per model input, in input order: token ids for an Embedding as int32 (kept exact by
     /// `predict(arrays:)` and written as integers to an `.npz`), everything else float32 in [-1, 1).
-    public func arrays(for model: Model) -> [NumPyArray] {
+    package func arrays(for model: Model) -> [NumPyArray] {
         var random = SplitMix64(seed: seed)
         return zip(model.inputs, model.inputLayers).map { ref, layer in
             let shape = layer.batchShape.enumerated().map { axis, dim in axis == 0 ? batch : dim ?? unknownLength }

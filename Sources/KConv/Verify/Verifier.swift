@@ -45,9 +45,9 @@ public struct VerificationReport {
     }
 }
 
-public enum Verifier {
+package enum Verifier {
     /// Runs `model` on the reference's `in_*` and compares with its `out_*` (and `layer/<name>` entries).
-    public static func verify(_ model: Model, reference: [(name: String, array: NumPyArray)], atol: Float, rtol: Float) throws -> VerificationReport {
+    package static func verify(_ model: Model, reference: [(name: String, array: NumPyArray)], atol: Float, rtol: Float) throws -> VerificationReport {
         let named = Dictionary(reference.map { ($0.name, $0.array.tensor) }, uniquingKeysWith: { first, _ in first })
         let inputs = try model.inputSlots(ModelInputs.arrays(for: model, from: reference))
         let wantsLayers = named.keys.contains { $0.hasPrefix("layer/") }
@@ -73,7 +73,7 @@ public enum Verifier {
     }
 
     /// Runs two models on the same seeded inputs drawn from `model`'s input spec and compares outputs.
-    public static func compare(_ model: Model, against other: Model, inputs generator: InputGenerator, atol: Float, rtol: Float) throws -> VerificationReport {
+    package static func compare(_ model: Model, against other: Model, inputs generator: InputGenerator, atol: Float, rtol: Float) throws -> VerificationReport {
         let inputs = generator.inputs(for: model)
         let got = try model.predict(inputs)
         let want = try other.predict(inputs)
@@ -87,13 +87,13 @@ public enum Verifier {
 }
 
 /// Matches NumPy arrays to a model's inputs: `in_0`, `in_1`, ... in input order, or the input layers' names.
-public enum ModelInputs {
-    public static func tensors(for model: Model, from arrays: [(name: String, array: NumPyArray)]) throws -> [Tensor] {
+package enum ModelInputs {
+    package static func tensors(for model: Model, from arrays: [(name: String, array: NumPyArray)]) throws -> [Tensor] {
         try self.arrays(for: model, from: arrays).map(\.tensor)
     }
 
     /// The arrays for each model input, in input order.
-    public static func arrays(for model: Model, from arrays: [(name: String, array: NumPyArray)]) throws -> [NumPyArray] {
+    package static func arrays(for model: Model, from arrays: [(name: String, array: NumPyArray)]) throws -> [NumPyArray] {
         let named = Dictionary(arrays.map { ($0.name, $0.array) }, uniquingKeysWith: { first, _ in first })
         return try model.inputLayers.enumerated().map { index, layer in
             guard let array = named["in_\(index)"] ?? named[layer.name] else {
@@ -106,5 +106,5 @@ public enum ModelInputs {
 
 extension NumPyArray {
     /// The array as an engine tensor (values are already Float32).
-    public var tensor: Tensor { Tensor(shape: shape, values: values) }
+    package var tensor: Tensor { Tensor(shape: shape, values: values) }
 }

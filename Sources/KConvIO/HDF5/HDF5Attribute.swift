@@ -2,7 +2,7 @@ import CHDF5
 import Foundation
 
 /// The value of an HDF5 attribute, as Keras and h5py use them.
-public enum HDF5AttributeValue: Equatable, Sendable {
+package enum HDF5AttributeValue: Equatable, Sendable {
     /// A scalar string (variable- or fixed-length; NUL padding stripped; decoded as UTF-8).
     case string(String)
     /// A 1-D string array (variable- or fixed-length, e.g. `layer_names` from h5py 3 or 2).
@@ -15,7 +15,7 @@ public enum HDF5AttributeValue: Equatable, Sendable {
     /// The value as a list of names: `.strings` as is, `.string` as one element, and any empty list as
     /// `[]` (h5py stores an empty Python list as a zero-length float64 array, so Keras's empty
     /// `weight_names` reads as `.doubles([])`). `nil` for non-empty numbers.
-    public var stringList: [String]? {
+    package var stringList: [String]? {
         switch self {
         case .string(let value): [value]
         case .strings(let values): values
@@ -25,7 +25,7 @@ public enum HDF5AttributeValue: Equatable, Sendable {
     }
 
     /// The value as one string: `.string`, or `.strings` with exactly one element.
-    public var stringValue: String? {
+    package var stringValue: String? {
         switch self {
         case .string(let value): value
         case .strings(let values) where values.count == 1: values[0]
@@ -35,7 +35,7 @@ public enum HDF5AttributeValue: Equatable, Sendable {
 
     /// Element-wise equality, except that all empty lists are equal: HDF5 files cannot tell an empty
     /// name list from an empty number list (see `stringList`), so neither does `==`.
-    public static func == (lhs: HDF5AttributeValue, rhs: HDF5AttributeValue) -> Bool {
+    package static func == (lhs: HDF5AttributeValue, rhs: HDF5AttributeValue) -> Bool {
         switch (lhs, rhs) {
         case (.string(let a), .string(let b)): a == b
         case (.strings(let a), .strings(let b)): a == b

@@ -1,7 +1,7 @@
 import CHDF5
 
 /// The element type of a dataset, as stored in the file.
-public enum HDF5ElementType: Equatable, Sendable {
+package enum HDF5ElementType: Equatable, Sendable {
     case float(bytes: Int)
     case signedInteger(bytes: Int)
     case unsignedInteger(bytes: Int)
@@ -12,7 +12,7 @@ public enum HDF5ElementType: Equatable, Sendable {
 
 extension HDF5ElementType: CustomStringConvertible {
     /// NumPy-like names: `float32`, `int64`, `uint8`, `string`, `compound`.
-    public var description: String {
+    package var description: String {
         switch self {
         case .float(let bytes): "float\(bytes * 8)"
         case .signedInteger(let bytes): "int\(bytes * 8)"
@@ -24,11 +24,11 @@ extension HDF5ElementType: CustomStringConvertible {
 }
 
 /// An open HDF5 dataset.
-public final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable; C calls serialised by hdf5Lock
+package final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable; C calls serialised by hdf5Lock
     /// The file this dataset belongs to (kept open while the dataset is).
-    public let file: HDF5File
+    package let file: HDF5File
     /// The dataset's path inside the file, e.g. `/model_weights/dense/dense/kernel:0`.
-    public let path: String
+    package let path: String
     package let handle: HDF5Handle
 
     package init(file: HDF5File, path: String, handle: HDF5Handle) {
@@ -38,12 +38,12 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable;
     }
 
     /// The dimensions; `[]` for a scalar (and for an empty, null-dataspace dataset).
-    public var shape: [Int] {
+    package var shape: [Int] {
         get throws { try extent("read shape").shape }
     }
 
     /// The stored element type.
-    public var elementType: HDF5ElementType {
+    package var elementType: HDF5ElementType {
         get throws {
             try withHDF5(at: location, "read type") {
                 let type = try location.handle(H5Dget_type(handle.id), close: H5Tclose, "read type")
@@ -53,13 +53,13 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable;
     }
 
     /// Names of this dataset's attributes, in name order.
-    public func attributeNames() throws -> [String] { try readAttributeNames() }
+    package func attributeNames() throws -> [String] { try readAttributeNames() }
 
     /// The attribute `name`, or `nil` if the dataset has none of that name.
-    public func attribute(_ name: String) throws -> HDF5AttributeValue? { try readAttribute(name) }
+    package func attribute(_ name: String) throws -> HDF5AttributeValue? { try readAttribute(name) }
 
     /// Sets (or replaces) the attribute `name`, e.g. Keras 3's `dtype = "bfloat16"` marker.
-    public func setAttribute(_ name: String, _ value: HDF5AttributeValue) throws {
+    package func setAttribute(_ name: String, _ value: HDF5AttributeValue) throws {
         try writeAttribute(name, value)
     }
 
@@ -68,7 +68,7 @@ public final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable;
     /// elements, if its stored or converted size is more than `budget`, if a contiguous or compact
     /// dataset declares more bytes than the whole file holds (sizes come from the file and are not
     /// trusted), or if it is not of a numeric type.
-    public func readFloats(limit: Int, budget: MemoryBudget = .current) throws -> [Float] {
+    package func readFloats(limit: Int, budget: MemoryBudget = .current) throws -> [Float] {
         try withHDF5(at: location, "read floats") {
             let operation = "read floats"
             let (shape, count) = try extent(operation)

@@ -2,10 +2,10 @@ import CHDF5
 import Foundation
 
 /// An open HDF5 file. Closed when this object and every group/dataset opened from it are released.
-public final class HDF5File: @unchecked Sendable {  // immutable; the C calls are serialised by hdf5Lock
+package final class HDF5File: @unchecked Sendable {  // immutable; the C calls are serialised by hdf5Lock
     /// The file's path on disk; for a file held in memory (`open(image:name:)`, `createInMemory(name:)`), the
     /// name it was given, which error messages use.
-    public let path: String
+    package let path: String
     package let handle: HDF5Handle
 
     private init(path: String, handle: HDF5Handle) {
@@ -14,13 +14,13 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
     }
 
     /// Whether `path` is a readable HDF5 file (checks the signature; never throws).
-    public static func isHDF5(_ path: String) -> Bool {
+    package static func isHDF5(_ path: String) -> Bool {
         withHDF5(at: HDF5Location(filePath: path, objectPath: ""), "open file") { H5Fis_hdf5(path) > 0 }
     }
 
     /// Opens an existing file read-only. Throws "no such file" or "not an HDF5 file" before HDF5
     /// gets a chance to produce a less readable error.
-    public static func open(_ path: String) throws -> HDF5File {
+    package static func open(_ path: String) throws -> HDF5File {
         let location = HDF5Location(filePath: path, objectPath: "")
         return try withHDF5(at: location, "open file") {
             guard FileManager.default.fileExists(atPath: path) else {
@@ -36,7 +36,7 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
     }
 
     /// Creates a file for writing, replacing any existing file at `path`.
-    public static func create(_ path: String) throws -> HDF5File {
+    package static func create(_ path: String) throws -> HDF5File {
         let location = HDF5Location(filePath: path, objectPath: "")
         return try withHDF5(at: location, "create file") {
             let access = try unlockedAccess(location, "create file")
@@ -49,7 +49,7 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
     /// in memory: nothing is read from or written to disk. `name` stands for the file in error messages (e.g.
     /// `model.keras/model.weights.h5`). HDF5 copies the bytes (into the access list, then into the core driver), so
     /// the image is checked against `budget` first; an image without the HDF5 signature is refused before HDF5 sees it.
-    public static func open(image: Data, name: String, budget: MemoryBudget = .current) throws -> HDF5File {
+    package static func open(image: Data, name: String, budget: MemoryBudget = .current) throws -> HDF5File {
         let location = HDF5Location(filePath: name, objectPath: "")
         let operation = "open file"
         guard hasSignature(image) else { throw location.error(operation, "not an HDF5 file") }
@@ -79,7 +79,7 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
 
     /// Creates an empty file for writing in memory (HDF5's core driver, no backing store): nothing touches disk, and
     /// `image()` returns its bytes. `name` stands for the file in error messages.
-    public static func createInMemory(name: String) throws -> HDF5File {
+    package static func createInMemory(name: String) throws -> HDF5File {
         let location = HDF5Location(filePath: name, objectPath: "")
         return try withHDF5(at: location, "create file") {
             let access = try inMemoryAccess(location, "create file")
@@ -91,7 +91,7 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
     /// The bytes of the whole file, as it would be on disk: flushed first, then copied out with `H5Fget_file_image`
     /// (once for the size, checked against `budget`, once for the bytes). Works on any open file; meant for files
     /// made with `createInMemory(name:)`.
-    public func image(budget: MemoryBudget = .current) throws -> Data {
+    package func image(budget: MemoryBudget = .current) throws -> Data {
         let location = HDF5Location(filePath: path, objectPath: "")
         let operation = "get file image"
         return try withHDF5(at: location, operation) {
@@ -146,7 +146,7 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
     /// Writes out everything HDF5 still holds in memory for this file, so that a write error (a full disk)
     /// is thrown here instead of being lost when the file is closed. Writers call it after their last write;
     /// after a failure the file is left open until the process ends (see `closeFile`), never half-closed.
-    public func flush() throws {
+    package func flush() throws {
         let location = HDF5Location(filePath: path, objectPath: "")
         try withHDF5(at: location, "write file") {
             _ = try location.check(H5Fflush(handle.id, H5F_SCOPE_LOCAL), "write file")
@@ -165,7 +165,7 @@ public final class HDF5File: @unchecked Sendable {  // immutable; the C calls ar
     }
 
     /// The root group, `/`.
-    public var root: HDF5Group {
+    package var root: HDF5Group {
         get throws {
             let location = HDF5Location(filePath: path, objectPath: "/")
             return try withHDF5(at: location, "open group") {

@@ -1,17 +1,17 @@
 import CHDF5
 
 /// What an HDF5 path names.
-public enum HDF5ObjectKind: Sendable {
+package enum HDF5ObjectKind: Sendable {
     case group, dataset, other
 }
 
 /// An open HDF5 group. Names passed to its methods may be "/"-separated paths relative to it
 /// (`"dense/dense/kernel:0"`), or absolute (`"/model_weights"`).
-public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C calls serialised by hdf5Lock
+package final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C calls serialised by hdf5Lock
     /// The file this group belongs to (kept open while the group is).
-    public let file: HDF5File
+    package let file: HDF5File
     /// The group's path inside the file, e.g. `/model_weights/dense`.
-    public let path: String
+    package let path: String
     package let handle: HDF5Handle
 
     package init(file: HDF5File, path: String, handle: HDF5Handle) {
@@ -21,7 +21,7 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
     }
 
     /// Names of the direct children (groups, datasets, links), in name order.
-    public func childNames() throws -> [String] {
+    package func childNames() throws -> [String] {
         try withHDF5(at: location, "list children") {
             var names: [String] = []
             try withUnsafeMutablePointer(to: &names) { namesPointer in
@@ -39,7 +39,7 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
     /// What `name` refers to, or `nil` if nothing is there — including when an intermediate
     /// component is absent or is not a group, and for dangling links. Throws if reaching it would
     /// leave the file (an external link on the way).
-    public func kind(of name: String) throws -> HDF5ObjectKind? {
+    package func kind(of name: String) throws -> HDF5ObjectKind? {
         try withHDF5(at: HDF5Location(filePath: file.path, objectPath: childPath(name)), "look up object") {
             try refuseLinksOutOfFile(name, "look up object")
             let components = name.split(separator: "/")
@@ -68,7 +68,7 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
     }
 
     /// Opens the group at `name`. Throws if reaching it would leave the file.
-    public func group(_ name: String) throws -> HDF5Group {
+    package func group(_ name: String) throws -> HDF5Group {
         try withHDF5(at: HDF5Location(filePath: file.path, objectPath: childPath(name)), "open group") {
             let path = childPath(name)
             let location = HDF5Location(filePath: file.path, objectPath: path)
@@ -80,7 +80,7 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
 
     /// Opens the dataset at `name`. Throws if reaching it would leave the file, or if its data is kept
     /// outside the file (external raw-data files, a virtual dataset).
-    public func dataset(_ name: String) throws -> HDF5Dataset {
+    package func dataset(_ name: String) throws -> HDF5Dataset {
         try withHDF5(at: HDF5Location(filePath: file.path, objectPath: childPath(name)), "open dataset") {
             let path = childPath(name)
             let location = HDF5Location(filePath: file.path, objectPath: path)
@@ -93,16 +93,16 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
     }
 
     /// Names of this group's attributes, in name order.
-    public func attributeNames() throws -> [String] { try readAttributeNames() }
+    package func attributeNames() throws -> [String] { try readAttributeNames() }
 
     /// The attribute `name`, or `nil` if the group has none of that name.
-    public func attribute(_ name: String) throws -> HDF5AttributeValue? { try readAttribute(name) }
+    package func attribute(_ name: String) throws -> HDF5AttributeValue? { try readAttribute(name) }
 
     // MARK: - Writing
 
     /// Creates the group `name`, and any missing intermediate groups of a "/" path (as h5py does).
     @discardableResult
-    public func createGroup(_ name: String) throws -> HDF5Group {
+    package func createGroup(_ name: String) throws -> HDF5Group {
         try withHDF5(at: HDF5Location(filePath: file.path, objectPath: childPath(name)), "create group") {
             let path = childPath(name)
             let location = HDF5Location(filePath: file.path, objectPath: path)
@@ -116,7 +116,7 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
     /// `floats` in row-major order; `shape == []` makes a scalar. Missing intermediate groups of a
     /// "/" path are created. Throws if the element count of `shape` is not `floats.count`.
     @discardableResult
-    public func createDataset(_ name: String, shape: [Int], floats: [Float]) throws -> HDF5Dataset {
+    package func createDataset(_ name: String, shape: [Int], floats: [Float]) throws -> HDF5Dataset {
         try withHDF5(at: HDF5Location(filePath: file.path, objectPath: childPath(name)), "create dataset") {
             let path = childPath(name)
             let location = HDF5Location(filePath: file.path, objectPath: path)
@@ -146,7 +146,7 @@ public final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; C
     }
 
     /// Sets (or replaces) the attribute `name`; see `HDF5AttributeValue` for how each case is stored.
-    public func setAttribute(_ name: String, _ value: HDF5AttributeValue) throws {
+    package func setAttribute(_ name: String, _ value: HDF5AttributeValue) throws {
         try writeAttribute(name, value)
     }
 }

@@ -76,24 +76,24 @@ package final class HDF5Handle: @unchecked Sendable {  // immutable; the C calls
 }
 
 /// A failed HDF5 operation, or a file whose contents kconv refuses to read.
-public struct HDF5Error: FileLocatedError, CustomStringConvertible, Sendable {
+package struct HDF5Error: FileLocatedError, CustomStringConvertible, Sendable {
     /// The HDF5 file on disk.
-    public let filePath: String
+    package let filePath: String
     /// The object inside the file (e.g. `/model_weights/dense`); empty when the file itself failed.
-    public let objectPath: String
+    package let objectPath: String
     /// What was being done, e.g. `open group`, `read attribute 'layer_names'`.
-    public let operation: String
+    package let operation: String
     /// Why it failed: HDF5's innermost error message, or kconv's own reason.
-    public let message: String
+    package let message: String
 
-    public init(filePath: String, objectPath: String, operation: String, message: String) {
+    package init(filePath: String, objectPath: String, operation: String, message: String) {
         self.filePath = filePath
         self.objectPath = objectPath
         self.operation = operation
         self.message = message
     }
 
-    public var description: String {
+    package var description: String {
         let location = objectPath.isEmpty ? filePath : "\(filePath): \(objectPath)"
         return "\(location): cannot \(operation): \(message)"
     }
@@ -205,7 +205,7 @@ package func fileSize(_ file: HDF5Handle, at location: HDF5Location, _ operation
 
 extension HDF5Error {
     /// The object path (when not the root), what was being done and why it failed.
-    public var messageWithinFile: String {
+    package var messageWithinFile: String {
         let object = objectPath.isEmpty || objectPath == "/" ? "" : objectPath + ": "
         return "\(object)\(operation): \(message)"
     }

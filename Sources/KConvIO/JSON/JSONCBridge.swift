@@ -3,16 +3,16 @@
 import CJSONC
 
 /// A document that is not valid JSON (Python's dialect, with `NaN`/`Infinity`).
-public struct JSONError: Error, CustomStringConvertible, Sendable {
+package struct JSONError: Error, CustomStringConvertible, Sendable {
     /// What is wrong, from json-c (`json_tokener_error_desc`) or kconv.
-    public let message: String
+    package let message: String
     /// Byte offset into the input where parsing stopped.
-    public let offset: Int
+    package let offset: Int
     /// 1-based line and column (in bytes) of `offset`.
-    public let line: Int
-    public let column: Int
+    package let line: Int
+    package let column: Int
 
-    public var description: String { "invalid JSON at line \(line), column \(column): \(message)" }
+    package var description: String { "invalid JSON at line \(line), column \(column): \(message)" }
 
     package init(_ message: String, offset: Int, in bytes: [UInt8]) {
         self.message = message
@@ -27,18 +27,18 @@ extension JSONValue {
     /// Deepest nesting of arrays and objects accepted. json-c's default (32) rejects real Keras
     /// configs (nested models, wrappers, Keras 3 tensor descriptions); a bound is still needed so a
     /// hostile file cannot exhaust the stack in the conversion below.
-    public static let maximumNestingDepth = 512
+    package static let maximumNestingDepth = 512
 
     /// Parses a complete JSON document. Accepts exactly one value surrounded by optional whitespace
     /// (so `""` and trailing garbage are errors), in json-c's strict mode: standard JSON plus
     /// Python's `NaN`, `Infinity`, `-Infinity` (and, json-c being lenient there, single-quoted strings).
     /// Integers that do not fit `Int64` (Python ints are unbounded) become `.double`, rounded.
-    public static func parse(_ text: String) throws -> JSONValue {
+    package static func parse(_ text: String) throws -> JSONValue {
         try parse(utf8: Array(text.utf8))
     }
 
     /// Parses a complete JSON document from UTF-8 bytes; see `parse(_:)`.
-    public static func parse(utf8 input: [UInt8]) throws -> JSONValue {
+    package static func parse(utf8 input: [UInt8]) throws -> JSONValue {
         if let nul = input.firstIndex(of: 0) {
             throw JSONError("unexpected NUL byte", offset: nul, in: input)
         }
@@ -119,7 +119,7 @@ extension JSONValue {
     /// The document as text, via json-c. `pretty` indents with two spaces. Doubles are written in
     /// Python's style: shortest round-trip digits with a decimal point kept (`1.0`, `1e-07`), bare
     /// `NaN`/`Infinity`/`-Infinity`; "/" is not escaped; non-ASCII is written as raw UTF-8.
-    public func serialized(pretty: Bool = false) -> String {
+    package func serialized(pretty: Bool = false) -> String {
         let tree = makeTree()
         defer { json_object_put(tree) }
         let flags = (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN)

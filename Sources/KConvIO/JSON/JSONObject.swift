@@ -1,23 +1,23 @@
 /// A JSON object that keeps its keys in insertion order, because Keras configs are ordered and
 /// kconv writes them back in the order it read them.
-public struct JSONObject: Sendable, Sequence {
+package struct JSONObject: Sendable, Sequence {
     /// The keys, in insertion order.
-    public private(set) var keys: [String] = []
+    package private(set) var keys: [String] = []
     private var values: [String: JSONValue] = [:]
 
-    public init() {}
+    package init() {}
 
     /// An object from `pairs` in order; a repeated key keeps its first position and its last value
     /// (what json-c does with a duplicate key in a document).
-    public init(_ pairs: [(String, JSONValue)]) {
+    package init(_ pairs: [(String, JSONValue)]) {
         for (key, value) in pairs { self[key] = value }
     }
 
-    public var count: Int { keys.count }
+    package var count: Int { keys.count }
 
     /// The member `key`. Setting a new key appends it; setting an existing key keeps its position;
     /// setting `nil` removes the key.
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         get { values[key] }
         set {
             if let newValue {
@@ -28,13 +28,13 @@ public struct JSONObject: Sendable, Sequence {
         }
     }
 
-    public struct Iterator: IteratorProtocol {
+    package struct Iterator: IteratorProtocol {
         private let object: JSONObject
         private var index = 0
 
         package init(_ object: JSONObject) { self.object = object }
 
-        public mutating func next() -> (key: String, value: JSONValue)? {
+        package mutating func next() -> (key: String, value: JSONValue)? {
             while index < object.keys.count {
                 let key = object.keys[index]
                 index += 1
@@ -45,16 +45,16 @@ public struct JSONObject: Sendable, Sequence {
     }
 
     /// The members in insertion order.
-    public func makeIterator() -> Iterator { Iterator(self) }
+    package func makeIterator() -> Iterator { Iterator(self) }
 }
 
 extension JSONObject: Equatable {
     /// Same members with equal values, in any order (see `JSONValue.==`).
-    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+    package static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
         lhs.values == rhs.values
     }
 }
 
 extension JSONObject: ExpressibleByDictionaryLiteral {
-    public init(dictionaryLiteral elements: (String, JSONValue)...) { self.init(elements) }
+    package init(dictionaryLiteral elements: (String, JSONValue)...) { self.init(elements) }
 }

@@ -1,7 +1,7 @@
 /// A JSON document as Keras writes it: Python's `json.dumps` output, including the bare `NaN`,
 /// `Infinity` and `-Infinity` that Python allows. `1` (`.int`) and `1.0` (`.double`) stay distinct.
 /// Parsing and serialising go through json-c (see JSONParsing.swift, JSONSerialization.swift).
-public enum JSONValue: Sendable {
+package enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -14,23 +14,23 @@ public enum JSONValue: Sendable {
 // MARK: - Accessors (nil on a type mismatch)
 
 extension JSONValue {
-    public var objectValue: JSONObject? {
+    package var objectValue: JSONObject? {
         if case .object(let object) = self { return object }
         return nil
     }
 
-    public var arrayValue: [JSONValue]? {
+    package var arrayValue: [JSONValue]? {
         if case .array(let array) = self { return array }
         return nil
     }
 
-    public var stringValue: String? {
+    package var stringValue: String? {
         if case .string(let string) = self { return string }
         return nil
     }
 
     /// An `.int` that fits `Int`, or a `.double` with an integral value that fits (`2.0` → 2).
-    public var intValue: Int? {
+    package var intValue: Int? {
         switch self {
         case .int(let value): Int(exactly: value)
         case .double(let value): Int(exactly: value)
@@ -39,7 +39,7 @@ extension JSONValue {
     }
 
     /// An `.int` or `.double` as `Double`.
-    public var doubleValue: Double? {
+    package var doubleValue: Double? {
         switch self {
         case .int(let value): Double(value)
         case .double(let value): value
@@ -47,18 +47,18 @@ extension JSONValue {
         }
     }
 
-    public var boolValue: Bool? {
+    package var boolValue: Bool? {
         if case .bool(let value) = self { return value }
         return nil
     }
 
-    public var isNull: Bool {
+    package var isNull: Bool {
         if case .null = self { return true }
         return false
     }
 
     /// The member `key` of an object; `nil` if absent or if this is not an object.
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         objectValue?[key]
     }
 }
@@ -69,7 +69,7 @@ extension JSONValue: Equatable {
     /// Structural equality. Objects compare without regard to key order (JSON objects are unordered;
     /// use `JSONObject.keys` to compare order), and `NaN` equals `NaN`, so that a config holding
     /// `mask_value: NaN` equals its own round trip. `.int(1)` and `.double(1.0)` are different.
-    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+    package static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): true
         case (.bool(let a), .bool(let b)): a == b
@@ -88,11 +88,11 @@ extension JSONValue: Equatable {
 extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
     ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
 {
-    public init(nilLiteral: ()) { self = .null }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
-    public init(integerLiteral value: Int64) { self = .int(value) }
-    public init(floatLiteral value: Double) { self = .double(value) }
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-    public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(JSONObject(elements)) }
+    package init(nilLiteral: ()) { self = .null }
+    package init(booleanLiteral value: Bool) { self = .bool(value) }
+    package init(integerLiteral value: Int64) { self = .int(value) }
+    package init(floatLiteral value: Double) { self = .double(value) }
+    package init(stringLiteral value: String) { self = .string(value) }
+    package init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    package init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(JSONObject(elements)) }
 }

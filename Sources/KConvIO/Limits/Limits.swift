@@ -7,18 +7,18 @@ import Synchronization
 ///
 /// One budget serves every reader. Callers change it for the whole process through `MemoryBudget.current`,
 /// or pass their own to a reader (tests do, to exercise the limit without touching the shared value).
-public struct MemoryBudget: Sendable, Equatable, CustomStringConvertible {
+package struct MemoryBudget: Sendable, Equatable, CustomStringConvertible {
     /// The most bytes one buffer may take.
-    public let bytes: Int
+    package let bytes: Int
 
-    public init(bytes: Int) {
+    package init(bytes: Int) {
         self.bytes = max(0, bytes)
     }
 
     /// 16 GiB, or three quarters of physical memory or of the address-space limit (`ulimit -v`) when that is
     /// less: generous for any real model, far below what a hostile header can claim, and never more than the
     /// process could allocate (a failed allocation aborts the process).
-    public static let standard: MemoryBudget = {
+    package static let standard: MemoryBudget = {
         var limit = rlimit()
         let addressSpace = getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0 && limit.rlim_cur != rlim_t.max  // RLIM_INFINITY
             ? UInt64(limit.rlim_cur) : UInt64.max
@@ -28,50 +28,50 @@ public struct MemoryBudget: Sendable, Equatable, CustomStringConvertible {
     private static let shared = Mutex(standard)
 
     /// The budget readers use when not given one; `standard` until changed.
-    public static var current: MemoryBudget {
+    package static var current: MemoryBudget {
         get { shared.withLock { $0 } }
         set { shared.withLock { $0 = newValue } }
     }
 
     /// Throws unless `requested` bytes fit in the budget. `what` names the buffer ("shape (3, 4) of float32").
-    public func check(_ requested: Int, for what: @autoclosure () -> String) throws(MemoryBudgetError) {
+    package func check(_ requested: Int, for what: @autoclosure () -> String) throws(MemoryBudgetError) {
         guard requested <= bytes else { throw MemoryBudgetError(what: what(), requested: requested, budget: bytes) }
     }
 
-    public var description: String { "\(bytes) bytes" }
+    package var description: String { "\(bytes) bytes" }
 }
 
 /// A declared size larger than the memory budget.
-public struct MemoryBudgetError: Error, CustomStringConvertible, Equatable, Sendable {
+package struct MemoryBudgetError: Error, CustomStringConvertible, Equatable, Sendable {
     /// What would have been allocated.
-    public let what: String
-    public let requested: Int
-    public let budget: Int
+    package let what: String
+    package let requested: Int
+    package let budget: Int
 
-    public init(what: String, requested: Int, budget: Int) {
+    package init(what: String, requested: Int, budget: Int) {
         self.what = what
         self.requested = requested
         self.budget = budget
     }
 
-    public var description: String {
+    package var description: String {
         "\(what): expected at most \(budget) bytes (kconv's memory budget, MemoryBudget.current), found \(requested)"
     }
 }
 
 /// Sizes read from a file whose product or sum does not fit in an `Int`, or a negative size.
-public struct SizeOverflowError: Error, CustomStringConvertible, Equatable, Sendable {
+package struct SizeOverflowError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The sizes, as read.
-    public let operands: [Int]
+    package let operands: [Int]
     /// `×` for a product, `+` for a sum.
-    public let operation: String
+    package let operation: String
 
-    public init(operands: [Int], operation: String) {
+    package init(operands: [Int], operation: String) {
         self.operands = operands
         self.operation = operation
     }
 
-    public var description: String {
+    package var description: String {
         if let negative = operands.first(where: { $0 < 0 }) {
             return "expected sizes of 0 or more, found \(negative)"
         }
@@ -85,7 +85,7 @@ public struct SizeOverflowError: Error, CustomStringConvertible, Equatable, Send
 ///
 /// As numpy does, a zero does not excuse an overflow among the other factors: a shape such as
 /// (0, 2**62, 2**62) holds no element, but its strides — partial products — overflow all the same.
-public func checkedProduct(_ factors: [Int]) throws(SizeOverflowError) -> Int {
+package func checkedProduct(_ factors: [Int]) throws(SizeOverflowError) -> Int {
     var product = 1
     var hasZero = false
     for factor in factors {
@@ -103,7 +103,7 @@ public func checkedProduct(_ factors: [Int]) throws(SizeOverflowError) -> Int {
 
 /// The sum of sizes that come from a file (offsets and lengths), or an error if one is negative or the sum
 /// overflows.
-public func checkedSum(_ terms: [Int]) throws(SizeOverflowError) -> Int {
+package func checkedSum(_ terms: [Int]) throws(SizeOverflowError) -> Int {
     var sum = 0
     for term in terms {
         guard term >= 0 else { throw SizeOverflowError(operands: terms, operation: "+") }

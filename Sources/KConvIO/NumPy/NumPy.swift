@@ -3,14 +3,14 @@ import KConvGraph
 
 /// An n-dimensional array read from or written to NumPy files, values held as Float32 and, for integer and
 /// bool arrays read from a file, also exactly.
-public struct NumPyArray: Equatable, Sendable {
+package struct NumPyArray: Equatable, Sendable {
     /// The element types kconv reads and writes; the raw value is the `descr` without its byte-order mark.
-    public enum DType: String, Sendable, CaseIterable {
+    package enum DType: String, Sendable, CaseIterable {
         case float32 = "f4", float64 = "f8", int8 = "i1", int16 = "i2", int32 = "i4", int64 = "i8"
         case uint8 = "u1", uint16 = "u2", bool = "b1"
 
         /// Bytes per element.
-        public var itemSize: Int {
+        package var itemSize: Int {
             switch self {
             case .int8, .uint8, .bool: 1
             case .int16, .uint16: 2
@@ -21,7 +21,7 @@ public struct NumPyArray: Equatable, Sendable {
 
         /// The NumPy dtype kconv writes a value of `dtype` as: its own where NumPy files hold it, else float32
         /// (the engine computes floating-point values in float32).
-        public init(_ dtype: KConvGraph.DType) {
+        package init(_ dtype: KConvGraph.DType) {
             switch dtype {
             case .int8: self = .int8
             case .int16: self = .int16
@@ -38,15 +38,15 @@ public struct NumPyArray: Equatable, Sendable {
         package var descr: String { (itemSize == 1 ? "|" : "<") + rawValue }
     }
 
-    public var shape: [Int]
+    package var shape: [Int]
     /// The dtype it had in the file (or will have when written).
-    public var dtype: DType
+    package var dtype: DType
     /// C order, converted to Float32 (integers are exact up to 2^24).
-    public var values: [Float]
+    package var values: [Float]
     /// The values of an integer or bool array read from a file, exact at any size (bool as 0 and 1).
-    public var integers: [Int64]?
+    package var integers: [Int64]?
 
-    public init(shape: [Int], dtype: DType = .float32, values: [Float], integers: [Int64]? = nil) {
+    package init(shape: [Int], dtype: DType = .float32, values: [Float], integers: [Int64]? = nil) {
         precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count && (integers?.count ?? values.count) == values.count,
                      "NumPyArray: \(values.count) values do not fill shape \(shape)")
         self.shape = shape
@@ -56,20 +56,20 @@ public struct NumPyArray: Equatable, Sendable {
     }
 
     /// Arrays are equal when shape, dtype and values are; exact integers are compared where both hold them.
-    public static func == (a: NumPyArray, b: NumPyArray) -> Bool {
+    package static func == (a: NumPyArray, b: NumPyArray) -> Bool {
         a.shape == b.shape && a.dtype == b.dtype && a.values == b.values
             && (a.integers == nil || b.integers == nil || a.integers == b.integers)
     }
 }
 
 /// A NumPy file kconv cannot read or write, e.g. `ref.npz: in_0: expected 48 data bytes ..., found 40`.
-public struct NumPyError: Error, CustomStringConvertible, Equatable {
-    public var file: String
+package struct NumPyError: Error, CustomStringConvertible, Equatable {
+    package var file: String
     /// The `.npz` member, without its `.npy` suffix.
-    public var key: String?
-    public var message: String
+    package var key: String?
+    package var message: String
 
-    public init(file: String, key: String? = nil, _ message: String) {
+    package init(file: String, key: String? = nil, _ message: String) {
         self.file = file
         self.key = key
         self.message = message
@@ -78,7 +78,7 @@ public struct NumPyError: Error, CustomStringConvertible, Equatable {
     /// For code below the public entry points, which add the file through `locating`.
     package init(key: String? = nil, _ message: String) { self.init(file: "", key: key, message) }
 
-    public var description: String { [file, key, message].compactMap { $0 }.joined(separator: ": ") }
+    package var description: String { [file, key, message].compactMap { $0 }.joined(separator: ": ") }
 }
 
 /// Reading and writing NumPy's `.npy` and `.npz` files.
@@ -86,25 +86,25 @@ public struct NumPyError: Error, CustomStringConvertible, Equatable {
 /// Every length in a file is untrusted: sizes are checked against the bytes actually present (with
 /// overflow-checked arithmetic) before anything is allocated, so a malformed file gets a `NumPyError`,
 /// never a crash, a hang or a huge allocation.
-public enum NumPy {
+package enum NumPy {
     /// Reads a `.npy` file. The file is mapped, not read: the header's claims are checked against the bytes
     /// present, and the values against `budget`, before anything is allocated.
-    public static func readNPY(_ path: String, budget: MemoryBudget = .current) throws -> NumPyArray {
+    package static func readNPY(_ path: String, budget: MemoryBudget = .current) throws -> NumPyArray {
         try locating(file: path) {
             try mapFile(path).withUnsafeBytes { try NPYFormat.decode($0, budget: budget) }
         }
     }
 
     /// `source` names the bytes in errors.
-    public static func parseNPY(_ bytes: [UInt8], source: String, budget: MemoryBudget = .current) throws -> NumPyArray {
+    package static func parseNPY(_ bytes: [UInt8], source: String, budget: MemoryBudget = .current) throws -> NumPyArray {
         try locating(file: source) { try bytes.withUnsafeBytes { try NPYFormat.decode($0, budget: budget) } }
     }
 
     /// Format version 1.0 (2.0 when the header outgrows 64 KiB), C order, byte for byte what `np.save` writes.
-    public static func encodeNPY(_ array: NumPyArray) -> [UInt8] { NPYFormat.encode(array) }
+    package static func encodeNPY(_ array: NumPyArray) -> [UInt8] { NPYFormat.encode(array) }
 
     /// Writes `array` at `path`; without `replace`, fails if a file is there when the finished file is put in place.
-    public static func writeNPY(_ array: NumPyArray, to path: String, replace: Bool = true) throws {
+    package static func writeNPY(_ array: NumPyArray, to path: String, replace: Bool = true) throws {
         try locating(file: path) {
             try writeAtomically(path, replace: replace) { url in try FileOutput.write(encodeNPY(array), to: url.path) }
         }
@@ -113,7 +113,7 @@ public enum NumPy {
     /// Members in archive order, names without the ".npy" suffix ("in_0", "layer/dense"). Each member's
     /// declared size is checked against `budget` and against what its compressed bytes can hold before it
     /// is extracted (see `ZipReader`).
-    public static func readNPZ(_ path: String, budget: MemoryBudget = .current) throws -> [(name: String, array: NumPyArray)] {
+    package static func readNPZ(_ path: String, budget: MemoryBudget = .current) throws -> [(name: String, array: NumPyArray)] {
         try locating(file: path) {
             let zip = ZipReader(try mapFile(path), budget: budget)
             var seen = Set<String>()
@@ -130,7 +130,7 @@ public enum NumPy {
 
     /// A zip of stored (uncompressed) `<name>.npy` members, as `np.savez` writes. Without `replace`, fails if a file
     /// is there when the finished file is put in place.
-    public static func writeNPZ(_ arrays: [(name: String, array: NumPyArray)], to path: String, replace: Bool = true) throws {
+    package static func writeNPZ(_ arrays: [(name: String, array: NumPyArray)], to path: String, replace: Bool = true) throws {
         try locating(file: path) {
             var seen = Set<String>()
             for (name, _) in arrays {

@@ -7,20 +7,20 @@ import Glibc
 #endif
 
 /// Runs a command-line tool's command in a worker process: see `runCommandInWorker(report:)`.
-public enum WorkerProcess {
+package enum WorkerProcess {
     /// Set in a worker's environment: "<supervisor's pid>:<status page descriptor>".
     static let workerVariable = "KCONV_WORKER"
 
     /// Set (to anything) to run the command in the process itself, without a worker: for debugging, and to
     /// measure what the worker contains (`Scripts/fuzz.py --in-process`). The libhdf5 watchdog still runs.
-    public static let inProcessVariable = "KCONV_IN_PROCESS"
+    package static let inProcessVariable = "KCONV_IN_PROCESS"
 
     /// Set in a worker's environment when the user's standard error is a terminal: a descriptor for it, so progress
     /// lines reach the terminal while the worker runs rather than through the pipe when it ends.
     static let terminalVariable = "KCONV_TERMINAL_FD"
 
     /// Where a command shows progress lines: the user's terminal, or nil when standard error is not one.
-    public static var progressDescriptor: Int32? {
+    package static var progressDescriptor: Int32? {
         if let value = ProcessInfo.processInfo.environment[terminalVariable], let descriptor = Int32(value), isatty(descriptor) == 1 {
             return descriptor
         }
@@ -28,7 +28,7 @@ public enum WorkerProcess {
     }
 
     /// The CPU seconds one call into libhdf5 may take before the watchdog ends it (default 10; see `HDF5Activity`).
-    public static let allowanceVariable = "KCONV_HDF5_CPU_SECONDS"
+    package static let allowanceVariable = "KCONV_HDF5_CPU_SECONDS"
 
     /// Call first in `main`, before anything reads a file.
     ///
@@ -44,7 +44,7 @@ public enum WorkerProcess {
     /// In the worker (and in a process run with `KCONV_IN_PROCESS`) it returns at once, after starting the libhdf5
     /// watchdog: a call into libhdf5 that outlives its allowance of CPU time (`HDF5Activity`) is reported through
     /// `report` and ends the process with status 1.
-    public static func runCommandInWorker(report: @escaping @Sendable (String) -> Void) {
+    package static func runCommandInWorker(report: @escaping @Sendable (String) -> Void) {
         let environment = ProcessInfo.processInfo.environment
         if let worker = environment[workerVariable] {
             becomeWorker(worker, report: report)

@@ -309,11 +309,11 @@ package final class ConfigExport {
 }
 
 /// How a caller lets a conversion change a model's maths.
-public struct ExportOptions: Sendable {
+package struct ExportOptions: Sendable {
     /// Write Keras 1/2 `hard_sigmoid` (`clip(0.2x+0.5, 0, 1)`) as Keras 3's `relu6(x+3)/6`, or the reverse.
-    public var approximateHardSigmoid: Bool
+    package var approximateHardSigmoid: Bool
 
-    public init(approximateHardSigmoid: Bool = false) {
+    package init(approximateHardSigmoid: Bool = false) {
         self.approximateHardSigmoid = approximateHardSigmoid
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import KConvIO
 
 /// The container a model was read from.
-public enum ModelFileFormat: String, Sendable {
+package enum ModelFileFormat: String, Sendable {
     case hdf5 = "Keras HDF5 (.h5)"
     case archive = "Keras archive (.keras)"
     case json = "Keras JSON config"
@@ -11,7 +11,7 @@ public enum ModelFileFormat: String, Sendable {
 }
 
 /// How the weights file (or the weights inside a model file) is laid out.
-public enum WeightsLayout: String, Sendable {
+package enum WeightsLayout: String, Sendable {
     /// `layer_names`/`weight_names` groups: Keras 1, Keras 2, and Keras 3's legacy `.h5`.
     case legacy = "legacy HDF5 (layer_names/weight_names)"
     /// Keras 3 object paths: `layers/<name>/vars/<i>`.
@@ -22,17 +22,17 @@ public enum WeightsLayout: String, Sendable {
 }
 
 /// A model read from any Keras file: the native graph plus what the file said about itself.
-public final class KerasModel {
-    public let path: String
-    public let weightsPath: String?
-    public let format: ModelFileFormat
-    public let weightsLayout: WeightsLayout
-    public let kerasVersion: String?
-    public let backend: String?
-    public let dialect: KerasDialect
-    public let model: Model
+package final class KerasModel {
+    package let path: String
+    package let weightsPath: String?
+    package let format: ModelFileFormat
+    package let weightsLayout: WeightsLayout
+    package let kerasVersion: String?
+    package let backend: String?
+    package let dialect: KerasDialect
+    package let model: Model
     /// Further files the weights are read from: a TensorFlow.js model's shards.
-    public let dataFiles: [String]
+    package let dataFiles: [String]
 
     package init(path: String, weightsPath: String?, format: ModelFileFormat, weightsLayout: WeightsLayout,
          kerasVersion: String?, backend: String?, dialect: KerasDialect, model: Model, dataFiles: [String] = []) {
@@ -51,7 +51,7 @@ public final class KerasModel {
     /// file (`.h5` in the legacy layout or Keras 3's `.weights.h5`), or a TensorFlow.js layers model.json
     /// with its shards. Only structure and weight shapes are read; weight values are read when asked for.
     /// A directory is read as a TensorFlow.js model when it holds a model.json.
-    public static func load(_ path: String, weights weightsPath: String? = nil) throws -> KerasModel {
+    package static func load(_ path: String, weights weightsPath: String? = nil) throws -> KerasModel {
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if exists, isDirectory.boolValue {
@@ -173,17 +173,18 @@ public final class KerasModel {
             for layer in weighted {
                 try locating(layer: layer.label) { try WeightBinding.bind(byName[layer.name] ?? [], to: layer, dialect: dialect, backend: groups.backend) }
             }
-            return
+        } else {
+            let fileLayers = groups.layers.filter { !$0.arrays.isEmpty }
+            let modelLayers = model.layers.filter { !$0.weightSpecs.isEmpty }
+            guard fileLayers.count == modelLayers.count else {
+                let missing = weighted.filter { byName[$0.name] == nil }.map(\.name)
+                throw ModelError("the weights match no layer by name (missing: \(missing.joined(separator: ", "))) and by order the model has \(modelLayers.count) layers with weights while the file has \(fileLayers.count)")
+            }
+            for (layer, file) in zip(modelLayers, fileLayers) {
+                try locating(layer: layer.label) { try WeightBinding.bind(file.arrays, to: layer, dialect: dialect, backend: groups.backend) }
+            }
         }
-        let fileLayers = groups.layers.filter { !$0.arrays.isEmpty }
-        let modelLayers = model.layers.filter { !$0.weightSpecs.isEmpty }
-        guard fileLayers.count == modelLayers.count else {
-            let missing = weighted.filter { byName[$0.name] == nil }.map(\.name)
-            throw ModelError("the weights match no layer by name (missing: \(missing.joined(separator: ", "))) and by order the model has \(modelLayers.count) layers with weights while the file has \(fileLayers.count)")
-        }
-        for (layer, file) in zip(modelLayers, fileLayers) {
-            try locating(layer: layer.label) { try WeightBinding.bind(file.arrays, to: layer, dialect: dialect, backend: groups.backend) }
-        }
+        try WeightBinding.bindInferred(model, dialect: dialect, backend: groups.backend)
     }
 
     /// The Keras generation of a config: from `keras_version` when the file has one, else from the

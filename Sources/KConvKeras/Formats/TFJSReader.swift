@@ -89,6 +89,7 @@ package enum TFJSReader {
                 try WeightBinding.bind(arrays, to: layer, dialect: .keras2)
             }
         }
+        try WeightBinding.bindInferred(model, dialect: .keras2)
     }
 }
 

@@ -25,6 +25,16 @@ package enum WeightBinding {
         }
         try layer.bind(arrays)
     }
+
+    /// Binds the weights of the layers whose shapes only the file's weights tell (a Keras 2 file's layers
+    /// past a Lambda: `Model.inferShapesFromFileWeights`), which took them as the file holds them. Keras 1
+    /// and Theano files keep other layouts, which that inference does not compare with.
+    package static func bindInferred(_ model: Model, dialect: KerasDialect, backend: String? = nil) throws {
+        guard dialect != .keras1, backend != "theano" else { return }
+        for layer in try model.inferShapesFromFileWeights() {
+            try locating(layer: layer.label) { try bind(layer.weights, to: layer, dialect: dialect, backend: backend) }
+        }
+    }
 }
 
 extension WeightArray {

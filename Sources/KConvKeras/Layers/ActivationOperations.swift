@@ -8,7 +8,7 @@ import KConvIO
 /// config records; an argument kconv does not know is refused. Defaults are the operation classes' own,
 /// which differ from the functions' in one place: `Gelu` is the tanh approximation unless
 /// `approximate=False`.
-public final class ActivationOperation: KerasOperation {
+package final class ActivationOperation: KerasOperation {
     package override class var operationNames: [String] { arguments.keys.sorted() }
     package override class var arguments: [String: [String]] {
         ["Celu": ["alpha"], "Elu": ["alpha"], "Exp": [], "Gelu": ["approximate"], "Glu": ["axis"], "HardShrink": ["threshold"],
@@ -20,7 +20,7 @@ public final class ActivationOperation: KerasOperation {
     }
 
     /// What the operation computes.
-    public enum Function: Sendable {
+    package enum Function: Sendable {
         /// An elementwise function, or a row-wise one over `axes` (nil: every axis, the batch too).
         case activation(Activation, axes: [Int]?)
         /// Keras's `relu(x, negative_slope, max_value, threshold)`, as the ReLU and LeakyReLU layers.
@@ -31,9 +31,9 @@ public final class ActivationOperation: KerasOperation {
         case softmax(axis: Int?)
     }
 
-    public let function: Function
+    package let function: Function
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         func number(_ key: String, default fallback: Double?) throws -> Float {
             guard let fallback else {
@@ -82,7 +82,7 @@ public final class ActivationOperation: KerasOperation {
         try super.init(context)
     }
 
-    override public var unsupportedReason: String? { nil }
+    override package var unsupportedReason: String? { nil }
 
     package override var kerasModule: String {
         switch className {
@@ -93,7 +93,7 @@ public final class ActivationOperation: KerasOperation {
     }
 
     /// The input's shape; glu halves the axis it splits, which must have an even size when known.
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         var shape = try singleInput(inputShapes)
         for axis in try checkedAxes(rank: shape.count) {
             if case .activation(.glu, _) = function, let size = shape[axis] {

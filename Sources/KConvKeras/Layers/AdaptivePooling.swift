@@ -6,7 +6,7 @@ import KConvIO
 /// other (keras 3.15 `backend/tensorflow/nn.py`, `_adaptive_*_pool*d`: two VALID pools of the two window
 /// widths and a gather). The input's spatial sizes must be known, as Keras requires. No weights; the
 /// layer does not support masking, so the mask stops.
-public final class AdaptivePooling: Layer {
+package final class AdaptivePooling: Layer {
     package override class var kerasClassNames: [String] {
         ["AdaptiveAveragePooling1D", "AdaptiveAveragePooling2D", "AdaptiveAveragePooling3D",
          "AdaptiveMaxPooling1D", "AdaptiveMaxPooling2D", "AdaptiveMaxPooling3D"]
@@ -15,11 +15,11 @@ public final class AdaptivePooling: Layer {
     package override class var examples: [LayerExample] {
         kerasClassNames.map { ConvolutionBase.spatialExample($0, ["output_size": 1]) }
     }
-    public let reduction: PoolReduction
-    public let outputSize: [Int]
-    public let channelsFirst: Bool
+    package let reduction: PoolReduction
+    package let outputSize: [Int]
+    package let channelsFirst: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         reduction = context.className.hasPrefix("AdaptiveMax") ? .max : .average
         let rank = ConvolutionBase.spatialRank(context.className)
         outputSize = try context.config.positiveInts("output_size", count: rank)
@@ -27,7 +27,7 @@ public final class AdaptivePooling: Layer {
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         var shape = try SpatialShape(singleInput(inputShapes), rank: outputSize.count, channelsFirst: channelsFirst, of: self)
         guard !shape.spatial.contains(where: { $0 == nil }) else {
             throw ModelError(layer: label, "adaptive pooling needs the input's spatial sizes, found \(shape.shape.kerasDescription)")

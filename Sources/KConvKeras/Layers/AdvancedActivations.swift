@@ -4,14 +4,14 @@ import KConvIO
 /// All of them keep the mask flowing with their input, as Keras's do.
 
 /// `ReLU(max_value, negative_slope, threshold)`: `x` above threshold (capped), `slope·(x − threshold)` below.
-public final class ReLULayer: Layer {
+package final class ReLULayer: Layer {
     package override class var kerasClassNames: [String] { ["ReLU"] }
     package override class var examples: [LayerExample] { [LayerExample("ReLU", ["max_value": 1], inputs: [[3]])] }
-    public let maxValue: Double?
-    public let negativeSlope: Double
-    public let threshold: Double
+    package let maxValue: Double?
+    package let negativeSlope: Double
+    package let threshold: Double
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         maxValue = try context.config.optionalDouble("max_value")
         negativeSlope = try context.config.double("negative_slope", default: 0)
         threshold = try context.config.double("threshold", default: 0)
@@ -25,12 +25,12 @@ public final class ReLULayer: Layer {
 }
 
 /// `LeakyReLU`: `x` for x ≥ 0, `slope·x` below; Keras 2 calls the slope `alpha`, Keras 3 `negative_slope`.
-public final class LeakyReLU: Layer {
+package final class LeakyReLU: Layer {
     package override class var kerasClassNames: [String] { ["LeakyReLU"] }
     package override class var examples: [LayerExample] { [LayerExample("LeakyReLU", inputs: [[3]])] }
-    public let negativeSlope: Double
+    package let negativeSlope: Double
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         negativeSlope = try context.config.optionalDouble("negative_slope") ?? context.config.double("alpha", default: 0.3)
         try super.init(context)
     }
@@ -48,12 +48,12 @@ public final class LeakyReLU: Layer {
 }
 
 /// `ELU(alpha)`: `x` for x > 0, `alpha·(exp(x) − 1)` below.
-public final class ELULayer: Layer {
+package final class ELULayer: Layer {
     package override class var kerasClassNames: [String] { ["ELU"] }
     package override class var examples: [LayerExample] { [LayerExample("ELU", inputs: [[3]])] }
-    public let alpha: Double
+    package let alpha: Double
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         alpha = try context.config.double("alpha", default: 1)
         try super.init(context)
     }
@@ -64,12 +64,12 @@ public final class ELULayer: Layer {
 }
 
 /// `ThresholdedReLU(theta)`: `x` where x > theta, else 0.
-public final class ThresholdedReLU: Layer {
+package final class ThresholdedReLU: Layer {
     package override class var kerasClassNames: [String] { ["ThresholdedReLU"] }
     package override class var examples: [LayerExample] { [LayerExample("ThresholdedReLU", inputs: [[3]])] }
-    public let theta: Double
+    package let theta: Double
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         theta = try context.config.double("theta", default: 1)
         try super.init(context)
     }
@@ -83,12 +83,12 @@ public final class ThresholdedReLU: Layer {
 }
 
 /// `Softmax(axis)`: softmax over one axis or, in Keras 3, several together (`exp(x − logsumexp(x, axes))`).
-public final class SoftmaxLayer: Layer {
+package final class SoftmaxLayer: Layer {
     package override class var kerasClassNames: [String] { ["Softmax"] }
     package override class var examples: [LayerExample] { [LayerExample("Softmax", inputs: [[3]])] }
-    public let axes: [Int]
+    package let axes: [Int]
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         axes = try context.config.intOrList("axis", default: [-1])
         try super.init(context)
     }
@@ -106,12 +106,12 @@ public final class SoftmaxLayer: Layer {
 }
 
 /// `PReLU`: LeakyReLU with a learned slope per element, shared along `shared_axes` (1-based).
-public final class PReLU: Layer {
+package final class PReLU: Layer {
     package override class var kerasClassNames: [String] { ["PReLU"] }
     package override class var examples: [LayerExample] { [LayerExample("PReLU", inputs: [[3]])] }
-    public let sharedAxes: [Int]
+    package let sharedAxes: [Int]
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         sharedAxes = try context.config.intOrList("shared_axes", default: [])
         try super.init(context)
     }

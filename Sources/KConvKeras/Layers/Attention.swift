@@ -13,20 +13,20 @@ import KConvIO
 ///
 /// Masks are the inputs' Keras masks, or the call's `mask=[query_mask, value_mask]`. AdditiveAttention's
 /// scale has the query's feature count in Keras 3 and the value's in tf-keras, equal in any model that runs.
-public final class AttentionLayer: Layer {
+package final class AttentionLayer: Layer {
     package override class var kerasClassNames: [String] { ["Attention", "AdditiveAttention"] }
     package override class var examples: [LayerExample] {
         [LayerExample("Attention", ["use_scale": true], inputs: [[4, 3], [5, 3]]),
          LayerExample("AdditiveAttention", inputs: [[4, 3], [5, 3]])]
     }
-    public enum ScoreMode: String, Sendable { case dot, concat, additive }
+    package enum ScoreMode: String, Sendable { case dot, concat, additive }
 
-    public let scoreMode: ScoreMode
-    public let useScale: Bool
+    package let scoreMode: ScoreMode
+    package let useScale: Bool
     /// tf-keras before 2.10 took causal masking as the config key `causal`.
-    public let causal: Bool
+    package let causal: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         if context.className == "AdditiveAttention" {
             scoreMode = .additive
@@ -72,12 +72,12 @@ public final class AttentionLayer: Layer {
         }
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         try outputShapes(inputShapes, call: .null)
     }
 
     /// `query[:-1] + value[-1:]`, and with `return_attention_scores` the scores `query[:-1] + [Tv]`.
-    override public func outputShapes(_ inputShapes: [TensorShape], call: JSONValue) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape], call: JSONValue) throws -> [TensorShape] {
         let (query, value, key) = try attentionInputs(inputShapes)
         let output = Array(query.dropLast()) + [value.last ?? nil]
         guard Self.flag(call, "return_attention_scores") else { return [output] }

@@ -5,14 +5,14 @@ import KConvIO
 /// (keras 3.15 `image_preprocessing/auto_contrast.py`, `transform_images`): each image's channels
 /// stretched to the whole value range by their minimum and maximum. Keras takes them over axes 1 and 2
 /// whatever `data_format` says, and so does kconv. The mask stops, as the layer does not support masking.
-public final class AutoContrast: Layer {
+package final class AutoContrast: Layer {
     package override class var kerasClassNames: [String] { ["AutoContrast"] }
     package override class var absentIn: [KerasDialect: String] { [.keras2: "tf-keras has no AutoContrast"] }
     package override class var examples: [LayerExample] { [LayerExample("AutoContrast", inputs: [[4, 4, 3]])] }
-    public let low: Double
-    public let high: Double
+    package let low: Double
+    package let high: Double
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         let range = config.object["value_range"].map { $0.arrayValue?.compactMap(\.doubleValue) ?? [] } ?? [0, 255]
         guard range.count == 2, range[0] < range[1] else {
@@ -22,7 +22,7 @@ public final class AutoContrast: Layer {
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let shape = try singleInput(inputShapes)
         try requireRank(shape, 4...4, "a 4-D image batch")
         return [shape]

@@ -5,19 +5,19 @@ import KConvIO
 /// sample as multi-hot flags or counts (Keras's `encode_categorical_inputs`, the same in tf-keras 2.21 and
 /// Keras 3.15). Values out of range set nothing (tf-keras asserts they are in range). Also the encoding
 /// stage of Discretization and IntegerLookup, through `CategoricalOutput`.
-public final class CategoryEncoding: Layer {
+package final class CategoryEncoding: Layer {
     package override class var kerasClassNames: [String] { ["CategoryEncoding"] }
     package override class var examples: [LayerExample] {
         [LayerExample("CategoryEncoding", ["num_tokens": 4, "output_mode": "multi_hot"], inputs: [[3]])]
     }
-    public let output: CategoricalOutput
+    package let output: CategoricalOutput
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         output = try CategoricalOutput(context.config, default: "multi_hot", depth: try context.config.int("num_tokens"))
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         [output.shape(try singleInput(inputShapes))]
     }
 
@@ -26,7 +26,7 @@ public final class CategoryEncoding: Layer {
         [VersionOnlyKey("sparse", onlyIn: .keras2, value: false, why: "Keras 3's CategoryEncoding has no sparse output")]
     }
 
-    override public var unsupportedReason: String? { output.unsupportedReason }
+    override package var unsupportedReason: String? { output.unsupportedReason }
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         guard call.inputs.count == 1 else { throw ModelError(layer: label, "kconv does not compute count_weights") }
@@ -36,10 +36,10 @@ public final class CategoryEncoding: Layer {
 
 /// The `output_mode` of Keras's categorical preprocessing layers: `int` (the indices themselves), or an
 /// encoding with `depth` slots (`one_hot`, `multi_hot`, `count`).
-public struct CategoricalOutput: Sendable {
-    public let mode: String
-    public let depth: Int
-    public let sparse: Bool
+package struct CategoricalOutput: Sendable {
+    package let mode: String
+    package let depth: Int
+    package let sparse: Bool
 
     init(_ config: ConfigReader, default fallback: String, depth: Int) throws {
         mode = try config.choice("output_mode", ["int", "one_hot", "multi_hot", "count", "tf_idf"], default: fallback)

@@ -6,7 +6,7 @@ import KConvIO
 /// Gates `[i f c o]` along the kernels' last axis, as LSTM's. The input convolution takes the layer's strides,
 /// padding and dilation; the recurrent one stride 1 and `same` padding. Keras 3 keeps the weights under
 /// `cell/vars/`, tf-keras names them in the layer's own scope (`conv_lstm2d/kernel:0`).
-public final class ConvLSTM: Layer {
+package final class ConvLSTM: Layer {
     package override class var kerasClassNames: [String] { ["ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"] }
     package override class var examples: [LayerExample] {
         kerasClassNames.map { className in
@@ -15,23 +15,23 @@ public final class ConvLSTM: Layer {
         }
     }
 
-    public let rank: Int
-    public let filters: Int
-    public let kernelSize: [Int]
-    public let strides: [Int]
-    public let padding: String
-    public let dilation: [Int]
-    public let channelsFirst: Bool
-    public let useBias: Bool
-    public let activation: Activation
-    public let recurrentActivation: Activation
-    public let returnSequences: Bool
-    public let returnState: Bool
-    public let goBackwards: Bool
-    public let stateful: Bool
-    public let zeroOutputForMask: Bool
+    package let rank: Int
+    package let filters: Int
+    package let kernelSize: [Int]
+    package let strides: [Int]
+    package let padding: String
+    package let dilation: [Int]
+    package let channelsFirst: Bool
+    package let useBias: Bool
+    package let activation: Activation
+    package let recurrentActivation: Activation
+    package let returnSequences: Bool
+    package let returnState: Bool
+    package let goBackwards: Bool
+    package let stateful: Bool
+    package let zeroOutputForMask: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         rank = ConvolutionBase.spatialRank(context.className)
         filters = try config.int("filters")
@@ -70,7 +70,7 @@ public final class ConvLSTM: Layer {
         return specs
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         var state = try step(inputShapes)
         state.spatial = state.spatial.indices.map { axis in
             convOutputLength(state.spatial[axis], kernel: kernelSize[axis], padding: padding, stride: strides[axis], dilation: dilation[axis])
@@ -97,7 +97,7 @@ public final class ConvLSTM: Layer {
         key == "recurrent_activation" ? weightSpecs.indices.map { WeightScaling($0, blocks: 4, parts: [0, 1, 3]) } : nil
     }
 
-    override public var unsupportedReason: String? {
+    override package var unsupportedReason: String? {
         sequenceUnsupportedReason(stateful: stateful, timeMajor: false)
             ?? activation.inPlaceUnsupportedReason ?? recurrentActivation.inPlaceUnsupportedReason
     }

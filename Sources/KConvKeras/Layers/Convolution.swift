@@ -5,17 +5,17 @@ import KConvIO
 /// Kernels are `kernel_size + (in / groups, filters)` (transposed: `kernel_size + (filters, in)`), as Keras stores them.
 
 /// What every convolution reads: window, strides, padding, dilation, data format, bias, activation.
-public class ConvolutionBase: Layer {
-    public let rank: Int
-    public let kernelSize: [Int]
-    public let strides: [Int]
-    public let padding: String
-    public let dilation: [Int]
-    public let channelsFirst: Bool
-    public let useBias: Bool
-    public let activation: Activation
+package class ConvolutionBase: Layer {
+    package let rank: Int
+    package let kernelSize: [Int]
+    package let strides: [Int]
+    package let padding: String
+    package let dilation: [Int]
+    package let channelsFirst: Bool
+    package let useBias: Bool
+    package let activation: Activation
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         rank = Self.spatialRank(context.className)
         let config = context.config
         kernelSize = try config.positiveInts("kernel_size", count: rank)
@@ -56,7 +56,7 @@ public class ConvolutionBase: Layer {
         return [shape.shape]
     }
 
-    override public var unsupportedReason: String? { activation.inPlaceUnsupportedReason }
+    override package var unsupportedReason: String? { activation.inPlaceUnsupportedReason }
 
     /// The activation's argument is the last affine step's: all weights, or a separable convolution's
     /// pointwise kernel and bias (scaling its depthwise kernel too would scale twice).
@@ -75,14 +75,14 @@ public class ConvolutionBase: Layer {
 }
 
 /// Conv1D, Conv2D, Conv3D: cross-correlation with `filters` kernels, optionally grouped.
-public final class Convolution: ConvolutionBase {
+package final class Convolution: ConvolutionBase {
     package override class var kerasClassNames: [String] { ["Conv1D", "Conv2D", "Conv3D"] }
     package override class var legacyClassNames: [String: String] { ["Convolution1D": "Conv1D", "Convolution2D": "Conv2D", "Convolution3D": "Conv3D", "AtrousConvolution1D": "Conv1D", "AtrousConvolution2D": "Conv2D"] }
     package override class var examples: [LayerExample] { kerasClassNames.map { spatialExample($0, ["filters": 2, "kernel_size": 2]) } }
-    public let filters: Int
-    public let groups: Int
+    package let filters: Int
+    package let groups: Int
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         filters = try context.config.int("filters")
         groups = try context.config.int("groups", default: 1)
         try super.init(context)
@@ -98,7 +98,7 @@ public final class Convolution: ConvolutionBase {
         return specs
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         try windowedOutput(inputShapes, channels: filters)
     }
 
@@ -136,14 +136,14 @@ private func flippingKernel(_ arrays: [WeightArray]) -> [WeightArray] {
 }
 
 /// Conv1DTranspose, Conv2DTranspose, Conv3DTranspose.
-public final class ConvolutionTranspose: ConvolutionBase {
+package final class ConvolutionTranspose: ConvolutionBase {
     package override class var kerasClassNames: [String] { ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"] }
     package override class var legacyClassNames: [String: String] { ["Deconvolution2D": "Conv2DTranspose", "Deconvolution3D": "Conv3DTranspose"] }
     package override class var examples: [LayerExample] { kerasClassNames.map { spatialExample($0, ["filters": 2, "kernel_size": 2]) } }
-    public let filters: Int
-    public let outputPadding: [Int]?
+    package let filters: Int
+    package let outputPadding: [Int]?
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         filters = try context.config.int("filters")
         let rank = Self.spatialRank(context.className)
         outputPadding = context.config.has("output_padding") ? try context.config.ints("output_padding", count: rank) : nil
@@ -157,7 +157,7 @@ public final class ConvolutionTranspose: ConvolutionBase {
         return specs
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         var shape = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self)
         shape.spatial = shape.spatial.indices.map { axis in
             deconvOutputLength(shape.spatial[axis], kernel: kernelSize[axis], padding: padding,
@@ -178,12 +178,12 @@ public final class ConvolutionTranspose: ConvolutionBase {
 }
 
 /// DepthwiseConv1D/2D: each input channel convolved with `depth_multiplier` kernels of its own.
-public final class DepthwiseConvolution: ConvolutionBase {
+package final class DepthwiseConvolution: ConvolutionBase {
     package override class var kerasClassNames: [String] { ["DepthwiseConv1D", "DepthwiseConv2D"] }
     package override class var examples: [LayerExample] { kerasClassNames.map { spatialExample($0, ["kernel_size": 2]) } }
-    public let depthMultiplier: Int
+    package let depthMultiplier: Int
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         depthMultiplier = try context.config.positiveInt("depth_multiplier", default: 1)
         try super.init(context)
     }
@@ -197,7 +197,7 @@ public final class DepthwiseConvolution: ConvolutionBase {
         return specs
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let channels = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self).channels
         return try windowedOutput(inputShapes, channels: channels.map { $0 * depthMultiplier })
     }
@@ -210,14 +210,14 @@ public final class DepthwiseConvolution: ConvolutionBase {
 }
 
 /// SeparableConv1D/2D: a depthwise convolution followed by a 1×1 pointwise one.
-public final class SeparableConvolution: ConvolutionBase {
+package final class SeparableConvolution: ConvolutionBase {
     package override class var kerasClassNames: [String] { ["SeparableConv1D", "SeparableConv2D"] }
     package override class var legacyClassNames: [String: String] { ["SeparableConvolution2D": "SeparableConv2D"] }
     package override class var examples: [LayerExample] { kerasClassNames.map { spatialExample($0, ["filters": 2, "kernel_size": 2]) } }
-    public let filters: Int
-    public let depthMultiplier: Int
+    package let filters: Int
+    package let depthMultiplier: Int
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         filters = try context.config.int("filters")
         depthMultiplier = try context.config.positiveInt("depth_multiplier", default: 1)
         try super.init(context)
@@ -233,7 +233,7 @@ public final class SeparableConvolution: ConvolutionBase {
         return specs
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         try windowedOutput(inputShapes, channels: filters)
     }
 

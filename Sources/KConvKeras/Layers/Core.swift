@@ -3,13 +3,13 @@ import KConvIO
 /// Core layers: inputs, Dense, Activation, Embedding, Masking and the layers that do nothing at inference.
 
 /// A model input. `batch_input_shape` (Keras 2) or `batch_shape` (Keras 3) is its full shape.
-public final class InputLayer: Layer {
+package final class InputLayer: Layer {
     package override class var kerasClassNames: [String] { ["InputLayer"] }
     package override class var examples: [LayerExample] { [LayerExample("InputLayer", ["batch_input_shape": [nil, 3]], inputs: [])] }
-    public let batchShape: TensorShape
-    public let dtype: String
+    package let batchShape: TensorShape
+    package let dtype: String
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         let shape = try config.optionalShape("batch_input_shape") ?? config.optionalShape("batch_shape")
         guard let shape else {
@@ -20,7 +20,7 @@ public final class InputLayer: Layer {
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] { [batchShape] }
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] { [batchShape] }
 }
 
 /// The dtype name from a config value: `"float32"`, or Keras 3's `DTypePolicy` object.
@@ -31,14 +31,14 @@ package func dtypeName(_ value: JSONValue?) -> String? {
 }
 
 /// `y = activation(x·W + b)` on the last axis; Keras Dense. kernel is [in, units].
-public final class Dense: Layer {
+package final class Dense: Layer {
     package override class var kerasClassNames: [String] { ["Dense"] }
     package override class var examples: [LayerExample] { [LayerExample("Dense", ["units": 2], inputs: [[3]])] }
-    public let units: Int
-    public let activation: Activation
-    public let useBias: Bool
+    package let units: Int
+    package let activation: Activation
+    package let useBias: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         units = try context.config.int("units")
         activation = context.config.activation("activation", default: "linear", dialect: context.dialect)
         useBias = try context.config.bool("use_bias", default: true)
@@ -52,7 +52,7 @@ public final class Dense: Layer {
         return specs
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleInput(inputShapes)
         try requireRank(input, 2...Int.max, "a 2-D or higher")
         return [input.dropLast() + [try activation.outputSize(units, of: self)]]
@@ -65,21 +65,21 @@ public final class Dense: Layer {
 
     package override func affineArguments(of key: String) -> [WeightScaling]? { key == "activation" ? allWeightsScaled : nil }
 
-    override public var unsupportedReason: String? { activation.unsupportedReason }
+    override package var unsupportedReason: String? { activation.unsupportedReason }
 }
 
 /// Applies an activation function elementwise.
-public final class ActivationLayer: Layer {
+package final class ActivationLayer: Layer {
     package override class var kerasClassNames: [String] { ["Activation"] }
     package override class var examples: [LayerExample] { [LayerExample("Activation", ["activation": "tanh"], inputs: [[3]])] }
-    public let activation: Activation
+    package let activation: Activation
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         activation = context.config.activation("activation", default: "linear", dialect: context.dialect)
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleInput(inputShapes)
         guard activation == .glu, let last = input.last else { return [input] }
         return [input.dropLast() + [try last.map { try activation.outputSize($0, of: self) }]]
@@ -89,11 +89,11 @@ public final class ActivationLayer: Layer {
         try lowerElementwise(.activation(activation), call, into: &graph)
     }
 
-    override public var unsupportedReason: String? { activation.unsupportedReason }
+    override package var unsupportedReason: String? { activation.unsupportedReason }
 }
 
 /// Dropout, SpatialDropout, GaussianNoise and friends: training-time noise, the identity at inference.
-public final class InferenceIdentity: Layer {
+package final class InferenceIdentity: Layer {
     package override class var kerasClassNames: [String] { ["Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"] }
     package override class var examples: [LayerExample] {
         kerasClassNames.map { $0.hasPrefix("SpatialDropout") ? ConvolutionBase.spatialExample($0) : LayerExample($0, inputs: [[3]]) }
@@ -112,14 +112,14 @@ public final class InferenceIdentity: Layer {
 }
 
 /// Looks up rows of an `[input_dim, output_dim]` table; Keras Embedding. With `mask_zero`, index 0 is padding.
-public class Embedding: Layer {
+package class Embedding: Layer {
     package override class var kerasClassNames: [String] { ["Embedding"] }
     package override class var examples: [LayerExample] { [LayerExample("Embedding", ["input_dim": 5, "output_dim": 2], inputs: [[3]])] }
-    public let inputDim: Int
-    public let outputDim: Int
-    public let maskZero: Bool
+    package let inputDim: Int
+    package let outputDim: Int
+    package let maskZero: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         inputDim = try context.config.int("input_dim")
         outputDim = try context.config.int("output_dim")
         maskZero = try context.config.bool("mask_zero", default: false)
@@ -130,7 +130,7 @@ public class Embedding: Layer {
         [weight("embeddings", [inputDim, outputDim], index: 0)]
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         [try singleInput(inputShapes) + [outputDim]]
     }
 
@@ -164,12 +164,12 @@ public class Embedding: Layer {
 }
 
 /// Marks timesteps whose features all equal `mask_value` as padding for the layers downstream.
-public final class Masking: Layer {
+package final class Masking: Layer {
     package override class var kerasClassNames: [String] { ["Masking"] }
     package override class var examples: [LayerExample] { [LayerExample("Masking", inputs: [[3, 2]])] }
-    public let maskValue: Double
+    package let maskValue: Double
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         maskValue = try context.config.double("mask_value", default: 0)
         try super.init(context)
     }
@@ -188,9 +188,9 @@ public final class Masking: Layer {
 
 /// A layer whose class kconv does not know (a Lambda, a custom class): kept with its config so that
 /// `inspect` can show it, with shapes and weights taken from the file where they can be known.
-public final class UnsupportedLayer: Layer {
+package final class UnsupportedLayer: Layer {
     /// A Lambda's serialized function, shown as text and never executed.
-    public var functionSource: String? {
+    package var functionSource: String? {
         guard let function = config["function"] else { return nil }
         let text = function.stringValue ?? function.arrayValue?.first?.stringValue
             ?? function["config"]?["code"]?.stringValue ?? ConfigReader.describe(function)
@@ -203,13 +203,13 @@ public final class UnsupportedLayer: Layer {
     /// Its weights cannot be predicted, so it stays unbuilt and takes them as the file declares them.
     package override func build(_ inputShapes: [TensorShape]) throws {}
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         throw ModelError.unknownShape(label)
     }
 
     /// tf-keras records each `tf.*` call and `x[...]` slice as a TFOpLambda/SlicingOpLambda naming its function:
     /// the reason names that operation.
-    override public var unsupportedReason: String? {
+    override package var unsupportedReason: String? {
         if ["TFOpLambda", "SlicingOpLambda"].contains(className), let function = config["function"]?.stringValue {
             return "kconv does not implement \(className) operation tf.\(function)"
         }

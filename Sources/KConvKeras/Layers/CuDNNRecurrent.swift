@@ -8,14 +8,14 @@ import KConvIO
 /// (`_convert_rnn_weights`), kconv converts them on reading: LSTM sums the two biases, GRU keeps them as
 /// the `(2, 3·units)` bias of `reset_after`. Activations are fixed: tanh, and sigmoid on the gates.
 
-public class CuDNNRecurrent: Layer, RecurrentPass {
+package class CuDNNRecurrent: Layer, RecurrentPass {
     package let settings: CellSettings
     package let returnSequences: Bool
     package let returnState: Bool
     package let goBackwards: Bool
     package let stateful: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         let units = try config.int("units")
         guard units > 0 else { throw config.error("units", expected: "a positive integer", found: config.object["units"]) }
@@ -35,7 +35,7 @@ public class CuDNNRecurrent: Layer, RecurrentPass {
         return settings.weights(of: self, features: try lastDimension(input), owner: "cell/", keras2Owner: "", legacyScope: nil)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         guard let input = inputShapes.first else { throw ModelError(layer: label, "expected an input, found none") }
         let state: TensorShape = [input.first ?? nil, settings.units]
         let output = returnSequences ? [input.first ?? nil, input.count > 1 ? input[1] : nil, settings.units] : state
@@ -45,8 +45,8 @@ public class CuDNNRecurrent: Layer, RecurrentPass {
     package var stateCount: Int { settings.cell.stateCount }
 
     /// Keras counts cuDNN's two LSTM biases (`2·4·units`), which kconv holds summed as LSTM's one.
-    override public var paramCount: Int { super.paramCount + (settings.cell == .lstm ? settings.cell.gates * settings.units : 0) }
-    override public var trainableParamCount: Int {
+    override package var paramCount: Int { super.paramCount + (settings.cell == .lstm ? settings.cell.gates * settings.units : 0) }
+    override package var trainableParamCount: Int {
         super.trainableParamCount + (settings.cell == .lstm ? settings.cell.gates * settings.units : 0)
     }
 
@@ -109,20 +109,20 @@ public class CuDNNRecurrent: Layer, RecurrentPass {
     package override var storageClassName: String { Self.writtenClassNames[.keras3] ?? className }
     package override func writtenObjectPath(_ spec: WeightSpec, for target: KerasDialect) -> String { spec.objectPath }
 
-    override public var unsupportedReason: String? { sequenceUnsupportedReason(stateful: stateful, timeMajor: false) }
+    override package var unsupportedReason: String? { sequenceUnsupportedReason(stateful: stateful, timeMajor: false) }
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         try lowerPass(call, zeroOutputForMask: false, into: &graph)
     }
 }
 
-public final class CuDNNLSTM: CuDNNRecurrent {
+package final class CuDNNLSTM: CuDNNRecurrent {
     package override class var kerasClassNames: [String] { ["CuDNNLSTM"] }
     package override class var writtenClassNames: [KerasDialect: String] { [.keras2: "LSTM", .keras3: "LSTM"] }
     package override class var examples: [LayerExample] { [LayerExample("CuDNNLSTM", ["units": 2], inputs: [[3, 2]])] }
 }
 
-public final class CuDNNGRU: CuDNNRecurrent {
+package final class CuDNNGRU: CuDNNRecurrent {
     package override class var kerasClassNames: [String] { ["CuDNNGRU"] }
     package override class var writtenClassNames: [KerasDialect: String] { [.keras2: "GRU", .keras3: "GRU"] }
     package override class var examples: [LayerExample] { [LayerExample("CuDNNGRU", ["units": 2], inputs: [[3, 2]])] }

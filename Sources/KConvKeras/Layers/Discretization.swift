@@ -7,16 +7,16 @@ import KConvIO
 /// boundaries into its config; tf-keras keeps a quantile summary weight `(2, n)` of a shape only known from
 /// the file, and computes the boundaries from it when it loads the layer (`finalize_state`,
 /// `get_bin_boundaries`), as kconv does.
-public final class Discretization: Layer {
+package final class Discretization: Layer {
     package override class var kerasClassNames: [String] { ["Discretization"] }
     package override class var examples: [LayerExample] {
         [LayerExample("Discretization", ["bin_boundaries": [-0.5, 0, 0.5]], inputs: [[3]])]
     }
     /// The configured boundaries; nil for an adapted tf-keras layer, whose come from its summary weight.
-    public let configuredBoundaries: [Double]?
-    public let output: CategoricalOutput
+    package let configuredBoundaries: [Double]?
+    package let output: CategoricalOutput
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         if let list = config.object["bin_boundaries"]?.arrayValue {
             let boundaries = try list.map { item in
@@ -63,11 +63,11 @@ public final class Discretization: Layer {
             .binBoundaries(bins: try ConfigReader(config).int("num_bins"))
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         [output.shape(try singleInput(inputShapes))]
     }
 
-    override public var unsupportedReason: String? { output.unsupportedReason }
+    override package var unsupportedReason: String? { output.unsupportedReason }
 
     /// Keras 3's Discretization takes no `trainable` argument (and writes none).
     package override var versionOnlyKeys: [VersionOnlyKey] {

@@ -10,18 +10,18 @@ import KConvIO
 /// the bias spans the output's axes from the first letter of `bias_axes` to the last (size 1 where a letter is
 /// not in `bias_axes`). Keras 3's LoRA and quantized kernels are a training-time matter: files hold the
 /// merged float kernel.
-public final class EinsumDense: Layer {
+package final class EinsumDense: Layer {
     package override class var kerasClassNames: [String] { ["EinsumDense"] }
     package override class var examples: [LayerExample] {
         [LayerExample("EinsumDense", ["equation": "abc,cde->abde", "output_shape": [nil, 2, 2], "bias_axes": "de"], inputs: [[3, 2]])]
     }
-    public let equation: EinsumDenseEquation
+    package let equation: EinsumDenseEquation
     /// The sizes after the batch axis, nil where the input gives them.
-    public let partialOutputShape: [Int?]
-    public let biasAxes: String?
-    public let activation: Activation
+    package let partialOutputShape: [Int?]
+    package let biasAxes: String?
+    package let activation: Activation
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         equation = try EinsumDenseEquation(config.string("equation"), field: "config.equation")
         let shape = config.object["output_shape"]
@@ -47,7 +47,7 @@ public final class EinsumDense: Layer {
         return [weight("kernel", shapes.kernel, index: 0)] + (shapes.bias.map { [weight("bias", $0, index: 1)] } ?? [])
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         [try analysis(singleInput(inputShapes)).output]
     }
 
@@ -63,33 +63,33 @@ public final class EinsumDense: Layer {
         return lowerUnmasked(op, input.value, call, weights: weights, into: &graph)
     }
 
-    override public var unsupportedReason: String? { activation.unsupportedReason }
+    override package var unsupportedReason: String? { activation.unsupportedReason }
 
     package override func affineArguments(of key: String) -> [WeightScaling]? { key == "activation" ? allWeightsScaled : nil }
 }
 
 /// An EinsumDense equation, parsed as Keras's `_analyze_einsum_string` reads it.
-public struct EinsumDenseEquation: Sendable {
-    public enum Ellipsis: Sendable { case none, left, right }
+package struct EinsumDenseEquation: Sendable {
+    package enum Ellipsis: Sendable { case none, left, right }
 
-    public let text: String
-    public let input: [Character]
-    public let kernel: [Character]
-    public let output: [Character]
-    public let ellipsis: Ellipsis
+    package let text: String
+    package let input: [Character]
+    package let kernel: [Character]
+    package let output: [Character]
+    package let ellipsis: Ellipsis
 
     /// What an equation gives for one input shape.
-    public struct Analysis {
-        public var kernel: [Int]
-        public var bias: [Int]?
+    package struct Analysis {
+        package var kernel: [Int]
+        package var bias: [Int]?
         /// The output's full shape (Keras leaves `None` where `output_shape` does; kconv knows the size).
-        public var output: TensorShape
+        package var output: TensorShape
         /// The equation without an ellipsis, its letters standing for the input's axes.
-        public var explicitEquation: String
+        package var explicitEquation: String
     }
 
     /// `field` names the config key in errors.
-    public init(_ text: String, field: String) throws {
+    package init(_ text: String, field: String) throws {
         self.text = text
         let marked = text.replacingOccurrences(of: "...", with: "0")
         let sides = marked.split(separator: "->", omittingEmptySubsequences: false)
@@ -125,7 +125,7 @@ public struct EinsumDenseEquation: Sendable {
     /// The kernel, bias and output shapes for `input`, with `partialOutput` the config's `output_shape`.
     /// `kernelFromOutputFirst`: a kernel letter in both the input and the output takes the output's size
     /// (Keras 3) rather than the input's (tf-keras).
-    public func analyze(input shape: TensorShape, partialOutput: [Int?], biasAxes: String?, kernelFromOutputFirst: Bool) throws -> Analysis {
+    package func analyze(input shape: TensorShape, partialOutput: [Int?], biasAxes: String?, kernelFromOutputFirst: Bool) throws -> Analysis {
         let elided = shape.count - input.count
         guard ellipsis == .none ? elided == 0 : elided >= 0 else {
             throw ModelError(field: "config.equation", "'\(text)' does not fit an input of shape \(shape.kerasDescription)")

@@ -7,15 +7,15 @@ import KConvIO
 /// `_hash_values_to_bins`; Keras 3 truncates float inputs to integers first, tf-keras takes integers
 /// only). kconv does not hash strings (it has no string tensors), nor with a `salt`, which switches to
 /// SipHash (`to_hash_bucket_strong`).
-public final class Hashing: Layer {
+package final class Hashing: Layer {
     package override class var kerasClassNames: [String] { ["Hashing"] }
     package override class var examples: [LayerExample] { [LayerExample("Hashing", ["num_bins": 3], inputs: [[4]])] }
-    public let bins: Int
-    public let maskValue: Int64?
-    public let salted: Bool
-    public let output: CategoricalOutput
+    package let bins: Int
+    package let maskValue: Int64?
+    package let salted: Bool
+    package let output: CategoricalOutput
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         bins = try config.int("num_bins")
         guard bins > 0 else { throw config.error("num_bins", expected: "a positive number of bins", found: config.object["num_bins"]) }
@@ -28,11 +28,11 @@ public final class Hashing: Layer {
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         [output.shape(try singleInput(inputShapes))]
     }
 
-    override public var unsupportedReason: String? {
+    override package var unsupportedReason: String? {
         salted ? "a salted Hashing (SipHash, to_hash_bucket_strong)" : output.unsupportedReason
     }
 

@@ -5,7 +5,7 @@ import KConvIO
 ///
 /// Keras 3's passes the input's mask on (`supports_masking = True`); tf-keras's does not support masking,
 /// so its `tf.identity` outputs carry none and the mask stops there.
-public final class Identity: Layer {
+package final class Identity: Layer {
     package override class var kerasClassNames: [String] { ["Identity"] }
     package override class var examples: [LayerExample] { [LayerExample("Identity", inputs: [[3]])] }
 

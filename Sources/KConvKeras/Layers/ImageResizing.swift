@@ -14,21 +14,21 @@ import KConvIO
 /// Read in keras 3.15 `image_preprocessing/{resizing,center_crop,random_crop}.py` and
 /// `backend/tensorflow/image.py`, and tf-keras 2.21 `layers/preprocessing/image_preprocessing.py` and
 /// `utils/image_utils.py`. None supports masking: the mask stops.
-public class ImageResizing: Layer {
+package class ImageResizing: Layer {
     package override class var kerasClassNames: [String] { ["Resizing", "CenterCrop"] }
     package override class var examples: [LayerExample] {
         kerasClassNames.map { LayerExample($0, ["height": 2, "width": 3], inputs: [[4, 4, 3]]) }
     }
-    public let height: Int
-    public let width: Int
-    public let interpolation: String
-    public let cropToAspectRatio: Bool
-    public let padToAspectRatio: Bool
-    public let fillValue: Double
-    public let antialias: Bool
-    public let channelsFirst: Bool
+    package let height: Int
+    package let width: Int
+    package let interpolation: String
+    package let cropToAspectRatio: Bool
+    package let padToAspectRatio: Bool
+    package let fillValue: Double
+    package let antialias: Bool
+    package let channelsFirst: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         height = try config.positiveInt("height", default: 0)
         width = try config.positiveInt("width", default: 0)
@@ -47,7 +47,7 @@ public class ImageResizing: Layer {
     /// Whether the images pass unchanged (Keras 3's RandomCrop).
     fileprivate var isIdentity: Bool { false }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         var shape = try singleInput(inputShapes)
         try requireRank(shape, 4...4, "a 4-D image batch")
         guard !isIdentity else { return [shape] }
@@ -66,7 +66,7 @@ public class ImageResizing: Layer {
          VersionOnlyKey("rng_type", onlyIn: .keras2, why: "a tf-keras random-generator setting, unused at inference")]
     }
 
-    override public var unsupportedReason: String? {
+    override package var unsupportedReason: String? {
         if ResizeOp.Interpolation(rawValue: interpolation) == nil { return "interpolation '\(interpolation)'" }
         if antialias { return "antialiased resizing" }
         if let mode = config["fill_mode"]?.stringValue, mode != "constant" { return "fill_mode '\(mode)'" }
@@ -93,7 +93,7 @@ public class ImageResizing: Layer {
 /// image (its `call` takes the random crop only `if training`); Keras 3.15's `transform_images` returns the
 /// images unchanged when not training — its `compute_output_shape` declares the target size, but `predict`
 /// gives the input's size, which kconv follows. So a RandomCrop is not converted between the versions.
-public final class RandomCrop: ImageResizing {
+package final class RandomCrop: ImageResizing {
     package override class var kerasClassNames: [String] { ["RandomCrop"] }
     package override class var inferenceDiffersBetweenGenerations: String? {
         "at inference tf-keras's RandomCrop crops to the target's aspect ratio and resizes, Keras 3's leaves images unchanged: converting it would change the outputs"

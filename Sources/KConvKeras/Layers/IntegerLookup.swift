@@ -11,17 +11,17 @@ import KConvIO
 /// kconv reads the vocabulary from the config, or for an adapted Keras 3 layer with `int` outputs from the
 /// `.keras` archive's assets (a Keras 3 `.h5` loses it), and writes it into the config; `tf_idf` and Keras
 /// 3's `farmhash` OOV hashing are not computed.
-public final class IntegerLookup: Layer {
+package final class IntegerLookup: Layer {
     package override class var kerasClassNames: [String] { ["IntegerLookup"] }
     package override class var examples: [LayerExample] {
         [LayerExample("IntegerLookup", ["vocabulary": [3, 5, 7]], inputs: [[4]])]
     }
-    public private(set) var lookup: IntegerLookupOp?
-    public private(set) var output: CategoricalOutput?
+    package private(set) var lookup: IntegerLookupOp?
+    package private(set) var output: CategoricalOutput?
     private var refusal: String?
     private let mode: String
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         mode = try config.string("output_mode", default: "int")
         try super.init(context)
@@ -77,7 +77,7 @@ public final class IntegerLookup: Layer {
         })
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleInput(inputShapes)
         return [output?.shape(input) ?? input]
     }
@@ -88,7 +88,7 @@ public final class IntegerLookup: Layer {
          VersionOnlyKey("salt", onlyIn: .keras3, value: .null, why: "tf-keras does not hash out-of-vocabulary integers")]
     }
 
-    override public var unsupportedReason: String? { refusal ?? output?.unsupportedReason }
+    override package var unsupportedReason: String? { refusal ?? output?.unsupportedReason }
 
     /// A vocabulary kconv did not read (kept in assets or a file) would be lost: such a layer is not written.
     /// tf-keras requires an integer layer dtype for integer outputs (its own default, int64); Keras 3

@@ -8,13 +8,13 @@ import KConvIO
 ///
 /// Subclasses implement families of operations; an operation kconv does not know is this class, which
 /// inspects but does not run.
-public class KerasOperation: Layer {
+package class KerasOperation: Layer {
     /// The operation classes a subclass implements (`Sigmoid`, `NotEqual`), as configs name them.
     package class var operationNames: [String] { [] }
     /// The constructor arguments each operation takes, besides `name`: any other config key is refused.
     package class var arguments: [String: [String]] { [:] }
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         try super.init(context)
         guard let known = Self.arguments[context.className] else { return }
         for key in context.config.object.keys where key != "name" && !known.contains(key) {
@@ -30,7 +30,7 @@ public class KerasOperation: Layer {
     /// file drops it, so writing a `.keras` file needs it from here).
     package var kerasModule: String { "keras.src.ops.numpy" }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         throw ModelError.unknownShape(label)
     }
 
@@ -39,7 +39,7 @@ public class KerasOperation: Layer {
         target == .keras2 ? try TFOpLambda.recording(self, call: call) : nil
     }
 
-    override public var unsupportedReason: String? { "kconv does not implement operation \(className)" }
+    override package var unsupportedReason: String? { "kconv does not implement operation \(className)" }
 
     /// The mask this operation computes, as a layer would compute it from the tensor the chain of
     /// operations starts at: `operand` is what the operation before it computed (nil: it reads that tensor

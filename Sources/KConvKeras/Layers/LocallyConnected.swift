@@ -11,7 +11,7 @@ import KConvIO
 /// the flattened output, then the bias (added in the output's memory order: tf-keras reshapes a
 /// channels_first bias without transposing it) and the activation: kconv computes it as that Dense, its
 /// kernel built from the stored layout.
-public final class LocallyConnected: Layer {
+package final class LocallyConnected: Layer {
     package override class var kerasClassNames: [String] { ["LocallyConnected1D", "LocallyConnected2D"] }
     package override class var examples: [LayerExample] {
         kerasClassNames.map { ConvolutionBase.spatialExample($0, ["filters": 2, "kernel_size": 2]) }
@@ -19,17 +19,17 @@ public final class LocallyConnected: Layer {
     package override class var absentIn: [KerasDialect: String] {
         [.keras3: "Keras 3 has no locally connected layers (tf-keras 2 was the last to have them)"]
     }
-    public let rank: Int
-    public let filters: Int
-    public let kernelSize: [Int]
-    public let strides: [Int]
-    public let padding: String
-    public let channelsFirst: Bool
-    public let useBias: Bool
-    public let activation: Activation
-    public let implementation: Int
+    package let rank: Int
+    package let filters: Int
+    package let kernelSize: [Int]
+    package let strides: [Int]
+    package let padding: String
+    package let channelsFirst: Bool
+    package let useBias: Bool
+    package let activation: Activation
+    package let implementation: Int
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         rank = ConvolutionBase.spatialRank(context.className)
         filters = try config.int("filters")
@@ -50,7 +50,7 @@ public final class LocallyConnected: Layer {
         try super.init(context)
     }
 
-    override public var unsupportedReason: String? { activation.inPlaceUnsupportedReason }
+    override package var unsupportedReason: String? { activation.inPlaceUnsupportedReason }
 
     package override func affineArguments(of key: String) -> [WeightScaling]? { key == "activation" ? allWeightsScaled : nil }
 
@@ -67,7 +67,7 @@ public final class LocallyConnected: Layer {
         return specs
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleInput(inputShapes)
         let geometry = try Geometry(self, input: input)
         let spatial = geometry.outputSpatial.map(Optional.some)

@@ -7,14 +7,14 @@ import KConvIO
 
 /// `any(x, axis, keepdims)`: whether any element along `axis` (an integer, a list of them, or null for every
 /// axis) is true.
-public final class AnyOperation: KerasOperation {
+package final class AnyOperation: KerasOperation {
     package override class var operationNames: [String] { ["Any"] }
     package override class var arguments: [String: [String]] { ["Any": ["axis", "keepdims"]] }
     /// nil: every axis.
-    public let axes: [Int]?
-    public let keepDims: Bool
+    package let axes: [Int]?
+    package let keepDims: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         if let list = context.config.object["axis"]?.arrayValue {
             axes = try list.map { value in
                 guard let axis = value.intValue else { throw context.config.error("axis", expected: "integers", found: .array(list)) }
@@ -29,9 +29,9 @@ public final class AnyOperation: KerasOperation {
 
     package override var outputDType: String { "bool" }
 
-    override public var unsupportedReason: String? { nil }
+    override package var unsupportedReason: String? { nil }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleInput(inputShapes)
         let reduced = try axes?.map { try resolve($0, rank: input.count) } ?? Array(input.indices)
         return [keepDims ? input.indices.map { reduced.contains($0) ? 1 : input[$0] } : input.indices.filter { !reduced.contains($0) }.map { input[$0] }]

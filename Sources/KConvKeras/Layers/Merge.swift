@@ -9,14 +9,14 @@ private let keras1MergeKeys = ["mode", "concat_axis", "dot_axes", "mode_type", "
 }
 
 /// Add, Subtract, Multiply, Average, Maximum, Minimum over two or more inputs, with Keras's broadcasting.
-public final class ElementwiseMerge: Layer {
+package final class ElementwiseMerge: Layer {
     package override class var kerasClassNames: [String] { ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"] }
     package override class var examples: [LayerExample] { kerasClassNames.map { LayerExample($0, inputs: [[3], [3]]) } }
-    public typealias Operation = MergeOperation
+    package typealias Operation = MergeOperation
 
-    public let operation: Operation
+    package let operation: Operation
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         guard let operation = Operation(rawValue: context.className.lowercased()) else {
             throw ModelError(layer: "layer '\(context.name)' (\(context.className))", "is not an elementwise merge")
         }
@@ -24,7 +24,7 @@ public final class ElementwiseMerge: Layer {
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let expected = operation == .subtract ? 2...2 : 1...Int.max
         guard expected.contains(inputShapes.count), let first = inputShapes.first else {
             throw ModelError(layer: label, "expected \(operation == .subtract ? "exactly 2" : "at least 1") inputs, found \(inputShapes.count)")
@@ -68,20 +68,20 @@ public final class ElementwiseMerge: Layer {
 
 
 /// Joins its inputs along `axis`; all other axes must agree.
-public final class Concatenate: Layer {
+package final class Concatenate: Layer {
     package override class var kerasClassNames: [String] { ["Concatenate"] }
     package override class var examples: [LayerExample] { [LayerExample("Concatenate", inputs: [[3], [2]])] }
-    public let axis: Int
+    package let axis: Int
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         axis = try context.config.int("axis", default: -1)
         try super.init(context)
     }
 
     /// `axis` as a non-negative index for inputs of `rank` dimensions.
-    public func resolvedAxis(rank: Int) -> Int { axis < 0 ? axis + rank : axis }
+    package func resolvedAxis(rank: Int) -> Int { axis < 0 ? axis + rank : axis }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         guard let first = inputShapes.first, inputShapes.count >= 1 else {
             throw ModelError(layer: label, "expected at least one input, found none")
         }
@@ -115,24 +115,24 @@ public final class Concatenate: Layer {
 
 
 /// Dot product of two batched tensors along `axes` (one per input); `normalize` makes it a cosine similarity.
-public final class Dot: Layer {
+package final class Dot: Layer {
     package override class var kerasClassNames: [String] { ["Dot"] }
     package override class var examples: [LayerExample] { [LayerExample("Dot", ["axes": [1, 1]], inputs: [[3], [3]])] }
-    public let axes: [Int]
-    public let normalize: Bool
+    package let axes: [Int]
+    package let normalize: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         axes = try context.config.ints("axes", count: 2)
         normalize = try context.config.bool("normalize", default: false)
         try super.init(context)
     }
 
     /// The contracted axis of each input, resolved against their ranks as Keras does.
-    public func resolvedAxes(_ ranks: [Int]) -> [Int] {
+    package func resolvedAxes(_ ranks: [Int]) -> [Int] {
         zip(axes, ranks).map { axis, rank in axis < 0 ? axis + rank : axis }
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         guard inputShapes.count == 2 else {
             throw ModelError(layer: label, "expected 2 inputs, found \(inputShapes.count)")
         }

@@ -14,7 +14,7 @@ import KConvIO
 /// `dot_product_attention` (taken for 4-D projections without dropout or returned scores) does not, which
 /// matters only for fully masked rows (a padded query step). Keras 3 scales the logits there rather than
 /// the query. The query's mask flows on to the output.
-public class HeadAttention: Layer {
+package class HeadAttention: Layer {
     /// One EinsumDense sub-layer: its tf-keras name (`query`, the scope of its weights), its Keras 3
     /// attribute (`query_dense`, the object path of its weights), its shapes for the call and its activation.
     struct Projection {
@@ -46,12 +46,12 @@ public class HeadAttention: Layer {
     }
 
     /// Dropout is off at inference, but Keras 3 takes another path (its Softmax layer) when it is set.
-    public let dropout: Double
-    public let useBias: Bool
+    package let dropout: Double
+    package let useBias: Bool
     /// tf-keras: masked scores replaced rather than offset.
-    public let softmaxRobustMasking: Bool
+    package let softmaxRobustMasking: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         dropout = try context.config.double("dropout", default: 0)
         useBias = try context.config.bool("use_bias", default: true)
         softmaxRobustMasking = try context.config.bool("softmax_robust_masking", default: false)
@@ -99,12 +99,12 @@ public class HeadAttention: Layer {
         }
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         try outputShapes(inputShapes, call: .null)
     }
 
     /// The output projection's shape; with `return_attention_scores`, also the scores'.
-    override public func outputShapes(_ inputShapes: [TensorShape], call: JSONValue) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape], call: JSONValue) throws -> [TensorShape] {
         let heads = try heads(inputShapes)
         guard GraphBuilder.recordedArgument(call, "return_attention_scores")?.boolValue == true else { return [heads.output.shapes.output] }
         return [heads.output.shapes.output, Self.scoresShape(heads)]
@@ -204,7 +204,7 @@ public class HeadAttention: Layer {
     /// Whether a `query_mask` call argument counts: MultiHeadAttention replaces it by the query's own mask.
     var queryMaskArgument: Bool { false }
 
-    override public var unsupportedReason: String? {
+    override package var unsupportedReason: String? {
         guard let window = config["sliding_window"], !window.isNull else { return nil }
         return "kconv does not implement sliding_window attention (sliding_window=\(ConfigReader.describe(window)))"
     }
@@ -213,7 +213,7 @@ public class HeadAttention: Layer {
 /// Keras `MultiHeadAttention(num_heads, key_dim, value_dim, output_shape, attention_axes, use_bias)`; Keras 3
 /// adds `use_gate` (the output times a sigmoid projection of the query). tf-keras writes the input shapes it
 /// was built for (`query_shape`, `key_shape`, `value_shape`) into the config and needs them back.
-public final class MultiHeadAttention: HeadAttention {
+package final class MultiHeadAttention: HeadAttention {
     package override class var kerasClassNames: [String] { ["MultiHeadAttention"] }
     /// Keras 3's `call` sets the masks of query, value and key to None on the tensors themselves: a layer
     /// reading one of them later (another attention's value, a residual Add) sees no mask.
@@ -221,16 +221,16 @@ public final class MultiHeadAttention: HeadAttention {
     package override class var examples: [LayerExample] {
         [LayerExample("MultiHeadAttention", ["num_heads": 2, "key_dim": 2], inputs: [[4, 3], [5, 3]])]
     }
-    public let numHeads: Int
-    public let keyDim: Int
-    public let valueDim: Int
+    package let numHeads: Int
+    package let keyDim: Int
+    package let valueDim: Int
     /// The output's last axes; nil: the query's feature count.
-    public let outputShape: [Int]?
+    package let outputShape: [Int]?
     /// nil: every axis between the batch and the features.
-    public let attentionAxes: [Int]?
-    public let useGate: Bool
+    package let attentionAxes: [Int]?
+    package let useGate: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         numHeads = try config.int("num_heads")
         keyDim = try config.int("key_dim")
@@ -325,7 +325,7 @@ public final class MultiHeadAttention: HeadAttention {
 /// Keras 3 `GroupQueryAttention(head_dim, num_query_heads, num_key_value_heads)` (class GroupedQueryAttention):
 /// fewer key and value heads than query heads, each repeated for `num_query_heads / num_key_value_heads`
 /// query heads. Attends over the sequence of 3-D inputs.
-public final class GroupedQueryAttention: HeadAttention {
+package final class GroupedQueryAttention: HeadAttention {
     package override class var kerasClassNames: [String] { ["GroupedQueryAttention"] }
     /// `.keras` configs name the class by its export, `.h5` files (and summaries) by the Python class.
     package override class var legacyClassNames: [String: String] { ["GroupQueryAttention": "GroupedQueryAttention"] }
@@ -334,12 +334,12 @@ public final class GroupedQueryAttention: HeadAttention {
     package override class var examples: [LayerExample] {
         [LayerExample("GroupedQueryAttention", ["head_dim": 2, "num_query_heads": 4, "num_key_value_heads": 2], inputs: [[4, 3], [5, 3]])]
     }
-    public let headDim: Int
-    public let queryHeads: Int
-    public let keyValueHeads: Int
-    public let useGate: Bool
+    package let headDim: Int
+    package let queryHeads: Int
+    package let keyValueHeads: Int
+    package let useGate: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         headDim = try config.int("head_dim")
         queryHeads = try config.int("num_query_heads")

@@ -26,16 +26,16 @@ func axisSizes(_ shape: TensorShape, _ axes: [Int], of layer: Layer) throws -> [
 
 
 /// `y = gamma · (x − moving_mean) / sqrt(moving_variance + epsilon) + beta` at inference.
-public final class BatchNormalization: Layer {
+package final class BatchNormalization: Layer {
     package override class var kerasClassNames: [String] { ["BatchNormalization"] }
     package override class var legacyClassNames: [String: String] { ["BatchNormalizationV1": "BatchNormalization", "BatchNormalizationV2": "BatchNormalization"] }
     package override class var examples: [LayerExample] { [LayerExample("BatchNormalization", inputs: [[3]])] }
-    public let epsilon: Double
-    public let center: Bool
-    public let scale: Bool
-    public private(set) var axes: [Int] = []
+    package let epsilon: Double
+    package let center: Bool
+    package let scale: Bool
+    package private(set) var axes: [Int] = []
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         epsilon = try context.config.double("epsilon", default: 1e-3)
         center = try context.config.bool("center", default: true)
         scale = try context.config.bool("scale", default: true)
@@ -87,18 +87,18 @@ public final class BatchNormalization: Layer {
 /// Keras 3's `rms_scaling` keeps gamma only and, despite its name, computes `gamma · x / sqrt(var + epsilon)`:
 /// the variance's root, not the root mean square, and no mean subtracted (`ops.layer_normalization`, which
 /// warns about exactly this, up to Keras 3.15).
-public final class LayerNormalization: Layer {
+package final class LayerNormalization: Layer {
     package override class var kerasClassNames: [String] { ["LayerNormalization"] }
     package override class var examples: [LayerExample] { [LayerExample("LayerNormalization", inputs: [[3]])] }
-    public let epsilon: Double
+    package let epsilon: Double
     /// Whether beta is added (never with `rms_scaling`).
-    public let center: Bool
+    package let center: Bool
     /// Whether gamma multiplies (always with `rms_scaling`, which Keras builds gamma for regardless of `scale`).
-    public let scale: Bool
-    public let rmsScaling: Bool
-    public private(set) var axes: [Int] = []
+    package let scale: Bool
+    package let rmsScaling: Bool
+    package private(set) var axes: [Int] = []
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         epsilon = try context.config.double("epsilon", default: 1e-3)
         rmsScaling = try context.config.bool("rms_scaling", default: false)
         center = try context.config.bool("center", default: true) && !rmsScaling
@@ -136,17 +136,17 @@ public final class LayerNormalization: Layer {
 /// channel (instance normalisation). Keras 3 and tf-keras compute the same maths (read in their
 /// `group_normalization.py`), except that tf-keras weighs the moments by the input's mask, which kconv
 /// does not compute: such a call is refused. The mask passes through, as both support masking.
-public final class GroupNormalization: Layer {
+package final class GroupNormalization: Layer {
     package override class var kerasClassNames: [String] { ["GroupNormalization"] }
     package override class var examples: [LayerExample] { [LayerExample("GroupNormalization", ["groups": 2], inputs: [[3, 4]])] }
-    public let configuredGroups: Int
-    public let epsilon: Double
-    public let center: Bool
-    public let scale: Bool
-    public private(set) var axis = 0
-    public private(set) var groups = 0
+    package let configuredGroups: Int
+    package let epsilon: Double
+    package let center: Bool
+    package let scale: Bool
+    package private(set) var axis = 0
+    package private(set) var groups = 0
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         configuredGroups = try context.config.int("groups", default: 32)
         epsilon = try context.config.double("epsilon", default: 1e-3)
         center = try context.config.bool("center", default: true)
@@ -186,7 +186,7 @@ public final class GroupNormalization: Layer {
 /// `x / ‖x‖₂` over `axis` (an int or a list), per sample; no weights, the mask passes through. The norm's
 /// floor differs: tf-keras calls `tf.linalg.l2_normalize`, which floors the squared sum at 1e-12 (the
 /// norm at 1e-6); Keras 3 calls `ops.normalize(epsilon=1e-12)`, which floors the norm at 1e-12.
-public final class UnitNormalization: Layer {
+package final class UnitNormalization: Layer {
     package override class var kerasClassNames: [String] { ["UnitNormalization"] }
     package override class var examples: [LayerExample] { [LayerExample("UnitNormalization", inputs: [[3]])] }
 
@@ -200,14 +200,14 @@ public final class UnitNormalization: Layer {
 /// Keras 3's RMSNormalization: `x · rsqrt(mean(x²) + epsilon) · scale` over `axis` (`ops.rms_normalization`),
 /// unlike LayerNormalization's `rms_scaling`, which divides by the variance's root. The mask stops, as the
 /// layer does not support masking.
-public final class RMSNormalization: Layer {
+package final class RMSNormalization: Layer {
     package override class var kerasClassNames: [String] { ["RMSNormalization"] }
     package override class var absentIn: [KerasDialect: String] { [.keras2: "Keras 2 has no RMSNormalization"] }
     package override class var examples: [LayerExample] { [LayerExample("RMSNormalization", inputs: [[3]])] }
-    public let epsilon: Double
-    public private(set) var axes: [Int] = []
+    package let epsilon: Double
+    package private(set) var axes: [Int] = []
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         epsilon = try context.config.double("epsilon", default: 1e-6)
         try super.init(context)
     }

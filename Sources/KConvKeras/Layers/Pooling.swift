@@ -3,19 +3,19 @@ import KConvIO
 /// Pooling: windowed Max/AveragePooling 1D/2D/3D and their global forms.
 
 /// MaxPooling1D/2D/3D and AveragePooling1D/2D/3D. `strides` defaults to `pool_size`.
-public final class Pooling: Layer {
+package final class Pooling: Layer {
     package override class var kerasClassNames: [String] { ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D"] }
     package override class var examples: [LayerExample] { kerasClassNames.map { ConvolutionBase.spatialExample($0) } }
-    public typealias Reduction = PoolReduction
+    package typealias Reduction = PoolReduction
 
-    public let reduction: Reduction
-    public let rank: Int
-    public let poolSize: [Int]
-    public let strides: [Int]
-    public let padding: String
-    public let channelsFirst: Bool
+    package let reduction: Reduction
+    package let rank: Int
+    package let poolSize: [Int]
+    package let strides: [Int]
+    package let padding: String
+    package let channelsFirst: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         reduction = context.className.hasPrefix("Max") ? .max : .average
         rank = ConvolutionBase.spatialRank(context.className)
@@ -26,7 +26,7 @@ public final class Pooling: Layer {
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         var shape = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self)
         shape.spatial = shape.spatial.indices.map { axis in
             convOutputLength(shape.spatial[axis], kernel: poolSize[axis], padding: padding, stride: strides[axis])
@@ -41,15 +41,15 @@ public final class Pooling: Layer {
 }
 
 /// GlobalMax/AveragePooling1D/2D/3D: reduce every spatial axis; `keepdims` keeps them as size 1.
-public final class GlobalPooling: Layer {
+package final class GlobalPooling: Layer {
     package override class var kerasClassNames: [String] { ["GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D"] }
     package override class var examples: [LayerExample] { kerasClassNames.map { ConvolutionBase.spatialExample($0) } }
-    public let reduction: Pooling.Reduction
-    public let rank: Int
-    public let channelsFirst: Bool
-    public let keepDims: Bool
+    package let reduction: Pooling.Reduction
+    package let rank: Int
+    package let channelsFirst: Bool
+    package let keepDims: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         reduction = context.className.hasPrefix("GlobalMax") ? .max : .average
         rank = ConvolutionBase.spatialRank(context.className)
         channelsFirst = try context.config.channelsFirst()
@@ -57,7 +57,7 @@ public final class GlobalPooling: Layer {
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         var shape = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self)
         guard keepDims else { return [[shape.batch, shape.channels]] }
         shape.spatial = Array(repeating: 1, count: rank)

@@ -10,18 +10,18 @@ import KConvIO
 /// against the kept axes' shape) or, when the config has none, from the weights `mean`, `variance` and
 /// `count` (non-trainable, the kept axes' shape; `count` only matters to `adapt`). Keras 3's layer supports
 /// masking and passes the mask on; tf-keras's drops it.
-public final class Normalization: Layer {
+package final class Normalization: Layer {
     package override class var kerasClassNames: [String] { ["Normalization"] }
     package override class var examples: [LayerExample] {
         [LayerExample("Normalization", ["mean": [0.5, -1, 0], "variance": [1, 4, 0.25]], inputs: [[3]])]
     }
-    public let invert: Bool
+    package let invert: Bool
     /// The configured statistics, or nil when they are weights.
-    public let configured: (mean: Rescaling.Broadcastable, variance: Rescaling.Broadcastable)?
-    public private(set) var keptAxes: [Int] = []
-    public private(set) var keptShape: [Int] = []
+    package let configured: (mean: Rescaling.Broadcastable, variance: Rescaling.Broadcastable)?
+    package private(set) var keptAxes: [Int] = []
+    package private(set) var keptShape: [Int] = []
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         invert = try context.config.bool("invert", default: false)
         switch (context.config.has("mean"), context.config.has("variance")) {
         case (true, true):

@@ -3,7 +3,7 @@ import KConvIO
 /// Keras's generic `RNN` layer over a cell (`RNN(LSTMCell(3))`) or stacked cells (`RNN([cell, cell])`,
 /// which Keras saves as a StackedRNNCells), lowered to the same recurrent passes as LSTM, GRU and SimpleRNN.
 
-public final class RNN: Layer {
+package final class RNN: Layer {
     package override class var kerasClassNames: [String] { ["RNN"] }
     package override class var examples: [LayerExample] {
         [LayerExample("RNN", ["cell": ["class_name": "LSTMCell", "config": ["units": 2, "name": "lstm_cell"]]], inputs: [[3, 2]])]
@@ -20,7 +20,7 @@ public final class RNN: Layer {
     package let timeMajor: Bool
     package let zeroOutputForMask: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         let built = try locating(field: "config.cell") { try context.buildLayer(try config.nested("cell")) }
         switch built {
@@ -49,7 +49,7 @@ public final class RNN: Layer {
         return cell.weightSpecs.map { $0.adopted(objectPrefix: "cell/", legacyScope: cell.name) }
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try sequence(inputShapes)
         let stepShapes = try cell.outputShapes([[input[0], input[2]]])
         let output = stepShapes[0]
@@ -64,7 +64,7 @@ public final class RNN: Layer {
     }
 
     /// None: Keras's summary does not list an RNN's cell as a nested layer.
-    override public var sublayers: [Layer] { [] }
+    override package var sublayers: [Layer] { [] }
     package override var callSignature: CallSignature { .sequenceAndStates }
 
     package override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
@@ -72,7 +72,7 @@ public final class RNN: Layer {
         try exportTimeMajor(&config, export, timeMajor)
     }
 
-    override public var unsupportedReason: String? {
+    override package var unsupportedReason: String? {
         sequenceUnsupportedReason(stateful: stateful, timeMajor: timeMajor) ?? cell.unsupportedReason
     }
 

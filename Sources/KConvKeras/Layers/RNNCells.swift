@@ -5,13 +5,13 @@ import KConvIO
 
 /// One cell: the maths of a SimpleRNN, LSTM or GRU layer for one step. Its weights are its own
 /// (`vars/0…` in Keras 3, `lstm_cell/kernel:0` under the RNN layer in tf-keras).
-public final class RNNCell: Layer {
+package final class RNNCell: Layer {
     package override class var kerasClassNames: [String] { ["SimpleRNNCell", "LSTMCell", "GRUCell"] }
     package override class var examples: [LayerExample] { kerasClassNames.map { LayerExample($0, ["units": 2], inputs: [[3]]) } }
 
     package let settings: CellSettings
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         settings = try CellSettings(context, kind: context.className)
         try super.init(context)
     }
@@ -22,7 +22,7 @@ public final class RNNCell: Layer {
     }
 
     /// A cell call `cell(x, states)` gives its output, then its new states.
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try firstInput(inputShapes, 2...2, "a 2-D (batch, features)")
         return Array(repeating: [input[0], settings.units], count: 1 + settings.cell.stateCount)
     }
@@ -34,7 +34,7 @@ public final class RNNCell: Layer {
         try settings.exportConfig(&config, export, of: self)
     }
 
-    override public var unsupportedReason: String? { settings.unsupportedReason }
+    override package var unsupportedReason: String? { settings.unsupportedReason }
 
     /// One step: the input as a sequence of one, run from the given states.
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
@@ -45,7 +45,7 @@ public final class RNNCell: Layer {
 /// Several cells run as one: at each step cell `k` reads cell `k − 1`'s output; the states are every
 /// cell's states in order. Keras 3 keeps the cells' weights under `cells/<class>/`, tf-keras under
 /// `stacked_rnn_cells/<cell name>/`.
-public final class StackedRNNCells: Layer {
+package final class StackedRNNCells: Layer {
     package override class var kerasClassNames: [String] { ["StackedRNNCells"] }
     package override class var examples: [LayerExample] {
         [LayerExample("StackedRNNCells", ["cells": [["class_name": "LSTMCell", "config": ["units": 3, "name": "lstm_cell"]],
@@ -55,7 +55,7 @@ public final class StackedRNNCells: Layer {
 
     package let cells: [RNNCell]
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         guard let entries = context.config.object["cells"]?.arrayValue, !entries.isEmpty else {
             throw context.config.error("cells", expected: "a non-empty list of cells", found: context.config.object["cells"])
         }
@@ -86,7 +86,7 @@ public final class StackedRNNCells: Layer {
         return specs
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         guard let input = inputShapes.first, let last = cells.last else { throw ModelError(layer: label, "expected an input, found none") }
         try requireRank(input, 2...2, "a 2-D (batch, features)")
         return [[input[0], last.settings.units]] + cells.flatMap { cell in
@@ -103,14 +103,14 @@ public final class StackedRNNCells: Layer {
         }
     }
 
-    override public var sublayers: [Layer] { cells }
+    override package var sublayers: [Layer] { cells }
     package override var callSignature: CallSignature { .sequenceAndStates }
 
     package override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
         config["cells"] = .array(try cells.map { .object(try export.layerEntry($0)) })
     }
 
-    override public var unsupportedReason: String? { cells.lazy.compactMap(\.unsupportedReason).first }
+    override package var unsupportedReason: String? { cells.lazy.compactMap(\.unsupportedReason).first }
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         try lowerStep(cells, call, into: &graph)

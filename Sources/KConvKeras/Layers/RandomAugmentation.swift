@@ -16,7 +16,7 @@ import KConvIO
 ///
 /// Three types, one per set of Keras generations that have the classes (so each declares where it is
 /// absent): `RandomAugmentation` (both), `Keras3Augmentation` and `TFKerasAugmentation`.
-public class RandomAugmentation: Layer {
+package class RandomAugmentation: Layer {
     package override class var kerasClassNames: [String] {
         ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness"]
     }
@@ -49,7 +49,7 @@ public class RandomAugmentation: Layer {
 }
 
 /// The augmentations only Keras 3 has (its `keras.layers` in 3.15).
-public final class Keras3Augmentation: RandomAugmentation {
+package final class Keras3Augmentation: RandomAugmentation {
     package override class var kerasClassNames: [String] {
         ["RandomColorJitter", "RandomErasing", "RandomGrayscale", "RandomHue", "RandomInvert", "RandomPerspective",
          "RandomShear", "RandomGaussianBlur", "RandomElasticTransform", "RandomSaturation", "RandomSharpness",
@@ -62,7 +62,7 @@ public final class Keras3Augmentation: RandomAugmentation {
 }
 
 /// The augmentations only tf-keras has: Keras 3 dropped RandomHeight and RandomWidth.
-public final class TFKerasAugmentation: RandomAugmentation {
+package final class TFKerasAugmentation: RandomAugmentation {
     package override class var kerasClassNames: [String] { ["RandomHeight", "RandomWidth"] }
     package override class var absentIn: [KerasDialect: String] {
         [.keras3: "Keras 3 has no RandomHeight or RandomWidth (the identity at inference: remove it from the model to convert)"]

@@ -4,29 +4,29 @@ import KConvIO
 
 /// One recurrent layer. Gate blocks in the kernels follow Keras: LSTM `[i f c o]`, GRU `[z r h]`.
 /// Weights live on the layer's cell, so Keras 3 stores them under `cell/vars/`.
-public final class Recurrent: Layer {
+package final class Recurrent: Layer {
     package override class var kerasClassNames: [String] { ["SimpleRNN", "LSTM", "GRU"] }
     package override class var legacyClassNames: [String: String] { ["UnifiedLSTM": "LSTM", "LSTMV1": "LSTM", "UnifiedGRU": "GRU", "GRUV1": "GRU"] }
     package override class var examples: [LayerExample] { kerasClassNames.map { LayerExample($0, ["units": 2], inputs: [[3, 2]]) } }
-    public typealias Cell = RecurrentCell
+    package typealias Cell = RecurrentCell
 
     /// The cell's maths and weights, as an RNN cell of the same kind holds them.
     package let settings: CellSettings
-    public var cell: Cell { settings.cell }
-    public var units: Int { settings.units }
-    public var activation: Activation { settings.activation }
-    public var recurrentActivation: Activation { settings.recurrentActivation }
-    public var useBias: Bool { settings.useBias }
-    public let returnSequences: Bool
-    public let returnState: Bool
-    public let goBackwards: Bool
-    public let stateful: Bool
-    public let timeMajor: Bool
+    package var cell: Cell { settings.cell }
+    package var units: Int { settings.units }
+    package var activation: Activation { settings.activation }
+    package var recurrentActivation: Activation { settings.recurrentActivation }
+    package var useBias: Bool { settings.useBias }
+    package let returnSequences: Bool
+    package let returnState: Bool
+    package let goBackwards: Bool
+    package let stateful: Bool
+    package let timeMajor: Bool
     /// Masked steps output zeros rather than the previous output (Keras's `zero_output_for_mask`,
     /// saved only when set; Bidirectional overrides it).
-    public let zeroOutputForMask: Bool
+    package let zeroOutputForMask: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         settings = try CellSettings(context, kind: context.className)
         returnSequences = try config.bool("return_sequences", default: false)
@@ -49,7 +49,7 @@ public final class Recurrent: Layer {
         try firstInput(inputShapes, 3...3, "a 3-D (batch, timesteps, features)")
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleSequence(inputShapes)
         let (batch, steps) = timeMajor ? (input[1], input[0]) : (input[0], input[1])
         let sequence: TensorShape = timeMajor ? [steps, batch, units] : [batch, steps, units]
@@ -114,7 +114,7 @@ public final class Recurrent: Layer {
         }
     }
 
-    override public var unsupportedReason: String? {
+    override package var unsupportedReason: String? {
         sequenceUnsupportedReason(stateful: stateful, timeMajor: timeMajor) ?? settings.unsupportedReason
     }
 }

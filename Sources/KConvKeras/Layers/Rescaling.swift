@@ -12,18 +12,18 @@ import KConvIO
 /// `channels_first`; a file does not record that setting, so kconv applies the config as channels_last.
 ///
 /// Keras 3 passes the input's mask on; tf-keras's Rescaling does not support masking and drops it.
-public final class Rescaling: Layer {
+package final class Rescaling: Layer {
     package override class var kerasClassNames: [String] { ["Rescaling"] }
     package override class var examples: [LayerExample] { [LayerExample("Rescaling", ["scale": [0.5, 2], "offset": 1], inputs: [[3, 2]])] }
-    public let scale: Broadcastable
-    public let offset: Broadcastable
+    package let scale: Broadcastable
+    package let offset: Broadcastable
 
     /// A number or an array of numbers, broadcast against the input's last axes.
-    public struct Broadcastable: Equatable, Sendable {
+    package struct Broadcastable: Equatable, Sendable {
         /// `[]` for a single number.
-        public var shape: [Int]
+        package var shape: [Int]
         /// Row-major.
-        public var values: [Double]
+        package var values: [Double]
 
         /// The value as a config holds it: a number, or (nested) lists.
         package var json: JSONValue {
@@ -39,7 +39,7 @@ public final class Rescaling: Layer {
         package var significantShape: [Int] { Array(shape.drop { $0 == 1 }) }
     }
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         scale = try Self.broadcastable(context.config, "scale", default: nil)
         offset = try Self.broadcastable(context.config, "offset", default: 0)
         try super.init(context)
@@ -75,7 +75,7 @@ public final class Rescaling: Layer {
 
     /// The input's shape: `scale` and `offset` must broadcast against its last axes (not the batch axis)
     /// without enlarging any of them.
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleInput(inputShapes)
         for (key, value) in [("scale", scale), ("offset", offset)] {
             let shape = value.significantShape

@@ -3,17 +3,17 @@ import KConvIO
 /// Reshaping layers: Flatten, Reshape, Permute, RepeatVector, ZeroPadding, Cropping, UpSampling.
 
 /// Flattens every axis after the batch axis (channels_first inputs are moved to channels_last first).
-public final class Flatten: Layer {
+package final class Flatten: Layer {
     package override class var kerasClassNames: [String] { ["Flatten"] }
     package override class var examples: [LayerExample] { [LayerExample("Flatten", inputs: [[2, 3]])] }
-    public let channelsFirst: Bool
+    package let channelsFirst: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         channelsFirst = try context.config.channelsFirst()
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleInput(inputShapes)
         return [[input.first ?? nil, input.featureCount]]
     }
@@ -30,17 +30,17 @@ public final class Flatten: Layer {
 }
 
 /// Reshapes to `target_shape` (batch axis excluded); one entry may be -1.
-public final class Reshape: Layer {
+package final class Reshape: Layer {
     package override class var kerasClassNames: [String] { ["Reshape"] }
     package override class var examples: [LayerExample] { [LayerExample("Reshape", ["target_shape": [3, 2]], inputs: [[6]])] }
-    public let targetShape: [Int]
+    package let targetShape: [Int]
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         targetShape = try context.config.intList("target_shape")
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleInput(inputShapes)
         let unknown = targetShape.indices.filter { targetShape[$0] == -1 }
         guard unknown.count <= 1, targetShape.allSatisfy({ $0 == -1 || $0 > 0 }) else {
@@ -63,18 +63,22 @@ public final class Reshape: Layer {
         return [[input.first ?? nil] + output]
     }
 
+    package override var inputIndependentOutputShapes: [TensorShape]? {
+        targetShape.allSatisfy { $0 > 0 } ? [[nil] + targetShape.map { $0 }] : nil
+    }
+
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         lowerUnmasked(.reshape(keepingAxes: 1, to: targetShape), try singleInput(call).value, call, into: &graph)
     }
 }
 
 /// Permutes the non-batch axes; `dims` are 1-based as in Keras.
-public final class Permute: Layer {
+package final class Permute: Layer {
     package override class var kerasClassNames: [String] { ["Permute"] }
     package override class var examples: [LayerExample] { [LayerExample("Permute", ["dims": [2, 1]], inputs: [[2, 3]])] }
-    public let dims: [Int]
+    package let dims: [Int]
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         dims = try context.config.intList("dims")
         try super.init(context)
         guard dims.sorted() == Array(1...max(dims.count, 1)) else {
@@ -82,7 +86,7 @@ public final class Permute: Layer {
         }
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleInput(inputShapes)
         guard input.count == dims.count + 1 else {
             throw ModelError(layer: label, "dims \(dims) do not fit input \(input.kerasDescription)")
@@ -96,17 +100,17 @@ public final class Permute: Layer {
 }
 
 /// Repeats a `(batch, features)` input `n` times: `(batch, n, features)`.
-public final class RepeatVector: Layer {
+package final class RepeatVector: Layer {
     package override class var kerasClassNames: [String] { ["RepeatVector"] }
     package override class var examples: [LayerExample] { [LayerExample("RepeatVector", ["n": 2], inputs: [[3]])] }
-    public let count: Int
+    package let count: Int
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         count = try context.config.int("n")
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleInput(inputShapes)
         try requireRank(input, 2...2, "a 2-D")
         return [[input[0], count, input[1]]]
@@ -123,17 +127,17 @@ public final class RepeatVector: Layer {
 }
 
 /// ZeroPadding1D/2D/3D and Cropping1D/2D/3D: add or remove `(before, after)` rows per spatial axis.
-public final class SpatialPadding: Layer {
+package final class SpatialPadding: Layer {
     package override class var kerasClassNames: [String] { ["ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D"] }
     package override class var examples: [LayerExample] {
         kerasClassNames.map { ConvolutionBase.spatialExample($0, [($0.hasPrefix("Cropping") ? "cropping" : "padding"): 1]) }
     }
-    public let rank: Int
+    package let rank: Int
     /// `[before, after]` per spatial axis; negative for cropping.
-    public let amounts: [[Int]]
-    public let channelsFirst: Bool
+    package let amounts: [[Int]]
+    package let channelsFirst: Bool
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         rank = ConvolutionBase.spatialRank(context.className)
         let cropping = context.className.hasPrefix("Cropping")
         let pairs = try paddingPairs(context.config, cropping ? "cropping" : "padding", rank: rank)
@@ -143,7 +147,7 @@ public final class SpatialPadding: Layer {
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         var shape = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self)
         for axis in 0..<rank {
             guard let length = shape.spatial[axis] else { continue }
@@ -174,15 +178,15 @@ public final class SpatialPadding: Layer {
 }
 
 /// UpSampling1D/2D/3D: repeats rows `size` times per axis (2-D also bilinear).
-public final class UpSampling: Layer {
+package final class UpSampling: Layer {
     package override class var kerasClassNames: [String] { ["UpSampling1D", "UpSampling2D", "UpSampling3D"] }
     package override class var examples: [LayerExample] { kerasClassNames.map { ConvolutionBase.spatialExample($0) } }
-    public let rank: Int
-    public let size: [Int]
-    public let channelsFirst: Bool
-    public let interpolation: String
+    package let rank: Int
+    package let size: [Int]
+    package let channelsFirst: Bool
+    package let interpolation: String
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         rank = ConvolutionBase.spatialRank(context.className)
         size = try context.config.positiveInts("size", count: rank, default: Array(repeating: 2, count: rank))
         channelsFirst = rank == 1 ? false : try context.config.channelsFirst()
@@ -190,7 +194,7 @@ public final class UpSampling: Layer {
         try super.init(context)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         var shape = try SpatialShape(singleInput(inputShapes), rank: rank, channelsFirst: channelsFirst, of: self)
         shape.spatial = zip(shape.spatial, size).map { length, factor in length.map { $0 * factor } }
         return [shape.shape]
@@ -229,7 +233,7 @@ public final class UpSampling: Layer {
         }
     }
 
-    override public var unsupportedReason: String? {
+    override package var unsupportedReason: String? {
         ["nearest", "bilinear", "bicubic"].contains(interpolation) ? nil : "interpolation '\(interpolation)'"
     }
 }

@@ -5,18 +5,18 @@ import KConvIO
 /// over the vocabulary, `x · embeddingsᵀ` (tied, the default) or `x · reverse_embeddings` (`tie_weights=False`,
 /// an `(output_dim, input_dim)` weight), then with `logit_soft_cap` `tanh(logits / cap) · cap`. Forward, it
 /// is the Embedding it extends, mask included.
-public final class ReversibleEmbedding: Embedding {
+package final class ReversibleEmbedding: Embedding {
     package override class var kerasClassNames: [String] { ["ReversibleEmbedding"] }
     package override class var examples: [LayerExample] {
         [LayerExample("ReversibleEmbedding", ["input_dim": 5, "output_dim": 2], inputs: [[3]])]
     }
     package override class var absentIn: [KerasDialect: String] { [.keras2: "tf-keras has no ReversibleEmbedding"] }
-    public let tieWeights: Bool
-    public let logitSoftCap: Double?
+    package let tieWeights: Bool
+    package let logitSoftCap: Double?
     /// `reverse_dtype`: the dtype the reverse product is computed in (nil: the layer's).
-    public let reverseDType: String?
+    package let reverseDType: String?
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         tieWeights = try config.bool("tie_weights", default: true)
         logitSoftCap = try config.optionalDouble("logit_soft_cap")
@@ -24,7 +24,7 @@ public final class ReversibleEmbedding: Embedding {
         try super.init(context)
     }
 
-    override public var unsupportedReason: String? {
+    override package var unsupportedReason: String? {
         guard let reverseDType, reverseDType != "float32" else { return nil }
         return "reverse_dtype \(reverseDType): kconv computes the reverse product in float32 only"
     }
@@ -38,7 +38,7 @@ public final class ReversibleEmbedding: Embedding {
         GraphBuilder.recordedArgument(call, "reverse")?.boolValue == true
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape], call: JSONValue) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape], call: JSONValue) throws -> [TensorShape] {
         guard reverses(call) else { return try outputShapes(inputShapes) }
         let input = try singleInput(inputShapes)
         guard input.last == outputDim else {

@@ -8,24 +8,24 @@ import KConvIO
 /// part, both (`stft`), the power (`psd`, bins 1 … n−2 doubled), the magnitude `sqrt(max(power, ε))` or its
 /// log `log(max(magnitude, ε))`, ε = 1e-7. The frequencies of all channels are laid side by side
 /// (`channels · frequencies` features) or, with `expand_dims`, kept on their own axis.
-public final class STFTSpectrogram: Layer {
+package final class STFTSpectrogram: Layer {
     package override class var kerasClassNames: [String] { ["STFTSpectrogram"] }
     package override class var examples: [LayerExample] {
         [LayerExample("STFTSpectrogram", ["frame_length": 8, "frame_step": 4, "window": nil], inputs: [[16, 1]])]
     }
     package override class var absentIn: [KerasDialect: String] { [.keras2: "tf-keras has no STFTSpectrogram"] }
-    public let mode: String
-    public let frameLength: Int
-    public let frameStep: Int
-    public let fftLength: Int
-    public let padding: String
-    public let expandDims: Bool
-    public let channelsFirst: Bool
+    package let mode: String
+    package let frameLength: Int
+    package let frameStep: Int
+    package let fftLength: Int
+    package let padding: String
+    package let expandDims: Bool
+    package let channelsFirst: Bool
 
     /// Keras's `backend.epsilon()`, the floor of the power and of the magnitude.
     private static let epsilon: Float = 1e-7
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         mode = try config.choice("mode", ["log", "magnitude", "psd", "real", "imag", "angle", "stft"], default: "log")
         frameLength = try config.int("frame_length", default: 256)
@@ -45,7 +45,7 @@ public final class STFTSpectrogram: Layer {
         try super.init(context)
     }
 
-    override public var unsupportedReason: String? {
+    override package var unsupportedReason: String? {
         mode == "angle" ? "mode 'angle' needs atan2, which kconv does not compute" : nil
     }
 
@@ -67,7 +67,7 @@ public final class STFTSpectrogram: Layer {
         return (time, channels, frames)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let input = try singleInput(inputShapes)
         let (_, channels, frames) = try sizes(input)
         let bins = mode == "stft" ? 2 * frequencies : frequencies

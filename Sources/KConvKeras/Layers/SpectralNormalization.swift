@@ -9,7 +9,7 @@ import KConvIO
 /// Weights: the inner layer's (`layer/vars/...`), then the wrapper's own `vars/0`, the inner kernel again
 /// (Keras tracks `self.kernel = self.layer.kernel` as its variable too, so `.keras` files store it twice),
 /// and `vars/1`, `vector_u` `(1, kernel.shape[-1])`. Legacy `.h5` files list the kernel once.
-public final class SpectralNormalization: Layer {
+package final class SpectralNormalization: Layer {
     package override class var kerasClassNames: [String] { ["SpectralNormalization"] }
     package override class var absentIn: [KerasDialect: String] {
         [.keras2: "tf-keras 2.21 cannot build SpectralNormalization (it checks the wrapped layer's input_spec against another InputSpec class)"]
@@ -18,9 +18,9 @@ public final class SpectralNormalization: Layer {
         // A Keras 3 entry names its module (without one and without `trainable` it reads as an operation).
         [LayerExample("SpectralNormalization", ["layer": ["module": "keras.layers", "class_name": "Dense", "config": ["units": 2]]], inputs: [[3]])]
     }
-    public let inner: Layer
+    package let inner: Layer
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         inner = try context.buildLayer(context.config.nested("layer"))
         try super.init(context)
     }
@@ -36,7 +36,7 @@ public final class SpectralNormalization: Layer {
         return specs + [weight("vector_u", [1, columns], index: 1, trainable: false)]
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         try locating(layer: inner.label) { try inner.outputShapes(inputShapes) }
     }
 
@@ -45,13 +45,13 @@ public final class SpectralNormalization: Layer {
         try inner.bind(Array(arrays.prefix(inner.weightSpecs.count)))
     }
 
-    override public var sublayers: [Layer] { [inner] }
+    override package var sublayers: [Layer] { [inner] }
 
     package override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
         config["layer"] = .object(try export.layerEntry(inner))
     }
 
-    override public var unsupportedReason: String? { inner.unsupportedReason.map { "inner \(inner.label): \($0)" } }
+    override package var unsupportedReason: String? { inner.unsupportedReason.map { "inner \(inner.label): \($0)" } }
 
     /// The inner layer, on the call's inputs: at inference the stored kernel is used as it is.
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {

@@ -6,7 +6,7 @@ import KConvIO
 /// positionally and the others as keyword arguments (`{"y": ["dense", 0, 0]}`, `{"axis": -1}`). kconv reads
 /// the functions that have a Keras 3 operation computing the same thing (`tf.math.add` is `keras.ops.add`)
 /// as that operation, which computes it.
-public final class TFOpLambda: Layer {
+package final class TFOpLambda: Layer {
     package override class var kerasClassNames: [String] { ["TFOpLambda", "SlicingOpLambda"] }
     package override class var examples: [LayerExample] {
         [LayerExample("TFOpLambda", ["function": "math.negative"], inputs: [[3]]),
@@ -66,16 +66,16 @@ public final class TFOpLambda: Layer {
         "a_is_sparse": false, "b_is_sparse": false,
     ]
 
-    public let function: String
+    package let function: String
 
     package override var recordsCallOnly: Bool { true }
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         function = try context.config.string("function", default: "")
         try super.init(context)
     }
 
-    override public var unsupportedReason: String? {
+    override package var unsupportedReason: String? {
         Self.counterparts[function] == nil ? "kconv does not implement \(className) operation tf.\(function)" : nil
     }
 
@@ -196,11 +196,11 @@ public final class TFOpLambda: Layer {
         return spec.arrayValue.map { .array($0.map(entry)) } ?? entry(spec)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         try outputShapes(inputShapes, call: .null)
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape], call: JSONValue) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape], call: JSONValue) throws -> [TensorShape] {
         guard unsupportedReason == nil else { throw ModelError.unknownShape(label) }
         let (operation, keras3Call) = try keras3Operation(call: call, inputCount: inputShapes.count)
         return try operation.outputShapes(inputShapes, call: keras3Call)

@@ -4,7 +4,7 @@ import KConvIO
 /// Keras 3's NumPy-like operations recorded in a functional graph (`keras.ops.add(x, y)`, `x * 2`,
 /// `ops.reshape`, `x[:, -1]`, `ops.mean`, `ops.where`, ...), each lowered to the graph operation computing
 /// it. Their operands are the call's `args` in order: tensors (`__keras_tensor__` entries) and numbers.
-public class TensorOperation: KerasOperation {
+package class TensorOperation: KerasOperation {
     package override class var operationNames: [String] { arguments.keys.sorted() }
     package override class var arguments: [String: [String]] {
         var known: [String: [String]] = Dictionary(uniqueKeysWithValues: binaryOperations.keys.map { ($0, []) })
@@ -34,12 +34,12 @@ public class TensorOperation: KerasOperation {
     /// The operation's constructor arguments.
     private let reader: ConfigReader
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         reader = context.config
         try super.init(context)
     }
 
-    override public var unsupportedReason: String? { nil }
+    override package var unsupportedReason: String? { nil }
 
     /// `not_equal(x, c)` on a tensor is the mask an `Embedding(mask_zero=True)` computes (with c = 0).
     package override func recordedMask(of operand: ComputedMask?, call: JSONValue) -> ComputedMask? {
@@ -81,7 +81,7 @@ public class TensorOperation: KerasOperation {
 
     // MARK: Shapes
 
-    override public func outputShapes(_ inputShapes: [TensorShape], call: JSONValue) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape], call: JSONValue) throws -> [TensorShape] {
         if Self.binaryOperations[className] != nil || className == "Where" {
             return [try operands(call).reduce(into: TensorShape()) { shape, operand in
                 guard case .tensor(let index) = operand else { return }
@@ -142,7 +142,7 @@ public class TensorOperation: KerasOperation {
         }
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         throw ModelError.unknownShape(label)
     }
 

@@ -3,12 +3,12 @@ import KConvIO
 /// Wrappers: TimeDistributed and Bidirectional, each holding native inner layers.
 
 /// Applies its inner layer (or model) to every timestep: `(batch, t, ...)` → inner on `(batch, ...)`.
-public final class TimeDistributed: Layer {
+package final class TimeDistributed: Layer {
     package override class var kerasClassNames: [String] { ["TimeDistributed"] }
     package override class var examples: [LayerExample] { [LayerExample("TimeDistributed", ["layer": ["class_name": "Dense", "config": ["units": 2]]], inputs: [[3, 2]])] }
-    public let inner: Layer
+    package let inner: Layer
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         inner = try context.buildLayer(context.config.nested("layer"))
         try super.init(context)
     }
@@ -26,7 +26,7 @@ public final class TimeDistributed: Layer {
         return inner.weightSpecs.map { $0.adopted(objectPrefix: "layer/", legacyScope: nil) }
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let steps = try singleInput(inputShapes)[1]
         let innerOutputs = try locating(layer: inner.label) { try inner.outputShapes([stepShape(inputShapes)]) }
         return innerOutputs.map { [$0.first ?? nil, steps] + $0.dropFirst() }
@@ -37,7 +37,7 @@ public final class TimeDistributed: Layer {
         try inner.bind(arrays)
     }
 
-    override public var sublayers: [Layer] { [inner] }
+    override package var sublayers: [Layer] { [inner] }
 
     package override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
         config["layer"] = .object(try export.layerEntry(inner))
@@ -46,7 +46,7 @@ public final class TimeDistributed: Layer {
     package override func keras1Weights(_ arrays: [WeightArray]) throws -> [WeightArray] { try inner.keras1Weights(arrays) }
 
     package override var inputVocabulary: Int? { inner.inputVocabulary }
-    override public var unsupportedReason: String? { inner.unsupportedReason.map { "inner \(inner.label): \($0)" } }
+    override package var unsupportedReason: String? { inner.unsupportedReason.map { "inner \(inner.label): \($0)" } }
 
     /// Folds time into the batch (`[b, t, ...]` → `[b·t, ...]`), lowers the inner layer once on the folded
     /// input and unfolds its outputs. The inner layer sees a per-step mask when the mask has axes beyond time
@@ -77,17 +77,17 @@ public final class TimeDistributed: Layer {
 /// Runs a recurrent layer forwards and a copy backwards over the sequence and merges the results.
 /// With `merge_mode` None it has two outputs; with `return_state` the merged output(s) are followed by
 /// the forward then the backward states.
-public final class Bidirectional: Layer {
+package final class Bidirectional: Layer {
     package override class var kerasClassNames: [String] { ["Bidirectional"] }
     package override class var examples: [LayerExample] { [LayerExample("Bidirectional", ["layer": ["class_name": "LSTM", "config": ["units": 2]]], inputs: [[3, 2]])] }
-    public typealias MergeMode = BidirectionalOp.MergeMode
+    package typealias MergeMode = BidirectionalOp.MergeMode
 
     package let forward: any RecurrentPass
     package let backward: any RecurrentPass
     /// nil: no merging, forward and backward outputs are separate outputs.
-    public let mergeMode: MergeMode?
+    package let mergeMode: MergeMode?
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         let config = context.config
         let layerConfig = try config.nested("layer")
         // Keras names the wrapped copies forward_<name> and backward_<name>; without an explicit
@@ -140,7 +140,7 @@ public final class Bidirectional: Layer {
             + backward.weightSpecs.map { $0.adopted(objectPrefix: "backward_layer/", legacyScope: backward.name) }
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let sequence = Array(inputShapes.prefix(1))
         let forwardOutputs = try forward.outputShapes(sequence)
         let backwardOutputs = try backward.outputShapes(sequence)
@@ -165,7 +165,7 @@ public final class Bidirectional: Layer {
         try backward.bind(Array(arrays.dropFirst(split)))
     }
 
-    override public var sublayers: [Layer] { [forward, backward] }
+    override package var sublayers: [Layer] { [forward, backward] }
 
     package override var callSignature: CallSignature { .sequenceAndStates }
 
@@ -203,7 +203,7 @@ public final class Bidirectional: Layer {
         let half = arrays.count / 2
         return try forward.keras1Weights(Array(arrays.prefix(half))) + backward.keras1Weights(Array(arrays.dropFirst(half)))
     }
-    override public var unsupportedReason: String? {
+    override package var unsupportedReason: String? {
         if [forward, backward].contains(where: { ($0 as? RNN)?.cells.count ?? 1 > 1 }) { return "Bidirectional over stacked RNN cells" }
         return forward.unsupportedReason ?? backward.unsupportedReason
     }

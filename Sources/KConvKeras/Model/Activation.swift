@@ -3,7 +3,7 @@ import KConvIO
 
 extension Activation {
     /// Reads an activation from a config value: a name, or Keras 3's serialized-function object.
-    public init(config value: JSONValue, dialect: KerasDialect) {
+    package init(config value: JSONValue, dialect: KerasDialect) {
         if let name = value.stringValue {
             self.init(name: name, dialect: dialect)
         } else if let object = value.objectValue, let name = object["config"]?.stringValue ?? object["class_name"]?.stringValue {
@@ -15,7 +15,7 @@ extension Activation {
         }
     }
 
-    public init(name: String, dialect: KerasDialect) {
+    package init(name: String, dialect: KerasDialect) {
         switch name {
         case "linear", "None": self = .linear
         case "relu": self = .relu

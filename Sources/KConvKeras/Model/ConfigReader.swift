@@ -4,12 +4,12 @@ import KConvIO
 ///
 /// Every failure names the field (`config.units`) and says what was expected and what was found,
 /// so a bad file gives an error a user can act on instead of a crash.
-public struct ConfigReader {
-    public let object: JSONObject
+package struct ConfigReader {
+    package let object: JSONObject
     /// Dotted path of this object inside the layer config, for messages ("config", "config.layer.config").
     package let path: String
 
-    public init(_ object: JSONObject, path: String = "config") {
+    package init(_ object: JSONObject, path: String = "config") {
         self.object = object
         self.path = path
     }
@@ -30,29 +30,29 @@ public struct ConfigReader {
 
     // MARK: Scalars
 
-    public func int(_ key: String) throws -> Int {
+    package func int(_ key: String) throws -> Int {
         guard let value = object[key], let int = value.intValue else {
             throw error(key, expected: "an integer", found: object[key])
         }
         return int
     }
 
-    public func int(_ key: String, default fallback: Int) throws -> Int {
+    package func int(_ key: String, default fallback: Int) throws -> Int {
         has(key) ? try int(key) : fallback
     }
 
     /// An int of at least 1.
-    public func positiveInt(_ key: String, default fallback: Int) throws -> Int {
+    package func positiveInt(_ key: String, default fallback: Int) throws -> Int {
         let value = try int(key, default: fallback)
         guard value > 0 else { throw error(key, expected: "a positive integer", found: object[key]) }
         return value
     }
 
-    public func optionalInt(_ key: String) throws -> Int? {
+    package func optionalInt(_ key: String) throws -> Int? {
         has(key) ? try int(key) : nil
     }
 
-    public func double(_ key: String, default fallback: Double) throws -> Double {
+    package func double(_ key: String, default fallback: Double) throws -> Double {
         guard has(key) else { return fallback }
         guard let double = object[key]?.doubleValue else {
             throw error(key, expected: "a number", found: object[key])
@@ -60,11 +60,11 @@ public struct ConfigReader {
         return double
     }
 
-    public func optionalDouble(_ key: String) throws -> Double? {
+    package func optionalDouble(_ key: String) throws -> Double? {
         has(key) ? try double(key, default: 0) : nil
     }
 
-    public func bool(_ key: String, default fallback: Bool) throws -> Bool {
+    package func bool(_ key: String, default fallback: Bool) throws -> Bool {
         guard has(key) else { return fallback }
         guard let bool = object[key]?.boolValue else {
             throw error(key, expected: "true or false", found: object[key])
@@ -72,19 +72,19 @@ public struct ConfigReader {
         return bool
     }
 
-    public func string(_ key: String) throws -> String {
+    package func string(_ key: String) throws -> String {
         guard let string = object[key]?.stringValue else {
             throw error(key, expected: "a string", found: object[key])
         }
         return string
     }
 
-    public func string(_ key: String, default fallback: String) throws -> String {
+    package func string(_ key: String, default fallback: String) throws -> String {
         has(key) ? try string(key) : fallback
     }
 
     /// A string that must be one of `choices`.
-    public func choice(_ key: String, _ choices: [String], default fallback: String) throws -> String {
+    package func choice(_ key: String, _ choices: [String], default fallback: String) throws -> String {
         let value = try string(key, default: fallback)
         guard choices.contains(value) else {
             throw error(key, expected: "one of " + choices.joined(separator: ", "), found: object[key])
@@ -95,7 +95,7 @@ public struct ConfigReader {
     // MARK: Lists
 
     /// An int or a list of `count` ints (Keras accepts `kernel_size=3` and `kernel_size=(3, 3)`).
-    public func ints(_ key: String, count: Int, default fallback: [Int]? = nil) throws -> [Int] {
+    package func ints(_ key: String, count: Int, default fallback: [Int]? = nil) throws -> [Int] {
         guard has(key), let value = object[key] else {
             if let fallback { return fallback }
             throw error(key, expected: "\(count) integers", found: nil)
@@ -111,7 +111,7 @@ public struct ConfigReader {
     }
 
     /// `ints`, each at least 1: window sizes, strides, dilation rates.
-    public func positiveInts(_ key: String, count: Int, default fallback: [Int]? = nil) throws -> [Int] {
+    package func positiveInts(_ key: String, count: Int, default fallback: [Int]? = nil) throws -> [Int] {
         let values = try ints(key, count: count, default: fallback)
         guard values.allSatisfy({ $0 > 0 }) else {
             throw error(key, expected: "\(count) positive integers", found: object[key])
@@ -120,7 +120,7 @@ public struct ConfigReader {
     }
 
     /// A list of ints of any length.
-    public func intList(_ key: String) throws -> [Int] {
+    package func intList(_ key: String) throws -> [Int] {
         guard let items = object[key]?.arrayValue else {
             throw error(key, expected: "a list of integers", found: object[key])
         }
@@ -131,14 +131,14 @@ public struct ConfigReader {
     }
 
     /// An int or a list of ints of any length (`axis`, `shared_axes`); absent or null means `fallback`.
-    public func intOrList(_ key: String, default fallback: [Int]) throws -> [Int] {
+    package func intOrList(_ key: String, default fallback: [Int]) throws -> [Int] {
         guard has(key), let value = object[key] else { return fallback }
         if let single = value.intValue { return [single] }
         return try intList(key)
     }
 
     /// A shape list whose entries are ints or null (`batch_input_shape`, `target_shape`).
-    public func shape(_ key: String) throws -> TensorShape {
+    package func shape(_ key: String) throws -> TensorShape {
         guard let items = object[key]?.arrayValue else {
             throw error(key, expected: "a shape list", found: object[key])
         }
@@ -149,21 +149,21 @@ public struct ConfigReader {
         }
     }
 
-    public func optionalShape(_ key: String) throws -> TensorShape? {
+    package func optionalShape(_ key: String) throws -> TensorShape? {
         has(key) ? try shape(key) : nil
     }
 
     // MARK: Nested
 
     /// A nested object, e.g. a wrapper's `layer` entry.
-    public func nested(_ key: String) throws -> JSONObject {
+    package func nested(_ key: String) throws -> JSONObject {
         guard let object = object[key]?.objectValue else {
             throw error(key, expected: "an object", found: object[key])
         }
         return object
     }
 
-    public func optionalNested(_ key: String) throws -> JSONObject? {
+    package func optionalNested(_ key: String) throws -> JSONObject? {
         has(key) ? try nested(key) : nil
     }
 }

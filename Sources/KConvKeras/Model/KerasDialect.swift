@@ -2,13 +2,13 @@ import KConvIO
 import KConvGraph
 /// The Keras generation that wrote a file. Configs are normalised to one vocabulary on import, but a few
 /// functions kept their name and changed their maths between generations, so layers remember it.
-public enum KerasDialect: String, Sendable, Comparable, CustomStringConvertible {
+package enum KerasDialect: String, Sendable, Comparable, CustomStringConvertible {
     case keras1 = "Keras 1"
     case keras2 = "Keras 2"
     case keras3 = "Keras 3"
 
     /// The dialect a `keras_version` string ("1.2.2", "2.2.4-tf", "3.4.1") belongs to; Keras 2 if unknown.
-    public init(version: String?) {
+    package init(version: String?) {
         switch version?.first {
         case "1": self = .keras1
         case "3": self = .keras3
@@ -16,7 +16,7 @@ public enum KerasDialect: String, Sendable, Comparable, CustomStringConvertible 
         }
     }
 
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 
     private var rank: Int {
         switch self {
@@ -26,5 +26,5 @@ public enum KerasDialect: String, Sendable, Comparable, CustomStringConvertible 
         }
     }
 
-    public static func < (lhs: KerasDialect, rhs: KerasDialect) -> Bool { lhs.rank < rhs.rank }
+    package static func < (lhs: KerasDialect, rhs: KerasDialect) -> Bool { lhs.rank < rhs.rank }
 }

@@ -5,35 +5,35 @@ import KConvIO
 /// every layout: its Keras name (`kernel`), shape, whether it trains, where Keras 3's object-path files keep
 /// it relative to the layer (`vars/0`, `cell/vars/1`), and the name tf-keras gives it relative to the
 /// layer's own scope (`lstm_cell/kernel:0`). Containers prefix both as they adopt their children's weights.
-public struct WeightSpec: Equatable, Sendable {
-    public var name: String
-    public var shape: [Int]
-    public var trainable: Bool
-    public var objectPath: String
+package struct WeightSpec: Equatable, Sendable {
+    package var name: String
+    package var shape: [Int]
+    package var trainable: Bool
+    package var objectPath: String
     /// Where tf-keras's own `.weights.h5` files keep it, when that differs from Keras 3 (tf-keras names a
     /// sub-layer by its private attribute, `_query_dense`, where Keras 3 takes the public `query_dense`).
-    public var keras2ObjectPath: String?
+    package var keras2ObjectPath: String?
     /// The tf-keras (`.h5`, TF.js) name, relative to the layer that owns the weight.
-    public var legacyName: String
+    package var legacyName: String
     /// Whether `legacyName` is already complete: names a nested model gives its layers' weights are not
     /// prefixed by the scopes of the layers around it.
-    public var legacyNameIsComplete = false
+    package var legacyNameIsComplete = false
     /// Further object paths where Keras 3 files hold the same variable again (a wrapper that tracks its
     /// inner layer's kernel as its own too): written there as well, never read from there.
-    public var objectAliases: [String] = []
+    package var objectAliases: [String] = []
     /// Whether Keras counts it among the layer's parameters: not when Keras created the variable with an
     /// unknown axis (an adapted tf-keras Discretization's summary, shape `(2, None)`).
-    public var countedByKeras = true
+    package var countedByKeras = true
 
-    public var count: Int { shape.reduce(1, *) }
+    package var count: Int { shape.reduce(1, *) }
 
     /// The object path a `.weights.h5` file written for `dialect` keeps it at.
-    public func objectPath(for dialect: KerasDialect) -> String {
+    package func objectPath(for dialect: KerasDialect) -> String {
         dialect >= .keras3 ? objectPath : keras2ObjectPath ?? objectPath
     }
 
     /// The tf-keras name of this weight of `layer`: `dense/kernel:0`, `bidirectional/forward_lstm/lstm_cell/kernel:0`.
-    public func legacyName(in layer: Layer) -> String {
+    package func legacyName(in layer: Layer) -> String {
         legacyNameIsComplete ? legacyName : layer.name + "/" + legacyName
     }
 
@@ -51,21 +51,21 @@ public struct WeightSpec: Equatable, Sendable {
 
 /// A weight array bound to a layer: its shape as the file declares it and a way to read its values.
 /// Values are read on demand, so inspecting a multi-gigabyte file never touches the weight bytes.
-public struct WeightArray {
+package struct WeightArray {
     /// The name it had in the file (`dense/kernel:0`, `layers/dense/vars/0`).
-    public let name: String
-    public let shape: [Int]
+    package let name: String
+    package let shape: [Int]
     /// Which array this is, shared by its copies (a wrapper and its inner layer hold the same arrays).
     package let id = UUID()
     private let reader: () throws -> [Float]
 
-    public init(name: String, shape: [Int], reader: @escaping () throws -> [Float]) {
+    package init(name: String, shape: [Int], reader: @escaping () throws -> [Float]) {
         self.name = name
         self.shape = shape
         self.reader = reader
     }
 
-    public func values() throws -> [Float] { try reader() }
+    package func values() throws -> [Float] { try reader() }
 }
 
 /// Part of a weight that a conversion multiplies: its last axis cut into `blocks` equal parts (an RNN
@@ -115,11 +115,11 @@ package struct WeightRewrites {
 
 /// What a layer's initialiser gets: its identity, its config, the dialect it was written in, and a way
 /// to build the layers it wraps.
-public struct LayerContext {
-    public let name: String
-    public let className: String
-    public let config: ConfigReader
-    public let dialect: KerasDialect
+package struct LayerContext {
+    package let name: String
+    package let className: String
+    package let config: ConfigReader
+    package let dialect: KerasDialect
     /// Builds a nested layer from its `{"class_name", "config"}` object (wrappers, nested models).
     package let buildLayer: (JSONObject) throws -> Layer
 }
@@ -127,29 +127,30 @@ public struct LayerContext {
 /// A native Keras layer: config decoded into typed properties, weights declared for an input shape,
 /// output shapes inferred. Subclasses override `makeWeights` and `outputShapes` (and the engine and
 /// exporters add their parts per layer family).
-public class Layer {
-    public let name: String
+package class Layer {
+    package let name: String
     /// The canonical Keras class name (`Conv2D`, never Keras 1's `Convolution2D`).
-    public let className: String
-    public let dialect: KerasDialect
-    public let trainable: Bool
+    package let className: String
+    package let dialect: KerasDialect
+    package let trainable: Bool
     /// The layer's config in the normalised (Keras 2/3) vocabulary.
-    public let config: JSONObject
+    package let config: JSONObject
 
     /// Weights declared when the layer was built, in Keras order (trainable first, then non-trainable).
-    public internal(set) var weightSpecs: [WeightSpec] = []
+    package internal(set) var weightSpecs: [WeightSpec] = []
     /// Weights bound from the file, one per spec, same order and shapes.
-    public internal(set) var weights: [WeightArray] = []
+    package internal(set) var weights: [WeightArray] = []
     /// The input shapes of the first call, which fixed the weights.
-    public private(set) var builtInputShapes: [TensorShape]?
-    /// The input shapes a Keras 3 config recorded in the layer's `build_config`: what tells its shapes when
-    /// the layers before it cannot be computed (a Lambda, a custom class).
-    public internal(set) var recordedInputShapes: [TensorShape]?
+    package private(set) var builtInputShapes: [TensorShape]?
+    /// The input shapes a Keras 3 config recorded in the layer's `build_config` (or, in a Keras 2 file, that
+    /// the weights it holds tell): what tells its shapes when the layers before it cannot be computed (a
+    /// Lambda, a custom class).
+    package internal(set) var recordedInputShapes: [TensorShape]?
     /// How a Keras 3 config named the class (`module`, `registered_name`), so that a class kconv does not
     /// know (a user's custom layer) keeps its registration when written back.
-    public internal(set) var registration: (module: JSONValue, registeredName: JSONValue)?
+    package internal(set) var registration: (module: JSONValue, registeredName: JSONValue)?
     /// The class name the file gave, where kconv reads it as another (Keras 1's `Convolution2D` as `Conv2D`).
-    public internal(set) var fileClassName: String?
+    package internal(set) var fileClassName: String?
 
     /// The Keras classes this type implements (`Conv1D`, `Conv2D`, `Conv3D`).
     package class var kerasClassNames: [String] { [] }
@@ -175,7 +176,7 @@ public class Layer {
     /// tell what kconv supports (and the tests check there is one per class).
     package class var examples: [LayerExample] { [] }
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         name = context.name
         className = context.className
         dialect = context.dialect
@@ -222,20 +223,24 @@ public class Layer {
     package func makeWeights(_ inputShapes: [TensorShape]) throws -> [WeightSpec] { [] }
 
     /// Output shapes for one call with these input shapes. The default passes shapes through.
-    public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] { inputShapes }
+    package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] { inputShapes }
+
+    /// Output shapes that do not depend on the input's (a Reshape to a fully given shape, batch aside): what
+    /// still tells them past a layer kconv cannot compute. Nil when they depend on the input.
+    package var inputIndependentOutputShapes: [TensorShape]? { nil }
 
     /// Output shapes for one call as the config recorded it (`call`: its arguments that are not tensors,
     /// such as `return_attention_scores`, in either form `GraphBuilder.recordedArgument` reads). The
     /// default looks at the shapes only.
-    public func outputShapes(_ inputShapes: [TensorShape], call: JSONValue) throws -> [TensorShape] {
+    package func outputShapes(_ inputShapes: [TensorShape], call: JSONValue) throws -> [TensorShape] {
         try outputShapes(inputShapes)
     }
 
     /// Layers this one contains (a wrapper's inner layer, a nested model's layers), for summaries.
-    public var sublayers: [Layer] { [] }
+    package var sublayers: [Layer] { [] }
 
     /// Why kconv cannot compute this layer, or nil when it can.
-    public var unsupportedReason: String? { nil }
+    package var unsupportedReason: String? { nil }
 
     // MARK: Lowering
 
@@ -304,11 +309,11 @@ public class Layer {
     /// inputs stay in range.
     package var inputVocabulary: Int? { nil }
 
-    public var paramCount: Int { weightSpecs.filter(\.countedByKeras).reduce(0) { $0 + $1.count } }
-    public var trainableParamCount: Int { weightSpecs.filter { $0.trainable && $0.countedByKeras }.reduce(0) { $0 + $1.count } }
+    package var paramCount: Int { weightSpecs.filter(\.countedByKeras).reduce(0) { $0 + $1.count } }
+    package var trainableParamCount: Int { weightSpecs.filter { $0.trainable && $0.countedByKeras }.reduce(0) { $0 + $1.count } }
 
     /// `layer 'dense_1' (Dense)`, the prefix of every message about this layer.
-    public var label: String { "layer '\(name)' (\(className))" }
+    package var label: String { "layer '\(name)' (\(className))" }
 
     // MARK: Helpers for subclasses
 

@@ -1,23 +1,23 @@
 import KConvGraph
 import KConvIO
 /// One output tensor of a node in a model graph.
-public struct TensorRef: Hashable, Sendable {
-    public let node: Int
-    public let index: Int
+package struct TensorRef: Hashable, Sendable {
+    package let node: Int
+    package let index: Int
 }
 
 /// One call of a layer inside a model: which tensors it consumed and the shapes it produced.
-public final class Node {
-    public let layer: Layer
+package final class Node {
+    package let layer: Layer
     /// Positional tensor inputs, in call order (a merge layer's list, an RNN's input then its initial states).
-    public let inputs: [TensorRef]
+    package let inputs: [TensorRef]
     /// Tensors passed by keyword (`initial_state`, `mask`, ...), in config order.
-    public let keywordInputs: [(name: String, tensors: [TensorRef])]
+    package let keywordInputs: [(name: String, tensors: [TensorRef])]
     /// Shapes of the call's outputs; nil when they cannot be known (downstream of an unsupported layer).
-    public internal(set) var outputShapes: [TensorShape]?
+    package internal(set) var outputShapes: [TensorShape]?
     /// The call as the config wrote it: Keras 3 `{"args", "kwargs"}`, or the Keras 1/2 list of
     /// `[layer, node, tensor, kwargs]` entries; null for Sequential models.
-    public let call: JSONValue
+    package let call: JSONValue
 
     package init(layer: Layer, inputs: [TensorRef], keywordInputs: [(name: String, tensors: [TensorRef])], call: JSONValue = .null) {
         self.layer = layer
@@ -31,7 +31,7 @@ public final class Node {
 
 /// A Keras model — Sequential or Functional — as a graph of layer calls. A model is also a layer, so
 /// models nest inside models and wrappers.
-public final class Model: Layer {
+package final class Model: Layer {
     package override class var kerasClassNames: [String] { ["Sequential", "Functional"] }
     package override class var legacyClassNames: [String: String] { ["Model": "Functional"] }
     /// Models holding only their input, which they pass on.
@@ -42,17 +42,17 @@ public final class Model: Layer {
     }
     /// `subclassed`: a user's `Model` subclass, whose computation is its Python `call()`; a file holds only
     /// its constructor arguments and weights, so it has no layer graph here.
-    public enum Kind: Sendable { case sequential, functional, subclassed }
+    package enum Kind: Sendable { case sequential, functional, subclassed }
 
-    public private(set) var kind: Kind = .functional
+    package private(set) var kind: Kind = .functional
     /// The model's layers as Keras lists them (`model.layers`: a Sequential's excludes its InputLayer).
-    public private(set) var layers: [Layer] = []
+    package private(set) var layers: [Layer] = []
     /// `layers` with Keras 3's operation nodes in their place (`model.operations`), as Keras's summary lists them.
-    public private(set) var operations: [Layer] = []
+    package private(set) var operations: [Layer] = []
     /// Layer calls in execution order; inputs are nodes of `InputLayer`s.
-    public private(set) var nodes: [Node] = []
-    public private(set) var inputs: [TensorRef] = []
-    public private(set) var outputs: [TensorRef] = []
+    package private(set) var nodes: [Node] = []
+    package private(set) var inputs: [TensorRef] = []
+    package private(set) var outputs: [TensorRef] = []
     /// How many times each node's outputs are read (by later nodes and as model outputs), so the executor
     /// can release a buffer after its last reader.
     package private(set) var useCounts: [Int] = []
@@ -70,7 +70,7 @@ public final class Model: Layer {
     /// The same, in the weights kconv writes.
     package func writtenObjectPathPrefix(of layer: Layer) -> String { objectPathPrefixes[ObjectIdentifier(layer)]?.written ?? "" }
 
-    public required init(_ context: LayerContext) throws {
+    package required init(_ context: LayerContext) throws {
         try super.init(context)
         let graph = try GraphBuilder(context: context).build()
         kind = graph.kind
@@ -100,20 +100,20 @@ public final class Model: Layer {
     }
 
     /// The InputLayer nodes feeding the model, in input order.
-    public var inputLayers: [InputLayer] { inputs.compactMap { nodes[$0.node].layer as? InputLayer } }
+    package var inputLayers: [InputLayer] { inputs.compactMap { nodes[$0.node].layer as? InputLayer } }
 
-    public var inputShapes: [TensorShape] { inputs.map { shape(of: $0) ?? [] } }
+    package var inputShapes: [TensorShape] { inputs.map { shape(of: $0) ?? [] } }
     /// The model's output shapes, nil where they cannot be known.
-    public var outputShapesOfModel: [TensorShape?] { outputs.map(shape(of:)) }
+    package var outputShapesOfModel: [TensorShape?] { outputs.map(shape(of:)) }
 
     /// The shape of one tensor in the graph, or nil if it cannot be known.
-    public func shape(of ref: TensorRef) -> TensorShape? {
+    package func shape(of ref: TensorRef) -> TensorShape? {
         guard let shapes = nodes[ref.node].outputShapes, ref.index < shapes.count else { return nil }
         return shapes[ref.index]
     }
 
     /// Every node that calls `layer`, in order.
-    public func nodes(of layer: Layer) -> [Node] { nodes.filter { $0.layer === layer } }
+    package func nodes(of layer: Layer) -> [Node] { nodes.filter { $0.layer === layer } }
 
     /// Runs shape inference through the graph, building each layer on its first call.
     private func inferShapes(_ shapes: [TensorShape]) throws {
@@ -136,7 +136,7 @@ public final class Model: Layer {
                 known = recorded
             }
             guard known.count == node.inputs.count else {
-                node.outputShapes = nil
+                node.outputShapes = node.layer.inputIndependentOutputShapes
                 continue
             }
             do {
@@ -162,6 +162,34 @@ public final class Model: Layer {
         }
     }
 
+    /// Keras 2 files record no build shapes, but past a layer kconv cannot compute (a Lambda) the weights
+    /// the file holds for the layer reading it tell that layer's input: a Dense's kernel rows, a
+    /// convolution's input channels. The unknown layer is taken to keep its input's shape but for the last
+    /// axis, which must then be the one size for which the reader declares exactly the weights the file
+    /// holds; shape inference runs again from there. Returns the layers built by this second pass (their
+    /// weights, adopted as the file holds them, are to be bound again).
+    package func inferShapesFromFileWeights() throws -> [Layer] {
+        let unbuilt = layers.filter { $0.builtInputShapes == nil }
+        let calledOnce = Self.layersCalledOnce(nodes)
+        var inferred = false
+        for reader in nodes where reader.outputShapes == nil && reader.inputs.count == 1 && reader.keywordInputs.isEmpty {
+            let layer = reader.layer
+            let held = layer.weights.map(\.shape)
+            guard layer.builtInputShapes == nil, !held.isEmpty, layer.sublayers.isEmpty, !(layer is Model),
+                  calledOnce.contains(ObjectIdentifier(layer)),
+                  let template = nodes[reader.inputs[0].node].inputs.first.flatMap(shape(of:)), !template.isEmpty else { continue }
+            let candidates = Set(held.joined()).map { template.dropLast() + [$0] }.filter { shape in
+                (try? layer.makeWeights([shape]).map(\.shape)) == held
+            }
+            guard candidates.count == 1 else { continue }
+            layer.recordedInputShapes = candidates
+            inferred = true
+        }
+        guard inferred else { return [] }
+        try inferShapes(inputLayers.map(\.batchShape))
+        return unbuilt.filter { $0.builtInputShapes != nil }
+    }
+
     private static func layersCalledOnce(_ nodes: [Node]) -> Set<ObjectIdentifier> {
         var calls: [ObjectIdentifier: Int] = [:]
         for node in nodes { calls[ObjectIdentifier(node.layer), default: 0] += 1 }
@@ -183,7 +211,7 @@ public final class Model: Layer {
         }
     }
 
-    override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         try inferShapes(inputShapes)
         let shapes = outputShapesOfModel.compactMap { $0 }
         guard shapes.count == outputs.count else { throw ModelError.unknownShape(label) }
@@ -224,7 +252,7 @@ public final class Model: Layer {
         }
     }
 
-    override public var sublayers: [Layer] { layers }
+    override package var sublayers: [Layer] { layers }
 
     package override var inputVocabulary: Int? { inputs.first.flatMap(embeddingVocabulary(fedBy:)) }
 
@@ -239,7 +267,7 @@ public final class Model: Layer {
         try lowerNodes(call.inputs, into: &graph)
     }
 
-    override public var unsupportedReason: String? {
+    override package var unsupportedReason: String? {
         if kind == .subclassed {
             return "a subclassed model computes in its Python call() method, which the file does not hold (only its constructor arguments and weights), so kconv cannot run or convert it"
         }

@@ -2,11 +2,11 @@ import KConvIO
 import KConvGraph
 /// A tensor shape as Keras reports it: batch dimension first, `nil` for a dimension that is unknown
 /// until run time (the batch size, a variable sequence length).
-public typealias TensorShape = [Int?]
+package typealias TensorShape = [Int?]
 
 extension Array where Element == Int? {
     /// Keras's own notation: `(None, 10, 32)`.
-    public var kerasDescription: String {
+    package var kerasDescription: String {
         let dims = map { $0.map(String.init) ?? "None" }
         return dims.count == 1 ? "(\(dims[0]),)" : "(" + dims.joined(separator: ", ") + ")"
     }

@@ -2,75 +2,75 @@ import KConvIO
 import KConvGraph
 /// What `kconv inspect` shows: a Keras-style summary of a model, as text or as one JSON object.
 /// Built from structure and weight shapes only; nothing from the file is executed.
-public struct ModelSummary {
-    public struct Tensor {
-        public var name: String
-        public var shape: TensorShape?
-        public var dtype: String
+package struct ModelSummary {
+    package struct Tensor {
+        package var name: String
+        package var shape: TensorShape?
+        package var dtype: String
     }
 
-    public struct Row {
-        public var name: String
-        public var className: String
+    package struct Row {
+        package var name: String
+        package var className: String
         /// The class name the file gave, where kconv reads it as `className`.
-        public var fileClassName: String?
+        package var fileClassName: String?
         /// One entry per call of the layer; each holds the shapes of that call's outputs (nil: unknown).
-        public var outputShapes: [[TensorShape?]]
-        public var params: Int
-        public var trainableParams: Int
+        package var outputShapes: [[TensorShape?]]
+        package var params: Int
+        package var trainableParams: Int
         /// Per call, the tensors it consumed: `layer[node][tensor]`.
-        public var inbound: [[String]]
-        public var children: [Row]
-        public var unsupportedReason: String?
+        package var inbound: [[String]]
+        package var children: [Row]
+        package var unsupportedReason: String?
         /// A Lambda's serialized function, shown as text, never run.
-        public var functionSource: String?
+        package var functionSource: String?
         /// A Keras 3 operation node: Keras's summary lists it, `model.layers` does not.
-        public var isOperation = false
+        package var isOperation = false
     }
 
     /// One weight as the file holds it, under its path there.
-    public struct Weight {
-        public var path: String
-        public var shape: [Int]
-        public var params: Int { shape.reduce(1, *) }
+    package struct Weight {
+        package var path: String
+        package var shape: [Int]
+        package var params: Int { shape.reduce(1, *) }
     }
 
     /// What a file holds of a user's `Model` subclass, whose layers and calls are Python code kconv never sees.
-    public struct Subclassed {
+    package struct Subclassed {
         /// Its config: the arguments its constructor is called with when Keras loads it.
-        public var arguments: JSONObject
-        public var weights: [Weight]
-        public var trainable: Bool
+        package var arguments: JSONObject
+        package var weights: [Weight]
+        package var trainable: Bool
         /// Why kconv cannot run or convert it.
-        public var reason: String
-        public var params: Int { weights.reduce(0) { $0 + $1.params } }
+        package var reason: String
+        package var params: Int { weights.reduce(0) { $0 + $1.params } }
     }
 
-    public var file: String
-    public var weightsFile: String?
-    public var format: String
-    public var weightsLayout: String
-    public var kerasVersion: String?
-    public var dialect: String
-    public var backend: String?
-    public var modelName: String
-    public var modelClass: String
-    public var inputs: [Tensor]
-    public var outputs: [Tensor]
-    public var rows: [Row]
+    package var file: String
+    package var weightsFile: String?
+    package var format: String
+    package var weightsLayout: String
+    package var kerasVersion: String?
+    package var dialect: String
+    package var backend: String?
+    package var modelName: String
+    package var modelClass: String
+    package var inputs: [Tensor]
+    package var outputs: [Tensor]
+    package var rows: [Row]
     /// Set for a subclassed model, which has no layer rows.
-    public var subclassed: Subclassed?
+    package var subclassed: Subclassed?
 
-    public var totalParams: Int { rows.reduce(0) { $0 + $1.params } + (subclassed?.params ?? 0) }
-    public var trainableParams: Int {
+    package var totalParams: Int { rows.reduce(0) { $0 + $1.params } + (subclassed?.params ?? 0) }
+    package var trainableParams: Int {
         rows.reduce(0) { $0 + $1.trainableParams } + (subclassed.map { $0.trainable ? $0.params : 0 } ?? 0)
     }
-    public var nonTrainableParams: Int { totalParams - trainableParams }
+    package var nonTrainableParams: Int { totalParams - trainableParams }
     /// The weights' size: 4 bytes per float32 parameter, as the weights are held when run.
-    public var weightBytes: Int { totalParams * 4 }
+    package var weightBytes: Int { totalParams * 4 }
 
     /// Every unsupported layer, nested ones included, as `(name, class, reason)`.
-    public var unsupportedLayers: [(name: String, className: String, reason: String)] {
+    package var unsupportedLayers: [(name: String, className: String, reason: String)] {
         var found: [(String, String, String)] = subclassed.map { [(modelName, modelClass, $0.reason)] } ?? []
         var pending = rows.reversed() as [Row]
         while let row = pending.popLast() {
@@ -85,7 +85,7 @@ public struct ModelSummary {
     }
 
     /// Labels of the layers in `model` (nested ones included) that kconv cannot compute.
-    public static func unsupported(in model: Model) -> [String] {
+    package static func unsupported(in model: Model) -> [String] {
         var found: [String] = model.kind == .subclassed ? [model.label] : []
         var pending: [Layer] = model.operations.reversed()
         while let layer = pending.popLast() {
@@ -96,7 +96,7 @@ public struct ModelSummary {
         return found
     }
 
-    public init(_ loaded: KerasModel) {
+    package init(_ loaded: KerasModel) {
         let model = loaded.model
         file = loaded.path
         weightsFile = loaded.weightsPath

@@ -5,7 +5,7 @@ import KConvIO
 extension ModelSummary {
     /// A summary a Keras user recognises: header, one row per layer (wrapped and nested layers indented
     /// under theirs), parameter totals, then the unsupported layers.
-    public var text: String {
+    package var text: String {
         var lines: [String] = []
         lines.append("File:     \(file)" + (weightsFile.map { " (weights: \($0))" } ?? ""))
         lines.append("Format:   \(format); weights: \(weightsLayout)")
@@ -77,7 +77,7 @@ extension ModelSummary {
     }
 
     /// The summary as one JSON object (`kconv inspect --json`).
-    public var json: JSONValue {
+    package var json: JSONValue {
         func tensor(_ tensor: Tensor) -> JSONValue {
             ["name": .string(tensor.name), "shape": tensor.shape.map(Self.shapeJSON) ?? .null, "dtype": .string(tensor.dtype)]
         }
