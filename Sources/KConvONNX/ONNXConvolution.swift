@@ -78,32 +78,46 @@ extension ONNXTranslator {
         return try value.map { [try name($0)] } ?? []
     }
 
-    /// Keras's `valid`, `same` (TensorFlow's SAME: the odd row at the end) and `causal` (all before).
-    /// onnxruntime refuses SAME_UPPER with dilation, so a dilated `same` gets explicit pads: the same at any
-    /// size with stride 1, else computed from the input's known size.
+    /// Keras's `valid`, `same` (TensorFlow's SAME: the odd row at the end) and `causal` (all before), as
+    /// explicit pads wherever they are known: onnxruntime fuses a `Pad` into the Conv after it only when
+    /// the Conv has no `auto_pad` (MobileNetV2's ZeroPadding2D layers), and refuses SAME_UPPER with
+    /// dilation. `same` pads depend on the input's size only when strided; an unknown size leaves
+    /// SAME_UPPER (undilated) or an error.
     private func padding(_ op: ConvolutionOp, input: ValueID) throws -> [Onnx_AttributeProto] {
-        let shape = staticShape(of: input)
-        return try padding(op, spatial: shape.map { Array(op.channelsFirst ? $0.dropFirst(2) : $0.dropFirst().dropLast()) })
+        try padding(op, spatial: spatialSizes(of: input, channelsFirst: op.channelsFirst))
+    }
+
+    /// The spatial sizes of a convolution or pool's input, in Keras's layout (nil where unknown).
+    private func spatialSizes(of input: ValueID, channelsFirst: Bool) -> [Int?]? {
+        staticShape(of: input).map { Array(channelsFirst ? $0.dropFirst(2) : $0.dropFirst().dropLast()) }
     }
 
     /// The padding attributes for inputs of spatial sizes `spatial` (nil or nil sizes: unknown).
     func padding(_ op: ConvolutionOp, spatial: [Int?]?) throws -> [Onnx_AttributeProto] {
         let dilated = zip(op.kernelSize, op.dilation).map { ($0 - 1) * $1 + 1 }
-        switch op.padding {
-        case "valid": return [Attr.attribute("auto_pad", string: "VALID")]
-        case "same" where op.dilation.allSatisfy({ $0 == 1 }): return [Attr.attribute("auto_pad", string: "SAME_UPPER")]
+        if op.padding == "causal" { return [Attr.attribute("pads", ints: dilated.map { $0 - 1 } + dilated.map { _ in 0 })] }
+        return try windowPadding(op.padding, window: dilated, strides: op.strides, spatial: spatial, dilated: op.dilation.contains { $0 != 1 })
+    }
+
+    /// `valid` or `same` pads for windows of `window` elements moved by `strides` over `spatial`.
+    private func windowPadding(_ padding: String, window: [Int], strides: [Int], spatial: [Int?]?, dilated: Bool = false) throws -> [Onnx_AttributeProto] {
+        switch padding {
+        case "valid": return [Attr.attribute("pads", ints: Array(repeating: 0, count: 2 * window.count))]
         case "same":
-            let totals = try (0 ..< op.rank).map { axis -> Int in
-                if op.strides[axis] == 1 { return dilated[axis] - 1 }
-                guard let spatial, axis < spatial.count, let length = spatial[axis] else {
+            var totals: [Int] = []
+            for axis in window.indices {
+                if strides[axis] == 1 {
+                    totals.append(window[axis] - 1)
+                } else if let spatial, axis < spatial.count, let length = spatial[axis] {
+                    totals.append(max(((length + strides[axis] - 1) / strides[axis] - 1) * strides[axis] + window[axis] - length, 0))
+                } else if dilated {
                     throw ModelError("ONNX export needs the input's spatial size for a dilated, strided `same` convolution")
+                } else {
+                    return [Attr.attribute("auto_pad", string: "SAME_UPPER")]
                 }
-                return max(((length + op.strides[axis] - 1) / op.strides[axis] - 1) * op.strides[axis] + dilated[axis] - length, 0)
             }
             return [Attr.attribute("pads", ints: totals.map { $0 / 2 } + totals.map { $0 - $0 / 2 })]
-        case "causal":
-            return [Attr.attribute("pads", ints: dilated.map { $0 - 1 } + dilated.map { _ in 0 })]
-        default: throw ModelError("ONNX export does not know padding '\(op.padding)'")
+        default: throw ModelError("ONNX export does not know padding '\(padding)'")
         }
     }
 
@@ -137,8 +151,9 @@ extension ONNXTranslator {
     mutating func translatePool(_ input: ValueID, _ op: PoolOp, output: ValueID) throws {
         let target: Layout = op.channelsFirst ? .keras : .channelsFirst
         let x = try name(input, layout: target)
-        var attributes = [Attr.attribute("kernel_shape", ints: op.poolSize), Attr.attribute("strides", ints: op.strides),
-                          Attr.attribute("auto_pad", string: op.padding == "same" ? "SAME_UPPER" : "VALID")]
+        var attributes = [Attr.attribute("kernel_shape", ints: op.poolSize), Attr.attribute("strides", ints: op.strides)]
+        attributes += try windowPadding(op.padding, window: op.poolSize, strides: op.strides,
+                                        spatial: spatialSizes(of: input, channelsFirst: op.channelsFirst))
         if op.reduction == .average { attributes.append(Attr.attribute("count_include_pad", int: 0)) }
         produce(output, builder.add1(op.reduction == .max ? "MaxPool" : "AveragePool", [x], attributes), layout: target)
     }
@@ -184,24 +199,29 @@ extension ONNXTranslator {
     }
 
     /// Inference batch normalisation (see `BatchNormFold`): folded into the layer before it where
-    /// `batchNormFolds` found that possible, else a Mul and an Add by constants.
+    /// `batchNormFolds` found that possible; else, over ONNX's axis 1, a BatchNormalization holding the
+    /// folded `scale` and `shift` (mean 0, variance 1, ε 0: `x · scale + shift` exactly), which onnxruntime
+    /// runs in its channels-blocked layout; else a Mul and an Add by constants.
     mutating func translateBatchNorm(_ input: ValueID, _ op: BatchNormOp, gamma: ValueID?, beta: ValueID?, mean: ValueID, variance: ValueID, output: ValueID) throws {
         if folds[input] != nil { return try alias(output, to: input) }
         let fold = try BatchNormFold(op, gamma: try gamma.map(constantValues), beta: try beta.map(constantValues),
                                      mean: try constantValues(mean), variance: try constantValues(variance))
         let rank = op.rank
         let channelsFirst = try op.axes == [rank - 1] && rank > 2 && layout(of: input) == .channelsFirst
-        let shape: [Int]
-        if channelsFirst {
-            shape = [fold.scale.count] + Array(repeating: 1, count: rank - 2)
-        } else {
-            guard let sizes = staticShape(of: input) else { throw ModelError("expected a known input shape") }
-            shape = (1 ..< rank).map { op.axes.contains($0) ? sizes[$0] ?? 1 : 1 }
+        let layout: Layout = channelsFirst ? .channelsFirst : .keras
+        let x = try name(input, layout: layout)
+        if channelsFirst || op.axes == [1] {
+            let count = fold.scale.count
+            let constants = [("scale", fold.scale), ("shift", fold.shift), ("mean", [Float](repeating: 0, count: count)),
+                             ("variance", [Float](repeating: 1, count: count))].map { name, values in
+                builder.floats(values, shape: [count], name: "\(builder.scope)/\(name)", source: .derived)
+            }
+            return produce(output, builder.add1("BatchNormalization", [x] + constants, [Attr.attribute("epsilon", float: 0)]), layout: layout)
         }
-        let x = try name(input, layout: channelsFirst ? .channelsFirst : .keras)
+        guard let sizes = staticShape(of: input) else { throw ModelError("expected a known input shape") }
+        let shape = (1 ..< rank).map { op.axes.contains($0) ? sizes[$0] ?? 1 : 1 }
         let scaled = builder.add1("Mul", [x, builder.floats(fold.scale, shape: shape, name: "\(builder.scope)/scale", source: .derived)])
-        produce(output, builder.add1("Add", [scaled, builder.floats(fold.shift, shape: shape, name: "\(builder.scope)/shift", source: .derived)]),
-                layout: channelsFirst ? .channelsFirst : .keras)
+        produce(output, builder.add1("Add", [scaled, builder.floats(fold.shift, shape: shape, name: "\(builder.scope)/shift", source: .derived)]))
     }
 
     /// Keras LayerNormalization: ONNX's operator where it applies (opset 17, trailing axes, mean subtracted),

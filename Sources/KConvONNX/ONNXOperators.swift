@@ -199,7 +199,12 @@ extension ONNXTranslator {
     }
 
     /// Keras's `relu(x, negative_slope, max_value, threshold)`.
+    /// A plain ReLU capped at `max_value` (ReLU6) is one `Clip`, which onnxruntime fuses into the Conv
+    /// before it (a `Relu` then `Min` costs two more passes and a layout reorder around each).
     mutating func rectifier(_ x: String, negativeSlope: Float, maxValue: Float?, threshold: Float) -> String {
+        if let maxValue, negativeSlope == 0, threshold == 0 {
+            return builder.add1("Clip", [x, builder.scalar(0), builder.scalar(maxValue)])
+        }
         var y: String
         if threshold == 0 {
             y = negativeSlope == 0 ? builder.add1("Relu", [x]) : builder.add1("LeakyRelu", [x], [Attr.attribute("alpha", float: negativeSlope)])

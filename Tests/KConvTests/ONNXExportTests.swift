@@ -47,17 +47,30 @@ import ONNXProto
     }
 
     /// BatchNormalization after a linear Conv, DepthwiseConv, SeparableConv, ConvTranspose or Dense is folded
-    /// into its weights (only the one after a relu Conv2D stays a Mul and an Add); padding, upsampling and
-    /// the residual Add keep the stack channels-first, so one Transpose goes in and none comes out (the
-    /// global pool reduces the channels-first tensor directly). onnxruntime's numbers: parity.py.
+    /// into its weights (only the one after a relu Conv2D stays, as one BatchNormalization that onnxruntime
+    /// runs in its blocked layout); padding, upsampling and the residual Add keep the stack channels-first,
+    /// so one Transpose goes in and none comes out (the global pool reduces the channels-first tensor
+    /// directly). Convolutions and pools carry explicit pads, so onnxruntime can fuse the ZeroPadding2D's
+    /// Pad into the Conv after it. onnxruntime's numbers: parity.py.
     @Test func batchNormalizationFoldsIntoTheLayerBefore() throws {
         let model = try Self.converted("conv_batchnorm/keras2.h5")
         let normalizing = model.graph.node.filter { $0.name.hasPrefix("batch_normalization") }
-        #expect(normalizing.map(\.opType) == ["Mul", "Add"])
+        #expect(normalizing.map(\.opType) == ["BatchNormalization"])
+        #expect(!model.graph.node.contains { node in node.attribute.contains { $0.name == "auto_pad" } })
         #expect(normalizing.allSatisfy { $0.name.hasPrefix("batch_normalization_3/") })
         #expect(model.graph.node.filter { $0.opType == "Transpose" }.count == 1)
         #expect(model.graph.node.filter { $0.opType == "Conv" || $0.opType == "ConvTranspose" }.count == 6)
         #expect(model.graph.node.filter { $0.opType == "Gemm" }.count == 2)
+    }
+
+    /// A ReLU capped at `max_value` with no slope or threshold is one Clip (which onnxruntime fuses into
+    /// the Conv before it, as in MobileNetV2's ReLU6); with a slope or threshold, a Min after them.
+    @Test func cappedReluIsOneClip() throws {
+        let model = try Self.converted("advanced_activations/keras2.h5")
+        let capped = model.graph.node.filter { $0.name.hasPrefix("re_lu/") }.map(\.opType)
+        #expect(capped == ["Clip"])
+        let everything = model.graph.node.filter { $0.name.hasPrefix("re_lu_3/") }.map(\.opType)
+        #expect(everything.last == "Min" && !everything.contains("Clip"))
     }
 
     /// ONNX's LSTM gates run i, o, f, c; Keras's kernel columns i, f, c, o. Row `g·units + u` of W is column
