@@ -148,6 +148,10 @@ public enum ModelConverter {
         }
         let export = try ConfigExport(target: options.target, options: options.export)
         var config = try locating(file: source.path) { try export.modelEntry(model) }
+        // Names Keras 3 refuses are written by `Keras3Names`' rule; a .keras archive keeps the map to undo it.
+        let renames = options.target == .keras3 ? Keras3Names.renames(model) : []
+        let renaming = Dictionary(renames, uniquingKeysWith: { first, _ in first })
+        config = Keras3Names.renamed(.object(config), renaming).objectValue ?? config
         if options.format == .json, options.target == .keras2 {
             config["keras_version"] = .string(KerasH5Writer.kerasVersion)
             config["backend"] = "tensorflow"
@@ -163,10 +167,10 @@ public enum ModelConverter {
             try locating(file: path) {
                 switch options.format {
                 case .h5: try KerasH5Writer.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
-                case .keras: try KerasArchiveWriter.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
+                case .keras: try KerasArchiveWriter.write(model, config: config, rewrites: export.weightRewrites, renames: renames, to: staged[0])
                 case .json:
                     try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
-                    if hasWeights { try KerasArchiveWriter.writeWeights(model, rewrites: export.weightRewrites, to: staged[1], target: options.target) }
+                    if hasWeights { try KerasArchiveWriter.writeWeights(model, rewrites: export.weightRewrites, renames: renames, to: staged[1], target: options.target) }
                 case .tfjs: try TFJSWriter.write(model, config: config, rewrites: export.weightRewrites, to: staged[0], shardSize: options.shardSize)
                 case .onnx: throw ModelError("ONNX is written from the graph")
                 }
@@ -177,11 +181,18 @@ public enum ModelConverter {
                     try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
                 }
                 checkSummary = try locating(file: path, field: "check against \(source.path)") {
-                    try ConversionCheck.compare(model, reloaded.model, weights: hasWeights ? export.weightRewrites : nil, outputs: !export.approximated)
+                    try ConversionCheck.compare(model, reloaded.model, weights: hasWeights ? export.weightRewrites : nil, outputs: !export.approximated,
+                                                 // A .keras archive reads back under the original names; a JSON config keeps the new ones.
+                                                 renamed: options.format == .json ? renaming : [:])
                 }
             }
         }
         var notes = recoveries + export.notes
+        if !renames.isEmpty {
+            let kept = options.format == .keras ? "; metadata.json keeps the map (\(Keras3Names.metadataKey)), so kconv converting it back restores them" : ""
+            notes.append("renamed \(renames.count) layer(s) whose names Keras 3 refuses ('/' becomes '_')\(kept): "
+                + renames.map { "\($0.original) → \($0.written)" }.joined(separator: ", "))
+        }
         if let removed = describeRemoved(staleShards) { notes.append(removed) }
         notes.append("optimizer state and training config are not carried over: the converted model is for inference (compile it again to train)")
         if !hasWeights { notes.append("the source has no weights, so only the config was written") }
@@ -332,8 +343,10 @@ package enum ConversionCheck {
     /// Same layers (names, classes, weight shapes), same input and output shapes, weights bit-identical to
     /// the source's as `rewrites` changed them (nil: weights not compared), and — when kconv can compute the
     /// model and no approximation was asked for — the same outputs on seeded inputs. Returns a one-line
-    /// summary; throws a ModelError naming the first difference.
-    package static func compare(_ source: Model, _ written: Model, weights rewrites: WeightRewrites?, outputs compareOutputs: Bool) throws -> String {
+    /// summary; throws a ModelError naming the first difference. `renamed` holds the names the written model
+    /// gives source layers (`Keras3Names`).
+    package static func compare(_ source: Model, _ written: Model, weights rewrites: WeightRewrites?, outputs compareOutputs: Bool,
+                                renamed: [String: String] = [:]) throws -> String {
         let sourceLayers = source.layers.filter { !$0.recordsCallOnly }, writtenLayers = written.layers.filter { !$0.recordsCallOnly }
         guard sourceLayers.count == writtenLayers.count else {
             throw ModelError("expected \(sourceLayers.count) layers, found \(writtenLayers.count): \(writtenLayers.map(\.name))")
@@ -342,7 +355,7 @@ package enum ConversionCheck {
         for (original, copy) in zip(sourceLayers, writtenLayers) {
             // A class written under another name (CuDNNLSTM as LSTM) reads back as that class.
             let writtenClass = type(of: original).writtenClassNames[copy.dialect] ?? original.className
-            guard original.name == copy.name, [original.className, writtenClass].contains(copy.className) else {
+            guard (renamed[original.name] ?? original.name) == copy.name, [original.className, writtenClass].contains(copy.className) else {
                 throw ModelError("expected \(original.label), found \(copy.label)")
             }
             try locating(layer: original.label) {
