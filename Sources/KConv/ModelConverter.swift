@@ -128,7 +128,7 @@ public enum ModelConverter {
             }
         }
         let path = options.format == .tfjs ? try TFJSWriter.modelJSONPath(for: path) : path
-        let model = source.model
+        let original = source.model
         // A config read without weights converts to a config alone.
         let hasWeights = source.weightsLayout != .none
         guard hasWeights || options.format == .json else {
@@ -137,8 +137,8 @@ public enum ModelConverter {
         guard options.format != .tfjs || options.shardSize > 0 else {
             throw ModelError(file: path, "the shard size must be a positive number of bytes, found \(options.shardSize)")
         }
-        let outputs = outputFiles(path, model: model, hasWeights: hasWeights, options: options)
-        if options.format == .json, source.weightsLayout == .legacy, let layer = unknownWeightedLayer(in: model) {
+        let outputs = outputFiles(path, model: original, hasWeights: hasWeights, options: options)
+        if options.format == .json, source.weightsLayout == .legacy, let layer = unknownWeightedLayer(in: original) {
             // Read by name from layer_names/weight_names, their object paths (.weights.h5) are unknown.
             throw ModelError(file: source.path, layer: layer.label, "kconv does not know where Keras keeps the variables of class \(layer.className) in a .weights.h5 file; convert to .h5, which keeps the layer_names/weight_names layout they were read from")
         }
@@ -147,6 +147,8 @@ public enum ModelConverter {
             throw ModelError(file: path, "kconv writes .h5 files and TensorFlow.js models in Keras 2 form and .keras archives in Keras 3 form, not \(options.format) in \(options.target) form")
         }
         let export = try ConfigExport(target: options.target, options: options.export)
+        // Layers the target computes only as several layers are written as those (`Layer.expansion`).
+        let (model, expansionNotes) = try locating(file: source.path) { try original.expanded(for: options.target) }
         var config = try locating(file: source.path) { try export.modelEntry(model) }
         // Names Keras 3 refuses are written by `Keras3Names`' rule; a .keras archive keeps the map to undo it.
         let renames = options.target == .keras3 ? Keras3Names.renames(model) : []
@@ -183,11 +185,11 @@ public enum ModelConverter {
                 checkSummary = try locating(file: path, field: "check against \(source.path)") {
                     try ConversionCheck.compare(model, reloaded.model, weights: hasWeights ? export.weightRewrites : nil, outputs: !export.approximated,
                                                  // A .keras archive reads back under the original names; a JSON config keeps the new ones.
-                                                 renamed: options.format == .json ? renaming : [:])
+                                                 renamed: options.format == .json ? renaming : [:], reference: original)
                 }
             }
         }
-        var notes = recoveries + export.notes
+        var notes = recoveries + expansionNotes + export.notes
         if !renames.isEmpty {
             let kept = options.format == .keras ? "; metadata.json keeps the map (\(Keras3Names.metadataKey)), so kconv converting it back restores them" : ""
             notes.append("renamed \(renames.count) layer(s) whose names Keras 3 refuses ('/' becomes '_')\(kept): "
@@ -344,9 +346,10 @@ package enum ConversionCheck {
     /// the source's as `rewrites` changed them (nil: weights not compared), and — when kconv can compute the
     /// model and no approximation was asked for — the same outputs on seeded inputs. Returns a one-line
     /// summary; throws a ModelError naming the first difference. `renamed` holds the names the written model
-    /// gives source layers (`Keras3Names`).
+    /// gives source layers (`Keras3Names`); outputs are compared with `reference`'s when given (the model
+    /// `source` is an expansion of: `Model.expanded`).
     package static func compare(_ source: Model, _ written: Model, weights rewrites: WeightRewrites?, outputs compareOutputs: Bool,
-                                renamed: [String: String] = [:]) throws -> String {
+                                renamed: [String: String] = [:], reference: Model? = nil) throws -> String {
         let sourceLayers = source.layers.filter { !$0.recordsCallOnly }, writtenLayers = written.layers.filter { !$0.recordsCallOnly }
         guard sourceLayers.count == writtenLayers.count else {
             throw ModelError("expected \(sourceLayers.count) layers, found \(writtenLayers.count): \(writtenLayers.map(\.name))")
@@ -394,9 +397,10 @@ package enum ConversionCheck {
         } else if let reason = source.unsupportedReason ?? written.unsupportedReason {
             summary += "; outputs not compared (kconv cannot compute the model: \(reason))"
         } else {
-            try source.prepareForInference()
+            let reference = reference ?? source
+            try reference.prepareForInference()
             try written.prepareForInference()
-            let report = try Verifier.compare(written, against: source, inputs: InputGenerator(), atol: atol, rtol: rtol)
+            let report = try Verifier.compare(written, against: reference, inputs: InputGenerator(), atol: atol, rtol: rtol)
             guard report.passed else {
                 // Keras 3's MultiHeadAttention takes the masks off the tensors it reads; tf-keras leaves them.
                 let maskClearing = zip(source.layers, written.layers).first { $0.clearsInputMasks != $1.clearsInputMasks }

@@ -20,16 +20,9 @@ package enum Keras3Names {
             for inner in layer.sublayers { collect(inner) }
         }
         for layer in model.operations { collect(layer) }
-        var taken = Set(names), renames: [(original: String, written: String)] = [], seen = Set<String>()
+        var taken = LayerNames(names), renames: [(original: String, written: String)] = [], seen = Set<String>()
         for name in names where name.contains("/") && seen.insert(name).inserted {
-            let base = name.replacingOccurrences(of: "/", with: "_")
-            var written = base, suffix = 0
-            while taken.contains(written) {
-                suffix += 1
-                written = "\(base)_\(suffix)"
-            }
-            taken.insert(written)
-            renames.append((name, written))
+            renames.append((name, taken.free(name.replacingOccurrences(of: "/", with: "_"))))
         }
         return renames
     }
