@@ -106,6 +106,8 @@ public struct ConversionReport: Sendable {
     public var target: KerasDialect
     /// Approximations and other changes the conversion made.
     public var notes: [String]
+    /// What the user must do for the written model to load: classes Keras finds only in its custom objects.
+    public var warnings: [String] = []
     /// What the check compared, or nil when skipped.
     public var check: String?
 }
@@ -199,7 +201,19 @@ public enum ModelConverter {
         notes.append("optimizer state and training config are not carried over: the converted model is for inference (compile it again to train)")
         if !hasWeights { notes.append("the source has no weights, so only the config was written") }
         if !options.check { notes.append("not checked (--no-check)") }
-        return ConversionReport(files: outputs, target: options.target, notes: notes, check: checkSummary)
+        var report = ConversionReport(files: outputs, target: options.target, notes: notes, check: checkSummary)
+        let custom = customClasses(in: model)
+        if !custom.isEmpty {
+            report.warnings.append("\(options.target) loads \(path) only with custom_objects holding "
+                + custom.map { "\($0.className) (layer '\($0.name)')" }.joined(separator: ", ") + ": its Keras has no such class")
+        }
+        return report
+    }
+
+    /// The layers, at any depth, of classes the written model's Keras does not have (a user's own, which kconv
+    /// writes as they were).
+    private static func customClasses(in layer: Layer) -> [Layer] {
+        (layer.needsCustomObject ? [layer] : []) + layer.sublayers.flatMap(customClasses)
     }
 
     /// Writes an ONNX model from the source's graph; the check reads the written bytes back and compares

@@ -287,6 +287,19 @@ import KConvIO
         }
     }
 
+    /// A user's class is written as it was, with a warning that the target loads it only with custom objects;
+    /// Keras's own classes (a Lambda) get none.
+    @Test(arguments: [("custom_layer_functional/keras2.h5", ["Keras 2 loads", "custom_objects holding ChannelScale (layer 'channel_scale')"]),
+                      ("lambda_layer/keras2.h5", [])])
+    func classesNeedingCustomObjectsAreWarnedOf(_ file: String, _ phrases: [String]) throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = try KerasModel.load(Self.fixture(file))
+        let report = try ModelConverter.convert(source, to: directory.appendingPathComponent("model.h5").path, options: ConversionOptions(format: .h5))
+        #expect(report.warnings.count == (phrases.isEmpty ? 0 : 1), "\(report.warnings)")
+        #expect(phrases.allSatisfy { phrase in report.warnings.contains { $0.contains(phrase) } }, "\(report.warnings)")
+    }
+
     /// tf-keras names such as `block/conv` are written for Keras 3 as `block_conv_pad`, and `block_conv_1` where
     /// `block_conv` is taken; the .keras archive keeps the map in metadata.json, and kconv reading it back gives
     /// the original names, which a conversion to .h5 writes again (its groups created in name order, so

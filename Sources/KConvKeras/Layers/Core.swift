@@ -97,7 +97,7 @@ public final class ActivationLayer: Layer {
     /// `hard_swish` (`hard_silu`), `x · clip(x/6+0.5, 0, 1)`, has no tf-keras activation: it becomes that
     /// `Rescaling(5/6)` and `hard_sigmoid`, multiplied by `x` in a `Multiply` (as tf-keras's own MobileNetV3
     /// builds it from layers).
-    package override func expansion(for target: KerasDialect, names: inout LayerNames) throws -> [ExpansionStep]? {
+    package override func expansion(for target: KerasDialect, call: JSONValue, names: inout LayerNames) throws -> [ExpansionStep]? {
         let scale: Double
         switch activation {
         case .hardSigmoidLinear where target >= .keras3: scale = 1.2
@@ -230,6 +230,13 @@ public final class UnsupportedLayer: Layer {
 
     /// Its weights cannot be predicted, so it stays unbuilt and takes them as the file declares them.
     package override func build(_ inputShapes: [TensorShape]) throws {}
+
+    /// A user's class, unless Keras has it: a Lambda or TFOpLambda, or a class Keras 3 registered in its
+    /// own modules (`keras.layers`).
+    package override var needsCustomObject: Bool {
+        let module = registration?.module.stringValue ?? ""
+        return !["Lambda", "TFOpLambda", "SlicingOpLambda"].contains(className) && module != "keras" && !module.hasPrefix("keras.")
+    }
 
     override public func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         throw ModelError.unknownShape(label)

@@ -261,11 +261,14 @@ public class Layer {
     /// Keras 2 `["__input__", 0, 0, kwargs?]` entries. nil: the layer is written as itself.
     package func substitute(for target: KerasDialect, call: JSONValue) throws -> (layer: Layer, call: JSONValue)? { nil }
 
-    /// The layers a config for `target` records in place of this layer's call, when the target has no one
-    /// layer computing it but several compute it exactly (Keras 3's `hard_swish` in Keras 2); nil: written as
-    /// itself. The last step keeps this layer's name and takes its place; the others take names from
-    /// `names.free`, so they are stable and unique.
-    package func expansion(for target: KerasDialect, names: inout LayerNames) throws -> [ExpansionStep]? { nil }
+    /// The layers a config for `target` records in place of this layer's call `call` (as it was read), when
+    /// the target computes it with other layers (Keras 3's `hard_swish` in Keras 2, its operation `x + y` as an
+    /// `Add` layer); nil: written as itself. The last step keeps this layer's name and takes its place; the
+    /// others take names from `names.free`, so they are stable and unique.
+    package func expansion(for target: KerasDialect, call: JSONValue, names: inout LayerNames) throws -> [ExpansionStep]? { nil }
+
+    /// Whether Keras loads the class only from the custom objects it is given (a user's own class).
+    package var needsCustomObject: Bool { false }
 
     /// Whether the layer only records a function call (a TFOpLambda), which a Keras 3 model holds as an
     /// operation rather than a layer: layer lists compared across generations leave it out.

@@ -101,7 +101,7 @@ public final class Model: Layer {
         var names = LayerNames(operations.map(\.name))
         var expansions: [Int: [ExpansionStep]] = [:]
         for (index, node) in nodes.enumerated() {
-            guard let steps = try locating(layer: node.layer.label, { try node.layer.expansion(for: target, names: &names) }) else { continue }
+            guard let steps = try locating(layer: node.layer.label, { try node.layer.expansion(for: target, call: node.call, names: &names) }) else { continue }
             guard !steps.isEmpty, self.nodes(of: node.layer).count == 1 else {
                 throw ModelError(layer: node.layer.label, "\(target) records this layer as \(steps.count) layers, which kconv does only for a layer called once")
             }
@@ -136,8 +136,10 @@ public final class Model: Layer {
             moved.append(graph.nodes.count - 1)
             replacements[ObjectIdentifier(node.layer)] = steps.map(\.layer)
         }
-        graph.layers = layers.flatMap { replacements[ObjectIdentifier($0)] ?? [$0] }
         graph.operations = operations.flatMap { replacements[ObjectIdentifier($0)] ?? [$0] }
+        // A Sequential model's layers leave out its InputLayer, which a graph lists.
+        if kind == .sequential, graph.kind == .functional { graph.operations = inputLayers + graph.operations }
+        graph.layers = graph.operations.filter { !($0 is KerasOperation) }
         graph.inputs = inputs.map(remap)
         graph.outputs = outputs.map(remap)
         let context = LayerContext(name: name, className: className, config: ConfigReader(config), dialect: dialect,
@@ -146,8 +148,8 @@ public final class Model: Layer {
         model.registration = registration
         try model.build(model.inputShapes)
         let notes = expansions.sorted { $0.key < $1.key }.map { index, steps in
-            "\(nodes[index].layer.label): \(target) has no one layer computing it; written as "
-                + steps.map { "\($0.layer.className) '\($0.layer.name)'" }.joined(separator: ", ") + ", which compute the same function"
+            "\(nodes[index].layer.label): written for \(target) as "
+                + steps.map { "\($0.layer.className) '\($0.layer.name)'" }.joined(separator: ", ") + ", computing the same function"
         }
         return (model, notes)
     }
