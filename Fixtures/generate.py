@@ -429,6 +429,36 @@ def hard_sigmoid_layers(k):
     return k.Model(x, L.Concatenate()([dense, conv, separable, distributed, simple, gru, gru_v1, lstm]))
 
 
+@case("hard_activations",
+      "Standalone Activation('hard_sigmoid') (Keras 2: clip(0.2x+0.5, 0, 1); Keras 3: clip(x/6+0.5, 0, 1)) and, "
+      "in Keras 3 only (tf-keras has no such activation), Activation('hard_swish') and its alias 'hard_silu' "
+      "(x * clip(x/6+0.5, 0, 1)). Rescaling(4) first, so that arguments reach both clip edges and the linear "
+      "part between. No weights feed them, so kconv writes each for the other Keras as layers it has: a "
+      "Rescaling before hard_sigmoid, and for hard_swish a Multiply by the input.")
+def hard_activations(k):
+    L = k.L
+    x = L.Input(shape=(6,))
+    h = L.Rescaling(4.0)(x)
+    names = ["hard_sigmoid"] + (["hard_swish", "hard_silu"] if k.lib == "keras3" else [])
+    return k.Model(x, [L.Activation(name, name=f"act_{name}")(h) for name in names])
+
+
+@case("slash_names",
+      "Layer names with '/', as tf-keras's applications give them (MobileNetV3's 'expanded_conv/depthwise/pad' "
+      "before 'expanded_conv/depthwise' and 'expanded_conv/depthwise/BatchNorm'): tf-keras stores each layer's "
+      "weights in a group of that path, in name order; Keras 3 refuses such names, so kconv renames them for it "
+      "('/' -> '_'), and 'block_conv', a name taken already, makes 'block/conv' become 'block_conv_1'.",
+      skip={"keras3": "Keras 3 refuses layer names containing '/'"})
+def slash_names(k):
+    L = k.L
+    x = L.Input(shape=(6, 6, 2))
+    h = L.ZeroPadding2D(1, name="block/conv/pad")(x)
+    h = L.Conv2D(3, 3, name="block/conv")(h)
+    h = L.BatchNormalization(name="block/conv/BatchNorm")(h)
+    h = L.Conv2D(3, 1, name="block_conv")(h)
+    return k.Model(x, L.GlobalAveragePooling2D(name="pool")(h))
+
+
 @case("masking_lstm",
       "Masking(mask_value=0.0) -> LSTM(5, return_sequences=True) -> LSTM(4). Reference inputs "
       "have trailing all-zero timesteps (masked).",

@@ -17,8 +17,8 @@ weight to float16 moves it by up to 2^-11 of itself, and the outputs move with i
 ONNX16_ATOL/ONNX16_RTOL (atol 1e-2, rtol 1e-2): the fixtures' largest error at float16 weights measured
 4.7e-3 (see the constant's comment); the graph itself is checked at float32's tolerance by the onnx target.
 
-Some conversions are refused by design (a Keras 2 hard_sigmoid has no Keras 3 equivalent, a Lambda's
-Python bytecode cannot move between versions): those are listed in EXPECTED_REFUSALS and must be refused.
+Some conversions are refused by design (a Lambda's Python bytecode cannot move between versions, a class the
+target Keras lacks): those are listed in EXPECTED_REFUSALS and must be refused.
 With --wild, published model files that have a reference are converted too; there a refusal is reported,
 not failed (old files use hard_sigmoid, Lambdas and custom classes), and a hard_sigmoid refusal is retried
 with --approximate-hard-sigmoid to show how far the approximation lands. Both libraries are imported once
@@ -50,14 +50,11 @@ ATOL, RTOL = 1e-5, 1e-4
 ONNX16_ATOL, ONNX16_RTOL = 1e-2, 1e-2
 
 # (case, source library, target library) -> why kconv must refuse.
-HARD_SIGMOID = "a standalone hard_sigmoid means different maths in Keras 2 and Keras 3, and no weights feed it"
 LAMBDA = "a Lambda holds Python bytecode for one Keras version"
 HASHING = "ONNX has no operator that formats numbers as strings or computes FarmHash"
 MHA_MASKS = ("Keras 3's MultiHeadAttention clears the masks of the tensors it reads, so a masked tensor read again by "
              "a second attention layer is masked in tf-keras and not in Keras 3: kconv's check finds the outputs differ")
 EXPECTED_REFUSALS = {
-    ("activations", "keras2", "keras3"): HARD_SIGMOID,
-    ("activations", "keras3", "keras2"): HARD_SIGMOID,
     ("lambda_layer", "keras2", "keras3"): LAMBDA,
     ("lambda_layer", "keras2", "onnxruntime"): LAMBDA,
     ("hashing", "keras2", "onnxruntime"): HASHING,

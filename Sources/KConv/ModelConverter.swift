@@ -133,6 +133,8 @@ public struct ConversionReport: Sendable {
     package var target: KerasDialect
     /// Approximations and other changes the conversion made.
     public var notes: [String]
+    /// What the user must do for the written model to load: classes Keras finds only in its custom objects.
+    public var warnings: [String] = []
     /// What the check compared, or nil when skipped.
     public var check: String?
 }
@@ -155,7 +157,7 @@ package enum ModelConverter {
             }
         }
         let path = options.format == .tfjs ? try TFJSWriter.modelJSONPath(for: path) : path
-        let model = source.model
+        let original = source.model
         // A config read without weights converts to a config alone.
         let hasWeights = source.weightsLayout != .none
         guard hasWeights || options.format == .json else {
@@ -164,8 +166,8 @@ package enum ModelConverter {
         guard options.format != .tfjs || options.shardSize > 0 else {
             throw ModelError(file: path, "the shard size must be a positive number of bytes, found \(options.shardSize)")
         }
-        let outputs = outputFiles(path, model: model, hasWeights: hasWeights, options: options)
-        if options.format == .json, source.weightsLayout == .legacy, let layer = unknownWeightedLayer(in: model) {
+        let outputs = outputFiles(path, model: original, hasWeights: hasWeights, options: options)
+        if options.format == .json, source.weightsLayout == .legacy, let layer = unknownWeightedLayer(in: original) {
             // Read by name from layer_names/weight_names, their object paths (.weights.h5) are unknown.
             throw ModelError(file: source.path, layer: layer.label, "kconv does not know where Keras keeps the variables of class \(layer.className) in a .weights.h5 file; convert to .h5, which keeps the layer_names/weight_names layout they were read from")
         }
@@ -174,7 +176,13 @@ package enum ModelConverter {
             throw ModelError(file: path, "kconv writes .h5 files and TensorFlow.js models in Keras 2 form and .keras archives in Keras 3 form, not \(options.format) in \(options.target) form")
         }
         let export = try ConfigExport(target: options.target, options: options.export)
+        // Layers the target computes only as several layers are written as those (`Layer.expansion`).
+        let (model, expansionNotes) = try locating(file: source.path) { try original.expanded(for: options.target) }
         var config = try locating(file: source.path) { try export.modelEntry(model) }
+        // Names Keras 3 refuses are written by `Keras3Names`' rule; a .keras archive keeps the map to undo it.
+        let renames = options.target == .keras3 ? Keras3Names.renames(model) : []
+        let renaming = Dictionary(renames, uniquingKeysWith: { first, _ in first })
+        config = Keras3Names.renamed(.object(config), renaming).objectValue ?? config
         if options.format == .json, options.target == .keras2 {
             config["keras_version"] = .string(KerasH5Writer.kerasVersion)
             config["backend"] = "tensorflow"
@@ -190,10 +198,10 @@ package enum ModelConverter {
             try locating(file: path) {
                 switch options.format {
                 case .h5: try KerasH5Writer.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
-                case .keras: try KerasArchiveWriter.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
+                case .keras: try KerasArchiveWriter.write(model, config: config, rewrites: export.weightRewrites, renames: renames, to: staged[0])
                 case .json:
                     try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
-                    if hasWeights { try KerasArchiveWriter.writeWeights(model, rewrites: export.weightRewrites, to: staged[1], target: options.target) }
+                    if hasWeights { try KerasArchiveWriter.writeWeights(model, rewrites: export.weightRewrites, renames: renames, to: staged[1], target: options.target) }
                 case .tfjs: try TFJSWriter.write(model, config: config, rewrites: export.weightRewrites, to: staged[0], shardSize: options.shardSize)
                 case .onnx: throw ModelError("ONNX is written from the graph")
                 }
@@ -204,16 +212,35 @@ package enum ModelConverter {
                     try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
                 }
                 checkSummary = try locating(file: path, field: "check against \(source.path)") {
-                    try ConversionCheck.compare(model, reloaded.model, weights: hasWeights ? export.weightRewrites : nil, outputs: !export.approximated)
+                    try ConversionCheck.compare(model, reloaded.model, weights: hasWeights ? export.weightRewrites : nil, outputs: !export.approximated,
+                                                 // A .keras archive reads back under the original names; a JSON config keeps the new ones.
+                                                 renamed: options.format == .json ? renaming : [:], reference: original)
                 }
             }
         }
-        var notes = recoveries + export.notes
+        var notes = recoveries + expansionNotes + export.notes
+        if !renames.isEmpty {
+            let kept = options.format == .keras ? "; metadata.json keeps the map (\(Keras3Names.metadataKey)), so kconv converting it back restores them" : ""
+            notes.append("renamed \(renames.count) layer(s) whose names Keras 3 refuses ('/' becomes '_')\(kept): "
+                + renames.map { "\($0.original) → \($0.written)" }.joined(separator: ", "))
+        }
         if let removed = describeRemoved(staleShards) { notes.append(removed) }
         notes.append("optimizer state and training config are not carried over: the converted model is for inference (compile it again to train)")
         if !hasWeights { notes.append("the source has no weights, so only the config was written") }
         if !options.check { notes.append("not checked (--no-check)") }
-        return ConversionReport(files: outputs, target: options.target, notes: notes, check: checkSummary)
+        var report = ConversionReport(files: outputs, target: options.target, notes: notes, check: checkSummary)
+        let custom = customClasses(in: model)
+        if !custom.isEmpty {
+            report.warnings.append("\(options.target) loads \(path) only with custom_objects holding "
+                + custom.map { "\($0.className) (layer '\($0.name)')" }.joined(separator: ", ") + ": its Keras has no such class")
+        }
+        return report
+    }
+
+    /// The layers, at any depth, of classes the written model's Keras does not have (a user's own, which kconv
+    /// writes as they were).
+    private static func customClasses(in layer: Layer) -> [Layer] {
+        (layer.needsCustomObject ? [layer] : []) + layer.sublayers.flatMap(customClasses)
     }
 
     /// Writes an ONNX model from the source's graph; the check reads the written bytes back and compares
@@ -359,8 +386,11 @@ package enum ConversionCheck {
     /// Same layers (names, classes, weight shapes), same input and output shapes, weights bit-identical to
     /// the source's as `rewrites` changed them (nil: weights not compared), and — when kconv can compute the
     /// model and no approximation was asked for — the same outputs on seeded inputs. Returns a one-line
-    /// summary; throws a ModelError naming the first difference.
-    package static func compare(_ source: Model, _ written: Model, weights rewrites: WeightRewrites?, outputs compareOutputs: Bool) throws -> String {
+    /// summary; throws a ModelError naming the first difference. `renamed` holds the names the written model
+    /// gives source layers (`Keras3Names`); outputs are compared with `reference`'s when given (the model
+    /// `source` is an expansion of: `Model.expanded`).
+    package static func compare(_ source: Model, _ written: Model, weights rewrites: WeightRewrites?, outputs compareOutputs: Bool,
+                                renamed: [String: String] = [:], reference: Model? = nil) throws -> String {
         let sourceLayers = source.layers.filter { !$0.recordsCallOnly }, writtenLayers = written.layers.filter { !$0.recordsCallOnly }
         guard sourceLayers.count == writtenLayers.count else {
             throw ModelError("expected \(sourceLayers.count) layers, found \(writtenLayers.count): \(writtenLayers.map(\.name))")
@@ -369,7 +399,7 @@ package enum ConversionCheck {
         for (original, copy) in zip(sourceLayers, writtenLayers) {
             // A class written under another name (CuDNNLSTM as LSTM) reads back as that class.
             let writtenClass = type(of: original).writtenClassNames[copy.dialect] ?? original.className
-            guard original.name == copy.name, [original.className, writtenClass].contains(copy.className) else {
+            guard (renamed[original.name] ?? original.name) == copy.name, [original.className, writtenClass].contains(copy.className) else {
                 throw ModelError("expected \(original.label), found \(copy.label)")
             }
             try locating(layer: original.label) {
@@ -408,9 +438,10 @@ package enum ConversionCheck {
         } else if let reason = source.unsupportedReason ?? written.unsupportedReason {
             summary += "; outputs not compared (kconv cannot compute the model: \(reason))"
         } else {
-            try source.prepareForInference()
+            let reference = reference ?? source
+            try reference.prepareForInference()
             try written.prepareForInference()
-            let report = try Verifier.compare(written, against: source, inputs: InputGenerator(), atol: atol, rtol: rtol)
+            let report = try Verifier.compare(written, against: reference, inputs: InputGenerator(), atol: atol, rtol: rtol)
             guard report.passed else {
                 // Keras 3's MultiHeadAttention takes the masks off the tensors it reads; tf-keras leaves them.
                 let maskClearing = zip(source.layers, written.layers).first { $0.clearsInputMasks != $1.clearsInputMasks }

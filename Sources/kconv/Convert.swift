@@ -101,6 +101,7 @@ struct Convert: ParsableCommand {
             for file in report.files { print("wrote \(file)") }
             if let check = report.check { print("checked: \(check)") }
             for note in report.notes { print("note: \(note)") }
+            for warning in report.warnings { FileHandle.standardError.write(Data("kconv: warning: \(terminalSafe(warning))\n".utf8)) }
         }
     }
 }

@@ -21,9 +21,13 @@ package enum KerasArchive {
         guard let configEntry = entry("config.json") else {
             throw ModelError("a zip archive without config.json is not a Keras model")
         }
-        let config = try locating(field: "config.json") { try JSONValue.parse(text(configEntry, in: archive)) }
+        var config = try locating(field: "config.json") { try JSONValue.parse(text(configEntry, in: archive)) }
         let metadata = try entry("metadata.json").map { metadataEntry in
             try locating(field: "metadata.json") { try JSONValue.parse(text(metadataEntry, in: archive)) }
+        }
+        if let renames = metadata?[Keras3Names.metadataKey] {
+            // Layers kconv renamed for Keras 3 get their original names back.
+            config = Keras3Names.renamed(config, try Keras3Names.originalNames(renames))
         }
         let version = metadata?["keras_version"]?.stringValue
         let dialect = KerasModel.detectDialect(version: version, config: config, defaultDialect: .keras3)

@@ -17,7 +17,9 @@ package enum KerasH5Writer {
         try weights.setAttribute("backend", .string("tensorflow"))
         try weights.setAttribute("keras_version", .string(kerasVersion))
         try setNameList(weights, "layer_names", model.layers.map(\.name))
-        for layer in model.layers {
+        // By name, as tf-keras writes them: a name containing `/` is a path, so `a/b` must exist before
+        // `a/b/c` makes it an intermediate group (MobileNetV3's `expanded_conv/depthwise/pad`).
+        for layer in model.layers.sorted(by: { $0.name.unicodeScalars.lexicographicallyPrecedes($1.name.unicodeScalars) }) {
             try locating(layer: layer.label) {
                 let group = try weights.createGroup(layer.name)
                 let arrays = try boundWeights(layer, rewrites)

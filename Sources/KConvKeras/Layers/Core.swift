@@ -90,6 +90,34 @@ package final class ActivationLayer: Layer {
     }
 
     override package var unsupportedReason: String? { activation.unsupportedReason }
+
+    /// Functions the target has no name for, written exactly as layers it has (`name_rescaling`, ...). Keras 1/2
+    /// `hard_sigmoid` is `clip(0.2x+0.5, 0, 1)`, Keras 3's `clip(x/6+0.5, 0, 1)`: each is the other's of a
+    /// rescaled input, so a `Rescaling(1.2)` (to Keras 3) or `Rescaling(5/6)` (to Keras 2) goes first. Keras 3's
+    /// `hard_swish` (`hard_silu`), `x · clip(x/6+0.5, 0, 1)`, has no tf-keras activation: it becomes that
+    /// `Rescaling(5/6)` and `hard_sigmoid`, multiplied by `x` in a `Multiply` (as tf-keras's own MobileNetV3
+    /// builds it from layers).
+    package override func expansion(for target: KerasDialect, call: JSONValue, names: inout LayerNames) throws -> [ExpansionStep]? {
+        let scale: Double
+        switch activation {
+        case .hardSigmoidLinear where target >= .keras3: scale = 1.2
+        case .hardSigmoidRelu6 where target == .keras2, .hardSwish where target == .keras2: scale = 5.0 / 6.0
+        default: return nil
+        }
+        let swish = activation == .hardSwish
+        func layer(_ className: String, _ name: String, _ settings: JSONObject) throws -> Layer {
+            var config = settings
+            config["name"] = .string(name)
+            config["trainable"] = .bool(trainable)
+            if let dtype = self.config["dtype"] { config["dtype"] = dtype }
+            return try LayerRegistry.build(["class_name": .string(className), "config": .object(config)], dialect: target)
+        }
+        let rescaling = try layer("Rescaling", names.free(name + "_rescaling"), ["scale": .double(scale), "offset": 0.0])
+        let hardSigmoid = try layer("Activation", swish ? names.free(name + "_hard_sigmoid") : name, ["activation": "hard_sigmoid"])
+        var steps = [ExpansionStep(rescaling, reading: [.input(0)]), ExpansionStep(hardSigmoid, reading: [.step(0)])]
+        if swish { steps.append(ExpansionStep(try layer("Multiply", name, [:]), reading: [.input(0), .step(1)])) }
+        return steps
+    }
 }
 
 /// Dropout, SpatialDropout, GaussianNoise and friends: training-time noise, the identity at inference.
@@ -202,6 +230,13 @@ package final class UnsupportedLayer: Layer {
 
     /// Its weights cannot be predicted, so it stays unbuilt and takes them as the file declares them.
     package override func build(_ inputShapes: [TensorShape]) throws {}
+
+    /// A user's class, unless Keras has it: a Lambda or TFOpLambda, or a class Keras 3 registered in its
+    /// own modules (`keras.layers`).
+    package override var needsCustomObject: Bool {
+        let module = registration?.module.stringValue ?? ""
+        return !["Lambda", "TFOpLambda", "SlicingOpLambda"].contains(className) && module != "keras" && !module.hasPrefix("keras.")
+    }
 
     override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         throw ModelError.unknownShape(label)

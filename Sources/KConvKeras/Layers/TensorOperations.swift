@@ -34,6 +34,32 @@ package class TensorOperation: KerasOperation {
     /// The operation's constructor arguments.
     private let reader: ConfigReader
 
+    /// tf-keras's merge layers computing Keras 3's operations of that name on tensors alone.
+    private static let keras2Layers: Set<String> = ["Add", "Subtract", "Multiply", "Maximum", "Minimum", "Concatenate"]
+
+    /// Keras 2 records `x + y` (and `-`, `*`, maximum, minimum of two float32 tensors of one shape, and the
+    /// concatenation of float32 tensors along a feature axis) as its merge layer of the same name; with
+    /// constants, other dtypes or broadcasting the operation stays a TFOpLambda (`substitute`).
+    package override func expansion(for target: KerasDialect, call: JSONValue, names: inout LayerNames) throws -> [ExpansionStep]? {
+        guard target == .keras2, Self.keras2Layers.contains(className),
+              call["kwargs"]?.objectValue?.allSatisfy({ $0.value.isNull }) ?? true,
+              let args = call["args"]?.arrayValue else { return nil }
+        let concatenate = className == "Concatenate"
+        let tensors = concatenate ? (args.count == 1 ? args[0].arrayValue ?? [] : []) : args
+        let recorded = tensors.map { $0["class_name"] == "__keras_tensor__" ? $0["config"] : nil }
+        guard tensors.count >= 2, concatenate || tensors.count == 2,
+              recorded.allSatisfy({ $0?["dtype"] == "float32" }),
+              concatenate || Set(recorded.compactMap { $0?["shape"].map(ConfigReader.describe) }).count == 1 else { return nil }
+        var config: JSONObject = ["name": .string(name), "trainable": true, "dtype": "float32"]
+        if concatenate {
+            // Along the batch axis (Keras 3's default) it is no layer's work.
+            guard let axis = try Self.axisArgument(reader, default: 0, allowsNone: false), axis != 0 else { return nil }
+            config["axis"] = .int(Int64(axis))
+        }
+        let layer = try LayerRegistry.build(["class_name": .string(className), "config": .object(config)], dialect: target)
+        return [ExpansionStep(layer, reading: tensors.indices.map { .input($0) })]
+    }
+
     package required init(_ context: LayerContext) throws {
         reader = context.config
         try super.init(context)

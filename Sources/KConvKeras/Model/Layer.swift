@@ -266,6 +266,15 @@ package class Layer {
     /// Keras 2 `["__input__", 0, 0, kwargs?]` entries. nil: the layer is written as itself.
     package func substitute(for target: KerasDialect, call: JSONValue) throws -> (layer: Layer, call: JSONValue)? { nil }
 
+    /// The layers a config for `target` records in place of this layer's call `call` (as it was read), when
+    /// the target computes it with other layers (Keras 3's `hard_swish` in Keras 2, its operation `x + y` as an
+    /// `Add` layer); nil: written as itself. The last step keeps this layer's name and takes its place; the
+    /// others take names from `names.free`, so they are stable and unique.
+    package func expansion(for target: KerasDialect, call: JSONValue, names: inout LayerNames) throws -> [ExpansionStep]? { nil }
+
+    /// Whether Keras loads the class only from the custom objects it is given (a user's own class).
+    package var needsCustomObject: Bool { false }
+
     /// Whether the layer only records a function call (a TFOpLambda), which a Keras 3 model holds as an
     /// operation rather than a layer: layer lists compared across generations leave it out.
     package var recordsCallOnly: Bool { false }
@@ -414,5 +423,35 @@ package struct VersionOnlyKey {
         self.onlyIn = onlyIn
         self.value = value
         self.why = why
+    }
+}
+
+/// One layer of an expansion (`Layer.expansion`) and the tensors its call reads.
+package struct ExpansionStep {
+    /// What a step reads: the expanded call's input `n`, or the output of an earlier step.
+    package enum Source { case input(Int), step(Int) }
+    package let layer: Layer
+    package let inputs: [Source]
+
+    package init(_ layer: Layer, reading inputs: [Source]) {
+        self.layer = layer
+        self.inputs = inputs
+    }
+}
+
+/// Names taken in a model, handing out free ones: `base`, else `base_1`, `base_2`, ....
+package struct LayerNames {
+    private var taken: Set<String>
+
+    package init(_ taken: some Sequence<String>) { self.taken = Set(taken) }
+
+    package mutating func free(_ base: String) -> String {
+        var name = base, suffix = 0
+        while taken.contains(name) {
+            suffix += 1
+            name = "\(base)_\(suffix)"
+        }
+        taken.insert(name)
+        return name
     }
 }

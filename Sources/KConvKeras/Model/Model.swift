@@ -72,7 +72,16 @@ package final class Model: Layer {
 
     package required init(_ context: LayerContext) throws {
         try super.init(context)
-        let graph = try GraphBuilder(context: context).build()
+        try adopt(try GraphBuilder(context: context).build())
+    }
+
+    /// A model of `graph`'s calls, named and configured as `context` says.
+    private init(_ context: LayerContext, graph: GraphBuilder.Graph) throws {
+        try super.init(context)
+        try adopt(graph)
+    }
+
+    private func adopt(_ graph: GraphBuilder.Graph) throws {
         kind = graph.kind
         layers = graph.layers
         operations = graph.operations
@@ -83,6 +92,66 @@ package final class Model: Layer {
         for node in nodes { for ref in node.allInputs { useCounts[ref.node] += 1 } }
         for ref in outputs { useCounts[ref.node] += 1 }
         try inferShapes(inputLayers.map(\.batchShape))
+    }
+
+    /// The model as a config for `target` records it: each call whose layer has an expansion for the target
+    /// (`Layer.expansion`) becomes the calls of its steps, the last in its place; the model itself when none
+    /// has. It shares its layers and their weights with this model. `notes` says what each expansion wrote.
+    package func expanded(for target: KerasDialect) throws -> (model: Model, notes: [String]) {
+        var names = LayerNames(operations.map(\.name))
+        var expansions: [Int: [ExpansionStep]] = [:]
+        for (index, node) in nodes.enumerated() {
+            guard let steps = try locating(layer: node.layer.label, { try node.layer.expansion(for: target, call: node.call, names: &names) }) else { continue }
+            guard !steps.isEmpty, self.nodes(of: node.layer).count == 1 else {
+                throw ModelError(layer: node.layer.label, "\(target) records this layer as \(steps.count) layers, which kconv does only for a layer called once")
+            }
+            expansions[index] = steps
+        }
+        guard !expansions.isEmpty else { return (self, []) }
+        var graph = GraphBuilder.Graph(kind: kind, layers: [], operations: [], nodes: [], inputs: [], outputs: [])
+        var replacements: [ObjectIdentifier: [Layer]] = [:]
+        var moved: [Int] = []  // each node's index in the new graph (an expanded one's: its last step)
+        func remap(_ ref: TensorRef) -> TensorRef { TensorRef(node: moved[ref.node], index: ref.index) }
+        for (index, node) in nodes.enumerated() {
+            guard let steps = expansions[index] else {
+                graph.nodes.append(Node(layer: node.layer, inputs: node.inputs.map(remap),
+                                        keywordInputs: node.keywordInputs.map { ($0.name, $0.tensors.map(remap)) }, call: node.call))
+                moved.append(graph.nodes.count - 1)
+                continue
+            }
+            var produced: [Int] = []
+            for step in steps {
+                let inputs = try step.inputs.map { source -> TensorRef in
+                    switch source {
+                    case .input(let position) where node.inputs.indices.contains(position): return remap(node.inputs[position])
+                    case .step(let earlier) where produced.indices.contains(earlier): return TensorRef(node: produced[earlier], index: 0)
+                    default: throw ModelError(layer: node.layer.label, "its expansion reads \(source), which it does not have")
+                    }
+                }
+                // A step reading more than one tensor makes a Sequential model a graph.
+                if inputs.count > 1 { graph.kind = .functional }
+                graph.nodes.append(Node(layer: step.layer, inputs: inputs, keywordInputs: []))
+                produced.append(graph.nodes.count - 1)
+            }
+            moved.append(graph.nodes.count - 1)
+            replacements[ObjectIdentifier(node.layer)] = steps.map(\.layer)
+        }
+        graph.operations = operations.flatMap { replacements[ObjectIdentifier($0)] ?? [$0] }
+        // A Sequential model's layers leave out its InputLayer, which a graph lists.
+        if kind == .sequential, graph.kind == .functional { graph.operations = inputLayers + graph.operations }
+        graph.layers = graph.operations.filter { !($0 is KerasOperation) }
+        graph.inputs = inputs.map(remap)
+        graph.outputs = outputs.map(remap)
+        let context = LayerContext(name: name, className: className, config: ConfigReader(config), dialect: dialect,
+                                   buildLayer: { try LayerRegistry.build($0, dialect: self.dialect) })
+        let model = try Model(context, graph: graph)
+        model.registration = registration
+        try model.build(model.inputShapes)
+        let notes = expansions.sorted { $0.key < $1.key }.map { index, steps in
+            "\(nodes[index].layer.label): written for \(target) as "
+                + steps.map { "\($0.layer.className) '\($0.layer.name)'" }.joined(separator: ", ") + ", computing the same function"
+        }
+        return (model, notes)
     }
 
     /// A user's `Model` subclass (a model file's top-level class that kconv does not know): no layers, its
