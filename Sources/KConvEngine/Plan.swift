@@ -44,8 +44,9 @@ package final class Plan {
     /// were folded or fused.
     package var fusedNodeCount: Int { fused.nodes.count }
 
-    /// A node made ready to run: its inputs in, its outputs out.
-    package typealias Step = ([Slot?]) throws -> [Slot?]
+    /// A node made ready to run: its inputs in, its outputs out. It may take an input out of `inputs` to update
+    /// it in place: the run hands over the only reference to a value whose last reader this is.
+    package typealias Step = (inout [Slot?]) throws -> [Slot?]
 
     /// Nodes ready to run, the last reader of every value known.
     private struct Program {
@@ -136,9 +137,9 @@ package final class Plan {
             }
         default:
             let op = node.op
-            guard let epilogue else { return { try execute(op, $0) } }
+            guard let epilogue else { return { try execute(op, &$0) } }
             return { inputs in
-                var outputs = try execute(op, inputs)
+                var outputs = try execute(op, &inputs)
                 // Taken out of the results first, so that the epilogue updates the only reference in place.
                 guard case .tensor(var output)? = outputs.first else { return outputs }
                 outputs[0] = nil
@@ -178,12 +179,12 @@ package final class Plan {
             return slot
         }
         for (node, execute) in zip(program.nodes, program.steps) {
-            let inputs = node.inputs.map(take)
+            var inputs = node.inputs.map(take)
             let step: Step = { inputs in
                 try self.checkSizes(of: node.outputs, symbols: sizes)
-                return try execute(inputs)
+                return try execute(&inputs)
             }
-            let outputs = locating ? try KConvGraph.locating(layer: node.origin) { try step(inputs) } : try step(inputs)
+            let outputs = locating ? try KConvGraph.locating(layer: node.origin) { try step(&inputs) } : try step(&inputs)
             for (id, slot) in zip(node.outputs, outputs) {
                 slots[id.index] = slot
                 if retain.contains(id), let slot { retained[id] = slot }
@@ -213,11 +214,18 @@ package final class Plan {
         }
     }
 
-    private static func execute(_ op: Op, _ inputs: [Slot?]) throws -> [Slot?] {
+    private static func execute(_ op: Op, _ inputs: inout [Slot?]) throws -> [Slot?] {
         /// The `index`-th input, which must be a tensor.
         func tensor(_ index: Int) throws -> Tensor {
             guard index < inputs.count, let tensor = inputs[index]?.asTensor else { throw EngineError("input \(index) is missing") }
             return tensor
+        }
+        /// The `index`-th input taken out of `inputs`, for a kernel that updates it in place: when this node is
+        /// its last reader, the result holds the only reference to its values, so nothing is copied.
+        func owned(_ index: Int) throws -> Tensor {
+            let value = try tensor(index)
+            inputs[index] = nil
+            return value
         }
         func optionalTensor(_ index: Int) -> Tensor? { index < inputs.count ? inputs[index]?.tensor : nil }
         /// The `index`-th input as whole numbers: exact when it holds integers, truncated when floats.
@@ -231,23 +239,23 @@ package final class Plan {
             try activation.apply(to: &output)
             return [.tensor(output)]
         case .activation(let activation):
-            var output = try tensor(0)
+            var output = try owned(0)
             try activation.apply(to: &output)
             return [.tensor(output)]
         case .activationAlongAxes(let activation, let axes):
-            var output = try tensor(0)
+            var output = try owned(0)
             try activation.apply(to: &output, along: axes)
             return [.tensor(output)]
         case .rectifier(let negativeSlope, let maxValue, let threshold):
-            var output = try tensor(0)
+            var output = try owned(0)
             Rectifier(negativeSlope: negativeSlope, maxValue: maxValue, threshold: threshold).apply(to: &output.values)
             return [.tensor(output)]
         case .elu(let alpha):
-            var output = try tensor(0)
+            var output = try owned(0)
             for index in output.values.indices { output.values[index] = Activation.elu(output.values[index], alpha: alpha) }
             return [.tensor(output)]
         case .scaleShift(let scale, let offset):
-            return [.tensor(try scaleShift(tensor(0), scale: scale, offset: offset))]
+            return [.tensor(try scaleShift(owned(0), scale: scale, offset: offset))]
         case .gather:
             if case .integers(let indices)? = inputs[1] { return [.tensor(try gather(tensor(0), indices))] }
             return [.tensor(try gather(tensor(0), tensor(1)))]
@@ -288,7 +296,7 @@ package final class Plan {
         case .einsum(let op):
             return [.tensor(try op.run(tensor(0), tensor(1), bias: optionalTensor(2)))]
         case .math(let function):
-            var output = try tensor(0)
+            var output = try owned(0)
             function.apply(to: &output.values)
             return [.tensor(output)]
         case .binary(let operation):
@@ -321,7 +329,7 @@ package final class Plan {
         case .adaptivePool(let op):
             return [.tensor(try op.run(tensor(0)))]
         case .batchNorm(let op):
-            return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2), mean: tensor(3), variance: tensor(4)))]
+            return [.tensor(try op.run(owned(0), gamma: optionalTensor(1), beta: optionalTensor(2), mean: tensor(3), variance: tensor(4)))]
         case .layerNorm(let op):
             return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2)))]
         case .groupNorm(let op):
