@@ -23,7 +23,7 @@ enum { MAX_CELLS = 8, MAX_BLOCKS = 2 };
 /// constants wherever this is inlined, so the loops unroll and the accumulators live in registers.
 __attribute__((always_inline)) static inline void convolve_tile(
     float *out, const float *input, const float *wt, const float *bias, const kconv_window *w, ptrdiff_t filters,
-    ptrdiff_t kernel_stride, ptrdiff_t sample, ptrdiff_t o0, ptrdiff_t o1, ptrdiff_t o2, int relu, int width,
+    ptrdiff_t kernel_stride, ptrdiff_t sample, ptrdiff_t o0, ptrdiff_t o1, ptrdiff_t o2, const kconv_epilogue *epilogue, int width,
     int check_columns, int cells, int blocks) {
     const ptrdiff_t in0 = w->input_size[0], in1 = w->input_size[1], in2 = w->input_size[2];
     const ptrdiff_t k0 = w->kernel[0], k1 = w->kernel[1], k2 = w->kernel[2];
@@ -57,9 +57,9 @@ __attribute__((always_inline)) static inline void convolve_tile(
             }
         }
     }
-    if (relu)
+    if (epilogue)
         for (int r = 0; r < cells; r++)
-            for (int b = 0; b < blocks; b++) acc[r][b] = RELU16(acc[r][b]);
+            for (int b = 0; b < blocks; b++) apply_epilogue(&acc[r][b], epilogue);
     for (int r = 0; r < cells; r++) {
         for (int b = 0; b < blocks - 1; b++) STORE16(out + r * filters + b * LANES, acc[r][b]);
         store_lanes(out + r * filters + (blocks - 1) * LANES, &acc[r][blocks - 1], width);
@@ -76,7 +76,7 @@ static inline int columns_inside(const kconv_window *w, ptrdiff_t o2) {
 /// and one cell at a time, checking each tap, where a window reaches into the padding of the last axis.
 __attribute__((always_inline)) static inline void convolve_rows(
     float *output, const float *input, const float *kernel, const float *bias, const kconv_window *w,
-    ptrdiff_t filters, ptrdiff_t first_row, ptrdiff_t row_count, int relu, int tile_cells, int tile_blocks) {
+    ptrdiff_t filters, ptrdiff_t first_row, ptrdiff_t row_count, const kconv_epilogue *epilogue, int tile_cells, int tile_blocks) {
     const ptrdiff_t kernel_stride = round_up_to_lanes(filters);
     const ptrdiff_t out0 = w->output_size[0], out1 = w->output_size[1], out2 = w->output_size[2];
     const ptrdiff_t end = first_row + row_count;
@@ -95,7 +95,7 @@ __attribute__((always_inline)) static inline void convolve_rows(
                 const float *bias_block = bias ? bias + fb : 0;
                 if (fb + tile_blocks * LANES <= filters && cells == tile_cells) {
                     convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, sample, o0, o1,
-                                  o2 + x, relu, LANES, 0, tile_cells, tile_blocks);
+                                  o2 + x, epilogue, LANES, 0, tile_cells, tile_blocks);
                     fb += tile_blocks * LANES;
                     continue;
                 }
@@ -104,11 +104,11 @@ __attribute__((always_inline)) static inline void convolve_rows(
                 const int width = filters - fb < LANES ? (int)(filters - fb) : LANES;
                 if (check) {
                     convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, sample, o0, o1,
-                                  o2 + x, relu, width, 1, 1, 1);
+                                  o2 + x, epilogue, width, 1, 1, 1);
                 } else {
                     switch (cells) {
 #define TILE(n) case n: convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, sample, o0, o1, \
-                                      o2 + x, relu, width, 0, n, 1); break;
+                                      o2 + x, epilogue, width, 0, n, 1); break;
                     TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8)
 #undef TILE
                     }
@@ -122,8 +122,8 @@ __attribute__((always_inline)) static inline void convolve_rows(
 }
 
 #define DIRECT_ARGUMENTS float *output, const float *input, const float *kernel, const float *bias, \
-    const kconv_window *w, ptrdiff_t filters, ptrdiff_t first_row, ptrdiff_t row_count, int relu
-#define DIRECT_CALL output, input, kernel, bias, w, filters, first_row, row_count, relu
+    const kconv_window *w, ptrdiff_t filters, ptrdiff_t first_row, ptrdiff_t row_count, const kconv_epilogue *epilogue
+#define DIRECT_CALL output, input, kernel, bias, w, filters, first_row, row_count, epilogue
 
 #if defined(__x86_64__)
 // 6 cells × 2 blocks = 12 accumulators and 2 weight vectors of the 32 registers.

@@ -39,7 +39,7 @@ __attribute__((always_inline)) static inline void depthwise_blocks(float *out, c
                                                                    const float *bias, ptrdiff_t channels,
                                                                    const ptrdiff_t *offsets, const ptrdiff_t *taps,
                                                                    ptrdiff_t count, ptrdiff_t block, int blocks,
-                                                                   ptrdiff_t lanes) {
+                                                                   ptrdiff_t lanes, const kconv_epilogue *epilogue) {
     v16 acc[MAX_BLOCKS];
     for (int b = 0; b < blocks; b++) {
         acc[b] = (v16){0};
@@ -54,6 +54,8 @@ __attribute__((always_inline)) static inline void depthwise_blocks(float *out, c
             acc[b] += value * weight;
         }
     }
+    if (epilogue)
+        for (int b = 0; b < blocks; b++) apply_epilogue(&acc[b], epilogue);
     for (int b = 0; b < blocks; b++) store_lanes(out + block + b * LANES, &acc[b], b == blocks - 1 ? lanes : LANES);
 }
 
@@ -62,14 +64,15 @@ __attribute__((always_inline)) static inline void depthwise_blocks(float *out, c
 __attribute__((always_inline)) static inline void depthwise_cell(float *out, const float *input, const float *kernel,
                                                                  const float *bias, ptrdiff_t channels,
                                                                  const ptrdiff_t *offsets, const ptrdiff_t *taps,
-                                                                 ptrdiff_t count, int widest) {
+                                                                 ptrdiff_t count, int widest,
+                                                                 const kconv_epilogue *epilogue) {
     ptrdiff_t block = 0;
     for (; block + widest * LANES <= channels; block += widest * LANES)
-        depthwise_blocks(out, input, kernel, bias, channels, offsets, taps, count, block, widest, LANES);
+        depthwise_blocks(out, input, kernel, bias, channels, offsets, taps, count, block, widest, LANES, epilogue);
     if (block == channels) return;
     const ptrdiff_t rest = channels - block, lanes = rest - (rest - 1) / LANES * LANES;
     switch ((rest + LANES - 1) / LANES) {
-#define CHUNK(n) case n: if ((n) <= widest) depthwise_blocks(out, input, kernel, bias, channels, offsets, taps, count, block, (n), lanes); break;
+#define CHUNK(n) case n: if ((n) <= widest) depthwise_blocks(out, input, kernel, bias, channels, offsets, taps, count, block, (n), lanes, epilogue); break;
     CHUNK(1) CHUNK(2) CHUNK(3) CHUNK(4) CHUNK(5) CHUNK(6) CHUNK(7) CHUNK(8)
 #undef CHUNK
     }
@@ -81,7 +84,8 @@ __attribute__((always_inline)) static inline void depthwise_cell(float *out, con
 __attribute__((always_inline)) static inline void depthwise_rows(float *output, const float *input, const float *kernel,
                                                                  const float *bias, const kconv_window *w,
                                                                  ptrdiff_t multiplier, ptrdiff_t first_row,
-                                                                 ptrdiff_t row_count, int widest) {
+                                                                 ptrdiff_t row_count, const kconv_epilogue *epilogue,
+                                                                 int widest) {
     const ptrdiff_t channels = w->channels, width = channels * multiplier;
     const int listed = w->kernel[0] * w->kernel[1] * w->kernel[2] <= MAX_LISTED_TAPS;
     ptrdiff_t offsets[MAX_LISTED_TAPS], taps[MAX_LISTED_TAPS];
@@ -94,7 +98,7 @@ __attribute__((always_inline)) static inline void depthwise_rows(float *output, 
                 offsets[count] = in_offset;
                 taps[count++] = tap;
             })
-            depthwise_cell(out, input, kernel, bias, channels, offsets, taps, count, widest);
+            depthwise_cell(out, input, kernel, bias, channels, offsets, taps, count, widest, epilogue);
             continue;
         }
         for (ptrdiff_t j = 0; j < width; j++) out[j] = bias ? bias[j] : 0;
@@ -103,12 +107,14 @@ __attribute__((always_inline)) static inline void depthwise_rows(float *output, 
             for (ptrdiff_t c = 0; c < channels; c++)
                 for (ptrdiff_t m = 0; m < multiplier; m++) out[c * multiplier + m] += cell[c] * weights[c * multiplier + m];
         })
+        if (epilogue)
+            for (ptrdiff_t j = 0; j < width; j++) out[j] = clamp_value(out[j], epilogue);
     }
 }
 
 #define DEPTHWISE_ARGUMENTS float *output, const float *input, const float *kernel, const float *bias, \
-    const kconv_window *w, ptrdiff_t multiplier, ptrdiff_t first_row, ptrdiff_t row_count
-#define DEPTHWISE_CALL output, input, kernel, bias, w, multiplier, first_row, row_count
+    const kconv_window *w, ptrdiff_t multiplier, ptrdiff_t first_row, ptrdiff_t row_count, const kconv_epilogue *epilogue
+#define DEPTHWISE_CALL output, input, kernel, bias, w, multiplier, first_row, row_count, epilogue
 
 #if defined(__x86_64__)
 // 8 of the 32 registers accumulate 128 channels; on AVX2, 4 × 2 of the 16, 64 channels.

@@ -3,6 +3,7 @@
 // What the register-tiled kernels (convolution.c, winograd.c, depthwise.c, products.c) share, internal to CKernels: a
 // 16-float vector type and the choice of instruction-set level at run time.
 #include <string.h>
+#include "kernels.h"
 
 typedef float v16 __attribute__((vector_size(64)));
 typedef int v16i __attribute__((vector_size(64)));
@@ -29,8 +30,17 @@ __attribute__((always_inline)) static inline void store_lanes(float *floats, con
     else memcpy(floats, vector, (size_t)width * sizeof(float));
 }
 
-/// Negative lanes become +0 (their bits cleared where the comparison is true); NaN stays NaN.
-#define RELU16(vector) ((v16)((v16i)(vector) & ~((vector) < (v16){0})))
+/// Each lane of `vector` clamped to [e->low, e->high] (kconv_epilogue), by bit selection; NaN stays NaN.
+__attribute__((always_inline)) static inline void apply_epilogue(v16 *vector, const kconv_epilogue *e) {
+    const v16 low = (v16){0} + e->low, high = (v16){0} + e->high;
+    const v16i below = *vector < low, above = *vector > high;
+    *vector = (v16)(((v16i)*vector & ~(below | above)) | ((v16i)low & below) | ((v16i)high & above));
+}
+
+/// One value clamped as `apply_epilogue` clamps a lane.
+static inline float clamp_value(float value, const kconv_epilogue *e) {
+    return value < e->low ? e->low : value > e->high ? e->high : value;
+}
 
 /// `count` rounded up to whole vectors.
 static inline ptrdiff_t round_up_to_lanes(ptrdiff_t count) { return (count + LANES - 1) / LANES * LANES; }

@@ -166,10 +166,10 @@ __attribute__((always_inline)) static inline void multiply(float *m, const float
     }
 }
 
-/// Aᵀ M A plus bias (and ReLU) for the block's tiles, stored at the tiles' output cells inside the output.
+/// Aᵀ M A plus bias (then the epilogue) for the block's tiles, stored at the tiles' output cells inside the output.
 __attribute__((always_inline)) static inline void transform_outputs(float *output, const float *m, const float *bias,
                                                                     const tiling *s, ptrdiff_t first, ptrdiff_t tiles,
-                                                                    int relu) {
+                                                                    const kconv_epilogue *epilogue) {
     const ptrdiff_t plane = BLOCK_TILES * s->stride, filters = s->filters;
     for (ptrdiff_t t = 0; t < tiles; t++) {
         const tile_position p = position_of_tile(first + t, s);
@@ -194,7 +194,7 @@ __attribute__((always_inline)) static inline void transform_outputs(float *outpu
             for (int i = 0; i < 2 && p.y + i < s->out1; i++) {
                 for (int j = 0; j < 2 && p.x + j < s->out2; j++) {
                     v16 value = y[i][j];
-                    if (relu) value = RELU16(value);
+                    if (epilogue) apply_epilogue(&value, epilogue);
                     store_lanes(output + ((p.sample * s->out1 + p.y + i) * s->out2 + p.x + j) * filters + f, &value,
                                 width);
                 }
@@ -205,7 +205,7 @@ __attribute__((always_inline)) static inline void transform_outputs(float *outpu
 
 __attribute__((always_inline)) static inline void winograd_tiles(
     float *output, const float *input, const float *transformed, const float *bias, const kconv_window *w,
-    ptrdiff_t filters, ptrdiff_t first_tile, ptrdiff_t tile_count, int relu, float *scratch, int tile_rows,
+    ptrdiff_t filters, ptrdiff_t first_tile, ptrdiff_t tile_count, const kconv_epilogue *epilogue, float *scratch, int tile_rows,
     int tile_blocks) {
     const tiling s = {
         .in1 = w->input_size[1], .in2 = w->input_size[2], .out1 = w->output_size[1], .out2 = w->output_size[2],
@@ -220,13 +220,13 @@ __attribute__((always_inline)) static inline void winograd_tiles(
         const ptrdiff_t tiles = first_tile + tile_count - first < BLOCK_TILES ? first_tile + tile_count - first : BLOCK_TILES;
         transform_inputs(v, input, zeros, &s, first, tiles);
         multiply(m, v, transformed, &s, tiles, tile_rows, tile_blocks);
-        transform_outputs(output, m, bias, &s, first, tiles, relu);
+        transform_outputs(output, m, bias, &s, first, tiles, epilogue);
     }
 }
 
 #define WINOGRAD_ARGUMENTS float *output, const float *input, const float *transformed, const float *bias, \
-    const kconv_window *w, ptrdiff_t filters, ptrdiff_t first_tile, ptrdiff_t tile_count, int relu, float *scratch
-#define WINOGRAD_CALL output, input, transformed, bias, w, filters, first_tile, tile_count, relu, scratch
+    const kconv_window *w, ptrdiff_t filters, ptrdiff_t first_tile, ptrdiff_t tile_count, const kconv_epilogue *epilogue, float *scratch
+#define WINOGRAD_CALL output, input, transformed, bias, w, filters, first_tile, tile_count, epilogue, scratch
 
 // Register tiles as in convolution.c.
 #if defined(__x86_64__)

@@ -26,14 +26,18 @@ package struct PreparedConvolution {
         }
     }
 
-    package func run(_ input: Tensor) throws -> Tensor {
+    /// The convolution of `input`, then its activation, or `epilogue` in its place (an activation the plan fused
+    /// into a linear convolution). A clamp (ReLU, ReLU6) runs inside the kernels that can store through one.
+    package func run(_ input: Tensor, then epilogue: Epilogue? = nil) throws -> Tensor {
         let rank = op.rank
+        let epilogue = epilogue ?? .activation(op.activation)
+        // Clamped as the kernel stores its results, wherever the layout is (clamps are elementwise).
+        let clamp = epilogue.clamp
         switch op.kind {
         case .regular:
             guard let kernel else { throw EngineError("the convolution's kernel was not prepared") }
             let input = try channelsLast(input, channels: kernel.channels)
-            let relu = op.activation == .relu
-            return try finishing(kernel(input, geometry: geometry(over: input), relu: relu), activated: relu)
+            return try finishing(kernel(input, geometry: geometry(over: input), clamp: clamp), epilogue, clamped: clamp != nil)
         case .transposed(let filters, let outputPadding):
             // TensorFlow places the windows of the forward convolution from the output back to the input
             // (for `same`, padding as a SAME convolution between the two sizes).
@@ -49,17 +53,18 @@ package struct PreparedConvolution {
             }
             let geometry = WindowGeometry(inputSize: outputSize, outputSize: inputSize, kernel: op.kernelSize, strides: op.strides,
                                           dilation: op.dilation, padding: op.padding)
-            return try finishing(convolveTransposed(input, geometry: geometry, kernel: kernel.values, filters: filters, bias: bias(at: 1)))
+            return try finishing(convolveTransposed(input, geometry: geometry, kernel: kernel.values, filters: filters, bias: bias(at: 1)),
+                                 epilogue)
         case .depthwise:
             let kernel = weights[0]
             let input = try channelsLast(input, channels: kernel.shape[rank])
-            return try finishing(depthwise(input, kernel: kernel, bias: bias(at: 1)))
+            return try finishing(depthwise(input, kernel: kernel, bias: bias(at: 1), clamp: clamp), epilogue, clamped: clamp != nil)
         case .separable:
             let depthwiseKernel = weights[0], pointwiseKernel = weights[1]
             let input = try channelsLast(input, channels: depthwiseKernel.shape[rank])
-            let perChannel = try depthwise(input, kernel: depthwiseKernel, bias: nil)
+            let perChannel = try depthwise(input, kernel: depthwiseKernel, bias: nil, clamp: nil)
             let pointwise = pointwiseKernel.reshaped(Array(pointwiseKernel.shape.suffix(2)))
-            return try finishing(denseProduct(perChannel, kernel: pointwise, bias: op.useBias ? weights[2] : nil))
+            return try finishing(denseProduct(perChannel, kernel: pointwise, bias: op.useBias ? weights[2] : nil), epilogue)
         }
     }
 
@@ -81,17 +86,17 @@ package struct PreparedConvolution {
     }
 
     /// The depthwise convolution of a channels_last input with a `kernel_size + (C, M)` kernel.
-    private func depthwise(_ input: Tensor, kernel: Tensor, bias: [Float]?) throws -> Tensor {
+    private func depthwise(_ input: Tensor, kernel: Tensor, bias: [Float]?, clamp: ClosedRange<Float>?) throws -> Tensor {
         try depthwiseConvolve(input, geometry: geometry(over: input), kernel: kernel.values,
-                              multiplier: kernel.shape[op.rank + 1], bias: bias)
+                              multiplier: kernel.shape[op.rank + 1], bias: bias, clamp: clamp)
     }
 
-    /// A channels_last result moved back to the layer's data format, then activated (after the move, so that
-    /// a softmax runs over the last axis Keras sees), unless `activated` already. The result is consumed,
-    /// so the activation updates its values in place.
-    private func finishing(_ output: consuming Tensor, activated: Bool = false) throws -> Tensor {
+    /// A channels_last result moved back to the layer's data format, then through `epilogue` (after the move,
+    /// so that a softmax runs over the last axis Keras sees), unless the kernel `clamped` it already. The
+    /// result is consumed, so the epilogue updates its values in place.
+    private func finishing(_ output: consuming Tensor, _ epilogue: Epilogue, clamped: Bool = false) throws -> Tensor {
         if op.channelsFirst { output = toChannelsFirst(output) }
-        if !activated { try op.activation.apply(to: &output) }
+        if !clamped { try epilogue.apply(to: &output) }
         return output
     }
 }

@@ -19,7 +19,8 @@ package func denseProduct(_ input: Tensor, kernel: Tensor, bias: Tensor?) throws
 /// `x · scale + offset`, elementwise, `scale` and `offset` each one value or a block repeating along the
 /// leading axes of `x`, which must fill its last axes exactly (a per-channel list holds as many values as
 /// the last axis).
-func scaleShift(_ input: Tensor, scale: [Float], offset: [Float]) throws -> Tensor {
+/// The input is consumed: its values are updated in place when nothing else holds them.
+func scaleShift(_ input: consuming Tensor, scale: [Float], offset: [Float]) throws -> Tensor {
     for (name, block) in [("scale", scale), ("offset", offset)] {
         var trailing = 1
         var axis = input.rank
@@ -31,7 +32,7 @@ func scaleShift(_ input: Tensor, scale: [Float], offset: [Float]) throws -> Tens
             throw EngineError("a \(name) of \(block.count) values does not fill the last axes of an input of shape \(input.shape)")
         }
     }
-    var output = input
+    var output = consume input
     if scale.count == 1, offset.count == 1 {
         let (a, b) = (scale[0], offset[0])
         for index in output.values.indices { output.values[index] = output.values[index] * a + b }

@@ -93,10 +93,10 @@ package enum NativeKernels {
     /// Direct convolution, one group: output cells `rows` (flat, batch-major) as `[rows, filters]`, each
     /// `bias` (or zero) plus the window's taps × channels of `input` times `kernel` (`[taps, channels,
     /// paddedFilters(filters)]`, bias likewise, the extra filters zero); taps in the padding read zero.
-    /// With `relu`, negative results are stored as zero. Large work is split by rows across threads, each
+    /// Each result is clamped to `clamp` (a fused ReLU or ReLU6, `Epilogue`) as it is stored. Large work is split by rows across threads, each
     /// writing its own rows of the one output buffer; every value is computed the same way whatever the split.
     package static func convolveDirect(_ input: [Float], window: WindowGeometry, channels: Int, kernel: [Float], filters: Int,
-                               bias: [Float]?, relu: Bool, rows: Range<Int>) -> [Float] {
+                               bias: [Float]?, clamp: ClosedRange<Float>?, rows: Range<Int>) -> [Float] {
         guard !rows.isEmpty else { return [] }
         checkWindow(window, channels: channels, over: input.count, rows: rows, "direct convolution")
         let stride = paddedFilters(filters)
@@ -108,8 +108,10 @@ package enum NativeKernels {
                 kernel.withUnsafeBufferPointer { weights in
                     (bias ?? []).withUnsafeBufferPointer { biasValues in
                         var geometry = geometry
-                        kconv_convolve_direct(target, source.baseAddress, weights.baseAddress, bias == nil ? nil : biasValues.baseAddress,
-                                              &geometry, filters, rows.lowerBound + part.lowerBound, part.count, relu ? 1 : 0)
+                        withEpilogue(clamp) { epilogue in
+                            kconv_convolve_direct(target, source.baseAddress, weights.baseAddress, bias == nil ? nil : biasValues.baseAddress,
+                                                  &geometry, filters, rows.lowerBound + part.lowerBound, part.count, epilogue)
+                        }
                     }
                 }
             }
@@ -119,9 +121,10 @@ package enum NativeKernels {
     /// Depthwise convolution: output cells `rows` (flat, batch-major) as `[rows, channels · multiplier]`,
     /// output `c · multiplier + m` being `bias` (or zero) plus the window's taps of input channel `c` times
     /// `kernel` (`[taps, channels · multiplier]`, as Keras stores it); taps in the padding are skipped.
-    /// Large work is split by rows across threads, each writing its own rows of the one output buffer.
+    /// Each result is clamped to `clamp` as it is stored. Large work is split by rows across threads, each
+    /// writing its own rows of the one output buffer.
     package static func depthwise(_ input: [Float], window: WindowGeometry, channels: Int, kernel: [Float], multiplier: Int,
-                                  bias: [Float]?, rows: Range<Int>) -> [Float] {
+                                  bias: [Float]?, clamp: ClosedRange<Float>?, rows: Range<Int>) -> [Float] {
         guard !rows.isEmpty else { return [] }
         checkWindow(window, channels: channels, over: input.count, rows: rows, "depthwise convolution")
         let width = channels * multiplier
@@ -135,8 +138,10 @@ package enum NativeKernels {
                 kernel.withUnsafeBufferPointer { weights in
                     (bias ?? []).withUnsafeBufferPointer { biasValues in
                         var geometry = geometry
-                        kconv_depthwise(target, source.baseAddress, weights.baseAddress, bias == nil ? nil : biasValues.baseAddress,
-                                        &geometry, multiplier, rows.lowerBound + part.lowerBound, part.count)
+                        withEpilogue(clamp) { epilogue in
+                            kconv_depthwise(target, source.baseAddress, weights.baseAddress, bias == nil ? nil : biasValues.baseAddress,
+                                            &geometry, multiplier, rows.lowerBound + part.lowerBound, part.count, epilogue)
+                        }
                     }
                 }
             }
@@ -172,7 +177,7 @@ package enum NativeKernels {
     /// `transformedKernel` comes from `winogradKernel`, `bias` is padded as for `convolveDirect`. Large work
     /// is split by tiles of 2×2 output cells across threads, each writing its own tiles' cells.
     package static func convolveWinograd(_ input: [Float], window: WindowGeometry, channels: Int, transformedKernel: [Float],
-                                 filters: Int, bias: [Float]?, relu: Bool) -> [Float] {
+                                 filters: Int, bias: [Float]?, clamp: ClosedRange<Float>?) -> [Float] {
         precondition(window.inputSize.count == 3 && window.kernel == [1, 3, 3] && window.strides == [1, 1, 1]
                      && window.dilation == [1, 1, 1] && window.inputSize[0] == 1 && window.outputSize[0] == 1,
                      "Winograd needs a 2-D 3×3 window of stride and dilation 1")
@@ -195,9 +200,11 @@ package enum NativeKernels {
                     (bias ?? []).withUnsafeBufferPointer { biasValues in
                         scratch.withUnsafeMutableBufferPointer { scratch in
                             var geometry = geometry
-                            kconv_winograd_convolve(target, source.baseAddress, weights.baseAddress,
-                                                    bias == nil ? nil : biasValues.baseAddress, &geometry, filters,
-                                                    ranges[part].lowerBound, ranges[part].count, relu ? 1 : 0, scratch.baseAddress)
+                            withEpilogue(clamp) { epilogue in
+                                kconv_winograd_convolve(target, source.baseAddress, weights.baseAddress,
+                                                        bias == nil ? nil : biasValues.baseAddress, &geometry, filters,
+                                                        ranges[part].lowerBound, ranges[part].count, epilogue, scratch.baseAddress)
+                            }
                         }
                     }
                 }
@@ -264,6 +271,13 @@ package enum NativeKernels {
             Parallel.forEach(parts) { part in fill(target, part) }
             initialized = count
         }
+    }
+
+    /// `body` given the C epilogue clamping to `clamp`, or nil for none.
+    private static func withEpilogue(_ clamp: ClosedRange<Float>?, _ body: (UnsafePointer<kconv_epilogue>?) -> Void) {
+        guard let clamp else { return body(nil) }
+        var epilogue = kconv_epilogue(low: clamp.lowerBound, high: clamp.upperBound)
+        withUnsafePointer(to: &epilogue) { body($0) }
     }
 
     /// The C description of a 3-D window.

@@ -5,7 +5,8 @@ extension BatchNormOp {
     /// `x · scale[c] + shift[c]` with `scale = gamma / sqrt(moving_variance + epsilon)` and
     /// `shift = beta − moving_mean · scale` (`tf.nn.batch_normalization`'s form), one channel per position
     /// along `axes`.
-    package func run(_ input: Tensor, gamma: Tensor?, beta: Tensor?, mean: Tensor, variance: Tensor) throws -> Tensor {
+    /// The input is consumed: its values are updated in place when nothing else holds them.
+    package func run(_ input: consuming Tensor, gamma: Tensor?, beta: Tensor?, mean: Tensor, variance: Tensor) throws -> Tensor {
         try requireRank(input, rank)
         let scales = variance.values.indices.map { channel in
             Float(Double(gamma?.values[channel] ?? 1) / (Double(variance.values[channel]) + epsilon).squareRoot())
@@ -24,11 +25,11 @@ extension BatchNormOp {
                 Self.applyChannels(&values, scales, shifts, outer: rows, inner: 1)
             }
         }
-        var output = input
         let inner = input.shape[(last + 1)...].reduce(1, *)
         let block = channels * inner
-        Self.applyChannels(&output.values, scales, shifts, outer: block == 0 ? 0 : input.count / block, inner: inner)
-        return output
+        let outer = block == 0 ? 0 : input.count / block
+        Self.applyChannels(&input.values, scales, shifts, outer: outer, inner: inner)
+        return input
     }
 
     /// `x · scale[c] + shift[c]` over values laid out as `[outer, channels, inner]`.

@@ -31,22 +31,58 @@ package final class Plan {
     }
 
     package let graph: Graph
-    /// How many nodes read each value (model outputs count once more; constants are never released).
-    private let readers: [Int]
     /// The weights, read once.
     private let constants: [ValueID: Slot]
-    /// Nodes whose weights were laid out for their kernels once, by node index.
-    private let steps: [Int: Step]
+    /// The nodes as run when no value they skip is asked for: BatchNormalizations folded, activations fused.
+    private let fused: Program
+    /// The graph's nodes as they are, prepared when a run first asks for a value the fused nodes skip.
+    private lazy var unfused: Result<Program, any Error> = Result {
+        try Program(graph.nodes.map { ($0, nil) }, constants: constants, valueCount: graph.types.count, outputs: graph.outputs)
+    }
 
-    /// A node made ready to run: its inputs in, its outputs out.
-    package typealias Step = ([Slot?]) throws -> [Slot?]
+    /// How many nodes a run that retains no skipped value executes: fewer than the graph's where operations
+    /// were folded or fused.
+    package var fusedNodeCount: Int { fused.nodes.count }
+
+    /// A node made ready to run: its inputs in, its outputs out. It may take an input out of `inputs` to update
+    /// it in place: the run hands over the only reference to a value whose last reader this is.
+    package typealias Step = (inout [Slot?]) throws -> [Slot?]
+
+    /// Nodes ready to run, the last reader of every value known.
+    private struct Program {
+        let nodes: [GraphNode]
+        /// How many nodes read each value (model outputs count once more; constants are never released).
+        let readers: [Int]
+        let constants: [ValueID: Slot]
+        /// Each node made ready to run, its weights laid out for its kernel once and its epilogue applied.
+        let steps: [Step]
+        /// Values of the graph these nodes never produce.
+        let skipped: Set<ValueID>
+
+        init(_ nodes: [(node: GraphNode, epilogue: Epilogue?)], constants: [ValueID: Slot], valueCount: Int, outputs: [ValueID],
+             skipped: Set<ValueID> = []) throws {
+            self.nodes = nodes.map(\.node)
+            self.constants = constants
+            self.skipped = skipped
+            var readers = Array(repeating: 0, count: valueCount)
+            for (node, _) in nodes { for case let input? in node.inputs { readers[input.index] += 1 } }
+            for output in outputs { readers[output.index] += 1 }
+            for id in constants.keys { readers[id.index] = Int.max }
+            self.readers = readers
+            steps = try nodes.map { node, epilogue in
+                try locating(layer: node.origin) { try Plan.step(node, epilogue: epilogue, constants: constants) }
+            }
+        }
+    }
 
     /// The most bytes one value may take; a node whose output would need more is refused before it runs.
     /// A config can ask for a tensor of any size (RepeatVector(2**30)), which a kernel would otherwise try to
     /// allocate and abort on. The library sets it to the memory budget of the file readers.
     package var largestValue = Int.max
 
-    package init(_ graph: Graph) throws {
+    /// `fusing`: run the graph with BatchNormalizations folded and activations fused (`FusedProgram`) unless
+    /// a run asks for a value that skips; false runs every node as the graph has it.
+    package init(_ graph: Graph, fusing: Bool = true) throws {
         self.graph = graph
         var constants: [ValueID: Slot] = [:]
         for (id, constant) in graph.constants {
@@ -57,50 +93,61 @@ package final class Plan {
             constants[id] = .tensor(Tensor(shape: constant.shape, values: values))
         }
         self.constants = constants
-        var readers = Array(repeating: 0, count: graph.types.count)
-        for node in graph.nodes { for case let input? in node.inputs { readers[input.index] += 1 } }
-        for output in graph.outputs { readers[output.index] += 1 }
-        for id in constants.keys { readers[id.index] = Int.max }
-        self.readers = readers
-        var steps: [Int: Step] = [:]
-        for (index, node) in graph.nodes.enumerated() {
-            let weights = node.inputs.dropFirst().compactMap { $0.flatMap { constants[$0]?.tensor } }
-            try locating(layer: node.origin) {
-                switch node.op {
-                case .convolution(let op):
-                    let prepared = try PreparedConvolution(op, weights: weights)
-                    steps[index] = { inputs in
-                        guard let input = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
-                        return [.tensor(try prepared.run(input))]
-                    }
-                case .recurrent(let op, let count, let returnState):
-                    let prepared = try PreparedRecurrent(op, weights: Array(weights.prefix(count)), returnState: returnState)
-                    steps[index] = { inputs in
-                        guard let sequence = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
-                        let states = inputs.dropFirst(2 + count).compactMap { $0?.asTensor }
-                        return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
-                    }
-                case .convLSTM(let op):
-                    let prepared = try PreparedConvLSTM(op, weights: Array(weights.prefix(op.weightCount)))
-                    steps[index] = { inputs in
-                        guard let sequence = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
-                        let states = inputs.dropFirst(2 + op.weightCount).compactMap { $0?.asTensor }
-                        return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
-                    }
-                case .bidirectional(let op):
-                    let count = op.forward.weightCount + op.backward.weightCount
-                    let prepared = try PreparedBidirectional(op, weights: Array(weights.prefix(count)))
-                    steps[index] = { inputs in
-                        guard let sequence = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
-                        let states = inputs.dropFirst(2 + count).compactMap { $0?.asTensor }
-                        return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
-                    }
-                default:
-                    break
-                }
+        if fusing {
+            let program = try FusedProgram(graph, constants: constants)
+            fused = try Program(program.nodes, constants: constants.merging(program.constants) { $1 }, valueCount: program.valueCount,
+                                outputs: graph.outputs, skipped: program.skipped)
+        } else {
+            fused = try Program(graph.nodes.map { ($0, nil) }, constants: constants, valueCount: graph.types.count, outputs: graph.outputs)
+        }
+        if fused.skipped.isEmpty { unfused = .success(fused) }
+    }
+
+    /// `node` made ready to run, with `epilogue` applied to its first output.
+    private static func step(_ node: GraphNode, epilogue: Epilogue?, constants: [ValueID: Slot]) throws -> Step {
+        let weights = node.inputs.dropFirst().compactMap { $0.flatMap { constants[$0]?.tensor } }
+        switch node.op {
+        case .convolution(let op):
+            let prepared = try PreparedConvolution(op, weights: weights)
+            return { inputs in
+                guard let input = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
+                return [.tensor(try prepared.run(input, then: epilogue))]
+            }
+        case .recurrent(let op, let count, let returnState):
+            let prepared = try PreparedRecurrent(op, weights: Array(weights.prefix(count)), returnState: returnState)
+            return { inputs in
+                guard let sequence = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
+                let states = inputs.dropFirst(2 + count).compactMap { $0?.asTensor }
+                return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
+            }
+        case .convLSTM(let op):
+            let prepared = try PreparedConvLSTM(op, weights: Array(weights.prefix(op.weightCount)))
+            return { inputs in
+                guard let sequence = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
+                let states = inputs.dropFirst(2 + op.weightCount).compactMap { $0?.asTensor }
+                return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
+            }
+        case .bidirectional(let op):
+            let count = op.forward.weightCount + op.backward.weightCount
+            let prepared = try PreparedBidirectional(op, weights: Array(weights.prefix(count)))
+            return { inputs in
+                guard let sequence = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
+                let states = inputs.dropFirst(2 + count).compactMap { $0?.asTensor }
+                return try prepared.run(sequence, mask: inputs[1]?.mask, initialStates: states).map(Slot.tensor)
+            }
+        default:
+            let op = node.op
+            guard let epilogue else { return { try execute(op, &$0) } }
+            return { inputs in
+                var outputs = try execute(op, &inputs)
+                // Taken out of the results first, so that the epilogue updates the only reference in place.
+                guard case .tensor(var output)? = outputs.first else { return outputs }
+                outputs[0] = nil
+                try epilogue.apply(to: &output)
+                outputs[0] = .tensor(output)
+                return outputs
             }
         }
-        self.steps = steps
     }
 
     /// Runs the graph on `inputs` (one per graph input; nil for an absent mask). `retain` values are kept and
@@ -110,10 +157,11 @@ package final class Plan {
         guard inputs.count == graph.inputs.count else {
             throw EngineError("the graph takes \(graph.inputs.count) inputs, found \(inputs.count)")
         }
+        let program = retain.isDisjoint(with: fused.skipped) ? fused : try unfused.get()
         _ = Memory.reuseFreedBuffers
-        var slots: [Slot?] = Array(repeating: nil, count: graph.types.count)
-        for (id, slot) in constants { slots[id.index] = slot }
-        var remaining = readers
+        var slots: [Slot?] = Array(repeating: nil, count: program.readers.count)
+        for (id, slot) in program.constants { slots[id.index] = slot }
+        var remaining = program.readers
         var retained: [ValueID: Slot] = [:]
         var sizes: [String: Int] = [:]
         for (id, slot) in zip(graph.inputs, inputs) {
@@ -130,14 +178,13 @@ package final class Plan {
             if remaining[id.index] == 0, !retain.contains(id) { slots[id.index] = nil }  // its last reader
             return slot
         }
-        for (index, node) in graph.nodes.enumerated() {
-            let inputs = node.inputs.map(take)
-            let execute = steps[index] ?? { try Self.execute(node.op, $0) }
+        for (node, execute) in zip(program.nodes, program.steps) {
+            var inputs = node.inputs.map(take)
             let step: Step = { inputs in
                 try self.checkSizes(of: node.outputs, symbols: sizes)
-                return try execute(inputs)
+                return try execute(&inputs)
             }
-            let outputs = locating ? try KConvGraph.locating(layer: node.origin) { try step(inputs) } : try step(inputs)
+            let outputs = locating ? try KConvGraph.locating(layer: node.origin) { try step(&inputs) } : try step(&inputs)
             for (id, slot) in zip(node.outputs, outputs) {
                 slots[id.index] = slot
                 if retain.contains(id), let slot { retained[id] = slot }
@@ -167,11 +214,18 @@ package final class Plan {
         }
     }
 
-    private static func execute(_ op: Op, _ inputs: [Slot?]) throws -> [Slot?] {
+    private static func execute(_ op: Op, _ inputs: inout [Slot?]) throws -> [Slot?] {
         /// The `index`-th input, which must be a tensor.
         func tensor(_ index: Int) throws -> Tensor {
             guard index < inputs.count, let tensor = inputs[index]?.asTensor else { throw EngineError("input \(index) is missing") }
             return tensor
+        }
+        /// The `index`-th input taken out of `inputs`, for a kernel that updates it in place: when this node is
+        /// its last reader, the result holds the only reference to its values, so nothing is copied.
+        func owned(_ index: Int) throws -> Tensor {
+            let value = try tensor(index)
+            inputs[index] = nil
+            return value
         }
         func optionalTensor(_ index: Int) -> Tensor? { index < inputs.count ? inputs[index]?.tensor : nil }
         /// The `index`-th input as whole numbers: exact when it holds integers, truncated when floats.
@@ -185,23 +239,23 @@ package final class Plan {
             try activation.apply(to: &output)
             return [.tensor(output)]
         case .activation(let activation):
-            var output = try tensor(0)
+            var output = try owned(0)
             try activation.apply(to: &output)
             return [.tensor(output)]
         case .activationAlongAxes(let activation, let axes):
-            var output = try tensor(0)
+            var output = try owned(0)
             try activation.apply(to: &output, along: axes)
             return [.tensor(output)]
         case .rectifier(let negativeSlope, let maxValue, let threshold):
-            var output = try tensor(0)
+            var output = try owned(0)
             Rectifier(negativeSlope: negativeSlope, maxValue: maxValue, threshold: threshold).apply(to: &output.values)
             return [.tensor(output)]
         case .elu(let alpha):
-            var output = try tensor(0)
+            var output = try owned(0)
             for index in output.values.indices { output.values[index] = Activation.elu(output.values[index], alpha: alpha) }
             return [.tensor(output)]
         case .scaleShift(let scale, let offset):
-            return [.tensor(try scaleShift(tensor(0), scale: scale, offset: offset))]
+            return [.tensor(try scaleShift(owned(0), scale: scale, offset: offset))]
         case .gather:
             if case .integers(let indices)? = inputs[1] { return [.tensor(try gather(tensor(0), indices))] }
             return [.tensor(try gather(tensor(0), tensor(1)))]
@@ -242,7 +296,7 @@ package final class Plan {
         case .einsum(let op):
             return [.tensor(try op.run(tensor(0), tensor(1), bias: optionalTensor(2)))]
         case .math(let function):
-            var output = try tensor(0)
+            var output = try owned(0)
             function.apply(to: &output.values)
             return [.tensor(output)]
         case .binary(let operation):
@@ -275,7 +329,7 @@ package final class Plan {
         case .adaptivePool(let op):
             return [.tensor(try op.run(tensor(0)))]
         case .batchNorm(let op):
-            return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2), mean: tensor(3), variance: tensor(4)))]
+            return [.tensor(try op.run(owned(0), gamma: optionalTensor(1), beta: optionalTensor(2), mean: tensor(3), variance: tensor(4)))]
         case .layerNorm(let op):
             return [.tensor(try op.run(tensor(0), gamma: optionalTensor(1), beta: optionalTensor(2)))]
         case .groupNorm(let op):

@@ -19,6 +19,15 @@ void kconv_swish(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t coun
 /// Each run as a row: e^(x − max) / Σ e^(x − max) (the sum in any order).
 void kconv_softmax(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t count);
 
+// ---- the epilogue of the register-tiled convolutions
+
+/// What a convolution kernel does to each result as it stores it, while the tile is still in registers
+/// (the activation after the layer, fused): clamp to [low, high] — ReLU is [0, +inf], ReLU6 [0, 6]. A null
+/// epilogue stores the results as they are.
+typedef struct {
+    float low, high;
+} kconv_epilogue;
+
 // ---- im2col.c
 
 /// A convolution window over three spatial axes (missing leading axes of size 1), channels_last.
@@ -63,10 +72,10 @@ void kconv_pool(float *output, const float *input, const kconv_window *window, i
 /// channels inside the input, input × kernel (taps in the padding read zero). `input` holds every sample
 /// those rows read; `kernel` is [taps][channels][filters rounded up to a multiple of 16] and
 /// `bias` (or null) [filters rounded up], the extra filters zero.
-/// With `relu`, negative results are stored as zero (the layer's activation, fused).
+/// Each result passes through `epilogue` (if not null) as it is stored.
 void kconv_convolve_direct(float *output, const float *input, const float *kernel, const float *bias,
                            const kconv_window *window, ptrdiff_t filters,
-                           ptrdiff_t first_row, ptrdiff_t row_count, int relu);
+                           ptrdiff_t first_row, ptrdiff_t row_count, const kconv_epilogue *epilogue);
 
 // ---- winograd.c: 3×3, stride-1, undilated 2-D convolutions as Winograd F(2×2, 3×3)
 
@@ -85,7 +94,7 @@ ptrdiff_t kconv_winograd_scratch_count(ptrdiff_t channels, ptrdiff_t filters);
 /// rounded up]; `scratch` holds kconv_winograd_scratch_count floats.
 void kconv_winograd_convolve(float *output, const float *input, const float *transformed, const float *bias,
                              const kconv_window *window, ptrdiff_t filters, ptrdiff_t first_tile,
-                             ptrdiff_t tile_count, int relu, float *scratch);
+                             ptrdiff_t tile_count, const kconv_epilogue *epilogue, float *scratch);
 
 // ---- depthwise.c
 
@@ -93,8 +102,9 @@ void kconv_winograd_convolve(float *output, const float *input, const float *tra
 /// written from row 0 of `output` as rows of channels · multiplier values: output c · multiplier + m is
 /// bias (or zero) plus, over the window's taps inside the input, input channel c × kernel[tap][c · multiplier
 /// + m]. `kernel` is [taps][channels · multiplier] as Keras stores it; `bias` (or null) [channels · multiplier].
+/// Each result passes through `epilogue` (if not null) as it is stored.
 void kconv_depthwise(float *output, const float *input, const float *kernel, const float *bias, const kconv_window *window,
-                     ptrdiff_t multiplier, ptrdiff_t first_row, ptrdiff_t row_count);
+                     ptrdiff_t multiplier, ptrdiff_t first_row, ptrdiff_t row_count, const kconv_epilogue *epilogue);
 
 // ---- cpu_level.c: which instruction-set level the register-tiled kernels (convolution, Winograd,
 // depthwise, products) run at: 0 baseline (SSE2), 1 AVX2 + FMA, 2 AVX-512
