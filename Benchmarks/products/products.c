@@ -1,32 +1,20 @@
 // Matrix-product comparison on the products of the recurrent and Dense layers (row-major float32, c = a·b
 // with b a constant weight): the input projection of a whole sequence, one recurrent step, a Dense layer at
-// batch 32. Candidates: kconv's own GEMM (Sources/CKernels/gemm.c, compiled in) with b packed once and read
-// in place, OpenBLAS sgemm as Debian ships it (rows split by the caller, as the engine did), BLIS sgemm
+// batch 32. Candidates: a register-tiled GEMM written for kconv (register_tiled_gemm.c), b packed once or
+// read in place; OpenBLAS sgemm as Debian ships it (rows split by the caller, as the engine did), BLIS sgemm
 // (its own threads) and oneDNN's dnnl_sgemm (its own threads). Every output is checked against a naive
 // loop before it is timed.
 //
-// Build and run: Benchmarks/products/run.sh. One process, rounds interleaved across candidates, best of
-// the rounds' medians kept, so that load from other processes hits every candidate alike.
-#define _GNU_SOURCE
-#include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+// Build and run: Benchmarks/products/run.sh. One process, rounds interleaved across candidates so that load
+// from other processes hits every candidate alike, and the fastest call of all rounds kept: on a shared
+// machine a median still holds other processes' time slices; the fastest call is the candidate's own speed.
+#include "../bench_support.h"
 
 #include <cblas.h>
 #include <dnnl.h>
 #include <pthreadpool.h>
 #include "register_tiled_gemm.h"
 
-// BLIS's typed API (blis.h itself needs OpenMP's header, which clang does not ship here).
-typedef enum { BLIS_NO_TRANSPOSE = 0 } trans_t;
-void bli_sgemm(trans_t transa, trans_t transb, int64_t m, int64_t n, int64_t k, const float *alpha, const float *a, int64_t rsa,
-               int64_t csa, const float *b, int64_t rsb, int64_t csb, const float *beta, float *c, int64_t rsc, int64_t csc);
-void bli_thread_set_num_threads(int64_t threads);
-
-static int threads = 2;
 static pthreadpool_t pool;
 
 typedef struct {
@@ -41,19 +29,6 @@ typedef struct {
     int parts;
 } Run;
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-/// kconv's Parallel.parts: 2 parts only when each gets at least 2^18 multiply-adds.
-static int parts_of(long work, long rows) {
-    long parts = work / (1 << 18);
-    if (parts > threads) parts = threads;
-    if (parts > rows) parts = rows;
-    return parts < 1 ? 1 : (int)parts;
-}
 static void range_of(long total, int parts, size_t part, long *first, long *count) {
     *first = total * (long)part / parts;
     *count = total * (long)(part + 1) / parts - *first;
@@ -100,16 +75,6 @@ static void blis(Run *r) {
 static void onednn(Run *r) {
     const Case *c = r->c;
     dnnl_sgemm('N', 'N', c->m, c->n, c->k, 1, r->a, c->k, r->b, c->n, 0, r->y, c->n);
-}
-
-static float *random_floats(long count) {
-    float *values = malloc(count * sizeof(float));
-    for (long i = 0; i < count; i++) values[i] = (float)rand() / RAND_MAX - 0.5f;
-    return values;
-}
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv) {

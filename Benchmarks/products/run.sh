@@ -7,7 +7,8 @@ root=$(cd "$here/../.." && pwd)
 cc=${CC:-$(command -v clang || echo /opt/swift/usr/bin/clang)}
 out=$(mktemp -d)
 "$cc" -O2 -I"$here" \
-    "$here/products.c" "$here/register_tiled_gemm.c" -I"$root/Sources/CKernels" -o "$out/products" \
+    "$here/products.c" "$here/register_tiled_gemm.c" "$root/Sources/CKernels/cpu_level.c" \
+    -I"$root/Sources/CKernels" -I"$root/Sources/CKernels/include" -o "$out/products" \
     -L/usr/lib/x86_64-linux-gnu/openblas-pthread -lopenblas -L/usr/lib/x86_64-linux-gnu/blis-openmp -lblis \
     -lpthreadpool -ldnnl -lm
 grep -m1 "model name" /proc/cpuinfo
