@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // kconv: reads every Keras file dialect into one native model, runs it, and writes it back out.
 //
-//   CHDF5, CJSONC, CBLAS   system libraries (module.modulemap + shim.h); only KConvIO/HDF5, KConvIO/JSON and
+//   CHDF5, CJSONC, CDNNL   system libraries (module.modulemap + shim.h); only KConvIO/HDF5, KConvIO/JSON and
 //                          KConvEngine/BLAS.swift import them
 //   CKernels               the engine's innermost loops in C (activations built per x86-64 level and picked
 //                          at load time, im2col); only KConvEngine/NativeKernels.swift imports it
@@ -33,7 +33,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "CKernels"),
         .target(name: "KConvGraph"),
         .target(
@@ -41,7 +41,7 @@ let package = Package(
             dependencies: ["KConvGraph", "CHDF5", "CJSONC", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .target(name: "KConvKeras", dependencies: ["KConvGraph", "KConvIO"]),
-        .target(name: "KConvEngine", dependencies: ["KConvGraph", "CBLAS", "CKernels"]),
+        .target(name: "KConvEngine", dependencies: ["KConvGraph", "CDNNL", "CKernels"]),
         .target(name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "KConvONNX", dependencies: ["KConvGraph", "ONNXProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "KConv", dependencies: ["KConvGraph", "KConvIO", "KConvKeras", "KConvEngine", "KConvONNX"]),

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs the system libraries kconv links against (HDF5, json-c, OpenBLAS) when they are missing.
+# Installs the system libraries kconv links against (HDF5, json-c, oneDNN) when they are missing.
 # Safe to run repeatedly: it does nothing when everything is present.
 set -euo pipefail
 
-packages=(pkg-config libhdf5-dev libjson-c-dev libopenblas-dev)
+packages=(pkg-config libhdf5-dev libjson-c-dev libdnnl-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -5,13 +5,7 @@
 //
 // Build and run (Benchmarks/kernels/run.sh): one process, rounds interleaved across candidates, best of
 // the rounds' medians kept, so that load from other processes hits every candidate alike.
-#define _GNU_SOURCE
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <stdint.h>
-#include <time.h>
+#include "../bench_support.h"
 
 #include <cblas.h>
 #include <dnnl.h>
@@ -19,25 +13,12 @@
 #include <xnnpack.h>
 #include "kernels.h"
 
-// BLIS's typed API (blis.h itself needs OpenMP's header, which clang does not ship here).
-typedef enum { BLIS_NO_TRANSPOSE = 0 } trans_t;
-void bli_sgemm(trans_t transa, trans_t transb, int64_t m, int64_t n, int64_t k, const float *alpha, const float *a, int64_t rsa,
-               int64_t csa, const float *b, int64_t rsb, int64_t csb, const float *beta, float *c, int64_t rsc, int64_t csc);
-void bli_thread_set_num_threads(int64_t threads);
-
-static int threads = 2;
 static pthreadpool_t pool;
 
 typedef struct {
     const char *name;
     int batch, height, width, channels, filters, kernel, stride, depthwise, dense;
 } Case;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static int out_size(const Case *c, int size) { return (size + c->stride - 1) / c->stride; }  // `same`
 static int pad_before(const Case *c, int size) {
@@ -94,13 +75,6 @@ static kconv_window window_of(const Case *c) {
 }
 static int rows_of(const Case *c) { return c->dense ? c->batch : c->batch * out_size(c, c->height) * out_size(c, c->width); }
 static int padded(int filters) { return (filters + 15) / 16 * 16; }
-/// kconv's Parallel.parts: 2 parts only when each gets at least 2^18 multiply-adds.
-static int parts_of(long work, long rows) {
-    long parts = work / (1 << 18);
-    if (parts > threads) parts = threads;
-    if (parts > rows) parts = rows;
-    return parts < 1 ? 1 : (int)parts;
-}
 
 // kconv's own: Winograd for 3×3 stride 1, direct otherwise (1×1 too: a matrix product on the NHWC input),
 // its depthwise kernel, the row product for dense at batch 1 (split by columns); split in parts as the
@@ -351,14 +325,6 @@ static void dnnl_run(Candidate *k, const Case *c, const float *x, float *y) {
     dnnl_primitive_execute(d->primitive, stream, 4, args);
     dnnl_stream_wait(stream);
 }
-
-static float *random_floats(long count) {
-    float *values = malloc(count * sizeof(float));
-    for (long i = 0; i < count; i++) values[i] = (float)rand() / RAND_MAX - 0.5f;
-    return values;
-}
-
-static int compare_doubles(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
 
 int main(int argc, char **argv) {
     if (argc > 1) threads = atoi(argv[1]);

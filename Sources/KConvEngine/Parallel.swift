@@ -3,14 +3,14 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// Engine-level parallelism. OpenBLAS runs single-threaded (BLAS.swift): its own threads cost more than
-/// they save on the small products a forward pass is made of (one recurrent step, one im2col block), so
-/// the engine splits work it knows to be independent instead — batch rows of an RNN, the two directions
-/// of a Bidirectional, row blocks of a large GEMM.
+/// Engine-level parallelism. Matrix products run single-threaded inside oneDNN (BLAS.swift): its own
+/// threads cost more than they save on the small products a forward pass is made of (one recurrent step,
+/// one im2col block), so the engine splits work it knows to be independent instead — batch rows of an RNN,
+/// the two directions of a Bidirectional, row blocks of a large GEMM.
 ///
-/// Every split is over independent outputs (rows, directions), never over a reduction: each output
-/// value is computed by the same arithmetic in the same order whatever the number of parts, so results
-/// do not depend on the split or the machine.
+/// Every split is over independent outputs (rows, directions), never over a reduction, and depends only on
+/// the shapes and the number of cores, so results repeat from run to run. A product's kernel (and so the
+/// order of a row's sum, to the last bit) may depend on how many rows its part has.
 package enum Parallel {
     /// Parts work may be split into: the active processors, at most 8.
     package static let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))

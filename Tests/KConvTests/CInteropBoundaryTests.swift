@@ -2,14 +2,14 @@ import Foundation
 import Testing
 
 /// The C libraries are wrapped in one place each: only Sources/KConvIO/HDF5 may import CHDF5, only
-/// Sources/KConvIO/JSON CJSONC, only KConvEngine/BLAS.swift CBLAS and only KConvEngine/NativeKernels.swift CKernels, so
+/// Sources/KConvIO/JSON CJSONC, only KConvEngine/BLAS.swift CDNNL and only KConvEngine/NativeKernels.swift CKernels, so
 /// no raw handle or pointer leaks into the rest of kconv.
 @Test func onlyTheInteropFoldersImportCModules() throws {
     let sources = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Sources")
     let allowed = ["CHDF5": "/Sources/KConvIO/HDF5/", "CJSONC": "/Sources/KConvIO/JSON/",
-                   "CBLAS": "/Sources/KConvEngine/BLAS.swift", "CKernels": "/Sources/KConvEngine/NativeKernels.swift"]
+                   "CDNNL": "/Sources/KConvEngine/BLAS.swift", "CKernels": "/Sources/KConvEngine/NativeKernels.swift"]
     let files = try #require(FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil))
         .compactMap { $0 as? URL }
         .filter { $0.pathExtension == "swift" }

@@ -253,7 +253,8 @@ import Testing
         let output = try layer.forward(LayerCall(inputs: [x], masks: [mask]))
         let first = try rnn.run(Tensor(shape: [1, 3, 2], values: Array(x.values[0 ..< 6])), initialStates: [],
                                 mask: Mask(shape: [1, 3], values: [true, false, true]), zeroOutputForMask: false)
-        #expect(Array(output.tensors[0].values[0 ..< 2]) == first.output.values)
+        // Close, not equal: the product kernel oneDNN picks (and so the order of a row's sum) depends on the row count.
+        expectClose(Tensor(shape: first.output.shape, values: Array(output.tensors[0].values[0 ..< 2])), first.output, "first step", tolerance: 1e-6)
         #expect(Array(output.tensors[0].values[2 ..< 4]) == [0, 0], "a fully masked step keeps the zero initial state")
         let expectedMask = dialect == .keras3 ? mask : Mask(shape: [1, 2], values: [true, false])
         #expect(output.masks == [expectedMask])
@@ -418,34 +419,5 @@ private struct NaiveRNN {
         }
         let untouched = Set(0..<40).subtracting((0..<5).flatMap { row in 3 + row * 7 ..< 7 + row * 7 })
         #expect(untouched.allSatisfy { values[$0] == original[$0] }, "\(function) wrote outside its runs")
-    }
-}
-
-/// Matrix products (a recurrent step's `h·U`) against the naive sum: one row, which runs on NativeKernels
-/// for every chunking of its columns, with and without accumulating, inside larger operands; and more rows,
-/// which run on OpenBLAS.
-@Test func productsMatchNaive() throws {
-    var random = SplitMix64(seed: 17)
-    for (m, n, k) in [(1, 16, 1), (1, 48, 7), (1, 272, 33), (1, 496, 64), (1, 10, 5), (1, 32, 0), (3, 48, 9)] {
-        let ldb = n + 5, aOffset = 2, bOffset = 3, cOffset = 1, ldc = n + 1
-        let a = random.values(aOffset + m * k), b = random.values(bOffset + max(k, 1) * ldb)
-        for accumulate in [false, true] {
-            let start = random.values(cOffset + m * ldc)
-            var c = start
-            BLAS.gemm(m: m, n: n, k: k, a: a, aOffset: aOffset, b: b, bOffset: bOffset, ldb: ldb,
-                      c: &c, cOffset: cOffset, ldc: ldc, beta: accumulate ? 1 : 0)
-            for row in 0..<m {
-                for column in 0..<n {
-                    var want = accumulate ? Double(start[cOffset + row * ldc + column]) : 0
-                    for i in 0..<k { want += Double(a[aOffset + row * k + i]) * Double(b[bOffset + i * ldb + column]) }
-                    let got = Double(c[cOffset + row * ldc + column])
-                    #expect(abs(got - want) <= 1e-5 * max(1, abs(want)), "m \(m) n \(n) k \(k) accumulate \(accumulate) at \(row), \(column)")
-                }
-            }
-            let untouched = (0 ..< c.count).filter { index in
-                index < cOffset || (index - cOffset) % ldc >= n || index >= cOffset + m * ldc
-            }
-            #expect(untouched.allSatisfy { c[$0] == start[$0] }, "m \(m) n \(n) k \(k) wrote outside c's rows")
-        }
     }
 }
