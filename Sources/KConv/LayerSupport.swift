@@ -135,7 +135,7 @@ public struct LayerSupport: Sendable {
     /// Translates the lowered example to ONNX: nil when it translates, else why not.
     package static func exportToONNX(_ layer: Layer, _ example: LayerExample) throws -> String? {
         guard let (graph, _) = try lowered(layer, example) else { return nil }
-        let description = ONNXModelDescription(name: layer.name, inputs: graph.inputs.indices.map { ("input_\($0)", .float32) },
+        let description = ONNXModelDescription(name: layer.name, inputs: graph.inputs.enumerated().map { ("input_\($0)", graph.type(of: $1).dtype) },
                                                outputNames: graph.outputs.indices.map { "output_\($0)" }, producerVersion: KConvVersion.current, metadata: [])
         _ = try ONNXExporter.export(graph, description)
         return nil

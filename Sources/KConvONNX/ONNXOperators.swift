@@ -124,8 +124,8 @@ extension ONNXTranslator {
                 throw ModelError("Hashing hashes strings with FarmHash (SipHash when salted), and ONNX has no operator that computes those hashes")
             }
             throw ModelError("Hashing hashes each number's decimal string with FarmHash, and ONNX has no operator that formats numbers as strings or computes that hash")
-        case .stringLookup:
-            throw ModelError("kconv writes no ONNX string lookup: ai.onnx.ml's LabelEncoder maps a string to one index, but not several out-of-vocabulary strings to their FarmHash buckets, nor an index back to Keras's out-of-vocabulary token for every index outside the vocabulary")
+        case .stringLookup(let op):
+            try translateStringLookup(try input(0), op, output: outputs[0])
         case .textVectorization:
             throw ModelError("TextVectorization splits strings into a varying number of tokens and n-grams, which ONNX's string operators (StringNormalizer, a 1-D-only StringSplit) cannot reproduce as TensorFlow does")
         case .hashedCrossing:
