@@ -154,7 +154,8 @@ def run_onnx(path, reference):
     options.intra_op_num_threads = 1
     session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     dtypes = {"tensor(float)": np.float32, "tensor(int32)": np.int32, "tensor(int64)": np.int64,
-              "tensor(double)": np.float64, "tensor(float16)": np.float16, "tensor(bool)": np.bool_}
+              "tensor(double)": np.float64, "tensor(float16)": np.float16, "tensor(bool)": np.bool_,
+              "tensor(string)": np.str_}
     feeds = {model_input.name: reference[f"in_{index}"].astype(dtypes[model_input.type])
              for index, model_input in enumerate(session.get_inputs())}
     return session.run(None, feeds)
@@ -177,7 +178,8 @@ def run(model, reference):
 
 
 def compare(outputs, reference, tolerance=(ATOL, RTOL)):
-    """(passed, max abs error, message), within |got - want| <= atol + rtol*|want| for `tolerance` (atol, rtol)."""
+    """(passed, max abs error, message), within |got - want| <= atol + rtol*|want| for `tolerance` (atol, rtol);
+    strings must be equal."""
     atol, rtol = tolerance
     wanted = sorted((k for k in reference.files if k.startswith("out_")), key=lambda k: int(k[4:]))
     if len(outputs) != len(wanted):
@@ -188,6 +190,9 @@ def compare(outputs, reference, tolerance=(ATOL, RTOL)):
         got = np.asarray(got).reshape(want.shape) if np.asarray(got).size == want.size else np.asarray(got)
         if got.shape != want.shape:
             return False, float("nan"), f"{key}: shape {got.shape}, reference {want.shape}"
+        if want.dtype.kind == "U":  # text compares exactly (onnxruntime gives str objects)
+            passed &= bool(np.array_equal(got.astype(str), want))
+            continue
         error = np.abs(got.astype(np.float64) - want.astype(np.float64))
         worst = max(worst, float(error.max()) if error.size else 0.0)
         passed &= bool(np.all(error <= atol + rtol * np.abs(want)))

@@ -124,7 +124,7 @@ package struct LayerSupport: Sendable {
         guard !shapes.isEmpty else { return nil }
         let outputShapes = try layer.outputShapes(shapes)
         var graph = Graph()
-        let inputs = shapes.map { LoweredTensor(value: graph.newValue(ValueType(dtype: .float32, shape: $0.dims)), mask: nil) }
+        let inputs = shapes.map { LoweredTensor(value: graph.newValue(ValueType(dtype: example.dtype, shape: $0.dims)), mask: nil) }
         graph.inputs = inputs.map(\.value)
         let call = LoweringCall(inputs: inputs, keywordInputs: [], recordedCall: .null, outputShapes: outputShapes)
         let outputs = try layer.lower(call, into: &graph)
@@ -135,7 +135,7 @@ package struct LayerSupport: Sendable {
     /// Translates the lowered example to ONNX: nil when it translates, else why not.
     package static func exportToONNX(_ layer: Layer, _ example: LayerExample) throws -> String? {
         guard let (graph, _) = try lowered(layer, example) else { return nil }
-        let description = ONNXModelDescription(name: layer.name, inputs: graph.inputs.indices.map { ("input_\($0)", .float32) },
+        let description = ONNXModelDescription(name: layer.name, inputs: graph.inputs.enumerated().map { ("input_\($0)", graph.type(of: $1).dtype) },
                                                outputNames: graph.outputs.indices.map { "output_\($0)" }, producerVersion: KConvVersion.current, metadata: [])
         _ = try ONNXExporter.export(graph, description)
         return nil
@@ -152,19 +152,24 @@ package struct LayerSupport: Sendable {
         let shapes = inputShapes(example)
         let batch = 2
         var random = SplitMix64(seed: 11)
-        let tensors = shapes.map { shape in
+        let slots = shapes.map { shape -> Plan.Slot in
             let dims = [batch] + shape.dropFirst().map { $0 ?? 1 }
-            let values = (0 ..< dims.reduce(1, *)).map { _ in
+            let count = dims.reduce(1, *)
+            if example.dtype == .string {
+                let words = ["a", "b", "c", "a b", "unseen"]
+                return .strings(StringTensor(shape: dims, values: (0 ..< count).map { _ in words[Int(random.next() % UInt64(words.count))] }))
+            }
+            let values = (0 ..< count).map { _ in
                 layer.inputVocabulary.map { Float(random.next() % UInt64($0)) } ?? random.nextUnit() * 2 - 1
             }
-            return Tensor(shape: dims, values: values)
+            return .tensor(Tensor(shape: dims, values: values))
         }
-        let results = try Plan(graph).run(tensors.map(Plan.Slot.tensor)).outputs
+        let results = try Plan(graph).run(slots).outputs
         guard results.count == outputShapes.count else {
             return "computed \(results.count) outputs where shape inference gives \(outputShapes.count)"
         }
         for (index, (result, expected)) in zip(results, outputShapes).enumerated() {
-            guard let tensor = result?.asTensor else { return "computed no output \(index)" }
+            guard let tensor = result else { return "computed no output \(index)" }
             let wanted = [batch] + expected.dropFirst()
             guard tensor.shape.count == wanted.count, zip(tensor.shape, wanted).allSatisfy({ $1 == nil || $0 == $1 }) else {
                 return "computed shape \(tensor.shape) for output \(index) where shape inference gives \(expected.kerasDescription)"

@@ -8,6 +8,8 @@ package final class Plan {
         case mask(Mask)
         /// Integers kept exact (an integer model input), read as floats by every operation but `gather`.
         case integers(IndexTensor)
+        /// Text, read only by the string operations (lookups, hashing, text vectorization).
+        case strings(StringTensor)
 
         package var tensor: Tensor? { if case .tensor(let tensor) = self { tensor } else { nil } }
         package var mask: Mask? { if case .mask(let mask) = self { mask } else { nil } }
@@ -17,15 +19,18 @@ package final class Plan {
             case .tensor(let tensor): tensor.shape
             case .mask(let mask): mask.shape
             case .integers(let integers): integers.shape
+            case .strings(let strings): strings.shape
             }
         }
 
-        /// The value as a tensor, a mask as 1 (kept) and 0 (dropped), as Keras passes masks by keyword.
+        /// The value as a tensor, a mask as 1 (kept) and 0 (dropped), as Keras passes masks by keyword; text,
+        /// which has no number, as NaN (lowering gives strings only to the string operations).
         package var asTensor: Tensor {
             switch self {
             case .tensor(let tensor): tensor
             case .mask(let mask): Tensor(shape: mask.shape, values: mask.values.map { $0 ? 1 : 0 })
             case .integers(let integers): Tensor(shape: integers.shape, values: integers.values.map(Float.init))
+            case .strings(let strings): Tensor(shape: strings.shape, values: Array(repeating: .nan, count: strings.values.count))
             }
         }
     }
@@ -233,6 +238,11 @@ package final class Plan {
             if index < inputs.count, case .integers(let integers)? = inputs[index] { return integers }
             return IndexTensor(truncating: try tensor(index))
         }
+        /// The `index`-th input, which must hold text.
+        func strings(_ index: Int) throws -> StringTensor {
+            guard index < inputs.count, case .strings(let strings)? = inputs[index] else { throw EngineError("input \(index) must hold strings") }
+            return strings
+        }
         switch op {
         case .dense(let activation):
             var output = try denseProduct(tensor(0), kernel: tensor(1), bias: optionalTensor(2))
@@ -346,7 +356,14 @@ package final class Plan {
             return [.tensor(try op.run(indices(0)))]
         case .integerLookup(let op):
             return [.integers(try op.run(indices(0)))]
+        case .stringLookup(let op):
+            return [op.invert ? .strings(op.run(try indices(0))) : .integers(try op.run(strings(0)))]
+        case .textVectorization(let op):
+            return [.integers(try op.run(strings(0)))]
+        case .hashedCrossing(let bins):
+            return [.integers(try hashedCross(inputs.compactMap { $0 }, bins: bins))]
         case .hashing(let op):
+            if case .strings(let strings)? = inputs.first { return [.integers(op.run(strings))] }
             // Keras 3 compares float inputs with the mask value before it truncates them to hash.
             return [.integers(op.run(try indices(0), floats: inputs.first??.tensor))]
         case .foldTime:

@@ -54,43 +54,11 @@ extension CategoryEncodingOp {
 }
 
 extension IntegerLookupOp {
-    /// Every value looked up (see `IntegerLookupOp`); an out-of-vocabulary value with no OOV index to go to
-    /// is an error, as Keras asserts.
+    /// Every value looked up, or with `invert` every index mapped back (see `LookupOp`); several OOV indices
+    /// take an out-of-vocabulary value by floormod.
     package func run(_ input: IndexTensor) throws -> IndexTensor {
-        let table = Dictionary(vocabulary.enumerated().map { ($1, Int64(tokenStart + $0)) }, uniquingKeysWith: { first, _ in first })
-        let values = try input.values.map { value -> Int64 in
-            if invert {
-                if let maskToken, value == 0 { return maskToken }
-                let position = value - Int64(tokenStart)
-                return position >= 0 && position < vocabulary.count ? vocabulary[Int(position)] : oovToken
-            }
-            if let maskToken, value == maskToken { return maskIndex }
-            if let index = table[value] { return index }
-            switch oovIndices {
-            case 0: throw EngineError("value \(value) is not in the vocabulary, and the layer has no out-of-vocabulary index (num_oov_indices=0)")
-            case 1: return Int64(oovStart)
-            default:
-                let count = Int64(oovIndices)
-                return Int64(oovStart) + ((value % count) + count) % count  // floormod
-            }
-        }
-        return IndexTensor(shape: input.shape, values: values)
-    }
-}
-
-extension HashingOp {
-    /// Each value's bin; `floats`, when the input held floats, decides which values equal the mask value.
-    package func run(_ input: IndexTensor, floats: Tensor?) -> IndexTensor {
-        let values = input.values.enumerated().map { position, value -> Int64 in
-            guard let maskValue else { return Self.bin(value, bins) }
-            let masked = floats.map { $0.values[position] == Float(maskValue) } ?? (value == maskValue)
-            return masked ? 0 : Self.bin(value, bins) + 1
-        }
-        return IndexTensor(shape: input.shape, values: values)
-    }
-
-    /// `Fingerprint64(as_string(value)) mod bins`, the fingerprint read as unsigned.
-    private static func bin(_ value: Int64, _ bins: Int) -> Int64 {
-        Int64(FarmHash.fingerprint64(Array(String(value).utf8)) % UInt64(bins))
+        guard !invert else { return IndexTensor(shape: input.shape, values: tokens(input.values)) }
+        let count = Int64(oovIndices)
+        return IndexTensor(shape: input.shape, values: try indices(input.values) { ($0 % count + count) % count })
     }
 }

@@ -41,6 +41,18 @@ package struct IndexTensor: Equatable, Sendable {
     }
 }
 
+/// Text in C order: string model inputs and outputs (StringLookup, TextVectorization, Hashing of strings).
+package struct StringTensor: Equatable, Sendable {
+    package var shape: [Int]
+    package var values: [String]
+
+    package init(shape: [Int], values: [String]) {
+        precondition(shape.reduce(1, *) == values.count, "string tensor shape \(shape) does not match \(values.count) values")
+        self.shape = shape
+        self.values = values
+    }
+}
+
 /// Which timesteps of each sample are real (true) or padding (false): shape `[batch, steps]` as Keras
 /// computes it from `Masking` or `Embedding(mask_zero=True)` and passes it down the graph.
 package struct Mask: Equatable, Sendable {

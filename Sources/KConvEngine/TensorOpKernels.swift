@@ -72,6 +72,7 @@ package func sliced(_ slot: Plan.Slot, _ indices: [SliceIndex]) throws -> Plan.S
     }.map { positions[$0].count }
     switch slot {
     case .mask(let mask): return .mask(Mask(shape: outputShape, values: offsets.map { mask.values[$0] }))
+    case .strings(let strings): return .strings(StringTensor(shape: outputShape, values: offsets.map { strings.values[$0] }))
     case .tensor, .integers:
         let values = slot.asTensor.values
         return .tensor(Tensor(shape: outputShape, values: offsets.map { values[$0] }))

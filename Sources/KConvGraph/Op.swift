@@ -110,8 +110,17 @@ package enum Op {
     /// Integers mapped through a vocabulary to their indices, or indices back to the integers. `[x]` →
     /// `[whole numbers]`.
     case integerLookup(IntegerLookupOp)
-    /// Whole numbers hashed into bins as Keras's Hashing does (see `HashingOp`). `[x]` → `[whole numbers]`.
+    /// Strings mapped through a vocabulary to their indices, or indices back to the strings. `[x]` →
+    /// `[whole numbers]` (inverted: `[strings]`).
+    case stringLookup(StringLookupOp)
+    /// Whole numbers or strings hashed into bins as Keras's Hashing does (see `HashingOp`). `[x]` → `[whole numbers]`.
     case hashing(HashingOp)
+    /// Keras TextVectorization's standardize, split, n-grams and lookup (see `TextVectorizationOp`).
+    /// `[strings]` → `[whole numbers]`.
+    case textVectorization(TextVectorizationOp)
+    /// Keras HashedCrossing: the features of each sample crossed into one of `bins` bins, as
+    /// `tf.sparse.cross_hashed` does. `[x₁, x₂, …]` (whole numbers or strings, one per sample) → `[whole numbers]`.
+    case hashedCrossing(bins: Int)
     /// A convolution over 1 to 3 spatial axes, its activation applied. `[x, weights…]` → `[y]`, weights in
     /// Keras's layout and order (`kernel, bias?`; separable: `depthwise, pointwise, bias?`).
     case convolution(ConvolutionOp)
@@ -475,35 +484,42 @@ package struct CategoryEncodingOp: Sendable {
     }
 }
 
-/// Keras's Hashing without a salt: each number's decimal string (`tf.as_string`) hashed by FarmHash's
-/// Fingerprint64 modulo `bins` (`tf.strings.to_hash_bucket_fast`); with a `maskValue`, that value becomes 0
-/// and every other bin moves up by one.
+/// Keras's Hashing: each string, or each number's decimal string (`tf.as_string`), hashed modulo `bins` by
+/// FarmHash's Fingerprint64 (`tf.strings.to_hash_bucket_fast`), or with a `salt` by SipHash-2-4 keyed with
+/// it (`to_hash_bucket_strong`); with a `maskValue`, that value becomes 0 and every other bin moves up by one.
 package struct HashingOp: Sendable {
     package var bins: Int
     package var maskValue: Int64?
+    /// A string input's mask value.
+    package var maskString: String?
+    /// SipHash's two key words.
+    package var salt: [UInt64]?
 
-    package init(bins: Int, maskValue: Int64?) {
+    package init(bins: Int, maskValue: Int64?, maskString: String? = nil, salt: [UInt64]? = nil) {
         self.bins = bins
         self.maskValue = maskValue
+        self.maskString = maskString
+        self.salt = salt
     }
 }
 
-/// Keras IntegerLookup's table. Forward: `maskToken` becomes `maskIndex`, `vocabulary[i]` becomes
-/// `tokenStart + i`, anything else one of the `oovIndices` indices from `oovStart` (`value mod oovIndices`
-/// when there are several; none: an error). `invert`: index `tokenStart + i` becomes `vocabulary[i]`, 0
-/// the mask token (when there is one), anything else `oovToken`.
-package struct IntegerLookupOp: Sendable {
-    package var vocabulary: [Int64]
+/// Keras IntegerLookup's and StringLookup's table. Forward: `maskToken` becomes `maskIndex`, `vocabulary[i]`
+/// becomes `tokenStart + i`, anything else one of the `oovIndices` indices from `oovStart` (when there are
+/// several, integers by `value mod oovIndices`, strings by their FarmHash fingerprint mod `oovIndices`;
+/// none: an error). `invert`: index `tokenStart + i` becomes `vocabulary[i]`, 0 the mask token (when there
+/// is one), anything else `oovToken`.
+package struct LookupOp<Token: Hashable & Sendable>: Sendable {
+    package var vocabulary: [Token]
     package var tokenStart: Int
     package var oovStart: Int
     package var oovIndices: Int
-    package var maskToken: Int64?
+    package var maskToken: Token?
     package var maskIndex: Int64
-    package var oovToken: Int64
+    package var oovToken: Token
     package var invert: Bool
 
-    package init(vocabulary: [Int64], tokenStart: Int, oovStart: Int, oovIndices: Int, maskToken: Int64?, maskIndex: Int64,
-                oovToken: Int64, invert: Bool) {
+    package init(vocabulary: [Token], tokenStart: Int, oovStart: Int, oovIndices: Int, maskToken: Token?, maskIndex: Int64,
+                oovToken: Token, invert: Bool) {
         self.vocabulary = vocabulary
         self.tokenStart = tokenStart
         self.oovStart = oovStart
@@ -512,6 +528,37 @@ package struct IntegerLookupOp: Sendable {
         self.maskIndex = maskIndex
         self.oovToken = oovToken
         self.invert = invert
+    }
+}
+
+package typealias IntegerLookupOp = LookupOp<Int64>
+package typealias StringLookupOp = LookupOp<String>
+
+/// Keras TextVectorization (keras 3.15 and tf-keras 2.21 `text_vectorization.py`): each string standardized
+/// (`tf.strings.lower`, ASCII only; ASCII punctuation removed), split (on ASCII whitespace, runs counting
+/// once, or into Unicode scalars), n-grams of each width in `ngrams` appended in width order (joined by a
+/// space), then each token looked up. Each sample's indices fill a row of `length` (or the batch's longest),
+/// padded with `padding` and truncated.
+package struct TextVectorizationOp: Sendable {
+    package enum Split: String, Sendable { case whitespace, character }
+
+    package var lower: Bool
+    package var stripPunctuation: Bool
+    /// nil: each string is one token.
+    package var split: Split?
+    package var ngrams: [Int]?
+    package var lookup: StringLookupOp
+    package var length: Int?
+    package var padding: Int64
+
+    package init(lower: Bool, stripPunctuation: Bool, split: Split?, ngrams: [Int]?, lookup: StringLookupOp, length: Int?, padding: Int64) {
+        self.lower = lower
+        self.stripPunctuation = stripPunctuation
+        self.split = split
+        self.ngrams = ngrams
+        self.lookup = lookup
+        self.length = length
+        self.padding = padding
     }
 }
 

@@ -151,6 +151,20 @@ struct ONNXGraphBuilder {
         }
     }
 
+    /// A string initializer of shape `dims` (a vocabulary, a token), as UTF-8.
+    mutating func strings(_ values: [String], dims: [Int]) -> String {
+        cached("str \(dims):\(values.map(\.debugDescription))") { builder in
+            var tensor = Onnx_TensorProto()
+            tensor.name = builder.freshName("const_str")
+            tensor.dataType = Int32(Onnx_TensorProto.DataType.string.rawValue)
+            tensor.dims = dims.map(Int64.init)
+            tensor.stringData = values.map { Data($0.utf8) }
+            builder.initializers.append(tensor)
+            builder.initializerSources[tensor.name] = .computed
+            return tensor.name
+        }
+    }
+
     /// A float32 scalar (rank 0), for broadcasting.
     mutating func scalar(_ value: Float) -> String {
         cached("f32:\(value.bitPattern)") { builder in

@@ -119,8 +119,17 @@ extension ONNXTranslator {
             try translateCategoryEncoding(try input(0), op, output: outputs[0])
         case .integerLookup(let op):
             try translateIntegerLookup(try input(0), op, output: outputs[0])
-        case .hashing:
+        case .hashing(let op):
+            guard graph.type(of: try input(0)).dtype != .string, op.salt == nil else {
+                throw ModelError("Hashing hashes strings with FarmHash (SipHash when salted), and ONNX has no operator that computes those hashes")
+            }
             throw ModelError("Hashing hashes each number's decimal string with FarmHash, and ONNX has no operator that formats numbers as strings or computes that hash")
+        case .stringLookup(let op):
+            try translateStringLookup(try input(0), op, output: outputs[0])
+        case .textVectorization:
+            throw ModelError("TextVectorization splits strings into a varying number of tokens and n-grams, which ONNX's string operators (StringNormalizer, a 1-D-only StringSplit) cannot reproduce as TensorFlow does")
+        case .hashedCrossing:
+            throw ModelError("HashedCrossing chains FarmHash fingerprints, and ONNX has no operator that computes that hash")
         case .convolution(let op):
             try translateConvolution(try input(0), op, weights: Array(inputs.dropFirst()), output: outputs[0])
         case .recurrent(let op, let weightCount, let returnState):

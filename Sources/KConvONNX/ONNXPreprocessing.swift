@@ -108,18 +108,42 @@ extension ONNXTranslator {
         }
     }
 
-    /// IntegerLookup's table with comparisons: each value against the whole vocabulary (Equal, then ArgMax
-    /// for the first match), else its out-of-vocabulary index (Python's floormod: ONNX Mod with `fmod = 0`);
-    /// inverted, a Gather of the vocabulary where the index is in range.
+    /// IntegerLookup's table with comparisons (see `translateLookup`); several out-of-vocabulary indices take
+    /// a value by Python's floormod (ONNX Mod with `fmod = 0`).
     mutating func translateIntegerLookup(_ input: ValueID, _ op: IntegerLookupOp, output: ValueID) throws {
-        let x = try name(input, dtype: .int64)
-        let vocabulary = builder.int64s(op.vocabulary.map { Int($0) }), count = op.vocabulary.count
-        /// `value` (an int64 scalar) wherever `x` has an element.
+        try translateLookup(input, op, tokens: .int64, output: output, constant: { builder, values, dims in
+            dims.isEmpty ? builder.int64Scalar(Int(values[0])) : builder.int64s(values.map { Int($0) })
+        }, oovBuckets: { translator, x in
+            translator.builder.add1("Mod", [x, translator.builder.int64Scalar(op.oovIndices)], [Attr.attribute("fmod", int: 0)])
+        })
+    }
+
+    /// StringLookup's table (see `translateLookup`): ONNX compares strings from opset 19; several
+    /// out-of-vocabulary indices hash a string with FarmHash, which no ONNX operator computes.
+    mutating func translateStringLookup(_ input: ValueID, _ op: StringLookupOp, output: ValueID) throws {
+        guard opset >= 19 || op.invert else { throw ModelError("ONNX compares strings (Equal) from opset 19, found --opset \(opset)") }
+        try translateLookup(input, op, tokens: .string, output: output, constant: { builder, values, dims in
+            builder.strings(values, dims: dims)
+        }, oovBuckets: { _, _ in
+            throw ModelError("several out-of-vocabulary indices take a string by its FarmHash fingerprint, which no ONNX operator computes")
+        })
+    }
+
+    /// A lookup table with comparisons: each value against the whole vocabulary (Equal, then ArgMax for the
+    /// first match), else its out-of-vocabulary index (`oovBuckets` of the values when there are several);
+    /// inverted, a Gather of the vocabulary where the index is in range. `constant` makes a tensor of tokens
+    /// (`dims` empty: a scalar).
+    private mutating func translateLookup<Token>(_ input: ValueID, _ op: LookupOp<Token>, tokens: DType, output: ValueID,
+                                                 constant: (inout ONNXGraphBuilder, [Token], [Int]) -> String,
+                                                 oovBuckets: (inout Self, String) throws -> String) throws {
+        let x = try name(input, dtype: op.invert ? .int64 : tokens)
+        let vocabulary = constant(&builder, op.vocabulary, [op.vocabulary.count]), count = op.vocabulary.count
+        /// `value` (a scalar) wherever `x` has an element.
         func everywhere(_ value: String) -> String { builder.add1("Expand", [value, builder.add1("Shape", [x])]) }
         var y: String
         if op.invert {
             let position = builder.add1("Sub", [x, builder.int64Scalar(op.tokenStart)])
-            let oov = everywhere(builder.int64Scalar(Int(op.oovToken)))
+            let oov = everywhere(constant(&builder, [op.oovToken], []))
             if count > 0 {
                 let inRange = builder.add1("And", [builder.add1("Not", [builder.add1("Less", [position, builder.int64Scalar(0)])]),
                                                    builder.add1("Less", [position, builder.int64Scalar(count)])])
@@ -129,7 +153,7 @@ extension ONNXTranslator {
                 y = oov
             }
             if let maskToken = op.maskToken {
-                y = builder.add1("Where", [builder.add1("Equal", [x, builder.int64Scalar(0)]), builder.int64Scalar(Int(maskToken)), y])
+                y = builder.add1("Where", [builder.add1("Equal", [x, builder.int64Scalar(0)]), constant(&builder, [maskToken], []), y])
             }
         } else {
             let oov: String
@@ -139,8 +163,7 @@ extension ONNXTranslator {
             case 1:
                 oov = everywhere(builder.int64Scalar(op.oovStart))
             default:
-                let remainder = builder.add1("Mod", [x, builder.int64Scalar(op.oovIndices)], [Attr.attribute("fmod", int: 0)])
-                oov = builder.add1("Add", [remainder, builder.int64Scalar(op.oovStart)])
+                oov = builder.add1("Add", [try oovBuckets(&self, x), builder.int64Scalar(op.oovStart)])
             }
             y = oov
             if count > 0 {
@@ -150,9 +173,9 @@ extension ONNXTranslator {
                 y = builder.add1("Where", [found, builder.add1("Add", [first, builder.int64Scalar(op.tokenStart)]), oov])
             }
             if let maskToken = op.maskToken {
-                y = builder.add1("Where", [builder.add1("Equal", [x, builder.int64Scalar(Int(maskToken))]), builder.int64Scalar(Int(op.maskIndex)), y])
+                y = builder.add1("Where", [builder.add1("Equal", [x, constant(&builder, [maskToken], [])]), builder.int64Scalar(Int(op.maskIndex)), y])
             }
         }
-        produce(output, y, dtype: .int64)
+        produce(output, y, dtype: op.invert ? tokens : .int64)
     }
 }

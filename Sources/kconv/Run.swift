@@ -11,8 +11,10 @@ struct Run: ParsableCommand {
         discussion: """
         Inputs: one .npz with in_0, in_1, ... in the model's input order (input layer names also work), or one \
         .npy per input, in order; or --random: seeded inputs drawn from the model's input spec (token ids within \
-        the vocabulary of the Embedding an input feeds, as int32; other inputs uniform in [-1, 1)), the same ones \
-        `verify --against` uses, kept with --save-inputs for Keras (np.load). Outputs are written as out_0, \
+        the vocabulary of the Embedding or inverted lookup an input feeds, as int32; string inputs words of the \
+        lookups they feed and one unknown word, a few per string for text inputs of one string per sample; \
+        other inputs uniform in [-1, 1)), the same ones `verify --against` uses, kept with --save-inputs for \
+        Keras (np.load). String inputs and outputs are NumPy unicode arrays. Outputs are written as out_0, \
         out_1, ... to an .npz.
         """
     )

@@ -84,7 +84,7 @@ import KConvIO
     @Test func integerModelInputsReachTheEmbeddingExactly() throws {
         let model = try KerasModel.load(Fixtures.cases.appendingPathComponent("embedding_mask_gru/keras3.keras").path).model
         let array = NumPyArray(shape: [1, 3], dtype: .int32, values: [1, 2, 0], integers: [1, 2, 0])
-        let slots = model.inputSlots([array])
+        let slots = try model.inputSlots([array])
         if DType(kerasName: model.inputLayers[0].dtype)?.isInteger == true {
             guard case .integers(let indices) = slots[0] else { Issue.record("expected integer slots, found \(slots[0])"); return }
             #expect(indices.values == [1, 2, 0])

@@ -16,12 +16,17 @@ import KConvIO
 
     /// Values every dtype holds exactly.
     static func sample(_ dtype: NumPyArray.DType, shape: [Int]) -> NumPyArray {
+        if dtype == .unicode {
+            let words = ["cat", "", "héllo ✓", "a b", "𝄞"]
+            return NumPyArray(shape: shape, strings: (0..<shape.reduce(1, *)).map { words[$0 % words.count] })
+        }
         let values = (0..<shape.reduce(1, *)).map { index -> Float in
             switch dtype {
             case .bool: Float(index % 2)
             case .uint8, .uint16: Float(index % 7)
             case .float32, .float64: Float(index) * 0.25 - 1
             case .int8, .int16, .int32, .int64: Float(index % 7) - 3
+            case .unicode: .nan
             }
         }
         return NumPyArray(shape: shape, dtype: dtype, values: values)
@@ -32,7 +37,8 @@ import KConvIO
         let array = Self.sample(dtype, shape: shape)
         let bytes = NumPy.encodeNPY(array)
         #expect(try NumPy.parseNPY(bytes, source: "x.npy") == array)
-        #expect((bytes.count - array.values.count * dtype.itemSize) % 64 == 0, "data starts 64-byte aligned")
+        let width = dtype == .unicode ? array.stringWidth : 1
+        #expect((bytes.count - array.values.count * dtype.itemSize * width) % 64 == 0, "data starts 64-byte aligned")
     }
 
     @Test func filesRoundTripAndLeaveNothingBehind() throws {
@@ -81,6 +87,20 @@ import KConvIO
         #expect(String(decoding: scalar[10..<128], as: UTF8.self).hasPrefix("{'descr': '<f4', 'fortran_order': False, 'shape': (), }  "))
         #expect(scalar.count == 128 + 4)
         #expect(String(decoding: NumPy.encodeNPY(Self.sample(.uint8, shape: [5]))[10..<70], as: UTF8.self).hasPrefix("{'descr': '|u1', 'fortran_order': False, 'shape': (5,), }"))
+    }
+
+    /// Byte for byte what numpy 2.4 `np.save` wrote for `np.array([['a', 'bé✓'], ['', 'dog']])`: UTF-32
+    /// code points, each string padded with zeros to the longest's 3 characters.
+    @Test func unicodeArraysAreNumpys() throws {
+        let array = NumPyArray(shape: [2, 2], strings: ["a", "bé✓", "", "dog"])
+        let bytes = NumPy.encodeNPY(array)
+        let text = "{'descr': '<U3', 'fortran_order': False, 'shape': (2, 2), }"
+        #expect(Array(bytes.prefix(128)) == npyMagic + [1, 0, 118, 0] + Array(text.utf8) + Array(repeating: 0x20, count: 117 - text.utf8.count) + [0x0A])
+        #expect(Array(bytes.dropFirst(128)) == [97, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 98, 0, 0, 0, 233, 0, 0, 0, 19, 39, 0, 0,
+                                                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 111, 0, 0, 0, 103, 0, 0, 0])
+        #expect(try NumPy.parseNPY(bytes, source: "x.npy") == array)
+        let bigEndian = npy("{'descr': '>U2', 'fortran_order': False, 'shape': (1,), }", data: [0, 0, 0, 0x68, 0, 0, 0x27, 0x13])
+        #expect(try NumPy.parseNPY(bigEndian, source: "be").strings == ["h✓"])
     }
 
     @Test func versionTwoWhenTheHeaderOutgrowsSixtyFourKiB() throws {
@@ -145,9 +165,17 @@ import KConvIO
         BadNPY(description: "no header length", bytes: npyMagic + [2, 0, 1], message: "truncated .npy file: no header length"),
         BadNPY(description: "version 4", bytes: npy(version: 4, header("<f4", "()"), data: []), message: "unsupported .npy format version 4.0"),
         BadNPY(description: "object dtype", bytes: npy(header("|O", "(1,)"), data: Array(repeating: 0, count: 8)),
-               message: "object arrays ('|O') hold pickled Python objects and are not supported"),
+               message: "object arrays ('|O') hold pickled Python objects and are not supported (save strings as a unicode array: np.array(values, dtype=str))"),
+        BadNPY(description: "byte strings", bytes: npy(header("|S3", "(1,)"), data: [0x61, 0x62, 0x63]),
+               message: "byte-string arrays ('|S3') are not supported: their encoding is unknown"),
+        BadNPY(description: "unicode without a width", bytes: npy(header("<U", "(1,)"), data: []),
+               message: "unsupported dtype '<U' (expected a unicode width, as in '<U7')"),
+        BadNPY(description: "not a code point", bytes: npy(header("<U1", "(1,)"), data: [0, 0xD8, 0, 0]),
+               message: "element 0: 55296 is not a Unicode code point"),
+        BadNPY(description: "truncated strings", bytes: npy(header("<U2", "(2,)"), data: Array(repeating: 0x61, count: 12)),
+               message: "expected 16 data bytes for shape (2,) of unicode, found 12"),
         BadNPY(description: "complex dtype", bytes: npy(header("<c8", "(1,)"), data: []),
-               message: "unsupported dtype '<c8' (supported: float32, float64, int8, int16, int32, int64, uint8, uint16, bool)"),
+               message: "unsupported dtype '<c8' (supported: float32, float64, int8, int16, int32, int64, uint8, uint16, bool, unicode)"),
         BadNPY(description: "no byte order on a wide type", bytes: npy(header("|f4", "(1,)"), data: [0, 0, 0, 0]),
                message: "unsupported dtype '|f4'"),
         BadNPY(description: "structured dtype", bytes: npy("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", data: []),

@@ -55,6 +55,24 @@ public struct Comparison: Sendable {
         worstIndex = Self.multiIndex(worstFlat, in: shape)
     }
 
+    /// Arrays compare as tensors, unless either holds text, which compares exactly: every string that differs
+    /// from the reference's (all of them, when only one side holds text) fails; the errors are 0 or infinite.
+    package init(name: String, got: NumPyArray, want: NumPyArray, atol: Float, rtol: Float) {
+        guard got.strings != nil || want.strings != nil else {
+            self.init(name: name, got: got.tensor, want: want.tensor, atol: atol, rtol: rtol)
+            return
+        }
+        self.init(name: name, got: Tensor(shape: [0], values: []), want: Tensor(shape: [0], values: []), atol: atol, rtol: rtol)
+        (shape, referenceShape) = (got.shape, want.shape)
+        let differing = got.shape == want.shape && got.strings != nil && want.strings != nil
+            ? zip(got.strings ?? [], want.strings ?? []).enumerated().filter { $0.element.0 != $0.element.1 }.map(\.offset)
+            : Array(0..<max(got.values.count, want.values.count))
+        failingElements = differing.count
+        maxAbsoluteError = differing.isEmpty ? 0 : .infinity
+        maxRelativeError = maxAbsoluteError
+        worstIndex = Self.multiIndex(differing.first ?? 0, in: shape)
+    }
+
     package static func multiIndex(_ flat: Int, in shape: [Int]) -> [Int] {
         var remainder = flat
         var index = Array(repeating: 0, count: shape.count)

@@ -3,7 +3,8 @@ import KConvKeras
 import KConvIO
 import KConvGraph
 /// Seeded inputs drawn from a model's input spec, for `verify --against`, `run --random`, `bench` and `diff`: unknown dimensions
-/// get a concrete length, inputs that feed an Embedding get whole numbers within its vocabulary.
+/// get a concrete length, inputs that feed an Embedding (or an inverted lookup) get whole numbers within its
+/// vocabulary, string inputs words of the lookups they feed and one word outside them.
 package struct InputGenerator {
     package var batch: Int
     /// The length given to unknown non-batch dimensions (a variable sequence length).
@@ -26,6 +27,15 @@ package struct InputGenerator {
         return zip(model.inputs, model.inputLayers).map { ref, layer in
             let shape = layer.batchShape.enumerated().map { axis, dim in axis == 0 ? batch : dim ?? unknownLength }
             let count = shape.reduce(1, *)
+            if DType(kerasName: layer.dtype) == .string {
+                let words = (model.words(fedBy: ref) ?? ["the", "cat", "sat"]) + ["unseen"]
+                func word() -> String { words[Int(random.next() % UInt64(words.count))] }
+                // One string per sample is text to split: a few words.
+                let perString = shape.last == 1 ? 3 : 1
+                return NumPyArray(shape: shape, strings: (0..<count).map { _ in
+                    (0...Int(random.next() % UInt64(perString))).map { _ in word() }.joined(separator: " ")
+                })
+            }
             if let vocabulary = model.embeddingVocabulary(fedBy: ref), vocabulary > 0 {
                 // Index 0 is padding for mask_zero Embeddings; draw it too, and pad the last sample's second
                 // half with it, so masks are exercised both inside a sequence and as trailing padding.

@@ -48,16 +48,17 @@ public struct VerificationReport {
 package enum Verifier {
     /// Runs `model` on the reference's `in_*` and compares with its `out_*` (and `layer/<name>` entries).
     package static func verify(_ model: Model, reference: [(name: String, array: NumPyArray)], atol: Float, rtol: Float) throws -> VerificationReport {
-        let named = Dictionary(reference.map { ($0.name, $0.array.tensor) }, uniquingKeysWith: { first, _ in first })
+        let arrays = Dictionary(reference.map { ($0.name, $0.array) }, uniquingKeysWith: { first, _ in first })
+        let named = arrays.mapValues(\.tensor)
         let inputs = try model.inputSlots(ModelInputs.arrays(for: model, from: reference))
         let wantsLayers = named.keys.contains { $0.hasPrefix("layer/") }
         let (outputs, layerOutputs) = try model.run(inputs, keepingLayerOutputs: wantsLayers)
         var outputComparisons: [Comparison] = []
         for index in outputs.indices {
-            guard let want = named["out_\(index)"] else {
+            guard let want = arrays["out_\(index)"] else {
                 throw EngineError("the reference has no out_\(index) for model output \(index) (it holds \(named.keys.sorted().joined(separator: ", ")))")
             }
-            outputComparisons.append(Comparison(name: "out_\(index)", got: outputs[index], want: want, atol: atol, rtol: rtol))
+            outputComparisons.append(Comparison(name: "out_\(index)", got: outputs[index].array(as: .float32), want: want, atol: atol, rtol: rtol))
         }
         var layerComparisons: [Comparison] = []
         var seen = Set<String>()
@@ -74,14 +75,14 @@ package enum Verifier {
 
     /// Runs two models on the same seeded inputs drawn from `model`'s input spec and compares outputs.
     package static func compare(_ model: Model, against other: Model, inputs generator: InputGenerator, atol: Float, rtol: Float) throws -> VerificationReport {
-        let inputs = generator.inputs(for: model)
-        let got = try model.predict(inputs)
-        let want = try other.predict(inputs)
+        let inputs = generator.arrays(for: model)
+        let got = try model.run(model.inputSlots(inputs), keepingLayerOutputs: false).outputs
+        let want = try other.run(other.inputSlots(inputs), keepingLayerOutputs: false).outputs
         guard got.count == want.count else {
             throw EngineError("the models have different numbers of outputs: \(got.count) and \(want.count)")
         }
         return VerificationReport(outputs: zip(got, want).enumerated().map { index, pair in
-            Comparison(name: "out_\(index)", got: pair.0, want: pair.1, atol: atol, rtol: rtol)
+            Comparison(name: "out_\(index)", got: pair.0.array(as: .float32), want: pair.1.array(as: .float32), atol: atol, rtol: rtol)
         }, layers: [])
     }
 }

@@ -2,19 +2,22 @@ import Foundation
 import KConvGraph
 
 /// An n-dimensional array read from or written to NumPy files, values held as Float32 and, for integer and
-/// bool arrays read from a file, also exactly.
+/// bool arrays read from a file, also exactly; a unicode string array holds its text in `strings`.
 package struct NumPyArray: Equatable, Sendable {
-    /// The element types kconv reads and writes; the raw value is the `descr` without its byte-order mark.
+    /// The element types kconv reads and writes; the raw value is the `descr` without its byte-order mark
+    /// (and, for `unicode`, without its width in characters: `<U7`).
     package enum DType: String, Sendable, CaseIterable {
         case float32 = "f4", float64 = "f8", int8 = "i1", int16 = "i2", int32 = "i4", int64 = "i8"
         case uint8 = "u1", uint16 = "u2", bool = "b1"
+        /// NumPy's fixed-width unicode strings: UTF-32 code points, padded with zeros to the array's width.
+        case unicode = "U"
 
-        /// Bytes per element.
+        /// Bytes per element (for `unicode`, per character of the array's width).
         package var itemSize: Int {
             switch self {
             case .int8, .uint8, .bool: 1
             case .int16, .uint16: 2
-            case .float32, .int32: 4
+            case .float32, .int32, .unicode: 4
             case .float64, .int64: 8
             }
         }
@@ -30,12 +33,10 @@ package struct NumPyArray: Equatable, Sendable {
             case .uint8: self = .uint8
             case .uint16: self = .uint16
             case .bool: self = .bool
-            case .float16, .bfloat16, .float32, .float64, .string: self = .float32
+            case .string: self = .unicode
+            case .float16, .bfloat16, .float32, .float64: self = .float32
             }
         }
-
-        /// The `descr` numpy writes: `|` (no byte order) for single bytes, little-endian otherwise.
-        package var descr: String { (itemSize == 1 ? "|" : "<") + rawValue }
     }
 
     package var shape: [Int]
@@ -45,6 +46,8 @@ package struct NumPyArray: Equatable, Sendable {
     package var values: [Float]
     /// The values of an integer or bool array read from a file, exact at any size (bool as 0 and 1).
     package var integers: [Int64]?
+    /// The text of a `unicode` array (whose `values`, having no number, are NaN).
+    package var strings: [String]?
 
     package init(shape: [Int], dtype: DType = .float32, values: [Float], integers: [Int64]? = nil) {
         precondition(shape.allSatisfy { $0 >= 0 } && shape.reduce(1, *) == values.count && (integers?.count ?? values.count) == values.count,
@@ -55,9 +58,25 @@ package struct NumPyArray: Equatable, Sendable {
         self.integers = integers
     }
 
-    /// Arrays are equal when shape, dtype and values are; exact integers are compared where both hold them.
+    /// A `unicode` array of `strings`, which must fill `shape`.
+    package init(shape: [Int], strings: [String]) {
+        self.init(shape: shape, dtype: .unicode, values: Array(repeating: .nan, count: strings.count))
+        self.strings = strings
+    }
+
+    /// The `descr` numpy writes: `|` (no byte order) for single bytes, little-endian otherwise, with a
+    /// unicode array's width.
+    package var descr: String {
+        dtype == .unicode ? "<U\(stringWidth)" : (dtype.itemSize == 1 ? "|" : "<") + dtype.rawValue
+    }
+
+    /// A unicode array's characters per element: its longest string's, at least one (as numpy makes it).
+    package var stringWidth: Int { max(strings?.map { $0.unicodeScalars.count }.max() ?? 1, 1) }
+
+    /// Arrays are equal when shape, dtype and values are (NaN equal to NaN only in string arrays); exact
+    /// integers are compared where both hold them.
     package static func == (a: NumPyArray, b: NumPyArray) -> Bool {
-        a.shape == b.shape && a.dtype == b.dtype && a.values == b.values
+        a.shape == b.shape && a.dtype == b.dtype && (a.dtype == .unicode || a.values == b.values) && a.strings == b.strings
             && (a.integers == nil || b.integers == nil || a.integers == b.integers)
     }
 }
@@ -228,7 +247,7 @@ package enum NPYFormat {
         let count: Int, byteCount: Int
         do {
             count = try checkedProduct(header.shape)
-            byteCount = try checkedProduct(header.shape + [header.dtype.itemSize])
+            byteCount = try checkedProduct(header.shape + [header.dtype.itemSize, header.width])
         } catch {
             throw NumPyError("\(what): \(error)")
         }
@@ -240,6 +259,9 @@ package enum NPYFormat {
         } catch {
             throw NumPyError(error.description)
         }
+        if header.dtype == .unicode {
+            return NumPyArray(shape: header.shape, strings: try decodeStrings(data, count: count, width: header.width, bigEndian: header.bigEndian))
+        }
         let values = decodeValues(data, count: count, dtype: header.dtype, bigEndian: header.bigEndian)
         let integers = header.dtype == .float32 || header.dtype == .float64
             ? nil : decodeIntegers(data, count: count, dtype: header.dtype, bigEndian: header.bigEndian)
@@ -247,7 +269,7 @@ package enum NPYFormat {
     }
 
     package static func encode(_ array: NumPyArray) -> [UInt8] {
-        var text = "{'descr': '\(array.dtype.descr)', 'fortran_order': False, 'shape': \(pythonTuple(array.shape)), }"
+        var text = "{'descr': '\(array.descr)', 'fortran_order': False, 'shape': \(pythonTuple(array.shape)), }"
         // np.save leaves room to rewrite the first dimension in place with up to 21 digits; matching it
         // makes kconv's files byte-identical to numpy's.
         if let first = array.shape.first { text += String(repeating: " ", count: max(0, 21 - String(first).count)) }
@@ -261,7 +283,39 @@ package enum NPYFormat {
         var out = magic + [lengthSize == 2 ? 1 : 2, 0]
         out += (0..<lengthSize).map { UInt8(truncatingIfNeeded: headerLength >> (8 * $0)) }
         out += header + Array(repeating: 0x20, count: padding(lengthSize: lengthSize)) + [0x0A]
-        out += array.integers.map { encodeIntegers($0, dtype: array.dtype) } ?? encodeValues(array.values, dtype: array.dtype)
+        if let strings = array.strings {
+            out += encodeStrings(strings, width: array.stringWidth)
+        } else {
+            out += array.integers.map { encodeIntegers($0, dtype: array.dtype) } ?? encodeValues(array.values, dtype: array.dtype)
+        }
+        return out
+    }
+
+    /// Each element's `width` UTF-32 code units, the zeros that pad it dropped (as numpy drops them).
+    private static func decodeStrings(_ raw: UnsafeRawBufferPointer, count: Int, width: Int, bigEndian: Bool) throws -> [String] {
+        try (0..<count).map { index in
+            var scalars = String.UnicodeScalarView()
+            for position in 0..<width {
+                let bits = raw.loadUnaligned(fromByteOffset: (index * width + position) * 4, as: UInt32.self)
+                let code = bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)
+                guard let scalar = Unicode.Scalar(code) else {
+                    throw NumPyError("element \(index): \(code) is not a Unicode code point")
+                }
+                scalars.append(scalar)
+            }
+            while scalars.last == "\0" { scalars.removeLast() }
+            return String(scalars)
+        }
+    }
+
+    /// Each string as `width` little-endian UTF-32 code units, zero-padded.
+    private static func encodeStrings(_ strings: [String], width: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(strings.count * width * 4)
+        for string in strings {
+            let codes = string.unicodeScalars.map(\.value) + Array(repeating: 0, count: width - string.unicodeScalars.count)
+            for code in codes { withUnsafeBytes(of: code.littleEndian) { out += $0 } }
+        }
         return out
     }
 
@@ -286,7 +340,7 @@ package enum NPYFormat {
         case .uint8: return load(UInt8.self)
         case .uint16: return load(UInt16.self)
         case .bool: return load(UInt8.self).map { $0 == 0 ? 0 : 1 }
-        case .float32, .float64: return []
+        case .float32, .float64, .unicode: return []
         }
     }
 
@@ -308,6 +362,7 @@ package enum NPYFormat {
             case .uint8: return load { (value: UInt8) in Float(value) }
             case .uint16: return load { (value: UInt16) in Float(value) }
             case .bool: return load { (value: UInt8) in value == 0 ? 0 : 1 }
+            case .unicode: return Array(repeating: .nan, count: count)
             }
         }
     }
@@ -327,7 +382,7 @@ package enum NPYFormat {
         case .uint8: store(UInt8.self)
         case .uint16: store(UInt16.self)
         case .bool: out = values.map { $0 != 0 ? 1 : 0 }
-        case .float32, .float64: return encodeValues(values.map(Float.init), dtype: dtype)
+        case .float32, .float64, .unicode: return encodeValues(values.map(Float.init), dtype: dtype)
         }
         return out
     }
@@ -348,6 +403,7 @@ package enum NPYFormat {
         case .uint8: store { UInt8(saturating: $0) }
         case .uint16: store { UInt16(saturating: $0) }
         case .bool: store { UInt8($0 != 0 ? 1 : 0) }
+        case .unicode: return []  // strings are written by `encodeStrings`
         }
         return out
     }
@@ -374,6 +430,8 @@ package struct NPYHeader {
     package var dtype: NumPyArray.DType
     package var bigEndian: Bool
     package var shape: [Int]
+    /// Characters per element of a unicode array; 1 for every other dtype.
+    package var width = 1
 
     package init(_ text: [UInt8]) throws {
         var parser = PythonLiteralParser(text)
@@ -395,21 +453,28 @@ package struct NPYHeader {
             guard case .int(let size) = dim, size >= 0 else { throw NumPyError("shape dimensions must be integers >= 0") }
             return size
         }
-        (dtype, bigEndian) = try Self.parseDescr(descr)
+        (dtype, bigEndian, width) = try Self.parseDescr(descr)
     }
 
-    /// `<f4`, `>i8`, `|u1`: a byte-order mark, then the kind and item size.
-    private static func parseDescr(_ descr: String) throws -> (NumPyArray.DType, bigEndian: Bool) {
+    /// `<f4`, `>i8`, `|u1`: a byte-order mark, then the kind and item size; `<U7`: unicode, 7 characters.
+    private static func parseDescr(_ descr: String) throws -> (NumPyArray.DType, bigEndian: Bool, width: Int) {
         let order = descr.prefix(1)
+        if descr.dropFirst().first == "U", "<>".contains(order) {
+            guard let width = Int(descr.dropFirst(2)), width >= 0 else { throw NumPyError("unsupported dtype '\(descr)' (expected a unicode width, as in '<U7')") }
+            return (.unicode, order == ">", width)
+        }
         guard let dtype = NumPyArray.DType(rawValue: String(descr.dropFirst())), "<>|".contains(order),
               order != "|" || dtype.itemSize == 1 else {
             if descr.dropFirst() == "O" {
-                throw NumPyError("object arrays ('\(descr)') hold pickled Python objects and are not supported")
+                throw NumPyError("object arrays ('\(descr)') hold pickled Python objects and are not supported (save strings as a unicode array: np.array(values, dtype=str))")
+            }
+            if descr.dropFirst().first == "S" {
+                throw NumPyError("byte-string arrays ('\(descr)') are not supported: their encoding is unknown (save text as a unicode array: np.array(values, dtype=str))")
             }
             let supported = NumPyArray.DType.allCases.map { "\($0)" }.joined(separator: ", ")
             throw NumPyError("unsupported dtype '\(descr)' (supported: \(supported))")
         }
-        return (dtype, order == ">")
+        return (dtype, order == ">", 1)
     }
 }
 

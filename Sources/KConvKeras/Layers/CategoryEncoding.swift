@@ -66,6 +66,11 @@ package struct CategoricalOutput: Sendable {
         }
     }
 
+    /// tf-keras requires an integer layer dtype for integer outputs (int64, its default); Keras 3 reads either.
+    func exportDType(into config: inout JSONObject, _ export: ConfigExport) {
+        if export.target == .keras2, encoding == nil { config["dtype"] = "int64" }
+    }
+
     /// `indices` encoded (or passed on for `int`) as values of `dtype`, without a mask.
     func lower(_ indices: ValueID, _ call: LoweringCall, origin: String, dtype: DType = .float32, into graph: inout Graph) -> LoweredTensor {
         guard let encoding else { return LoweredTensor(value: indices, mask: nil) }

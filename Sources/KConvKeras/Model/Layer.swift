@@ -318,6 +318,9 @@ package class Layer {
     /// inputs stay in range.
     package var inputVocabulary: Int? { nil }
 
+    /// The words this layer takes as string inputs (a StringLookup's vocabulary), so seeded inputs hit it.
+    package var inputWords: [String]? { nil }
+
     package var paramCount: Int { weightSpecs.filter(\.countedByKeras).reduce(0) { $0 + $1.count } }
     package var trainableParamCount: Int { weightSpecs.filter { $0.trainable && $0.countedByKeras }.reduce(0) { $0 + $1.count } }
 
@@ -383,11 +386,14 @@ package struct LayerExample {
     package var className: String
     package var config: JSONObject
     package var inputs: [[Int]]
+    /// The inputs' element type: float32, or string for the text layers.
+    package var dtype: DType
 
-    package init(_ className: String, _ config: JSONObject = [:], inputs: [[Int]]) {
+    package init(_ className: String, _ config: JSONObject = [:], inputs: [[Int]], dtype: DType = .float32) {
         self.className = className
         self.config = config
         self.inputs = inputs
+        self.dtype = dtype
     }
 
     /// A channels_last input with `rank` spatial axes of 4 and 2 channels: `[4, 4, 2]` for 2-D.

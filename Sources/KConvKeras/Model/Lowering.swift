@@ -106,7 +106,9 @@ extension Model {
         try requireGraph()
         var graph = Graph()
         let inputs = inputs.map { ref in
-            LoweredTensor(value: graph.newValue(ValueType(dtype: .float32, shape: shape(of: ref)?.dims)), mask: nil)
+            // Text stays text (for the string layers); every other input computes in float32.
+            let dtype: DType = (nodes[ref.node].layer as? InputLayer).flatMap { DType(kerasName: $0.dtype) } == .string ? .string : .float32
+            return LoweredTensor(value: graph.newValue(ValueType(dtype: dtype, shape: shape(of: ref)?.dims)), mask: nil)
         }
         graph.inputs = inputs.map(\.value)
         var nodeOutputs: [[ValueID]] = []

@@ -330,6 +330,14 @@ package final class Model: Layer {
         nodes.filter { $0.inputs.contains(ref) }.compactMap(\.layer.inputVocabulary).min()
     }
 
+    package override var inputWords: [String]? { inputs.first.flatMap(words(fedBy:)) }
+
+    /// The words of the string lookups that read this tensor, in order, each once.
+    package func words(fedBy ref: TensorRef) -> [String]? {
+        let words = nodes.filter { $0.inputs.contains(ref) }.compactMap(\.layer.inputWords).joined()
+        return words.isEmpty ? nil : words.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+    }
+
 
     /// A nested model's calls become its layers' own, fed with the call's tensors and masks.
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
