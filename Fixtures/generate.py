@@ -1176,13 +1176,35 @@ def lambda_layer(k):
     ])
 
 
+@case("layer_scale",
+      "A ConvNeXt block as keras.applications builds it, on (batch, 8, 8, 3): a nested Sequential stem "
+      "(Conv2D 2x2 stride 2, LayerNormalization) built by its call, DepthwiseConv2D, LayerNormalization, "
+      "Dense gelu, Dense, ConvNeXt's LayerScale (x * gamma per channel; each Keras defines it in "
+      "applications/convnext.py), a residual Add, a nested Sequential downsampling (LayerNormalization, "
+      "Conv2D 2x2 stride 2), GlobalAveragePooling2D and Dense.")
+def layer_scale(k):
+    L = k.L
+    x = k.Input(shape=(8, 8, 3))
+    h = k.Sequential([L.Conv2D(4, 2, strides=2), L.LayerNormalization(epsilon=1e-6)], name="stem")(x)
+    y = L.DepthwiseConv2D(3, padding="same")(h)
+    y = L.LayerNormalization(epsilon=1e-6)(y)
+    y = L.Dense(8, activation="gelu")(y)
+    y = L.Dense(4)(y)
+    y = layer_scale_class(k.K)(1e-6, 4, name="layer_scale")(y)
+    h = L.Add()([h, y])
+    h = k.Sequential([L.LayerNormalization(epsilon=1e-6), L.Conv2D(6, 2, strides=2)], name="downsampling")(h)
+    h = L.GlobalAveragePooling2D()(h)
+    return k.Model(x, L.Dense(2)(h))
+
+
 # ---------------------------------------------------------------------------
 # User-defined classes: what a file holds of code kconv cannot see.
 # ---------------------------------------------------------------------------
 
 def user_classes(K):
     """The fixtures' user-defined classes for the library K (tf_keras or keras), registered by name as a
-    user's custom_objects would be, so that Keras loads the files holding them (Scripts/parity.py too)."""
+    user's custom_objects would be, so that Keras loads the files holding them (Scripts/parity.py too); with
+    tf-keras, ConvNeXt's LayerScale too (see layer_scale_class)."""
     class Decoder(K.Model):
         def __init__(self, units=4, vocab=6, **kwargs):
             super().__init__(**kwargs)
@@ -1207,7 +1229,19 @@ def user_classes(K):
 
     classes = {cls.__name__: cls for cls in (Decoder, ChannelScale)}
     K.utils.get_custom_objects().update(classes)
+    layer_scale_class(K)
     return classes
+
+
+def layer_scale_class(K):
+    """ConvNeXt's LayerScale as the library K defines it (in applications/convnext.py, registered by neither
+    library): registered by name in tf-keras's custom objects, as a reader of its files must; Keras 3 imports
+    it by the module its config names."""
+    import importlib
+    cls = importlib.import_module(f"{K.__name__}.src.applications.convnext").LayerScale
+    if K.__name__ == "tf_keras":
+        K.utils.get_custom_objects()["LayerScale"] = cls
+    return cls
 
 
 @case("subclassed_model",

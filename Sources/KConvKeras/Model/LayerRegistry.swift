@@ -48,6 +48,7 @@ package enum LayerRegistry {
         SoftmaxLayer.self,
         ThresholdedReLU.self,
         Rescaling.self,
+        LayerScale.self,
         GroupNormalization.self,
         UnitNormalization.self,
         RMSNormalization.self,
