@@ -79,7 +79,7 @@ def crc(text):
 
 class Case:
     def __init__(self, name, build, doc, feeds, skip, must_fail, unsupported, load_unsafe, layer_outputs,
-                 reference=None, subclassed_inputs=None):
+                 reference=None, subclassed_inputs=None, one_file=False):
         self.name = name
         self.build = build
         self.doc = doc
@@ -91,13 +91,14 @@ class Case:
         self.layer_outputs = layer_outputs    # also write every layer's output (<lib>.layers.npz)
         self.reference = reference            # builds the model whose outputs are the reference
         self.subclassed_inputs = subclassed_inputs  # a Model subclass's input shapes (it has no graph inputs)
+        self.one_file = one_file              # only tf-keras's .h5 and Keras 3's .keras (a large model)
 
 
 CASES = []
 
 
 def case(name, doc, *, feeds=None, skip=None, must_fail=None, unsupported=(),
-         load_unsafe=False, layer_outputs=False, reference=None, subclassed_inputs=None):
+         load_unsafe=False, layer_outputs=False, reference=None, subclassed_inputs=None, one_file=False):
     """Register a fixture case.
 
     feeds: {input_index: spec} for inputs that are not plain float32 noise:
@@ -115,11 +116,13 @@ def case(name, doc, *, feeds=None, skip=None, must_fail=None, unsupported=(),
     subclassed_inputs: [shape, ...] (batch axis None) -- the case builds a Model subclass, whose structure
         is its Python call() and whose only facts in a file are its constructor arguments and weights:
         expected.json records its class, count_params and every weight's path and shape instead of layers.
+    one_file: save only the file each library's users save (tf-keras's .h5, Keras 3's .keras), to keep a
+        large model's fixture small; the small cases cover the other formats.
     """
     def register(fn):
         assert all(c.name != name for c in CASES), name
         CASES.append(Case(name, fn, doc, feeds, skip, must_fail, unsupported, load_unsafe, layer_outputs, reference,
-                          subclassed_inputs))
+                          subclassed_inputs, one_file))
         return fn
     return register
 
@@ -1197,6 +1200,28 @@ def layer_scale(k):
     return k.Model(x, L.Dense(2)(h))
 
 
+def application(name, side, **arguments):
+    """Builds keras.applications.<name> with weights=None, 10 classes and logits out, on side x side x 3."""
+    def build(k):
+        return getattr(k.K.applications, name)(weights=None, input_shape=(side, side, 3), classes=10,
+                                               classifier_activation=None, **arguments)
+    return build
+
+
+case("app_mobilenet",
+     "keras.applications.MobileNet(alpha=0.25) as each Keras builds it, on (batch, 32, 32, 3) with 10 classes "
+     "and logits out: ZeroPadding2D, Conv2D, DepthwiseConv2D, BatchNormalization, ReLU(6), "
+     "GlobalAveragePooling2D(keepdims), Dropout, a 1x1 Conv2D classifier and Reshape. Saved only as tf-keras's "
+     ".h5 and Keras 3's .keras (1.2 MB each).",
+     one_file=True)(application("MobileNet", 32, alpha=0.25))
+case("app_mobilenet_v2",
+     "keras.applications.MobileNetV2(alpha=0.35) as each Keras builds it, on (batch, 32, 32, 3) with 10 classes "
+     "and logits out: inverted residual blocks (expand Conv2D, DepthwiseConv2D, project Conv2D, Add), "
+     "BatchNormalization, ReLU(6), ZeroPadding2D, GlobalAveragePooling2D and Dense. Saved only as tf-keras's "
+     ".h5 and Keras 3's .keras (2.2 MB each).",
+     one_file=True)(application("MobileNetV2", 32, alpha=0.35))
+
+
 # ---------------------------------------------------------------------------
 # User-defined classes: what a file holds of code kconv cannot see.
 # ---------------------------------------------------------------------------
@@ -1321,8 +1346,13 @@ class Lib:
         self.K.utils.set_random_seed(seed)
 
     # -- saving and loading -------------------------------------------------
-    def save_all(self, model, d, subclassed=False):
-        """Write every format this library can; return {format: filename}."""
+    def save_all(self, model, d, subclassed=False, one_file=False):
+        """Write every format this library can (one_file: only .h5 for tf-keras, .keras for Keras 3); return
+        {format: filename}."""
+        if one_file:
+            fmt = "h5" if self.lib == "keras2" else "keras"
+            model.save(d / f"{self.lib}.{fmt}")
+            return {fmt: f"{self.lib}.{fmt}"}
         files = {}
         if self.lib == "keras2":
             if not subclassed:   # tf-keras: "Saving the model to HDF5 format requires ... Functional ... or Sequential"
@@ -1620,7 +1650,7 @@ def build_case(lib, c):
 
     result["keras_version"] = lib.version
     result["backend"] = "tensorflow"
-    result["files"] = lib.save_all(model, d, subclassed=bool(c.subclassed_inputs))
+    result["files"] = lib.save_all(model, d, subclassed=bool(c.subclassed_inputs), one_file=c.one_file)
     ref = f"{lib.lib}.ref.npz"
     np.savez(d / ref, **{f"in_{i}": x for i, x in enumerate(xs)},
              **{f"out_{i}": y for i, y in enumerate(ys)})
