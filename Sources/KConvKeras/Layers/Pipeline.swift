@@ -8,8 +8,8 @@ import KConvIO
 public final class Pipeline: Layer {
     package override class var kerasClassNames: [String] { ["Pipeline"] }
     package override class var examples: [LayerExample] {
-        [LayerExample("Pipeline", ["layers": [["class_name": "Rescaling", "config": ["scale": 0.5, "name": "rescaling"]],
-                                              ["class_name": "Dense", "config": ["units": 2, "name": "dense"]]]],
+        [LayerExample("Pipeline", ["layers": [["module": "keras.layers", "class_name": "Rescaling", "config": ["scale": 0.5, "name": "rescaling"]],
+                                              ["module": "keras.layers", "class_name": "Dense", "config": ["units": 2, "name": "dense"]]]],
                       inputs: [[3]])]
     }
     package override class var absentIn: [KerasDialect: String] { [.keras2: "tf-keras has no Pipeline"] }
