@@ -86,7 +86,7 @@ package final class ConfigExport {
             let registration = layer is UnsupportedLayer || operation != nil ? layer.registration
                 : type(of: layer).keras3Registration.map { (JSONValue.string($0.module), JSONValue.string($0.registeredName)) }
             if target == .keras2, let path = type(of: layer).keras2CustomObject {
-                let note = "tf-keras loads class \(layer.className) only when given custom_objects={\"\(layer.className)\": \(path)}"
+                let note = "no Keras 2 library registers class \(layer.className): tf-keras loads it only when given custom_objects={\"\(layer.className)\": \(path)}, TensorFlow.js only with a class registered under that name"
                 if !notes.contains(note) { notes.append(note) }
             }
             var entry = JSONObject()
