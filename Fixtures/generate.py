@@ -79,7 +79,7 @@ def crc(text):
 
 class Case:
     def __init__(self, name, build, doc, feeds, skip, must_fail, unsupported, load_unsafe, layer_outputs,
-                 reference=None, subclassed_inputs=None):
+                 reference=None, subclassed_inputs=None, one_file=False):
         self.name = name
         self.build = build
         self.doc = doc
@@ -91,13 +91,14 @@ class Case:
         self.layer_outputs = layer_outputs    # also write every layer's output (<lib>.layers.npz)
         self.reference = reference            # builds the model whose outputs are the reference
         self.subclassed_inputs = subclassed_inputs  # a Model subclass's input shapes (it has no graph inputs)
+        self.one_file = one_file              # only tf-keras's .h5 and Keras 3's .keras (a large model)
 
 
 CASES = []
 
 
 def case(name, doc, *, feeds=None, skip=None, must_fail=None, unsupported=(),
-         load_unsafe=False, layer_outputs=False, reference=None, subclassed_inputs=None):
+         load_unsafe=False, layer_outputs=False, reference=None, subclassed_inputs=None, one_file=False):
     """Register a fixture case.
 
     feeds: {input_index: spec} for inputs that are not plain float32 noise:
@@ -115,11 +116,13 @@ def case(name, doc, *, feeds=None, skip=None, must_fail=None, unsupported=(),
     subclassed_inputs: [shape, ...] (batch axis None) -- the case builds a Model subclass, whose structure
         is its Python call() and whose only facts in a file are its constructor arguments and weights:
         expected.json records its class, count_params and every weight's path and shape instead of layers.
+    one_file: save only the file each library's users save (tf-keras's .h5, Keras 3's .keras), to keep a
+        large model's fixture small; the small cases cover the other formats.
     """
     def register(fn):
         assert all(c.name != name for c in CASES), name
         CASES.append(Case(name, fn, doc, feeds, skip, must_fail, unsupported, load_unsafe, layer_outputs, reference,
-                          subclassed_inputs))
+                          subclassed_inputs, one_file))
         return fn
     return register
 
@@ -1206,13 +1209,57 @@ def lambda_layer(k):
     ])
 
 
+@case("layer_scale",
+      "A ConvNeXt block as keras.applications builds it, on (batch, 8, 8, 3): a nested Sequential stem "
+      "(Conv2D 2x2 stride 2, LayerNormalization) built by its call, DepthwiseConv2D, LayerNormalization, "
+      "Dense gelu, Dense, ConvNeXt's LayerScale (x * gamma per channel; each Keras defines it in "
+      "applications/convnext.py), a residual Add, a nested Sequential downsampling (LayerNormalization, "
+      "Conv2D 2x2 stride 2), GlobalAveragePooling2D and Dense.")
+def layer_scale(k):
+    L = k.L
+    x = k.Input(shape=(8, 8, 3))
+    h = k.Sequential([L.Conv2D(4, 2, strides=2), L.LayerNormalization(epsilon=1e-6)], name="stem")(x)
+    y = L.DepthwiseConv2D(3, padding="same")(h)
+    y = L.LayerNormalization(epsilon=1e-6)(y)
+    y = L.Dense(8, activation="gelu")(y)
+    y = L.Dense(4)(y)
+    y = layer_scale_class(k.K)(1e-6, 4, name="layer_scale")(y)
+    h = L.Add()([h, y])
+    h = k.Sequential([L.LayerNormalization(epsilon=1e-6), L.Conv2D(6, 2, strides=2)], name="downsampling")(h)
+    h = L.GlobalAveragePooling2D()(h)
+    return k.Model(x, L.Dense(2)(h))
+
+
+def application(name, side, **arguments):
+    """Builds keras.applications.<name> with weights=None, 10 classes and logits out, on side x side x 3."""
+    def build(k):
+        return getattr(k.K.applications, name)(weights=None, input_shape=(side, side, 3), classes=10,
+                                               classifier_activation=None, **arguments)
+    return build
+
+
+case("app_mobilenet",
+     "keras.applications.MobileNet(alpha=0.25) as each Keras builds it, on (batch, 32, 32, 3) with 10 classes "
+     "and logits out: ZeroPadding2D, Conv2D, DepthwiseConv2D, BatchNormalization, ReLU(6), "
+     "GlobalAveragePooling2D(keepdims), Dropout, a 1x1 Conv2D classifier and Reshape. Saved only as tf-keras's "
+     ".h5 and Keras 3's .keras (1.2 MB each).",
+     one_file=True)(application("MobileNet", 32, alpha=0.25))
+case("app_mobilenet_v2",
+     "keras.applications.MobileNetV2(alpha=0.35) as each Keras builds it, on (batch, 32, 32, 3) with 10 classes "
+     "and logits out: inverted residual blocks (expand Conv2D, DepthwiseConv2D, project Conv2D, Add), "
+     "BatchNormalization, ReLU(6), ZeroPadding2D, GlobalAveragePooling2D and Dense. Saved only as tf-keras's "
+     ".h5 and Keras 3's .keras (2.2 MB each).",
+     one_file=True)(application("MobileNetV2", 32, alpha=0.35))
+
+
 # ---------------------------------------------------------------------------
 # User-defined classes: what a file holds of code kconv cannot see.
 # ---------------------------------------------------------------------------
 
 def user_classes(K):
     """The fixtures' user-defined classes for the library K (tf_keras or keras), registered by name as a
-    user's custom_objects would be, so that Keras loads the files holding them (Scripts/parity.py too)."""
+    user's custom_objects would be, so that Keras loads the files holding them (Scripts/parity.py too); with
+    tf-keras, ConvNeXt's LayerScale too (see layer_scale_class)."""
     class Decoder(K.Model):
         def __init__(self, units=4, vocab=6, **kwargs):
             super().__init__(**kwargs)
@@ -1237,7 +1284,19 @@ def user_classes(K):
 
     classes = {cls.__name__: cls for cls in (Decoder, ChannelScale)}
     K.utils.get_custom_objects().update(classes)
+    layer_scale_class(K)
     return classes
+
+
+def layer_scale_class(K):
+    """ConvNeXt's LayerScale as the library K defines it (in applications/convnext.py, registered by neither
+    library): registered by name in tf-keras's custom objects, as a reader of its files must; Keras 3 imports
+    it by the module its config names."""
+    import importlib
+    cls = importlib.import_module(f"{K.__name__}.src.applications.convnext").LayerScale
+    if K.__name__ == "tf_keras":
+        K.utils.get_custom_objects()["LayerScale"] = cls
+    return cls
 
 
 @case("subclassed_model",
@@ -1317,8 +1376,13 @@ class Lib:
         self.K.utils.set_random_seed(seed)
 
     # -- saving and loading -------------------------------------------------
-    def save_all(self, model, d, subclassed=False):
-        """Write every format this library can; return {format: filename}."""
+    def save_all(self, model, d, subclassed=False, one_file=False):
+        """Write every format this library can (one_file: only .h5 for tf-keras, .keras for Keras 3); return
+        {format: filename}."""
+        if one_file:
+            fmt = "h5" if self.lib == "keras2" else "keras"
+            model.save(d / f"{self.lib}.{fmt}")
+            return {fmt: f"{self.lib}.{fmt}"}
         files = {}
         if self.lib == "keras2":
             if not subclassed:   # tf-keras: "Saving the model to HDF5 format requires ... Functional ... or Sequential"
@@ -1616,7 +1680,7 @@ def build_case(lib, c):
 
     result["keras_version"] = lib.version
     result["backend"] = "tensorflow"
-    result["files"] = lib.save_all(model, d, subclassed=bool(c.subclassed_inputs))
+    result["files"] = lib.save_all(model, d, subclassed=bool(c.subclassed_inputs), one_file=c.one_file)
     ref = f"{lib.lib}.ref.npz"
     np.savez(d / ref, **{f"in_{i}": x for i, x in enumerate(xs)},
              **{f"out_{i}": y for i, y in enumerate(ys)})

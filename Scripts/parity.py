@@ -231,6 +231,10 @@ class Parity:
         self.rows.append((label, target, outcome, worst, message, bool(failed)))
         print(table_line((label, target, outcome, worst, message), WIDTHS), flush=True)
 
+    def tolerance(self, target, reference):
+        """(atol, rtol) for the outputs of `target` against `reference`."""
+        return TOLERANCES.get(target, (ATOL, RTOL))
+
     def check(self, label, path, weights, reference, target, refusal=None, cannot_run=None, unsafe=False,
               refusal_is_finding=True, extra=(), approximation=False):
         name, target_library, target_args = TARGETS[target]
@@ -251,7 +255,7 @@ class Parity:
                 outputs = run_onnx(out, reference)
             else:
                 outputs = run(load(self.libraries, target_library, out, unsafe), reference)
-            passed, worst, message = compare(outputs, reference, TOLERANCES.get(target, (ATOL, RTOL)))
+            passed, worst, message = compare(outputs, reference, self.tolerance(target, reference))
             outcome, worst = ("pass" if passed else "FAIL"), f"{worst:.2e}"
         except Exception as error:  # the library rejected the file: that is the finding
             passed, worst, outcome = False, "", "FAIL"

@@ -260,6 +260,26 @@ import KConvIO
         }
     }
 
+    /// ConvNeXt's LayerScale, which neither Keras registers: a `.keras` config names the module Keras 3 imports it
+    /// from, and writing it for tf-keras says which custom object its reader must pass.
+    @Test func layerScaleIsWrittenWhereEachKerasFindsIt() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let keras = directory.appendingPathComponent("model.keras").path
+        let fromKeras2 = try ModelConverter.convert(try KerasModel.load(Self.fixture("layer_scale/keras2.h5")), to: keras,
+                                                    options: ConversionOptions(format: .keras))
+        #expect(!fromKeras2.notes.contains { $0.contains("custom_objects") })
+        let layer = try #require(try KerasModel.load(keras).model.layers.first { $0 is LayerScale })
+        #expect(layer.registration?.module == .string("keras.src.applications.convnext"))
+        #expect(layer.registration?.registeredName == .string("LayerScale"))
+
+        let h5 = directory.appendingPathComponent("model.h5").path
+        let fromKeras3 = try ModelConverter.convert(try KerasModel.load(Self.fixture("layer_scale/keras3.keras")), to: h5,
+                                                    options: ConversionOptions(format: .h5))
+        let custom = "custom_objects={\"LayerScale\": tf_keras.src.applications.convnext.LayerScale}"
+        #expect(fromKeras3.notes.filter { $0.contains(custom) }.count == 1, "\(fromKeras3.notes)")
+    }
+
     /// A standalone Activation('hard_sigmoid') has no weights to scale: it is written after a Rescaling that
     /// makes the target's hard_sigmoid the source's (1.2 to Keras 3, 5/6 to Keras 2); Keras 3's hard_swish,
     /// which tf-keras lacks, becomes that pair multiplied by the input. The last layer keeps the name.

@@ -83,7 +83,12 @@ package final class ConfigExport {
             if let reason = type(of: layer).inferenceDiffersBetweenGenerations, layer.dialect != target { throw ModelError(reason) }
             let operation = layer as? KerasOperation
             // A class kconv does not know, or a Keras 3 operation, keeps the registration its config gave it.
-            let registration = layer is UnsupportedLayer || operation != nil ? layer.registration : nil
+            let registration = layer is UnsupportedLayer || operation != nil ? layer.registration
+                : type(of: layer).keras3Registration.map { (JSONValue.string($0.module), JSONValue.string($0.registeredName)) }
+            if target == .keras2, let path = type(of: layer).keras2CustomObject {
+                let note = "no Keras 2 library registers class \(layer.className): tf-keras loads it only when given custom_objects={\"\(layer.className)\": \(path)}, TensorFlow.js only with a class registered under that name"
+                if !notes.contains(note) { notes.append(note) }
+            }
             var entry = JSONObject()
             if target == .keras3 {
                 entry["module"] = registration?.module ?? .string(operation?.kerasModule ?? "keras.layers")

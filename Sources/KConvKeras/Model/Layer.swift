@@ -167,6 +167,12 @@ package class Layer {
     package var storageClassName: String { className }
     /// Where the weights kconv writes for `target` keep `spec`, below the layer's folder.
     package func writtenObjectPath(_ spec: WeightSpec, for target: KerasDialect) -> String { spec.objectPath(for: target) }
+    /// Where Keras 3 finds the class when `keras.layers` does not hold it (a class of `keras.applications`,
+    /// which Keras 3 imports by the module a config names): the `module` and `registered_name` kconv writes.
+    package class var keras3Registration: (module: String, registeredName: String)? { nil }
+    /// The Python class a tf-keras reader must pass in `custom_objects` to load this class, which tf-keras
+    /// registers under no name; writing it for tf-keras adds a note saying so.
+    package class var keras2CustomObject: String? { nil }
     /// The Keras generations that have no such class, each with why: kconv refuses to write it for them.
     package class var absentIn: [KerasDialect: String] { [:] }
     /// Why a config of this class cannot be written for another Keras generation than the one that wrote

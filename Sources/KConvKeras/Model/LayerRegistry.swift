@@ -48,6 +48,8 @@ package enum LayerRegistry {
         SoftmaxLayer.self,
         ThresholdedReLU.self,
         Rescaling.self,
+        LayerScale.self,
+        Pipeline.self,
         GroupNormalization.self,
         UnitNormalization.self,
         RMSNormalization.self,
@@ -140,10 +142,10 @@ package enum LayerRegistry {
     /// Keras 3 ops recorded in a graph carry `module: keras.src.ops.*` (`keras.src.activations.activations`
     /// for the ReLU operation `keras.activations.relu` records); legacy `.h5` files drop the module, but an
     /// op's config holds only its name and arguments, while every layer's has `trainable` and `dtype` (an
-    /// operation's `dtype` is an argument, as `cast`'s).
+    /// operation's `dtype` is an argument, as `cast`'s), except a Pipeline's, which holds its `layers` and `name`.
     private static func isKeras3Operation(_ entry: JSONObject, dialect: KerasDialect) -> Bool {
         if let module = entry["module"]?.stringValue { return module.hasPrefix("keras.src.ops") || module.hasPrefix("keras.src.activations") }
-        guard dialect == .keras3, let config = entry["config"]?.objectValue, config["trainable"] == nil else { return false }
+        guard dialect == .keras3, let config = entry["config"]?.objectValue, config["trainable"] == nil, config["layers"] == nil else { return false }
         guard config["dtype"] != nil else { return true }
         let className = entry["class_name"]?.stringValue ?? ""
         return operations[className]?.arguments[className]?.contains("dtype") ?? false
