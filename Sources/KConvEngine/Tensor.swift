@@ -29,42 +29,29 @@ package struct Tensor: Equatable, Sendable {
     }
 }
 
-/// Whole numbers in C order, exact at any size: integer model inputs (an Embedding's token ids).
-package struct IndexTensor: Equatable, Sendable {
+/// Values of one element type in C order, with their shape.
+package struct ShapedArray<Element: Equatable & Sendable>: Equatable, Sendable {
     package var shape: [Int]
-    package var values: [Int64]
+    package var values: [Element]
 
-    package init(shape: [Int], values: [Int64]) {
-        precondition(shape.reduce(1, *) == values.count, "index tensor shape \(shape) does not match \(values.count) values")
+    package init(shape: [Int], values: [Element]) {
+        precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not match \(values.count) values")
         self.shape = shape
         self.values = values
     }
 }
 
-/// Text in C order: string model inputs and outputs (StringLookup, TextVectorization, Hashing of strings).
-package struct StringTensor: Equatable, Sendable {
-    package var shape: [Int]
-    package var values: [String]
+/// Whole numbers, exact at any size: integer model inputs (an Embedding's token ids).
+package typealias IndexTensor = ShapedArray<Int64>
 
-    package init(shape: [Int], values: [String]) {
-        precondition(shape.reduce(1, *) == values.count, "string tensor shape \(shape) does not match \(values.count) values")
-        self.shape = shape
-        self.values = values
-    }
-}
+/// Text: string model inputs and outputs (StringLookup, TextVectorization, Hashing of strings).
+package typealias StringTensor = ShapedArray<String>
 
 /// Which timesteps of each sample are real (true) or padding (false): shape `[batch, steps]` as Keras
 /// computes it from `Masking` or `Embedding(mask_zero=True)` and passes it down the graph.
-package struct Mask: Equatable, Sendable {
-    package var shape: [Int]
-    package var values: [Bool]
+package typealias Mask = ShapedArray<Bool>
 
-    package init(shape: [Int], values: [Bool]) {
-        precondition(shape.reduce(1, *) == values.count, "mask shape \(shape) does not match \(values.count) values")
-        self.shape = shape
-        self.values = values
-    }
-
+extension Mask {
     /// Elementwise AND of masks of one shape (Keras merges masks this way); nil inputs are all-true.
     package static func all(_ masks: [Mask?]) -> Mask? {
         let present = masks.compactMap { $0 }
