@@ -54,12 +54,7 @@ package final class Pipeline: Layer {
     }
 
     package override func bind(_ arrays: [WeightArray]) throws {
-        try super.bind(arrays)
-        var rest = arrays[...]
-        for layer in layers {
-            try layer.bind(Array(rest.prefix(layer.weightSpecs.count)))
-            rest = rest.dropFirst(layer.weightSpecs.count)
-        }
+        try bind(arrays, handingOutTo: layers)
     }
 
     override package var sublayers: [Layer] { layers }

@@ -95,12 +95,7 @@ package final class StackedRNNCells: Layer {
     }
 
     package override func bind(_ arrays: [WeightArray]) throws {
-        try super.bind(arrays)
-        var rest = arrays[...]
-        for cell in cells {
-            try cell.bind(Array(rest.prefix(cell.weightSpecs.count)))
-            rest = rest.dropFirst(cell.weightSpecs.count)
-        }
+        try bind(arrays, handingOutTo: cells)
     }
 
     override package var sublayers: [Layer] { cells }

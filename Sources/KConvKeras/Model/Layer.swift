@@ -216,6 +216,17 @@ package class Layer {
         weights = arrays
     }
 
+    /// Binds `arrays` as this layer's own, then hands `children` their weights in order, each taking as
+    /// many as it declares (a Pipeline's layers, a StackedRNNCells' cells).
+    package func bind(_ arrays: [WeightArray], handingOutTo children: [Layer]) throws {
+        weights = arrays
+        var rest = arrays[...]
+        for child in children {
+            try child.bind(Array(rest.prefix(child.weightSpecs.count)))
+            rest = rest.dropFirst(child.weightSpecs.count)
+        }
+    }
+
     /// A layer whose shapes cannot be known takes its weights as the file declares them.
     package func adoptFileWeights(_ arrays: [WeightArray]) {
         weightSpecs = arrays.enumerated().map { index, array in
