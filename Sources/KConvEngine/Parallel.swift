@@ -12,8 +12,14 @@ import Synchronization
 /// the shapes and the number of cores, so results repeat from run to run. A product's kernel (and so the
 /// order of a row's sum, to the last bit) may depend on how many rows its part has.
 package enum Parallel {
-    /// Parts work may be split into: the active processors, at most 8.
-    package static let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+    /// Parts work may be split into: the active processors, at most 8, unless `setWorkers` chose a count.
+    package static var workers: Int { chosenWorkers.load(ordering: .relaxed) }
+
+    private static let chosenWorkers = Atomic<Int>(max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)))
+
+    /// Splits work into at most `count` parts from now on (`kconv bench --threads`); 1 runs every kernel on
+    /// the calling thread. oneDNN adds no threads of its own (BLAS.swift), so this is the engine's whole count.
+    package static func setWorkers(_ count: Int) { chosenWorkers.store(max(1, count), ordering: .relaxed) }
 
     /// Multiply-adds below which a part is not worth a thread hand-off (a few microseconds): smaller
     /// work runs on the calling thread.

@@ -17,6 +17,8 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
+    @OptionGroup var threads: ThreadOptions
+
     @Option(help: "Samples per batch.")
     var batch = 1
 

@@ -21,6 +21,8 @@ struct Run: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
+    @OptionGroup var threads: ThreadOptions
+
     @Option(name: .long, help: "An .npz holding every input, or an .npy per input (repeat the option).")
     var input: [String] = []
 

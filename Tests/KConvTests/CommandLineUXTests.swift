@@ -134,6 +134,28 @@ import KConvIO
         #expect(0 < fastest && fastest <= median && median <= slow)
     }
 
+    /// --threads sets the engine's thread count, which `bench --json` reports; one and two threads compute the
+    /// same outputs (work is split over independent rows, never over a sum; a kernel may still round a row's sum
+    /// differently for a part of other size).
+    @Test func threadsOptionSetsTheEngineThreads() throws {
+        try Self.inTemporaryDirectory { directory in
+            let model = Self.model("app_mobilenet_v2")
+            var outputs: [[Float]] = []
+            for threads in ["1", "2"] {
+                let bench = try Self.run(["bench", model, "--threads", threads, "--runs", "1", "--warmup", "0", "--json"])
+                #expect(bench.status == 0, "\(bench.stderr)")
+                #expect(try JSONValue.parse(bench.stdout)["threads"]?.intValue == Int(threads))
+                let output = directory.appendingPathComponent("out\(threads).npz").path
+                let run = try Self.run(["run", model, "--random", "--batch", "8", "--threads", threads, "--output", output])
+                #expect(run.status == 0, "\(run.stderr)")
+                outputs.append(try NumPy.readNPZ(output)[0].array.values)
+            }
+            #expect(outputs[0].count == 8 * 10)
+            #expect(zip(outputs[0], outputs[1]).allSatisfy { abs($0 - $1) <= 1e-6 + 1e-5 * abs($1) })
+            #expect(try Self.run(["bench", model, "--threads", "0"]).status == 64)
+        }
+    }
+
     @Test(arguments: [["--batch", "0"], ["--runs", "0"], ["--seconds", "0"], ["--seconds", "nan"], ["--warmup", "-1"], ["--runs", "-5"]])
     func benchRefusesNonPositiveLimits(_ option: [String]) throws {
         let result = try Self.run(["bench", Self.model("seed_td_lstm")] + option)
