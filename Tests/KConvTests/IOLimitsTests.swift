@@ -89,6 +89,25 @@ import KConvIO
         }
     }
 
+    /// The CRC-32 (zlib's) is the zip standard's: the check value of "123456789", and the CRC Keras recorded for
+    /// each member of a .keras archive it wrote; those members written again by ZipWriter read back byte for byte.
+    @Test func zipCRCsAreKerassAndMembersRoundTrip() throws {
+        #expect(Data("123456789".utf8).zipCRC32 == 0xCBF4_3926)
+        #expect(Data().zipCRC32 == 0)
+        let archive = ZipReader(try Data(contentsOf: Fixtures.cases.appendingPathComponent("conv2d/keras3.keras")))
+        let entries = try archive.entries()
+        let members = try entries.map { (name: $0.name, bytes: try archive.contents(of: $0)) }
+        #expect(zip(entries, members).allSatisfy { $0.crc32 == $1.bytes.zipCRC32 } && members.count == 3)
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("again.keras")
+        try ZipWriter.write(members, to: url)
+        let again = ZipReader(try Data(contentsOf: url))
+        let rewritten = try again.entries()
+        #expect(rewritten.map(\.crc32) == entries.map(\.crc32))
+        #expect(try rewritten.map { try again.contents(of: $0) } == members.map(\.bytes))
+    }
+
     @Test func zipNamesThatCollideAreRefused() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -120,7 +120,7 @@ package struct ZipReader {
             throw ZipError(error.description)
         }
         let member = entry.method == 0 ? data : try Self.inflate(data, size: size)
-        guard member.crc32(checksum: 0) == entry.crc32 else { throw ZipError("corrupt zip member: CRC-32 mismatch") }
+        guard member.zipCRC32 == entry.crc32 else { throw ZipError("corrupt zip member: CRC-32 mismatch") }
         return member
     }
 

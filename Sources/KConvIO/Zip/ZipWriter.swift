@@ -23,7 +23,7 @@ package enum ZipWriter {
             let largeSize = forceZip64 || size >= 0xFFFF_FFFF, largeOffset = forceZip64 || offset >= 0xFFFF_FFFF
             let version: UInt16 = largeSize || largeOffset ? 45 : 20
             let flags: UInt16 = nameBytes.allSatisfy { $0 < 0x80 } ? 0 : 0x0800  // bit 11: the name is UTF-8
-            let crc = bytes.crc32(checksum: 0)
+            let crc = bytes.zipCRC32
 
             var local = ZipBytes()
             local.put32(0x0403_4B50)
