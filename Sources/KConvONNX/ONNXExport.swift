@@ -182,8 +182,8 @@ package struct ONNXExport {
             let sourceValues = try constants.flatMap { try $0.read() }
             // A float16 initializer (--float16) must hold each source value rounded to float16.
             let isHalf = initializer.dataType == Int32(Onnx_TensorProto.DataType.float16.rawValue)
-            let sourceBits = (isHalf ? sourceValues.map { UInt32(Float16($0).bitPattern) } : sourceValues.map(\.bitPattern)).sorted()
-            let writtenBits = (isHalf ? initializer.rawData.words(as: UInt16.self).map(UInt32.init) : initializer.rawData.words(as: UInt32.self)).sorted()
+            let sourceBits = (isHalf ? sourceValues.map { UInt32(Float16($0).bitPattern) } : sourceValues.map(\.bitPattern)).radixSorted()
+            let writtenBits = (isHalf ? initializer.rawData.words(as: UInt16.self).map(UInt32.init) : initializer.rawData.words(as: UInt32.self)).radixSorted()
             guard sourceBits == writtenBits else {
                 throw ModelError("initializer '\(initializer.name)' does not hold the values of \(constants.map { "\($0.origin) \($0.name)" }.joined(separator: ", "))\(isHalf ? " rounded to float16" : "")")
             }
@@ -193,5 +193,29 @@ package struct ONNXExport {
         }
         let rounding = halves == 0 ? "" : halves == arrays ? " rounded to float16" : " (\(halves) of them rounded to float16)"
         return "\(reread.graph.node.count) nodes; \(arrays) weight arrays (\(values) values) hold the source's values\(rounding) bit for bit"
+    }
+}
+
+extension Array where Element == UInt32 {
+    /// The words in ascending order, by a least-significant-digit radix sort (three passes of 11 bits): linear
+    /// time, where `sorted()` took 85% of checking VGG16's ONNX file (138 M weights, ~100 s).
+    func radixSorted() -> [UInt32] {
+        var words = self, scratch = [UInt32](repeating: 0, count: count)
+        for shift in stride(from: 0, to: 32, by: 11) {
+            var starts = [Int](repeating: 0, count: 2049)  // starts[d + 1] counts digit d, then prefix sums
+            for word in words { starts[Int(word >> shift & 0x7FF) + 1] += 1 }
+            for digit in 1 ..< starts.count { starts[digit] += starts[digit - 1] }
+            words.withUnsafeBufferPointer { from in
+                scratch.withUnsafeMutableBufferPointer { to in
+                    for word in from {
+                        let digit = Int(word >> shift & 0x7FF)
+                        to[starts[digit]] = word
+                        starts[digit] += 1
+                    }
+                }
+            }
+            swap(&words, &scratch)
+        }
+        return words
     }
 }

@@ -21,6 +21,16 @@ import ONNXProto
         return try Onnx_ModelProto(serializedBytes: Data(contentsOf: URL(fileURLWithPath: out)))
     }
 
+    /// The check's multiset comparison sorts by radix: the same order as `sorted()`, on every bit of a word
+    /// (the extremes, duplicates, float bit patterns) and on an empty array.
+    @Test func radixSortAgreesWithSorted() {
+        var generator = SystemRandomNumberGenerator()
+        let words = [0, .max, 1 << 31, 0x7FF, 0x800, 1 << 22, 5, 5] + (0 ..< 10_000).map { _ in UInt32.random(in: .min ... .max, using: &generator) }
+            + (0 ..< 1000).map { Float($0 % 37) * -0.25 }.map(\.bitPattern)
+        #expect(words.radixSorted() == words.sorted())
+        #expect([UInt32]().radixSorted().isEmpty)
+    }
+
     @Test func modelKeepsKerasNamesShapesAndProvenance() throws {
         let model = try Self.converted("conv2d/keras2.h5")
         #expect(model.producerName == "kconv")
