@@ -34,11 +34,12 @@ let package = Package(
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
+        .systemLibrary(name: "CZlibCRC", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CKernels"),
         .target(name: "KConvGraph"),
         .target(
             name: "KConvIO",
-            dependencies: ["KConvGraph", "CHDF5", "CJSONC", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
+            dependencies: ["KConvGraph", "CHDF5", "CJSONC", "CZlibCRC", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
         .target(name: "KConvKeras", dependencies: ["KConvGraph", "KConvIO"]),
         .target(name: "KConvEngine", dependencies: ["KConvGraph", "CDNNL", "CKernels"]),

@@ -1,28 +1,20 @@
+import CZlibCRC
 import Foundation
-#if canImport(CZLib)
-import CZLib  // the zlib ZIPFoundation links on Linux (its system-library module)
-#else
-import ZIPFoundation
-#endif
 
 extension Data {
-    /// The zip CRC-32 of these bytes. On Linux through zlib's `crc32` (several bytes a step): ZIPFoundation
-    /// there uses a byte-at-a-time loop of its own, which took 38% of converting VGG16 (553 MB) to .keras, as
-    /// its writer and again as the check's reader.
+    /// The zip CRC-32 of these bytes, through zlib's `crc32` (several bytes a step). ZIPFoundation's own on Linux
+    /// is a byte-at-a-time loop that took half of converting VGG16 (553 MB) to .keras, and as much again in
+    /// the check's read.
     package var zipCRC32: UInt32 {
-        #if canImport(CZLib)
         withUnsafeBytes { raw in
-            var crc = CZLib.crc32(0, nil, 0)
+            var crc = CZlibCRC.crc32(0, nil, 0)
             var start = 0
-            while start < raw.count {  // zlib takes a 32-bit length: in chunks of 1 GiB
+            while start < raw.count {  // zlib takes a 32-bit length: 1 GiB at a time
                 let length = Swift.min(raw.count - start, 1 << 30)
-                crc = CZLib.crc32(crc, raw.baseAddress?.assumingMemoryBound(to: UInt8.self).advanced(by: start), UInt32(length))
+                crc = CZlibCRC.crc32(crc, raw.baseAddress?.assumingMemoryBound(to: UInt8.self).advanced(by: start), UInt32(length))
                 start += length
             }
             return UInt32(truncatingIfNeeded: crc)
         }
-        #else
-        crc32(checksum: 0)
-        #endif
     }
 }
