@@ -8,10 +8,11 @@ package func denseProduct(_ input: Tensor, kernel: Tensor, bias: Tensor?) throws
     guard width == kernel.shape[0] else {
         throw EngineError("expected inputs with \(kernel.shape[0]) features, found shape \(input.shape)")
     }
-    var output = Tensor(zeros: input.shape.dropLast() + [units])
-    if let bias {
-        for row in 0..<rows { output.values.replaceSubrange(row * units ..< (row + 1) * units, with: bias.values) }
+    if let bias, bias.count != units {
+        throw EngineError("expected a bias of \(units) values, found shape \(bias.shape)")
     }
+    var output = Tensor(shape: input.shape.dropLast() + [units],
+                        values: bias.map { NativeKernels.repeating($0.values, count: rows) } ?? [Float](repeating: 0, count: rows * units))
     BLAS.gemm(m: rows, n: units, k: width, a: input.values, b: kernel.values, c: &output.values, beta: bias == nil ? 0 : 1)
     return output
 }

@@ -341,14 +341,16 @@ extension Tensor {
         precondition(rank >= 2, "reversedInTime needs a [batch, steps, ...] tensor")
         let (batch, steps) = (shape[0], shape[1])
         let width = batch * steps == 0 ? 0 : count / (batch * steps)
-        var result = self
+        var reversed = [Float](repeating: 0, count: count)
+        var target = reversed.mutableSpan
+        let source = values.span
         for sample in 0 ..< batch {
             for time in 0 ..< steps {
-                let source = (sample * steps + time) * width, target = (sample * steps + steps - 1 - time) * width
-                result.values.replaceSubrange(target ..< target + width, with: values[source ..< source + width])
+                let from = (sample * steps + time) * width, to = (sample * steps + steps - 1 - time) * width
+                target.assign(to ..< to + width, from: source.extracting(from ..< from + width))
             }
         }
-        return result
+        return Tensor(shape: shape, values: reversed)
     }
 }
 
