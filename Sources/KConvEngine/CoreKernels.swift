@@ -80,11 +80,13 @@ package func gather(_ table: Tensor, _ indices: IndexTensor) throws -> Tensor {
 private func gather(_ table: Tensor, rows: [Int], shape: [Int]) throws -> Tensor {
     guard table.rank == 2 else { throw EngineError("expected a 2-D table, found shape \(table.shape)") }
     let width = table.shape[1]
-    var output = Tensor(zeros: shape + [width])
+    var values = [Float](repeating: 0, count: rows.count * width)
+    var target = values.mutableSpan
+    let source = table.values.span
     for (position, row) in rows.enumerated() {
-        output.values.replaceSubrange(position * width ..< (position + 1) * width, with: table.values[row * width ..< (row + 1) * width])
+        target.assign(position * width ..< (position + 1) * width, from: source.extracting(row * width ..< (row + 1) * width))
     }
-    return output
+    return Tensor(shape: shape + [width], values: values)
 }
 
 /// Keras Masking: a position (every axis but the last) is kept when any feature differs from `value`;
