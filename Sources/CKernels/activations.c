@@ -98,3 +98,17 @@ KCONV_CLONES void kconv_softmax(float *values, ptrdiff_t rows, ptrdiff_t stride,
         for (ptrdiff_t i = 0; i < count; i++) run[i] = run[i] / total;
     }
 }
+
+KCONV_CLONES void kconv_lstm_cell(const float *gates, ptrdiff_t stride, const _Bool *keep, ptrdiff_t batch, ptrdiff_t units,
+                                  float *carry, float *output) {
+    for (ptrdiff_t sample = 0; sample < batch; sample++) {
+        if (!keep[sample]) continue;
+        const float *input = gates + sample * stride, *forget = input + units, *candidate = forget + units, *out = candidate + units;
+        float *c = carry + sample * units, *h = output + sample * units;
+        for (ptrdiff_t j = 0; j < units; j++) {
+            const float updated = sigmoid(forget[j]) * c[j] + sigmoid(input[j]) * tanh_approx(candidate[j]);
+            c[j] = updated;
+            h[j] = sigmoid(out[j]) * tanh_approx(updated);
+        }
+    }
+}

@@ -8,10 +8,11 @@ package func denseProduct(_ input: Tensor, kernel: Tensor, bias: Tensor?) throws
     guard width == kernel.shape[0] else {
         throw EngineError("expected inputs with \(kernel.shape[0]) features, found shape \(input.shape)")
     }
-    var output = Tensor(zeros: input.shape.dropLast() + [units])
-    if let bias {
-        for row in 0..<rows { output.values.replaceSubrange(row * units ..< (row + 1) * units, with: bias.values) }
+    if let bias, bias.count != units {
+        throw EngineError("expected a bias of \(units) values, found shape \(bias.shape)")
     }
+    var output = Tensor(shape: input.shape.dropLast() + [units],
+                        values: bias.map { NativeKernels.repeating($0.values, count: rows) } ?? [Float](repeating: 0, count: rows * units))
     BLAS.gemm(m: rows, n: units, k: width, a: input.values, b: kernel.values, c: &output.values, beta: bias == nil ? 0 : 1)
     return output
 }
@@ -79,11 +80,13 @@ package func gather(_ table: Tensor, _ indices: IndexTensor) throws -> Tensor {
 private func gather(_ table: Tensor, rows: [Int], shape: [Int]) throws -> Tensor {
     guard table.rank == 2 else { throw EngineError("expected a 2-D table, found shape \(table.shape)") }
     let width = table.shape[1]
-    var output = Tensor(zeros: shape + [width])
+    var values = [Float](repeating: 0, count: rows.count * width)
+    var target = values.mutableSpan
+    let source = table.values.span
     for (position, row) in rows.enumerated() {
-        output.values.replaceSubrange(position * width ..< (position + 1) * width, with: table.values[row * width ..< (row + 1) * width])
+        target.assign(position * width ..< (position + 1) * width, from: source.extracting(row * width ..< (row + 1) * width))
     }
-    return output
+    return Tensor(shape: shape + [width], values: values)
 }
 
 /// Keras Masking: a position (every axis but the last) is kept when any feature differs from `value`;

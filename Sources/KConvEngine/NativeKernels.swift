@@ -26,6 +26,28 @@ package enum NativeKernels {
         }
     }
 
+    /// One LSTM step with sigmoid gates and tanh (Keras's defaults), fused in one pass: for each sample `s`
+    /// with `keep[s]`, its gate row `gates[offset + s · stride ...]` (pre-activations `[i f c̃ o]`, `units` each)
+    /// updates its rows of `carry` and `output` (`[samples, units]`): `c = σ(f)·c + σ(i)·tanh(c̃)`, `h = σ(o)·tanh(c)`.
+    package static func lstmCell(gates: [Float], offset: Int, stride: Int, keep: [Bool], units: Int,
+                                 carry: inout [Float], output: inout [Float]) {
+        let samples = keep.count
+        guard samples > 0, units > 0 else { return }
+        precondition(carry.count == samples * units && output.count == samples * units, "LSTM states are not [samples, units]")
+        precondition(offset >= 0 && stride >= 4 * units && offset + (samples - 1) * stride + 4 * units <= gates.count,
+                     "LSTM gate rows outside their buffer")
+        gates.withUnsafeBufferPointer { gates in
+            keep.withUnsafeBufferPointer { keep in
+                carry.withUnsafeMutableBufferPointer { carry in
+                    output.withUnsafeMutableBufferPointer { output in
+                        kconv_lstm_cell(gates.baseAddress.map { $0 + offset }, stride, keep.baseAddress, samples, units,
+                                        carry.baseAddress, output.baseAddress)
+                    }
+                }
+            }
+        }
+    }
+
     /// im2col for one group and no dilation along the last axis: the window of each output cell in `rows`
     /// (flat, batch-major) as one row of `columns` from row 0, laid out `[taps][channels]`, padding zero.
     package static func im2col(_ columns: inout [Float], from input: [Float], channels: Int, window: WindowGeometry, rows: Range<Int>) {

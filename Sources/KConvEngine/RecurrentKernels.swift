@@ -127,14 +127,8 @@ package struct RecurrentKernel {
         let (batch, steps, features) = (sequence.shape[0], sequence.shape[1], sequence.shape[2])
         let width = cell.gates * units
         // Rows (sample, time) in input order: step `time` of `sample` starts at (sample·steps + time)·width.
-        var gates: [Float]
-        if let inputBias {
-            gates = []
-            gates.reserveCapacity(batch * steps * width)
-            for _ in 0 ..< batch * steps { gates.append(contentsOf: inputBias) }
-        } else {
-            gates = [Float](repeating: 0, count: batch * steps * width)
-        }
+        var gates = inputBias.map { NativeKernels.repeating($0, count: batch * steps) }
+            ?? [Float](repeating: 0, count: batch * steps * width)
         BLAS.gemm(m: batch * steps, n: width, k: features, a: sequence.values, b: kernel.values,
                   c: &gates, beta: inputBias == nil ? 0 : 1, splitRows: splitProducts)
 
@@ -142,6 +136,7 @@ package struct RecurrentKernel {
         var output = [Float](repeating: 0, count: batch * units)
         var outputs = [Float](repeating: 0, count: options.returnSequences ? batch * steps * units : 0)
         var keep = [Bool](repeating: true, count: batch)
+        let zeros = [Float](repeating: 0, count: units)
         let sampleStride = steps * width
         for step in 0 ..< steps {
             let time = options.goBackwards ? steps - 1 - step : step
@@ -155,16 +150,18 @@ package struct RecurrentKernel {
             case .gru(resetAfter: true): try gruResetAfterStep(&gates, at, &state, keep)
             case .gru(resetAfter: false): try gruResetBeforeStep(&gates, at, &state, keep)
             }
+            var last = output.mutableSpan, sequence = outputs.mutableSpan
+            let states = state.h.span
             for sample in 0 ..< batch {
-                let row = sample * units
+                let row = sample * units ..< (sample + 1) * units
                 if keep[sample] {
-                    for j in row ..< row + units { output[j] = state.h[j] }
+                    last.assign(row, from: states.extracting(row))
                 } else if options.zeroOutputForMask {
-                    for j in row ..< row + units { output[j] = 0 }
+                    last.assign(row, from: zeros.span)
                 }
                 if options.returnSequences {
                     let target = (sample * steps + step) * units
-                    for j in 0 ..< units { outputs[target + j] = output[row + j] }
+                    sequence.assign(target ..< target + units, from: last.span.extracting(row))
                 }
             }
         }
@@ -232,6 +229,11 @@ package struct RecurrentKernel {
     /// `h = o ⊙ activation(c)`, with `recurrent_activation` on i, f, o.
     private func lstmStep(_ gates: inout [Float], _ at: GateRows, _ state: inout StepState, _ keep: [Bool]) throws {
         addRecurrentProduct(state.h, columns: 0 ..< 4 * units, into: &gates, at)
+        if recurrentActivation == .sigmoid, activation == .tanh {
+            // Keras's defaults: the activations and state updates in one native pass over the gate rows.
+            return NativeKernels.lstmCell(gates: gates, offset: at.offset, stride: at.stride, keep: keep, units: units,
+                                          carry: &state.c, output: &state.h)
+        }
         let u = units
         try activate(recurrentActivation, &gates, at, columns: 0 ..< 2 * u, samples: keep.count)
         try activate(activation, &gates, at, columns: 2 * u ..< 3 * u, samples: keep.count)
@@ -339,14 +341,16 @@ extension Tensor {
         precondition(rank >= 2, "reversedInTime needs a [batch, steps, ...] tensor")
         let (batch, steps) = (shape[0], shape[1])
         let width = batch * steps == 0 ? 0 : count / (batch * steps)
-        var result = self
+        var reversed = [Float](repeating: 0, count: count)
+        var target = reversed.mutableSpan
+        let source = values.span
         for sample in 0 ..< batch {
             for time in 0 ..< steps {
-                let source = (sample * steps + time) * width, target = (sample * steps + steps - 1 - time) * width
-                result.values.replaceSubrange(target ..< target + width, with: values[source ..< source + width])
+                let from = (sample * steps + time) * width, to = (sample * steps + steps - 1 - time) * width
+                target.assign(to ..< to + width, from: source.extracting(from ..< from + width))
             }
         }
-        return result
+        return Tensor(shape: shape, values: reversed)
     }
 }
 

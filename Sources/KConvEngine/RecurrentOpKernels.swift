@@ -85,11 +85,13 @@ package struct PreparedBidirectional {
         case .ave: return [try Tensor.broadcasting(forwardOutput, backwardOutput) { ($0 + $1) / 2 }]
         case .concat:
             let (rows, width) = forwardOutput.rowsAndLast
-            var values: [Float] = []
-            values.reserveCapacity(2 * forwardOutput.count)
+            var values = [Float](repeating: 0, count: 2 * forwardOutput.count)
+            var target = values.mutableSpan
+            let (forward, backward) = (forwardOutput.values.span, backwardOutput.values.span)
             for row in 0 ..< rows {
-                values.append(contentsOf: forwardOutput.values[row * width ..< (row + 1) * width])
-                values.append(contentsOf: backwardOutput.values[row * width ..< (row + 1) * width])
+                let source = row * width ..< (row + 1) * width
+                target.assign(2 * row * width ..< (2 * row + 1) * width, from: forward.extracting(source))
+                target.assign((2 * row + 1) * width ..< (2 * row + 2) * width, from: backward.extracting(source))
             }
             return [Tensor(shape: forwardOutput.shape.dropLast() + [2 * width], values: values)]
         }

@@ -10,30 +10,36 @@ import Testing
 @Suite struct RecurrentEngineTests {
     static let cells: [Recurrent.Cell] = [.simple, .lstm, .gru(resetAfter: true), .gru(resetAfter: false)]
 
-    /// Every option combination on every cell, against the naive reference.
+    /// Every option combination on every cell, against the naive reference, with hard_sigmoid and with
+    /// sigmoid gates (LSTM's fused native step), on odd sizes: 3 units, and 19 (a vector and a remainder)
+    /// over a single step.
     @Test(arguments: cells)
     func kernelMatchesNaiveCell(_ cell: Recurrent.Cell) throws {
         var random = SplitMix64(seed: 7)
+        let sizes = [(batch: 3, steps: 5, features: 4, units: 3), (batch: 3, steps: 1, features: 3, units: 19)]
         for (useBias, goBackwards, returnSequences, masked, zeroOutput, withStates) in combinations() {
-            let (batch, steps, features, units) = (3, 5, 4, 3)
-            let weights = randomWeights(cell, features: features, units: units, useBias: useBias, &random)
-            let kernel = try RecurrentKernel(cell: cell, units: units, activation: .tanh, recurrentActivation: .hardSigmoidLinear,
-                                             useBias: useBias, parameters: weights)
-            let input = Tensor(shape: [batch, steps, features], values: random.values(batch * steps * features))
-            // Holes in the middle and at both ends, and one sample fully masked.
-            let mask = masked ? Mask(shape: [batch, steps], values: [true, false, true, true, false,
-                                                                     false, false, false, false, false,
-                                                                     false, true, true, false, true]) : nil
-            let states = withStates
-                ? (0 ..< cell.stateCount).map { _ in Tensor(shape: [batch, units], values: random.values(batch * units)) } : []
-            let options = RecurrentKernel.Options(goBackwards: goBackwards, returnSequences: returnSequences, zeroOutputForMask: zeroOutput)
-            let fast = try kernel.run(input, initialStates: states, mask: mask, options: options)
-            let naive = NaiveRNN(cell: cell, units: units, weights: weights, useBias: useBias)
-                .run(input, initialStates: states, mask: mask, options: options)
-            let label = "\(cell) bias \(useBias) backwards \(goBackwards) sequences \(returnSequences) mask \(masked) zero \(zeroOutput) states \(withStates)"
-            expectClose(fast.output, naive.output, label)
-            #expect(fast.states.count == cell.stateCount, "\(label)")
-            for (got, want) in zip(fast.states, naive.states) { expectClose(got, want, label + " state") }
+            for (batch, steps, features, units) in sizes {
+                for recurrentActivation in [Activation.hardSigmoidLinear, .sigmoid] {
+                    let weights = randomWeights(cell, features: features, units: units, useBias: useBias, &random)
+                    let kernel = try RecurrentKernel(cell: cell, units: units, activation: .tanh, recurrentActivation: recurrentActivation,
+                                                     useBias: useBias, parameters: weights)
+                    let input = Tensor(shape: [batch, steps, features], values: random.values(batch * steps * features))
+                    // Holes in the middle and at both ends, and one sample fully masked.
+                    let holes = [true, false, true, true, false, false, false, false, false, false, false, true, true, false, true]
+                    let mask = masked ? Mask(shape: [batch, steps], values: (0 ..< batch).flatMap { holes[5 * $0 ..< 5 * $0 + steps] }) : nil
+                    let states = withStates
+                        ? (0 ..< cell.stateCount).map { _ in Tensor(shape: [batch, units], values: random.values(batch * units)) } : []
+                    let options = RecurrentKernel.Options(goBackwards: goBackwards, returnSequences: returnSequences, zeroOutputForMask: zeroOutput)
+                    let fast = try kernel.run(input, initialStates: states, mask: mask, options: options)
+                    let naive = NaiveRNN(cell: cell, units: units, weights: weights, useBias: useBias, sigmoidGates: recurrentActivation == .sigmoid)
+                        .run(input, initialStates: states, mask: mask, options: options)
+                    let label = "\(cell) \(recurrentActivation) units \(units) steps \(steps) bias \(useBias) backwards \(goBackwards) "
+                        + "sequences \(returnSequences) mask \(masked) zero \(zeroOutput) states \(withStates)"
+                    expectClose(fast.output, naive.output, label)
+                    #expect(fast.states.count == cell.stateCount, "\(label)")
+                    for (got, want) in zip(fast.states, naive.states) { expectClose(got, want, label + " state") }
+                }
+            }
         }
     }
 
@@ -290,12 +296,13 @@ private func expectClose(_ got: Tensor, _ want: Tensor, _ label: String, toleran
 }
 
 /// Keras's RNN maths written out one sample and one scalar at a time (`backend.rnn` and the cells'
-/// `call`), with tanh activation and Keras 2's hard_sigmoid recurrent activation.
+/// `call`), with tanh activation and Keras 2's hard_sigmoid recurrent activation or, with `sigmoidGates`, sigmoid.
 private struct NaiveRNN {
     let cell: Recurrent.Cell
     let units: Int
     let weights: [Tensor]
     let useBias: Bool
+    var sigmoidGates = false
 
     func run(_ x: Tensor, initialStates: [Tensor], mask: Mask?, options: RecurrentKernel.Options) -> RecurrentKernel.Result {
         let (batch, steps, features) = (x.shape[0], x.shape[1], x.shape[2])
@@ -321,14 +328,14 @@ private struct NaiveRNN {
                         h = (0 ..< units).map { tanh(xw[$0] + hu[$0]) }
                     case .lstm:
                         for j in 0 ..< units {
-                            let i = hardSigmoid(xw[j] + hu[j]), f = hardSigmoid(xw[units + j] + hu[units + j])
-                            let o = hardSigmoid(xw[3 * units + j] + hu[3 * units + j])
+                            let i = gate(xw[j] + hu[j]), f = gate(xw[units + j] + hu[units + j])
+                            let o = gate(xw[3 * units + j] + hu[3 * units + j])
                             c[j] = f * c[j] + i * tanh(xw[2 * units + j] + hu[2 * units + j])
                             h[j] = o * tanh(c[j])
                         }
                     case .gru(let resetAfter):
-                        let z = (0 ..< units).map { hardSigmoid(xw[$0] + hu[$0]) }
-                        let r = (0 ..< units).map { hardSigmoid(xw[units + $0] + hu[units + $0]) }
+                        let z = (0 ..< units).map { gate(xw[$0] + hu[$0]) }
+                        let r = (0 ..< units).map { gate(xw[units + $0] + hu[units + $0]) }
                         let candidate = (0 ..< units).map { j in
                             let recurrentPart = resetAfter
                                 ? r[j] * hu[2 * units + j]
@@ -356,7 +363,7 @@ private struct NaiveRNN {
     }
 
     private func zeros(_ count: Int) -> [Float] { [Float](repeating: 0, count: count) }
-    private func hardSigmoid(_ x: Float) -> Float { min(max(0.2 * x + 0.5, 0), 1) }
+    private func gate(_ x: Float) -> Float { sigmoidGates ? 1 / (1 + exp(-x)) : min(max(0.2 * x + 0.5, 0), 1) }
 }
 
 /// The vectorised sigmoid, tanh and swish (NativeKernels) against double-precision libm over a dense sweep.

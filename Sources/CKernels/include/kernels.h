@@ -19,6 +19,13 @@ void kconv_swish(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t coun
 /// Each run as a row: e^(x − max) / Σ e^(x − max) (the sum in any order).
 void kconv_softmax(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t count);
 
+/// One LSTM step's gate maths with Keras's default activations (sigmoid gates, tanh), all in one pass: for
+/// each sample s with keep[s], its gate row at gates + s·stride holds the pre-activations [i f c̃ o], each
+/// `units` wide, and its states are the rows of `units` at carry + s·units and output + s·units:
+/// c = σ(f)·c + σ(i)·tanh(c̃), h = σ(o)·tanh(c). Samples without keep[s] are left as they are.
+void kconv_lstm_cell(const float *gates, ptrdiff_t stride, const _Bool *keep, ptrdiff_t batch, ptrdiff_t units,
+                     float *carry, float *output);
+
 // ---- the epilogue of the register-tiled convolutions
 
 /// What a convolution kernel does to each result as it stores it, while the tile is still in registers
