@@ -22,6 +22,8 @@ private let columnBufferBudget = 1 << 16
 ///   model, README "Speed") im2col + GEMM was 2.5–3.5× slower on both;
 /// - otherwise (groups) im2col + GEMM per group and block of output rows (a pointwise window reads the
 ///   input as its own im2col matrix).
+///
+/// Any of them gives way to oneDNN's convolution (DNNLConvolution.swift) where `usesOneDNN` says so.
 package struct ConvolutionKernel {
     package enum Method { case winograd, direct, gemm }
 
@@ -38,6 +40,8 @@ package struct ConvolutionKernel {
     private let weights: [Float]
     /// Padded like `weights`.
     private let bias: [Float]?
+    /// The same convolution through oneDNN.
+    private let oneDNN: DNNLConvolutions
 
     /// `kernel` laid out `kernelSize + (channels/groups, filters)` as Keras stores it.
     package init(kernel: [Float], kernelSize: [Int], strides: [Int], dilation: [Int], channels: Int, filters: Int, groups: Int,
@@ -61,13 +65,33 @@ package struct ConvolutionKernel {
         case .gemm: weights = kernel
         }
         self.bias = method == .gemm ? bias : bias.map { paddingRows($0, from: filters, to: padded) }
+        oneDNN = DNNLConvolutions(kernel: kernel, bias: bias, channels: channels, filters: filters, groups: groups)
     }
+
+    /// Whether a convolution with `method` runs on oneDNN (DNNLConvolutions): all but Winograd ones.
+    /// Measured on this machine (AMD EPYC, AVX-512, 2 cores, oneDNN 2.6.3; shared, load average 9–13, so
+    /// medians of `kconv bench`, ms per batch, with kconv's kernels → oneDNN for all but Winograd → oneDNN
+    /// for all):
+    ///
+    ///                        batch 1                 batch 32
+    ///     MobileNetV2 α0.35  0.68 → 0.55 → 0.55      37 → 13 → 13
+    ///     cnn_large (3×3)    1.6 → 1.6 → 4.0         120 → 120 → 126–141
+    ///     ResNet50 64×64     106 → 29–98 → 29        1336 → 668
+    ///
+    /// Per layer, oneDNN (one thread per part of the batch) beat kconv's direct kernel (both cores) on 1×1
+    /// convolutions by 1.2–10×, most on deep layers (512–2048 channels), and on all but the smallest depthwise
+    /// ones; kconv's Winograd F(2×2, 3×3) beat it on most 3×3 layers of cnn_large and ResNet50. oneDNN's fixed
+    /// cost per call (~3 µs) loses to kconv on the tiniest layers (1×1 spatial), a few µs in all.
+    package static func usesOneDNN(_ method: Method) -> Bool { method != .winograd }
 
     /// The convolution of a channels_last `input` over `geometry` (whose window is the kernel's), each result
     /// clamped to `clamp` (a fused ReLU or ReLU6; in the Winograd and direct kernels as they store it).
     package func callAsFunction(_ input: Tensor, geometry: WindowGeometry, clamp: ClosedRange<Float>? = nil) -> Tensor {
         let batch = input.shape[0]
         precondition(input.shape[input.rank - 1] == channels, "input does not have the kernel's channels")
+        if Self.usesOneDNN(method), let output = oneDNN(input, geometry: geometry, clamp: clamp) {
+            return output
+        }
         let shape = [batch] + geometry.outputSize + [filters]
         switch method {
         case .winograd:
@@ -163,10 +187,16 @@ private func convolveRows(_ rows: Range<Int>, _ input: Tensor, _ geometry: Windo
 /// with `kernel` laid out `kernel_size + (C, M)` as Keras stores it. This is `convolve` with one group
 /// per channel, but every group's product is only `taps` long, so it runs on its own kernel
 /// (NativeKernels.depthwise): per output cell and tap, one multiply-add over the contiguous channels.
-/// Each result is clamped to `clamp` (a fused ReLU or ReLU6) as it is stored.
+/// Each result is clamped to `clamp` (a fused ReLU or ReLU6) as it is stored. `oneDNN`, the same
+/// convolution (one group per channel), runs it instead when given and able: it was faster than this
+/// kernel on all but the smallest depthwise layers measured (MobileNetV2, EfficientNetB0 at 64×64;
+/// `ConvolutionKernel.usesOneDNN`).
 package func depthwiseConvolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], multiplier: Int, bias: [Float]?,
-                               clamp: ClosedRange<Float>? = nil) -> Tensor {
+                               clamp: ClosedRange<Float>? = nil, oneDNN: DNNLConvolutions? = nil) -> Tensor {
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
+    if let oneDNN, let output = oneDNN(input, geometry: geometry, clamp: clamp) {
+        return output
+    }
     let rows = batch * geometry.outputPositions
     return Tensor(shape: [batch] + geometry.outputSize + [channels * multiplier],
                   values: NativeKernels.depthwise(input.values, window: geometry.threeDimensional, channels: channels, kernel: kernel,

@@ -5,6 +5,8 @@ package struct PreparedConvolution {
     package let weights: [Tensor]
     /// The regular convolution's kernel, packed for its method (Winograd, direct or im2col + GEMM).
     package let kernel: ConvolutionKernel?
+    /// The depthwise (or separable's depthwise) kernel through oneDNN, one group per channel.
+    private let depthwiseOneDNN: DNNLConvolutions?
 
     package init(_ op: ConvolutionOp, weights: [Tensor]) throws {
         let expected: Int
@@ -23,6 +25,20 @@ package struct PreparedConvolution {
                                        bias: op.useBias ? weights[1].values : nil)
         } else {
             kernel = nil
+        }
+        // Keras's depthwise `kernel_size + (C, M)`: C groups of one input channel and M filters each. A kernel of
+        // another rank is refused when the layer runs.
+        let depthwise = weights[0]
+        switch op.kind {
+        case .depthwise, .separable:
+            guard depthwise.rank == op.rank + 2 else { depthwiseOneDNN = nil; break }
+            let channels = depthwise.shape[op.rank], multiplier = depthwise.shape[op.rank + 1]
+            var bias: [Float]? = nil
+            if case .depthwise = op.kind, op.useBias { bias = weights[1].values }
+            depthwiseOneDNN = DNNLConvolutions(kernel: depthwise.values, bias: bias, channels: channels,
+                                               filters: channels * multiplier, groups: channels)
+        case .regular, .transposed:
+            depthwiseOneDNN = nil
         }
     }
 
@@ -88,7 +104,7 @@ package struct PreparedConvolution {
     /// The depthwise convolution of a channels_last input with a `kernel_size + (C, M)` kernel.
     private func depthwise(_ input: Tensor, kernel: Tensor, bias: [Float]?, clamp: ClosedRange<Float>?) throws -> Tensor {
         try depthwiseConvolve(input, geometry: geometry(over: input), kernel: kernel.values,
-                              multiplier: kernel.shape[op.rank + 1], bias: bias, clamp: clamp)
+                              multiplier: kernel.shape[op.rank + 1], bias: bias, clamp: clamp, oneDNN: depthwiseOneDNN)
     }
 
     /// A channels_last result moved back to the layer's data format, then through `epilogue` (after the move,

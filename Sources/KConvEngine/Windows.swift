@@ -6,7 +6,7 @@ import KConvGraph
 ///
 /// A transposed convolution uses the geometry of the forward convolution it is the adjoint of: from its
 /// (larger) output, `inputSize`, to its input, `outputSize`.
-package struct WindowGeometry: Equatable {
+package struct WindowGeometry: Hashable {
     package var inputSize: [Int]
     package var outputSize: [Int]
     package var kernel: [Int]

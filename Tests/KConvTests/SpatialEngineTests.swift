@@ -605,7 +605,8 @@ private func permutations(_ items: [Int]) -> [[Int]] {
     }
 }
 
-private func expectClose(_ got: Tensor, _ want: Tensor, _ label: String, sourceLocation: SourceLocation = #_sourceLocation) {
+/// Equal shapes, every value within float rounding (1e-5, relative above 1) of `want`.
+func expectClose(_ got: Tensor, _ want: Tensor, _ label: String, sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(got.shape == want.shape, "\(label): shape \(got.shape) vs \(want.shape)", sourceLocation: sourceLocation)
     guard got.shape == want.shape else { return }
     let worst = zip(got.values, want.values).map { abs($0 - $1) - 1e-5 * max(1, abs($1)) }.max() ?? 0
