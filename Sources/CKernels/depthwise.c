@@ -55,7 +55,7 @@ __attribute__((always_inline)) static inline void depthwise_blocks(float *out, c
         }
     }
     if (epilogue)
-        for (int b = 0; b < blocks; b++) apply_epilogue(&acc[b], epilogue);
+        for (int b = 0; b < blocks; b++) apply_epilogue(&acc[b], epilogue, block + b * LANES);
     for (int b = 0; b < blocks; b++) store_lanes(out + block + b * LANES, &acc[b], b == blocks - 1 ? lanes : LANES);
 }
 
@@ -108,7 +108,7 @@ __attribute__((always_inline)) static inline void depthwise_rows(float *output, 
                 for (ptrdiff_t m = 0; m < multiplier; m++) out[c * multiplier + m] += cell[c] * weights[c * multiplier + m];
         })
         if (epilogue)
-            for (ptrdiff_t j = 0; j < width; j++) out[j] = clamp_value(out[j], epilogue);
+            for (ptrdiff_t j = 0; j < width; j++) out[j] = epilogue_value(out[j], epilogue, j);
     }
 }
 

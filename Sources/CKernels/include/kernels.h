@@ -22,10 +22,13 @@ void kconv_softmax(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t co
 // ---- the epilogue of the register-tiled convolutions
 
 /// What a convolution kernel does to each result as it stores it, while the tile is still in registers
-/// (the activation after the layer, fused): clamp to [low, high] — ReLU is [0, +inf], ReLU6 [0, 6]. A null
-/// epilogue stores the results as they are.
+/// (the activation after the layer and a BatchNormalization after that, fused): clamp to [low, high] — ReLU
+/// is [0, +inf], ReLU6 [0, 6] — then, unless `scale` is null, times scale[f] plus shift[f] for output
+/// channel f, both holding the channels rounded up to a multiple of 16. A null epilogue stores the results
+/// as they are.
 typedef struct {
     float low, high;
+    const float *scale, *shift;
 } kconv_epilogue;
 
 // ---- im2col.c
