@@ -1,7 +1,7 @@
 #ifndef KCONV_REGISTER_TILES_H
 #define KCONV_REGISTER_TILES_H
-// What the register-tiled kernels (convolution.c, winograd.c, depthwise.c, products.c) share, internal to CKernels: a
-// 16-float vector type and the choice of instruction-set level at run time.
+// What the register-tiled kernels (convolution.c, winograd.c, depthwise.c, pooling.c, products.c) share,
+// internal to CKernels: a 16-float vector type and the choice of instruction-set level at run time.
 #include <string.h>
 #include "kernels.h"
 

@@ -73,7 +73,8 @@ package enum NativeKernels {
         guard !rows.isEmpty else { return [] }
         checkWindow(window, channels: channels, over: input.count, rows: rows, "pooling")
         let geometry = cWindow(window, channels: channels)
-        return filledByParts(rows: rows.count, width: channels, work: rows.count * window.taps * channels) { target, part in
+        // A load per 16 values and tap, as in the depthwise convolution: counted double.
+        return filledByParts(rows: rows.count, width: channels, work: 2 * rows.count * window.taps * channels) { target, part in
             input.withUnsafeBufferPointer { source in
                 var geometry = geometry
                 kconv_pool(target, source.baseAddress, &geometry, average ? 1 : 0, rows.lowerBound + part.lowerBound, part.count)

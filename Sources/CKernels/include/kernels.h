@@ -110,7 +110,7 @@ void kconv_depthwise(float *output, const float *input, const float *kernel, con
                      ptrdiff_t multiplier, ptrdiff_t first_row, ptrdiff_t row_count, const kconv_epilogue *epilogue);
 
 // ---- cpu_level.c: which instruction-set level the register-tiled kernels (convolution, Winograd,
-// depthwise, products) run at: 0 baseline (SSE2), 1 AVX2 + FMA, 2 AVX-512
+// depthwise, pooling, products) run at: 0 baseline (SSE2), 1 AVX2 + FMA, 2 AVX-512
 
 /// The level they run at: the widest the CPU supports, at most the limit.
 int kconv_cpu_level(void);
