@@ -21,7 +21,9 @@ struct FusedNode {
 /// - each BatchNormalization after a regular or depthwise convolution's clamp (ReLU, ReLU6, or none) fused
 ///   into the convolution's epilogue, a scale and shift per channel while the tile is in registers;
 /// - each ZeroPadding whose output only a regular, depthwise or separable convolution reads folded into that
-///   convolution's window (its pads grow, on either side), so the padded copy is never made.
+///   convolution's window (its pads grow, on either side), so the padded copy is never made;
+/// - each BatchNormalization left whose output only a Dense reads, directly or through a GlobalAveragePooling,
+///   folded forward into that Dense's weights and bias.
 /// A fused node produces the value the last node it absorbed produced; the values in between are never
 /// materialised (`skipped`), so a caller asking for one of them runs the graph unfused.
 struct FusedProgram {
@@ -117,6 +119,40 @@ struct FusedProgram {
             fused.inputPadding = padding
             nodes[index] = fused
             nodes[producer] = nil
+        }
+        // A BatchNormalization left (after a Dense's activation, a swish) whose output only a Dense reads,
+        // directly or through a GlobalAveragePooling: the Dense takes its scale and shift (both are linear per
+        // channel, and the mean of `x · scale + shift` is `mean(x) · scale + shift`).
+        for (index, entry) in nodes.enumerated() {
+            guard var dense = entry, case .dense = dense.node.op, dense.node.inputs.count >= 2,
+                  let kernel = tensor(dense.node.inputs[1]), kernel.rank == 2,
+                  let producer = uses.soleProducer(of: dense.node), let reader = nodes[producer] else { continue }
+            var pooling: FusedNode?, channelAxis: Int?
+            if case .globalPool(let op) = reader.node.op, op.reduction == .average, (reader.node.inputs.dropFirst().first ?? nil) == nil,
+               !op.channelsFirst || !op.keepDims {
+                pooling = reader
+                channelAxis = op.channelsFirst ? 1 : op.rank + 1
+            }
+            let bias = dense.node.inputs.count > 2 ? weight(dense.node.inputs[2]) : nil, units = kernel.shape[1]
+            guard let source = pooling == nil ? producer : uses.soleProducer(of: reader.node), let normalising = nodes[source]?.node,
+                  case .batchNorm(let op) = normalising.op, op.axes == [channelAxis ?? op.rank - 1],
+                  let input = normalising.inputs.first ?? nil, let scaling = try fold(normalising, op), scaling.scale.count == kernel.shape[0],
+                  bias.map({ $0.count == units }) ?? true
+            else { continue }
+            dense.node.inputs = [dense.node.inputs[0], constant(scaling.scaled(kernel.values, channelStride: units), shape: kernel.shape),
+                                 constant(scaling.biasAfter(kernel: kernel.values, units: units, bias: bias), shape: [units])]
+            skipped.insert(normalising.outputs[0])
+            if var pooled = pooling {
+                // The pooling now averages the unnormalised input: its output, of the same shape and read only
+                // by the Dense, no longer holds the graph's value.
+                skipped.insert(pooled.node.outputs[0])
+                pooled.node.inputs[0] = input
+                nodes[producer] = pooled
+            } else {
+                dense.node.inputs[0] = input
+            }
+            nodes[index] = dense
+            nodes[source] = nil
         }
         self.nodes = nodes.compactMap { $0 }
         valueCount = numbering.types.count

@@ -177,11 +177,12 @@ import Testing
         y = b.batchNorm(b.activation(.rectifier(negativeSlope: 0, maxValue: 0.8, threshold: 0), y), channels: 36)
         y = b.convolution(y, .regular(filters: 10, groups: 2), kernel: [2, 2], shapes: [[2, 2, 18, 10]], bias: 10, activation: .relu)  // GEMM
         y = b.batchNorm(y, channels: 10)
-        // Not fused: after a swish, after a separable convolution, after a Dense.
+        // Not fused: after a swish, after a separable convolution (but folded forward into the Dense reading
+        // it), after a Dense.
         y = b.convolution(y, .regular(filters: 7, groups: 1), kernel: [1, 1], shapes: [[1, 1, 10, 7]], activation: .swish)
         y = b.batchNorm(y, channels: 7, folds: false)
         y = b.convolution(y, .separable, kernel: [3, 3], shapes: [[3, 3, 7, 1], [1, 1, 7, 6]], activation: .relu)
-        y = b.batchNorm(y, channels: 6, folds: false)
+        y = b.batchNorm(y, channels: 6)
         y = b.node(.dense(activation: .relu), [y, b.weight([6, 5]), nil])[0]
         let image = b.batchNorm(y, channels: 5, folds: false)
 
@@ -194,6 +195,31 @@ import Testing
 
         let inputs = [b.random.tensor([2, 9, 7, 3]), b.random.tensor([3, 11, 4]), b.random.tensor([2, 2, 6, 7])]
         try expectFusedMatchesPlain(b, inputs: inputs, folded: b.foldable)
+    }
+
+    /// A BatchNormalization that cannot fold back (after a Dense's ReLU, a convolution's swish) folded forward
+    /// into the Dense reading it, directly (a Dense without bias too) or through a GlobalAveragePooling
+    /// (channels_last with keepdims, channels_first); left alone before a GlobalMaxPooling, or when its output
+    /// is also a model output.
+    @Test func batchNormalizationFoldsForwardIntoTheDenseAfterIt() throws {
+        var b = Builder()
+        let x = b.input(), image = b.input(), first = b.input()
+        var y = b.node(.dense(activation: .relu), [x, b.weight([5, 7]), b.weight([7])])[0]
+        y = b.node(.dense(activation: .tanh), [b.batchNorm(y, channels: 7, rank: 2), b.weight([7, 6]), nil])[0]
+        let kept = b.batchNorm(y, channels: 6, rank: 2, folds: false)
+        let dense = b.node(.dense(activation: .linear), [kept, b.weight([6, 4]), b.weight([4])])[0]
+        func pooled(_ x: ValueID, _ reduction: PoolReduction, channelsFirst: Bool, folds: Bool = true) -> ValueID {
+            let features = b.convolution(x, .regular(filters: 9, groups: 1), kernel: [3, 3], shapes: [[3, 3, 3, 9]], channelsFirst: channelsFirst,
+                                         activation: .swish)
+            let normalised = b.batchNorm(features, channels: 9, axis: channelsFirst ? 1 : 3, folds: folds)
+            let op = GlobalPoolOp(reduction: reduction, rank: 2, channelsFirst: channelsFirst, keepDims: !channelsFirst)
+            return b.node(.dense(activation: .linear), [b.node(.globalPool(op), [normalised, nil])[0], b.weight([9, 5]), b.weight([5])])[0]
+        }
+        let average = pooled(image, .average, channelsFirst: false), averageFirst = pooled(first, .average, channelsFirst: true)
+        let maximum = pooled(image, .max, channelsFirst: false, folds: false)
+        b.graph.outputs = [dense, kept, average, averageFirst, maximum]
+        let inputs = [b.random.tensor([3, 5]), b.random.tensor([2, 6, 5, 3]), b.random.tensor([2, 3, 5, 6])]
+        try expectFusedMatchesPlain(b, inputs: inputs, folded: 3)
     }
 
     /// The graph `b` built run fused and node by node on `inputs`: the fused plan runs `folded` nodes fewer,
