@@ -17,13 +17,13 @@
 enum { MAX_CELLS = 8, MAX_BLOCKS = 2 };
 
 /// One tile: `cells` consecutive output cells of a line from (o0, o1, o2) × `blocks` blocks of 16 filters
-/// from `wt` (rows of `kernel_stride`), stored at `out` (rows of `filters`), the last block's first `width`
+/// from filter `fb` (`wt`, rows of `kernel_stride`), stored at `out` (rows of `filters`), the last block's first `width`
 /// lanes only. Taps in the padding are skipped: along the last axis only with `check_columns` (one cell at
 /// a time; otherwise every tap of every cell must be inside). `cells`, `blocks` and `check_columns` are
 /// constants wherever this is inlined, so the loops unroll and the accumulators live in registers.
 __attribute__((always_inline)) static inline void convolve_tile(
     float *out, const float *input, const float *wt, const float *bias, const kconv_window *w, ptrdiff_t filters,
-    ptrdiff_t kernel_stride, ptrdiff_t sample, ptrdiff_t o0, ptrdiff_t o1, ptrdiff_t o2, const kconv_epilogue *epilogue, int width,
+    ptrdiff_t kernel_stride, ptrdiff_t fb, ptrdiff_t sample, ptrdiff_t o0, ptrdiff_t o1, ptrdiff_t o2, const kconv_epilogue *epilogue, int width,
     int check_columns, int cells, int blocks) {
     const ptrdiff_t in0 = w->input_size[0], in1 = w->input_size[1], in2 = w->input_size[2];
     const ptrdiff_t k0 = w->kernel[0], k1 = w->kernel[1], k2 = w->kernel[2];
@@ -59,7 +59,7 @@ __attribute__((always_inline)) static inline void convolve_tile(
     }
     if (epilogue)
         for (int r = 0; r < cells; r++)
-            for (int b = 0; b < blocks; b++) apply_epilogue(&acc[r][b], epilogue);
+            for (int b = 0; b < blocks; b++) apply_epilogue(&acc[r][b], epilogue, fb + b * LANES);
     for (int r = 0; r < cells; r++) {
         for (int b = 0; b < blocks - 1; b++) STORE16(out + r * filters + b * LANES, acc[r][b]);
         store_lanes(out + r * filters + (blocks - 1) * LANES, &acc[r][blocks - 1], width);
@@ -94,7 +94,7 @@ __attribute__((always_inline)) static inline void convolve_rows(
             for (ptrdiff_t fb = 0; fb < filters;) {
                 const float *bias_block = bias ? bias + fb : 0;
                 if (fb + tile_blocks * LANES <= filters && cells == tile_cells) {
-                    convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, sample, o0, o1,
+                    convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, fb, sample, o0, o1,
                                   o2 + x, epilogue, LANES, 0, tile_cells, tile_blocks);
                     fb += tile_blocks * LANES;
                     continue;
@@ -103,11 +103,11 @@ __attribute__((always_inline)) static inline void convolve_rows(
                 // each count its own unrolled tile.
                 const int width = filters - fb < LANES ? (int)(filters - fb) : LANES;
                 if (check) {
-                    convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, sample, o0, o1,
+                    convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, fb, sample, o0, o1,
                                   o2 + x, epilogue, width, 1, 1, 1);
                 } else {
                     switch (cells) {
-#define TILE(n) case n: convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, sample, o0, o1, \
+#define TILE(n) case n: convolve_tile(out + fb, input, kernel + fb, bias_block, w, filters, kernel_stride, fb, sample, o0, o1, \
                                       o2 + x, epilogue, width, 0, n, 1); break;
                     TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7) TILE(8)
 #undef TILE

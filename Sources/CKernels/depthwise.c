@@ -9,27 +9,6 @@
 // As in convolution.c: multiply-adds fuse where the CPU has FMA.
 #pragma clang fp contract(fast)
 
-/// Runs the statements given after `p` for every tap of the output cell at `p` that lies inside the input,
-/// with `in_offset` (where the input cell's channels start) and `tap` (the tap's flat index) in scope.
-#define FOR_EACH_TAP_INSIDE(w, p, ...)                                                                          \
-    for (ptrdiff_t t0 = 0; t0 < (w)->kernel[0]; t0++) {                                                        \
-        const ptrdiff_t i0 = (p).o0 * (w)->strides[0] - (w)->pad_before[0] + t0 * (w)->dilation[0];             \
-        if (i0 < 0 || i0 >= (w)->input_size[0]) continue;                                                       \
-        for (ptrdiff_t t1 = 0; t1 < (w)->kernel[1]; t1++) {                                                    \
-            const ptrdiff_t i1 = (p).o1 * (w)->strides[1] - (w)->pad_before[1] + t1 * (w)->dilation[1];         \
-            if (i1 < 0 || i1 >= (w)->input_size[1]) continue;                                                   \
-            for (ptrdiff_t t2 = 0; t2 < (w)->kernel[2]; t2++) {                                                \
-                const ptrdiff_t i2 = (p).o2 * (w)->strides[2] - (w)->pad_before[2] + t2 * (w)->dilation[2];     \
-                if (i2 < 0 || i2 >= (w)->input_size[2]) continue;                                               \
-                const ptrdiff_t in_offset =                                                                     \
-                    ((((p).sample * (w)->input_size[0] + i0) * (w)->input_size[1] + i1) * (w)->input_size[2] + i2) \
-                    * (w)->channels;                                                                            \
-                const ptrdiff_t tap = (t0 * (w)->kernel[1] + t1) * (w)->kernel[2] + t2;                         \
-                __VA_ARGS__                                                                                     \
-            }                                                                                                   \
-        }                                                                                                       \
-    }
-
 enum { MAX_BLOCKS = 8, MAX_LISTED_TAPS = 64 };
 
 /// Channels block ..< block + blocks · 16 of one output cell (the last block's first `lanes` only) in
@@ -55,7 +34,7 @@ __attribute__((always_inline)) static inline void depthwise_blocks(float *out, c
         }
     }
     if (epilogue)
-        for (int b = 0; b < blocks; b++) apply_epilogue(&acc[b], epilogue);
+        for (int b = 0; b < blocks; b++) apply_epilogue(&acc[b], epilogue, block + b * LANES);
     for (int b = 0; b < blocks; b++) store_lanes(out + block + b * LANES, &acc[b], b == blocks - 1 ? lanes : LANES);
 }
 
@@ -108,7 +87,7 @@ __attribute__((always_inline)) static inline void depthwise_rows(float *output, 
                 for (ptrdiff_t m = 0; m < multiplier; m++) out[c * multiplier + m] += cell[c] * weights[c * multiplier + m];
         })
         if (epilogue)
-            for (ptrdiff_t j = 0; j < width; j++) out[j] = clamp_value(out[j], epilogue);
+            for (ptrdiff_t j = 0; j < width; j++) out[j] = epilogue_value(out[j], epilogue, j);
     }
 }
 

@@ -1,7 +1,7 @@
 #ifndef KCONV_REGISTER_TILES_H
 #define KCONV_REGISTER_TILES_H
-// What the register-tiled kernels (convolution.c, winograd.c, depthwise.c, products.c) share, internal to CKernels: a
-// 16-float vector type and the choice of instruction-set level at run time.
+// What the register-tiled kernels (convolution.c, winograd.c, depthwise.c, pooling.c, products.c) share,
+// internal to CKernels: a 16-float vector type and the choice of instruction-set level at run time.
 #include <string.h>
 #include "kernels.h"
 
@@ -30,16 +30,24 @@ __attribute__((always_inline)) static inline void store_lanes(float *floats, con
     else memcpy(floats, vector, (size_t)width * sizeof(float));
 }
 
-/// Each lane of `vector` clamped to [e->low, e->high] (kconv_epilogue), by bit selection; NaN stays NaN.
-__attribute__((always_inline)) static inline void apply_epilogue(v16 *vector, const kconv_epilogue *e) {
+/// Each lane of `vector`, output channels channel ..< channel + 16, through kconv_epilogue: clamped by bit
+/// selection (NaN stays NaN), then scaled and shifted.
+__attribute__((always_inline)) static inline void apply_epilogue(v16 *vector, const kconv_epilogue *e, ptrdiff_t channel) {
     const v16 low = (v16){0} + e->low, high = (v16){0} + e->high;
     const v16i below = *vector < low, above = *vector > high;
     *vector = (v16)(((v16i)*vector & ~(below | above)) | ((v16i)low & below) | ((v16i)high & above));
+    if (e->scale) {
+        v16 scale, shift;
+        LOAD16(scale, e->scale + channel);
+        LOAD16(shift, e->shift + channel);
+        *vector = *vector * scale + shift;
+    }
 }
 
-/// One value clamped as `apply_epilogue` clamps a lane.
-static inline float clamp_value(float value, const kconv_epilogue *e) {
-    return value < e->low ? e->low : value > e->high ? e->high : value;
+/// One value of output channel `channel` through the epilogue as `apply_epilogue` treats a lane.
+static inline float epilogue_value(float value, const kconv_epilogue *e, ptrdiff_t channel) {
+    value = value < e->low ? e->low : value > e->high ? e->high : value;
+    return e->scale ? value * e->scale[channel] + e->shift[channel] : value;
 }
 
 /// `count` rounded up to whole vectors.

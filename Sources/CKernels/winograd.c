@@ -194,7 +194,7 @@ __attribute__((always_inline)) static inline void transform_outputs(float *outpu
             for (int i = 0; i < 2 && p.y + i < s->out1; i++) {
                 for (int j = 0; j < 2 && p.x + j < s->out2; j++) {
                     v16 value = y[i][j];
-                    if (epilogue) apply_epilogue(&value, epilogue);
+                    if (epilogue) apply_epilogue(&value, epilogue, f);
                     store_lanes(output + ((p.sample * s->out1 + p.y + i) * s->out2 + p.x + j) * filters + f, &value,
                                 width);
                 }

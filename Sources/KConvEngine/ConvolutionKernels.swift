@@ -85,11 +85,14 @@ package struct ConvolutionKernel {
     package static func usesOneDNN(_ method: Method) -> Bool { method != .winograd }
 
     /// The convolution of a channels_last `input` over `geometry` (whose window is the kernel's), each result
-    /// clamped to `clamp` (a fused ReLU or ReLU6; in the Winograd and direct kernels as they store it).
-    package func callAsFunction(_ input: Tensor, geometry: WindowGeometry, clamp: ClosedRange<Float>? = nil) -> Tensor {
+    /// clamped to `clamp` (a fused ReLU or ReLU6), then scaled and shifted per filter by `scaling` (a fused
+    /// BatchNormalization); in the Winograd and direct kernels as they store it.
+    package func callAsFunction(_ input: Tensor, geometry: WindowGeometry, clamp: ClosedRange<Float>? = nil,
+                                scaling: BatchNormFold? = nil) -> Tensor {
         let batch = input.shape[0]
         precondition(input.shape[input.rank - 1] == channels, "input does not have the kernel's channels")
-        if Self.usesOneDNN(method), let output = oneDNN(input, geometry: geometry, clamp: clamp) {
+        // oneDNN's post-ops here are the clamp only: a fused BatchNormalization runs on kconv's kernels.
+        if Self.usesOneDNN(method), scaling == nil, let output = oneDNN(input, geometry: geometry, clamp: clamp) {
             return output
         }
         let shape = [batch] + geometry.outputSize + [filters]
@@ -97,16 +100,19 @@ package struct ConvolutionKernel {
         case .winograd:
             return Tensor(shape: shape, values: NativeKernels.convolveWinograd(
                 input.values, window: geometry.threeDimensional, channels: channels, transformedKernel: weights,
-                filters: filters, bias: bias, clamp: clamp))
+                filters: filters, bias: bias, clamp: clamp, scaling: scaling))
         case .direct:
             return Tensor(shape: shape, values: NativeKernels.convolveDirect(
                 input.values, window: geometry.threeDimensional, channels: channels, kernel: weights, filters: filters,
-                bias: bias, clamp: clamp, rows: 0 ..< batch * geometry.outputPositions))
+                bias: bias, clamp: clamp, scaling: scaling, rows: 0 ..< batch * geometry.outputPositions))
         case .gemm:
             var output = convolveByGEMM(input, geometry: geometry, kernel: weights, filters: filters, groups: groups, bias: bias)
+            var values = output.values.mutableSpan
             if let clamp {
-                var values = output.values.mutableSpan
                 for index in 0 ..< values.count { values[index] = min(max(values[index], clamp.lowerBound), clamp.upperBound) }
+            }
+            if let scaling {
+                for index in 0 ..< values.count { values[index] = values[index] * scaling.scale[index % filters] + scaling.shift[index % filters] }
             }
             return output
         }
@@ -187,20 +193,20 @@ private func convolveRows(_ rows: Range<Int>, _ input: Tensor, _ geometry: Windo
 /// with `kernel` laid out `kernel_size + (C, M)` as Keras stores it. This is `convolve` with one group
 /// per channel, but every group's product is only `taps` long, so it runs on its own kernel
 /// (NativeKernels.depthwise): per output cell and tap, one multiply-add over the contiguous channels.
-/// Each result is clamped to `clamp` (a fused ReLU or ReLU6) as it is stored. `oneDNN`, the same
-/// convolution (one group per channel), runs it instead when given and able: it was faster than this
-/// kernel on all but the smallest depthwise layers measured (MobileNetV2, EfficientNetB0 at 64×64;
-/// `ConvolutionKernel.usesOneDNN`).
+/// Each result is clamped to `clamp` (a fused ReLU or ReLU6), then scaled and shifted by `scaling` (a fused
+/// BatchNormalization), as it is stored. `oneDNN`, the same convolution (one group per channel), runs it
+/// instead when given and able, without `scaling`: it was faster than this kernel on all but the smallest
+/// depthwise layers measured (MobileNetV2, EfficientNetB0 at 64×64; `ConvolutionKernel.usesOneDNN`).
 package func depthwiseConvolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], multiplier: Int, bias: [Float]?,
-                               clamp: ClosedRange<Float>? = nil, oneDNN: DNNLConvolutions? = nil) -> Tensor {
+                               clamp: ClosedRange<Float>? = nil, scaling: BatchNormFold? = nil, oneDNN: DNNLConvolutions? = nil) -> Tensor {
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
-    if let oneDNN, let output = oneDNN(input, geometry: geometry, clamp: clamp) {
+    if scaling == nil, let oneDNN, let output = oneDNN(input, geometry: geometry, clamp: clamp) {
         return output
     }
     let rows = batch * geometry.outputPositions
     return Tensor(shape: [batch] + geometry.outputSize + [channels * multiplier],
                   values: NativeKernels.depthwise(input.values, window: geometry.threeDimensional, channels: channels, kernel: kernel,
-                                                  multiplier: multiplier, bias: bias, clamp: clamp, rows: 0 ..< rows))
+                                                  multiplier: multiplier, bias: bias, clamp: clamp, scaling: scaling, rows: 0 ..< rows))
 }
 
 /// The transposed convolution (the gradient of `convolve` with respect to its input), TensorFlow's

@@ -7,16 +7,21 @@ package struct PreparedConvolution {
     package let kernel: ConvolutionKernel?
     /// The depthwise (or separable's depthwise) kernel through oneDNN, one group per channel.
     private let depthwiseOneDNN: DNNLConvolutions?
+    /// Zeros added around the input before the convolution (a ZeroPadding the plan folded into it), which the
+    /// window reads as padding: never with a transposed convolution.
+    package let inputPadding: SpatialPadding?
 
-    package init(_ op: ConvolutionOp, weights: [Tensor]) throws {
+    package init(_ op: ConvolutionOp, weights: [Tensor], inputPadding: SpatialPadding? = nil) throws {
         let expected: Int
         switch op.kind {
         case .regular, .transposed, .depthwise: expected = op.useBias ? 2 : 1
         case .separable: expected = op.useBias ? 3 : 2
         }
         guard weights.count == expected else { throw EngineError("expected \(expected) weights, found \(weights.count)") }
+        if case .transposed = op.kind { precondition(inputPadding == nil, "a transposed convolution's input is never padded") }
         self.op = op
         self.weights = weights
+        self.inputPadding = inputPadding
         if case .regular(let filters, let groups) = op.kind {
             guard groups > 0, filters % groups == 0 else { throw EngineError("groups (\(groups)) must divide filters (\(filters))") }
             let kernelWeights = weights[0]
@@ -43,18 +48,24 @@ package struct PreparedConvolution {
     }
 
     /// The convolution of `input`, then its activation, or `epilogue` in its place (an activation the plan fused
-    /// into a linear convolution). A clamp (ReLU, ReLU6) runs inside the kernels that can store through one.
-    package func run(_ input: Tensor, then epilogue: Epilogue? = nil) throws -> Tensor {
+    /// into a linear convolution), then `scaling` per output channel (a BatchNormalization the plan fused into a
+    /// regular or depthwise convolution whose activation is a clamp or none). A clamp (ReLU, ReLU6) and the
+    /// scaling run inside the kernels that can store through one.
+    package func run(_ input: Tensor, then epilogue: Epilogue? = nil, scaling: BatchNormFold? = nil) throws -> Tensor {
         let rank = op.rank
         let epilogue = epilogue ?? .activation(op.activation)
-        // Clamped as the kernel stores its results, wherever the layout is (clamps are elementwise).
-        let clamp = epilogue.clamp
+        // Clamped, then scaled, as the kernel stores its results, wherever the layout is (clamps are
+        // elementwise; the kernels compute channels_last).
+        let clamp = epilogue.clamp ?? (scaling != nil && epilogue.isIdentity ? -Float.infinity ... Float.infinity : nil)
+        precondition(scaling == nil || clamp != nil, "a fused BatchNormalization follows a clamp or nothing")
         switch op.kind {
         case .regular:
             guard let kernel else { throw EngineError("the convolution's kernel was not prepared") }
             let input = try channelsLast(input, channels: kernel.channels)
-            return try finishing(kernel(input, geometry: geometry(over: input), clamp: clamp), epilogue, clamped: clamp != nil)
+            return try finishing(kernel(input, geometry: geometry(over: input), clamp: clamp, scaling: scaling), epilogue,
+                                 clamped: clamp != nil)
         case .transposed(let filters, let outputPadding):
+            precondition(scaling == nil, "a fused BatchNormalization follows a regular or depthwise convolution")
             // TensorFlow places the windows of the forward convolution from the output back to the input
             // (for `same`, padding as a SAME convolution between the two sizes).
             let kernel = weights[0]
@@ -74,11 +85,13 @@ package struct PreparedConvolution {
         case .depthwise:
             let kernel = weights[0]
             let input = try channelsLast(input, channels: kernel.shape[rank])
-            return try finishing(depthwise(input, kernel: kernel, bias: bias(at: 1), clamp: clamp), epilogue, clamped: clamp != nil)
+            return try finishing(depthwise(input, kernel: kernel, bias: bias(at: 1), clamp: clamp, scaling: scaling), epilogue,
+                                 clamped: clamp != nil)
         case .separable:
+            precondition(scaling == nil, "a fused BatchNormalization follows a regular or depthwise convolution")
             let depthwiseKernel = weights[0], pointwiseKernel = weights[1]
             let input = try channelsLast(input, channels: depthwiseKernel.shape[rank])
-            let perChannel = try depthwise(input, kernel: depthwiseKernel, bias: nil, clamp: nil)
+            let perChannel = try depthwise(input, kernel: depthwiseKernel, bias: nil, clamp: nil, scaling: nil)
             let pointwise = pointwiseKernel.reshaped(Array(pointwiseKernel.shape.suffix(2)))
             return try finishing(denseProduct(perChannel, kernel: pointwise, bias: op.useBias ? weights[2] : nil), epilogue)
         }
@@ -95,16 +108,21 @@ package struct PreparedConvolution {
         return moved
     }
 
-    /// The window over the spatial axes of a channels_last input.
+    /// The window over the spatial axes of a channels_last input (and the zeros `inputPadding` adds around it).
     private func geometry(over input: Tensor) throws -> WindowGeometry {
-        try WindowGeometry(inputSize: Array(input.shape[1...op.rank]), kernel: op.kernelSize, strides: op.strides,
-                           dilation: op.dilation, padding: op.padding)
+        let size = Array(input.shape[1...op.rank])
+        guard let inputPadding else {
+            return try WindowGeometry(inputSize: size, kernel: op.kernelSize, strides: op.strides, dilation: op.dilation, padding: op.padding)
+        }
+        return try WindowGeometry(inputSize: size, adding: inputPadding, kernel: op.kernelSize, strides: op.strides, dilation: op.dilation,
+                                  padding: op.padding)
     }
 
     /// The depthwise convolution of a channels_last input with a `kernel_size + (C, M)` kernel.
-    private func depthwise(_ input: Tensor, kernel: Tensor, bias: [Float]?, clamp: ClosedRange<Float>?) throws -> Tensor {
+    private func depthwise(_ input: Tensor, kernel: Tensor, bias: [Float]?, clamp: ClosedRange<Float>?, scaling: BatchNormFold?) throws -> Tensor {
         try depthwiseConvolve(input, geometry: geometry(over: input), kernel: kernel.values,
-                              multiplier: kernel.shape[op.rank + 1], bias: bias, clamp: clamp, oneDNN: depthwiseOneDNN)
+                              multiplier: kernel.shape[op.rank + 1], bias: bias, clamp: clamp, scaling: scaling,
+                              oneDNN: depthwiseOneDNN)
     }
 
     /// A channels_last result moved back to the layer's data format, then through `epilogue` (after the move,

@@ -32,6 +32,11 @@ package enum Epilogue {
         }
     }
 
+    /// Whether the function leaves every value as it is (a linear activation).
+    package var isIdentity: Bool {
+        if case .activation(.linear) = self { true } else { false }
+    }
+
     /// Applies the function to every value of `tensor` in place (a row-wise activation over its last axis).
     package func apply(to tensor: inout Tensor) throws {
         switch self {

@@ -1,16 +1,34 @@
 import KConvGraph
 
+/// A graph node as the plan runs it, with what the plan fused into it.
+struct FusedNode {
+    var node: GraphNode
+    /// The activation fused into it, applied to its first output.
+    var epilogue: Epilogue?
+    /// A BatchNormalization after its activation (a regular or depthwise convolution's), `y · scale + shift`
+    /// per output channel after `epilogue`, applied by the kernel as it stores each result.
+    var scaling: BatchNormFold?
+    /// The zeros a ZeroPadding added around a convolution's input, read by the convolution as its own padding.
+    var inputPadding: SpatialPadding?
+}
+
 /// A graph's nodes rewritten as a fast engine runs them, when only the graph's outputs are asked for:
 /// - each BatchNormalization that can fold (`Graph.batchNormFoldSites`) folded into the convolution or Dense
 ///   before it, whose weights and bias are scaled once here (`BatchNormFold`, the ONNX writer's arithmetic);
 /// - each elementwise activation (an Activation or ReLU layer) whose input only it reads fused into the
 ///   convolution, Dense or merge producing that input, as the producer's epilogue: ReLU and ReLU6 run in the
-///   convolution kernels as they store a tile, others on the fresh output in place (no pass of its own).
+///   convolution kernels as they store a tile, others on the fresh output in place (no pass of its own);
+/// - each BatchNormalization after a regular or depthwise convolution's clamp (ReLU, ReLU6, or none) fused
+///   into the convolution's epilogue, a scale and shift per channel while the tile is in registers;
+/// - each ZeroPadding whose output only a regular, depthwise or separable convolution reads folded into that
+///   convolution's window (its pads grow, on either side), so the padded copy is never made;
+/// - each BatchNormalization left whose output only a Dense reads, directly or through a GlobalAveragePooling,
+///   folded forward into that Dense's weights and bias.
 /// A fused node produces the value the last node it absorbed produced; the values in between are never
 /// materialised (`skipped`), so a caller asking for one of them runs the graph unfused.
 struct FusedProgram {
-    /// The nodes to run, in order, each with the activation fused into it, applied to its first output.
-    let nodes: [(node: GraphNode, epilogue: Epilogue?)]
+    /// The nodes to run, in order.
+    let nodes: [FusedNode]
     /// Folded weights, as values numbered after the graph's (`valueCount` values in all).
     let constants: [ValueID: Plan.Slot]
     let valueCount: Int
@@ -21,19 +39,25 @@ struct FusedProgram {
     init(_ graph: Graph, constants weights: [ValueID: Plan.Slot]) throws {
         var numbering = graph  // mints the folded weights' value numbers after the graph's
         var constants: [ValueID: Plan.Slot] = [:], skipped: Set<ValueID> = []
-        var nodes: [(node: GraphNode, epilogue: Epilogue?)?] = graph.nodes.map { ($0, nil) }
-        func weight(_ value: ValueID?) -> [Float]? { value.flatMap { weights[$0]?.tensor?.values } }
+        var nodes: [FusedNode?] = graph.nodes.map { FusedNode(node: $0) }
+        /// A weight of the graph's, or one folded here.
+        func tensor(_ value: ValueID?) -> Tensor? { value.flatMap { (constants[$0] ?? weights[$0])?.tensor } }
+        func weight(_ value: ValueID?) -> [Float]? { tensor(value)?.values }
         func constant(_ values: [Float], shape: [Int]) -> ValueID {
             let id = numbering.newValue(ValueType(dtype: .float32, shape: shape.map(Dim.size)))
             constants[id] = .tensor(Tensor(shape: shape, values: values))
             return id
         }
+        /// The BatchNormalization `node`'s inference arithmetic, if its statistics are constants.
+        func fold(_ node: GraphNode, _ op: BatchNormOp) throws -> BatchNormFold? {
+            guard node.inputs.count == 5, let mean = weight(node.inputs[3]), let variance = weight(node.inputs[4]) else { return nil }
+            return try BatchNormFold(op, gamma: weight(node.inputs[1]), beta: weight(node.inputs[2]), mean: mean, variance: variance)
+        }
         for site in graph.batchNormFoldSites() {
             let batchNorm = graph.nodes[site.batchNorm]
             guard case .batchNorm(let op) = batchNorm.op, var producer = nodes[site.producer]?.node,
-                  let mean = weight(batchNorm.inputs[3]), let variance = weight(batchNorm.inputs[4]),
-                  let scaled = producer.inputs[site.scaledWeight], let kernel = weights[scaled]?.tensor else { continue }
-            let fold = try BatchNormFold(op, gamma: weight(batchNorm.inputs[1]), beta: weight(batchNorm.inputs[2]), mean: mean, variance: variance)
+                  let kernel = tensor(producer.inputs[site.scaledWeight]),
+                  let fold = try fold(batchNorm, op) else { continue }
             producer.inputs[site.scaledWeight] = constant(fold.scaled(kernel.values, channelStride: site.channelStride), shape: kernel.shape)
             func bias(_ old: ValueID?) -> ValueID { constant(fold.bias(weight(old)), shape: [site.channels]) }
             switch producer.op {
@@ -51,24 +75,84 @@ struct FusedProgram {
             }
             skipped.insert(producer.outputs[0])
             producer.outputs[0] = batchNorm.outputs[0]
-            nodes[site.producer] = (producer, nil)
+            nodes[site.producer] = FusedNode(node: producer)
             nodes[site.batchNorm] = nil
         }
-        var readers = Array(repeating: 0, count: graph.types.count)
-        for case let (node, _)? in nodes { for case let input? in node.inputs where input.index < readers.count { readers[input.index] += 1 } }
-        for output in graph.outputs { readers[output.index] += 1 }
-        var producers: [ValueID: Int] = [:]
-        for (index, entry) in nodes.enumerated() { if let first = entry?.node.outputs.first { producers[first] = index } }
-        for (index, entry) in nodes.enumerated() {
-            guard let node = entry?.node, let epilogue = Epilogue(node.op), let x = node.inputs.first ?? nil, readers[x.index] == 1,
-                  let producer = producers[x], var fused = nodes[producer], fused.epilogue == nil, Self.takesEpilogue(fused.node.op)
-            else { continue }
-            skipped.insert(x)
+        // Each later rewrite merges a node into the one producing its input, which only it reads: that
+        // producer then produces the node's output.
+        var uses = Uses(nodes, outputs: graph.outputs, valueCount: graph.types.count)
+        func absorb(_ index: Int, into producer: Int, _ fused: FusedNode) {
+            guard let node = nodes[index]?.node, let input = node.inputs.first ?? nil else { return }
+            skipped.insert(input)
+            var fused = fused
             fused.node.outputs[0] = node.outputs[0]
-            fused.epilogue = epilogue
             nodes[producer] = fused
-            producers[node.outputs[0]] = producer
+            uses.producers[node.outputs[0]] = producer
             nodes[index] = nil
+        }
+        for (index, entry) in nodes.enumerated() {
+            guard let node = entry?.node, let epilogue = Epilogue(node.op), let producer = uses.soleProducer(of: node),
+                  var fused = nodes[producer], fused.epilogue == nil, Self.takesEpilogue(fused.node.op)
+            else { continue }
+            fused.epilogue = epilogue
+            absorb(index, into: producer, fused)
+        }
+        for (index, entry) in nodes.enumerated() {
+            guard let node = entry?.node, case .batchNorm(let op) = node.op, let producer = uses.soleProducer(of: node),
+                  var fused = nodes[producer], fused.scaling == nil, case .convolution(let convolution) = fused.node.op,
+                  Self.storesScaled(convolution, epilogue: fused.epilogue), op.rank == convolution.rank + 2,
+                  op.axes == [convolution.channelsFirst ? 1 : op.rank - 1],
+                  let kernel = tensor(fused.node.inputs.dropFirst().first ?? nil)?.shape,
+                  let channels = Self.outputChannels(convolution, kernel: kernel),
+                  let scaling = try fold(node, op), scaling.scale.count == channels
+            else { continue }
+            fused.scaling = scaling
+            absorb(index, into: producer, fused)
+        }
+        for (index, entry) in nodes.enumerated() {
+            guard var fused = entry, case .convolution(let convolution) = fused.node.op, fused.inputPadding == nil,
+                  let producer = uses.soleProducer(of: fused.node), let pad = nodes[producer]?.node,
+                  case .pad(let before, let after) = pad.op, let input = pad.inputs.first ?? nil,
+                  let padding = SpatialPadding(before: before, after: after, of: convolution) else { continue }
+            skipped.insert(pad.outputs[0])
+            fused.node.inputs[0] = input
+            fused.inputPadding = padding
+            nodes[index] = fused
+            nodes[producer] = nil
+        }
+        // A BatchNormalization left (after a Dense's activation, a swish) whose output only a Dense reads,
+        // directly or through a GlobalAveragePooling: the Dense takes its scale and shift (both are linear per
+        // channel, and the mean of `x · scale + shift` is `mean(x) · scale + shift`).
+        for (index, entry) in nodes.enumerated() {
+            guard var dense = entry, case .dense = dense.node.op, dense.node.inputs.count >= 2,
+                  let kernel = tensor(dense.node.inputs[1]), kernel.rank == 2,
+                  let producer = uses.soleProducer(of: dense.node), let reader = nodes[producer] else { continue }
+            var pooling: FusedNode?, channelAxis: Int?
+            if case .globalPool(let op) = reader.node.op, op.reduction == .average, (reader.node.inputs.dropFirst().first ?? nil) == nil,
+               !op.channelsFirst || !op.keepDims {
+                pooling = reader
+                channelAxis = op.channelsFirst ? 1 : op.rank + 1
+            }
+            let bias = dense.node.inputs.count > 2 ? weight(dense.node.inputs[2]) : nil, units = kernel.shape[1]
+            guard let source = pooling == nil ? producer : uses.soleProducer(of: reader.node), let normalising = nodes[source]?.node,
+                  case .batchNorm(let op) = normalising.op, op.axes == [channelAxis ?? op.rank - 1],
+                  let input = normalising.inputs.first ?? nil, let scaling = try fold(normalising, op), scaling.scale.count == kernel.shape[0],
+                  bias.map({ $0.count == units }) ?? true
+            else { continue }
+            dense.node.inputs = [dense.node.inputs[0], constant(scaling.scaled(kernel.values, channelStride: units), shape: kernel.shape),
+                                 constant(scaling.biasAfter(kernel: kernel.values, units: units, bias: bias), shape: [units])]
+            skipped.insert(normalising.outputs[0])
+            if var pooled = pooling {
+                // The pooling now averages the unnormalised input: its output, of the same shape and read only
+                // by the Dense, no longer holds the graph's value.
+                skipped.insert(pooled.node.outputs[0])
+                pooled.node.inputs[0] = input
+                nodes[producer] = pooled
+            } else {
+                dense.node.inputs[0] = input
+            }
+            nodes[index] = dense
+            nodes[source] = nil
         }
         self.nodes = nodes.compactMap { $0 }
         valueCount = numbering.types.count
@@ -84,5 +168,46 @@ struct FusedProgram {
         case .dense(.linear), .merge: true
         default: false
         }
+    }
+
+    /// Whether the kernel of `op` can scale and shift its results after its activation (`epilogue`, or the
+    /// layer's own) as it stores them: a regular or depthwise convolution whose activation is a clamp or none.
+    private static func storesScaled(_ op: ConvolutionOp, epilogue: Epilogue?) -> Bool {
+        let activation = epilogue ?? .activation(op.activation)
+        switch op.kind {
+        case .regular, .depthwise: return activation.clamp != nil || activation.isIdentity
+        case .transposed, .separable: return false
+        }
+    }
+
+    /// The output channels of a regular or depthwise convolution `op` with a kernel of `shape` (Keras's layout).
+    private static func outputChannels(_ op: ConvolutionOp, kernel shape: [Int]) -> Int? {
+        guard shape.count == op.rank + 2 else { return nil }
+        switch op.kind {
+        case .regular(let filters, _): return filters
+        case .depthwise: return shape[op.rank] * shape[op.rank + 1]
+        case .transposed, .separable: return nil
+        }
+    }
+}
+
+/// How many nodes (and model outputs) read each value, and the node producing each node's first output.
+private struct Uses {
+    var readers: [Int]
+    var producers: [ValueID: Int] = [:]
+
+    init(_ nodes: [FusedNode?], outputs: [ValueID], valueCount: Int) {
+        readers = Array(repeating: 0, count: valueCount)
+        for case let fused? in nodes {
+            for case let input? in fused.node.inputs where input.index < valueCount { readers[input.index] += 1 }
+        }
+        for output in outputs { readers[output.index] += 1 }
+        for (index, fused) in nodes.enumerated() { if let first = fused?.node.outputs.first { producers[first] = index } }
+    }
+
+    /// The node producing `node`'s first input, when `node` is the only reader of that input.
+    func soleProducer(of node: GraphNode) -> Int? {
+        guard let input = node.inputs.first ?? nil, input.index < readers.count, readers[input.index] == 1 else { return nil }
+        return producers[input]
     }
 }

@@ -95,7 +95,10 @@ package enum NativeKernels {
         guard !rows.isEmpty else { return [] }
         checkWindow(window, channels: channels, over: input.count, rows: rows, "pooling")
         let geometry = cWindow(window, channels: channels)
-        return filledByParts(rows: rows.count, width: channels, work: rows.count * window.taps * channels) { target, part in
+        // A load per 16 values and tap and one operation on it, bound by the loads' latency (half the rate of
+        // the depthwise convolution's multiply-adds, which it counts double): counted four times, so that a
+        // batch of pooling such as cnn_bn_small's at batch 32 (2048 cells × 4 taps × 16 channels) uses both cores.
+        return filledByParts(rows: rows.count, width: channels, work: 4 * rows.count * window.taps * channels) { target, part in
             input.withUnsafeBufferPointer { source in
                 var geometry = geometry
                 kconv_pool(target, source.baseAddress, &geometry, average ? 1 : 0, rows.lowerBound + part.lowerBound, part.count)
@@ -115,10 +118,11 @@ package enum NativeKernels {
     /// Direct convolution, one group: output cells `rows` (flat, batch-major) as `[rows, filters]`, each
     /// `bias` (or zero) plus the window's taps × channels of `input` times `kernel` (`[taps, channels,
     /// paddedFilters(filters)]`, bias likewise, the extra filters zero); taps in the padding read zero.
-    /// Each result is clamped to `clamp` (a fused ReLU or ReLU6, `Epilogue`) as it is stored. Large work is split by rows across threads, each
+    /// Each result is clamped to `clamp` (a fused ReLU or ReLU6, `Epilogue`), then scaled and shifted per filter
+    /// by `scaling` (a fused BatchNormalization), as it is stored. Large work is split by rows across threads, each
     /// writing its own rows of the one output buffer; every value is computed the same way whatever the split.
     package static func convolveDirect(_ input: [Float], window: WindowGeometry, channels: Int, kernel: [Float], filters: Int,
-                               bias: [Float]?, clamp: ClosedRange<Float>?, rows: Range<Int>) -> [Float] {
+                               bias: [Float]?, clamp: ClosedRange<Float>?, scaling: BatchNormFold? = nil, rows: Range<Int>) -> [Float] {
         guard !rows.isEmpty else { return [] }
         checkWindow(window, channels: channels, over: input.count, rows: rows, "direct convolution")
         let stride = paddedFilters(filters)
@@ -130,7 +134,7 @@ package enum NativeKernels {
                 kernel.withUnsafeBufferPointer { weights in
                     (bias ?? []).withUnsafeBufferPointer { biasValues in
                         var geometry = geometry
-                        withEpilogue(clamp) { epilogue in
+                        withEpilogue(clamp, scaling, channels: filters) { epilogue in
                             kconv_convolve_direct(target, source.baseAddress, weights.baseAddress, bias == nil ? nil : biasValues.baseAddress,
                                                   &geometry, filters, rows.lowerBound + part.lowerBound, part.count, epilogue)
                         }
@@ -143,10 +147,10 @@ package enum NativeKernels {
     /// Depthwise convolution: output cells `rows` (flat, batch-major) as `[rows, channels · multiplier]`,
     /// output `c · multiplier + m` being `bias` (or zero) plus the window's taps of input channel `c` times
     /// `kernel` (`[taps, channels · multiplier]`, as Keras stores it); taps in the padding are skipped.
-    /// Each result is clamped to `clamp` as it is stored. Large work is split by rows across threads, each
-    /// writing its own rows of the one output buffer.
+    /// Each result is clamped to `clamp`, then scaled and shifted by `scaling`, as it is stored. Large work is
+    /// split by rows across threads, each writing its own rows of the one output buffer.
     package static func depthwise(_ input: [Float], window: WindowGeometry, channels: Int, kernel: [Float], multiplier: Int,
-                                  bias: [Float]?, clamp: ClosedRange<Float>?, rows: Range<Int>) -> [Float] {
+                                  bias: [Float]?, clamp: ClosedRange<Float>?, scaling: BatchNormFold? = nil, rows: Range<Int>) -> [Float] {
         guard !rows.isEmpty else { return [] }
         checkWindow(window, channels: channels, over: input.count, rows: rows, "depthwise convolution")
         let width = channels * multiplier
@@ -160,7 +164,7 @@ package enum NativeKernels {
                 kernel.withUnsafeBufferPointer { weights in
                     (bias ?? []).withUnsafeBufferPointer { biasValues in
                         var geometry = geometry
-                        withEpilogue(clamp) { epilogue in
+                        withEpilogue(clamp, scaling, channels: width) { epilogue in
                             kconv_depthwise(target, source.baseAddress, weights.baseAddress, bias == nil ? nil : biasValues.baseAddress,
                                             &geometry, multiplier, rows.lowerBound + part.lowerBound, part.count, epilogue)
                         }
@@ -197,9 +201,10 @@ package enum NativeKernels {
     /// The direct convolution's result for a 2-D 3×3 window of stride and dilation 1, computed as Winograd
     /// F(2×2, 3×3) with 2.25× fewer multiplies: every output cell of the batch as `[cells, filters]`.
     /// `transformedKernel` comes from `winogradKernel`, `bias` is padded as for `convolveDirect`. Large work
-    /// is split by tiles of 2×2 output cells across threads, each writing its own tiles' cells.
+    /// is split by tiles of 2×2 output cells across threads, each writing its own tiles' cells. The epilogue
+    /// (`clamp`, `scaling`) is `convolveDirect`'s.
     package static func convolveWinograd(_ input: [Float], window: WindowGeometry, channels: Int, transformedKernel: [Float],
-                                 filters: Int, bias: [Float]?, clamp: ClosedRange<Float>?) -> [Float] {
+                                 filters: Int, bias: [Float]?, clamp: ClosedRange<Float>?, scaling: BatchNormFold? = nil) -> [Float] {
         precondition(window.inputSize.count == 3 && window.kernel == [1, 3, 3] && window.strides == [1, 1, 1]
                      && window.dilation == [1, 1, 1] && window.inputSize[0] == 1 && window.outputSize[0] == 1,
                      "Winograd needs a 2-D 3×3 window of stride and dilation 1")
@@ -222,7 +227,7 @@ package enum NativeKernels {
                     (bias ?? []).withUnsafeBufferPointer { biasValues in
                         scratch.withUnsafeMutableBufferPointer { scratch in
                             var geometry = geometry
-                            withEpilogue(clamp) { epilogue in
+                            withEpilogue(clamp, scaling, channels: filters) { epilogue in
                                 kconv_winograd_convolve(target, source.baseAddress, weights.baseAddress,
                                                         bias == nil ? nil : biasValues.baseAddress, &geometry, filters,
                                                         ranges[part].lowerBound, ranges[part].count, epilogue, scratch.baseAddress)
@@ -295,11 +300,25 @@ package enum NativeKernels {
         }
     }
 
-    /// `body` given the C epilogue clamping to `clamp`, or nil for none.
-    private static func withEpilogue(_ clamp: ClosedRange<Float>?, _ body: (UnsafePointer<kconv_epilogue>?) -> Void) {
-        guard let clamp else { return body(nil) }
-        var epilogue = kconv_epilogue(low: clamp.lowerBound, high: clamp.upperBound)
-        withUnsafePointer(to: &epilogue) { body($0) }
+    /// `body` given the C epilogue clamping to `clamp` (none: the whole line), then scaling and shifting each of
+    /// `channels` channels by `scaling`; nil for neither.
+    private static func withEpilogue(_ clamp: ClosedRange<Float>?, _ scaling: BatchNormFold?, channels: Int,
+                                     _ body: (UnsafePointer<kconv_epilogue>?) -> Void) {
+        guard clamp != nil || scaling != nil else { return body(nil) }
+        let range = clamp ?? -Float.infinity ... Float.infinity
+        guard let scaling else {
+            var epilogue = kconv_epilogue(low: range.lowerBound, high: range.upperBound, scale: nil, shift: nil)
+            return withUnsafePointer(to: &epilogue) { body($0) }
+        }
+        precondition(scaling.scale.count == channels && scaling.shift.count == channels, "epilogue scaling does not match the channels")
+        // The kernels read whole vectors of channels: padded with zeros.
+        let padding = [Float](repeating: 0, count: paddedFilters(channels) - channels)
+        (scaling.scale + padding).withUnsafeBufferPointer { scale in
+            (scaling.shift + padding).withUnsafeBufferPointer { shift in
+                var epilogue = kconv_epilogue(low: range.lowerBound, high: range.upperBound, scale: scale.baseAddress, shift: shift.baseAddress)
+                withUnsafePointer(to: &epilogue) { body($0) }
+            }
+        }
     }
 
     /// The C description of a 3-D window.

@@ -38,11 +38,12 @@ package final class Plan {
     package let graph: Graph
     /// The weights, read once.
     private let constants: [ValueID: Slot]
-    /// The nodes as run when no value they skip is asked for: BatchNormalizations folded, activations fused.
+    /// The nodes as run when no value they skip is asked for: BatchNormalizations folded, activations and
+    /// paddings fused.
     private let fused: Program
     /// The graph's nodes as they are, prepared when a run first asks for a value the fused nodes skip.
     private lazy var unfused: Result<Program, any Error> = Result {
-        try Program(graph.nodes.map { ($0, nil) }, constants: constants, valueCount: graph.types.count, outputs: graph.outputs)
+        try Program(graph.nodes.map { FusedNode(node: $0) }, constants: constants, valueCount: graph.types.count, outputs: graph.outputs)
     }
 
     /// How many nodes a run that retains no skipped value executes: fewer than the graph's where operations
@@ -59,23 +60,23 @@ package final class Plan {
         /// How many nodes read each value (model outputs count once more; constants are never released).
         let readers: [Int]
         let constants: [ValueID: Slot]
-        /// Each node made ready to run, its weights laid out for its kernel once and its epilogue applied.
+        /// Each node made ready to run, its weights laid out for its kernel once and what was fused into it applied.
         let steps: [Step]
         /// Values of the graph these nodes never produce.
         let skipped: Set<ValueID>
 
-        init(_ nodes: [(node: GraphNode, epilogue: Epilogue?)], constants: [ValueID: Slot], valueCount: Int, outputs: [ValueID],
+        init(_ nodes: [FusedNode], constants: [ValueID: Slot], valueCount: Int, outputs: [ValueID],
              skipped: Set<ValueID> = []) throws {
             self.nodes = nodes.map(\.node)
             self.constants = constants
             self.skipped = skipped
             var readers = Array(repeating: 0, count: valueCount)
-            for (node, _) in nodes { for case let input? in node.inputs { readers[input.index] += 1 } }
+            for fused in nodes { for case let input? in fused.node.inputs { readers[input.index] += 1 } }
             for output in outputs { readers[output.index] += 1 }
             for id in constants.keys { readers[id.index] = Int.max }
             self.readers = readers
-            steps = try nodes.map { node, epilogue in
-                try locating(layer: node.origin) { try Plan.step(node, epilogue: epilogue, constants: constants) }
+            steps = try nodes.map { fused in
+                try locating(layer: fused.node.origin) { try Plan.step(fused, constants: constants) }
             }
         }
     }
@@ -103,20 +104,22 @@ package final class Plan {
             fused = try Program(program.nodes, constants: constants.merging(program.constants) { $1 }, valueCount: program.valueCount,
                                 outputs: graph.outputs, skipped: program.skipped)
         } else {
-            fused = try Program(graph.nodes.map { ($0, nil) }, constants: constants, valueCount: graph.types.count, outputs: graph.outputs)
+            fused = try Program(graph.nodes.map { FusedNode(node: $0) }, constants: constants, valueCount: graph.types.count, outputs: graph.outputs)
         }
         if fused.skipped.isEmpty { unfused = .success(fused) }
     }
 
-    /// `node` made ready to run, with `epilogue` applied to its first output.
-    private static func step(_ node: GraphNode, epilogue: Epilogue?, constants: [ValueID: Slot]) throws -> Step {
+    /// A node made ready to run, with what was fused into it.
+    private static func step(_ fused: FusedNode, constants: [ValueID: Slot]) throws -> Step {
+        let (node, epilogue) = (fused.node, fused.epilogue)
         let weights = node.inputs.dropFirst().compactMap { $0.flatMap { constants[$0]?.tensor } }
         switch node.op {
         case .convolution(let op):
-            let prepared = try PreparedConvolution(op, weights: weights)
+            let prepared = try PreparedConvolution(op, weights: weights, inputPadding: fused.inputPadding)
+            let scaling = fused.scaling
             return { inputs in
                 guard let input = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
-                return [.tensor(try prepared.run(input, then: epilogue))]
+                return [.tensor(try prepared.run(input, then: epilogue, scaling: scaling))]
             }
         case .recurrent(let op, let count, let returnState):
             let prepared = try PreparedRecurrent(op, weights: Array(weights.prefix(count)), returnState: returnState)

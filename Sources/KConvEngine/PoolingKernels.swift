@@ -23,6 +23,13 @@ package func globalPool(_ input: Tensor, positions: Int, channels: Int, channels
     precondition(input.count == batch * positions * channels, "global pooling layout does not match the tensor")
     // channels_first reads each channel's positions as one run: reduce runs of a channels_last copy instead.
     let values = channelsFirst ? input.reshaped([batch, channels, positions]).permuted([0, 2, 1]).values : input.values
+    if keep == nil, positions > 0, channels > 0 {
+        // Every position counts: one window over them all, in the vectorised pooling kernel (the same sums in
+        // the same order as below).
+        let window = WindowGeometry(inputSize: [positions], outputSize: [1], kernel: [positions], strides: [1], dilation: [1], padding: "valid")
+        return Tensor(shape: [batch, channels], values: NativeKernels.pool(values, channels: channels, window: window.threeDimensional,
+                                                                          average: reduction == .average, rows: 0 ..< batch))
+    }
     var output = Tensor(zeros: [batch, channels])
     let source = values.span
     var target = output.values.mutableSpan

@@ -45,6 +45,17 @@ package struct WindowGeometry: Hashable {
         self.init(inputSize: inputSize, outputSize: outputSize, kernel: kernel, strides: strides, dilation: dilation, padding: padding)
     }
 
+    /// The geometry of a convolution over `inputSize` with `zeros` added around it first (a
+    /// ZeroPadding the plan folded into it): the window placed over the padded size, the added cells read as
+    /// padding, so that no padded copy is made.
+    package init(inputSize: [Int], adding zeros: SpatialPadding, kernel: [Int], strides: [Int], dilation: [Int],
+                 padding mode: String) throws {
+        let padded = inputSize.indices.map { inputSize[$0] + zeros.before[$0] + zeros.after[$0] }
+        try self.init(inputSize: padded, kernel: kernel, strides: strides, dilation: dilation, padding: mode)
+        self.inputSize = inputSize
+        padBefore = zip(padBefore, zeros.before).map(+)
+    }
+
     package var taps: Int { kernel.reduce(1, *) }
     package var inputPositions: Int { inputSize.reduce(1, *) }
     package var outputPositions: Int { outputSize.reduce(1, *) }
@@ -67,6 +78,23 @@ package struct WindowGeometry: Hashable {
         geometry.dilation = lead(dilation, 1)
         geometry.padBefore = lead(padBefore, 0)
         return geometry
+    }
+}
+
+/// Zeros added before and after each spatial axis of a convolution's input (ZeroPadding1D/2D/3D).
+package struct SpatialPadding: Equatable {
+    package var before: [Int]
+    package var after: [Int]
+
+    /// The spatial part of `Op.pad`'s amounts over the input of `op`, a regular, depthwise or separable
+    /// convolution; nil unless they only add zeros, only along the spatial axes.
+    init?(before: [Int], after: [Int], of op: ConvolutionOp) {
+        if case .transposed = op.kind { return nil }
+        let spatial = op.channelsFirst ? 2 ..< op.rank + 2 : 1 ..< op.rank + 1
+        guard before.count == op.rank + 2, after.count == op.rank + 2, (before + after).allSatisfy({ $0 >= 0 }),
+              before.indices.allSatisfy({ spatial.contains($0) || before[$0] == 0 && after[$0] == 0 }) else { return nil }
+        self.before = Array(before[spatial])
+        self.after = Array(after[spatial])
     }
 }
 

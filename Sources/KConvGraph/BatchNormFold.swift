@@ -27,6 +27,15 @@ package struct BatchNormFold {
     package func bias(_ bias: [Float]?) -> [Float] {
         zip(bias ?? Array(repeating: 0, count: scale.count), zip(scale, shift)).map { b, pair in b * pair.0 + pair.1 }
     }
+
+    /// Folded forward instead, into the Dense layer after it (`kernel` `[channels, units]`, row-major, scaled
+    /// by `scaled(kernel, channelStride: units)`): that layer's bias, `bias + shift · kernel`.
+    package func biasAfter(kernel: [Float], units: Int, bias: [Float]?) -> [Float] {
+        (0 ..< units).map { unit in
+            let sum = shift.indices.reduce(Double(bias?[unit] ?? 0)) { $0 + Double(shift[$1]) * Double(kernel[$1 * units + unit]) }
+            return Float(sum)
+        }
+    }
 }
 
 /// Where a BatchNormalization can fold into the node producing its input (see `Graph.batchNormFoldSites`).

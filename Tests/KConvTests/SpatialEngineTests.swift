@@ -262,6 +262,30 @@ import KConvIO
         }
     }
 
+    /// The vectorised pooling kernel, windowed and global, over channels that fill whole vectors of 16 and a
+    /// part of one (37), against direct window reductions on every instruction-set level this machine can run.
+    @Test func poolingKernelMatchesDirectOnEveryLevel() throws {
+        for level in 0 ... NativeKernels.cpuLevel {
+            try NativeKernels.withCPULevel(level) {
+                var random = SplitMix64(seed: 29)
+                for (reduction, channelsFirst) in [("Max", false), ("Average", true), ("Average", false), ("Max", true)] {
+                    let shape = spatialShape(batch: 3, spatial: [7, 6], channels: 37, channelsFirst: channelsFirst)
+                    let format = JSONValue.string(channelsFirst ? "channels_first" : "channels_last")
+                    let input = random.tensor(shape)
+                    let windowed = try makeLayer("\(reduction)Pooling2D", ["pool_size": json([3, 2]), "strides": json([2, 1]), "padding": "same", "data_format": format],
+                                                 input: shape, &random)
+                    expectClose(try windowed.forward(LayerCall(inputs: [input])).tensors[0],
+                                naivePooling(input, pool: [3, 2], strides: [2, 1], padding: "same", channelsFirst: channelsFirst, max: reduction == "Max"),
+                                "level \(level) \(reduction)Pooling2D channelsFirst \(channelsFirst)")
+                    let global = try makeLayer("Global\(reduction)Pooling2D", ["keepdims": true, "data_format": format], input: shape, &random)
+                    expectClose(try global.forward(LayerCall(inputs: [input])).tensors[0],
+                                naivePooling(input, pool: [7, 6], strides: [1, 1], padding: "valid", channelsFirst: channelsFirst, max: reduction == "Max"),
+                                "level \(level) Global\(reduction)Pooling2D channelsFirst \(channelsFirst)")
+                }
+            }
+        }
+    }
+
     /// Global pooling over every spatial axis, keepdims, and GlobalAveragePooling1D's masked mean.
     @Test func globalPooling() throws {
         var random = SplitMix64(seed: 25)

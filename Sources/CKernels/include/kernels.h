@@ -29,10 +29,13 @@ void kconv_lstm_cell(const float *gates, ptrdiff_t stride, const _Bool *keep, pt
 // ---- the epilogue of the register-tiled convolutions
 
 /// What a convolution kernel does to each result as it stores it, while the tile is still in registers
-/// (the activation after the layer, fused): clamp to [low, high] — ReLU is [0, +inf], ReLU6 [0, 6]. A null
-/// epilogue stores the results as they are.
+/// (the activation after the layer and a BatchNormalization after that, fused): clamp to [low, high] — ReLU
+/// is [0, +inf], ReLU6 [0, 6] — then, unless `scale` is null, times scale[f] plus shift[f] for output
+/// channel f, both holding the channels rounded up to a multiple of 16. A null epilogue stores the results
+/// as they are.
 typedef struct {
     float low, high;
+    const float *scale, *shift;
 } kconv_epilogue;
 
 // ---- im2col.c
@@ -114,7 +117,7 @@ void kconv_depthwise(float *output, const float *input, const float *kernel, con
                      ptrdiff_t multiplier, ptrdiff_t first_row, ptrdiff_t row_count, const kconv_epilogue *epilogue);
 
 // ---- cpu_level.c: which instruction-set level the register-tiled kernels (convolution, Winograd,
-// depthwise, products) run at: 0 baseline (SSE2), 1 AVX2 + FMA, 2 AVX-512
+// depthwise, pooling, products) run at: 0 baseline (SSE2), 1 AVX2 + FMA, 2 AVX-512
 
 /// The level they run at: the widest the CPU supports, at most the limit.
 int kconv_cpu_level(void);
