@@ -69,6 +69,7 @@ package enum LayerRegistry {
         HashedCrossing.self,
         AutoContrast.self,
         STFTSpectrogram.self,
+        MelSpectrogram.self,
         AdaptivePooling.self,
         AttentionLayer.self,
         MultiHeadAttention.self,
