@@ -68,6 +68,7 @@ package enum LayerRegistry {
         Hashing.self,
         HashedCrossing.self,
         AutoContrast.self,
+        ContrastLimitedAdaptiveHistogramEqualization.self,
         STFTSpectrogram.self,
         MelSpectrogram.self,
         AdaptivePooling.self,
