@@ -49,7 +49,8 @@ package final class MelSpectrogram: Layer {
         }
         magnitudeExponent = try config.double("mag_exp", default: 2)
         if try config.bool("power_to_db", default: true) {
-            guard let topDB = try config.optionalDouble("top_db") else {
+            // Keras's default is 80; a null top_db makes Keras's own call fail.
+            guard let topDB = config.object["top_db"] == nil ? 80 : try config.optionalDouble("top_db") else {
                 throw config.error("top_db", expected: "a number (power_to_db is true)", found: config.object["top_db"])
             }
             decibels = (topDB, try config.double("min_power", default: 1e-10), try config.double("ref_power", default: 1))
