@@ -161,10 +161,16 @@ package class IndexLookup<Token: LookupToken>: Layer {
                            legacyNameIsComplete: true, objectAliases: Self.idfObjectAliases, countedByKeras: false)]
     }
 
-    /// A Keras 3 `.h5` holds no idf weights: they come from the config.
+    /// A Keras 3 `.h5` holds no idf weights: they come from the config. Without them there (an adapted
+    /// layer, whose vocabulary the file lacks too) the layer is refused, but the file still inspects.
     package override func storedWeights(_ arrays: [WeightArray]) throws -> [WeightArray] {
-        guard arrays.isEmpty, let configuredIDF else { return arrays }
-        return [WeightArray(name: "idf_weights", shape: [configuredIDF.count]) { configuredIDF }]
+        guard arrays.isEmpty, let spec = weightSpecs.first else { return arrays }
+        guard let configuredIDF else {
+            let missing = "idf weights, which an adapted Keras 3 layer keeps only in a .keras archive"
+            refusal = refusal ?? missing
+            return [WeightArray(name: spec.name, shape: spec.shape) { [label] in throw ModelError(layer: label, "no \(missing)") }]
+        }
+        return [WeightArray(name: spec.name, shape: [configuredIDF.count]) { configuredIDF }]
     }
 
     override package var unsupportedReason: String? { refusal ?? output?.unsupportedReason }
