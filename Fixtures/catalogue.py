@@ -449,6 +449,9 @@ row("integer_lookup_one_hot", "IntegerLookup", dict(vocabulary=INT_VOCAB, output
     inputs=[((1,), "int64")], randomize=False, feeds={0: {"int": 13}})
 row("integer_lookup_invert", "IntegerLookup", dict(vocabulary=INT_VOCAB, invert=True), inputs=[INT64S],
     randomize=False, feeds={0: {"int": 6}})
+row("integer_lookup_tf_idf", "IntegerLookup", dict(vocabulary=INT_VOCAB, idf_weights=[0.5, 1.5, 2.0, 0.25, 1.0],
+                                                   output_mode="tf_idf"), inputs=[INT64S], randomize=False,
+    feeds={0: {"int": 13}}, doc="idf_weights given: the OOV slot weighs their average")
 STRINGS = ((4,), "string")
 row("string_lookup", "StringLookup", dict(vocabulary=WORDS[:4]), inputs=[STRINGS], randomize=False,
     feeds={0: {"words": WORDS}})
@@ -458,6 +461,9 @@ row("string_lookup_adapted", "StringLookup", randomize=False, feeds={0: {"words"
         k.L.StringLookup(), np.array([WORDS[:3], ["dog", "dog", "cat"]]))(x)))
 row("string_lookup_multi_hot", "StringLookup", dict(vocabulary=WORDS[:4], output_mode="multi_hot"),
     inputs=[STRINGS], randomize=False, feeds={0: {"words": WORDS}})
+row("string_lookup_tf_idf", "StringLookup", dict(vocabulary=["[UNK]"] + WORDS[:4], idf_weights=[0.7, 0.5, 1.5, 2.0, 0.25],
+                                                 output_mode="tf_idf"), inputs=[STRINGS], randomize=False,
+    feeds={0: {"words": WORDS}}, doc="vocabulary starting with its OOV token, which has its own idf weight")
 row("string_lookup_invert", "StringLookup", dict(vocabulary=WORDS[:4], invert=True), inputs=[((4,), "int64")],
     randomize=False, feeds={0: {"int": 5}})
 SENTENCES = ["the cat sat", "a dog ran far", "cat and dog", "the fish", "birds sing loud songs"]
@@ -465,6 +471,11 @@ TEXT = ((1,), "string")
 row("text_vectorization", "TextVectorization", dict(vocabulary=["the", "cat", "dog", "sat", "a"],
                                                     output_sequence_length=4),
     inputs=[TEXT], randomize=False, feeds={0: {"words": SENTENCES}})
+row("text_vectorization_adapted_tf_idf", "TextVectorization", libs=K3, randomize=False,
+    feeds={0: {"words": SENTENCES}}, doc="output_mode='tf_idf', vocabulary and idf weights from adapt() "
+                                          "(tf_keras cannot save this layer as .h5)",
+    build=lambda k: functional(k, [TEXT], lambda k, x: adapted(
+        k.L.TextVectorization(output_mode="tf_idf"), np.array(SENTENCES[:3]))(x)))
 row("text_vectorization_adapted_multi_hot", "TextVectorization", randomize=False,
     feeds={0: {"words": SENTENCES}}, doc="output_mode='multi_hot', vocabulary from adapt()",
     build=lambda k: functional(k, [TEXT], lambda k, x: adapted(

@@ -106,6 +106,8 @@ def case(name, doc, *, feeds=None, skip=None, must_fail=None, unsupported=(),
         {"int": n, "pad": True}    integers in [1, n) with trailing zeros (padding for
                                    Embedding(mask_zero=True)); sample b keeps a different length
         {"zero_tail": True}        float noise whose trailing timesteps are all 0.0 (Masking)
+        {"words": [...]}           strings drawn from the list plus one unknown word (string inputs),
+                                   stored as a numpy unicode array
     skip: {lib: reason} -- the case is not built with that library at all.
     must_fail: {lib: reason} -- building is attempted and must raise; the error is recorded.
     layer_outputs: also write <lib>.layers.npz: the reference plus every layer's output as
@@ -1104,6 +1106,24 @@ def hashing(k):
     return k.Model(tokens, [hashed, masked, one_hot])
 
 
+WORDS = ["cat", "dog", "fish", "bird", "frog"]
+
+
+@case("string_embedding",
+      "Words into numbers: string inputs drawn from five words and an unknown one, a StringLookup (the unknown "
+      "word takes the OOV index 0) feeding Embedding, GlobalAveragePooling1D and a softmax Dense, and the same "
+      "words as a multi_hot bag.",
+      feeds={0: {"words": WORDS}})
+def string_embedding(k):
+    L = k.L
+    words = L.Input(shape=(6,), dtype="string", name="words")
+    indices = L.StringLookup(vocabulary=WORDS, name="lookup")(words)
+    embedded = L.Embedding(len(WORDS) + 1, 4, name="embedding")(indices)
+    scores = L.Dense(3, activation="softmax", name="scores")(L.GlobalAveragePooling1D(name="pooled")(embedded))
+    bag = L.StringLookup(vocabulary=WORDS, output_mode="multi_hot", name="bag")(words)
+    return k.Model(words, [scores, bag])
+
+
 @case("attention_masks",
       "Attention and AdditiveAttention over Embedding(mask_zero=True) tokens, query (6 steps) and value "
       "(5 steps) zero-padded: the value mask leaves padded steps out of the softmax, the query mask zeroes "
@@ -1621,7 +1641,10 @@ def make_inputs(case_obj, shapes):
     for i, shape in enumerate(shapes):
         concrete = [BATCH] + [NONE_DIM if d is None else d for d in shape[1:]]
         spec = case_obj.feeds.get(i, {})
-        if "int" in spec:
+        if "words" in spec:
+            pool = np.array(list(spec["words"]) + ["unknown"])
+            x = pool[rng.integers(0, len(pool), size=concrete)]
+        elif "int" in spec:
             n = spec["int"]
             if spec.get("pad"):
                 x = rng.integers(1, n, size=concrete).astype(np.int32)
@@ -1643,6 +1666,8 @@ def make_inputs(case_obj, shapes):
 
 
 def run_model(model, xs):
+    import tensorflow as tf  # a numpy unicode array is no Keras dtype: strings go in as a tf.string tensor
+    xs = [tf.constant(x) if x.dtype.kind == "U" else x for x in xs]
     ys = model.predict(xs[0] if len(xs) == 1 else xs, batch_size=BATCH, verbose=0)
     return [np.asarray(y) for y in flatten(ys)]
 

@@ -165,6 +165,10 @@ def run(model, reference):
     inputs = []
     for index, model_input in enumerate(model.inputs):
         array = reference[f"in_{index}"]
+        if array.dtype.kind == "U":  # strings: Keras takes them as a tf.string tensor
+            import tensorflow as tf
+            inputs.append(tf.constant(array))
+            continue
         dtype = getattr(model_input, "dtype", "float32")
         dtype = getattr(dtype, "name", dtype)
         inputs.append(array.astype(dtype))

@@ -304,6 +304,8 @@ package final class Plan {
             return [.tensor(try op.run(tensor(0)))]
         case .autoContrast(let op):
             return [.tensor(try op.run(tensor(0)))]
+        case .histogramEqualization(let op):
+            return [.tensor(try op.run(tensor(0)))]
         case .softmax(let op):
             return [.tensor(try op.run(tensor(0), inputMask: inputs[1]?.mask, givenMask: inputs[2]?.asTensor))]
         case .einsum(let op):

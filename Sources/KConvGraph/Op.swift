@@ -45,6 +45,8 @@ package enum Op {
     case resize(ResizeOp)
     /// Keras 3's AutoContrast (see `AutoContrastOp`). `[x]` → `[y]`.
     case autoContrast(AutoContrastOp)
+    /// Keras 3's ContrastLimitedAdaptiveHistogramEqualization (see `HistogramEqualizationOp`). `[x]` → `[y]`.
+    case histogramEqualization(HistogramEqualizationOp)
     /// Inputs combined elementwise, with NumPy broadcasting after lower-rank inputs gain axes after the
     /// batch axis. `[x₁ … xₙ, mask₁ … maskₙ]` → `[y, mask]`.
     case merge(MergeOp)
@@ -432,6 +434,47 @@ package struct AutoContrastOp: Sendable {
 
     /// Whether values are mapped to 0…255 and back (Keras skips both when the range is already that).
     package var mapsRange: Bool { low != 0 || high != 255 }
+}
+
+/// Keras 3.15's contrast-limited adaptive histogram equalization of a channels_last image batch
+/// (`image_preprocessing/clahe.py`), per image and channel, in float32 as Keras computes it: values mapped
+/// from `low…high` to 0…255; the image padded symmetrically at its bottom and right to `gridHeight × gridWidth`
+/// tiles of `tileHeight × tileWidth`; per tile a 256-bin histogram of the values truncated to whole numbers
+/// (clipped to 0…255), with a positive `clipLimit` clipped at `clipLimit · tile pixels / 256` and the excess
+/// spread evenly; its cumulative sum normalised to `(cdf − cdf[0]) · 255 / (tile pixels − cdf[0])` (a zero
+/// denominator as 1) clipped to 0…255; each pixel's value looked up in the four tiles around it (the tile grid
+/// extended by its edge tiles) and blended bilinearly by its position; mapped back to `low…high`.
+package struct HistogramEqualizationOp: Sendable {
+    package var low: Float
+    package var high: Float
+    /// Nil when Keras does not clip (`clip_limit` ≤ 0).
+    package var clipLimit: Double?
+    package var gridHeight: Int
+    package var gridWidth: Int
+
+    package init(low: Float, high: Float, clipLimit: Double?, gridHeight: Int, gridWidth: Int) {
+        (self.low, self.high, self.clipLimit, self.gridHeight, self.gridWidth) = (low, high, clipLimit, gridHeight, gridWidth)
+    }
+
+    /// Whether values are mapped to 0…255 and back (Keras skips both when the range is already that).
+    package var mapsRange: Bool { low != 0 || high != 255 }
+
+    /// The tile size for an image of `size` pixels along an axis cut into `grid` tiles.
+    package static func tile(_ size: Int, grid: Int) -> Int { (size + grid - 1) / grid }
+
+    /// For each of `size` output positions along an axis of `grid` tiles of `tile` pixels: the two tiles of
+    /// the edge-extended grid (0…grid + 1) it blends and the weight of the second, in Keras's float32 steps.
+    package static func blend(size: Int, grid: Int, tile: Int) -> (first: [Int], second: [Int], weight: [Float]) {
+        var result: (first: [Int], second: [Int], weight: [Float]) = ([], [], [])
+        for position in 0..<size {
+            let coordinate = (Float(position) - Float(Double(tile) / 2)) / Float(tile) + 1
+            let floor = coordinate.rounded(.down)
+            result.first.append(Int(min(max(floor, 0), Float(grid + 1))))
+            result.second.append(Int(min(max(floor + 1, 0), Float(grid + 1))))
+            result.weight.append(coordinate - floor)
+        }
+        return result
+    }
 }
 
 /// How Keras's image layers resize: to a fixed `height` × `width` or by whole `factors`, after fitting the

@@ -61,6 +61,8 @@ extension ONNXTranslator {
             try translateImageResize(try input(0), op, output: outputs[0])
         case .autoContrast(let op):
             try translateAutoContrast(try input(0), op, output: outputs[0])
+        case .histogramEqualization(let op):
+            try translateHistogramEqualization(try input(0), op, output: outputs[0])
         case .merge(let op):
             try translateMerge(node, op)
         case .concatenate(let op):

@@ -83,6 +83,76 @@ extension ONNXTranslator {
         produce(output, builder.add1("Where", [builder.add1("IsNaN", [stretched]), x, y]))
     }
 
+    /// Keras 3's CLAHE (see `HistogramEqualizationOp`) on an image of known size: the tiles' histograms as
+    /// a sum of OneHot rows, clipped and redistributed, their CumSum normalised, the grid extended by its
+    /// edge tiles (Pad, mode edge), and each pixel's four values taken with GatherElements at offsets fixed
+    /// by its position and blended with constant weights.
+    mutating func translateHistogramEqualization(_ input: ValueID, _ op: HistogramEqualizationOp, output: ValueID) throws {
+        guard let sizes = knownSizes(of: input, from: 1), sizes.count == 3 else {
+            throw ModelError("ContrastLimitedAdaptiveHistogramEqualization needs an image batch of known height, width and channels")
+        }
+        let (rows, columns, channels) = (sizes[0], sizes[1], sizes[2])
+        let (gridHeight, gridWidth) = (op.gridHeight, op.gridWidth)
+        let (tileHeight, tileWidth) = (HistogramEqualizationOp.tile(rows, grid: gridHeight), HistogramEqualizationOp.tile(columns, grid: gridWidth))
+        guard tileHeight * gridHeight - rows <= rows, tileWidth * gridWidth - columns <= columns else {
+            throw ModelError("a \(rows)×\(columns) image is too small for a \(gridHeight)×\(gridWidth) tile grid (Keras pads it symmetrically)")
+        }
+        let x = try name(input), range = builder.scalar(op.high - op.low), full = builder.scalar(255), zero = builder.scalar(0)
+        let mapped = op.mapsRange ? builder.add1("Mul", [builder.add1("Div", [builder.add1("Sub", [x, builder.scalar(op.low)]), range]), full]) : x
+        // The bins: truncated toward zero and clipped (Floor after the clip is the same), a NaN in bin 0.
+        let bins = { (translator: inout ONNXTranslator, values: String) -> String in
+            let finite = translator.builder.add1("Where", [translator.builder.add1("IsNaN", [values]), zero, values])
+            return translator.cast(translator.builder.add1("Floor", [translator.builder.add1("Clip", [finite, zero, full])]), to: .int64)
+        }
+        // Symmetric padding at the bottom and right: the last rows (columns) again, in reverse.
+        var padded = mapped
+        for (axis, size, padding) in [(1, rows, tileHeight * gridHeight - rows), (2, columns, tileWidth * gridWidth - columns)] where padding > 0 {
+            let end = size - 1 - padding
+            let mirrored = slice(padded, starts: [size - 1], ends: [end < 0 ? Int(Int64.min) : end], axes: [axis], steps: [-1])
+            padded = builder.add1("Concat", [padded, mirrored], [Attr.attribute("axis", int: axis)])
+        }
+        let pixels = tileHeight * tileWidth
+        let tiles = reshape(transpose(reshape(bins(&self, padded), [-1, gridHeight, tileHeight, gridWidth, tileWidth, channels]), [0, 1, 3, 5, 2, 4]),
+                            [-1, gridHeight, gridWidth, channels, pixels])
+        let hot = builder.add1("OneHot", [tiles, builder.int64Scalar(256), builder.floats([0, 1], shape: [2])], [Attr.attribute("axis", int: -1)])
+        var histogram = reduce("ReduceSum", hot, axes: [4], keepDims: false)
+        if let clipLimit = op.clipLimit {
+            let clipped = builder.add1("Min", [builder.add1("Max", [histogram, zero]), builder.scalar(Float(clipLimit * Double(pixels) / 256))])
+            let excess = reduce("ReduceSum", builder.add1("Sub", [histogram, clipped]), axes: [4], keepDims: true)
+            histogram = builder.add1("Add", [clipped, builder.add1("Div", [excess, builder.scalar(256)])])
+        }
+        let cdf = builder.add1("CumSum", [histogram, builder.int64Scalar(4)])
+        let minimum = reduce("ReduceMin", cdf, axes: [4], keepDims: true)
+        let difference = builder.add1("Sub", [builder.scalar(Float(pixels)), minimum])
+        let denominator = builder.add1("Where", [builder.add1("Equal", [difference, zero]), builder.scalar(1), difference])
+        let normalised = builder.add1("Clip", [builder.add1("Div", [builder.add1("Mul", [builder.add1("Sub", [cdf, minimum]), full]), denominator]), zero, full])
+        let extended = builder.add1("Pad", [normalised, builder.int64s([0, 1, 1, 0, 0, 0, 1, 1, 0, 0])], [Attr.attribute("mode", string: "edge")])
+        let table = reshape(extended, [-1, (gridHeight + 2) * (gridWidth + 2) * channels * 256])
+        let lookup = reshape(bins(&self, mapped), [-1, rows * columns * channels])
+        // Per output position (row, column, channel), flattened: a tile's offset in the table, or a weight.
+        let (ys, xs) = (HistogramEqualizationOp.blend(size: rows, grid: gridHeight, tile: tileHeight),
+                        HistogramEqualizationOp.blend(size: columns, grid: gridWidth, tile: tileWidth))
+        let positions = (0 ..< rows).flatMap { row in (0 ..< columns).flatMap { column in (0 ..< channels).map { (row, column, $0) } } }
+        let value = { (translator: inout ONNXTranslator, tileRows: [Int], tileColumns: [Int]) -> String in
+            let offsets = positions.map { row, column, channel in ((tileRows[row] * (gridWidth + 2) + tileColumns[column]) * channels + channel) * 256 }
+            let indices = translator.builder.add1("Add", [lookup, translator.builder.int64s(offsets)])
+            return translator.builder.add1("GatherElements", [table, indices], [Attr.attribute("axis", int: 1)])
+        }
+        let weights = { (translator: inout ONNXTranslator, weight: (Int, Int) -> Float) -> String in
+            translator.builder.floats(positions.map { row, column, _ in weight(row, column) }, shape: [positions.count])
+        }
+        let blend = { (translator: inout ONNXTranslator, a: String, b: String, weight: (Int, Int) -> Float) -> String in
+            let first = translator.builder.add1("Mul", [a, weights(&translator) { 1 - weight($0, $1) }])
+            return translator.builder.add1("Add", [first, translator.builder.add1("Mul", [b, weights(&translator, weight)])])
+        }
+        let across = { (_: Int, column: Int) in xs.weight[column] }
+        let top = blend(&self, value(&self, ys.first, xs.first), value(&self, ys.first, xs.second), across)
+        let bottom = blend(&self, value(&self, ys.second, xs.first), value(&self, ys.second, xs.second), across)
+        var y = reshape(blend(&self, top, bottom) { row, _ in ys.weight[row] }, [-1, rows, columns, channels])
+        if op.mapsRange { y = builder.add1("Add", [builder.add1("Mul", [builder.add1("Div", [y, full]), range]), builder.scalar(op.low)]) }
+        produce(output, y)
+    }
+
     /// How many of the ascending boundaries are at or below each value: the count of boundaries the value
     /// is not below (so a NaN, below none, lands in the last bucket as in TensorFlow).
     mutating func translateBucketize(_ input: ValueID, boundaries: [Float], output: ValueID) throws {

@@ -30,30 +30,30 @@ package final class CategoryEncoding: Layer {
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         guard call.inputs.count == 1 else { throw ModelError(layer: label, "kconv does not compute count_weights") }
-        return [output.lower(try singleInput(call).value, call, origin: label, into: &graph)]
+        return [try output.lower(try singleInput(call).value, call, origin: label, into: &graph)]
     }
 }
 
 /// The `output_mode` of Keras's categorical preprocessing layers: `int` (the indices themselves), or an
-/// encoding with `depth` slots (`one_hot`, `multi_hot`, `count`).
+/// encoding with `depth` slots (`one_hot`, `multi_hot`, `count`, and with `tfIdf` the lookups' `tf_idf`:
+/// the counts times the layer's idf weights, float32 in both Kerases).
 package struct CategoricalOutput: Sendable {
     package let mode: String
     package let depth: Int
     package let sparse: Bool
 
-    init(_ config: ConfigReader, default fallback: String, depth: Int) throws {
-        mode = try config.choice("output_mode", ["int", "one_hot", "multi_hot", "count", "tf_idf"], default: fallback)
+    init(_ config: ConfigReader, default fallback: String, depth: Int, tfIdf: Bool = false) throws {
+        mode = try config.choice("output_mode", ["int", "one_hot", "multi_hot", "count"] + (tfIdf ? ["tf_idf"] : []), default: fallback)
         sparse = try config.bool("sparse", default: false)
         guard depth > 0 else { throw config.error("num_tokens", expected: "a positive number of tokens", found: .int(Int64(depth))) }
         self.depth = depth
     }
 
-    /// The encoding, or nil for `int`.
-    var encoding: CategoryEncodingOp.Mode? { CategoryEncodingOp.Mode(rawValue: mode) }
+    /// The encoding, or nil for `int`; `tf_idf` weighs the counts.
+    var encoding: CategoryEncodingOp.Mode? { mode == "tf_idf" ? .count : CategoryEncodingOp.Mode(rawValue: mode) }
 
     var unsupportedReason: String? {
-        if mode == "tf_idf" { return "output_mode 'tf_idf'" }
-        return sparse && mode != "int" ? "sparse outputs" : nil
+        sparse && mode != "int" ? "sparse outputs" : nil
     }
 
     /// Keras's `compute_output_shape`: one-hot appends `depth` (replacing a trailing 1); multi-hot and
@@ -71,11 +71,15 @@ package struct CategoricalOutput: Sendable {
         if export.target == .keras2, encoding == nil { config["dtype"] = "int64" }
     }
 
-    /// `indices` encoded (or passed on for `int`) as values of `dtype`, without a mask.
-    func lower(_ indices: ValueID, _ call: LoweringCall, origin: String, dtype: DType = .float32, into graph: inout Graph) -> LoweredTensor {
+    /// `indices` encoded (or passed on for `int`) as values of `dtype`, without a mask; `tf_idf` multiplies
+    /// the counts by `idf` (`depth` weights) as float32.
+    func lower(_ indices: ValueID, _ call: LoweringCall, origin: String, dtype: DType = .float32, idf: ValueID? = nil,
+               into graph: inout Graph) throws -> LoweredTensor {
         guard let encoding else { return LoweredTensor(value: indices, mask: nil) }
-        let type = ValueType(dtype: dtype, shape: call.outputShapes?.first?.dims)
-        let output = graph.add(.categoryEncoding(CategoryEncodingOp(mode: encoding, depth: depth)), inputs: [indices], outputs: [type], origin: origin)
-        return LoweredTensor(value: output[0], mask: nil)
+        let type = ValueType(dtype: mode == "tf_idf" ? .float32 : dtype, shape: call.outputShapes?.first?.dims)
+        let output = graph.add(.categoryEncoding(CategoryEncodingOp(mode: encoding, depth: depth)), inputs: [indices], outputs: [type], origin: origin)[0]
+        guard mode == "tf_idf" else { return LoweredTensor(value: output, mask: nil) }
+        guard let idf else { throw EngineError("output_mode 'tf_idf' without its idf weights") }
+        return LoweredTensor(value: graph.add(.binary(.multiply), inputs: [output, idf], outputs: [type], origin: origin)[0], mask: nil)
     }
 }

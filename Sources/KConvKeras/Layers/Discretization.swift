@@ -98,7 +98,7 @@ package final class Discretization: Layer {
         // Bucketize under ops.digitize) as int32.
         let dtype: DType = dialect >= .keras3 ? .int32 : .int64
         let buckets = graph.add(op, inputs: [input], outputs: [ValueType(dtype: dtype, shape: graph.type(of: input).shape)], origin: label)[0]
-        return [output.lower(buckets, call, origin: label, into: &graph)]
+        return [try output.lower(buckets, call, origin: label, into: &graph)]
     }
 }
 

@@ -50,6 +50,6 @@ package final class HashedCrossing: Layer {
         guard let first = call.inputs.first?.value else { throw ModelError(layer: label, "expected inputs to cross, found none") }
         let crossed = graph.add(.hashedCrossing(bins: bins), inputs: call.inputs.map(\.value),
                                 outputs: [ValueType(dtype: .int64, shape: graph.type(of: first).shape)], origin: label)[0]
-        return [output.lower(crossed, call, origin: label, dtype: .int64, into: &graph)]
+        return [try output.lower(crossed, call, origin: label, dtype: .int64, into: &graph)]
     }
 }

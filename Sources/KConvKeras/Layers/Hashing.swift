@@ -54,6 +54,6 @@ package final class Hashing: Layer {
                            maskString: masked?.stringValue, salt: salt)
         // Elementwise: the bins have the input's shape.
         let hashed = graph.add(.hashing(op), inputs: [input], outputs: [ValueType(dtype: .int64, shape: graph.type(of: input).shape)], origin: label)[0]
-        return [output.lower(hashed, call, origin: label, into: &graph)]
+        return [try output.lower(hashed, call, origin: label, into: &graph)]
     }
 }

@@ -46,11 +46,16 @@ extension String: LookupToken {
 ///
 /// kconv reads the vocabulary from the config, or for an adapted Keras 3 layer from the `.keras` archive's
 /// assets (a Keras 3 `.h5` loses it; the encodings' width comes from the config's `vocabulary_size`, as
-/// shapes are known before the assets are read), and writes it into the config; `tf_idf` is not computed.
+/// shapes are known before the assets are read), and writes it into the config; `tf_idf` weighs the counts
+/// by the idf weights the file holds, or (a Keras 3 `.h5`) the config's `idf_weights` laid out as Keras does.
 package class IndexLookup<Token: LookupToken>: Layer {
     package private(set) var lookup: LookupOp<Token>?
     package private(set) var output: CategoricalOutput?
     private var refusal: String?
+    /// `tf_idf`'s weights as the config's `idf_weights` give them, for a file that does not hold them.
+    private var configuredIDF: [Float]?
+    /// Where else a Keras 3 archive keeps the idf weights (TextVectorization's inner lookup layer).
+    class var idfObjectAliases: [String] { [] }
     let mode: String
     /// `mask_token` when the config has none.
     class var defaultMaskToken: Token? { nil }
@@ -63,7 +68,7 @@ package class IndexLookup<Token: LookupToken>: Layer {
         try super.init(context)
         guard let items = config.object["vocabulary"]?.arrayValue else {
             refusal = config.has("vocabulary") ? "a vocabulary kept in a file" : "a vocabulary that is not in the config (an adapted Keras 3 layer keeps it in a .keras archive's assets, which a .h5 file does not hold)"
-            if let size = try config.optionalInt("vocabulary_size") { output = try CategoricalOutput(config, default: "int", depth: size) }
+            if let size = try config.optionalInt("vocabulary_size") { output = try CategoricalOutput(config, default: "int", depth: size, tfIdf: true) }
             return
         }
         try configure(vocabulary: items.map { item in
@@ -92,19 +97,35 @@ package class IndexLookup<Token: LookupToken>: Layer {
         let oovStart = maskToken != nil && mode == "int" ? 1 : 0
         let tokenStart = oovStart + oovIndices
         let special = (oovStart == 1 ? [maskToken].compactMap { $0 } : []) + Array(repeating: oovToken, count: oovIndices)
-        if vocabulary.starts(with: special), !special.isEmpty { vocabulary.removeFirst(special.count) }
+        let foundSpecial = vocabulary.starts(with: special)
+        if foundSpecial, !special.isEmpty { vocabulary.removeFirst(special.count) }
         let padToMax = try config.bool("pad_to_max_tokens", default: false)
         let depth = padToMax ? try config.int("max_tokens") : tokenStart + vocabulary.count
         if let shaped = output?.depth, shaped != depth {
             throw ModelError(layer: label, field: "vocabulary.txt", "expected \(shaped) tokens (vocabulary_size), found \(depth)")
         }
-        output = try CategoricalOutput(config, default: "int", depth: depth)
+        output = try CategoricalOutput(config, default: "int", depth: depth, tfIdf: true)
+        if mode == "tf_idf" { configuredIDF = try idfWeights(count: foundSpecial ? tokenStart + vocabulary.count : vocabulary.count, depth: depth, front: foundSpecial ? 0 : tokenStart) }
         lookup = LookupOp(vocabulary: vocabulary, tokenStart: tokenStart, oovStart: oovStart, oovIndices: oovIndices,
                           maskToken: maskToken, maskIndex: mode == "int" ? 0 : .max, oovToken: oovToken, invert: invert)
         let encoding = try config.string("encoding", default: "utf-8").lowercased()
         refusal = try refusal(oovIndices: oovIndices, invert: invert)
             ?? (invert && mode != "int" ? "an inverted lookup with output_mode '\(mode)'" : nil)
             ?? (["utf-8", "utf8"].contains(encoding) ? nil : "encoding '\(encoding)' (kconv reads UTF-8 strings)")
+    }
+
+    /// `tf_idf`'s weights from the config's `idf_weights` (`count`: one per token of the vocabulary as given),
+    /// laid out as `set_vocabulary` does: `front` slots for the special tokens the vocabulary left out weigh
+    /// the average, slots past the vocabulary up to `depth` (`pad_to_max_tokens`) weigh 0. Nil without them.
+    private func idfWeights(count: Int, depth: Int, front: Int) throws -> [Float]? {
+        let config = ConfigReader(self.config)
+        guard let items = config.object["idf_weights"]?.arrayValue else { return nil }
+        let given = items.compactMap(\.doubleValue)
+        guard given.count == items.count, given.count == count, count > 0, front + count <= depth else {
+            throw config.error("idf_weights", expected: "one number per vocabulary token (\(count))", found: .array(items))
+        }
+        let average = given.reduce(0, +) / Double(given.count)
+        return (Array(repeating: average, count: front) + given + Array(repeating: 0, count: depth - front - given.count)).map { Float($0) }
     }
 
     /// An adapted Keras 3 layer's vocabulary, `vocabulary.txt` in its assets: one token a line, special
@@ -132,6 +153,26 @@ package class IndexLookup<Token: LookupToken>: Layer {
         return [output?.shape(input) ?? input]
     }
 
+    /// `tf_idf`'s weight per output slot, which Keras keeps outside `layer.weights` (no parameters): a Keras 3
+    /// archive as the layer's own variable `idf_weights`, tf-keras's `.h5` as an unnamed `Variable:0`.
+    package override func makeWeights(_ inputShapes: [TensorShape]) throws -> [WeightSpec] {
+        guard mode == "tf_idf", let depth = output?.depth else { return [] }
+        return [WeightSpec(name: "idf_weights", shape: [depth], trainable: false, objectPath: "vars/idf_weights", legacyName: "Variable:0",
+                           legacyNameIsComplete: true, objectAliases: Self.idfObjectAliases, countedByKeras: false)]
+    }
+
+    /// A Keras 3 `.h5` holds no idf weights: they come from the config. Without them there (an adapted
+    /// layer, whose vocabulary the file lacks too) the layer is refused, but the file still inspects.
+    package override func storedWeights(_ arrays: [WeightArray]) throws -> [WeightArray] {
+        guard arrays.isEmpty, let spec = weightSpecs.first else { return arrays }
+        guard let configuredIDF else {
+            let missing = "idf weights, which an adapted Keras 3 layer keeps only in a .keras archive"
+            refusal = refusal ?? missing
+            return [WeightArray(name: spec.name, shape: spec.shape) { [label] in throw ModelError(layer: label, "no \(missing)") }]
+        }
+        return [WeightArray(name: spec.name, shape: [configuredIDF.count]) { configuredIDF }]
+    }
+
     override package var unsupportedReason: String? { refusal ?? output?.unsupportedReason }
 
     /// An inverted lookup takes indices: those of its vocabulary and one past it.
@@ -144,8 +185,18 @@ package class IndexLookup<Token: LookupToken>: Layer {
     /// writes its float policy there and reads either.
     package override func exportConfig(_ config: inout JSONObject, _ export: ConfigExport) throws {
         guard let lookup else { throw ModelError("kconv does not carry over \(refusal ?? "this vocabulary"), so the written layer would have no vocabulary") }
-        // A vocabulary read from the assets goes into the config, which both versions read.
-        if config["vocabulary"]?.isNull ?? true { config["vocabulary"] = .array(lookup.vocabulary.map(\.json)) }
+        // A vocabulary read from the assets goes into the config, which both versions read. With `tf_idf`
+        // Keras then needs the idf weights there too: the vocabulary starts with its special tokens, so
+        // that the weights keep the values adapt() gave those slots (not their average).
+        if config["vocabulary"]?.isNull ?? true {
+            if mode == "tf_idf", let idf = weights.first {
+                let special = (lookup.oovStart == 1 ? [lookup.maskToken].compactMap { $0 } : []) + Array(repeating: lookup.oovToken, count: lookup.oovIndices)
+                config["vocabulary"] = .array((special + lookup.vocabulary).map(\.json))
+                config["idf_weights"] = .array(try idf.values().prefix(special.count + lookup.vocabulary.count).map { .double(Double($0)) })
+            } else {
+                config["vocabulary"] = .array(lookup.vocabulary.map(\.json))
+            }
+        }
         if export.target == .keras2, let dtype = keras2DType(invert: lookup.invert) { config["dtype"] = dtype }
     }
 
@@ -161,6 +212,6 @@ package class IndexLookup<Token: LookupToken>: Layer {
         let dtype: DType = lookup.invert ? Token.dtype : .int64
         let indices = graph.add(Token.operation(lookup), inputs: [input], outputs: [ValueType(dtype: dtype, shape: graph.type(of: input).shape)], origin: label)[0]
         // Keras 3 gives its encodings as int64 whatever the layer's dtype policy; tf-keras as float32.
-        return [output.lower(indices, call, origin: label, dtype: dialect >= .keras3 ? .int64 : .float32, into: &graph)]
+        return [try output.lower(indices, call, origin: label, dtype: dialect >= .keras3 ? .int64 : .float32, idf: try weightValues(&graph).first, into: &graph)]
     }
 }

@@ -89,14 +89,19 @@ package final class STFTSpectrogram: Layer {
             self.addNode(op, inputs, shape: batch.map { [$0] + shape.map(Dim.size) }, into: &graph)
         }
         if !channelsFirst { x = node(.transpose([0, 2, 1]), [x], [channels, time], &graph) }
-        // Every channel a signal of its own: (batch · channels, time, 1).
-        let signals = addNode(.reshape(keepingAxes: 0, to: [-1, time, 1]), [x], shape: nil, into: &graph)
+        // Every channel a signal of its own: (batch · channels, time, 1), its first axis known when the batch is.
+        let signalCount: Dim = switch batch {
+        case .size(let size)?: .size(size * channels)
+        default: .symbol("batch·\(channels)")
+        }
+        let folded = { (shape: [Int]) in [signalCount] + shape.map(Dim.size) }
+        let signals = addNode(.reshape(keepingAxes: 0, to: [-1, time, 1]), [x], shape: folded([time, 1]), into: &graph)
         let convolution = ConvolutionOp(kind: .regular(filters: frequencies, groups: 1), kernelSize: [frameLength], strides: [frameStep],
                                         padding: padding, dilation: [1], channelsFirst: false, useBias: false, activation: .linear)
         // Each part as (batch, channels, frequencies, frames), Keras's layout before `_adjust_shapes`.
         let parts = try weightValues(&graph).map { kernel in
-            let transform = addNode(.convolution(convolution), [signals, kernel], shape: nil, into: &graph)
-            let rows = addNode(.transpose([0, 2, 1]), [transform], shape: nil, into: &graph)
+            let transform = addNode(.convolution(convolution), [signals, kernel], shape: folded([frames, frequencies]), into: &graph)
+            let rows = addNode(.transpose([0, 2, 1]), [transform], shape: folded([frequencies, frames]), into: &graph)
             return node(.reshape(keepingAxes: 0, to: [-1, channels, frequencies, frames]), [rows], [channels, frequencies, frames], &graph)
         }
         let partShape = [channels, frequencies, frames]
@@ -105,7 +110,10 @@ package final class STFTSpectrogram: Layer {
         case "real", "imag":
             result = parts[0]
         case "stft":
-            result = node(.concatenate(ConcatenateOp(axis: 2, keras3Masks: true)), [parts[0], parts[1], nil, nil], [channels, 2 * frequencies, frames], &graph)
+            // A concatenation also gives a (here absent) mask, which must be a value of its own.
+            let joined = batch.map { [$0] + [channels, 2 * frequencies, frames].map(Dim.size) }
+            result = graph.add(.concatenate(ConcatenateOp(axis: 2, keras3Masks: true)), inputs: [parts[0], parts[1], nil, nil],
+                               outputs: [ValueType(dtype: .float32, shape: joined), ValueType(dtype: .bool, shape: nil)], origin: label)[0]
         default:
             let squares = parts.map { node(.binary(.multiply), [$0, $0], partShape, &graph) }
             let power = node(.binary(.add), squares, partShape, &graph)

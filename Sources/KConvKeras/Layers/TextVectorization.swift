@@ -13,6 +13,8 @@ package final class TextVectorization: IndexLookup<String> {
         [LayerExample("TextVectorization", ["vocabulary": ["a", "b"], "output_sequence_length": 3], inputs: [[1]], dtype: .string)]
     }
     override class var defaultMaskToken: String? { "" }
+    /// Keras 3 saves the idf weights again under the inner StringLookup.
+    override class var idfObjectAliases: [String] { ["_lookup_layer/vars/idf_weights"] }
     package let standardize: String?
     package let split: String?
     package let ngrams: [Int]?
@@ -70,6 +72,6 @@ package final class TextVectorization: IndexLookup<String> {
         let width: Dim? = mode == "int" ? sequenceLength.map(Dim.size) : nil
         let indices = graph.add(.textVectorization(op), inputs: [input],
                                 outputs: [ValueType(dtype: .int64, shape: width.map { [batch, $0] })], origin: label)[0]
-        return [output.lower(indices, call, origin: label, dtype: dialect >= .keras3 ? .int64 : .float32, into: &graph)]
+        return [try output.lower(indices, call, origin: label, dtype: dialect >= .keras3 ? .int64 : .float32, idf: try weightValues(&graph).first, into: &graph)]
     }
 }

@@ -1,0 +1,46 @@
+import KConvGraph
+import KConvIO
+
+/// Keras 3's `ContrastLimitedAdaptiveHistogramEqualization(value_range, clip_limit, tile_grid_size,
+/// data_format)` (keras 3.15 `image_preprocessing/clahe.py`), which unlike the random augmentations computes
+/// at inference too: see `HistogramEqualizationOp`. A channels_first batch is equalized as channels_last
+/// and turned back, as Keras does. The mask stops, as the layer does not support masking.
+package final class ContrastLimitedAdaptiveHistogramEqualization: Layer {
+    package override class var kerasClassNames: [String] { ["ContrastLimitedAdaptiveHistogramEqualization"] }
+    package override class var absentIn: [KerasDialect: String] { [.keras2: "tf-keras has no ContrastLimitedAdaptiveHistogramEqualization"] }
+    package override class var examples: [LayerExample] {
+        [LayerExample("ContrastLimitedAdaptiveHistogramEqualization", ["tile_grid_size": [2, 2]], inputs: [[4, 6, 3]])]
+    }
+    package let operation: HistogramEqualizationOp
+    package let channelsFirst: Bool
+
+    package required init(_ context: LayerContext) throws {
+        let config = context.config
+        let range = config.object["value_range"].map { $0.arrayValue?.compactMap(\.doubleValue) ?? [] } ?? [0, 255]
+        guard range.count == 2, range[0] < range[1] else {
+            throw config.error("value_range", expected: "[low, high] with low < high", found: config.object["value_range"])
+        }
+        let grid = try config.positiveInts("tile_grid_size", count: 2, default: [8, 8])
+        let clipLimit = try config.double("clip_limit", default: 4)
+        operation = HistogramEqualizationOp(low: Float(range[0]), high: Float(range[1]), clipLimit: clipLimit > 0 ? clipLimit : nil,
+                                            gridHeight: grid[0], gridWidth: grid[1])
+        channelsFirst = try config.channelsFirst()
+        try super.init(context)
+    }
+
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let shape = try singleInput(inputShapes)
+        try requireRank(shape, 4...4, "a 4-D image batch")
+        return [shape]
+    }
+
+    package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
+        let input = try singleInput(call).value
+        guard channelsFirst else { return lowerUnmasked(.histogramEqualization(operation), input, call, into: &graph) }
+        let type = { (shape: [Dim]?) in [ValueType(dtype: .float32, shape: shape)] }
+        let shape = call.outputShapes?.first?.dims
+        let last = graph.add(.transpose([0, 2, 3, 1]), inputs: [input], outputs: type(shape.map { [$0[0], $0[2], $0[3], $0[1]] }), origin: label)[0]
+        let equalized = graph.add(.histogramEqualization(operation), inputs: [last], outputs: [graph.type(of: last)], origin: label)[0]
+        return [LoweredTensor(value: graph.add(.transpose([0, 3, 1, 2]), inputs: [equalized], outputs: type(shape), origin: label)[0], mask: nil)]
+    }
+}
