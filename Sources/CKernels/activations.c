@@ -112,3 +112,26 @@ KCONV_CLONES void kconv_lstm_cell(const float *gates, ptrdiff_t stride, const _B
         }
     }
 }
+
+KCONV_CLONES void kconv_gru_cell(const float *gates, ptrdiff_t stride, const float *recurrent, const float *bias,
+                                 const _Bool *keep, ptrdiff_t batch, ptrdiff_t units, float *state) {
+    for (ptrdiff_t sample = 0; sample < batch; sample++) {
+        if (!keep[sample]) continue;
+        const float *update = gates + sample * stride, *reset = update + units, *candidate = reset + units;
+        float *h = state + sample * units;
+        if (recurrent) {
+            const float *product = recurrent + sample * 3 * units;
+            for (ptrdiff_t j = 0; j < units; j++) {
+                const float z = sigmoid(update[j] + product[j] + bias[j]);
+                const float r = sigmoid(reset[j] + product[units + j] + bias[units + j]);
+                const float next = tanh_approx(candidate[j] + r * (product[2 * units + j] + bias[2 * units + j]));
+                h[j] = z * h[j] + (1 - z) * next;
+            }
+        } else {
+            for (ptrdiff_t j = 0; j < units; j++) {
+                const float z = sigmoid(update[j]);
+                h[j] = z * h[j] + (1 - z) * tanh_approx(candidate[j]);
+            }
+        }
+    }
+}

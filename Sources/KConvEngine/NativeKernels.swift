@@ -48,6 +48,45 @@ package enum NativeKernels {
         }
     }
 
+    /// The recurrent half of a GRU `reset_after` step: each sample's `h·U` row (`[samples, 3·units]`) and the
+    /// recurrent bias (`3·units`), added inside the fused step.
+    package struct GRURecurrence {
+        package let product: [Float]
+        package let bias: [Float]
+    }
+
+    /// One GRU step with sigmoid gates and tanh (Keras's defaults), fused in one pass: for each sample `s`
+    /// with `keep[s]`, its gate row `gates[offset + s · stride ...]` (`[z r ĥ]`, `units` each) updates its row
+    /// of `state` (`[samples, units]`) to `h = z·h + (1 − z)·ĥ`. With a `recurrence` (reset_after) the row is
+    /// the input projection: `z = σ(x_z + hU_z + b_z)`, `r = σ(x_r + hU_r + b_r)`, `ĥ = tanh(x_h + r·(hU_h + b_h))`;
+    /// without, it already holds the pre-activations: `z = σ(row_z)`, `ĥ = tanh(row_ĥ)`.
+    package static func gruCell(gates: [Float], offset: Int, stride: Int, recurrence: GRURecurrence?, keep: [Bool], units: Int,
+                                state: inout [Float]) {
+        let samples = keep.count
+        guard samples > 0, units > 0 else { return }
+        precondition(state.count == samples * units, "GRU state is not [samples, units]")
+        precondition(offset >= 0 && stride >= 3 * units && offset + (samples - 1) * stride + 3 * units <= gates.count,
+                     "GRU gate rows outside their buffer")
+        if let recurrence {
+            precondition(recurrence.product.count == samples * 3 * units && recurrence.bias.count == 3 * units,
+                         "GRU recurrent rows are not [samples, 3·units] and [3·units]")
+        }
+        let product = recurrence?.product ?? [], bias = recurrence?.bias ?? []
+        gates.withUnsafeBufferPointer { gates in
+            product.withUnsafeBufferPointer { product in
+                bias.withUnsafeBufferPointer { bias in
+                    keep.withUnsafeBufferPointer { keep in
+                        state.withUnsafeMutableBufferPointer { state in
+                            kconv_gru_cell(gates.baseAddress.map { $0 + offset }, stride,
+                                           recurrence == nil ? nil : product.baseAddress, recurrence == nil ? nil : bias.baseAddress,
+                                           keep.baseAddress, samples, units, state.baseAddress)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// im2col for one group and no dilation along the last axis: the window of each output cell in `rows`
     /// (flat, batch-major) as one row of `columns` from row 0, laid out `[taps][channels]`, padding zero.
     package static func im2col(_ columns: inout [Float], from input: [Float], channels: Int, window: WindowGeometry, rows: Range<Int>) {

@@ -202,6 +202,9 @@ package struct RecurrentKernel {
         }
     }
 
+    /// Keras's default sigmoid gates and tanh: the LSTM and GRU steps then run fused native kernels.
+    private var defaultActivations: Bool { recurrentActivation == .sigmoid && activation == .tanh }
+
     /// Adds `h·U[:, columns]` to the gate rows of this step, in place (`beta = 1`).
     private func addRecurrentProduct(_ h: [Float], columns: Range<Int>, into gates: inout [Float], _ at: GateRows) {
         BLAS.gemm(m: h.count / units, n: columns.count, k: units,
@@ -229,7 +232,7 @@ package struct RecurrentKernel {
     /// `h = o ⊙ activation(c)`, with `recurrent_activation` on i, f, o.
     private func lstmStep(_ gates: inout [Float], _ at: GateRows, _ state: inout StepState, _ keep: [Bool]) throws {
         addRecurrentProduct(state.h, columns: 0 ..< 4 * units, into: &gates, at)
-        if recurrentActivation == .sigmoid, activation == .tanh {
+        if defaultActivations {
             // Keras's defaults: the activations and state updates in one native pass over the gate rows.
             return NativeKernels.lstmCell(gates: gates, offset: at.offset, stride: at.stride, keep: keep, units: units,
                                           carry: &state.c, output: &state.h)
@@ -277,6 +280,11 @@ package struct RecurrentKernel {
     private func gruResetAfterStep(_ gates: inout [Float], _ at: GateRows, _ state: inout StepState, _ keep: [Bool]) throws {
         let u = units, width = 3 * units
         BLAS.gemm(m: keep.count, n: width, k: u, a: state.h, b: recurrentKernel.values, c: &state.scratch, splitRows: false)
+        if defaultActivations {
+            // The recurrent bias, activations and state update in one native pass over the gate rows.
+            return NativeKernels.gruCell(gates: gates, offset: at.offset, stride: at.stride,
+                                         recurrence: .init(product: state.scratch, bias: recurrentBias), keep: keep, units: u, state: &state.h)
+        }
         for sample in keep.indices {
             let g = at.start(sample), recurrent = sample * width
             for j in 0 ..< 2 * u { gates[g + j] += state.scratch[recurrent + j] + recurrentBias[j] }
@@ -299,12 +307,17 @@ package struct RecurrentKernel {
     private func gruResetBeforeStep(_ gates: inout [Float], _ at: GateRows, _ state: inout StepState, _ keep: [Bool]) throws {
         let u = units
         addRecurrentProduct(state.h, columns: 0 ..< 2 * u, into: &gates, at)
-        try activate(recurrentActivation, &gates, at, columns: 0 ..< 2 * u, samples: keep.count)
+        // With the default activations, z is activated inside the fused step below.
+        try activate(recurrentActivation, &gates, at, columns: (defaultActivations ? u : 0) ..< 2 * u, samples: keep.count)
         for sample in keep.indices {
             let g = at.start(sample), row = sample * u
             for j in 0 ..< u { state.scratch[row + j] = gates[g + u + j] * state.h[row + j] }
         }
         addRecurrentProduct(state.scratch, columns: 2 * u ..< 3 * u, into: &gates, at)
+        if defaultActivations {
+            return NativeKernels.gruCell(gates: gates, offset: at.offset, stride: at.stride, recurrence: nil, keep: keep, units: u,
+                                         state: &state.h)
+        }
         try activate(activation, &gates, at, columns: 2 * u ..< 3 * u, samples: keep.count)
         for sample in keep.indices where keep[sample] {
             updateGRUState(&state.h, row: sample * u, gates, at.start(sample))

@@ -11,7 +11,7 @@ import Testing
     static let cells: [Recurrent.Cell] = [.simple, .lstm, .gru(resetAfter: true), .gru(resetAfter: false)]
 
     /// Every option combination on every cell, against the naive reference, with hard_sigmoid and with
-    /// sigmoid gates (LSTM's fused native step), on odd sizes: 3 units, and 19 (a vector and a remainder)
+    /// sigmoid gates (the fused native LSTM and GRU steps), on odd sizes: 3 units, and 19 (a vector and a remainder)
     /// over a single step.
     @Test(arguments: cells)
     func kernelMatchesNaiveCell(_ cell: Recurrent.Cell) throws {

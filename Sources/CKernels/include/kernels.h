@@ -26,6 +26,17 @@ void kconv_softmax(float *values, ptrdiff_t rows, ptrdiff_t stride, ptrdiff_t co
 void kconv_lstm_cell(const float *gates, ptrdiff_t stride, const _Bool *keep, ptrdiff_t batch, ptrdiff_t units,
                      float *carry, float *output);
 
+/// One GRU step's gate maths with Keras's default activations (sigmoid gates, tanh), all in one pass: for
+/// each sample s with keep[s], its gate row at gates + s·stride holds [z r ĥ], each `units` wide, and its
+/// state is the row of `units` at state + s·units, updated to h = z·h + (1 − z)·ĥ.
+/// reset_after: `recurrent` holds each sample's h·U (3·units at recurrent + s·3·units) and `bias` the
+/// recurrent bias (3·units); the gate row holds the input projection, and z = σ(x_z + hU_z + b_z),
+/// r = σ(x_r + hU_r + b_r), ĥ = tanh(x_h + r·(hU_h + b_h)).
+/// reset_before: `recurrent` and `bias` are null and the gate row already holds the pre-activations:
+/// z = σ(row_z), ĥ = tanh(row_ĥ). Samples without keep[s] are left as they are.
+void kconv_gru_cell(const float *gates, ptrdiff_t stride, const float *recurrent, const float *bias,
+                    const _Bool *keep, ptrdiff_t batch, ptrdiff_t units, float *state);
+
 // ---- the epilogue of the register-tiled convolutions
 
 /// What a convolution kernel does to each result as it stores it, while the tile is still in registers
