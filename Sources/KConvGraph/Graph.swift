@@ -88,3 +88,28 @@ package struct Graph {
 
     package func type(of value: ValueID) -> ValueType { types[value.index] }
 }
+
+extension Graph {
+    /// Whether `other` computes exactly what this graph computes, so the two give equal outputs on any input
+    /// without running either: the same value types, inputs and outputs, the same ops with equal attributes
+    /// wired alike (origins, which only name layers, aside), and constants of the same shapes whose values
+    /// are bit-identical. The structure is compared first; constants are read only when it matches.
+    package func computesTheSame(as other: Graph) throws -> Bool {
+        guard types == other.types, inputs == other.inputs, outputs == other.outputs, nodes.count == other.nodes.count,
+              zip(nodes, other.nodes).allSatisfy({ $0.op == $1.op && $0.inputs == $1.inputs && $0.outputs == $1.outputs }),
+              Set(constants.keys) == Set(other.constants.keys),
+              constants.allSatisfy({ id, constant in other.constants[id]?.shape == constant.shape })
+        else { return false }
+        for (id, constant) in constants {
+            guard let theirs = other.constants[id] else { return false }
+            let (mine, copy) = (try constant.read(), try theirs.read())
+            guard bitIdentical(mine, copy) else { return false }
+        }
+        return true
+    }
+}
+
+/// Whether two arrays hold the same float bit patterns (NaNs and signed zeros included).
+package func bitIdentical(_ a: [Float], _ b: [Float]) -> Bool {
+    a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern }
+}

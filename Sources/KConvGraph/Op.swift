@@ -1,7 +1,7 @@
 
 /// What a graph node computes. Inputs and outputs are listed per case; a mask is a bool value, and an
 /// optional input (`bias?`) is a nil entry when absent.
-package enum Op {
+package enum Op: Equatable {
     /// `activation(x · W + b)` over the last axis. `[x, kernel (in, units), bias?]` → `[y]`.
     case dense(activation: Activation)
     /// An activation function, elementwise (softmax-like ones over the last axis). `[x]` → `[y]`.
@@ -154,11 +154,11 @@ package enum Op {
 }
 
 
-package enum MergeOperation: String, Sendable { case add, subtract, multiply, average, maximum, minimum }
+package enum MergeOperation: String, Sendable, Equatable { case add, subtract, multiply, average, maximum, minimum }
 
 /// Keras's elementwise merge layers. `keras3Masks`: masks merge as Keras 3 does (OR, and Multiply,
 /// Maximum and Minimum look at them) rather than as tf.keras (AND).
-package struct MergeOp: Sendable {
+package struct MergeOp: Sendable, Equatable {
     package var operation: MergeOperation
     package var keras3Masks: Bool
 
@@ -170,7 +170,7 @@ package struct MergeOp: Sendable {
 
 /// Concatenation along `axis` (negative counts from the end). `keras3Masks`: along the feature axis the
 /// masks OR (Keras 3) rather than AND (tf.keras).
-package struct ConcatenateOp: Sendable {
+package struct ConcatenateOp: Sendable, Equatable {
     package var axis: Int
     package var keras3Masks: Bool
 
@@ -182,7 +182,7 @@ package struct ConcatenateOp: Sendable {
 
 /// `batch_dot` along `axes` (one per input); with `normalize`, cosine similarity, each input first
 /// L2-normalised with its norm floored at `normFloor` (tf.keras 1e-6, Keras 3 1e-7).
-package struct DotOp: Sendable {
+package struct DotOp: Sendable, Equatable {
     package var axes: [Int]
     package var normalize: Bool
     package var normFloor: Double
@@ -195,10 +195,10 @@ package struct DotOp: Sendable {
 }
 
 /// Keras Softmax over `axes` (Keras 3 takes several), masked positions left out as `masking` says.
-package struct SoftmaxOp: Sendable {
+package struct SoftmaxOp: Sendable, Equatable {
     /// How masked positions are left out. They differ only where a whole row is masked: an offset or a
     /// replacement leaves every position of it equal (a uniform row), zeroing gives zeros.
-    package enum Masking: Sendable {
+    package enum Masking: Sendable, Equatable {
         /// `x + (1 − mask) · −1e9`: tf.keras's Softmax, and both Kerases' Attention layers (`scores − 1e9`).
         case offset
         /// Masked logits replaced by a large negative number: tf.keras's Softmax with `robust_masking`, and
@@ -220,7 +220,7 @@ package struct SoftmaxOp: Sendable {
 /// A two-operand einsum such as `abc,cde->abde`: each term names its operand's axes by letters (no ellipsis,
 /// no letter twice in one term, a term may be empty for a scalar); a letter in both operands and not in the
 /// output is summed over, and so is one in a single operand that the output leaves out.
-package struct EinsumOp: Sendable {
+package struct EinsumOp: Sendable, Equatable {
     package var equation: String
     package var activation: Activation
 
@@ -250,7 +250,7 @@ package enum MathFunction: Sendable, Equatable {
 }
 
 /// Elementwise operations on two broadcast operands (ONNX Add, Mul, And, ...); comparisons and `and` give masks.
-package enum BinaryOperation: String, Sendable, CaseIterable {
+package enum BinaryOperation: String, Sendable, CaseIterable, Equatable {
     case add, subtract, multiply, divide, power, maximum, minimum, and
     case equal, notEqual, greater, greaterEqual, less, lessEqual
 
@@ -259,7 +259,7 @@ package enum BinaryOperation: String, Sendable, CaseIterable {
 }
 
 /// A reduction over axes (see `Op.reduce`).
-package struct ReduceOp: Sendable {
+package struct ReduceOp: Sendable, Equatable {
     package enum Kind: String, Sendable { case sum, mean, max, min }
     package var kind: Kind
     /// Non-negative axes; nil for all of them.
@@ -296,11 +296,11 @@ package enum SliceIndex: Sendable, Equatable {
     }
 }
 
-package enum PoolReduction: Sendable { case max, average }
+package enum PoolReduction: Sendable, Equatable { case max, average }
 
 /// Keras's windowed pooling: `poolSize` and `strides` per spatial axis, `valid` or `same` padding (an
 /// average leaves padding out of its count).
-package struct PoolOp: Sendable {
+package struct PoolOp: Sendable, Equatable {
     package var reduction: PoolReduction
     package var poolSize: [Int]
     package var strides: [Int]
@@ -318,7 +318,7 @@ package struct PoolOp: Sendable {
 
 /// Keras 3's adaptive pooling: each spatial axis cut into `outputSize` windows (see `windows`), each
 /// reduced to one value.
-package struct AdaptivePoolOp: Sendable {
+package struct AdaptivePoolOp: Sendable, Equatable {
     package var reduction: PoolReduction
     package var outputSize: [Int]
     package var channelsFirst: Bool
@@ -341,7 +341,7 @@ package struct AdaptivePoolOp: Sendable {
 }
 
 /// Keras's global pooling over `rank` spatial axes; `keepDims` keeps them as size 1.
-package struct GlobalPoolOp: Sendable {
+package struct GlobalPoolOp: Sendable, Equatable {
     package var reduction: PoolReduction
     package var rank: Int
     package var channelsFirst: Bool
@@ -357,7 +357,7 @@ package struct GlobalPoolOp: Sendable {
 
 /// Keras BatchNormalization at inference: `axes` hold the channels (tf.keras allows several), for inputs of
 /// `rank` dimensions.
-package struct BatchNormOp: Sendable {
+package struct BatchNormOp: Sendable, Equatable {
     package var axes: [Int]
     package var rank: Int
     package var epsilon: Double
@@ -372,7 +372,7 @@ package struct BatchNormOp: Sendable {
 /// Keras LayerNormalization over `axes`, for inputs of `rank` dimensions; `subtractsMean` is false for
 /// Keras 3's RMS scaling. `rootMeanSquare`: divide by `sqrt(mean(x²) + epsilon)` rather than by the
 /// variance's root (Keras 3's RMSNormalization).
-package struct LayerNormOp: Sendable {
+package struct LayerNormOp: Sendable, Equatable {
     package var axes: [Int]
     package var rank: Int
     package var epsilon: Double
@@ -389,7 +389,7 @@ package struct LayerNormOp: Sendable {
 }
 
 /// Keras GroupNormalization: `groups` groups of consecutive channels along `axis` of a `rank`-D input.
-package struct GroupNormOp: Sendable {
+package struct GroupNormOp: Sendable, Equatable {
     package var axis: Int
     package var groups: Int
     package var rank: Int
@@ -405,7 +405,7 @@ package struct GroupNormOp: Sendable {
 
 /// `(x − mean) / max(sqrt(variance), floor)`, or with `invert` `mean + x · max(sqrt(variance), floor)`;
 /// `mean` and `variance` hold one value per position along `keptAxes` (row-major) of a `rank`-D input.
-package struct StandardizeOp: Sendable {
+package struct StandardizeOp: Sendable, Equatable {
     package var keptAxes: [Int]
     package var rank: Int
     package var invert: Bool
@@ -423,7 +423,7 @@ package struct StandardizeOp: Sendable {
 /// minimum and maximum over axes 1 and 2 of its image (per position along axis 3), as
 /// `x · 255/(max − min) − min · 255/(max − min)` clipped to 0…255; mapped back to `low…high`. Where the
 /// stretch is NaN (a flat channel: 0 · ∞), the input stays.
-package struct AutoContrastOp: Sendable {
+package struct AutoContrastOp: Sendable, Equatable {
     package var low: Float
     package var high: Float
 
@@ -479,14 +479,14 @@ package struct HistogramEqualizationOp: Sendable {
 
 /// How Keras's image layers resize: to a fixed `height` × `width` or by whole `factors`, after fitting the
 /// image to the target's aspect ratio (`fit`), with one of TensorFlow's interpolations.
-package struct ResizeOp: Sendable {
+package struct ResizeOp: Sendable, Equatable {
     /// `tf.image.resize`'s methods kconv computes (all with half-pixel centers, as `resize_images_v2`).
     package enum Interpolation: String, Sendable, CaseIterable { case bilinear, nearest, bicubic }
-    package enum Target: Sendable {
+    package enum Target: Sendable, Equatable {
         case size(height: Int, width: Int)
         case factors(height: Int, width: Int)
     }
-    package enum Fit: Sendable {
+    package enum Fit: Sendable, Equatable {
         /// The whole image, its aspect ratio not kept.
         case stretch
         /// The largest centred window of the target's aspect ratio (`smart_resize`, `crop_to_aspect_ratio`).
@@ -515,7 +515,7 @@ package struct ResizeOp: Sendable {
 /// Keras's categorical encodings of whole numbers in `[0, depth)`: `oneHot` adds an axis of `depth` (a
 /// trailing axis of 1 is replaced); `multiHot` and `count` turn the last axis of a 2-D input into `depth`
 /// flags or counts. Numbers outside the range set nothing.
-package struct CategoryEncodingOp: Sendable {
+package struct CategoryEncodingOp: Sendable, Equatable {
     package enum Mode: String, Sendable { case oneHot = "one_hot", multiHot = "multi_hot", count }
 
     package var mode: Mode
@@ -530,7 +530,7 @@ package struct CategoryEncodingOp: Sendable {
 /// Keras's Hashing: each string, or each number's decimal string (`tf.as_string`), hashed modulo `bins` by
 /// FarmHash's Fingerprint64 (`tf.strings.to_hash_bucket_fast`), or with a `salt` by SipHash-2-4 keyed with
 /// it (`to_hash_bucket_strong`); with a `maskValue`, that value becomes 0 and every other bin moves up by one.
-package struct HashingOp: Sendable {
+package struct HashingOp: Sendable, Equatable {
     package var bins: Int
     package var maskValue: Int64?
     /// A string input's mask value.
@@ -551,7 +551,7 @@ package struct HashingOp: Sendable {
 /// several, integers by `value mod oovIndices`, strings by their FarmHash fingerprint mod `oovIndices`;
 /// none: an error). `invert`: index `tokenStart + i` becomes `vocabulary[i]`, 0 the mask token (when there
 /// is one), anything else `oovToken`.
-package struct LookupOp<Token: Hashable & Sendable>: Sendable {
+package struct LookupOp<Token: Hashable & Sendable>: Sendable, Equatable {
     package var vocabulary: [Token]
     package var tokenStart: Int
     package var oovStart: Int
@@ -582,7 +582,7 @@ package typealias StringLookupOp = LookupOp<String>
 /// once, or into Unicode scalars), n-grams of each width in `ngrams` appended in width order (joined by a
 /// space), then each token looked up. Each sample's indices fill a row of `length` (or the batch's longest),
 /// padded with `padding` and truncated.
-package struct TextVectorizationOp: Sendable {
+package struct TextVectorizationOp: Sendable, Equatable {
     package enum Split: String, Sendable { case whitespace, character }
 
     package var lower: Bool
@@ -607,8 +607,8 @@ package struct TextVectorizationOp: Sendable {
 
 /// Keras's convolutions. Kernels are `kernel_size + (in / groups, filters)` (transposed:
 /// `kernel_size + (filters, in)`; depthwise `kernel_size + (in, multiplier)`), as Keras stores them.
-package struct ConvolutionOp {
-    package enum Kind {
+package struct ConvolutionOp: Equatable {
+    package enum Kind: Sendable, Equatable {
         case regular(filters: Int, groups: Int)
         /// The output's spatial sizes are Keras's `deconv_output_length`.
         case transposed(filters: Int, outputPadding: [Int]?)
@@ -659,7 +659,7 @@ package enum RecurrentCell: Sendable, Equatable {
 }
 
 /// One pass of a recurrent layer.
-package struct RecurrentOp: Sendable {
+package struct RecurrentOp: Sendable, Equatable {
     package var cell: RecurrentCell
     package var units: Int
     package var activation: Activation
@@ -688,7 +688,7 @@ package struct RecurrentOp: Sendable {
 /// One ConvLSTM pass. `input` is the convolution of each step's input (its kernel `kernel_size + (channels,
 /// 4·filters)`, gates `[i f c o]`, bias, strides, padding, dilation; channels_last, linear); the recurrent
 /// convolution of the previous output has the same kernel size, stride 1 and `same` padding, as in Keras.
-package struct ConvLSTMOp {
+package struct ConvLSTMOp: Equatable {
     package var input: ConvolutionOp
     package var filters: Int
     package var activation: Activation
@@ -722,7 +722,7 @@ package struct ConvLSTMOp {
 }
 
 /// Keras Bidirectional over two recurrent passes. `mergeMode` nil: the two outputs apart.
-package struct BidirectionalOp: Sendable {
+package struct BidirectionalOp: Sendable, Equatable {
     package enum MergeMode: String, Sendable { case concat, sum, mul, ave }
 
     package var forward: RecurrentOp

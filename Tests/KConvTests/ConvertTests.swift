@@ -405,4 +405,38 @@ import KConvIO
         #expect(second.status == 1)
         #expect(second.stderr.hasPrefix("kconv: error: ") && second.stderr.contains("--force"), "\(second.stderr)")
     }
+
+    /// A written model that lowers to its source's graph is not run: its outputs are equal by construction.
+    /// The weights are still compared bit for bit first, so a written weight that differs still fails.
+    @Test func identicalGraphsAreNotRunButDifferentWeightsStillFail() throws {
+        let file = Self.fixture("conv2d/keras2.h5")
+        let source = try KerasModel.load(file).model, written = try KerasModel.load(file).model
+        let summary = try ConversionCheck.compare(source, written, weights: WeightRewrites(), outputs: true)
+        #expect(summary.contains("graphs identical") && summary.contains("outputs equal by construction"), "\(summary)")
+        #expect(source.prepared == nil && written.prepared == nil, "the check ran a model whose graph was identical")
+        let conv = try #require(source.layers.first { !$0.weights.isEmpty })
+        var doubled = WeightRewrites()
+        doubled.scale(conv, [WeightScaling(0)], by: 2)
+        let error = #expect(throws: ModelError.self) { try ConversionCheck.compare(source, written, weights: doubled, outputs: true) }
+        #expect(error?.description.contains("values differ") == true, "\(error?.description ?? "")")
+    }
+
+    /// Graphs differing only in one constant's bits, one op attribute or one input are not the same.
+    @Test func graphsDifferingInAConstantAnAttributeOrAnInputAreNotTheSame() throws {
+        func graph(firstWeight: Float = 1, activation: Activation = .relu, bias: Bool = true) -> Graph {
+            var graph = Graph()
+            let x = graph.newValue(ValueType(dtype: .float32, shape: [.symbol("batch"), .size(2)]))
+            let kernel = graph.constant(Constant(origin: "dense", name: "kernel", shape: [2, 2]) { [firstWeight, 2, 3, 4] })
+            let b = graph.constant(Constant(origin: "dense", name: "bias", shape: [2]) { [0, 1] })
+            graph.inputs = [x]
+            graph.outputs = graph.add(.dense(activation: activation), inputs: [x, kernel, bias ? b : nil],
+                                      outputs: [graph.type(of: x)], origin: "dense")
+            return graph
+        }
+        #expect(try graph().computesTheSame(as: graph()))
+        #expect(try !graph().computesTheSame(as: graph(firstWeight: -0.0)))
+        #expect(try !graph(firstWeight: 0).computesTheSame(as: graph(firstWeight: -0.0)))
+        #expect(try !graph().computesTheSame(as: graph(activation: .linear)))
+        #expect(try !graph().computesTheSame(as: graph(bias: false)))
+    }
 }
