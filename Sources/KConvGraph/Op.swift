@@ -444,7 +444,7 @@ package struct AutoContrastOp: Sendable, Equatable {
 /// spread evenly; its cumulative sum normalised to `(cdf − cdf[0]) · 255 / (tile pixels − cdf[0])` (a zero
 /// denominator as 1) clipped to 0…255; each pixel's value looked up in the four tiles around it (the tile grid
 /// extended by its edge tiles) and blended bilinearly by its position; mapped back to `low…high`.
-package struct HistogramEqualizationOp: Sendable {
+package struct HistogramEqualizationOp: Sendable, Equatable {
     package var low: Float
     package var high: Float
     /// Nil when Keras does not clip (`clip_limit` ≤ 0).
