@@ -13,20 +13,11 @@ package final class AutoContrast: Layer {
     package let high: Double
 
     package required init(_ context: LayerContext) throws {
-        let config = context.config
-        let range = config.object["value_range"].map { $0.arrayValue?.compactMap(\.doubleValue) ?? [] } ?? [0, 255]
-        guard range.count == 2, range[0] < range[1] else {
-            throw config.error("value_range", expected: "[low, high] with low < high", found: config.object["value_range"])
-        }
-        (low, high) = (range[0], range[1])
+        (low, high) = try context.config.valueRange()
         try super.init(context)
     }
 
-    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
-        let shape = try singleInput(inputShapes)
-        try requireRank(shape, 4...4, "a 4-D image batch")
-        return [shape]
-    }
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] { try imageBatchShape(inputShapes) }
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         lowerUnmasked(.autoContrast(AutoContrastOp(low: Float(low), high: Float(high))), try singleInput(call).value, call, into: &graph)

@@ -16,23 +16,16 @@ package final class ContrastLimitedAdaptiveHistogramEqualization: Layer {
 
     package required init(_ context: LayerContext) throws {
         let config = context.config
-        let range = config.object["value_range"].map { $0.arrayValue?.compactMap(\.doubleValue) ?? [] } ?? [0, 255]
-        guard range.count == 2, range[0] < range[1] else {
-            throw config.error("value_range", expected: "[low, high] with low < high", found: config.object["value_range"])
-        }
+        let range = try config.valueRange()
         let grid = try config.positiveInts("tile_grid_size", count: 2, default: [8, 8])
         let clipLimit = try config.double("clip_limit", default: 4)
-        operation = HistogramEqualizationOp(low: Float(range[0]), high: Float(range[1]), clipLimit: clipLimit > 0 ? clipLimit : nil,
+        operation = HistogramEqualizationOp(low: Float(range.low), high: Float(range.high), clipLimit: clipLimit > 0 ? clipLimit : nil,
                                             gridHeight: grid[0], gridWidth: grid[1])
         channelsFirst = try config.channelsFirst()
         try super.init(context)
     }
 
-    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
-        let shape = try singleInput(inputShapes)
-        try requireRank(shape, 4...4, "a 4-D image batch")
-        return [shape]
-    }
+    override package func outputShapes(_ inputShapes: [TensorShape]) throws -> [TensorShape] { try imageBatchShape(inputShapes) }
 
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         let input = try singleInput(call).value

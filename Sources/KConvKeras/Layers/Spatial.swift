@@ -29,6 +29,15 @@ extension ConfigReader {
     package func channelsFirst() throws -> Bool {
         try choice("data_format", ["channels_last", "channels_first"], default: "channels_last") == "channels_first"
     }
+
+    /// An image layer's `value_range`: `[low, high]` with low < high, `[0, 255]` when absent.
+    package func valueRange() throws -> (low: Double, high: Double) {
+        let range = object["value_range"].map { $0.arrayValue?.compactMap(\.doubleValue) ?? [] } ?? [0, 255]
+        guard range.count == 2, range[0] < range[1] else {
+            throw error("value_range", expected: "[low, high] with low < high", found: object["value_range"])
+        }
+        return (range[0], range[1])
+    }
 }
 
 

@@ -386,6 +386,13 @@ package class Layer {
             throw ModelError(layer: label, "expected \(what) input, found shape \(shape.kerasDescription)")
         }
     }
+
+    /// The shape of an image layer that maps a 4-D image batch to one of the same shape.
+    package func imageBatchShape(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
+        let shape = try singleInput(inputShapes)
+        try requireRank(shape, 4...4, "a 4-D image batch")
+        return [shape]
+    }
 }
 
 /// A mask computed from a tensor, as a layer computes it (`Layer.computedMask`) or as Keras 3 records it in
