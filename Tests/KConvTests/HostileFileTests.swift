@@ -120,6 +120,21 @@ import KConvIO
         #expect(result.stderr.contains("expected outputs of at most 1073741824 bytes (kconv's memory budget), found shape [2, 1073741824, 1]"), "\(result.stderr)")
     }
 
+    /// A tile grid of 2**63 − 1 tiles made the tile arithmetic overflow (a crash the worker contained); it is
+    /// refused when the config is read, naming the layer and the field.
+    @Test func hugeTileGridIsRefusedWhenRead() throws {
+        let layer = #"{"module": "keras.layers", "class_name": "ContrastLimitedAdaptiveHistogramEqualization", "config": "#
+            + #"{"name": "clahe", "tile_grid_size": [9223372036854775807, 2], "value_range": [0, 255]}}"#
+        let input = #"{"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [null, 8, 8, 3], "name": "input"}}"#
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-huge-grid-\(UUID().uuidString).json").path
+        try Data(#"{"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [\#(input), \#(layer)]}}"#.utf8)
+            .write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        expectError(Case(file: "tile grid", fragments: [
+            "layer 'clahe' (ContrastLimitedAdaptiveHistogramEqualization): config.tile_grid_size: expected at most 16777216 tiles per axis"]),
+                    path: path) { _ = try KerasModel.load(path) }
+    }
+
     private func expectError(_ hostile: Case, path: String, _ body: () throws -> Void) {
         do {
             try body()

@@ -13,11 +13,16 @@ package final class ContrastLimitedAdaptiveHistogramEqualization: Layer {
     }
     package let operation: HistogramEqualizationOp
     package let channelsFirst: Bool
+    private static let largestGrid = 1 << 24
 
     package required init(_ context: LayerContext) throws {
         let config = context.config
         let range = try config.valueRange()
         let grid = try config.positiveInts("tile_grid_size", count: 2, default: [8, 8])
+        // More tiles than any image axis has pixels cannot run; the bound keeps the tile arithmetic from overflowing.
+        guard grid.allSatisfy({ $0 <= Self.largestGrid }) else {
+            throw config.error("tile_grid_size", expected: "at most \(Self.largestGrid) tiles per axis", found: config.object["tile_grid_size"])
+        }
         let clipLimit = try config.double("clip_limit", default: 4)
         operation = HistogramEqualizationOp(low: Float(range.low), high: Float(range.high), clipLimit: clipLimit > 0 ? clipLimit : nil,
                                             gridHeight: grid[0], gridWidth: grid[1])
