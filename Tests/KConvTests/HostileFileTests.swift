@@ -120,19 +120,30 @@ import KConvIO
         #expect(result.stderr.contains("expected outputs of at most 1073741824 bytes (kconv's memory budget), found shape [2, 1073741824, 1]"), "\(result.stderr)")
     }
 
-    /// A tile grid of 2**63 − 1 tiles made the tile arithmetic overflow (a crash the worker contained); it is
-    /// refused when the config is read, naming the layer and the field.
-    @Test func hugeTileGridIsRefusedWhenRead() throws {
-        let layer = #"{"module": "keras.layers", "class_name": "ContrastLimitedAdaptiveHistogramEqualization", "config": "#
-            + #"{"name": "clahe", "tile_grid_size": [9223372036854775807, 2], "value_range": [0, 255]}}"#
-        let input = #"{"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [null, 8, 8, 3], "name": "input"}}"#
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-huge-grid-\(UUID().uuidString).json").path
+    /// Sizes a layer's config gives and kconv computes constants from: a CLAHE tile grid of 2**63 − 1 tiles
+    /// overflowed the tile arithmetic (a crash the worker contained), and a MelSpectrogram's fft_length of 2e6 asked
+    /// for an 8 TB DFT kernel. Each is refused, naming the layer, before anything is allocated.
+    static let configuredSizes: [(input: String, layer: String, error: String)] = [
+        ("[null, 8, 8, 3]",
+         #"{"module": "keras.layers", "class_name": "ContrastLimitedAdaptiveHistogramEqualization", "config": {"name": "clahe", "tile_grid_size": [9223372036854775807, 2]}}"#,
+         "layer 'clahe' (ContrastLimitedAdaptiveHistogramEqualization): config.tile_grid_size: expected at most 16777216 tiles per axis"),
+        ("[null, 3000000]",
+         #"{"module": "keras.layers", "class_name": "MelSpectrogram", "config": {"name": "mel", "fft_length": 2000000, "sequence_stride": 1000000, "num_mel_bins": 4}}"#,
+         "layer 'mel' (MelSpectrogram): the (fft_length, 1, fft_length / 2 + 1) DFT kernel of 2000000 × 1000001 float32: expected at most"),
+    ]
+
+    @Test(arguments: configuredSizes.indices)
+    func configuredSizeIsRefusedBeforeAllocation(_ index: Int) throws {
+        let (shape, layer, message) = Self.configuredSizes[index]
+        let input = #"{"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": \#(shape), "name": "input"}}"#
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-configured-size-\(UUID().uuidString).json").path
         try Data(#"{"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [\#(input), \#(layer)]}}"#.utf8)
             .write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        expectError(Case(file: "tile grid", fragments: [
-            "layer 'clahe' (ContrastLimitedAdaptiveHistogramEqualization): config.tile_grid_size: expected at most 16777216 tiles per axis"]),
-                    path: path) { _ = try KerasModel.load(path) }
+        expectError(Case(file: "configured size \(index)", fragments: [message]), path: path) {
+            let model = try KerasModel.load(path)
+            _ = try locating(file: path) { try model.model.lowered() }
+        }
     }
 
     private func expectError(_ hostile: Case, path: String, _ body: () throws -> Void) {
