@@ -121,8 +121,9 @@ import KConvIO
     }
 
     /// Sizes a layer's config gives and kconv computes constants from: a CLAHE tile grid of 2**63 − 1 tiles
-    /// overflowed the tile arithmetic (a crash the worker contained), and a MelSpectrogram's fft_length of 2e6 asked
-    /// for an 8 TB DFT kernel. Each is refused, naming the layer, before anything is allocated.
+    /// overflowed the tile arithmetic (a crash the worker contained), a MelSpectrogram's fft_length of 2e6 asked
+    /// for an 8 TB DFT kernel, and a tf_idf lookup's max_tokens of 1e15 for 4 PB of idf weights. Each is
+    /// refused, naming the layer, before anything is allocated.
     static let configuredSizes: [(input: String, layer: String, error: String)] = [
         ("[null, 8, 8, 3]",
          #"{"module": "keras.layers", "class_name": "ContrastLimitedAdaptiveHistogramEqualization", "config": {"name": "clahe", "tile_grid_size": [9223372036854775807, 2]}}"#,
@@ -130,6 +131,9 @@ import KConvIO
         ("[null, 3000000]",
          #"{"module": "keras.layers", "class_name": "MelSpectrogram", "config": {"name": "mel", "fft_length": 2000000, "sequence_stride": 1000000, "num_mel_bins": 4}}"#,
          "layer 'mel' (MelSpectrogram): the (fft_length, 1, fft_length / 2 + 1) DFT kernel of 2000000 × 1000001 float32: expected at most"),
+        ("[null, 2]",
+         #"{"module": "keras.layers", "class_name": "StringLookup", "config": {"name": "lookup", "vocabulary": ["a"], "idf_weights": [1.0], "output_mode": "tf_idf", "pad_to_max_tokens": true, "max_tokens": 1000000000000000}}"#,
+         "layer 'lookup' (StringLookup): the idf weights, one per token up to max_tokens of 1000000000000000 × 1 float32: expected at most"),
     ]
 
     @Test(arguments: configuredSizes.indices)

@@ -124,6 +124,7 @@ package class IndexLookup<Token: LookupToken>: Layer {
         guard given.count == items.count, given.count == count, count > 0, front + count <= depth else {
             throw config.error("idf_weights", expected: "one number per vocabulary token (\(count))", found: .array(items))
         }
+        try requireBudget(floats: depth, for: "the idf weights, one per token up to max_tokens")
         let average = given.reduce(0, +) / Double(given.count)
         return (Array(repeating: average, count: front) + given + Array(repeating: 0, count: depth - front - given.count)).map { Float($0) }
     }

@@ -122,22 +122,12 @@ package final class MelSpectrogram: Layer {
         return matrix
     }
 
-    /// The constants this layer computes from its config are sized by it: checked against the memory budget
-    /// before they are made.
-    private func requireBudget(rows: Int, columns: Int, for what: String) throws {
-        let (count, overflow) = rows.multipliedReportingOverflow(by: columns)
-        let bytes = overflow || count > Int.max / 4 ? Int.max : count * 4
-        do { try MemoryBudget.current.check(bytes, for: "\(what) of \(rows) × \(columns) float32") } catch {
-            throw ModelError(layer: label, error.description)
-        }
-    }
-
     package override func lower(_ call: LoweringCall, into graph: inout Graph) throws -> [LoweredTensor] {
         let x = try singleInput(call).value
         guard let inputShape = builtInputShapes?.first else { throw EngineError("the layer was never built") }
         let (samples, frames) = try sizes(inputShape)
-        try requireBudget(rows: fftLength, columns: frequencies, for: "the (fft_length, 1, fft_length / 2 + 1) DFT kernel")
-        try requireBudget(rows: frequencies, columns: melBins, for: "the (fft_length / 2 + 1, num_mel_bins) mel matrix")
+        try requireBudget(floats: fftLength, by: frequencies, for: "the (fft_length, 1, fft_length / 2 + 1) DFT kernel")
+        try requireBudget(floats: frequencies, by: melBins, for: "the (fft_length / 2 + 1, num_mel_bins) mel matrix")
         let batch = graph.type(of: x).shape?.first
         let node = { (op: Op, inputs: [ValueID?], shape: [Int], graph: inout Graph) in
             self.addNode(op, inputs, shape: batch.map { [$0] + shape.map(Dim.size) }, into: &graph)

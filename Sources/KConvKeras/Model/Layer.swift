@@ -387,6 +387,16 @@ package class Layer {
         }
     }
 
+    /// Checks a `rows × columns` float32 constant the layer computes from sizes its config gives against the
+    /// memory budget, before it is made: the config may ask for any size.
+    package func requireBudget(floats rows: Int, by columns: Int = 1, for what: String) throws {
+        let (count, overflow) = rows.multipliedReportingOverflow(by: columns)
+        let bytes = overflow || count > Int.max / 4 ? Int.max : count * 4
+        do { try MemoryBudget.current.check(bytes, for: "\(what) of \(rows) × \(columns) float32") } catch {
+            throw ModelError(layer: label, error.description)
+        }
+    }
+
     /// The shape of an image layer that maps a 4-D image batch to one of the same shape.
     package func imageBatchShape(_ inputShapes: [TensorShape]) throws -> [TensorShape] {
         let shape = try singleInput(inputShapes)
