@@ -215,6 +215,9 @@ package enum NativeKernels {
 
     /// The instruction-set level the register-tiled kernels run at: 0 baseline (SSE2), 1 AVX2 + FMA, 2 AVX-512.
     package static var cpuLevel: Int { Int(kconv_cpu_level()) }
+
+    /// Tells the CPU the calling thread is spin-waiting (WorkerPool).
+    @inline(__always) static func spinPause() { kconv_spin_pause() }
     /// `cpuLevel`'s name.
     package static var instructionSet: String { ["SSE2", "AVX2+FMA", "AVX-512"][min(max(cpuLevel, 0), 2)] }
 

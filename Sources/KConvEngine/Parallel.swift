@@ -36,7 +36,7 @@ package enum Parallel {
     package static func map<T: Sendable, E: Error>(_ count: Int, _ body: @Sendable (Int) throws(E) -> T) throws(E) -> [T] {
         guard count > 1 else { return try (0 ..< count).map(body) }
         let results = Mutex<[Int: Result<T, E>]>([:])
-        DispatchQueue.concurrentPerform(iterations: count) { index in
+        forEach(count) { index in
             let result = Result { () throws(E) -> T in try body(index) }
             results.withLock { $0[index] = result }
         }
@@ -44,10 +44,11 @@ package enum Parallel {
         return try (0 ..< count).map { index throws(E) -> T in try stored[index]!.get() }
     }
 
-    /// `body(0)`, ..., `body(count − 1)` run concurrently; a single call runs on the calling thread, without
-    /// waking a worker.
+    /// `body(0)`, ..., `body(count − 1)` run concurrently, on the engine's waiting workers (WorkerPool) or,
+    /// when they are in use, on Dispatch's; a single call runs on the calling thread, without waking a worker.
     package static func forEach(_ count: Int, _ body: @Sendable (Int) -> Void) {
         if count == 1 { return body(0) }
+        guard !WorkerPool.shared.run(count, body) else { return }
         DispatchQueue.concurrentPerform(iterations: count, execute: body)
     }
 

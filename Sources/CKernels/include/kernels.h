@@ -137,6 +137,16 @@ int kconv_cpu_level(void);
 /// against kernels running at the same time (each call still computes correct results at either level).
 void kconv_limit_cpu_level(int level);
 
+// ---- spinning
+
+/// Tells the CPU the calling thread is spin-waiting (x86 `pause`; nothing elsewhere), so a waiting worker
+/// (Parallel.swift) yields the core's pipeline to its sibling and uses less power.
+static inline void kconv_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 // ---- products.c
 
 /// c = a·B (c += a·B with `accumulate`) for one row: c has n values, a has k, B is k × n row-major with rows
