@@ -68,7 +68,8 @@ package struct ConvolutionKernel {
         oneDNN = DNNLConvolutions(kernel: kernel, bias: bias, channels: channels, filters: filters, groups: groups)
     }
 
-    /// Whether a convolution with `method` runs on oneDNN (DNNLConvolutions): all but Winograd ones.
+    /// Whether a convolution with `method` over `batch` samples of `geometry` runs on oneDNN (DNNLConvolutions):
+    /// all but Winograd ones with at least `winogradMinimumTiles` output tiles.
     /// Measured on this machine (AMD EPYC, AVX-512, 2 cores, oneDNN 2.6.3; shared, load average 9–13, so
     /// medians of `kconv bench`, ms per batch, with kconv's kernels → oneDNN for all but Winograd → oneDNN
     /// for all):
@@ -82,7 +83,19 @@ package struct ConvolutionKernel {
     /// convolutions by 1.2–10×, most on deep layers (512–2048 channels), and on all but the smallest depthwise
     /// ones; kconv's Winograd F(2×2, 3×3) beat it on most 3×3 layers of cnn_large and ResNet50. oneDNN's fixed
     /// cost per call (~3 µs) loses to kconv on the tiniest layers (1×1 spatial), a few µs in all.
-    package static func usesOneDNN(_ method: Method) -> Bool { method != .winograd }
+    ///
+    /// Winograd's transformed kernel is 16/9 the size of the kernel: on few tiles, streaming it costs more than
+    /// the multiplies it saves (ResNet50's deep 3×3 layers: 512 channels on one 2×2 tile at batch 1). Measured
+    /// here (AMD EPYC, 2 cores; ms per batch, Winograd on every 3×3 layer → below 8, 32, 64, 128 tiles on
+    /// oneDNN → none on Winograd): ResNet50 batch 1 13.2 → 8.1, 8.0, 7.7, 7.7, 7.9; batch 32 99 → 95 (64)
+    /// → 102 (none); cnn_large batch 1 (256 tiles and more) 0.93 on Winograd, 1.19 on oneDNN.
+    package static func usesOneDNN(_ method: Method, batch: Int, geometry: WindowGeometry) -> Bool {
+        let tiles = geometry.outputSize.reduce(batch) { tiles, size in tiles * ((size + 1) / 2) }
+        return method != .winograd || tiles < winogradMinimumTiles
+    }
+
+    /// Output tiles (2×2 cells each) below which a Winograd convolution runs on oneDNN instead.
+    package static let winogradMinimumTiles = 64
 
     /// The convolution of a channels_last `input` over `geometry` (whose window is the kernel's), each result
     /// clamped to `clamp` (a fused ReLU or ReLU6), then scaled and shifted per filter by `scaling` (a fused
@@ -92,7 +105,8 @@ package struct ConvolutionKernel {
         let batch = input.shape[0]
         precondition(input.shape[input.rank - 1] == channels, "input does not have the kernel's channels")
         // oneDNN's post-ops here are the clamp only: a fused BatchNormalization runs on kconv's kernels.
-        if Self.usesOneDNN(method), scaling == nil, let output = oneDNN(input, geometry: geometry, clamp: clamp) {
+        if Self.usesOneDNN(method, batch: batch, geometry: geometry), scaling == nil,
+           let output = oneDNN(input, geometry: geometry, clamp: clamp) {
             return output
         }
         let shape = [batch] + geometry.outputSize + [filters]

@@ -1,3 +1,4 @@
+import Foundation
 import KConvGraph
 import CDNNL
 import Synchronization
@@ -20,10 +21,11 @@ private final class DNNLConvolution: @unchecked Sendable {
     // primitive and scratch memory (the only state a call changes) is under `lock`.
     private let primitive: dnnl_primitive_t
     private let stream: dnnl_stream_t
-    private let source: dnnl_memory_desc_t
-    private let destination: dnnl_memory_desc_t
-    private let memories: [dnnl_memory_t]  // reordered weights, bias (if any), scratch
-    private let arguments: [dnnl_exec_arg_t]  // WEIGHTS, BIAS, SCRATCHPAD; SRC and DST are added per call
+    /// The input and output, memory objects whose buffers each call sets.
+    private let source: dnnl_memory_t, destination: dnnl_memory_t
+    private let memories: [dnnl_memory_t]  // bias (if any), scratch, source, destination
+    private let weights: ReorderedWeights
+    private let arguments: [dnnl_exec_arg_t]  // WEIGHTS, BIAS, SCRATCHPAD, SRC, DST
     private let buffers: [UnsafeMutableRawPointer]
     private let lock = Mutex(())
 
@@ -35,8 +37,10 @@ private final class DNNLConvolution: @unchecked Sendable {
 
     /// The convolution of a `batch` of channels_last inputs over `geometry`, with `kernel` laid out
     /// `kernel_size + (channels/groups, filters)` and `bias` of `filters` values, each result clamped to `clamp`.
+    /// The kernel is reordered into the layout the primitive prefers unless `reordered` holds it in that
+    /// layout already (then shared); a new layout joins `reordered`.
     init?(kernel: [Float], bias: [Float]?, geometry: WindowGeometry, batch: Int, channels: Int, filters: Int, groups: Int,
-          clamp: ClosedRange<Float>?) {
+          clamp: ClosedRange<Float>?, reordered: inout [ReorderedWeights]) {
         guard let engine = Self.engine, batch > 0, groups > 0, channels % groups == 0, filters % groups == 0,
               (1 ... 3).contains(geometry.kernel.count),
               kernel.count == geometry.taps * channels / groups * filters, bias.map({ $0.count == filters }) ?? true
@@ -127,10 +131,16 @@ private final class DNNLConvolution: @unchecked Sendable {
         guard dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue) == dnnl_success, let stream else { return nil }
 
         // The kernel, reordered once from Keras's layout into the primitive's.
-        guard let weights = ownMemory(dnnl_primitive_desc_query_md(descriptor, dnnl_query_weights_md, 0)),
-              Self.reorder(kernel, from: &given, into: weights, engine: engine, stream: stream)
-        else { return nil }
-        var arguments = [dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: weights)]
+        guard let layout = dnnl_primitive_desc_query_md(descriptor, dnnl_query_weights_md, 0) else { return nil }
+        let weights: ReorderedWeights
+        if let known = reordered.first(where: { $0.has(layout) }) {
+            weights = known
+        } else {
+            guard let made = ReorderedWeights(kernel, from: &given, into: layout, engine: engine, stream: stream) else { return nil }
+            reordered.append(made)
+            weights = made
+        }
+        var arguments = [dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: weights.memory)]
         if let bias {
             guard let memory = ownMemory(&biasDescriptor) else { return nil }
             var handle: UnsafeMutableRawPointer?
@@ -141,14 +151,22 @@ private final class DNNLConvolution: @unchecked Sendable {
         if let scratch = ownMemory(dnnl_primitive_desc_query_md(descriptor, dnnl_query_scratchpad_md, 0)) {
             arguments.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: scratch))
         }
+        // The activations' memory objects, without buffers until a call gives them.
+        var sourceMemory: dnnl_memory_t?, destinationMemory: dnnl_memory_t?
+        guard dnnl_memory_create(&sourceMemory, &source, engine, nil) == dnnl_success, let sourceMemory else { return nil }
+        made.append(sourceMemory)
+        guard dnnl_memory_create(&destinationMemory, &destination, engine, nil) == dnnl_success, let destinationMemory else { return nil }
+        made.append(destinationMemory)
+        arguments += [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: sourceMemory), dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: destinationMemory)]
         var primitive: dnnl_primitive_t?
         guard dnnl_primitive_create(&primitive, descriptor) == dnnl_success, let primitive else { return nil }
         fine = true
         self.primitive = primitive
         self.stream = stream
-        self.source = source
-        self.destination = destination
+        self.source = sourceMemory
+        self.destination = destinationMemory
         self.memories = made
+        self.weights = weights
         self.arguments = arguments
         self.buffers = allocated
     }
@@ -164,22 +182,13 @@ private final class DNNLConvolution: @unchecked Sendable {
     /// floats) on the calling thread; false if oneDNN failed.
     fileprivate func run(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) -> Bool {
         lock.withLock { _ in
-            guard let engine = Self.engine else { return false }
-            var source = source, destination = destination
-            var sourceMemory: dnnl_memory_t?, destinationMemory: dnnl_memory_t?
-            defer {
-                if let sourceMemory { dnnl_memory_destroy(sourceMemory) }
-                if let destinationMemory { dnnl_memory_destroy(destinationMemory) }
-            }
             // oneDNN reads the source through a non-const handle; it does not write it.
-            guard dnnl_memory_create(&sourceMemory, &source, engine, UnsafeMutableRawPointer(mutating: input)) == dnnl_success,
-                  dnnl_memory_create(&destinationMemory, &destination, engine, output) == dnnl_success,
-                  let sourceMemory, let destinationMemory
+            guard dnnl_memory_set_data_handle(source, UnsafeMutableRawPointer(mutating: input)) == dnnl_success,
+                  dnnl_memory_set_data_handle(destination, output) == dnnl_success
             else { return false }
-            let all = arguments + [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: sourceMemory),
-                                   dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: destinationMemory)]
             omp_set_num_threads(1)
-            return dnnl_primitive_execute(primitive, stream, Int32(all.count), all) == dnnl_success && dnnl_stream_wait(stream) == dnnl_success
+            return dnnl_primitive_execute(primitive, stream, Int32(arguments.count), arguments) == dnnl_success
+                && dnnl_stream_wait(stream) == dnnl_success
         }
     }
 
@@ -209,6 +218,46 @@ private final class DNNLConvolution: @unchecked Sendable {
         guard fine else { dnnl_primitive_attr_destroy(attributes); return nil }
         return attributes
     }
+}
+
+/// A layer's kernel reordered into the layout a primitive asked for (`format_tag any`): the primitives of one
+/// layer (parts of a batch, row parts of one sample) that ask for the same layout share one copy.
+final class ReorderedWeights: @unchecked Sendable {
+    // @unchecked: written once, in `init`; oneDNN only reads it after.
+    private let descriptor: dnnl_memory_desc_t
+    let memory: dnnl_memory_t
+    private let buffer: UnsafeMutableRawPointer
+
+    /// `kernel`, laid out as `given` describes, copied into a new buffer laid out as `layout`.
+    init?(_ kernel: [Float], from given: inout dnnl_memory_desc_t, into layout: UnsafePointer<dnnl_memory_desc_t>,
+          engine: dnnl_engine_t, stream: dnnl_stream_t) {
+        let bytes = dnnl_memory_desc_get_size(layout)
+        guard bytes > 0 else { return nil }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        var memory: dnnl_memory_t?
+        guard dnnl_memory_create(&memory, layout, engine, buffer) == dnnl_success, let memory else {
+            buffer.deallocate()
+            return nil
+        }
+        guard Self.reorder(kernel, from: &given, into: memory, engine: engine, stream: stream) else {
+            dnnl_memory_destroy(memory)
+            buffer.deallocate()
+            return nil
+        }
+        descriptor = layout.pointee
+        self.memory = memory
+        self.buffer = buffer
+    }
+
+    deinit {
+        dnnl_memory_destroy(memory)
+        buffer.deallocate()
+    }
+
+    /// Whether these weights are laid out as `layout`.
+    func has(_ layout: UnsafePointer<dnnl_memory_desc_t>) -> Bool {
+        withUnsafePointer(to: descriptor) { dnnl_memory_desc_equal($0, layout) != 0 }
+    }
 
     /// Copies `values`, laid out as `layout` describes, into `target` in its own layout.
     private static func reorder(_ values: [Float], from layout: inout dnnl_memory_desc_t, into target: dnnl_memory_t,
@@ -237,23 +286,54 @@ private final class DNNLConvolution: @unchecked Sendable {
 /// (a plan runs a layer at one batch shape, so this is once per layer and batch) and kept; shapes oneDNN
 /// refuses are remembered as such, and `callAsFunction` returns nil for them.
 ///
-/// Large batches are split into parts of whole samples across `Parallel.workers`, each part on a primitive
-/// (and scratch memory) of its own running single-threaded: the engine's threads, not an OpenMP team, use
-/// the cores, as for BLAS.gemm, so the two never contend, and a part whose thread is descheduled on a busy
-/// machine does not hold the others at a barrier.
+/// Work is split across `Parallel.workers`: a batch into parts of whole samples, a single sample into bands
+/// of output rows (the first spatial axis: each band reads its own rows of the input, padded where the band
+/// reaches past them, and writes its own rows of the output, both contiguous). Each part runs a primitive
+/// (and scratch memory) of its own single-threaded, the parts sharing one reordered kernel: the engine's
+/// threads, not an OpenMP team, use the cores, as for BLAS.gemm, so the two never contend, and a part whose
+/// thread is descheduled on a busy machine does not hold the others at a barrier.
 package final class DNNLConvolutions: Sendable {
     private struct Key: Hashable {
         var geometry: WindowGeometry
         var batch: Int
         var clamp: ClosedRange<Float>?
         var part: Int
+        var filters: Range<Int>
+    }
+
+    /// One part of a call: its samples (or one sample's band of rows) over `geometry`, read from `inputOffset`
+    /// and written from `outputOffset` (floats from the start of the input and output), for the layer's
+    /// `filters` (all, or a block of them).
+    private struct Part {
+        var geometry: WindowGeometry
+        var samples: Int
+        var inputOffset: Int
+        var outputOffset: Int
+        var filters: Range<Int>
+    }
+
+    /// A call's parts and their primitives, for a batch, geometry and clamp.
+    private struct Prepared {
+        var batch: Int
+        var geometry: WindowGeometry
+        var clamp: ClosedRange<Float>?
+        var parts: [Part]
+        var convolutions: [DNNLConvolution]
+    }
+
+    /// The primitives made so far (nil where oneDNN refused), the kernel in each layout they asked for, and
+    /// the last call's parts (the next call, in a plan, is most likely the same: no hashing of its geometry).
+    private struct Made {
+        var primitives: [Key: DNNLConvolution?] = [:]
+        var reordered: [Range<Int>: [ReorderedWeights]] = [:]  // by the block of filters they compute
+        var last: Prepared?
     }
 
     /// The kernel as Keras stores it, `kernel_size + (channels/groups, filters)`, and the bias.
     private let kernel: [Float]
     private let bias: [Float]?
     private let channels: Int, filters: Int, groups: Int
-    private let made = Mutex<[Key: DNNLConvolution?]>([:])
+    private let made = Mutex(Made())
 
     package init(kernel: [Float], bias: [Float]?, channels: Int, filters: Int, groups: Int) {
         self.kernel = kernel
@@ -268,37 +348,99 @@ package final class DNNLConvolutions: Sendable {
     package func callAsFunction(_ input: Tensor, geometry: WindowGeometry, clamp: ClosedRange<Float>?) -> Tensor? {
         let batch = input.shape[0]
         let inputSample = geometry.inputPositions * channels, outputSample = geometry.outputPositions * filters
-        guard input.shape.last == channels, input.count == batch * inputSample else { return nil }
-        let work = batch * geometry.outputPositions * geometry.taps * channels / groups * filters
-        let parts = Parallel.split(batch, into: Parallel.parts(work: work, rows: batch))
-        let convolutions = made.withLock { made in
-            parts.enumerated().map { part, samples in
-                let key = Key(geometry: geometry, batch: samples.count, clamp: clamp, part: part)
-                if let known = made[key] { return known }
-                let convolution = DNNLConvolution(kernel: kernel, bias: bias, geometry: geometry, batch: samples.count,
-                                                  channels: channels, filters: filters, groups: groups, clamp: clamp)
-                made[key] = convolution
-                return convolution
-            }
-        }
-        let ready = convolutions.compactMap { $0 }
-        guard ready.count == parts.count else { return nil }
+        guard input.shape.last == channels, input.count == batch * inputSample, batch > 0 else { return nil }
+        guard let prepared = prepared(batch: batch, geometry: geometry, clamp: clamp) else { return nil }
+        let parts = prepared.parts, ready = prepared.convolutions
         var failed = false
         let values = [Float](unsafeUninitializedCapacity: batch * outputSample) { output, count in
             count = batch * outputSample
             input.values.withUnsafeBufferPointer { input in
-                // Each part reads its own samples and writes its own, disjoint, outputs.
+                // Each part reads its own samples or rows and writes its own, disjoint, outputs.
                 nonisolated(unsafe) let input = input.baseAddress!, output = output.baseAddress!
                 let succeeded = Mutex(0)
-                Parallel.forEach(parts.count) { part in
-                    let first = parts[part].lowerBound
-                    if ready[part].run(input + first * inputSample, into: output + first * outputSample) {
-                        succeeded.withLock { $0 += 1 }
+                Parallel.forEach(parts.count) { index in
+                    let part = parts[index]
+                    if part.filters.count == filters {
+                        if ready[index].run(input + part.inputOffset, into: output + part.outputOffset) { succeeded.withLock { $0 += 1 } }
+                        return
                     }
+                    // A block of filters: computed apart, then copied into its columns of every output cell.
+                    let width = part.filters.count, cells = batch * geometry.outputPositions
+                    var block = [Float](repeating: 0, count: cells * width)
+                    guard block.withUnsafeMutableBufferPointer({ ready[index].run(input + part.inputOffset, into: $0.baseAddress!) })
+                    else { return }
+                    block.withUnsafeBufferPointer { block in
+                        for cell in 0 ..< cells {
+                            (output + cell * filters + part.outputOffset).update(from: block.baseAddress! + cell * width, count: width)
+                        }
+                    }
+                    succeeded.withLock { $0 += 1 }
                 }
                 failed = succeeded.withLock { $0 } != parts.count
             }
         }
         return failed ? nil : Tensor(shape: [batch] + geometry.outputSize + [filters], values: values)
+    }
+
+    /// The parts of a call and their primitives, made if new; nil if oneDNN refuses any.
+    private func prepared(batch: Int, geometry: WindowGeometry, clamp: ClosedRange<Float>?) -> Prepared? {
+        made.withLock { made in
+            if let last = made.last, last.batch == batch, last.geometry == geometry, last.clamp == clamp { return last }
+            let parts = self.parts(batch: batch, geometry: geometry)
+            let convolutions = parts.enumerated().map { index, part in
+                let key = Key(geometry: part.geometry, batch: part.samples, clamp: clamp, part: index, filters: part.filters)
+                if let known = made.primitives[key] { return known }
+                let whole = part.filters.count == filters
+                let convolution = DNNLConvolution(
+                    kernel: whole ? kernel : columns(part.filters), bias: whole ? bias : bias.map { Array($0[part.filters]) },
+                    geometry: part.geometry, batch: part.samples, channels: channels, filters: part.filters.count, groups: groups, clamp: clamp, reordered: &made.reordered[part.filters, default: []])
+                made.primitives[key] = convolution
+                return convolution
+            }
+            let ready = convolutions.compactMap { $0 }
+            guard ready.count == parts.count else { return nil }
+            made.last = Prepared(batch: batch, geometry: geometry, clamp: clamp, parts: parts, convolutions: ready)
+            return made.last
+        }
+    }
+
+    /// The kernel's columns for `filters` (a block of them; groups of one).
+    private func columns(_ block: Range<Int>) -> [Float] {
+        stride(from: 0, to: kernel.count, by: filters).flatMap { row in kernel[row + block.lowerBound ..< row + block.upperBound] }
+    }
+
+    /// How a call over `batch` samples is split: where the kernel outweighs the activations (deep layers on a
+    /// small image), into blocks of filters, so that each core streams its own part of the kernel; otherwise
+    /// into parts of whole samples, or, for one sample, bands of output rows. One part when the work is too
+    /// small to share.
+    private func parts(batch: Int, geometry: WindowGeometry) -> [Part] {
+        let work = batch * geometry.outputPositions * geometry.taps * channels / groups * filters
+        let inputSample = geometry.inputPositions * channels, outputSample = geometry.outputPositions * filters
+        let whole = [Part(geometry: geometry, samples: batch, inputOffset: 0, outputOffset: 0, filters: 0 ..< filters)]
+        if groups == 1, kernel.count > batch * (inputSample + outputSample) {
+            // Blocks of whole 16-filter vectors, as oneDNN computes them.
+            let blocks = Parallel.split((filters + 15) / 16, into: Parallel.parts(work: work, rows: filters / 16))
+            return blocks.map { block in
+                let filters = block.lowerBound * 16 ..< min(block.upperBound * 16, filters)
+                return Part(geometry: geometry, samples: batch, inputOffset: 0, outputOffset: filters.lowerBound, filters: filters)
+            }
+        }
+        guard batch == 1 else {
+            return Parallel.split(batch, into: Parallel.parts(work: work, rows: batch)).map { samples in
+                Part(geometry: geometry, samples: samples.count, inputOffset: samples.lowerBound * inputSample,
+                     outputOffset: samples.lowerBound * outputSample, filters: 0 ..< filters)
+            }
+        }
+        let rows = geometry.outputSize[0]
+        let bands = Parallel.split(rows, into: Parallel.parts(work: work, rows: rows))
+        guard bands.count > 1, geometry.inputSize[0] > 0 else { return whole }
+        let inputRow = inputSample / geometry.inputSize[0], outputRow = outputSample / rows
+        var parts: [Part] = []
+        for band in bands {
+            guard let (part, inputRows) = geometry.slicing(outputRows: band) else { return whole }
+            parts.append(Part(geometry: part, samples: 1, inputOffset: inputRows.lowerBound * inputRow,
+                              outputOffset: band.lowerBound * outputRow, filters: 0 ..< filters))
+        }
+        return parts
     }
 }

@@ -64,6 +64,22 @@ package struct WindowGeometry: Hashable {
     /// unit strides and no padding): the input already is the im2col matrix.
     package var isPointwise: Bool { taps == 1 && inputSize == outputSize && padBefore.allSatisfy { $0 == 0 } }
 
+    /// The part of this geometry that computes output rows `rows` of the first spatial axis: the input rows it
+    /// reads and the geometry over them alone (its padding before and after that axis what the part's windows
+    /// reach past them). Nil when the part's windows read padding only.
+    package func slicing(outputRows rows: Range<Int>) -> (geometry: WindowGeometry, inputRows: Range<Int>)? {
+        let first = rows.lowerBound * strides[0] - padBefore[0]
+        let end = (rows.upperBound - 1) * strides[0] - padBefore[0] + (kernel[0] - 1) * dilation[0] + 1
+        let lower = max(0, first), upper = min(inputSize[0], end)
+        guard !rows.isEmpty, upper > lower else { return nil }
+        let inputRows = lower ..< upper
+        var part = self
+        part.inputSize[0] = inputRows.count
+        part.outputSize[0] = rows.count
+        part.padBefore[0] = inputRows.lowerBound - first
+        return (part, inputRows)
+    }
+
     /// The same geometry over exactly three axes, with leading axes of size 1 added, so that the kernels
     /// handle 1-, 2- and 3-D windows with one loop nest.
     package var threeDimensional: WindowGeometry {

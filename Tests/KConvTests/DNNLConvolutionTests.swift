@@ -7,7 +7,7 @@ import KConvIO
 /// oneDNN's convolutions (DNNLConvolution.swift) against the sum written out from the definition, on odd
 /// sizes: odd channels and filters, strides, dilations, asymmetric explicit padding (as a folded ZeroPadding
 /// gives), groups, depthwise with multipliers 1 and 3, each clamp, 1-, 2- and 3-D windows, batches in one
-/// part and split across cores.
+/// part and split across cores, single samples split into bands of rows, kernels split into blocks of filters.
 @Suite struct DNNLConvolutionTests {
     struct Case: CustomStringConvertible, Sendable {
         var batch: Int
@@ -52,6 +52,20 @@ import KConvIO
              channels: 19, filters: 33, groups: 1, clamp: 0 ... 6),
         Case(batch: 5, inputSize: [33, 31], kernel: [3, 3], strides: [1, 1], dilation: [1, 1], padBefore: [1, 1], outputSize: [33, 31],
              channels: 96, filters: 96, groups: 96),
+        // One sample with enough work to split into bands of output rows: strided with the first band reaching
+        // into the padding before and the last past the input; dilated 1-D (causal); depthwise.
+        Case(batch: 1, inputSize: [33, 31], kernel: [3, 3], strides: [2, 2], dilation: [1, 1], padBefore: [2, 1], outputSize: [17, 16],
+             channels: 19, filters: 33, groups: 1, clamp: 0 ... 6),
+        Case(batch: 1, inputSize: [501], kernel: [5], strides: [1], dilation: [3], padBefore: [12], outputSize: [501],
+             channels: 16, filters: 35, groups: 1),
+        Case(batch: 1, inputSize: [65, 63], kernel: [3, 3], strides: [1, 1], dilation: [1, 1], padBefore: [1, 1], outputSize: [65, 63],
+             channels: 96, filters: 96, groups: 96, clamp: 0 ... 6),
+        // A kernel larger than the activations, split into blocks of filters (the last one partial): one
+        // sample, and two through a strided 1×1 window.
+        Case(batch: 1, inputSize: [4, 4], kernel: [3, 3], strides: [1, 1], dilation: [1, 1], padBefore: [1, 1], outputSize: [4, 4],
+             channels: 64, filters: 88, groups: 1, clamp: 0 ... .infinity),
+        Case(batch: 2, inputSize: [5, 5], kernel: [1, 1], strides: [2, 2], dilation: [1, 1], padBefore: [0, 0], outputSize: [3, 3],
+             channels: 300, filters: 1030, groups: 1),
     ]
 
     @Test(arguments: cases)
@@ -78,7 +92,7 @@ import KConvIO
         let kernel = random.values(15 * 19 * 33), bias = random.values(33)
         let convolution = ConvolutionKernel(kernel: kernel, kernelSize: [5, 3], strides: [1, 1], dilation: [1, 1], channels: 19, filters: 33,
                                             groups: 1, bias: bias)
-        #expect(ConvolutionKernel.usesOneDNN(convolution.method))
+        #expect(ConvolutionKernel.usesOneDNN(convolution.method, batch: 5, geometry: geometry))
         let want = naiveConvolution(input, geometry, kernel: kernel, bias: bias, filters: 33, groups: 1, clamp: 0 ... 6)
         expectClose(convolution(input, geometry: geometry, clamp: 0 ... 6), want, "direct")
 
