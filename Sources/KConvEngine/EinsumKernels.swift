@@ -97,6 +97,7 @@ extension BinaryOperation {
     /// `a ∘ b` with NumPy broadcasting; `and` and comparisons (masks read as 1 and 0) give a mask.
     package func run(_ a: Plan.Slot, _ b: Plan.Slot) throws -> Plan.Slot {
         let (x, y) = (a.asTensor, b.asTensor)
+        if let native { return .tensor(try Tensor.broadcasting(x, y, native)) }
         if let arithmetic { return .tensor(try Tensor.broadcasting(x, y, arithmetic)) }
         let test = predicate ?? { _, _ in false }
         let result = try Tensor.broadcasting(x, y) { test($0, $1) ? 1 : 0 }

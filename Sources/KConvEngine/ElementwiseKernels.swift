@@ -48,6 +48,24 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// `operation(a, b)` elementwise, with `a` and `b` broadcast against each other, in the native kernels
+    /// (vectorised for the CPU, across cores when large).
+    package static func broadcasting(_ a: Tensor, _ b: Tensor, _ operation: NativeKernels.Arithmetic) throws -> Tensor {
+        guard let shape = broadcastShape(a.shape, b.shape) else {
+            throw EngineError("shapes \(a.shape) and \(b.shape) cannot be broadcast together")
+        }
+        let plan = BroadcastPlan(shape: shape, a.shape, b.shape)
+        guard !plan.dims.isEmpty else {
+            // Every axis of size 1 (or none): one value.
+            return Tensor(shape: shape, values: NativeKernels.broadcast(operation, a.values, b.values, dims: [1], stridesA: [0], stridesB: [0]))
+        }
+        guard !plan.dims.contains(0) else { return Tensor(zeros: shape) }
+        return Tensor(shape: shape, values: NativeKernels.broadcast(operation, a.values, b.values, dims: plan.dims,
+                                                                   stridesA: plan.stridesA, stridesB: plan.stridesB))
+    }
+}
+
 /// How two operands map onto a broadcast result: the result's axes (merged where both operands step
 /// through them contiguously or both repeat them, so the innermost loop is as long as possible) and each
 /// operand's element stride along them (0 where it repeats).

@@ -22,9 +22,9 @@ extension MergeOp {
             var result = inputs[0]
             for next in inputs.dropFirst() {
                 switch operation {
-                case .add, .average: result = try Tensor.broadcasting(result, next, +)
-                case .subtract: result = try Tensor.broadcasting(result, next, -)
-                case .multiply: result = try Tensor.broadcasting(result, next, *)
+                case .add, .average: result = try Tensor.broadcasting(result, next, .add)
+                case .subtract: result = try Tensor.broadcasting(result, next, .subtract)
+                case .multiply: result = try Tensor.broadcasting(result, next, .multiply)
                 case .maximum: result = try Tensor.broadcasting(result, next) { max($0, $1) }
                 case .minimum: result = try Tensor.broadcasting(result, next) { min($0, $1) }
                 }

@@ -26,6 +26,39 @@ package enum NativeKernels {
         }
     }
 
+    package enum Arithmetic {
+        case add, subtract, multiply, divide
+    }
+
+    /// `a ∘ b` over an output of axes `dims` (row-major), each operand stepping `stridesA` (`stridesB`) values
+    /// along each axis, 0 where it repeats; split across cores along the first axis when large.
+    package static func broadcast(_ operation: Arithmetic, _ a: [Float], _ b: [Float], dims: [Int], stridesA: [Int], stridesB: [Int]) -> [Float] {
+        let count = dims.reduce(1, *)
+        precondition(!dims.isEmpty && dims.count == stridesA.count && dims.count == stridesB.count, "broadcast axes do not match")
+        precondition(dims.allSatisfy { $0 > 0 } && (stridesA + stridesB).allSatisfy { $0 >= 0 }, "broadcast axes must be positive")
+        func reach(_ strides: [Int]) -> Int { zip(dims, strides).reduce(0) { $0 + ($1.0 - 1) * $1.1 } }
+        precondition(reach(stridesA) < a.count && reach(stridesB) < b.count, "broadcast operands are too short for their strides")
+        let c: kconv_arithmetic = switch operation {
+        case .add: KCONV_ADD
+        case .subtract: KCONV_SUBTRACT
+        case .multiply: KCONV_MULTIPLY
+        case .divide: KCONV_DIVIDE
+        }
+        let rowSize = count / dims[0]
+        let ranges = Parallel.split(dims[0], into: Parallel.parts(work: count, rows: dims[0]))
+        return filled(count: count, parts: ranges.count) { target, part in
+            let first = ranges[part].lowerBound
+            var partDims = dims
+            partDims[0] = ranges[part].count
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    kconv_broadcast(c, target.map { $0 + first * rowSize }, a.baseAddress.map { $0 + first * stridesA[0] },
+                                    b.baseAddress.map { $0 + first * stridesB[0] }, dims.count, partDims, stridesA, stridesB)
+                }
+            }
+        }
+    }
+
     /// One LSTM step with sigmoid gates and tanh (Keras's defaults), fused in one pass: for each sample `s`
     /// with `keep[s]`, its gate row `gates[offset + s · stride ...]` (pre-activations `[i f c̃ o]`, `units` each)
     /// updates its rows of `carry` and `output` (`[samples, units]`): `c = σ(f)·c + σ(i)·tanh(c̃)`, `h = σ(o)·tanh(c)`.

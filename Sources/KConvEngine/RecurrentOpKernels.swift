@@ -80,8 +80,8 @@ package struct PreparedBidirectional {
         }
         switch op.mergeMode {
         case nil: return [forwardOutput, backwardOutput]
-        case .sum: return [try Tensor.broadcasting(forwardOutput, backwardOutput, +)]
-        case .mul: return [try Tensor.broadcasting(forwardOutput, backwardOutput, *)]
+        case .sum: return [try Tensor.broadcasting(forwardOutput, backwardOutput, .add)]
+        case .mul: return [try Tensor.broadcasting(forwardOutput, backwardOutput, .multiply)]
         case .ave: return [try Tensor.broadcasting(forwardOutput, backwardOutput) { ($0 + $1) / 2 }]
         case .concat:
             let (rows, width) = forwardOutput.rowsAndLast

@@ -80,6 +80,17 @@ package func sliced(_ slot: Plan.Slot, _ indices: [SliceIndex]) throws -> Plan.S
 }
 
 extension BinaryOperation {
+    /// The operation as a native kernel, where there is one.
+    var native: NativeKernels.Arithmetic? {
+        switch self {
+        case .add: .add
+        case .subtract: .subtract
+        case .multiply: .multiply
+        case .divide: .divide
+        default: nil
+        }
+    }
+
     /// The elementwise function of a numeric operation (nil for those giving masks).
     var arithmetic: ((Float, Float) -> Float)? {
         switch self {

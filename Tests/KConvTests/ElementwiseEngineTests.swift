@@ -28,6 +28,26 @@ import KConvIO
         #expect(throws: EngineError.self) { try Tensor.broadcasting(Tensor(zeros: [2, 3]), Tensor(zeros: [2]), +) }
     }
 
+    /// The native kernels (NativeKernels.broadcast) on the same random shape pairs, for each operation, and on
+    /// shapes large enough to split across cores (a squeeze-and-excitation product, a row against a matrix).
+    @Test func nativeBroadcastingMatchesNaive() throws {
+        var random = SplitMix64(seed: 2)
+        let operations: [(NativeKernels.Arithmetic, (Float, Float) -> Float)] = [(.add, +), (.subtract, -), (.multiply, *), (.divide, /)]
+        var pairs: [([Int], [Int])] = [([32, 17, 19, 40], [32, 1, 1, 40]), ([300, 1000], [1000]), ([1], [5, 1, 3]), ([], [])]
+        for _ in 0 ..< 100 {
+            let full = (0 ..< random.int(0 ... 4)).map { _ in random.int(1 ... 4) }
+            pairs.append((randomOperandShape(of: full, &random), randomOperandShape(of: full, &random)))
+        }
+        for (a, b) in pairs {
+            let x = random.tensor(a, scale: 2), y = random.tensor(b, scale: 2)
+            for (operation, function) in operations {
+                let got = try Tensor.broadcasting(x, y, operation), want = try Tensor.broadcasting(x, y, function)
+                #expect(got.shape == want.shape && got.values == want.values, "\(a) \(operation) \(b)")
+            }
+        }
+        #expect(throws: EngineError.self) { try Tensor.broadcasting(Tensor(zeros: [2, 3]), Tensor(zeros: [2]), .add) }
+    }
+
     /// Rows over any set of axes, trailing or not: each element becomes the sum of its row.
     @Test(arguments: [[3], [1], [1, 2], [2, 1], [1, 3], [0, 2], [0, 1, 2, 3]])
     func mappingRowsGroupsTheAxes(_ axes: [Int]) {

@@ -137,6 +137,15 @@ int kconv_cpu_level(void);
 /// against kernels running at the same time (each call still computes correct results at either level).
 void kconv_limit_cpu_level(int level);
 
+// ---- elementwise.c
+
+typedef enum { KCONV_ADD, KCONV_SUBTRACT, KCONV_MULTIPLY, KCONV_DIVIDE } kconv_arithmetic;
+
+/// out = a ∘ b over an output of `rank` axes `dims` (row-major, contiguous), each operand stepping
+/// strides_a[axis] (strides_b[axis]) values along each axis: 0 where it repeats (NumPy broadcasting).
+void kconv_broadcast(kconv_arithmetic operation, float *out, const float *a, const float *b, ptrdiff_t rank,
+                     const ptrdiff_t *dims, const ptrdiff_t *strides_a, const ptrdiff_t *strides_b);
+
 // ---- spinning
 
 /// Tells the CPU the calling thread is spin-waiting (x86 `pause`; nothing elsewhere), so a waiting worker
