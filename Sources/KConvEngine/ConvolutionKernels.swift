@@ -94,6 +94,13 @@ package struct ConvolutionKernel {
         return method != .winograd || tiles < winogradMinimumTiles
     }
 
+    /// The convolution on oneDNN, `postOp` applied to each result as it is stored; nil where `usesOneDNN` keeps
+    /// it on kconv's kernels or oneDNN refuses it.
+    package func onOneDNN(_ input: Tensor, geometry: WindowGeometry, postOp: DNNLPostOp?) -> Tensor? {
+        guard Self.usesOneDNN(method, batch: input.shape[0], geometry: geometry) else { return nil }
+        return oneDNN(input, geometry: geometry, postOp: postOp)
+    }
+
     /// Output tiles (2×2 cells each) below which a Winograd convolution runs on oneDNN instead.
     package static let winogradMinimumTiles = 64
 
@@ -105,8 +112,7 @@ package struct ConvolutionKernel {
         let batch = input.shape[0]
         precondition(input.shape[input.rank - 1] == channels, "input does not have the kernel's channels")
         // oneDNN's post-ops here are the clamp only: a fused BatchNormalization runs on kconv's kernels.
-        if Self.usesOneDNN(method, batch: batch, geometry: geometry), scaling == nil,
-           let output = oneDNN(input, geometry: geometry, clamp: clamp) {
+        if scaling == nil, let output = onOneDNN(input, geometry: geometry, postOp: clamp.map(DNNLPostOp.clamp)) {
             return output
         }
         let shape = [batch] + geometry.outputSize + [filters]
@@ -214,7 +220,7 @@ private func convolveRows(_ rows: Range<Int>, _ input: Tensor, _ geometry: Windo
 package func depthwiseConvolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], multiplier: Int, bias: [Float]?,
                                clamp: ClosedRange<Float>? = nil, scaling: BatchNormFold? = nil, oneDNN: DNNLConvolutions? = nil) -> Tensor {
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
-    if scaling == nil, let oneDNN, let output = oneDNN(input, geometry: geometry, clamp: clamp) {
+    if scaling == nil, let oneDNN, let output = oneDNN(input, geometry: geometry, postOp: clamp.map(DNNLPostOp.clamp)) {
         return output
     }
     let rows = batch * geometry.outputPositions

@@ -62,8 +62,13 @@ package struct PreparedConvolution {
         case .regular:
             guard let kernel else { throw EngineError("the convolution's kernel was not prepared") }
             let input = try channelsLast(input, channels: kernel.channels)
-            return try finishing(kernel(input, geometry: geometry(over: input), clamp: clamp, scaling: scaling), epilogue,
-                                 clamped: clamp != nil)
+            let geometry = try geometry(over: input)
+            // An activation oneDNN applies as it stores (sigmoid, tanh, swish) saves a pass over the output.
+            if scaling == nil, clamp == nil, let postOp = DNNLPostOp(epilogue),
+               let output = kernel.onOneDNN(input, geometry: geometry, postOp: postOp) {
+                return try finishing(output, epilogue, applied: true)
+            }
+            return try finishing(kernel(input, geometry: geometry, clamp: clamp, scaling: scaling), epilogue, applied: clamp != nil)
         case .transposed(let filters, let outputPadding):
             precondition(scaling == nil, "a fused BatchNormalization follows a regular or depthwise convolution")
             // TensorFlow places the windows of the forward convolution from the output back to the input
@@ -85,8 +90,12 @@ package struct PreparedConvolution {
         case .depthwise:
             let kernel = weights[0]
             let input = try channelsLast(input, channels: kernel.shape[rank])
+            if scaling == nil, clamp == nil, let postOp = DNNLPostOp(epilogue), let depthwiseOneDNN,
+               let output = try depthwiseOneDNN(input, geometry: geometry(over: input), postOp: postOp) {
+                return try finishing(output, epilogue, applied: true)
+            }
             return try finishing(depthwise(input, kernel: kernel, bias: bias(at: 1), clamp: clamp, scaling: scaling), epilogue,
-                                 clamped: clamp != nil)
+                                 applied: clamp != nil)
         case .separable:
             precondition(scaling == nil, "a fused BatchNormalization follows a regular or depthwise convolution")
             let depthwiseKernel = weights[0], pointwiseKernel = weights[1]
@@ -126,11 +135,11 @@ package struct PreparedConvolution {
     }
 
     /// A channels_last result moved back to the layer's data format, then through `epilogue` (after the move,
-    /// so that a softmax runs over the last axis Keras sees), unless the kernel `clamped` it already. The
+    /// so that a softmax runs over the last axis Keras sees), unless the kernel `applied` it already. The
     /// result is consumed, so the epilogue updates its values in place.
-    private func finishing(_ output: consuming Tensor, _ epilogue: Epilogue, clamped: Bool = false) throws -> Tensor {
+    private func finishing(_ output: consuming Tensor, _ epilogue: Epilogue, applied: Bool = false) throws -> Tensor {
         if op.channelsFirst { output = toChannelsFirst(output) }
-        if !clamped { try epilogue.apply(to: &output) }
+        if !applied { try epilogue.apply(to: &output) }
         return output
     }
 }

@@ -8,7 +8,8 @@ import Synchronization
 /// runs as 2-D of height 1); the kernel, given as Keras stores it (`kernel_size + (C/G, F)`), is reordered
 /// once, when the primitive is made, into the layout oneDNN prefers for it (`format_tag any`). Groups cover
 /// depthwise convolutions (`G = C`: Keras's `kernel_size + (C, M)` is the same layout with `C/G = 1`,
-/// `F = C·M`). A clamp (fused ReLU, ReLU6) runs as an eltwise post-op while the results are stored.
+/// `F = C·M`). A fused activation (ReLU, ReLU6, sigmoid, tanh, swish) runs as an eltwise post-op while the
+/// results are stored.
 ///
 /// `init` returns nil when oneDNN refuses the convolution or offers only a reference (unvectorised)
 /// implementation for it; the caller keeps its own kernel then. The primitive, its reordered weights and its
@@ -36,11 +37,11 @@ private final class DNNLConvolution: @unchecked Sendable {
     }()
 
     /// The convolution of a `batch` of channels_last inputs over `geometry`, with `kernel` laid out
-    /// `kernel_size + (channels/groups, filters)` and `bias` of `filters` values, each result clamped to `clamp`.
+    /// `kernel_size + (channels/groups, filters)` and `bias` of `filters` values, `postOp` applied to each result.
     /// The kernel is reordered into the layout the primitive prefers unless `reordered` holds it in that
     /// layout already (then shared); a new layout joins `reordered`.
     init?(kernel: [Float], bias: [Float]?, geometry: WindowGeometry, batch: Int, channels: Int, filters: Int, groups: Int,
-          clamp: ClosedRange<Float>?, reordered: inout [ReorderedWeights]) {
+          postOp: DNNLPostOp?, reordered: inout [ReorderedWeights]) {
         guard let engine = Self.engine, batch > 0, groups > 0, channels % groups == 0, filters % groups == 0,
               (1 ... 3).contains(geometry.kernel.count),
               kernel.count == geometry.taps * channels / groups * filters, bias.map({ $0.count == filters }) ?? true
@@ -91,7 +92,7 @@ private final class DNNLConvolution: @unchecked Sendable {
                                                        &preferred, bias == nil ? nil : biasPointer, &destination,
                                                        strides, dilation, padBefore, padAfter)
         }
-        guard described == dnnl_success, let attributes = Self.attributes(clamp: clamp) else { return nil }
+        guard described == dnnl_success, let attributes = Self.attributes(postOp: postOp) else { return nil }
         defer { dnnl_primitive_attr_destroy(attributes) }
 
         omp_set_num_threads(1)  // oneDNN fixes the team its primitive runs on when it makes it: none
@@ -198,19 +199,24 @@ private final class DNNLConvolution: @unchecked Sendable {
         return dnnl_memory_desc_init_by_strides(&descriptor, Int32(dims.count), dims, dnnl_f32, strides) == dnnl_success ? descriptor : nil
     }
 
-    /// Attributes: scratch memory given by the caller, and the clamp as an eltwise post-op (ReLU for
-    /// `0 ... ∞`, clip otherwise).
-    private static func attributes(clamp: ClosedRange<Float>?) -> dnnl_primitive_attr_t? {
+    /// Attributes: scratch memory given by the caller, and `postOp` as an eltwise post-op (a clamp as ReLU
+    /// for `0 ... ∞`, clip otherwise).
+    private static func attributes(postOp: DNNLPostOp?) -> dnnl_primitive_attr_t? {
         var attributes: dnnl_primitive_attr_t?
         guard dnnl_primitive_attr_create(&attributes) == dnnl_success, let attributes else { return nil }
         var fine = dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user) == dnnl_success
-        if let clamp, fine {
+        if let postOp, fine {
+            let (algorithm, alpha, beta): (dnnl_alg_kind_t, Float, Float) = switch postOp {
+            case .clamp(let range) where range.lowerBound == 0 && range.upperBound == .infinity: (dnnl_eltwise_relu, 0, 0)
+            case .clamp(let range): (dnnl_eltwise_clip, range.lowerBound, range.upperBound)
+            case .sigmoid: (dnnl_eltwise_logistic, 0, 0)
+            case .tanh: (dnnl_eltwise_tanh, 0, 0)
+            case .swish: (dnnl_eltwise_swish, 1, 0)  // x · sigmoid(alpha · x)
+            }
             var postOps: dnnl_post_ops_t?
             fine = dnnl_post_ops_create(&postOps) == dnnl_success
             if fine, let postOps {
-                let relu = clamp.lowerBound == 0 && clamp.upperBound == .infinity
-                fine = dnnl_post_ops_append_eltwise(postOps, 1, relu ? dnnl_eltwise_relu : dnnl_eltwise_clip,
-                                                    relu ? 0 : clamp.lowerBound, relu ? 0 : clamp.upperBound) == dnnl_success
+                fine = dnnl_post_ops_append_eltwise(postOps, 1, algorithm, alpha, beta) == dnnl_success
                     && dnnl_primitive_attr_set_post_ops(attributes, postOps) == dnnl_success
                 dnnl_post_ops_destroy(postOps)
             }
@@ -282,7 +288,28 @@ final class ReorderedWeights: @unchecked Sendable {
     }
 }
 
-/// A layer's convolution through oneDNN, its primitives made on first use for each input shape and clamp
+/// An elementwise function oneDNN applies to each result of a convolution as it stores it (an eltwise
+/// post-op): a clamp (ReLU, ReLU6, a capped ReLU) or an activation oneDNN computes as Keras does.
+package enum DNNLPostOp: Hashable, Sendable {
+    case clamp(ClosedRange<Float>)
+    case sigmoid, tanh, swish
+
+    /// The epilogue as a post-op, where oneDNN has it.
+    package init?(_ epilogue: Epilogue) {
+        if let clamp = epilogue.clamp {
+            self = .clamp(clamp)
+            return
+        }
+        switch epilogue {
+        case .activation(.sigmoid): self = .sigmoid
+        case .activation(.tanh): self = .tanh
+        case .activation(.swish): self = .swish
+        default: return nil
+        }
+    }
+}
+
+/// A layer's convolution through oneDNN, its primitives made on first use for each input shape and post-op
 /// (a plan runs a layer at one batch shape, so this is once per layer and batch) and kept; shapes oneDNN
 /// refuses are remembered as such, and `callAsFunction` returns nil for them.
 ///
@@ -296,7 +323,7 @@ package final class DNNLConvolutions: Sendable {
     private struct Key: Hashable {
         var geometry: WindowGeometry
         var batch: Int
-        var clamp: ClosedRange<Float>?
+        var postOp: DNNLPostOp?
         var part: Int
         var filters: Range<Int>
     }
@@ -312,11 +339,11 @@ package final class DNNLConvolutions: Sendable {
         var filters: Range<Int>
     }
 
-    /// A call's parts and their primitives, for a batch, geometry and clamp.
+    /// A call's parts and their primitives, for a batch, geometry and post-op.
     private struct Prepared {
         var batch: Int
         var geometry: WindowGeometry
-        var clamp: ClosedRange<Float>?
+        var postOp: DNNLPostOp?
         var parts: [Part]
         var convolutions: [DNNLConvolution]
     }
@@ -343,13 +370,13 @@ package final class DNNLConvolutions: Sendable {
         self.groups = groups
     }
 
-    /// The convolution of a channels_last `input` over `geometry`, clamped to `clamp`; nil where oneDNN
+    /// The convolution of a channels_last `input` over `geometry`, `postOp` applied to each result; nil where oneDNN
     /// cannot run it.
-    package func callAsFunction(_ input: Tensor, geometry: WindowGeometry, clamp: ClosedRange<Float>?) -> Tensor? {
+    package func callAsFunction(_ input: Tensor, geometry: WindowGeometry, postOp: DNNLPostOp?) -> Tensor? {
         let batch = input.shape[0]
         let inputSample = geometry.inputPositions * channels, outputSample = geometry.outputPositions * filters
         guard input.shape.last == channels, input.count == batch * inputSample, batch > 0 else { return nil }
-        guard let prepared = prepared(batch: batch, geometry: geometry, clamp: clamp) else { return nil }
+        guard let prepared = prepared(batch: batch, geometry: geometry, postOp: postOp) else { return nil }
         let parts = prepared.parts, ready = prepared.convolutions
         var failed = false
         let values = [Float](unsafeUninitializedCapacity: batch * outputSample) { output, count in
@@ -383,23 +410,23 @@ package final class DNNLConvolutions: Sendable {
     }
 
     /// The parts of a call and their primitives, made if new; nil if oneDNN refuses any.
-    private func prepared(batch: Int, geometry: WindowGeometry, clamp: ClosedRange<Float>?) -> Prepared? {
+    private func prepared(batch: Int, geometry: WindowGeometry, postOp: DNNLPostOp?) -> Prepared? {
         made.withLock { made in
-            if let last = made.last, last.batch == batch, last.geometry == geometry, last.clamp == clamp { return last }
+            if let last = made.last, last.batch == batch, last.geometry == geometry, last.postOp == postOp { return last }
             let parts = self.parts(batch: batch, geometry: geometry)
             let convolutions = parts.enumerated().map { index, part in
-                let key = Key(geometry: part.geometry, batch: part.samples, clamp: clamp, part: index, filters: part.filters)
+                let key = Key(geometry: part.geometry, batch: part.samples, postOp: postOp, part: index, filters: part.filters)
                 if let known = made.primitives[key] { return known }
                 let whole = part.filters.count == filters
                 let convolution = DNNLConvolution(
                     kernel: whole ? kernel : columns(part.filters), bias: whole ? bias : bias.map { Array($0[part.filters]) },
-                    geometry: part.geometry, batch: part.samples, channels: channels, filters: part.filters.count, groups: groups, clamp: clamp, reordered: &made.reordered[part.filters, default: []])
+                    geometry: part.geometry, batch: part.samples, channels: channels, filters: part.filters.count, groups: groups, postOp: postOp, reordered: &made.reordered[part.filters, default: []])
                 made.primitives[key] = convolution
                 return convolution
             }
             let ready = convolutions.compactMap { $0 }
             guard ready.count == parts.count else { return nil }
-            made.last = Prepared(batch: batch, geometry: geometry, clamp: clamp, parts: parts, convolutions: ready)
+            made.last = Prepared(batch: batch, geometry: geometry, postOp: postOp, parts: parts, convolutions: ready)
             return made.last
         }
     }

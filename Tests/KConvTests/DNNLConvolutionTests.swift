@@ -75,12 +75,35 @@ import KConvIO
         let kernel = random.values(test.kernel.reduce(1, *) * test.channels / test.groups * test.filters)
         let bias = test.bias ? random.values(test.filters) : nil
         let convolutions = DNNLConvolutions(kernel: kernel, bias: bias, channels: test.channels, filters: test.filters, groups: test.groups)
-        let got = try #require(convolutions(input, geometry: test.geometry, clamp: test.clamp), "oneDNN refused \(test)")
+        let got = try #require(convolutions(input, geometry: test.geometry, postOp: test.clamp.map(DNNLPostOp.clamp)), "oneDNN refused \(test)")
         let want = naiveConvolution(input, test.geometry, kernel: kernel, bias: bias, filters: test.filters, groups: test.groups, clamp: test.clamp)
         #expect(want.values.contains { $0 != 0 }, "\(test): the reference is all zeros")
         expectClose(got, want, "\(test)")
         // A second call reuses the primitive made by the first, and gives the same values.
-        #expect(convolutions(input, geometry: test.geometry, clamp: test.clamp)?.values == got.values)
+        #expect(convolutions(input, geometry: test.geometry, postOp: test.clamp.map(DNNLPostOp.clamp))?.values == got.values)
+    }
+
+    /// Sigmoid, tanh and swish applied by oneDNN as it stores each result (a regular convolution split into
+    /// bands of rows, a depthwise one split by samples) match the naive sum through the function written out.
+    @Test(arguments: [DNNLPostOp.sigmoid, .tanh, .swish])
+    func activationPostOpsMatchNaive(_ postOp: DNNLPostOp) throws {
+        var random = SplitMix64(seed: 9)
+        let function: (Float) -> Float = switch postOp {
+        case .sigmoid: { 1 / (1 + exp(-$0)) }
+        case .tanh: { tanh($0) }
+        case .swish: { $0 / (1 + exp(-$0)) }
+        case .clamp(let range): { min(max($0, range.lowerBound), range.upperBound) }
+        }
+        for (batch, channels, filters, groups) in [(1, 24, 40, 1), (3, 32, 32, 32)] {
+            let geometry = try WindowGeometry(inputSize: [29, 23], kernel: [3, 3], strides: [1, 1], dilation: [1, 1], padding: "same")
+            let input = random.tensor([batch, 29, 23, channels])
+            let kernel = random.values(9 * channels / groups * filters), bias = random.values(filters)
+            let convolutions = DNNLConvolutions(kernel: kernel, bias: bias, channels: channels, filters: filters, groups: groups)
+            let got = try #require(convolutions(input, geometry: geometry, postOp: postOp), "oneDNN refused \(postOp)")
+            var want = naiveConvolution(input, geometry, kernel: kernel, bias: bias, filters: filters, groups: groups, clamp: nil)
+            want.values = want.values.map(function)
+            expectClose(got, want, "\(postOp) b\(batch) g\(groups)")
+        }
     }
 
     /// The kernels a layer runs, on oneDNN where `ConvolutionKernel.usesOneDNN` says so (a 5×3 window: kconv's
