@@ -1,4 +1,5 @@
 import KConvGraph
+import Synchronization
 /// A lowered model made ready to run, built once: every weight read and laid out for its kernel, and the
 /// last reader of every value known, so each buffer is released as soon as nothing needs it.
 package final class Plan {
@@ -84,7 +85,9 @@ package final class Plan {
     /// The most bytes one value may take; a node whose output would need more is refused before it runs.
     /// A config can ask for a tensor of any size (RepeatVector(2**30)), which a kernel would otherwise try to
     /// allocate and abort on. The library sets it to the memory budget of the file readers.
-    package var largestValue = Int.max
+    package var largestValue = Int.max {
+        didSet { sizesWithinBudget.withLock { $0 = [:] } }
+    }
 
     /// `fusing`: run the graph with BatchNormalizations folded and activations fused (`FusedProgram`) unless
     /// a run asks for a value that skips; false runs every node as the graph has it.
@@ -165,7 +168,8 @@ package final class Plan {
         guard inputs.count == graph.inputs.count else {
             throw EngineError("the graph takes \(graph.inputs.count) inputs, found \(inputs.count)")
         }
-        let program = retain.isDisjoint(with: fused.skipped) ? fused : try unfused.get()
+        let usesFused = retain.isDisjoint(with: fused.skipped)
+        let program = usesFused ? fused : try unfused.get()
         _ = Memory.reuseFreedBuffers
         var slots: [Slot?] = Array(repeating: nil, count: program.readers.count)
         for (id, slot) in program.constants { slots[id.index] = slot }
@@ -179,6 +183,8 @@ package final class Plan {
                 for case (.symbol(let name), let size) in zip(shape, slot.shape) { sizes[name] = size }
             }
         }
+        // Sizes every output was found within budget for, by a whole run of this program before: no need to look again.
+        let checked = sizesWithinBudget.withLock { $0[usesFused] == sizes }
         func take(_ id: ValueID?) -> Slot? {
             guard let id else { return nil }
             let slot = slots[id.index]
@@ -189,7 +195,7 @@ package final class Plan {
         for (node, execute) in zip(program.nodes, program.steps) {
             var inputs = node.inputs.map(take)
             let step: Step = { inputs in
-                try self.checkSizes(of: node.outputs, symbols: sizes)
+                if !checked { try self.checkSizes(of: node.outputs, symbols: sizes) }
                 return try execute(&inputs)
             }
             let outputs = locating ? try KConvGraph.locating(layer: node.origin) { try step(&inputs) } : try step(&inputs)
@@ -198,8 +204,13 @@ package final class Plan {
                 if retain.contains(id), let slot { retained[id] = slot }
             }
         }
+        if !checked { sizesWithinBudget.withLock { $0[usesFused] = sizes } }
         return (graph.outputs.map { slots[$0.index] }, retained)
     }
+
+    /// For the fused program (true) and the unfused one, the symbolic sizes of the last run whose every output
+    /// `checkSizes` found within `largestValue`.
+    private let sizesWithinBudget = Mutex<[Bool: [String: Int]]>([:])
 
     /// Throws if an output, its symbolic dimensions bound to the sizes fed (`symbols`), would take more than
     /// `largestValue` bytes as float32. Outputs whose size is not known before running are left to their kernel.

@@ -29,7 +29,7 @@ final class WorkerPool: @unchecked Sendable {
 
     /// How long a worker keeps spinning for its next job before it sleeps: longer than the gaps between the
     /// kernels of one forward pass, short enough not to hold a core once the engine is idle.
-    static let spinTime = Duration.microseconds(200)
+    static let spinTime = Duration.microseconds(2000)
 
     /// One thread fewer than the cores (the caller is the other), at most 7.
     static let shared = WorkerPool(threads: max(0, min(ProcessInfo.processInfo.activeProcessorCount, 8) - 1))

@@ -29,6 +29,19 @@ import KConvIO
         #expect(text.contains("takes 3 inputs (vec, seq, tok), found 1"), "\(text)")
     }
 
+    /// A run within the memory budget lets later runs of the same sizes skip the size checks, until the budget
+    /// changes: a lower one refuses the next run of those sizes, naming the layer.
+    @Test func sizeChecksFollowTheBudget() throws {
+        let model = try Self.model("seed_td_lstm")
+        let plan = try #require((model.prepared as? PreparedModel)?.plan)
+        let input = [Tensor(zeros: [3, 10, 5, 1])]
+        _ = try model.predict(input)
+        _ = try model.predict(input)
+        plan.largestValue = 64
+        let text = Self.message { _ = try model.predict(input) }
+        #expect(text.contains("expected outputs of at most 64 bytes (kconv's memory budget)") && text.contains("layer '"), "\(text)")
+    }
+
     @Test func wrongShapeNamesTheInputAndBothShapes() throws {
         let model = try Self.model("seed_td_lstm")
         let text = Self.message { _ = try model.predict([Tensor(zeros: [2, 10, 4, 1])]) }
