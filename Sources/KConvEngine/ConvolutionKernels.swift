@@ -96,9 +96,9 @@ package struct ConvolutionKernel {
 
     /// The convolution on oneDNN, `postOp` applied to each result as it is stored; nil where `usesOneDNN` keeps
     /// it on kconv's kernels or oneDNN refuses it.
-    package func onOneDNN(_ input: Tensor, geometry: WindowGeometry, postOp: DNNLPostOp?) -> Tensor? {
+    package func onOneDNN(_ input: Tensor, geometry: WindowGeometry, postOp: DNNLPostOp?, scaling: BatchNormFold? = nil) -> Tensor? {
         guard Self.usesOneDNN(method, batch: input.shape[0], geometry: geometry) else { return nil }
-        return oneDNN(input, geometry: geometry, postOp: postOp)
+        return oneDNN(input, geometry: geometry, postOp: postOp, scaling: scaling)
     }
 
     /// Output tiles (2×2 cells each) below which a Winograd convolution runs on oneDNN instead.
@@ -111,8 +111,7 @@ package struct ConvolutionKernel {
                                 scaling: BatchNormFold? = nil) -> Tensor {
         let batch = input.shape[0]
         precondition(input.shape[input.rank - 1] == channels, "input does not have the kernel's channels")
-        // oneDNN's post-ops here are the clamp only: a fused BatchNormalization runs on kconv's kernels.
-        if scaling == nil, let output = onOneDNN(input, geometry: geometry, postOp: clamp.map(DNNLPostOp.clamp)) {
+        if let output = onOneDNN(input, geometry: geometry, postOp: clamp.map(DNNLPostOp.clamp), scaling: scaling) {
             return output
         }
         let shape = [batch] + geometry.outputSize + [filters]
@@ -215,12 +214,12 @@ private func convolveRows(_ rows: Range<Int>, _ input: Tensor, _ geometry: Windo
 /// (NativeKernels.depthwise): per output cell and tap, one multiply-add over the contiguous channels.
 /// Each result is clamped to `clamp` (a fused ReLU or ReLU6), then scaled and shifted by `scaling` (a fused
 /// BatchNormalization), as it is stored. `oneDNN`, the same convolution (one group per channel), runs it
-/// instead when given and able, without `scaling`: it was faster than this kernel on all but the smallest
+/// instead when given and able, `scaling` included: it was faster than this kernel on all but the smallest
 /// depthwise layers measured (MobileNetV2, EfficientNetB0 at 64×64; `ConvolutionKernel.usesOneDNN`).
 package func depthwiseConvolve(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], multiplier: Int, bias: [Float]?,
                                clamp: ClosedRange<Float>? = nil, scaling: BatchNormFold? = nil, oneDNN: DNNLConvolutions? = nil) -> Tensor {
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
-    if scaling == nil, let oneDNN, let output = oneDNN(input, geometry: geometry, postOp: clamp.map(DNNLPostOp.clamp)) {
+    if let oneDNN, let output = oneDNN(input, geometry: geometry, postOp: clamp.map(DNNLPostOp.clamp), scaling: scaling) {
         return output
     }
     let rows = batch * geometry.outputPositions

@@ -37,14 +37,16 @@ private final class DNNLConvolution: @unchecked Sendable {
     }()
 
     /// The convolution of a `batch` of channels_last inputs over `geometry`, with `kernel` laid out
-    /// `kernel_size + (channels/groups, filters)` and `bias` of `filters` values, `postOp` applied to each result.
-    /// The kernel is reordered into the layout the primitive prefers unless `reordered` holds it in that
-    /// layout already (then shared); a new layout joins `reordered`.
+    /// `kernel_size + (channels/groups, filters)` and `bias` of `filters` values, `postOp` applied to each result,
+    /// then each filter's results scaled and shifted by `scaling` (a fused BatchNormalization), as binary
+    /// post-ops. The kernel is reordered into the layout the primitive prefers unless `reordered` holds it in
+    /// that layout already (then shared); a new layout joins `reordered`.
     init?(kernel: [Float], bias: [Float]?, geometry: WindowGeometry, batch: Int, channels: Int, filters: Int, groups: Int,
-          postOp: DNNLPostOp?, reordered: inout [ReorderedWeights]) {
+          postOp: DNNLPostOp?, scaling: (scale: [Float], shift: [Float])?, reordered: inout [ReorderedWeights]) {
         guard let engine = Self.engine, batch > 0, groups > 0, channels % groups == 0, filters % groups == 0,
               (1 ... 3).contains(geometry.kernel.count),
-              kernel.count == geometry.taps * channels / groups * filters, bias.map({ $0.count == filters }) ?? true
+              kernel.count == geometry.taps * channels / groups * filters, bias.map({ $0.count == filters }) ?? true,
+              scaling.map({ $0.scale.count == filters && $0.shift.count == filters }) ?? true
         else { return nil }
         // 1-D as 2-D; oneDNN's depthwise kernels are 2-D only, so a 1-D window keeps to 2-D too.
         let spatial = geometry.kernel.count == 3 ? 3 : 2
@@ -92,7 +94,12 @@ private final class DNNLConvolution: @unchecked Sendable {
                                                        &preferred, bias == nil ? nil : biasPointer, &destination,
                                                        strides, dilation, padBefore, padAfter)
         }
-        guard described == dnnl_success, let attributes = Self.attributes(postOp: postOp) else { return nil }
+        // A value per filter, broadcast over the batch and positions: the scaling's operands.
+        guard described == dnnl_success,
+              var perFilter = Self.descriptor([1, f] + Array(repeating: 1, count: spatial), [f, 1] + Array(repeating: 1, count: spatial)),
+              let attributes = scaling == nil ? Self.attributes(postOp: postOp, scaling: nil)
+                  : Self.attributes(postOp: postOp, scaling: &perFilter)
+        else { return nil }
         defer { dnnl_primitive_attr_destroy(attributes) }
 
         omp_set_num_threads(1)  // oneDNN fixes the team its primitive runs on when it makes it: none
@@ -114,6 +121,15 @@ private final class DNNLConvolution: @unchecked Sendable {
                 for memory in made { dnnl_memory_destroy(memory) }
                 for buffer in allocated { buffer.deallocate() }
             }
+        }
+        /// A memory object of its own holding `values`, laid out as `descriptor`.
+        func ownMemory(_ descriptor: UnsafePointer<dnnl_memory_desc_t>, holding values: [Float]) -> dnnl_memory_t? {
+            guard let memory = ownMemory(descriptor) else { return nil }
+            var handle: UnsafeMutableRawPointer?
+            guard dnnl_memory_get_data_handle(memory, &handle) == dnnl_success, let handle,
+                  dnnl_memory_desc_get_size(descriptor) == values.count * MemoryLayout<Float>.size else { return nil }
+            values.withUnsafeBytes { handle.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            return memory
         }
         /// A memory object of its own, 64-byte aligned, for `descriptor` (nil for an empty one).
         func ownMemory(_ descriptor: UnsafePointer<dnnl_memory_desc_t>?) -> dnnl_memory_t? {
@@ -143,11 +159,15 @@ private final class DNNLConvolution: @unchecked Sendable {
         }
         var arguments = [dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: weights.memory)]
         if let bias {
-            guard let memory = ownMemory(&biasDescriptor) else { return nil }
-            var handle: UnsafeMutableRawPointer?
-            guard dnnl_memory_get_data_handle(memory, &handle) == dnnl_success, let handle else { return nil }
-            bias.withUnsafeBytes { handle.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            guard let memory = ownMemory(&biasDescriptor, holding: bias) else { return nil }
             arguments.append(dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: memory))
+        }
+        if let scaling {
+            // Post-ops 1 and 2 (after the function at 0; an identity clip when there is none).
+            guard let scale = ownMemory(&perFilter, holding: scaling.scale), let shift = ownMemory(&perFilter, holding: scaling.shift)
+            else { return nil }
+            arguments += [dnnl_exec_arg_t(arg: Self.postOpArgument(1) | DNNL_ARG_SRC_1, memory: scale),
+                          dnnl_exec_arg_t(arg: Self.postOpArgument(2) | DNNL_ARG_SRC_1, memory: shift)]
         }
         if let scratch = ownMemory(dnnl_primitive_desc_query_md(descriptor, dnnl_query_scratchpad_md, 0)) {
             arguments.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: scratch))
@@ -199,25 +219,34 @@ private final class DNNLConvolution: @unchecked Sendable {
         return dnnl_memory_desc_init_by_strides(&descriptor, Int32(dims.count), dims, dnnl_f32, strides) == dnnl_success ? descriptor : nil
     }
 
-    /// Attributes: scratch memory given by the caller, and `postOp` as an eltwise post-op (a clamp as ReLU
-    /// for `0 ... ∞`, clip otherwise).
-    private static func attributes(postOp: DNNLPostOp?) -> dnnl_primitive_attr_t? {
+    /// The execution argument of post-op `index`'s operand (oneDNN's `DNNL_ARG_ATTR_MULTIPLE_POST_OP(index)`).
+    private static func postOpArgument(_ index: Int32) -> Int32 { Int32(DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE) * (index + 1) }
+
+    /// Attributes: scratch memory given by the caller, `postOp` as an eltwise post-op (a clamp as ReLU for
+    /// `0 ... ∞`, clip otherwise), then, with `scaling` (the descriptor of a value per filter), a multiply and an
+    /// add by one value per filter as binary post-ops 1 and 2.
+    private static func attributes(postOp: DNNLPostOp?, scaling: UnsafePointer<dnnl_memory_desc_t>?) -> dnnl_primitive_attr_t? {
         var attributes: dnnl_primitive_attr_t?
         guard dnnl_primitive_attr_create(&attributes) == dnnl_success, let attributes else { return nil }
         var fine = dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user) == dnnl_success
-        if let postOp, fine {
+        if postOp != nil || scaling != nil, fine {
             let (algorithm, alpha, beta): (dnnl_alg_kind_t, Float, Float) = switch postOp {
             case .clamp(let range) where range.lowerBound == 0 && range.upperBound == .infinity: (dnnl_eltwise_relu, 0, 0)
             case .clamp(let range): (dnnl_eltwise_clip, range.lowerBound, range.upperBound)
             case .sigmoid: (dnnl_eltwise_logistic, 0, 0)
             case .tanh: (dnnl_eltwise_tanh, 0, 0)
             case .swish: (dnnl_eltwise_swish, 1, 0)  // x · sigmoid(alpha · x)
+            case nil: (dnnl_eltwise_linear, 1, 0)  // keeps the scaling's operands at post-ops 1 and 2
             }
             var postOps: dnnl_post_ops_t?
             fine = dnnl_post_ops_create(&postOps) == dnnl_success
             if fine, let postOps {
                 fine = dnnl_post_ops_append_eltwise(postOps, 1, algorithm, alpha, beta) == dnnl_success
-                    && dnnl_primitive_attr_set_post_ops(attributes, postOps) == dnnl_success
+                if let scaling {
+                    fine = fine && dnnl_post_ops_append_binary(postOps, dnnl_binary_mul, scaling) == dnnl_success
+                        && dnnl_post_ops_append_binary(postOps, dnnl_binary_add, scaling) == dnnl_success
+                }
+                fine = fine && dnnl_primitive_attr_set_post_ops(attributes, postOps) == dnnl_success
                 dnnl_post_ops_destroy(postOps)
             }
         }
@@ -324,6 +353,7 @@ package final class DNNLConvolutions: Sendable {
         var geometry: WindowGeometry
         var batch: Int
         var postOp: DNNLPostOp?
+        var scaling: Scaling?
         var part: Int
         var filters: Range<Int>
     }
@@ -339,11 +369,17 @@ package final class DNNLConvolutions: Sendable {
         var filters: Range<Int>
     }
 
-    /// A call's parts and their primitives, for a batch, geometry and post-op.
+    /// A fused BatchNormalization's scale and shift per filter.
+    private struct Scaling: Hashable {
+        var scale: [Float], shift: [Float]
+    }
+
+    /// A call's parts and their primitives, for a batch, geometry, post-op and scaling.
     private struct Prepared {
         var batch: Int
         var geometry: WindowGeometry
         var postOp: DNNLPostOp?
+        var scaling: Scaling?
         var parts: [Part]
         var convolutions: [DNNLConvolution]
     }
@@ -370,13 +406,15 @@ package final class DNNLConvolutions: Sendable {
         self.groups = groups
     }
 
-    /// The convolution of a channels_last `input` over `geometry`, `postOp` applied to each result; nil where oneDNN
+    /// The convolution of a channels_last `input` over `geometry`, `postOp` applied to each result, then
+    /// `scaling` per filter (a fused BatchNormalization); nil where oneDNN
     /// cannot run it.
-    package func callAsFunction(_ input: Tensor, geometry: WindowGeometry, postOp: DNNLPostOp?) -> Tensor? {
+    package func callAsFunction(_ input: Tensor, geometry: WindowGeometry, postOp: DNNLPostOp?, scaling: BatchNormFold? = nil) -> Tensor? {
         let batch = input.shape[0]
         let inputSample = geometry.inputPositions * channels, outputSample = geometry.outputPositions * filters
         guard input.shape.last == channels, input.count == batch * inputSample, batch > 0 else { return nil }
-        guard let prepared = prepared(batch: batch, geometry: geometry, postOp: postOp) else { return nil }
+        guard let prepared = prepared(batch: batch, geometry: geometry, postOp: postOp,
+                                             scaling: scaling.map { Scaling(scale: $0.scale, shift: $0.shift) }) else { return nil }
         let parts = prepared.parts, ready = prepared.convolutions
         var failed = false
         let values = [Float](unsafeUninitializedCapacity: batch * outputSample) { output, count in
@@ -410,23 +448,26 @@ package final class DNNLConvolutions: Sendable {
     }
 
     /// The parts of a call and their primitives, made if new; nil if oneDNN refuses any.
-    private func prepared(batch: Int, geometry: WindowGeometry, postOp: DNNLPostOp?) -> Prepared? {
+    private func prepared(batch: Int, geometry: WindowGeometry, postOp: DNNLPostOp?, scaling: Scaling?) -> Prepared? {
         made.withLock { made in
-            if let last = made.last, last.batch == batch, last.geometry == geometry, last.postOp == postOp { return last }
+            if let last = made.last, last.batch == batch, last.geometry == geometry, last.postOp == postOp,
+               last.scaling == scaling { return last }
             let parts = self.parts(batch: batch, geometry: geometry)
             let convolutions = parts.enumerated().map { index, part in
-                let key = Key(geometry: part.geometry, batch: part.samples, postOp: postOp, part: index, filters: part.filters)
+                let key = Key(geometry: part.geometry, batch: part.samples, postOp: postOp, scaling: scaling, part: index, filters: part.filters)
                 if let known = made.primitives[key] { return known }
                 let whole = part.filters.count == filters
                 let convolution = DNNLConvolution(
                     kernel: whole ? kernel : columns(part.filters), bias: whole ? bias : bias.map { Array($0[part.filters]) },
-                    geometry: part.geometry, batch: part.samples, channels: channels, filters: part.filters.count, groups: groups, postOp: postOp, reordered: &made.reordered[part.filters, default: []])
+                    geometry: part.geometry, batch: part.samples, channels: channels, filters: part.filters.count, groups: groups, postOp: postOp,
+                    scaling: scaling.map { whole ? ($0.scale, $0.shift) : (Array($0.scale[part.filters]), Array($0.shift[part.filters])) },
+                    reordered: &made.reordered[part.filters, default: []])
                 made.primitives[key] = convolution
                 return convolution
             }
             let ready = convolutions.compactMap { $0 }
             guard ready.count == parts.count else { return nil }
-            made.last = Prepared(batch: batch, geometry: geometry, postOp: postOp, parts: parts, convolutions: ready)
+            made.last = Prepared(batch: batch, geometry: geometry, postOp: postOp, scaling: scaling, parts: parts, convolutions: ready)
             return made.last
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import KConvEngine
 @testable import KConv
+import KConvGraph
 import KConvIO
 
 /// oneDNN's convolutions (DNNLConvolution.swift) against the sum written out from the definition, on odd
@@ -103,6 +104,25 @@ import KConvIO
             var want = naiveConvolution(input, geometry, kernel: kernel, bias: bias, filters: filters, groups: groups, clamp: nil)
             want.values = want.values.map(function)
             expectClose(got, want, "\(postOp) b\(batch) g\(groups)")
+        }
+    }
+
+    /// A fused BatchNormalization after the clamp (scale and shift per filter, as binary post-ops): one sample
+    /// split into blocks of filters, a batch split by samples, a depthwise convolution.
+    @Test func scalingPostOpsMatchNaive() throws {
+        var random = SplitMix64(seed: 13)
+        for (batch, size, channels, filters, groups) in [(1, 4, 64, 88, 1), (4, 13, 3, 21, 1), (2, 9, 24, 24, 24)] {
+            let geometry = try WindowGeometry(inputSize: [size, size], kernel: [3, 3], strides: [1, 1], dilation: [1, 1], padding: "same")
+            let input = random.tensor([batch, size, size, channels])
+            let kernel = random.values(9 * channels / groups * filters), bias = random.values(filters)
+            let scaling = try BatchNormFold(BatchNormOp(axes: [3], rank: 4, epsilon: 0), gamma: random.values(filters),
+                                            beta: random.values(filters), mean: Array(repeating: 0, count: filters),
+                                            variance: Array(repeating: 1, count: filters))
+            let convolutions = DNNLConvolutions(kernel: kernel, bias: bias, channels: channels, filters: filters, groups: groups)
+            let got = try #require(convolutions(input, geometry: geometry, postOp: .clamp(0 ... 6), scaling: scaling), "oneDNN refused")
+            var want = naiveConvolution(input, geometry, kernel: kernel, bias: bias, filters: filters, groups: groups, clamp: 0 ... 6)
+            want.values = want.values.enumerated().map { $1 * scaling.scale[$0 % filters] + scaling.shift[$0 % filters] }
+            expectClose(got, want, "b\(batch) \(channels) → \(filters) g\(groups)")
         }
     }
 
