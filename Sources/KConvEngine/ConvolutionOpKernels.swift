@@ -1,4 +1,5 @@
 import KConvGraph
+import Synchronization
 /// A convolution made ready to run: its weights read once and laid out for the method that computes it.
 package struct PreparedConvolution {
     package let op: ConvolutionOp
@@ -10,6 +11,8 @@ package struct PreparedConvolution {
     /// Zeros added around the input before the convolution (a ZeroPadding the plan folded into it), which the
     /// window reads as padding: never with a transposed convolution.
     package let inputPadding: SpatialPadding?
+    /// The window geometry over the last input size seen: a plan runs a layer at one size, so this is computed once.
+    private let lastGeometry = LastComputed<[Int], WindowGeometry>()
 
     package init(_ op: ConvolutionOp, weights: [Tensor], inputPadding: SpatialPadding? = nil) throws {
         let expected: Int
@@ -120,11 +123,15 @@ package struct PreparedConvolution {
     /// The window over the spatial axes of a channels_last input (and the zeros `inputPadding` adds around it).
     private func geometry(over input: Tensor) throws -> WindowGeometry {
         let size = Array(input.shape[1...op.rank])
-        guard let inputPadding else {
-            return try WindowGeometry(inputSize: size, kernel: op.kernelSize, strides: op.strides, dilation: op.dilation, padding: op.padding)
+        if let geometry = lastGeometry.value(for: size) { return geometry }
+        let geometry = if let inputPadding {
+            try WindowGeometry(inputSize: size, adding: inputPadding, kernel: op.kernelSize, strides: op.strides, dilation: op.dilation,
+                               padding: op.padding)
+        } else {
+            try WindowGeometry(inputSize: size, kernel: op.kernelSize, strides: op.strides, dilation: op.dilation, padding: op.padding)
         }
-        return try WindowGeometry(inputSize: size, adding: inputPadding, kernel: op.kernelSize, strides: op.strides, dilation: op.dilation,
-                                  padding: op.padding)
+        lastGeometry.store(geometry, for: size)
+        return geometry
     }
 
     /// The depthwise convolution of a channels_last input with a `kernel_size + (C, M)` kernel.
@@ -141,5 +148,20 @@ package struct PreparedConvolution {
         if op.channelsFirst { output = toChannelsFirst(output) }
         if !applied { try epilogue.apply(to: &output) }
         return output
+    }
+}
+
+/// The value computed for the last key given, shared by the copies of the value holding it: what a kernel
+/// derives from its input's shape, which a plan keeps the same from run to run.
+final class LastComputed<Key: Equatable & Sendable, Value: Sendable>: Sendable {
+    private let last = Mutex<(key: Key, value: Value)?>(nil)
+
+    /// The value stored for `key`, if `key` is the last key stored.
+    func value(for key: Key) -> Value? {
+        last.withLock { last in last.flatMap { $0.key == key ? $0.value : nil } }
+    }
+
+    func store(_ value: Value, for key: Key) {
+        last.withLock { $0 = (key, value) }
     }
 }

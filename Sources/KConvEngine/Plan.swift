@@ -194,11 +194,11 @@ package final class Plan {
         }
         for (node, execute) in zip(program.nodes, program.steps) {
             var inputs = node.inputs.map(take)
-            let step: Step = { inputs in
-                if !checked { try self.checkSizes(of: node.outputs, symbols: sizes) }
+            func step() throws -> [Slot?] {
+                if !checked { try checkSizes(of: node.outputs, symbols: sizes) }
                 return try execute(&inputs)
             }
-            let outputs = locating ? try KConvGraph.locating(layer: node.origin) { try step(&inputs) } : try step(&inputs)
+            let outputs = locating ? try KConvGraph.locating(layer: node.origin, step) : try step()
             for (id, slot) in zip(node.outputs, outputs) {
                 slots[id.index] = slot
                 if retain.contains(id), let slot { retained[id] = slot }
