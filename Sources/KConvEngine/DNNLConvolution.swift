@@ -374,14 +374,24 @@ package final class DNNLConvolutions: Sendable {
         var scale: [Float], shift: [Float]
     }
 
-    /// A call's parts and their primitives, for a batch, geometry, post-op and scaling.
-    private struct Prepared {
-        var batch: Int
-        var geometry: WindowGeometry
-        var postOp: DNNLPostOp?
-        var scaling: Scaling?
-        var parts: [Part]
-        var convolutions: [DNNLConvolution]
+    /// A call's parts and their primitives, for a batch, geometry, post-op and scaling (a class: handed out
+    /// of the lock on every call, by one reference).
+    private final class Prepared: Sendable {
+        let batch: Int
+        let geometry: WindowGeometry
+        let postOp: DNNLPostOp?
+        let scaling: Scaling?
+        let parts: [Part]
+        let convolutions: [DNNLConvolution]
+
+        init(batch: Int, geometry: WindowGeometry, postOp: DNNLPostOp?, scaling: Scaling?, parts: [Part], convolutions: [DNNLConvolution]) {
+            self.batch = batch
+            self.geometry = geometry
+            self.postOp = postOp
+            self.scaling = scaling
+            self.parts = parts
+            self.convolutions = convolutions
+        }
     }
 
     /// The primitives made so far (nil where oneDNN refused), the kernel in each layout they asked for, and

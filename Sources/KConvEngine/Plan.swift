@@ -185,23 +185,26 @@ package final class Plan {
         }
         // Sizes every output was found within budget for, by a whole run of this program before: no need to look again.
         let checked = sizesWithinBudget.withLock { $0[usesFused] == sizes }
+        let retaining = !retain.isEmpty
         func take(_ id: ValueID?) -> Slot? {
             guard let id else { return nil }
-            let slot = slots[id.index]
             remaining[id.index] -= 1
-            if remaining[id.index] == 0, !retain.contains(id) { slots[id.index] = nil }  // its last reader
-            return slot
+            // Its last reader takes it out: no copy, and the only reference.
+            if remaining[id.index] == 0, !retaining || !retain.contains(id) { return slots[id.index].take() }
+            return slots[id.index]
         }
-        for (node, execute) in zip(program.nodes, program.steps) {
-            var inputs = node.inputs.map(take)
+        for index in program.nodes.indices {
+            // The node's parts, not the node: copying its op (and the arrays in it) for every node showed in profiles.
+            let (inputIDs, outputIDs, origin) = (program.nodes[index].inputs, program.nodes[index].outputs, program.nodes[index].origin)
+            var inputs = inputIDs.map(take)
             func step() throws -> [Slot?] {
-                if !checked { try checkSizes(of: node.outputs, symbols: sizes) }
-                return try execute(&inputs)
+                if !checked { try checkSizes(of: outputIDs, symbols: sizes) }
+                return try program.steps[index](&inputs)
             }
-            let outputs = locating ? try KConvGraph.locating(layer: node.origin, step) : try step()
-            for (id, slot) in zip(node.outputs, outputs) {
+            let outputs = locating ? try KConvGraph.locating(layer: origin, step) : try step()
+            for (id, slot) in zip(outputIDs, outputs) {
                 slots[id.index] = slot
-                if retain.contains(id), let slot { retained[id] = slot }
+                if retaining, retain.contains(id), let slot { retained[id] = slot }
             }
         }
         if !checked { sizesWithinBudget.withLock { $0[usesFused] = sizes } }
