@@ -94,11 +94,18 @@ package struct ConvolutionKernel {
         return method != .winograd || tiles < winogradMinimumTiles
     }
 
-    /// The convolution on oneDNN, `postOp` applied to each result as it is stored; nil where `usesOneDNN` keeps
-    /// it on kconv's kernels or oneDNN refuses it.
+    /// The convolution on oneDNN, `postOp` then `scaling` applied to each result as it is stored; nil where
+    /// `usesOneDNN` keeps it on kconv's kernels or oneDNN refuses it.
     package func onOneDNN(_ input: Tensor, geometry: WindowGeometry, postOp: DNNLPostOp?, scaling: BatchNormFold? = nil) -> Tensor? {
         guard Self.usesOneDNN(method, batch: input.shape[0], geometry: geometry) else { return nil }
         return oneDNN(input, geometry: geometry, postOp: postOp, scaling: scaling)
+    }
+
+    /// The convolution on oneDNN added into `accumulator` in place, then `postOp` applied to each result (a fused
+    /// Add and its activation); false, `accumulator` unchanged, where it does not run on oneDNN.
+    package func accumulateOnOneDNN(_ input: Tensor, geometry: WindowGeometry, postOp: DNNLPostOp?, into accumulator: inout Tensor) throws -> Bool {
+        guard Self.usesOneDNN(method, batch: input.shape[0], geometry: geometry) else { return false }
+        return try oneDNN.accumulate(input, geometry: geometry, postOp: postOp, into: &accumulator)
     }
 
     /// Output tiles (2×2 cells each) below which a Winograd convolution runs on oneDNN instead.

@@ -54,7 +54,26 @@ package struct PreparedConvolution {
     /// into a linear convolution), then `scaling` per output channel (a BatchNormalization the plan fused into a
     /// regular or depthwise convolution whose activation is a clamp or none). A clamp (ReLU, ReLU6) and the
     /// scaling run inside the kernels that can store through one.
-    package func run(_ input: Tensor, then epilogue: Epilogue? = nil, scaling: BatchNormFold? = nil) throws -> Tensor {
+    ///
+    /// With `residual` (an Add the plan fused into a linear convolution, its other input), the convolution's
+    /// output plus `residual` goes through `epilogue`: on oneDNN the sum happens as the results are stored, in
+    /// the residual's own values when nothing else holds them.
+    package func run(_ input: Tensor, then epilogue: Epilogue? = nil, scaling: BatchNormFold? = nil,
+                     addingTo residual: consuming Tensor? = nil) throws -> Tensor {
+        if var sum = residual.take() {
+            precondition(scaling == nil && op.activation == .linear, "a fused Add follows a linear convolution")
+            let epilogue = epilogue ?? .activation(.linear)
+            let postOp = DNNLPostOp(epilogue)
+            if case .regular = op.kind, !op.channelsFirst, let kernel, postOp != nil || epilogue.isIdentity {
+                let input = try channelsLast(input, channels: kernel.channels)
+                if try kernel.accumulateOnOneDNN(input, geometry: geometry(over: input), postOp: postOp, into: &sum) { return sum }
+            }
+            // Elsewhere, as the graph has it: the convolution, the Add (with NumPy broadcasting, as Merge between
+            // tensors of one rank), the activation.
+            sum = try Tensor.broadcasting(run(input), sum, .add)
+            try epilogue.apply(to: &sum)
+            return sum
+        }
         let rank = op.rank
         let epilogue = epilogue ?? .activation(op.activation)
         // Clamped, then scaled, as the kernel stores its results, wherever the layout is (clamps are

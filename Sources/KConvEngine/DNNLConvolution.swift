@@ -37,12 +37,12 @@ private final class DNNLConvolution: @unchecked Sendable {
     }()
 
     /// The convolution of a `batch` of channels_last inputs over `geometry`, with `kernel` laid out
-    /// `kernel_size + (channels/groups, filters)` and `bias` of `filters` values, `postOp` applied to each result,
-    /// then each filter's results scaled and shifted by `scaling` (a fused BatchNormalization), as binary
-    /// post-ops. The kernel is reordered into the layout the primitive prefers unless `reordered` holds it in
-    /// that layout already (then shared); a new layout joins `reordered`.
+    /// `kernel_size + (channels/groups, filters)` and `bias` of `filters` values, each result going through
+    /// `steps` as it is stored. The kernel is reordered into the layout the primitive prefers unless
+    /// `reordered` holds it in that layout already (then shared); a new layout joins `reordered`.
     init?(kernel: [Float], bias: [Float]?, geometry: WindowGeometry, batch: Int, channels: Int, filters: Int, groups: Int,
-          postOp: DNNLPostOp?, scaling: (scale: [Float], shift: [Float])?, reordered: inout [ReorderedWeights]) {
+          steps: StoreSteps, reordered: inout [ReorderedWeights]) {
+        let scaling = steps.scaling
         guard let engine = Self.engine, batch > 0, groups > 0, channels % groups == 0, filters % groups == 0,
               (1 ... 3).contains(geometry.kernel.count),
               kernel.count == geometry.taps * channels / groups * filters, bias.map({ $0.count == filters }) ?? true,
@@ -97,8 +97,7 @@ private final class DNNLConvolution: @unchecked Sendable {
         // A value per filter, broadcast over the batch and positions: the scaling's operands.
         guard described == dnnl_success,
               var perFilter = Self.descriptor([1, f] + Array(repeating: 1, count: spatial), [f, 1] + Array(repeating: 1, count: spatial)),
-              let attributes = scaling == nil ? Self.attributes(postOp: postOp, scaling: nil)
-                  : Self.attributes(postOp: postOp, scaling: &perFilter)
+              let attributes = scaling == nil ? Self.attributes(steps, perFilter: nil) : Self.attributes(steps, perFilter: &perFilter)
         else { return nil }
         defer { dnnl_primitive_attr_destroy(attributes) }
 
@@ -163,11 +162,12 @@ private final class DNNLConvolution: @unchecked Sendable {
             arguments.append(dnnl_exec_arg_t(arg: DNNL_ARG_BIAS, memory: memory))
         }
         if let scaling {
-            // Post-ops 1 and 2 (after the function at 0; an identity clip when there is none).
+            // The last two post-ops (`attributes`).
+            let multiply = Int32(steps.postOpCount - 2)
             guard let scale = ownMemory(&perFilter, holding: scaling.scale), let shift = ownMemory(&perFilter, holding: scaling.shift)
             else { return nil }
-            arguments += [dnnl_exec_arg_t(arg: Self.postOpArgument(1) | DNNL_ARG_SRC_1, memory: scale),
-                          dnnl_exec_arg_t(arg: Self.postOpArgument(2) | DNNL_ARG_SRC_1, memory: shift)]
+            arguments += [dnnl_exec_arg_t(arg: Self.postOpArgument(multiply) | DNNL_ARG_SRC_1, memory: scale),
+                          dnnl_exec_arg_t(arg: Self.postOpArgument(multiply + 1) | DNNL_ARG_SRC_1, memory: shift)]
         }
         if let scratch = ownMemory(dnnl_primitive_desc_query_md(descriptor, dnnl_query_scratchpad_md, 0)) {
             arguments.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: scratch))
@@ -222,29 +222,31 @@ private final class DNNLConvolution: @unchecked Sendable {
     /// The execution argument of post-op `index`'s operand (oneDNN's `DNNL_ARG_ATTR_MULTIPLE_POST_OP(index)`).
     private static func postOpArgument(_ index: Int32) -> Int32 { Int32(DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE) * (index + 1) }
 
-    /// Attributes: scratch memory given by the caller, `postOp` as an eltwise post-op (a clamp as ReLU for
-    /// `0 ... ∞`, clip otherwise), then, with `scaling` (the descriptor of a value per filter), a multiply and an
-    /// add by one value per filter as binary post-ops 1 and 2.
-    private static func attributes(postOp: DNNLPostOp?, scaling: UnsafePointer<dnnl_memory_desc_t>?) -> dnnl_primitive_attr_t? {
+    /// Attributes: scratch memory given by the caller, and `steps` as post-ops, in order: a sum (adding the
+    /// destination's value), the function as an eltwise post-op (a clamp as ReLU for `0 ... ∞`, clip
+    /// otherwise), the scaling as a binary multiply and add by `perFilter` operands.
+    private static func attributes(_ steps: StoreSteps, perFilter: UnsafePointer<dnnl_memory_desc_t>?) -> dnnl_primitive_attr_t? {
         var attributes: dnnl_primitive_attr_t?
         guard dnnl_primitive_attr_create(&attributes) == dnnl_success, let attributes else { return nil }
         var fine = dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user) == dnnl_success
-        if postOp != nil || scaling != nil, fine {
-            let (algorithm, alpha, beta): (dnnl_alg_kind_t, Float, Float) = switch postOp {
-            case .clamp(let range) where range.lowerBound == 0 && range.upperBound == .infinity: (dnnl_eltwise_relu, 0, 0)
-            case .clamp(let range): (dnnl_eltwise_clip, range.lowerBound, range.upperBound)
-            case .sigmoid: (dnnl_eltwise_logistic, 0, 0)
-            case .tanh: (dnnl_eltwise_tanh, 0, 0)
-            case .swish: (dnnl_eltwise_swish, 1, 0)  // x · sigmoid(alpha · x)
-            case nil: (dnnl_eltwise_linear, 1, 0)  // keeps the scaling's operands at post-ops 1 and 2
-            }
+        if steps.postOpCount > 0, fine {
             var postOps: dnnl_post_ops_t?
             fine = dnnl_post_ops_create(&postOps) == dnnl_success
             if fine, let postOps {
-                fine = dnnl_post_ops_append_eltwise(postOps, 1, algorithm, alpha, beta) == dnnl_success
-                if let scaling {
-                    fine = fine && dnnl_post_ops_append_binary(postOps, dnnl_binary_mul, scaling) == dnnl_success
-                        && dnnl_post_ops_append_binary(postOps, dnnl_binary_add, scaling) == dnnl_success
+                if steps.accumulates { fine = dnnl_post_ops_append_sum(postOps, 1) == dnnl_success }
+                if let function = steps.function {
+                    let (algorithm, alpha, beta): (dnnl_alg_kind_t, Float, Float) = switch function {
+                    case .clamp(let range) where range.lowerBound == 0 && range.upperBound == .infinity: (dnnl_eltwise_relu, 0, 0)
+                    case .clamp(let range): (dnnl_eltwise_clip, range.lowerBound, range.upperBound)
+                    case .sigmoid: (dnnl_eltwise_logistic, 0, 0)
+                    case .tanh: (dnnl_eltwise_tanh, 0, 0)
+                    case .swish: (dnnl_eltwise_swish, 1, 0)  // x · sigmoid(alpha · x)
+                    }
+                    fine = fine && dnnl_post_ops_append_eltwise(postOps, 1, algorithm, alpha, beta) == dnnl_success
+                }
+                if steps.scaling != nil {
+                    fine = fine && perFilter != nil && dnnl_post_ops_append_binary(postOps, dnnl_binary_mul, perFilter) == dnnl_success
+                        && dnnl_post_ops_append_binary(postOps, dnnl_binary_add, perFilter) == dnnl_success
                 }
                 fine = fine && dnnl_primitive_attr_set_post_ops(attributes, postOps) == dnnl_success
                 dnnl_post_ops_destroy(postOps)
@@ -317,6 +319,30 @@ final class ReorderedWeights: @unchecked Sendable {
     }
 }
 
+/// A fused BatchNormalization's scale and shift per filter.
+struct FilterScaling: Hashable {
+    var scale: [Float], shift: [Float]
+}
+
+/// What a primitive does to each result as it stores it, in this order (oneDNN post-ops): add the value the
+/// destination held (`accumulates`: a residual connection's other input), apply `function`, then scale and
+/// shift per filter (`scaling`: a fused BatchNormalization).
+struct StoreSteps: Hashable {
+    var accumulates = false
+    var function: DNNLPostOp?
+    var scaling: FilterScaling?
+
+    /// How many post-ops the steps take.
+    var postOpCount: Int { (accumulates ? 1 : 0) + (function == nil ? 0 : 1) + (scaling == nil ? 0 : 2) }
+
+    /// The steps for a block of the filters.
+    func restricted(to filters: Range<Int>) -> StoreSteps {
+        var steps = self
+        steps.scaling = scaling.map { FilterScaling(scale: Array($0.scale[filters]), shift: Array($0.shift[filters])) }
+        return steps
+    }
+}
+
 /// An elementwise function oneDNN applies to each result of a convolution as it stores it (an eltwise
 /// post-op): a clamp (ReLU, ReLU6, a capped ReLU) or an activation oneDNN computes as Keras does.
 package enum DNNLPostOp: Hashable, Sendable {
@@ -352,8 +378,7 @@ package final class DNNLConvolutions: Sendable {
     private struct Key: Hashable {
         var geometry: WindowGeometry
         var batch: Int
-        var postOp: DNNLPostOp?
-        var scaling: Scaling?
+        var steps: StoreSteps
         var part: Int
         var filters: Range<Int>
     }
@@ -369,26 +394,19 @@ package final class DNNLConvolutions: Sendable {
         var filters: Range<Int>
     }
 
-    /// A fused BatchNormalization's scale and shift per filter.
-    private struct Scaling: Hashable {
-        var scale: [Float], shift: [Float]
-    }
-
-    /// A call's parts and their primitives, for a batch, geometry, post-op and scaling (a class: handed out
-    /// of the lock on every call, by one reference).
+    /// A call's parts and their primitives, for a batch, geometry and store steps (a class: handed out of
+    /// the lock on every call, by one reference).
     private final class Prepared: Sendable {
         let batch: Int
         let geometry: WindowGeometry
-        let postOp: DNNLPostOp?
-        let scaling: Scaling?
+        let steps: StoreSteps
         let parts: [Part]
         let convolutions: [DNNLConvolution]
 
-        init(batch: Int, geometry: WindowGeometry, postOp: DNNLPostOp?, scaling: Scaling?, parts: [Part], convolutions: [DNNLConvolution]) {
+        init(batch: Int, geometry: WindowGeometry, steps: StoreSteps, parts: [Part], convolutions: [DNNLConvolution]) {
             self.batch = batch
             self.geometry = geometry
-            self.postOp = postOp
-            self.scaling = scaling
+            self.steps = steps
             self.parts = parts
             self.convolutions = convolutions
         }
@@ -417,18 +435,34 @@ package final class DNNLConvolutions: Sendable {
     }
 
     /// The convolution of a channels_last `input` over `geometry`, `postOp` applied to each result, then
-    /// `scaling` per filter (a fused BatchNormalization); nil where oneDNN
-    /// cannot run it.
+    /// `scaling` per filter (a fused BatchNormalization); nil where oneDNN cannot run it.
     package func callAsFunction(_ input: Tensor, geometry: WindowGeometry, postOp: DNNLPostOp?, scaling: BatchNormFold? = nil) -> Tensor? {
-        let batch = input.shape[0]
-        let inputSample = geometry.inputPositions * channels, outputSample = geometry.outputPositions * filters
-        guard input.shape.last == channels, input.count == batch * inputSample, batch > 0 else { return nil }
-        guard let prepared = prepared(batch: batch, geometry: geometry, postOp: postOp,
-                                             scaling: scaling.map { Scaling(scale: $0.scale, shift: $0.shift) }) else { return nil }
-        let parts = prepared.parts, ready = prepared.convolutions
-        var failed = false
-        let values = [Float](unsafeUninitializedCapacity: batch * outputSample) { output, count in
-            count = batch * outputSample
+        let steps = StoreSteps(function: postOp, scaling: scaling.map { FilterScaling(scale: $0.scale, shift: $0.shift) })
+        let count = input.shape[0] * geometry.outputPositions * filters
+        guard let prepared = prepared(input, geometry: geometry, steps: steps) else { return nil }
+        // Every value is written by one of the parts.
+        var values = [Float](unsafeUninitializedCapacity: count) { $1 = count }
+        guard run(prepared, input, into: &values) else { return nil }
+        return Tensor(shape: [input.shape[0]] + geometry.outputSize + [filters], values: values)
+    }
+
+    /// Adds the convolution of a channels_last `input` over `geometry` into `accumulator` (a tensor of the
+    /// output's shape: a residual connection's other input), in place, then applies `postOp` to each result;
+    /// false, leaving `accumulator` as it was, where oneDNN cannot run it.
+    package func accumulate(_ input: Tensor, geometry: WindowGeometry, postOp: DNNLPostOp?, into accumulator: inout Tensor) throws -> Bool {
+        guard accumulator.shape == [input.shape[0]] + geometry.outputSize + [filters],
+              let prepared = prepared(input, geometry: geometry, steps: StoreSteps(accumulates: true, function: postOp))
+        else { return false }
+        // A part that fails leaves its outputs half updated: nothing to fall back on.
+        guard run(prepared, input, into: &accumulator.values) else { throw EngineError("oneDNN failed to run a convolution") }
+        return true
+    }
+
+    /// Runs the parts of `prepared` from `input` into `output`, concurrently; false if oneDNN failed in any.
+    private func run(_ prepared: Prepared, _ input: Tensor, into output: inout [Float]) -> Bool {
+        let parts = prepared.parts, ready = prepared.convolutions, steps = prepared.steps
+        let batch = input.shape[0], cells = batch * prepared.geometry.outputPositions, filters = filters
+        return output.withUnsafeMutableBufferPointer { output in
             input.values.withUnsafeBufferPointer { input in
                 // Each part reads its own samples or rows and writes its own, disjoint, outputs.
                 nonisolated(unsafe) let input = input.baseAddress!, output = output.baseAddress!
@@ -439,45 +473,47 @@ package final class DNNLConvolutions: Sendable {
                         if ready[index].run(input + part.inputOffset, into: output + part.outputOffset) { succeeded.withLock { $0 += 1 } }
                         return
                     }
-                    // A block of filters: computed apart, then copied into its columns of every output cell.
-                    let width = part.filters.count, cells = batch * geometry.outputPositions
+                    // A block of filters: computed apart (from its columns of the accumulator, when the steps add
+                    // into it), then copied into its columns of every output cell.
+                    let width = part.filters.count
                     var block = [Float](repeating: 0, count: cells * width)
-                    guard block.withUnsafeMutableBufferPointer({ ready[index].run(input + part.inputOffset, into: $0.baseAddress!) })
-                    else { return }
-                    block.withUnsafeBufferPointer { block in
-                        for cell in 0 ..< cells {
-                            (output + cell * filters + part.outputOffset).update(from: block.baseAddress! + cell * width, count: width)
+                    let ran = block.withUnsafeMutableBufferPointer { block in
+                        let block = block.baseAddress!
+                        if steps.accumulates {
+                            for cell in 0 ..< cells { (block + cell * width).update(from: output + cell * filters + part.outputOffset, count: width) }
                         }
+                        guard ready[index].run(input + part.inputOffset, into: block) else { return false }
+                        for cell in 0 ..< cells { (output + cell * filters + part.outputOffset).update(from: block + cell * width, count: width) }
+                        return true
                     }
-                    succeeded.withLock { $0 += 1 }
+                    if ran { succeeded.withLock { $0 += 1 } }
                 }
-                failed = succeeded.withLock { $0 } != parts.count
+                return succeeded.withLock { $0 } == parts.count
             }
         }
-        return failed ? nil : Tensor(shape: [batch] + geometry.outputSize + [filters], values: values)
     }
 
     /// The parts of a call and their primitives, made if new; nil if oneDNN refuses any.
-    private func prepared(batch: Int, geometry: WindowGeometry, postOp: DNNLPostOp?, scaling: Scaling?) -> Prepared? {
-        made.withLock { made in
-            if let last = made.last, last.batch == batch, last.geometry == geometry, last.postOp == postOp,
-               last.scaling == scaling { return last }
+    private func prepared(_ input: Tensor, geometry: WindowGeometry, steps: StoreSteps) -> Prepared? {
+        let batch = input.shape[0]
+        guard batch > 0, input.shape.last == channels, input.count == batch * geometry.inputPositions * channels else { return nil }
+        return made.withLock { made in
+            if let last = made.last, last.batch == batch, last.geometry == geometry, last.steps == steps { return last }
             let parts = self.parts(batch: batch, geometry: geometry)
             let convolutions = parts.enumerated().map { index, part in
-                let key = Key(geometry: part.geometry, batch: part.samples, postOp: postOp, scaling: scaling, part: index, filters: part.filters)
+                let key = Key(geometry: part.geometry, batch: part.samples, steps: steps, part: index, filters: part.filters)
                 if let known = made.primitives[key] { return known }
                 let whole = part.filters.count == filters
                 let convolution = DNNLConvolution(
                     kernel: whole ? kernel : columns(part.filters), bias: whole ? bias : bias.map { Array($0[part.filters]) },
-                    geometry: part.geometry, batch: part.samples, channels: channels, filters: part.filters.count, groups: groups, postOp: postOp,
-                    scaling: scaling.map { whole ? ($0.scale, $0.shift) : (Array($0.scale[part.filters]), Array($0.shift[part.filters])) },
-                    reordered: &made.reordered[part.filters, default: []])
+                    geometry: part.geometry, batch: part.samples, channels: channels, filters: part.filters.count, groups: groups,
+                    steps: whole ? steps : steps.restricted(to: part.filters), reordered: &made.reordered[part.filters, default: []])
                 made.primitives[key] = convolution
                 return convolution
             }
             let ready = convolutions.compactMap { $0 }
             guard ready.count == parts.count else { return nil }
-            made.last = Prepared(batch: batch, geometry: geometry, postOp: postOp, scaling: scaling, parts: parts, convolutions: ready)
+            made.last = Prepared(batch: batch, geometry: geometry, steps: steps, parts: parts, convolutions: ready)
             return made.last
         }
     }

@@ -10,6 +10,8 @@ struct FusedNode {
     var scaling: BatchNormFold?
     /// The zeros a ZeroPadding added around a convolution's input, read by the convolution as its own padding.
     var inputPadding: SpatialPadding?
+    /// Whether the node's last input is an Add's other input, added to a convolution's result before `epilogue`.
+    var addsResidual = false
 }
 
 /// A graph's nodes rewritten as a fast engine runs them, when only the graph's outputs are asked for:
@@ -23,7 +25,10 @@ struct FusedNode {
 /// - each ZeroPadding whose output only a regular, depthwise or separable convolution reads folded into that
 ///   convolution's window (its pads grow, on either side), so the padded copy is never made;
 /// - each BatchNormalization left whose output only a Dense reads, directly or through a GlobalAveragePooling,
-///   folded forward into that Dense's weights and bias.
+///   folded forward into that Dense's weights and bias;
+/// - each Add of two tensors of one rank, one of them the output of a linear, channels_last regular convolution
+///   that only the Add reads, fused into that convolution (run where the Add was): the other input is added
+///   as the results are stored (oneDNN's sum post-op), then the Add's activation, if one was fused into it.
 /// A fused node produces the value the last node it absorbed produced; the values in between are never
 /// materialised (`skipped`), so a caller asking for one of them runs the graph unfused.
 struct FusedProgram {
@@ -153,6 +158,27 @@ struct FusedProgram {
             }
             nodes[index] = dense
             nodes[source] = nil
+        }
+        for (index, entry) in nodes.enumerated() {
+            guard let add = entry?.node, case .merge(let merge) = add.op, merge.operation == .add, add.inputs.count == 4,
+                  add.inputs[2] == nil, add.inputs[3] == nil, let a = add.inputs[0], let b = add.inputs[1], a != b,
+                  add.outputs.count == 2, uses.readers[add.outputs[1].index] == 0,
+                  let rank = graph.types[a.index].shape?.count, graph.types[b.index].shape?.count == rank
+            else { continue }
+            for (convolved, residual) in [(a, b), (b, a)] {
+                guard uses.readers[convolved.index] == 1, let producer = uses.producers[convolved], var fused = nodes[producer],
+                      case .convolution(let op) = fused.node.op, case .regular = op.kind, !op.channelsFirst, op.activation == .linear,
+                      fused.epilogue == nil, fused.scaling == nil, !fused.addsResidual
+                else { continue }
+                fused.node.inputs.append(residual)
+                fused.node.outputs = [add.outputs[0]]
+                fused.epilogue = nodes[index]?.epilogue
+                fused.addsResidual = true
+                skipped.formUnion([convolved, add.outputs[1]])
+                nodes[index] = fused  // where the Add ran: both its inputs are ready there
+                nodes[producer] = nil
+                break
+            }
         }
         self.nodes = nodes.compactMap { $0 }
         valueCount = numbering.types.count

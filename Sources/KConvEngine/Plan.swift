@@ -119,10 +119,16 @@ package final class Plan {
         switch node.op {
         case .convolution(let op):
             let prepared = try PreparedConvolution(op, weights: weights, inputPadding: fused.inputPadding)
-            let scaling = fused.scaling
+            let (scaling, addsResidual) = (fused.scaling, fused.addsResidual)
             return { inputs in
                 guard let input = inputs.first??.asTensor else { throw EngineError("input 0 is missing") }
-                return [.tensor(try prepared.run(input, then: epilogue, scaling: scaling))]
+                // The residual taken out of the inputs: the only reference when this is its last reader.
+                var residual: Tensor?
+                if addsResidual {
+                    guard let last = inputs.indices.last, let slot = inputs[last].take() else { throw EngineError("the Add's other input is missing") }
+                    residual = slot.asTensor
+                }
+                return [.tensor(try prepared.run(input, then: epilogue, scaling: scaling, addingTo: residual))]
             }
         case .recurrent(let op, let count, let returnState):
             let prepared = try PreparedRecurrent(op, weights: Array(weights.prefix(count)), returnState: returnState)

@@ -126,6 +126,25 @@ import KConvIO
         }
     }
 
+    /// A convolution added into a residual in place, then ReLU (a fused Add): one sample split into blocks of
+    /// filters, a batch split by samples, one sample split into bands of rows.
+    @Test func accumulateAddsIntoTheResidual() throws {
+        var random = SplitMix64(seed: 17)
+        for (batch, size, channels, filters) in [(1, 4, 64, 88), (4, 13, 8, 24), (1, 33, 19, 33)] {
+            let geometry = try WindowGeometry(inputSize: [size, size], kernel: [3, 3], strides: [1, 1], dilation: [1, 1], padding: "same")
+            let input = random.tensor([batch, size, size, channels]), residual = random.tensor([batch, size, size, filters])
+            let kernel = random.values(9 * channels * filters), bias = random.values(filters)
+            let convolutions = DNNLConvolutions(kernel: kernel, bias: bias, channels: channels, filters: filters, groups: 1)
+            var got = residual
+            #expect(try convolutions.accumulate(input, geometry: geometry, postOp: .clamp(0 ... .infinity), into: &got))
+            var want = naiveConvolution(input, geometry, kernel: kernel, bias: bias, filters: filters, groups: 1, clamp: nil)
+            want.values = zip(want.values, residual.values).map { max($0 + $1, 0) }
+            expectClose(got, want, "b\(batch) \(channels) → \(filters)")
+            var wrongShape = Tensor(zeros: [batch, size, size, filters + 1])
+            #expect(try !convolutions.accumulate(input, geometry: geometry, postOp: nil, into: &wrongShape))
+        }
+    }
+
     /// The kernels a layer runs, on oneDNN where `ConvolutionKernel.usesOneDNN` says so (a 5×3 window: kconv's
     /// direct method; a depthwise one), against the naive sum, in a batch split across cores.
     @Test func kernelsOnOneDNNMatchNaive() throws {

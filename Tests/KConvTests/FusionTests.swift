@@ -13,6 +13,8 @@ import Testing
         var random = SplitMix64(seed: 21)
         /// BatchNormalizations and activations that should fold or fuse into the node before them.
         var foldable = 0
+        /// The shape given every node's first output and every input (unknown by default).
+        var shape: [Dim]? = nil
 
         mutating func weight(_ shape: [Int], positive: Bool = false) -> ValueID {
             let values = random.values(shape.reduce(1, *)).map { positive ? abs($0) + 0.2 : $0 }
@@ -20,7 +22,7 @@ import Testing
         }
 
         mutating func node(_ op: Op, _ inputs: [ValueID?], outputs: Int = 1) -> [ValueID] {
-            let types = (0..<outputs).map { ValueType(dtype: $0 == 0 ? .float32 : .bool, shape: nil) }
+            let types = (0..<outputs).map { ValueType(dtype: $0 == 0 ? .float32 : .bool, shape: $0 == 0 ? shape : nil) }
             return graph.add(op, inputs: inputs, outputs: types, origin: "layer 'test'")
         }
 
@@ -48,7 +50,7 @@ import Testing
 
         /// A graph input.
         mutating func input() -> ValueID {
-            let x = graph.newValue(ValueType(dtype: .float32, shape: nil))
+            let x = graph.newValue(ValueType(dtype: .float32, shape: shape))
             graph.inputs.append(x)
             return x
         }
@@ -108,6 +110,40 @@ import Testing
         let retained = try fused.run([.tensor(input)], retain: [sum, z]), reference = try plain.run([.tensor(input)], retain: [sum, z])
         for value in [sum, z] { expectClose(retained.retained[value], reference.retained[value], "retained value \(value.index)") }
         for (index, (got, want)) in zip(retained.outputs, want).enumerated() { expectClose(got, want, "output \(index) with retained values") }
+    }
+
+    /// An Add fused into the linear convolution producing either of its inputs (the other added as the results
+    /// are stored, then the Add's ReLU): a 1×1 convolution and a 3×3 one (on oneDNN at batch 1, Winograd at
+    /// batch 4, with the sum after it); and left alone where the convolution's output is read twice, the
+    /// convolution has an activation of its own, or it is channels_first. At both batches the fused plan runs
+    /// exactly the expected nodes and computes what the graph computes.
+    @Test func addFusesIntoTheConvolutionBeforeIt() throws {
+        var b = Builder()
+        b.shape = [.symbol("batch"), .size(9), .size(7), .size(8)]
+        let x = b.input()
+        func pointwise(_ input: ValueID, activation: Activation = .linear) -> ValueID {
+            b.convolution(input, .regular(filters: 8, groups: 1), kernel: [1, 1], shapes: [[1, 1, 8, 8]], bias: 8, activation: activation)
+        }
+        // Fused, with the Add's ReLU (which fuses into the Add first): residual second, then first.
+        let sum = b.add(pointwise(x), x)
+        var y = b.activation(.activation(.relu), sum)
+        let threeByThree = b.convolution(y, .regular(filters: 8, groups: 1), kernel: [3, 3], shapes: [[3, 3, 8, 8]])
+        y = b.add(y, threeByThree)
+        b.foldable += 2
+        // Left alone: an output read twice, a convolution's own activation, channels_first.
+        let shared = pointwise(y)
+        let twice = b.add(shared, y)
+        let activated = b.add(pointwise(y, activation: .relu), twice)
+        let first = b.convolution(activated, .regular(filters: 9, groups: 1), kernel: [1, 1], shapes: [[1, 1, 9, 9]], channelsFirst: true)
+        b.graph.outputs = [b.add(first, activated), shared]
+
+        let fused = try Plan(b.graph), plain = try Plan(b.graph, fusing: false)
+        #expect(fused.fusedNodeCount == b.graph.nodes.count - b.foldable)
+        for batch in [1, 4] {
+            let input = b.random.tensor([batch, 9, 7, 8])
+            let got = try fused.run([.tensor(input)]).outputs, want = try plain.run([.tensor(input)]).outputs
+            for (index, (got, want)) in zip(got, want).enumerated() { expectClose(got, want, "batch \(batch) output \(index)") }
+        }
     }
 
     /// ZeroPadding folded into the convolution after it, on either side and unequal (as MobileNetV2 pads before
