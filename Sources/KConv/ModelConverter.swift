@@ -194,27 +194,30 @@ package enum ModelConverter {
 
         var checkSummary: String?
         let recoveries = try stage(outputs, replace: options.force, remove: staleShards) { staged in
-            options.progress?("writing \(path)")
-            try locating(file: path) {
-                switch options.format {
-                case .h5: try KerasH5Writer.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
-                case .keras: try KerasArchiveWriter.write(model, config: config, rewrites: export.weightRewrites, renames: renames, to: staged[0])
-                case .json:
-                    try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
-                    if hasWeights { try KerasArchiveWriter.writeWeights(model, rewrites: export.weightRewrites, renames: renames, to: staged[1], target: options.target) }
-                case .tfjs: try TFJSWriter.write(model, config: config, rewrites: export.weightRewrites, to: staged[0], shardSize: options.shardSize)
-                case .onnx: throw ModelError("ONNX is written from the graph")
+            // Checked, each weight is read from its file once, to write and to compare.
+            try WeightArray.readingEachOnce(options.check) {
+                options.progress?("writing \(path)")
+                try locating(file: path) {
+                    switch options.format {
+                    case .h5: try KerasH5Writer.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
+                    case .keras: try KerasArchiveWriter.write(model, config: config, rewrites: export.weightRewrites, renames: renames, to: staged[0])
+                    case .json:
+                        try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
+                        if hasWeights { try KerasArchiveWriter.writeWeights(model, rewrites: export.weightRewrites, renames: renames, to: staged[1], target: options.target) }
+                    case .tfjs: try TFJSWriter.write(model, config: config, rewrites: export.weightRewrites, to: staged[0], shardSize: options.shardSize)
+                    case .onnx: throw ModelError("ONNX is written from the graph")
+                    }
                 }
-            }
-            if options.check {
-                options.progress?("checking \(path) against \(source.path)")
-                let reloaded = try locating(file: path) {
-                    try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
-                }
-                checkSummary = try locating(file: path, field: "check against \(source.path)") {
-                    try ConversionCheck.compare(model, reloaded.model, weights: hasWeights ? export.weightRewrites : nil, outputs: !export.approximated,
-                                                 // A .keras archive reads back under the original names; a JSON config keeps the new ones.
-                                                 renamed: options.format == .json ? renaming : [:], reference: original)
+                if options.check {
+                    options.progress?("checking \(path) against \(source.path)")
+                    let reloaded = try locating(file: path) {
+                        try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
+                    }
+                    checkSummary = try locating(file: path, field: "check against \(source.path)") {
+                        try ConversionCheck.compare(model, reloaded.model, weights: hasWeights ? export.weightRewrites : nil, outputs: !export.approximated,
+                                                     // A .keras archive reads back under the original names; a JSON config keeps the new ones.
+                                                     renamed: options.format == .json ? renaming : [:], reference: original)
+                    }
                 }
             }
         }

@@ -439,4 +439,37 @@ import KConvIO
         #expect(try !graph().computesTheSame(as: graph(activation: .linear)))
         #expect(try !graph().computesTheSame(as: graph(bias: false)))
     }
+
+    /// The blockwise comparison finds one differing bit anywhere, past the first block and in the last word, and
+    /// tells 0 from -0 and NaN payloads apart.
+    @Test func bitIdenticalFindsOneBitAnywhere() {
+        let values = (0 ..< 10_001).map { Float($0) * 0.5 }
+        #expect(bitIdentical(values, values))
+        #expect(bitIdentical([], []))
+        #expect(!bitIdentical(values, Array(values.dropLast())))
+        for index in [0, 4095, 4096, 9000, 10_000] {
+            var changed = values
+            changed[index] = Float(bitPattern: changed[index].bitPattern ^ 1)
+            #expect(!bitIdentical(values, changed), "\(index)")
+        }
+        #expect(!bitIdentical([0], [-0.0]))
+        #expect(!bitIdentical([Float(bitPattern: 0x7FC0_0000)], [Float(bitPattern: 0x7FC0_0001)]))
+    }
+
+    /// Inside `readingEachOnce` each array is read from its file once, and each array keeps its own values;
+    /// outside it (and when not enabled) every call reads again.
+    @Test func weightsAreReadOnceInsideTheScope() throws {
+        final class Count: @unchecked Sendable { var reads = 0 }
+        let count = Count()
+        let first = WeightArray(name: "a", shape: [2]) { count.reads += 1; return [1, 2] }
+        let second = WeightArray(name: "b", shape: [2]) { [3, 4] }
+        try WeightArray.readingEachOnce { () throws in
+            for _ in 0 ..< 3 { #expect(try first.values() == [1, 2]) }
+            #expect(try second.values() == [3, 4])
+        }
+        #expect(count.reads == 1)
+        _ = try first.values()
+        try WeightArray.readingEachOnce(false) { _ = try first.values(); _ = try first.values() }
+        #expect(count.reads == 4)
+    }
 }

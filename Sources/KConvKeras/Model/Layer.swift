@@ -65,7 +65,33 @@ package struct WeightArray {
         self.reader = reader
     }
 
-    package func values() throws -> [Float] { try reader() }
+    /// The values, from the file (or, inside `readingEachOnce`, from what that scope already read).
+    package func values() throws -> [Float] {
+        guard let kept = KeptWeightValues.current else { return try reader() }
+        return try kept.values(of: id, reader)
+    }
+
+    /// Runs `body` with each array's values read from its file at most once (when `enabled`) and kept until it
+    /// returns: a checked conversion reads the source to write it and again, with the written file, to compare
+    /// the two weight by weight and then graph by graph (VGG16: 553 MB each time).
+    package static func readingEachOnce<T>(_ enabled: Bool = true, _ body: () throws -> T) rethrows -> T {
+        guard enabled else { return try body() }
+        return try KeptWeightValues.$current.withValue(KeptWeightValues(), operation: body)
+    }
+}
+
+/// The values `WeightArray.readingEachOnce` has read, by array.
+private final class KeptWeightValues: @unchecked Sendable {  // its table is guarded by `lock`
+    @TaskLocal static var current: KeptWeightValues?
+    private var table: [UUID: [Float]] = [:]
+    private let lock = NSLock()
+
+    func values(of id: UUID, _ read: () throws -> [Float]) throws -> [Float] {
+        if let values = lock.withLock({ table[id] }) { return values }
+        let values = try read()
+        lock.withLock { table[id] = values }
+        return values
+    }
 }
 
 /// Part of a weight that a conversion multiplies: its last axis cut into `blocks` equal parts (an RNN
