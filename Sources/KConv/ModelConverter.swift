@@ -254,30 +254,35 @@ package enum ModelConverter {
             throw ModelError(file: source.path, "has no weights: give its weights file with --weights")
         }
         try checkDestinations([path], source: source, force: options.force)
-        options.progress?("writing \(path)")
-        let export = try locating(file: source.path) {
-            let graph = try model.lowered().graph
-            let description = ONNXModelDescription(
-                name: model.name,
-                inputs: model.inputLayers.map { ($0.name, DType(kerasName: $0.dtype) ?? .float32) },
-                outputNames: model.outputs.map { model.nodes[$0.node].layer.name },
-                producerVersion: KConvVersion.current,
-                metadata: [("source_file", URL(fileURLWithPath: source.path).lastPathComponent),
-                           ("source_keras_version", source.kerasVersion ?? "unknown"),
-                           ("source_dialect", String(describing: source.dialect)),
-                           ("converter", "kconv \(KConvVersion.current)")])
-            return try ONNXExporter.export(graph, description, opset: options.opset ?? ONNXExporter.defaultOpset,
-                                           float16Weights: options.float16)
-        }
-        var checkSummary: String?
-        let recoveries = try stage([path], replace: options.force) { staged in
-            try locating(file: path) { try export.data.write(to: URL(fileURLWithPath: staged[0])) }
-            if options.check {
-                options.progress?("checking \(path)")
-                checkSummary = try locating(file: path, field: "check against \(source.path)") {
-                    try export.check(Data(contentsOf: URL(fileURLWithPath: staged[0])))
+        // Checked, each weight is read from its file once, to write and to compare.
+        let (export, checkSummary, recoveries) = try WeightArray.readingEachOnce(options.check) {
+            options.progress?("writing \(path)")
+            let export = try locating(file: source.path) {
+                let graph = try model.lowered().graph
+                let description = ONNXModelDescription(
+                    name: model.name,
+                    inputs: model.inputLayers.map { ($0.name, DType(kerasName: $0.dtype) ?? .float32) },
+                    outputNames: model.outputs.map { model.nodes[$0.node].layer.name },
+                    producerVersion: KConvVersion.current,
+                    metadata: [("source_file", URL(fileURLWithPath: source.path).lastPathComponent),
+                               ("source_keras_version", source.kerasVersion ?? "unknown"),
+                               ("source_dialect", String(describing: source.dialect)),
+                               ("converter", "kconv \(KConvVersion.current)")])
+                return try ONNXExporter.export(graph, description, opset: options.opset ?? ONNXExporter.defaultOpset,
+                                               float16Weights: options.float16)
+            }
+            var checkSummary: String?
+            let recoveries = try stage([path], replace: options.force) { staged in
+                try locating(file: path) { try export.data.write(to: URL(fileURLWithPath: staged[0])) }
+                if options.check {
+                    options.progress?("checking \(path)")
+                    checkSummary = try locating(file: path, field: "check against \(source.path)") {
+                        // Mapped: the bytes just written are in the page cache, and a copy would take fresh memory.
+                        try export.check(Data(contentsOf: URL(fileURLWithPath: staged[0]), options: .alwaysMapped))
+                    }
                 }
             }
+            return (export, checkSummary, recoveries)
         }
         var notes = recoveries
         if options.float16 {
