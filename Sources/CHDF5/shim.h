@@ -20,6 +20,9 @@ static inline hid_t kc_h5p_link_access(void) { return H5P_LINK_ACCESS; }
 static inline hid_t kc_h5p_group_access(void) { return H5P_GROUP_ACCESS; }
 static inline hid_t kc_h5p_dataset_access(void) { return H5P_DATASET_ACCESS; }
 
+// The in-memory (core) file driver.
+static inline hid_t kc_h5fd_core(void) { return H5FD_CORE; }
+
 // File access flags.
 static inline unsigned kc_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned kc_h5f_acc_rdwr(void) { return H5F_ACC_RDWR; }
