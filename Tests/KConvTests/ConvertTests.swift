@@ -419,6 +419,15 @@ import KConvIO
         doubled.scale(conv, [WeightScaling(0)], by: 2)
         let error = #expect(throws: ModelError.self) { try ConversionCheck.compare(source, written, weights: doubled, outputs: true) }
         #expect(error?.description.contains("values differ") == true, "\(error?.description ?? "")")
+        // Where a checked conversion keeps every array's values once read, a written weight that differs still fails.
+        try WeightArray.readingEachOnce { () throws in
+            _ = try ConversionCheck.compare(source, written, weights: WeightRewrites(), outputs: true)
+            let copy = try #require(written.layers.first { !$0.weights.isEmpty })
+            let kernel = copy.weights[0]
+            copy.weights[0] = WeightArray(name: kernel.name, shape: kernel.shape) { try kernel.values().map { -$0 } }
+            let kept = #expect(throws: ModelError.self) { try ConversionCheck.compare(source, written, weights: WeightRewrites(), outputs: true) }
+            #expect(kept?.description.contains("values differ") == true, "\(kept?.description ?? "")")
+        }
     }
 
     /// Graphs differing only in one constant's bits, one op attribute or one input are not the same.
