@@ -38,8 +38,12 @@ static inline herr_t kc_lend_file_image(hid_t access, void *image, size_t size) 
     return H5Pset_file_image(access, image, size);
 }
 
-// The in-memory (core) file driver.
+// The in-memory (core) and POSIX (sec2, files on disk) file drivers.
 static inline hid_t kc_h5fd_core(void) { return H5FD_CORE; }
+static inline hid_t kc_h5fd_sec2(void) { return H5FD_SEC2; }
+
+// The address of storage not allocated (H5Dget_offset).
+static inline haddr_t kc_haddr_undef(void) { return HADDR_UNDEF; }
 
 // File access flags.
 static inline unsigned kc_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }

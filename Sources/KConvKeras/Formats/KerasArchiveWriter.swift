@@ -51,8 +51,10 @@ package enum KerasArchiveWriter {
             try locating(layer: layer.label) {
                 try root.createGroup(base + "vars").setAttribute("name", .string(written[layer.name] ?? layer.name))
                 for (spec, array) in zip(layer.weightSpecs, try boundWeights(layer, rewrites)) {
-                    for path in [layer.writtenObjectPath(spec, for: target)] + spec.objectAliases {
-                        try root.createDataset(base + path, shape: spec.shape, floats: try array.values())
+                    try array.withValues { values in
+                        for path in [layer.writtenObjectPath(spec, for: target)] + spec.objectAliases {
+                            try root.createDataset(base + path, shape: spec.shape, floats: values)
+                        }
                     }
                 }
             }

@@ -58,17 +58,28 @@ package struct WeightArray {
     /// Which array this is, shared by its copies (a wrapper and its inner layer hold the same arrays).
     package let id = UUID()
     private let reader: () throws -> [Float]
+    /// Lends the values where they lie in the file, when it can (`HDF5Dataset.withMappedFloats`); false when not.
+    private let lender: ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Bool
 
-    package init(name: String, shape: [Int], reader: @escaping () throws -> [Float]) {
+    package init(name: String, shape: [Int], reader: @escaping () throws -> [Float],
+                 lender: @escaping ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Bool = { _ in false }) {
         self.name = name
         self.shape = shape
         self.reader = reader
+        self.lender = lender
     }
 
     /// The values, from the file (or, inside `readingEachOnce`, from what that scope already read).
     package func values() throws -> [Float] {
         guard let kept = KeptWeightValues.current else { return try reader() }
         return try kept.values(of: id, reader)
+    }
+
+    /// Calls `body` with the values, lent where they lie in the file when it can be (a writer copying them on needs no
+    /// array of its own), else as `values()` gives them; inside `readingEachOnce`, always the kept values.
+    package func withValues(_ body: (UnsafeBufferPointer<Float>) throws -> Void) throws {
+        if KeptWeightValues.current == nil, try lender(body) { return }
+        try values().withUnsafeBufferPointer(body)
     }
 
     /// Runs `body` with each array's values read from its file at most once (when `enabled`) and kept until it
