@@ -20,6 +20,31 @@ static inline hid_t kc_h5p_link_access(void) { return H5P_LINK_ACCESS; }
 static inline hid_t kc_h5p_group_access(void) { return H5P_GROUP_ACCESS; }
 static inline hid_t kc_h5p_dataset_access(void) { return H5P_DATASET_ACCESS; }
 
+// A file image lent to HDF5 rather than copied (read-only): every buffer HDF5 allocates for it is the image
+// itself (`udata`), every copy a no-op, and nothing is freed: the caller keeps the image alive and unchanged
+// until the file and the access list are closed. H5Pset_file_image alone copies it twice.
+static void *kc_lent_image_malloc(size_t size, H5FD_file_image_op_t op, void *image) { return image; }
+static void *kc_lent_image_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op, void *image) {
+    return dest == src ? dest : NULL;
+}
+static void *kc_lent_image_realloc(void *buffer, size_t size, H5FD_file_image_op_t op, void *image) { return NULL; }
+static herr_t kc_lent_image_free(void *buffer, H5FD_file_image_op_t op, void *image) { return 0; }
+static void *kc_lent_image_udata_copy(void *image) { return image; }
+static herr_t kc_lent_image_udata_free(void *image) { return 0; }
+static inline herr_t kc_lend_file_image(hid_t access, void *image, size_t size) {
+    H5FD_file_image_callbacks_t callbacks = {kc_lent_image_malloc, kc_lent_image_memcpy, kc_lent_image_realloc, kc_lent_image_free,
+                                             kc_lent_image_udata_copy, kc_lent_image_udata_free, image};
+    if (H5Pset_file_image_callbacks(access, &callbacks) < 0) return -1;
+    return H5Pset_file_image(access, image, size);
+}
+
+// The in-memory (core) and POSIX (sec2, files on disk) file drivers.
+static inline hid_t kc_h5fd_core(void) { return H5FD_CORE; }
+static inline hid_t kc_h5fd_sec2(void) { return H5FD_SEC2; }
+
+// The address of storage not allocated (H5Dget_offset).
+static inline haddr_t kc_haddr_undef(void) { return HADDR_UNDEF; }
+
 // File access flags.
 static inline unsigned kc_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned kc_h5f_acc_rdwr(void) { return H5F_ACC_RDWR; }

@@ -194,27 +194,30 @@ package enum ModelConverter {
 
         var checkSummary: String?
         let recoveries = try stage(outputs, replace: options.force, remove: staleShards) { staged in
-            options.progress?("writing \(path)")
-            try locating(file: path) {
-                switch options.format {
-                case .h5: try KerasH5Writer.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
-                case .keras: try KerasArchiveWriter.write(model, config: config, rewrites: export.weightRewrites, renames: renames, to: staged[0])
-                case .json:
-                    try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
-                    if hasWeights { try KerasArchiveWriter.writeWeights(model, rewrites: export.weightRewrites, renames: renames, to: staged[1], target: options.target) }
-                case .tfjs: try TFJSWriter.write(model, config: config, rewrites: export.weightRewrites, to: staged[0], shardSize: options.shardSize)
-                case .onnx: throw ModelError("ONNX is written from the graph")
+            // Checked, each weight is read from its file once, to write and to compare.
+            try WeightArray.readingEachOnce(options.check) {
+                options.progress?("writing \(path)")
+                try locating(file: path) {
+                    switch options.format {
+                    case .h5: try KerasH5Writer.write(model, config: config, rewrites: export.weightRewrites, to: staged[0])
+                    case .keras: try KerasArchiveWriter.write(model, config: config, rewrites: export.weightRewrites, renames: renames, to: staged[0])
+                    case .json:
+                        try Data(JSONValue.object(config).serialized().utf8).write(to: URL(fileURLWithPath: staged[0]))
+                        if hasWeights { try KerasArchiveWriter.writeWeights(model, rewrites: export.weightRewrites, renames: renames, to: staged[1], target: options.target) }
+                    case .tfjs: try TFJSWriter.write(model, config: config, rewrites: export.weightRewrites, to: staged[0], shardSize: options.shardSize)
+                    case .onnx: throw ModelError("ONNX is written from the graph")
+                    }
                 }
-            }
-            if options.check {
-                options.progress?("checking \(path) against \(source.path)")
-                let reloaded = try locating(file: path) {
-                    try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
-                }
-                checkSummary = try locating(file: path, field: "check against \(source.path)") {
-                    try ConversionCheck.compare(model, reloaded.model, weights: hasWeights ? export.weightRewrites : nil, outputs: !export.approximated,
-                                                 // A .keras archive reads back under the original names; a JSON config keeps the new ones.
-                                                 renamed: options.format == .json ? renaming : [:], reference: original)
+                if options.check {
+                    options.progress?("checking \(path) against \(source.path)")
+                    let reloaded = try locating(file: path) {
+                        try KerasModel.load(staged[0], weights: options.format == .json && hasWeights ? staged[1] : nil)
+                    }
+                    checkSummary = try locating(file: path, field: "check against \(source.path)") {
+                        try ConversionCheck.compare(model, reloaded.model, weights: hasWeights ? export.weightRewrites : nil, outputs: !export.approximated,
+                                                     // A .keras archive reads back under the original names; a JSON config keeps the new ones.
+                                                     renamed: options.format == .json ? renaming : [:], reference: original)
+                    }
                 }
             }
         }
@@ -251,30 +254,35 @@ package enum ModelConverter {
             throw ModelError(file: source.path, "has no weights: give its weights file with --weights")
         }
         try checkDestinations([path], source: source, force: options.force)
-        options.progress?("writing \(path)")
-        let export = try locating(file: source.path) {
-            let graph = try model.lowered().graph
-            let description = ONNXModelDescription(
-                name: model.name,
-                inputs: model.inputLayers.map { ($0.name, DType(kerasName: $0.dtype) ?? .float32) },
-                outputNames: model.outputs.map { model.nodes[$0.node].layer.name },
-                producerVersion: KConvVersion.current,
-                metadata: [("source_file", URL(fileURLWithPath: source.path).lastPathComponent),
-                           ("source_keras_version", source.kerasVersion ?? "unknown"),
-                           ("source_dialect", String(describing: source.dialect)),
-                           ("converter", "kconv \(KConvVersion.current)")])
-            return try ONNXExporter.export(graph, description, opset: options.opset ?? ONNXExporter.defaultOpset,
-                                           float16Weights: options.float16)
-        }
-        var checkSummary: String?
-        let recoveries = try stage([path], replace: options.force) { staged in
-            try locating(file: path) { try export.data.write(to: URL(fileURLWithPath: staged[0])) }
-            if options.check {
-                options.progress?("checking \(path)")
-                checkSummary = try locating(file: path, field: "check against \(source.path)") {
-                    try export.check(Data(contentsOf: URL(fileURLWithPath: staged[0])))
+        // Checked, each weight is read from its file once, to write and to compare.
+        let (export, checkSummary, recoveries) = try WeightArray.readingEachOnce(options.check) {
+            options.progress?("writing \(path)")
+            let export = try locating(file: source.path) {
+                let graph = try model.lowered().graph
+                let description = ONNXModelDescription(
+                    name: model.name,
+                    inputs: model.inputLayers.map { ($0.name, DType(kerasName: $0.dtype) ?? .float32) },
+                    outputNames: model.outputs.map { model.nodes[$0.node].layer.name },
+                    producerVersion: KConvVersion.current,
+                    metadata: [("source_file", URL(fileURLWithPath: source.path).lastPathComponent),
+                               ("source_keras_version", source.kerasVersion ?? "unknown"),
+                               ("source_dialect", String(describing: source.dialect)),
+                               ("converter", "kconv \(KConvVersion.current)")])
+                return try ONNXExporter.export(graph, description, opset: options.opset ?? ONNXExporter.defaultOpset,
+                                               float16Weights: options.float16)
+            }
+            var checkSummary: String?
+            let recoveries = try stage([path], replace: options.force) { staged in
+                try locating(file: path) { try export.data.write(to: URL(fileURLWithPath: staged[0])) }
+                if options.check {
+                    options.progress?("checking \(path)")
+                    checkSummary = try locating(file: path, field: "check against \(source.path)") {
+                        // Mapped: the bytes just written are in the page cache, and a copy would take fresh memory.
+                        try export.check(Data(contentsOf: URL(fileURLWithPath: staged[0]), options: .alwaysMapped))
+                    }
                 }
             }
+            return (export, checkSummary, recoveries)
         }
         var notes = recoveries
         if options.float16 {

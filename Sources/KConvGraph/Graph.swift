@@ -109,7 +109,21 @@ extension Graph {
     }
 }
 
-/// Whether two arrays hold the same float bit patterns (NaNs and signed zeros included).
+/// Whether two arrays hold the same float bit patterns (NaNs and signed zeros included). The words' differences
+/// are ORed a block at a time, which vectorises, where comparing float by float did not.
 package func bitIdentical(_ a: [Float], _ b: [Float]) -> Bool {
-    a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern }
+    guard a.count == b.count else { return false }
+    return a.withUnsafeBufferPointer { a in
+        b.withUnsafeBufferPointer { b in
+            a.withMemoryRebound(to: UInt32.self) { a in
+                b.withMemoryRebound(to: UInt32.self) { b in
+                    stride(from: 0, to: a.count, by: 4096).allSatisfy { start in
+                        var difference: UInt32 = 0
+                        for index in start ..< min(start + 4096, a.count) { difference |= a[index] ^ b[index] }
+                        return difference == 0
+                    }
+                }
+            }
+        }
+    }
 }

@@ -179,20 +179,34 @@ package struct ONNXExport {
         var arrays = 0, values = 0, halves = 0
         for initializer in reread.graph.initializer {
             guard case .rearranged(let constants)? = initializerSources[initializer.name] else { continue }
-            let sourceValues = try constants.flatMap { try $0.read() }
+            // One constant's values as they are: joining them copies (VGG16's 411 MB dense kernel into fresh memory).
+            let sourceValues = try constants.count == 1 ? constants[0].read() : constants.flatMap { try $0.read() }
             // A float16 initializer (--float16) must hold each source value rounded to float16.
             let isHalf = initializer.dataType == Int32(Onnx_TensorProto.DataType.float16.rawValue)
-            let sourceBits = (isHalf ? sourceValues.map { UInt32(Float16($0).bitPattern) } : sourceValues.map(\.bitPattern)).radixSorted()
-            let writtenBits = (isHalf ? initializer.rawData.words(as: UInt16.self).map(UInt32.init) : initializer.rawData.words(as: UInt32.self)).radixSorted()
-            guard sourceBits == writtenBits else {
+            let holds = isHalf ? sourceValues.map { Float16($0).bitPattern }.withUnsafeBufferPointer(initializer.rawData.holdsInSomeOrder)
+                : sourceValues.withUnsafeBufferPointer { $0.withMemoryRebound(to: UInt32.self, initializer.rawData.holdsInSomeOrder) }
+            guard holds else {
                 throw ModelError("initializer '\(initializer.name)' does not hold the values of \(constants.map { "\($0.origin) \($0.name)" }.joined(separator: ", "))\(isHalf ? " rounded to float16" : "")")
             }
             halves += isHalf ? 1 : 0
             arrays += 1
-            values += writtenBits.count
+            values += sourceValues.count
         }
         let rounding = halves == 0 ? "" : halves == arrays ? " rounded to float16" : " (\(halves) of them rounded to float16)"
         return "\(reread.graph.node.count) nodes; \(arrays) weight arrays (\(values) values) hold the source's values\(rounding) bit for bit"
+    }
+}
+
+extension Data {
+    /// Whether these bytes are `words` (little-endian) in some order: in the same order, as most initializers
+    /// keep their source's (a dense kernel), else once both are sorted (a transposed convolution kernel).
+    func holdsInSomeOrder<Word: FixedWidthInteger & UnsignedInteger>(_ words: UnsafeBufferPointer<Word>) -> Bool {
+        guard count == words.count * MemoryLayout<Word>.size else { return false }
+        let sameOrder = withUnsafeBytes { written in
+            guard let written = written.baseAddress, let expected = words.baseAddress else { return words.isEmpty }
+            return memcmp(written, expected, count) == 0
+        }
+        return sameOrder || self.words(as: Word.self).map(UInt32.init).radixSorted() == words.map(UInt32.init).radixSorted()
     }
 }
 

@@ -419,6 +419,15 @@ import KConvIO
         doubled.scale(conv, [WeightScaling(0)], by: 2)
         let error = #expect(throws: ModelError.self) { try ConversionCheck.compare(source, written, weights: doubled, outputs: true) }
         #expect(error?.description.contains("values differ") == true, "\(error?.description ?? "")")
+        // Where a checked conversion keeps every array's values once read, a written weight that differs still fails.
+        try WeightArray.readingEachOnce { () throws in
+            _ = try ConversionCheck.compare(source, written, weights: WeightRewrites(), outputs: true)
+            let copy = try #require(written.layers.first { !$0.weights.isEmpty })
+            let kernel = copy.weights[0]
+            copy.weights[0] = WeightArray(name: kernel.name, shape: kernel.shape) { try kernel.values().map { -$0 } }
+            let kept = #expect(throws: ModelError.self) { try ConversionCheck.compare(source, written, weights: WeightRewrites(), outputs: true) }
+            #expect(kept?.description.contains("values differ") == true, "\(kept?.description ?? "")")
+        }
     }
 
     /// Graphs differing only in one constant's bits, one op attribute or one input are not the same.
@@ -438,5 +447,38 @@ import KConvIO
         #expect(try !graph(firstWeight: 0).computesTheSame(as: graph(firstWeight: -0.0)))
         #expect(try !graph().computesTheSame(as: graph(activation: .linear)))
         #expect(try !graph().computesTheSame(as: graph(bias: false)))
+    }
+
+    /// The blockwise comparison finds one differing bit anywhere, past the first block and in the last word, and
+    /// tells 0 from -0 and NaN payloads apart.
+    @Test func bitIdenticalFindsOneBitAnywhere() {
+        let values = (0 ..< 10_001).map { Float($0) * 0.5 }
+        #expect(bitIdentical(values, values))
+        #expect(bitIdentical([], []))
+        #expect(!bitIdentical(values, Array(values.dropLast())))
+        for index in [0, 4095, 4096, 9000, 10_000] {
+            var changed = values
+            changed[index] = Float(bitPattern: changed[index].bitPattern ^ 1)
+            #expect(!bitIdentical(values, changed), "\(index)")
+        }
+        #expect(!bitIdentical([0], [-0.0]))
+        #expect(!bitIdentical([Float(bitPattern: 0x7FC0_0000)], [Float(bitPattern: 0x7FC0_0001)]))
+    }
+
+    /// Inside `readingEachOnce` each array is read from its file once, and each array keeps its own values;
+    /// outside it (and when not enabled) every call reads again.
+    @Test func weightsAreReadOnceInsideTheScope() throws {
+        final class Count: @unchecked Sendable { var reads = 0 }
+        let count = Count()
+        let first = WeightArray(name: "a", shape: [2]) { count.reads += 1; return [1, 2] }
+        let second = WeightArray(name: "b", shape: [2]) { [3, 4] }
+        try WeightArray.readingEachOnce { () throws in
+            for _ in 0 ..< 3 { #expect(try first.values() == [1, 2]) }
+            #expect(try second.values() == [3, 4])
+        }
+        #expect(count.reads == 1)
+        _ = try first.values()
+        try WeightArray.readingEachOnce(false) { _ = try first.values(); _ = try first.values() }
+        #expect(count.reads == 4)
     }
 }

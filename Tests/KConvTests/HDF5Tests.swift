@@ -142,6 +142,35 @@ import KConvIO
         #expect(try root.kind(of: "model_weights/dense/missing:0") == nil)
     }
 
+    /// A float32 dataset of a file on disk is lent where it lies, holding what `readFloats` reads; a weight array
+    /// over it lends it too, except inside `readingEachOnce`; an in-memory file's dataset is not lent.
+    @Test func floatsAreLentFromTheFileOnDisk() throws {
+        let path = file("lent.h5")
+        let values = (0 ..< 5000).map { Float($0) * 0.25 - 7 }
+        let writing = try HDF5File.create(path).root
+        try writing.setAttribute("before", .string("an attribute first"))
+        try writing.createDataset("layer/kernel", shape: [50, 100], floats: values)
+        try writing.file.flush()
+        let dataset = try HDF5File.open(path).root.dataset("layer/kernel")
+        var lent: [Float] = []
+        #expect(try dataset.withMappedFloats { lent = Array($0) })
+        let read = try dataset.readFloats(limit: values.count)
+        #expect(lent == values && lent == read)
+
+        final class Count: @unchecked Sendable { var reads = 0 }
+        let count = Count()
+        let array = WeightArray(name: "kernel", shape: [50, 100], reader: { count.reads += 1; return values },
+                                lender: dataset.withMappedFloats)
+        try array.withValues { #expect(Array($0) == values) }
+        #expect(count.reads == 0)
+        try WeightArray.readingEachOnce { () throws in try array.withValues { #expect(Array($0) == values) } }
+        #expect(count.reads == 1)
+
+        let memory = try HDF5File.createInMemory(name: file("memory.h5"))
+        let inMemory = try memory.root.createDataset("kernel", shape: [4], floats: [1, 2, 3, 4])
+        #expect(try !inMemory.withMappedFloats { _ in Issue.record("an in-memory dataset was lent") })
+    }
+
     @Test func readFloatsRefusesMoreThanTheLimit() throws {
         let path = file("limit.h5")
         try HDF5File.create(path).root.createDataset("big", shape: [2, 5], floats: Array(repeating: 1, count: 10))

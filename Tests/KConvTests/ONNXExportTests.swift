@@ -31,6 +31,23 @@ import ONNXProto
         #expect([UInt32]().radixSorted().isEmpty)
     }
 
+    /// An initializer holds its source's words when they are equal in order or once sorted, never when a word
+    /// differs or one is missing.
+    @Test func initializersHoldTheirSourceWordsInSomeOrder() {
+        let words: [UInt32] = [7, 1, 0xFFFF_FFFF, 1, 42]
+        func holds(_ written: [UInt32]) -> Bool {
+            words.withUnsafeBufferPointer(written.withUnsafeBytes { Data($0) }.holdsInSomeOrder)
+        }
+        #expect(holds(words))
+        #expect(holds([1, 1, 7, 42, 0xFFFF_FFFF]))
+        #expect(!holds([7, 1, 0xFFFF_FFFF, 1, 43]))
+        #expect(!holds([7, 7, 0xFFFF_FFFF, 1, 42]))
+        #expect(!holds([7, 1, 0xFFFF_FFFF, 1]))
+        let halves: [UInt16] = [3, 2, 1]
+        #expect(halves.withUnsafeBufferPointer(Data([1, 0, 3, 0, 2, 0]).holdsInSomeOrder))
+        #expect(!halves.withUnsafeBufferPointer(Data([1, 0, 3, 0, 3, 0]).holdsInSomeOrder))
+    }
+
     @Test func modelKeepsKerasNamesShapesAndProvenance() throws {
         let model = try Self.converted("conv2d/keras2.h5")
         #expect(model.producerName == "kconv")

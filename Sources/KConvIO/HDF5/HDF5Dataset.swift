@@ -1,4 +1,5 @@
 import CHDF5
+import Foundation
 
 /// The element type of a dataset, as stored in the file.
 package enum HDF5ElementType: Equatable, Sendable {
@@ -108,6 +109,44 @@ package final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable
             try location.check(status, operation)
             return values
         }
+    }
+
+    /// Calls `body` with the values where they lie in the file, mapped read-only rather than read into fresh memory
+    /// (VGG16's weights: 553 MB, which cost more to fault in than to copy), when the file is on disk and the dataset
+    /// is stored contiguously as little-endian float32 at an aligned offset, as Keras writes weights; a writer copies
+    /// them straight into its own file. Returns false, without calling `body`, for any other dataset. The span is
+    /// checked against the file's size first (a file truncated while mapped would end the process: the CLI's worker
+    /// process reports that as an error).
+    package func withMappedFloats(_ body: (UnsafeBufferPointer<Float>) throws -> Void) throws -> Bool {
+        let operation = "map floats"
+        let span = try withHDF5(at: location, operation) { () throws -> (descriptor: Int32, offset: Int, count: Int)? in
+            let access = try location.handle(H5Fget_access_plist(file.handle.id), close: H5Pclose, operation)
+            let creation = try location.handle(H5Dget_create_plist(handle.id), close: H5Pclose, operation)
+            let type = try location.handle(H5Dget_type(handle.id), close: H5Tclose, operation)
+            let address = H5Dget_offset(handle.id)
+            guard H5Pget_driver(access.id) == kc_h5fd_sec2(), H5Pget_layout(creation.id) == H5D_CONTIGUOUS,
+                  H5Tequal(type.id, kc_h5t_ieee_f32le()) > 0, address != kc_haddr_undef(),
+                  let offset = Int(exactly: address), offset % MemoryLayout<Float>.alignment == 0 else { return nil }
+            let (_, count) = try extent(operation)
+            var driverHandle: UnsafeMutableRawPointer?
+            _ = try location.check(H5Fget_vfd_handle(file.handle.id, defaultPropertyList, &driverHandle), operation)
+            // The POSIX driver's handle is the address of its file descriptor.
+            guard count > 0, let descriptor = driverHandle?.load(as: Int32.self) else { return nil }
+            var status = stat()
+            guard fstat(descriptor, &status) == 0 else { return nil }
+            let available = Int(status.st_size)
+            guard offset <= available, count <= (available - offset) / MemoryLayout<Float>.size else {
+                throw location.error(operation, "\(count) float32 values at byte \(offset) run past the end of the file (\(available) bytes)")
+            }
+            return (descriptor, offset, count)
+        }
+        guard let span else { return false }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = span.offset / page * page, length = span.offset - start + span.count * MemoryLayout<Float>.size
+        guard let region = mmap(nil, length, PROT_READ, MAP_PRIVATE, span.descriptor, off_t(start)), region != MAP_FAILED else { return false }
+        defer { munmap(region, length) }
+        try body(UnsafeBufferPointer(start: (region + (span.offset - start)).assumingMemoryBound(to: Float.self), count: span.count))
+        return true
     }
 
     private func extent(_ operation: String) throws -> (shape: [Int], count: Int) {

@@ -117,6 +117,12 @@ package final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; 
     /// "/" path are created. Throws if the element count of `shape` is not `floats.count`.
     @discardableResult
     package func createDataset(_ name: String, shape: [Int], floats: [Float]) throws -> HDF5Dataset {
+        try floats.withUnsafeBufferPointer { try createDataset(name, shape: shape, floats: $0) }
+    }
+
+    /// The same, from values lent in place (`HDF5Dataset.withMappedFloats`).
+    @discardableResult
+    package func createDataset(_ name: String, shape: [Int], floats: UnsafeBufferPointer<Float>) throws -> HDF5Dataset {
         try withHDF5(at: HDF5Location(filePath: file.path, objectPath: childPath(name)), "create dataset") {
             let path = childPath(name)
             let location = HDF5Location(filePath: file.path, objectPath: path)
@@ -136,9 +142,7 @@ package final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; 
             let dataset = HDF5Dataset(file: file, path: path, handle: try location.handle(id, close: H5Dclose, operation))
             if count > 0 {
                 HDF5Activity.allowBytes(count * MemoryLayout<Float>.size)
-                let status = floats.withUnsafeBufferPointer {
-                    H5Dwrite(dataset.handle.id, kc_h5t_native_float(), kc_h5s_all(), kc_h5s_all(), defaultPropertyList, $0.baseAddress)
-                }
+                let status = H5Dwrite(dataset.handle.id, kc_h5t_native_float(), kc_h5s_all(), kc_h5s_all(), defaultPropertyList, floats.baseAddress)
                 try location.check(status, operation)
             }
             return dataset

@@ -57,10 +57,13 @@ private func accessRefusingExternalLinks(_ listClass: hid_t) -> hid_t {
 package final class HDF5Handle: @unchecked Sendable {  // immutable; the C calls are serialised by hdf5Lock
     package let id: hid_t
     private let close: @convention(c) (hid_t) -> herr_t
+    /// Bytes HDF5 reads in place for as long as the handle is open (a file image opened without a copy).
+    private let borrowed: Data?
 
-    package init(_ id: hid_t, close: @convention(c) (hid_t) -> herr_t) {
+    package init(_ id: hid_t, close: @convention(c) (hid_t) -> herr_t, borrowing borrowed: Data? = nil) {
         self.id = id
         self.close = close
+        self.borrowed = borrowed
     }
 
     deinit {
@@ -118,8 +121,9 @@ package struct HDF5Location: Sendable {
     }
 
     /// Opens `id` as an owned handle, or throws as `check` does.
-    package func handle(_ id: hid_t, close: @convention(c) (hid_t) -> herr_t, _ operation: @autoclosure () -> String) throws -> HDF5Handle {
-        HDF5Handle(try check(id, operation()), close: close)
+    package func handle(_ id: hid_t, close: @convention(c) (hid_t) -> herr_t, borrowing borrowed: Data? = nil,
+                        _ operation: @autoclosure () -> String) throws -> HDF5Handle {
+        HDF5Handle(try check(id, operation()), close: close, borrowing: borrowed)
     }
 }
 

@@ -16,7 +16,6 @@ package enum KerasArchiveWriter {
         // The weights are written into an in-memory HDF5 file and its image goes into the zip: no scratch file.
         let file = try HDF5File.createInMemory(name: path + "/model.weights.h5")
         try writeWeights(model, rewrites: rewrites, renames: renames, into: file.root)
-        let weights = try file.image()
 
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
@@ -25,12 +24,11 @@ package enum KerasArchiveWriter {
         if !renames.isEmpty {
             metadata[Keras3Names.metadataKey] = .object(JSONObject(renames.map { ($0.written, .string($0.original)) }))
         }
-        let members: [(String, Data)] = [
-            ("metadata.json", Data(JSONValue.object(metadata).serialized().utf8)),
-            ("config.json", Data(JSONValue.object(config).serialized().utf8)),
-            ("model.weights.h5", weights),
-        ]
-        try ZipWriter.write(members, to: url)
+        try file.withImage { weights in
+            try ZipWriter.write([("metadata.json", Data(JSONValue.object(metadata).serialized().utf8)),
+                                 ("config.json", Data(JSONValue.object(config).serialized().utf8)),
+                                 ("model.weights.h5", weights)], to: url)
+        }
     }
 
     /// Keras 3's object-path weights: every variable at `layers/<snake_case class>[_n]/.../vars/<i>`, and a
@@ -53,8 +51,10 @@ package enum KerasArchiveWriter {
             try locating(layer: layer.label) {
                 try root.createGroup(base + "vars").setAttribute("name", .string(written[layer.name] ?? layer.name))
                 for (spec, array) in zip(layer.weightSpecs, try boundWeights(layer, rewrites)) {
-                    for path in [layer.writtenObjectPath(spec, for: target)] + spec.objectAliases {
-                        try root.createDataset(base + path, shape: spec.shape, floats: try array.values())
+                    try array.withValues { values in
+                        for path in [layer.writtenObjectPath(spec, for: target)] + spec.objectAliases {
+                            try root.createDataset(base + path, shape: spec.shape, floats: values)
+                        }
                     }
                 }
             }

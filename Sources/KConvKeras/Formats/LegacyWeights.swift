@@ -45,12 +45,12 @@ package struct LegacyWeightGroups {
         case let other:
             throw ModelError(field: "weight '\(name)'", "expected a numeric dataset, found \(other) in \(dataset.path)")
         }
-        return WeightArray(name: name, shape: shape) {
+        return WeightArray(name: name, shape: shape, reader: {
             guard count <= readableValues else {
                 throw ModelError(field: "weight '\(name)'", "dataset \(dataset.path) declares \(count) values, more than this machine's memory holds")
             }
             return try dataset.readFloats(limit: count)
-        }
+        }, lender: dataset.withMappedFloats)
     }
 
     /// Float32 values that fit in physical memory: a weight declaring more is refused before any allocation.

@@ -58,14 +58,51 @@ package struct WeightArray {
     /// Which array this is, shared by its copies (a wrapper and its inner layer hold the same arrays).
     package let id = UUID()
     private let reader: () throws -> [Float]
+    /// Lends the values where they lie in the file, when it can (`HDF5Dataset.withMappedFloats`); false when not.
+    private let lender: ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Bool
 
-    package init(name: String, shape: [Int], reader: @escaping () throws -> [Float]) {
+    package init(name: String, shape: [Int], reader: @escaping () throws -> [Float],
+                 lender: @escaping ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Bool = { _ in false }) {
         self.name = name
         self.shape = shape
         self.reader = reader
+        self.lender = lender
     }
 
-    package func values() throws -> [Float] { try reader() }
+    /// The values, from the file (or, inside `readingEachOnce`, from what that scope already read).
+    package func values() throws -> [Float] {
+        guard let kept = KeptWeightValues.current else { return try reader() }
+        return try kept.values(of: id, reader)
+    }
+
+    /// Calls `body` with the values, lent where they lie in the file when it can be (a writer copying them on needs no
+    /// array of its own), else as `values()` gives them; inside `readingEachOnce`, always the kept values.
+    package func withValues(_ body: (UnsafeBufferPointer<Float>) throws -> Void) throws {
+        if KeptWeightValues.current == nil, try lender(body) { return }
+        try values().withUnsafeBufferPointer(body)
+    }
+
+    /// Runs `body` with each array's values read from its file at most once (when `enabled`) and kept until it
+    /// returns: a checked conversion reads the source to write it and again, with the written file, to compare
+    /// the two weight by weight and then graph by graph (VGG16: 553 MB each time).
+    package static func readingEachOnce<T>(_ enabled: Bool = true, _ body: () throws -> T) rethrows -> T {
+        guard enabled else { return try body() }
+        return try KeptWeightValues.$current.withValue(KeptWeightValues(), operation: body)
+    }
+}
+
+/// The values `WeightArray.readingEachOnce` has read, by array.
+private final class KeptWeightValues: @unchecked Sendable {  // its table is guarded by `lock`
+    @TaskLocal static var current: KeptWeightValues?
+    private var table: [UUID: [Float]] = [:]
+    private let lock = NSLock()
+
+    func values(of id: UUID, _ read: () throws -> [Float]) throws -> [Float] {
+        if let values = lock.withLock({ table[id] }) { return values }
+        let values = try read()
+        lock.withLock { table[id] = values }
+        return values
+    }
 }
 
 /// Part of a weight that a conversion multiplies: its last axis cut into `blocks` equal parts (an RNN
