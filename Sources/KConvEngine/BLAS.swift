@@ -5,7 +5,7 @@ import CDNNL
 /// `[Float]` arrays with element offsets, so callers stay in safe Swift; bounds are checked here once per call.
 ///
 /// oneDNN picks its kernels from the CPU's features (cpuid: SSE4.1, AVX2, AVX-512 …), never from a table of
-/// CPU models, and needs no environment variable: on this machine's AVX-512 CPU, which Debian's OpenBLAS
+/// CPU models, and needs no environment variable: on an Intel VM with AVX-512, which Debian's OpenBLAS
 /// 0.3.21 did not know and ran with its SSE3 (Prescott) kernels, it is 4–10× faster than that OpenBLAS and
 /// 2–7× faster than BLIS or a register-tiled kernel of kconv's own on the recurrent and Dense shapes
 /// (README, Speed; Benchmarks/products).
