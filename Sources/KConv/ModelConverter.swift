@@ -273,7 +273,11 @@ package enum ModelConverter {
             }
             var checkSummary: String?
             let recoveries = try stage([path], replace: options.force) { staged in
-                try locating(file: path) { try export.data.write(to: URL(fileURLWithPath: staged[0])) }
+                try locating(file: path) {
+                    let output = try FileOutput(creating: staged[0])
+                    for part in export.parts { try output.write(part) }
+                    try output.close()
+                }
                 if options.check {
                     options.progress?("checking \(path)")
                     checkSummary = try locating(file: path, field: "check against \(source.path)") {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A dimension of a value's shape: a size, or a name for a size known only at run time (`batch`, `time`).
 package enum Dim: Hashable, Sendable, CustomStringConvertible {
     case size(Int)
@@ -36,12 +38,17 @@ package struct Constant {
     package let name: String
     package let shape: [Int]
     package let read: () throws -> [Float]
+    /// Its values' little-endian float32 bytes where they lie in the source file, when they can be lent from there
+    /// (a writer copies them on without an array of its own); nil when not.
+    package let lentBytes: () throws -> Data?
 
-    package init(origin: String, name: String, shape: [Int], read: @escaping () throws -> [Float]) {
+    package init(origin: String, name: String, shape: [Int], read: @escaping () throws -> [Float],
+                 lentBytes: @escaping () throws -> Data? = { nil }) {
         self.origin = origin
         self.name = name
         self.shape = shape
         self.read = read
+        self.lentBytes = lentBytes
     }
 }
 

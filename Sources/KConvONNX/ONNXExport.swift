@@ -98,9 +98,36 @@ package enum ONNXExporter {
         onnxGraph.input = inputs
         onnxGraph.output = outputs
         model.graph = onnxGraph
-        let data = try model.serializedData()
-        return ONNXExport(data: data, model: model, initializerSources: translator.builder.initializerSources,
+        return ONNXExport(parts: try fileParts(of: model), model: model, initializerSources: translator.builder.initializerSources,
                           maskedLayers: translator.maskedLayers)
+    }
+
+    /// The model's serialized bytes as parts to write one after another, each initializer's raw data being the
+    /// very `Data` the model holds (VGG16: 553 MB written from where the weights lie, where serializing the whole
+    /// model first copied them into one fresh buffer). A protobuf reader merges a message's fields in whatever
+    /// order they come, so each message is written with its bulk last: the model without its graph, then the
+    /// graph without its initializers, then each initializer without its raw data, then that raw data.
+    static func fileParts(of model: Onnx_ModelProto) throws -> [Data] {
+        var shell = model
+        shell.clearGraph()
+        var graph = model.graph
+        let initializers = graph.initializer
+        graph.initializer = []
+        let graphFields = try graph.serializedData()
+        var initializerParts: [Data] = []
+        var graphSize = graphFields.count
+        for tensor in initializers {
+            var fields = tensor
+            fields.clearRawData()
+            var head = try fields.serializedData()
+            if tensor.hasRawData { head += ProtobufField.header(9, size: tensor.rawData.count) }
+            let tensorSize = head.count + tensor.rawData.count
+            let field = ProtobufField.header(5, size: tensorSize)
+            initializerParts += [field + head, tensor.rawData]
+            graphSize += field.count + tensorSize
+        }
+        let parts = [try shell.serializedData()] + (model.hasGraph ? [ProtobufField.header(7, size: graphSize), graphFields] : [])
+        return parts + initializerParts.filter { !$0.isEmpty }
     }
 
     /// Keras output names made unique (a layer with several outputs repeats its name) and distinct from inputs.
@@ -164,7 +191,8 @@ package enum ONNXExporter {
 
 /// A written ONNX model: its bytes, and where each initializer came from.
 package struct ONNXExport {
-    package let data: Data
+    /// The file's bytes: its parts written one after another (`ONNXExporter.fileParts`).
+    package let parts: [Data]
     package let model: Onnx_ModelProto
     package let initializerSources: [String: InitializerSource]
     /// Recurrent layers whose Keras mask became sequence lengths.
@@ -194,6 +222,22 @@ package struct ONNXExport {
         }
         let rounding = halves == 0 ? "" : halves == arrays ? " rounded to float16" : " (\(halves) of them rounded to float16)"
         return "\(reread.graph.node.count) nodes; \(arrays) weight arrays (\(values) values) hold the source's values\(rounding) bit for bit"
+    }
+}
+
+/// Protobuf's wire format for a length-delimited field (a message, bytes or a string).
+private enum ProtobufField {
+    /// The field's key (its number, wire type 2) and its size as a varint.
+    static func header(_ number: UInt64, size: Int) -> Data {
+        var bytes = Data()
+        for var value in [number << 3 | 2, UInt64(size)] {
+            while value >= 0x80 {
+                bytes.append(UInt8(value & 0x7F | 0x80))
+                value >>= 7
+            }
+            bytes.append(UInt8(value))
+        }
+        return bytes
     }
 }
 

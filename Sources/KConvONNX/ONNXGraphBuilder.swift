@@ -81,11 +81,16 @@ struct ONNXGraphBuilder {
 
     /// A float32 initializer.
     mutating func floats(_ values: [Float], shape: [Int], name: String? = nil, source: InitializerSource = .computed) -> String {
+        floats(bytes: Self.bytes(of: values), shape: shape, name: name, source: source)
+    }
+
+    /// A float32 initializer of these little-endian bytes.
+    mutating func floats(bytes: Data, shape: [Int], name: String? = nil, source: InitializerSource = .computed) -> String {
         var tensor = Onnx_TensorProto()
         tensor.name = freshName(name ?? "\(scope)/const")
         tensor.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
         tensor.dims = shape.map(Int64.init)
-        tensor.rawData = Self.bytes(of: values)
+        tensor.rawData = bytes
         initializers.append(tensor)
         initializerSources[tensor.name] = source
         return tensor.name
@@ -93,7 +98,7 @@ struct ONNXGraphBuilder {
 
     /// The array's bytes as Data without copying them (VGG16's weights: 553 MB of fresh memory): the Data holds the
     /// array, which nothing mutates, so its storage stays where it is until the Data goes.
-    private static func bytes(of values: [Float]) -> Data {
+    static func bytes(of values: [Float]) -> Data {
         guard let start = values.withUnsafeBytes({ $0.baseAddress }) else { return Data() }
         return Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: start), count: values.count * MemoryLayout<Float>.size,
                     deallocator: .custom { _, _ in withExtendedLifetime(values) {} })

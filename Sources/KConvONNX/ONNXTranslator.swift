@@ -80,7 +80,8 @@ struct ONNXTranslator {
         guard let constant = graph.constants[value] else {
             throw ModelError("ONNX export reached a value no operation produced (value \(value.index))")
         }
-        let name = builder.floats(try constant.read(), shape: constant.shape, name: "\(Self.scopeName(constant.origin))/\(constant.name)",
+        let bytes = try constant.lentBytes() ?? ONNXGraphBuilder.bytes(of: constant.read())
+        let name = builder.floats(bytes: bytes, shape: constant.shape, name: "\(Self.scopeName(constant.origin))/\(constant.name)",
                                   source: .rearranged([constant]))
         let translated = ONNXValue(name: name, dtype: .float32, layout: .keras, rank: constant.shape.count)
         produced[value] = translated

@@ -111,13 +111,13 @@ package final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable
         }
     }
 
-    /// Calls `body` with the values where they lie in the file, mapped read-only rather than read into fresh memory
-    /// (VGG16's weights: 553 MB, which cost more to fault in than to copy), when the file is on disk and the dataset
-    /// is stored contiguously as little-endian float32 at an aligned offset, as Keras writes weights; a writer copies
-    /// them straight into its own file. Returns false, without calling `body`, for any other dataset. The span is
-    /// checked against the file's size first (a file truncated while mapped would end the process: the CLI's worker
-    /// process reports that as an error).
-    package func withMappedFloats(_ body: (UnsafeBufferPointer<Float>) throws -> Void) throws -> Bool {
+    /// The values' bytes where they lie in the file, mapped read-only for as long as the returned `Data` lives, rather
+    /// than read into fresh memory (VGG16's weights: 553 MB, which cost more to fault in than to copy), when the file
+    /// is on disk and the dataset is stored contiguously as little-endian float32 at an aligned offset, as Keras writes
+    /// weights; a writer copies them straight into its own file. nil for any other dataset. The span is checked
+    /// against the file's size first (a file truncated while mapped would end the process: the CLI's worker process
+    /// reports that as an error).
+    package func mappedFloats() throws -> Data? {
         let operation = "map floats"
         let span = try withHDF5(at: location, operation) { () throws -> (descriptor: Int32, offset: Int, count: Int)? in
             let access = try location.handle(H5Fget_access_plist(file.handle.id), close: H5Pclose, operation)
@@ -140,13 +140,12 @@ package final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable
             }
             return (descriptor, offset, count)
         }
-        guard let span else { return false }
+        guard let span else { return nil }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = span.offset / page * page, length = span.offset - start + span.count * MemoryLayout<Float>.size
-        guard let region = mmap(nil, length, PROT_READ, MAP_PRIVATE, span.descriptor, off_t(start)), region != MAP_FAILED else { return false }
-        defer { munmap(region, length) }
-        try body(UnsafeBufferPointer(start: (region + (span.offset - start)).assumingMemoryBound(to: Float.self), count: span.count))
-        return true
+        guard let region = mmap(nil, length, PROT_READ, MAP_PRIVATE, span.descriptor, off_t(start)), region != MAP_FAILED else { return nil }
+        return Data(bytesNoCopy: region + (span.offset - start), count: span.count * MemoryLayout<Float>.size,
+                    deallocator: .custom { _, _ in munmap(region, length) })
     }
 
     private func extent(_ operation: String) throws -> (shape: [Int], count: Int) {

@@ -120,7 +120,7 @@ package final class HDF5Group: HDF5Object, @unchecked Sendable {  // immutable; 
         try floats.withUnsafeBufferPointer { try createDataset(name, shape: shape, floats: $0) }
     }
 
-    /// The same, from values lent in place (`HDF5Dataset.withMappedFloats`).
+    /// The same, from values lent in place (`HDF5Dataset.mappedFloats`).
     @discardableResult
     package func createDataset(_ name: String, shape: [Int], floats: UnsafeBufferPointer<Float>) throws -> HDF5Dataset {
         try withHDF5(at: HDF5Location(filePath: file.path, objectPath: childPath(name)), "create dataset") {

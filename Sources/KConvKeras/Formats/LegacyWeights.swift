@@ -50,7 +50,7 @@ package struct LegacyWeightGroups {
                 throw ModelError(field: "weight '\(name)'", "dataset \(dataset.path) declares \(count) values, more than this machine's memory holds")
             }
             return try dataset.readFloats(limit: count)
-        }, lender: dataset.withMappedFloats)
+        }, lender: dataset.mappedFloats)
     }
 
     /// Float32 values that fit in physical memory: a weight declaring more is refused before any allocation.

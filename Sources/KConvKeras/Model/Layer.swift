@@ -58,11 +58,10 @@ package struct WeightArray {
     /// Which array this is, shared by its copies (a wrapper and its inner layer hold the same arrays).
     package let id = UUID()
     private let reader: () throws -> [Float]
-    /// Lends the values where they lie in the file, when it can (`HDF5Dataset.withMappedFloats`); false when not.
-    private let lender: ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Bool
+    /// The values' bytes where they lie in the file, when they can be lent (`HDF5Dataset.mappedFloats`); nil when not.
+    private let lender: () throws -> Data?
 
-    package init(name: String, shape: [Int], reader: @escaping () throws -> [Float],
-                 lender: @escaping ((UnsafeBufferPointer<Float>) throws -> Void) throws -> Bool = { _ in false }) {
+    package init(name: String, shape: [Int], reader: @escaping () throws -> [Float], lender: @escaping () throws -> Data? = { nil }) {
         self.name = name
         self.shape = shape
         self.reader = reader
@@ -78,8 +77,17 @@ package struct WeightArray {
     /// Calls `body` with the values, lent where they lie in the file when it can be (a writer copying them on needs no
     /// array of its own), else as `values()` gives them; inside `readingEachOnce`, always the kept values.
     package func withValues(_ body: (UnsafeBufferPointer<Float>) throws -> Void) throws {
-        if KeptWeightValues.current == nil, try lender(body) { return }
-        try values().withUnsafeBufferPointer(body)
+        if let lent = try lentBytes() {
+            try lent.withUnsafeBytes { try body($0.bindMemory(to: Float.self)) }
+        } else {
+            try values().withUnsafeBufferPointer(body)
+        }
+    }
+
+    /// The values' little-endian float32 bytes where they lie in the file, for as long as the `Data` lives, when they
+    /// can be lent; nil when not, and inside `readingEachOnce`, whose kept values are what gets written and compared.
+    package func lentBytes() throws -> Data? {
+        KeptWeightValues.current == nil ? try lender() : nil
     }
 
     /// Runs `body` with each array's values read from its file at most once (when `enabled`) and kept until it

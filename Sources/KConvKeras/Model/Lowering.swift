@@ -52,7 +52,7 @@ extension Layer {
             throw EngineError("no weights loaded: give the weights file that goes with this config")
         }
         return weights.map { array in
-            graph.constant(Constant(origin: label, name: array.name, shape: array.shape, read: array.values))
+            graph.constant(Constant(origin: label, name: array.name, shape: array.shape, read: array.values, lentBytes: array.lentBytes))
         }
     }
 
