@@ -112,7 +112,8 @@ package final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable
     }
 
     /// The values' bytes where they lie in the file, mapped read-only for as long as the returned `Data` lives, rather
-    /// than read into fresh memory (VGG16's weights: 553 MB, which cost more to fault in than to copy), when the file
+    /// than read into fresh memory (VGG16's weights: 553 MB, which cost more to fault in than to copy), and populated
+    /// at once, as a writer reads every page (a fault per page on the way took half of writing them), when the file
     /// is on disk and the dataset is stored contiguously as little-endian float32 at an aligned offset, as Keras writes
     /// weights; a writer copies them straight into its own file. nil for any other dataset. The span is checked
     /// against the file's size first (a file truncated while mapped would end the process: the CLI's worker process
@@ -143,7 +144,7 @@ package final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable
         guard let span else { return nil }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = span.offset / page * page, length = span.offset - start + span.count * MemoryLayout<Float>.size
-        guard let region = mmap(nil, length, PROT_READ, MAP_PRIVATE, span.descriptor, off_t(start)), region != MAP_FAILED else { return nil }
+        guard let region = mmap(nil, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, span.descriptor, off_t(start)), region != MAP_FAILED else { return nil }
         return Data(bytesNoCopy: region + (span.offset - start), count: span.count * MemoryLayout<Float>.size,
                     deallocator: .custom { _, _ in munmap(region, length) })
     }
