@@ -94,6 +94,16 @@ import KConvIO
     @Test func zipCRCsAreKerassAndMembersRoundTrip() throws {
         #expect(Data("123456789".utf8).zipCRC32 == 0xCBF4_3926)
         #expect(Data().zipCRC32 == 0)
+        // Large enough to be computed in parts and joined: the same as a byte-at-a-time reference.
+        let large = Data((0 ..< (8 << 20) + 7).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) })
+        let table: [UInt32] = (0 ..< 256).map { (byte: Int) -> UInt32 in
+            var crc = UInt32(byte)
+            for _ in 0 ..< 8 { crc = crc & 1 == 1 ? 0xEDB8_8320 ^ crc >> 1 : crc >> 1 }
+            return crc
+        }
+        var reference = ~UInt32(0)
+        for byte in large { reference = table[Int((reference ^ UInt32(byte)) & 0xFF)] ^ reference >> 8 }
+        #expect(large.zipCRC32 == ~reference)
         let archive = ZipReader(try Data(contentsOf: Fixtures.cases.appendingPathComponent("conv2d/keras3.keras")))
         let entries = try archive.entries()
         let members = try entries.map { (name: $0.name, bytes: try archive.contents(of: $0)) }
