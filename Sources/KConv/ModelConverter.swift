@@ -420,14 +420,17 @@ package enum ConversionCheck {
                 guard shapes == copyShapes else { throw ModelError("expected weight shapes \(shapes), found \(copyShapes)") }
                 guard let rewrites else { return }
                 for (index, (a, b)) in zip(try boundWeights(original, rewrites), try boundWeights(copy)).enumerated() {
-                    let want = try a.values(), got = try b.values()
-                    guard bitIdentical(want, got) else {
-                        let first = zip(want, got).enumerated().first { $1.0.bitPattern != $1.1.bitPattern }
-                        throw ModelError(field: "weight \(index) '\(original.weightSpecs[index].name)'",
-                                         "values differ" + (first.map { " first at element \($0.offset): expected \($0.element.0), found \($0.element.1)" } ?? " in count"))
+                    let difference = try a.withValues { want in
+                        try b.withValues { got in
+                            bitIdentical(want, got) ? nil : zip(want, got).enumerated().first { $1.0.bitPattern != $1.1.bitPattern }
+                                .map { " first at element \($0.offset): expected \($0.element.0), found \($0.element.1)" } ?? " in count"
+                        }
+                    }
+                    if let difference {
+                        throw ModelError(field: "weight \(index) '\(original.weightSpecs[index].name)'", "values differ" + difference)
                     }
                     weightCount += 1
-                    valueCount += want.count
+                    valueCount += a.shape.reduce(1, *)
                 }
             }
         }

@@ -50,6 +50,19 @@ package struct Constant {
         self.read = read
         self.lentBytes = lentBytes
     }
+
+    /// Calls `body` with the values, lent where they lie in the source file when they can be, else read.
+    package func withValues<T>(_ body: (UnsafeBufferPointer<Float>) throws -> T) throws -> T {
+        try withFloats(lent: lentBytes, read: read, body)
+    }
+}
+
+/// Calls `body` with floats lent as little-endian float32 bytes when `lent` gives them, else as `read` gives them.
+package func withFloats<T>(lent: () throws -> Data?, read: () throws -> [Float], _ body: (UnsafeBufferPointer<Float>) throws -> T) throws -> T {
+    if let bytes = try lent() {
+        return try bytes.withUnsafeBytes { try body($0.bindMemory(to: Float.self)) }
+    }
+    return try read().withUnsafeBufferPointer(body)
 }
 
 /// One operation of a graph: what it computes, which values it reads (nil: an optional input left out, such
@@ -108,28 +121,28 @@ extension Graph {
               constants.allSatisfy({ id, constant in other.constants[id]?.shape == constant.shape })
         else { return false }
         for (id, constant) in constants {
-            guard let theirs = other.constants[id] else { return false }
-            let (mine, copy) = (try constant.read(), try theirs.read())
-            guard bitIdentical(mine, copy) else { return false }
+            guard let theirs = other.constants[id],
+                  try constant.withValues({ mine in try theirs.withValues { bitIdentical(mine, $0) } }) else { return false }
         }
         return true
     }
 }
 
-/// Whether two arrays hold the same float bit patterns (NaNs and signed zeros included). The words' differences
-/// are ORed a block at a time, which vectorises, where comparing float by float did not.
+/// Whether two arrays hold the same float bit patterns (NaNs and signed zeros included).
 package func bitIdentical(_ a: [Float], _ b: [Float]) -> Bool {
+    a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { bitIdentical(a, $0) } }
+}
+
+/// Whether two buffers hold the same float bit patterns. The words' differences are ORed a block at a time,
+/// which vectorises, where comparing float by float did not.
+package func bitIdentical(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Bool {
     guard a.count == b.count else { return false }
-    return a.withUnsafeBufferPointer { a in
-        b.withUnsafeBufferPointer { b in
-            a.withMemoryRebound(to: UInt32.self) { a in
-                b.withMemoryRebound(to: UInt32.self) { b in
-                    stride(from: 0, to: a.count, by: 4096).allSatisfy { start in
-                        var difference: UInt32 = 0
-                        for index in start ..< min(start + 4096, a.count) { difference |= a[index] ^ b[index] }
-                        return difference == 0
-                    }
-                }
+    return a.withMemoryRebound(to: UInt32.self) { a in
+        b.withMemoryRebound(to: UInt32.self) { b in
+            stride(from: 0, to: a.count, by: 4096).allSatisfy { start in
+                var difference: UInt32 = 0
+                for index in start ..< min(start + 4096, a.count) { difference |= a[index] ^ b[index] }
+                return difference == 0
             }
         }
     }

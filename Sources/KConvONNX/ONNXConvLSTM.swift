@@ -14,8 +14,8 @@ extension ONNXTranslator {
         let spatial = Array(0 ..< rank)
         // [b, t, spatial…, channels] → [b, t, channels, spatial…]: every step channels-first, as Conv reads it.
         let sequence = transpose(try name(input), [0, 1, rank + 2] + spatial.map { $0 + 2 })
-        let kernel = weight(try constantWeight(node.inputs, 2), permutation: [rank + 1, rank] + spatial, name: "kernel")
-        let recurrentKernel = weight(try constantWeight(node.inputs, 3), permutation: [rank + 1, rank] + spatial, name: "recurrent_kernel")
+        let kernel = try weight(constantWeight(node.inputs, 2), permutation: [rank + 1, rank] + spatial, name: "kernel")
+        let recurrentKernel = try weight(constantWeight(node.inputs, 3), permutation: [rank + 1, rank] + spatial, name: "recurrent_kernel")
         let bias = try op.input.useBias ? [name(required(node.inputs, 4))] : []
         let inputSize = staticShape(of: input).map { Array($0.dropFirst(2).dropLast()) }
         let inputAttributes = [Attr.attribute("strides", ints: op.input.strides), Attr.attribute("dilations", ints: op.input.dilation)]

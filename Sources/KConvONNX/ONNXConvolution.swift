@@ -19,26 +19,26 @@ extension ONNXTranslator {
         case .regular(_, let groups):
             attributes += try padding(op, input: input)
             if groups > 1 { attributes.append(Attr.attribute("group", int: groups)) }
-            let w = weight(kernel, permutation: [rank + 1, rank] + spatial, name: "kernel", fold: fold.map { ($0, 1) })
+            let w = try weight(kernel, permutation: [rank + 1, rank] + spatial, name: "kernel", fold: fold.map { ($0, 1) })
             y = builder.add1("Conv", [x, w] + (try bias(weights, 1, op, fold: fold)), attributes)
         case .depthwise:
             attributes += try padding(op, input: input)
             let channels = kernel.shape[rank], multiplier = kernel.shape[rank + 1]
-            let w = weight(kernel, permutation: [rank, rank + 1] + spatial, reshapedTo: [channels * multiplier, 1] + op.kernelSize,
+            let w = try weight(kernel, permutation: [rank, rank + 1] + spatial, reshapedTo: [channels * multiplier, 1] + op.kernelSize,
                            name: "depthwise_kernel", fold: fold.map { ($0, 1) })
             y = builder.add1("Conv", [x, w] + (try bias(weights, 1, op, fold: fold)), attributes + [Attr.attribute("group", int: channels)])
         case .separable:
             attributes += try padding(op, input: input)
             let channels = kernel.shape[rank], multiplier = kernel.shape[rank + 1]
-            let depthwise = weight(kernel, permutation: [rank, rank + 1] + spatial, reshapedTo: [channels * multiplier, 1] + op.kernelSize, name: "depthwise_kernel")
+            let depthwise = try weight(kernel, permutation: [rank, rank + 1] + spatial, reshapedTo: [channels * multiplier, 1] + op.kernelSize, name: "depthwise_kernel")
             let perChannel = builder.add1("Conv", [x, depthwise], attributes + [Attr.attribute("group", int: channels)])
             let pointwise = try constantWeight(weights, 1)
-            let w = weight(pointwise, permutation: [rank + 1, rank] + spatial, name: "pointwise_kernel", fold: fold.map { ($0, 1) })
+            let w = try weight(pointwise, permutation: [rank + 1, rank] + spatial, name: "pointwise_kernel", fold: fold.map { ($0, 1) })
             y = builder.add1("Conv", [perChannel, w] + (try bias(weights, 2, op, fold: fold)))
         case .transposed(_, let outputPadding):
             attributes += try transposedPadding(op, outputPadding: outputPadding, input: input)
             // The kernel is `kernel_size + (filters, in)`: output channels are its second-to-last axis.
-            let w = weight(kernel, permutation: [rank + 1, rank] + spatial, name: "kernel", fold: fold.map { ($0, kernel.shape[rank + 1]) })
+            let w = try weight(kernel, permutation: [rank + 1, rank] + spatial, name: "kernel", fold: fold.map { ($0, kernel.shape[rank + 1]) })
             y = builder.add1("ConvTranspose", [x, w] + (try bias(weights, 1, op, fold: fold)), attributes)
         }
         if op.activation.actsOnLastAxis, target == .channelsFirst {
@@ -61,12 +61,12 @@ extension ONNXTranslator {
     /// output channel first scaled by a folded BatchNormalization (`channelStride`: the elements per output
     /// channel step in Keras's layout).
     mutating func weight(_ constant: Constant, permutation: [Int], reshapedTo shape: [Int]? = nil, name: String,
-                         fold: (BatchNormFold, channelStride: Int)? = nil) -> String {
+                         fold: (BatchNormFold, channelStride: Int)? = nil) throws -> String {
         let permutedShape = permutation.map { constant.shape[$0] }
-        var values = try? constant.read()
-        if let fold { values = values.map { fold.0.scaled($0, channelStride: fold.channelStride) } }
-        return builder.floats(values.map { permuted($0, shape: constant.shape, permutation) } ?? [], shape: shape ?? permutedShape,
-                              name: "\(builder.scope)/\(name)", source: fold == nil ? .rearranged([constant]) : .derived)
+        var values = try constant.read()
+        if let fold { values = fold.0.scaled(values, channelStride: fold.channelStride) }
+        return builder.floats(permuted(values, shape: constant.shape, permutation), shape: shape ?? permutedShape,
+                              name: "\(builder.scope)/\(name)", source: fold == nil ? .permuted(constant, permutation) : .derived)
     }
 
     /// The bias input, when the layer has one or a folded BatchNormalization gives it one.

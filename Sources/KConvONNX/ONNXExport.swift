@@ -198,30 +198,54 @@ package struct ONNXExport {
     /// Recurrent layers whose Keras mask became sequence lengths.
     package let maskedLayers: [String]
 
-    /// Reads `written` back and compares it with what was exported: the same graph, every initializer
-    /// bit for bit, and each initializer that rearranges source weights holding exactly their values (read
-    /// again from the source). Returns a one-line summary.
+    /// Compares `written` with what was exported: every byte the serialized model's (`parts`, which read back as
+    /// the model: `fileParts`), and each initializer that rearranges source weights holding exactly their values
+    /// (read again from the source). Returns a one-line summary. The bytes are compared where they lie: parsing
+    /// them again would copy every weight into fresh memory (VGG16: 553 MB, a second and a half).
     package func check(_ written: Data) throws -> String {
-        let reread = try Onnx_ModelProto(serializedBytes: written)
-        guard reread == model else { throw ModelError("the written ONNX file does not read back as the model kconv wrote") }
+        let expected = parts.reduce(0) { $0 + $1.count }
+        guard written.count == expected else {
+            throw ModelError("the written ONNX file is \(written.count) bytes, expected \(expected): it is not the model kconv wrote")
+        }
+        var offset = 0
+        for part in parts {
+            guard written[written.startIndex + offset ..< written.startIndex + offset + part.count].withUnsafeBytes(part.holdsBytes) else {
+                throw ModelError("the written ONNX file differs from the model kconv wrote in bytes \(offset) to \(offset + part.count)")
+            }
+            offset += part.count
+        }
         var arrays = 0, values = 0, halves = 0
-        for initializer in reread.graph.initializer {
-            guard case .rearranged(let constants)? = initializerSources[initializer.name] else { continue }
-            // One constant's values as they are: joining them copies (VGG16's 411 MB dense kernel into fresh memory).
-            let sourceValues = try constants.count == 1 ? constants[0].read() : constants.flatMap { try $0.read() }
+        for initializer in model.graph.initializer {
             // A float16 initializer (--float16) must hold each source value rounded to float16.
             let isHalf = initializer.dataType == Int32(Onnx_TensorProto.DataType.float16.rawValue)
-            let holds = isHalf ? sourceValues.map { Float16($0).bitPattern }.withUnsafeBufferPointer(initializer.rawData.holdsInSomeOrder)
-                : sourceValues.withUnsafeBufferPointer { $0.withMemoryRebound(to: UInt32.self, initializer.rawData.holdsInSomeOrder) }
+            let constants: [Constant], holds: Bool
+            switch initializerSources[initializer.name] {
+            case .permuted(let constant, let permutation)?:
+                constants = [constant]
+                // The values where they lie: reading them copies (VGG16's 411 MB dense kernel into fresh memory).
+                holds = try constant.withValues { lent in
+                    values += lent.count
+                    guard permutation != Array(permutation.indices) else { return initializer.rawData.holds(lent, asHalves: isHalf) }
+                    return permuted(Array(lent), shape: constant.shape, permutation).withUnsafeBufferPointer {
+                        initializer.rawData.holds($0, asHalves: isHalf)
+                    }
+                }
+            case .rearranged(let sources)?:
+                constants = sources
+                let joined = try sources.flatMap { try $0.read() }
+                values += joined.count
+                holds = isHalf ? joined.map { Float16($0).bitPattern }.withUnsafeBufferPointer(initializer.rawData.holdsInSomeOrder)
+                    : joined.map(\.bitPattern).withUnsafeBufferPointer(initializer.rawData.holdsInSomeOrder)
+            default: continue
+            }
             guard holds else {
                 throw ModelError("initializer '\(initializer.name)' does not hold the values of \(constants.map { "\($0.origin) \($0.name)" }.joined(separator: ", "))\(isHalf ? " rounded to float16" : "")")
             }
             halves += isHalf ? 1 : 0
             arrays += 1
-            values += sourceValues.count
         }
         let rounding = halves == 0 ? "" : halves == arrays ? " rounded to float16" : " (\(halves) of them rounded to float16)"
-        return "\(reread.graph.node.count) nodes; \(arrays) weight arrays (\(values) values) hold the source's values\(rounding) bit for bit"
+        return "\(model.graph.node.count) nodes, every byte as serialized; \(arrays) weight arrays (\(values) values) hold the source's values\(rounding) bit for bit"
     }
 }
 
@@ -242,21 +266,30 @@ private enum ProtobufField {
 }
 
 extension Data {
-    /// Whether these bytes are `words` (little-endian) in some order: in the same order, as most initializers
-    /// keep their source's (a dense kernel), else once both are sorted (a transposed convolution kernel).
-    func holdsInSomeOrder<Word: FixedWidthInteger & UnsignedInteger>(_ words: UnsafeBufferPointer<Word>) -> Bool {
-        guard count == words.count * MemoryLayout<Word>.size else { return false }
-        let sameOrder = withUnsafeBytes { written in
-            guard let written = written.baseAddress, let expected = words.baseAddress else { return words.isEmpty }
-            return memcmp(written, expected, count) == 0
+    /// Whether these bytes are `other`'s.
+    func holdsBytes(_ other: UnsafeRawBufferPointer) -> Bool {
+        count == other.count && withUnsafeBytes { mine in
+            guard let mine = mine.baseAddress, let other = other.baseAddress else { return count == 0 }
+            return memcmp(mine, other, count) == 0
         }
-        return sameOrder || self.words(as: Word.self).map(UInt32.init).radixSorted() == words.map(UInt32.init).radixSorted()
+    }
+
+    /// Whether these bytes are `values` in order, as little-endian float32 or, `asHalves`, rounded to float16.
+    func holds(_ values: UnsafeBufferPointer<Float>, asHalves: Bool) -> Bool {
+        asHalves ? values.map { Float16($0).bitPattern }.withUnsafeBytes(holdsBytes) : holdsBytes(UnsafeRawBufferPointer(values))
+    }
+
+    /// Whether these bytes are `words` (little-endian) in some order: in the same order, else once both are
+    /// sorted (a recurrent layer's gate blocks reordered).
+    func holdsInSomeOrder<Word: FixedWidthInteger & UnsignedInteger>(_ words: UnsafeBufferPointer<Word>) -> Bool {
+        holdsBytes(UnsafeRawBufferPointer(words))
+            || count == words.count * MemoryLayout<Word>.size && self.words(as: Word.self).map(UInt32.init).radixSorted() == words.map(UInt32.init).radixSorted()
     }
 }
 
 extension Array where Element == UInt32 {
     /// The words in ascending order, by a least-significant-digit radix sort (three passes of 11 bits): linear
-    /// time, where `sorted()` took 85% of checking VGG16's ONNX file (138 M weights, ~100 s).
+    /// time, where `sorted()` took 85% of checking VGG16's ONNX file when its kernels were checked this way (138 M weights, ~100 s).
     func radixSorted() -> [UInt32] {
         var words = self, scratch = [UInt32](repeating: 0, count: count)
         for shift in stride(from: 0, to: 32, by: 11) {

@@ -17,7 +17,10 @@ struct ONNXValue: Hashable {
 
 /// Where an initializer's values came from, for the written file's check and for `--float16`.
 package enum InitializerSource {
-    /// Source weights in another order (transposed, gate blocks reordered): checked bit for bit.
+    /// A source weight with its axes permuted (a convolution kernel in ONNX's layout; none: as it is): checked bit for bit.
+    case permuted(Constant, [Int])
+    /// Source weights in blocks reordered (a recurrent layer's gates, of both directions): checked as holding their
+    /// values bit for bit, in some order.
     case rearranged([Constant])
     /// Computed from source weights (a BatchNormalization folded in, a bias padded with ONNX's zero recurrent
     /// bias): weights in substance, stored as float16 with `--float16`, but not comparable bit for bit.

@@ -82,7 +82,7 @@ struct ONNXTranslator {
         }
         let bytes = try constant.lentBytes() ?? ONNXGraphBuilder.bytes(of: constant.read())
         let name = builder.floats(bytes: bytes, shape: constant.shape, name: "\(Self.scopeName(constant.origin))/\(constant.name)",
-                                  source: .rearranged([constant]))
+                                  source: .permuted(constant, Array(constant.shape.indices)))
         let translated = ONNXValue(name: name, dtype: .float32, layout: .keras, rank: constant.shape.count)
         produced[value] = translated
         return translated

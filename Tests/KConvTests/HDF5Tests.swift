@@ -163,11 +163,12 @@ import KConvIO
         try array.withValues { #expect(Array($0) == values) }
         #expect(try array.lentBytes() != nil)
         #expect(count.reads == 0)
+        // Kept values are for arrays that cannot be lent: lending again costs no read.
         try WeightArray.readingEachOnce { () throws in
             try array.withValues { #expect(Array($0) == values) }
-            #expect(try array.lentBytes() == nil)
+            #expect(try array.lentBytes() != nil)
         }
-        #expect(count.reads == 1)
+        #expect(count.reads == 0)
 
         let memory = try HDF5File.createInMemory(name: file("memory.h5"))
         let inMemory = try memory.root.createDataset("kernel", shape: [4], floats: [1, 2, 3, 4])

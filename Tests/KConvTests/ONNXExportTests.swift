@@ -207,19 +207,52 @@ import ONNXProto
         }
     }
 
-    /// The check reads the written bytes back: a changed weight byte is caught, in float32 and float16 weights.
+    /// The check compares the written bytes with the model's and its weights with the source's: a changed weight byte
+    /// is caught either way, in float32 and float16 weights, and so is a short file.
     @Test(arguments: [Onnx_TensorProto.DataType.float, .float16])
     func checkCatchesAChangedWeight(_ dtype: Onnx_TensorProto.DataType) throws {
-        let source = try KerasModel.load(ConvertTests.fixture("simple_rnn/keras2.h5"))
-        let export = try ONNXExporter.export(try source.model.lowered().graph,
-                                             ONNXModelDescription(name: "m", inputs: source.model.inputLayers.map { ($0.name, .float32) },
-                                                                  outputNames: ["out"], producerVersion: "test", metadata: []),
-                                             float16Weights: dtype == .float16)
+        let export = try Self.exported("simple_rnn/keras2.h5", float16Weights: dtype == .float16)
         _ = try export.check(export.parts.reduce(Data(), +))
         var model = export.model
-        let index = try #require(model.graph.initializer.firstIndex { $0.dataType == Int32(dtype.rawValue) && $0.rawData.count > 4 })
+        let index = try #require(model.graph.initializer.firstIndex { initializer in
+            guard case .permuted? = export.initializerSources[initializer.name] else { return false }
+            return initializer.dataType == Int32(dtype.rawValue) && initializer.rawData.count > 4
+        })
         model.graph.initializer[index].rawData[0] ^= 1
         #expect(throws: ModelError.self) { try export.check(try model.serializedData()) }
+        #expect(throws: ModelError.self) { try export.check(export.parts.reduce(Data(), +).dropLast()) }
+        // Written as meant, but what was meant does not hold the source's weights.
+        let astray = ONNXExport(parts: try ONNXExporter.fileParts(of: model), model: model, initializerSources: export.initializerSources,
+                                maskedLayers: export.maskedLayers)
+        #expect(throws: ModelError.self) { try astray.check(astray.parts.reduce(Data(), +)) }
+    }
+
+    /// A convolution kernel is checked in the order its permutation gives: two of its values swapped (the same
+    /// values in another order) is caught.
+    @Test func checkCatchesAKernelOutOfOrder() throws {
+        let export = try Self.exported("conv2d/keras2.h5")
+        var model = export.model
+        let index = try #require(model.graph.initializer.firstIndex { initializer in
+            guard case .permuted(_, let permutation)? = export.initializerSources[initializer.name] else { return false }
+            return permutation != Array(permutation.indices)
+        })
+        var values = model.graph.initializer[index].rawData.words(as: UInt32.self)
+        let other = try #require(values.firstIndex { $0 != values[0] })
+        values.swapAt(0, other)
+        model.graph.initializer[index].rawData = values.withUnsafeBytes { Data($0) }
+        let swapped = ONNXExport(parts: try ONNXExporter.fileParts(of: model), model: model, initializerSources: export.initializerSources,
+                                 maskedLayers: export.maskedLayers)
+        let error = #expect(throws: ModelError.self) { try swapped.check(swapped.parts.reduce(Data(), +)) }
+        #expect(error?.description.contains("does not hold the values of") == true)
+    }
+
+    /// The fixture's model exported to ONNX.
+    static func exported(_ fixture: String, float16Weights: Bool = false) throws -> ONNXExport {
+        let source = try KerasModel.load(ConvertTests.fixture(fixture))
+        return try ONNXExporter.export(try source.model.lowered().graph,
+                                       ONNXModelDescription(name: "m", inputs: source.model.inputLayers.map { ($0.name, .float32) },
+                                                            outputNames: source.model.outputs.map { "out\($0.node)" }, producerVersion: "test", metadata: []),
+                                       float16Weights: float16Weights)
     }
 
     /// A Keras Dot or EinsumDense whose equation is a matrix product becomes MatMul (onnxruntime's Einsum

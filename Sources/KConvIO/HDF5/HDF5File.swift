@@ -58,7 +58,7 @@ package final class HDF5File: @unchecked Sendable {  // immutable; the C calls a
         return try withHDF5(at: location, operation) {
             let access = try inMemoryAccess(location, operation, borrowing: image)
             // An empty image would mean "no image" to the core driver, which would then read `name` from disk: refused above.
-            try image.withUnsafeBytes { bytes in
+            _ = try image.withUnsafeBytes { bytes in
                 try location.check(kc_lend_file_image(access.id, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count), operation)
             }
             let id = withExtendedLifetime(access) { H5Fopen(inMemoryName(name), kc_h5f_acc_rdonly(), access.id) }

@@ -26,7 +26,7 @@ package enum KerasH5Writer {
                 let names = legacyWeightNames(layer)
                 try setNameList(group, "weight_names", names)
                 for ((spec, array), name) in zip(zip(layer.weightSpecs, arrays), names) {
-                    try array.withValues { try group.createDataset(name, shape: spec.shape, floats: $0) }
+                    _ = try array.withValues { try group.createDataset(name, shape: spec.shape, floats: $0) }
                 }
             }
         }

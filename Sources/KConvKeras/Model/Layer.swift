@@ -74,25 +74,20 @@ package struct WeightArray {
         return try kept.values(of: id, reader)
     }
 
-    /// Calls `body` with the values, lent where they lie in the file when it can be (a writer copying them on needs no
-    /// array of its own), else as `values()` gives them; inside `readingEachOnce`, always the kept values.
-    package func withValues(_ body: (UnsafeBufferPointer<Float>) throws -> Void) throws {
-        if let lent = try lentBytes() {
-            try lent.withUnsafeBytes { try body($0.bindMemory(to: Float.self)) }
-        } else {
-            try values().withUnsafeBufferPointer(body)
-        }
+    /// Calls `body` with the values, lent where they lie in the file when they can be (a writer copying them on, or a
+    /// check comparing them, needs no array of its own), else as `values()` gives them.
+    package func withValues<T>(_ body: (UnsafeBufferPointer<Float>) throws -> T) throws -> T {
+        try withFloats(lent: lender, read: values, body)
     }
 
     /// The values' little-endian float32 bytes where they lie in the file, for as long as the `Data` lives, when they
-    /// can be lent; nil when not, and inside `readingEachOnce`, whose kept values are what gets written and compared.
-    package func lentBytes() throws -> Data? {
-        KeptWeightValues.current == nil ? try lender() : nil
-    }
+    /// can be lent; nil when not.
+    package func lentBytes() throws -> Data? { try lender() }
 
     /// Runs `body` with each array's values read from its file at most once (when `enabled`) and kept until it
     /// returns: a checked conversion reads the source to write it and again, with the written file, to compare
-    /// the two weight by weight and then graph by graph (VGG16: 553 MB each time).
+    /// the two weight by weight and then graph by graph (VGG16: 553 MB each time). Values lent from the file
+    /// are not kept: lending them again costs no read.
     package static func readingEachOnce<T>(_ enabled: Bool = true, _ body: () throws -> T) rethrows -> T {
         guard enabled else { return try body() }
         return try KeptWeightValues.$current.withValue(KeptWeightValues(), operation: body)
