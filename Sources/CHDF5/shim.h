@@ -16,6 +16,7 @@ static inline hid_t kc_h5e_default(void) { return H5E_DEFAULT; }
 static inline hid_t kc_h5p_link_create(void) { return H5P_LINK_CREATE; }
 static inline hid_t kc_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
 static inline hid_t kc_h5p_file_access(void) { return H5P_FILE_ACCESS; }
+static inline hid_t kc_h5p_file_create(void) { return H5P_FILE_CREATE; }
 static inline hid_t kc_h5p_link_access(void) { return H5P_LINK_ACCESS; }
 static inline hid_t kc_h5p_group_access(void) { return H5P_GROUP_ACCESS; }
 static inline hid_t kc_h5p_dataset_access(void) { return H5P_DATASET_ACCESS; }

@@ -120,7 +120,8 @@ import KConvIO
         case .keras:
             let archive = ZipReader(try Data(contentsOf: URL(fileURLWithPath: path)))
             let entries = try archive.entries()
-            #expect(entries.map(\.name) == ["metadata.json", "config.json", "model.weights.h5"])
+            // The weights first: HDF5 writes them into the archive, after their local header (`ZipWriter.write(inPlace:...)`).
+            #expect(entries.map(\.name) == ["model.weights.h5", "metadata.json", "config.json"])
             #expect(entries.allSatisfy { $0.method == 0 }, "Keras stores archive members uncompressed")
             let config = try #require(entries.first { $0.name == "config.json" })
             text = String(decoding: try archive.contents(of: config), as: UTF8.self)

@@ -3,40 +3,52 @@ import Testing
 @testable import KConvKeras
 import KConvIO
 
-/// HDF5 files held in memory: `.keras` archives read and write their `model.weights.h5` member this way, with
-/// no temporary file.
+/// HDF5 files held in memory: `.keras` archives read their `model.weights.h5` member this way, with no
+/// temporary file (kconv writes it into the archive itself, after a user block: `ZipWriter.write(inPlace:...)`).
 @Suite struct HDF5ImageTests {
     /// A name that is no file on disk; errors must still carry it.
     static let name = FileManager.default.temporaryDirectory
         .appendingPathComponent("kconv-image-\(UUID().uuidString).keras").path + "/model.weights.h5"
 
-    /// An in-memory file with a group, an attribute and a dataset, as its image.
+    /// A file with a group, an attribute and a dataset, as its image.
     static func sampleImage(value: Float = 0.5) throws -> Data {
-        let file = try HDF5File.createInMemory(name: name)
-        let group = try file.root.createGroup("layers/dense/vars")
-        try group.setAttribute("name", .string("dense"))
-        try group.createDataset("0", shape: [2, 3], floats: [1, 2, 3, 4, 5, value])
-        return try file.withImage { Data(Array($0)) }
+        try image { root in
+            let group = try root.createGroup("layers/dense/vars")
+            try group.setAttribute("name", .string("dense"))
+            try group.createDataset("0", shape: [2, 3], floats: [1, 2, 3, 4, 5, value])
+        }
     }
 
-    /// The image lent from the driver's buffer is the whole file, past the buffer's first growth (1 MiB), and
-    /// only an in-memory file lends one.
-    @Test func aLentImageIsTheWholeFile() throws {
-        let values = (0 ..< 400_000).map { Float($0) }
-        let file = try HDF5File.createInMemory(name: Self.name)
-        try file.root.createGroup("layers").createDataset("big", shape: [values.count], floats: values)
-        try file.root.setAttribute("after", .string("the big dataset"))
-        let image = try file.withImage { Data(Array($0)) }
-        let reopened = try HDF5File.open(image: image, name: Self.name)
-        #expect(try reopened.root.dataset("layers/big").readFloats(limit: values.count) == values)
-        #expect(try reopened.root.attribute("after") == .string("the big dataset"))
+    /// The bytes of a file `fill` wrote, from after a user block of `userBlock` bytes.
+    static func image(userBlock: Int = 0, _ fill: (HDF5Group) throws -> Void) throws -> Data {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-image-\(UUID().uuidString).h5").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try { () throws in  // the file closes as this returns
+            let root = try HDF5File.create(path, userBlock: userBlock).root
+            try fill(root)
+            try root.file.flush()
+        }()
+        return try Data(contentsOf: URL(fileURLWithPath: path)).dropFirst(userBlock)
+    }
 
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-image-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let onDisk = try HDF5File.create(directory.appendingPathComponent("w.h5").path)
-        let error = #expect(throws: HDF5Error.self) { try onDisk.withImage { $0.count } }
-        #expect(error?.description.contains("not an in-memory file") == true, "\(String(describing: error))")
+    /// An image's contiguous float32 datasets are lent from its own bytes, also when it was written after a user
+    /// block (a `.keras` archive kconv writes: the weights file follows its local header) and read on its own.
+    @Test func imagesLendTheirWeights() throws {
+        let values = (0 ..< 400_000).map { Float($0) }
+        for userBlock in [0, 512, 4096] {
+            let image = try Self.image(userBlock: userBlock) { root in
+                try root.createGroup("layers").createDataset("big", shape: [values.count], floats: values)
+                try root.setAttribute("after", .string("the big dataset"))
+            }
+            #expect(image.starts(with: [0x89, 0x48, 0x44, 0x46]))
+            let dataset = try HDF5File.open(image: image, name: Self.name).root.dataset("layers/big")
+            #expect(try dataset.readFloats(limit: values.count) == values)
+            let lent = try #require(try dataset.mappedFloats())
+            #expect(lent.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } == values)
+            // The image's own bytes, not a copy.
+            let (imageStart, lentStart) = (image.withUnsafeBytes { Int(bitPattern: $0.baseAddress) }, lent.withUnsafeBytes { Int(bitPattern: $0.baseAddress) })
+            #expect(lentStart > imageStart && lentStart + lent.count <= imageStart + image.count)
+        }
     }
 
     @Test func anImageRoundTrips() throws {
@@ -84,8 +96,8 @@ import KConvIO
     }
 
     /// `kconv convert` of a `.keras` archive to a `.keras` archive, with the system temporary directory unusable
-    /// (TMPDIR names a regular file, so nothing can be created under it, even as root): reading and writing the
-    /// weights member happen in memory, and the output folder holds only the output afterwards.
+    /// (TMPDIR names a regular file, so nothing can be created under it, even as root): the weights member is read
+    /// in memory and written into the archive itself, and the output folder holds only the output afterwards.
     @Test func kerasArchivesNeedNoTemporaryFiles() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kconv-image-\(UUID().uuidString)")
         let output = directory.appendingPathComponent("out")

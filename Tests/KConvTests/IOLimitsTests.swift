@@ -89,6 +89,30 @@ import KConvIO
         }
     }
 
+    /// A first member written in place by HDF5, after a user block its padded local header fills (larger for a
+    /// long name), reads back as the HDF5 file, followed by the other members, with and without ZIP64 records.
+    @Test func zipWriterWritesAnHDF5MemberInPlace() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let members: [(name: String, bytes: Data)] = [("metadata.json", Data("{}".utf8)), ("empty", Data())]
+        for (name, zip64) in [("model.weights.h5", false), ("model.weights.h5", true), (String(repeating: "n", count: 600), false)] {
+            let url = directory.appendingPathComponent("z\(zip64)\(name.count).keras")
+            var userBlock = 0
+            try ZipWriter.write(inPlace: name, writtenBy: { path, offset in
+                userBlock = offset
+                try HDF5File.create(path, userBlock: offset).root.createDataset("kernel", shape: [3], floats: [1, 2, 3])
+            }, then: members, to: url, forceZip64: zip64)
+            #expect(userBlock == (name.count > 400 ? 1024 : 512))
+            let reader = ZipReader(try Data(contentsOf: url))
+            let entries = try reader.entries()
+            #expect(entries.map(\.name) == [name] + members.map(\.name))
+            #expect(try entries.dropFirst().map { try reader.contents(of: $0) } == members.map(\.bytes))
+            let weights = try reader.contents(of: entries[0])
+            #expect(weights == (try Data(contentsOf: url)).dropFirst(userBlock).prefix(weights.count))
+            #expect(try HDF5File.open(image: weights, name: name).root.dataset("kernel").readFloats(limit: 3) == [1, 2, 3])
+        }
+    }
+
     /// The CRC-32 (zlib's) is the zip standard's: the check value of "123456789", and the CRC Keras recorded for
     /// each member of a .keras archive it wrote; those members written again by ZipWriter read back byte for byte.
     @Test func zipCRCsAreKerassAndMembersRoundTrip() throws {

@@ -13,11 +13,19 @@ package final class FileOutput {
         guard descriptor >= 0 else { throw FileWriteError("cannot create the file", errno: errno) }
     }
 
-    package func write(_ bytes: UnsafeRawBufferPointer) throws(FileWriteError) {
+    /// Opens the existing file at `path` for writing in place (`write(_:at:)`), truncating nothing.
+    package init(updating path: String) throws(FileWriteError) {
+        descriptor = open(path, O_WRONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileWriteError("cannot open the file for writing", errno: errno) }
+    }
+
+    /// Writes `bytes` where the file is, or from byte `position` on.
+    package func write(_ bytes: UnsafeRawBufferPointer, at position: Int? = nil) throws(FileWriteError) {
         guard let base = bytes.baseAddress else { return }
         var offset = 0
         while offset < bytes.count {
-            let written = Foundation.write(descriptor, base + offset, bytes.count - offset)
+            let written = position.map { pwrite(descriptor, base + offset, bytes.count - offset, off_t($0 + offset)) }
+                ?? Foundation.write(descriptor, base + offset, bytes.count - offset)
             if written < 0 {
                 if errno == EINTR { continue }
                 throw FileWriteError("write failed", errno: errno)
@@ -28,9 +36,9 @@ package final class FileOutput {
         }
     }
 
-    package func write(_ data: Data) throws(FileWriteError) {
+    package func write(_ data: Data, at position: Int? = nil) throws(FileWriteError) {
         do {
-            try data.withUnsafeBytes { try write($0) }
+            try data.withUnsafeBytes { try write($0, at: position) }
         } catch let error as FileWriteError {
             throw error
         } catch {
@@ -38,9 +46,9 @@ package final class FileOutput {
         }
     }
 
-    package func write(_ bytes: [UInt8]) throws(FileWriteError) {
+    package func write(_ bytes: [UInt8], at position: Int? = nil) throws(FileWriteError) {
         do {
-            try bytes.withUnsafeBytes { try write($0) }
+            try bytes.withUnsafeBytes { try write($0, at: position) }
         } catch let error as FileWriteError {
             throw error
         } catch {

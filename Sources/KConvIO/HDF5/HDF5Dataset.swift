@@ -115,38 +115,50 @@ package final class HDF5Dataset: HDF5Object, @unchecked Sendable {  // immutable
     /// than read into fresh memory (VGG16's weights: 553 MB, which cost more to fault in than to copy), and populated
     /// at once, as a writer reads every page (a fault per page on the way took half of writing them), when the file
     /// is on disk and the dataset is stored contiguously as little-endian float32 at an aligned offset, as Keras writes
-    /// weights; a writer copies them straight into its own file. nil for any other dataset. The span is checked
-    /// against the file's size first (a file truncated while mapped would end the process: the CLI's worker process
-    /// reports that as an error).
+    /// weights; a writer copies them straight into its own file. For a file image (`HDF5File.open(image:name:)`, a
+    /// `.keras` archive's member), the image's own bytes. nil for any other dataset. The span is checked against the
+    /// file's size first (a file truncated while mapped would end the process: the CLI's worker process reports that
+    /// as an error).
     package func mappedFloats() throws -> Data? {
         let operation = "map floats"
-        let span = try withHDF5(at: location, operation) { () throws -> (descriptor: Int32, offset: Int, count: Int)? in
+        let span = try withHDF5(at: location, operation) { () throws -> (descriptor: Int32?, offset: Int, count: Int)? in
             let access = try location.handle(H5Fget_access_plist(file.handle.id), close: H5Pclose, operation)
             let creation = try location.handle(H5Dget_create_plist(handle.id), close: H5Pclose, operation)
             let type = try location.handle(H5Dget_type(handle.id), close: H5Tclose, operation)
             let address = H5Dget_offset(handle.id)
-            guard H5Pget_driver(access.id) == kc_h5fd_sec2(), H5Pget_layout(creation.id) == H5D_CONTIGUOUS,
-                  H5Tequal(type.id, kc_h5t_ieee_f32le()) > 0, address != kc_haddr_undef(),
-                  let offset = Int(exactly: address), offset % MemoryLayout<Float>.alignment == 0 else { return nil }
+            let driver = H5Pget_driver(access.id)
+            guard driver == kc_h5fd_sec2() || file.image != nil, H5Pget_layout(creation.id) == H5D_CONTIGUOUS,
+                  H5Tequal(type.id, kc_h5t_ieee_f32le()) > 0, address != kc_haddr_undef(), let offset = Int(exactly: address) else { return nil }
             let (_, count) = try extent(operation)
-            var driverHandle: UnsafeMutableRawPointer?
-            _ = try location.check(H5Fget_vfd_handle(file.handle.id, defaultPropertyList, &driverHandle), operation)
-            // The POSIX driver's handle is the address of its file descriptor.
-            guard count > 0, let descriptor = driverHandle?.load(as: Int32.self) else { return nil }
-            var status = stat()
-            guard fstat(descriptor, &status) == 0 else { return nil }
-            let available = Int(status.st_size)
+            guard count > 0 else { return nil }
+            var available = file.image?.count ?? 0, descriptor: Int32?
+            if file.image == nil {
+                var driverHandle: UnsafeMutableRawPointer?
+                _ = try location.check(H5Fget_vfd_handle(file.handle.id, defaultPropertyList, &driverHandle), operation)
+                // The POSIX driver's handle is the address of its file descriptor.
+                guard let fileDescriptor = driverHandle?.load(as: Int32.self) else { return nil }
+                var status = stat()
+                guard fstat(fileDescriptor, &status) == 0 else { return nil }
+                (available, descriptor) = (Int(status.st_size), fileDescriptor)
+            }
             guard offset <= available, count <= (available - offset) / MemoryLayout<Float>.size else {
                 throw location.error(operation, "\(count) float32 values at byte \(offset) run past the end of the file (\(available) bytes)")
             }
             return (descriptor, offset, count)
         }
         guard let span else { return nil }
+        let length = span.count * MemoryLayout<Float>.size
+        guard let descriptor = span.descriptor else {
+            guard let image = file.image else { return nil }
+            let start = image.startIndex + span.offset
+            let aligned = image.withUnsafeBytes { Int(bitPattern: $0.baseAddress) &+ span.offset } % MemoryLayout<Float>.alignment == 0
+            return aligned ? image[start ..< start + length] : nil
+        }
+        guard span.offset % MemoryLayout<Float>.alignment == 0 else { return nil }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = span.offset / page * page, length = span.offset - start + span.count * MemoryLayout<Float>.size
-        guard let region = mmap(nil, length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, span.descriptor, off_t(start)), region != MAP_FAILED else { return nil }
-        return Data(bytesNoCopy: region + (span.offset - start), count: span.count * MemoryLayout<Float>.size,
-                    deallocator: .custom { _, _ in munmap(region, length) })
+        let mapStart = span.offset / page * page, mapLength = span.offset - mapStart + length
+        guard let region = mmap(nil, mapLength, PROT_READ, MAP_PRIVATE | MAP_POPULATE, descriptor, off_t(mapStart)), region != MAP_FAILED else { return nil }
+        return Data(bytesNoCopy: region + (span.offset - mapStart), count: length, deallocator: .custom { _, _ in munmap(region, mapLength) })
     }
 
     private func extent(_ operation: String) throws -> (shape: [Int], count: Int) {

@@ -3,14 +3,17 @@ import Foundation
 
 /// An open HDF5 file. Closed when this object and every group/dataset opened from it are released.
 package final class HDF5File: @unchecked Sendable {  // immutable; the C calls are serialised by hdf5Lock
-    /// The file's path on disk; for a file held in memory (`open(image:name:)`, `createInMemory(name:)`), the
-    /// name it was given, which error messages use.
+    /// The file's path on disk; for a file held in memory (`open(image:name:)`), the name it was given, which
+    /// error messages use.
     package let path: String
     package let handle: HDF5Handle
+    /// The bytes of a file opened as an image (`open(image:name:)`), which HDF5 reads where they lie.
+    package let image: Data?
 
-    private init(path: String, handle: HDF5Handle) {
+    private init(path: String, handle: HDF5Handle, image: Data? = nil) {
         self.path = path
         self.handle = handle
+        self.image = image
     }
 
     /// Whether `path` is a readable HDF5 file (checks the signature; never throws).
@@ -35,12 +38,16 @@ package final class HDF5File: @unchecked Sendable {  // immutable; the C calls a
         }
     }
 
-    /// Creates a file for writing, replacing any existing file at `path`.
-    package static func create(_ path: String) throws -> HDF5File {
+    /// Creates a file for writing, replacing any existing file at `path`. With a `userBlock` (a power of two, at
+    /// least 512), the HDF5 data starts that many bytes in and HDF5 leaves the bytes before it alone: a zip
+    /// archive's earlier members and the local header of this one (`ZipWriter.write(_:inPlace:to:writeLast:)`).
+    package static func create(_ path: String, userBlock: Int = 0) throws -> HDF5File {
         let location = HDF5Location(filePath: path, objectPath: "")
         return try withHDF5(at: location, "create file") {
             let access = try unlockedAccess(location, "create file")
-            let id = withExtendedLifetime(access) { H5Fcreate(path, kc_h5f_acc_trunc(), defaultPropertyList, access.id) }
+            let creation = try location.handle(H5Pcreate(kc_h5p_file_create()), close: H5Pclose, "create file")
+            try location.check(H5Pset_userblock(creation.id, hsize_t(userBlock)), "create file")
+            let id = withExtendedLifetime((access, creation)) { H5Fcreate(path, kc_h5f_acc_trunc(), creation.id, access.id) }
             return HDF5File(path: path, handle: try location.handle(id, close: closeFile, "create file"))
         }
     }
@@ -62,7 +69,7 @@ package final class HDF5File: @unchecked Sendable {  // immutable; the C calls a
                 try location.check(kc_lend_file_image(access.id, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count), operation)
             }
             let id = withExtendedLifetime(access) { H5Fopen(inMemoryName(name), kc_h5f_acc_rdonly(), access.id) }
-            let file = HDF5File(path: name, handle: try location.handle(id, close: closeFile, borrowing: image, operation))
+            let file = HDF5File(path: name, handle: try location.handle(id, close: closeFile, borrowing: image, operation), image: image)
             // HDF5 itself refuses an image shorter than its superblock's end of address ("truncated file"); the
             // core driver must also hold exactly the bytes given, no more and no fewer.
             let size = try fileSize(file.handle, at: location, operation)
@@ -71,46 +78,6 @@ package final class HDF5File: @unchecked Sendable {  // immutable; the C calls a
             }
             return file
         }
-    }
-
-    /// Creates an empty file for writing in memory (HDF5's core driver, no backing store): nothing touches disk, and
-    /// `withImage` lends its bytes. `name` stands for the file in error messages.
-    package static func createInMemory(name: String) throws -> HDF5File {
-        let location = HDF5Location(filePath: name, objectPath: "")
-        return try withHDF5(at: location, "create file") {
-            let access = try inMemoryAccess(location, "create file")
-            let id = withExtendedLifetime(access) { H5Fcreate(inMemoryName(name), kc_h5f_acc_trunc(), defaultPropertyList, access.id) }
-            return HDF5File(path: name, handle: try location.handle(id, close: closeFile, "create file"))
-        }
-    }
-
-    /// The bytes of the whole file, as it would be on disk (`H5Fget_file_image`'s size), flushed first and lent, not
-    /// copied: `body` gets the in-memory file's own buffer, which HDF5's core driver hands out as the file's handle
-    /// (copying VGG16's weights out took fresh memory and half a second). The flush truncates that buffer to the end
-    /// of allocation rounded up, so it holds the whole image. For files made with `createInMemory(name:)`; the bytes
-    /// are valid until `body` returns.
-    package func withImage<T>(_ body: (Data) throws -> T) throws -> T {
-        let location = HDF5Location(filePath: path, objectPath: "")
-        let operation = "get file image"
-        let (start, size) = try withHDF5(at: location, operation) { () throws -> (UnsafeMutableRawPointer, Int) in
-            guard try fileDriver(location, operation) == kc_h5fd_core() else { throw location.error(operation, "not an in-memory file") }
-            _ = try location.check(H5Fflush(handle.id, H5F_SCOPE_LOCAL), operation)
-            let size = Int(try location.check(H5Fget_file_image(handle.id, nil, 0), operation))
-            var driverHandle: UnsafeMutableRawPointer?
-            _ = try location.check(H5Fget_vfd_handle(handle.id, defaultPropertyList, &driverHandle), operation)
-            // The core driver's handle is the address of its buffer pointer.
-            guard size > 0, let start = driverHandle?.load(as: UnsafeMutableRawPointer?.self) else {
-                throw location.error(operation, "HDF5 reported an empty file image")
-            }
-            return (start, size)
-        }
-        return try withExtendedLifetime(self) { try body(Data(bytesNoCopy: start, count: size, deallocator: .none)) }
-    }
-
-    /// The driver this file was opened with.
-    private func fileDriver(_ location: HDF5Location, _ operation: String) throws -> hid_t {
-        let access = try location.handle(H5Fget_access_plist(handle.id), close: H5Pclose, operation)
-        return try location.check(H5Pget_driver(access.id), operation)
     }
 
     /// File access through HDF5's core driver, without a backing store: the file lives in memory only.

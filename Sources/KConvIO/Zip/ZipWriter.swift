@@ -12,51 +12,110 @@ package enum ZipWriter {
     /// `forceZip64` writes the ZIP64 fields and records even where the classic ones would do (for tests:
     /// real archives need them only past 4 GiB or 65535 members).
     package static func write(_ members: [(name: String, bytes: Data)], to url: URL, forceZip64: Bool = false) throws {
+        var layout = ZipLayout(forceZip64: forceZip64)
         let output = try FileOutput(creating: url.path)
-        let (time, date) = dosTimeAndDate(Date())
-        var directory = ZipBytes()
-        var offset: UInt64 = 0
         for (name, bytes) in members {
-            let nameBytes = Array(name.utf8)
-            guard nameBytes.count <= 0xFFFF else { throw ZipError("a member name is longer than 65535 bytes") }
-            let size = UInt64(bytes.count)
-            let largeSize = forceZip64 || size >= 0xFFFF_FFFF, largeOffset = forceZip64 || offset >= 0xFFFF_FFFF
-            let version: UInt16 = largeSize || largeOffset ? 45 : 20
-            let flags: UInt16 = nameBytes.allSatisfy { $0 < 0x80 } ? 0 : 0x0800  // bit 11: the name is UTF-8
-            let crc = bytes.zipCRC32
-
-            var local = ZipBytes()
-            local.put32(0x0403_4B50)
-            local.put16(version, flags, 0, time, date)  // method 0: stored
-            local.put32(crc)
-            local.put32(largeSize ? 0xFFFF_FFFF : UInt32(size), largeSize ? 0xFFFF_FFFF : UInt32(size))
-            local.put16(UInt16(nameBytes.count), largeSize ? 20 : 0)
-            local.bytes += nameBytes
-            if largeSize {  // ZIP64 extended information: both sizes, always, in a local header
-                local.put16(1, 16)
-                local.put64(size, size)
-            }
-            try output.write(local.bytes)
+            try output.write(try layout.add(name, size: bytes.count, crc: bytes.zipCRC32))
             try output.write(bytes)
-
-            var extra = ZipBytes()  // in a central header: only the fields that read 0xFFFFFFFF, in this order
-            if largeSize { extra.put64(size, size) }
-            if largeOffset { extra.put64(offset) }
-            directory.put32(0x0201_4B50)
-            directory.put16(3 << 8 | version, version, flags, 0, time, date)  // made by: Unix
-            directory.put32(crc)
-            directory.put32(largeSize ? 0xFFFF_FFFF : UInt32(size), largeSize ? 0xFFFF_FFFF : UInt32(size))
-            directory.put16(UInt16(nameBytes.count), extra.bytes.isEmpty ? 0 : UInt16(4 + extra.bytes.count), 0, 0, 0)
-            directory.put32(0o100644 << 16, largeOffset ? 0xFFFF_FFFF : UInt32(offset))  // a regular file, rw-r--r--
-            directory.bytes += nameBytes
-            if !extra.bytes.isEmpty {
-                directory.put16(1, UInt16(extra.bytes.count))
-                directory.bytes += extra.bytes
-            }
-            offset += UInt64(local.bytes.count) + size
         }
+        try output.write(layout.end())
+        try output.close()
+    }
 
-        let count = UInt64(members.count), directorySize = UInt64(directory.bytes.count)
+    /// Writes an archive whose first member, `name`, `writeFirst(path, offset)` writes into the file itself, from
+    /// byte `offset` (a power of two, at least 512) to its end: an HDF5 file with a user block of that size
+    /// (`HDF5File.create(_:userBlock:)`). The weights of a `.keras` archive so go to disk once, where building
+    /// the member in memory first took fresh memory and a copy (VGG16: 553 MB). Its local header, padded, then
+    /// fills the bytes before `offset`, and `members` and the central directory follow it.
+    package static func write(inPlace name: String, writtenBy writeFirst: (_ path: String, _ offset: Int) throws -> Void,
+                              then members: [(name: String, bytes: Data)], to url: URL, forceZip64: Bool = false) throws {
+        var layout = ZipLayout(forceZip64: forceZip64)
+        var offset = 512
+        while offset < ZipLayout.longestLocalHeader(name) { offset *= 2 }
+        try writeFirst(url.path, offset)
+        let file = try Data(contentsOf: url, options: .alwaysMapped)
+        guard file.count > offset else { throw ZipError("\(name) was written empty") }
+        let member = file[offset...]
+        let output = try FileOutput(updating: url.path)
+        try output.write(try layout.add(name, size: member.count, crc: member.zipCRC32, headerLength: offset), at: 0)
+        var position = file.count
+        for (name, bytes) in members {
+            let header = try layout.add(name, size: bytes.count, crc: bytes.zipCRC32)
+            try output.write(header, at: position)
+            try output.write(bytes, at: position + header.count)
+            position += header.count + bytes.count
+        }
+        try output.write(layout.end(), at: position)
+        try output.close()
+    }
+}
+
+/// The records of an archive being written: each member's local header as it is added, then the central
+/// directory and its end.
+private struct ZipLayout {
+    let forceZip64: Bool
+    let time: UInt16, date: UInt16
+    private var directory = ZipBytes()
+    /// Where the next local header goes.
+    private var offset: UInt64 = 0
+    private var count: UInt64 = 0
+
+    init(forceZip64: Bool) {
+        self.forceZip64 = forceZip64
+        (time, date) = Self.dosTimeAndDate(Date())
+    }
+
+    /// The longest local header a member named `name` can have, with room for a ZIP64 field and a padding one.
+    static func longestLocalHeader(_ name: String) -> Int { 30 + name.utf8.count + 20 + 4 }
+
+    /// The local header of the next member, which its bytes follow; with `headerLength`, made that long by an
+    /// extra field of zeros (the padding field, 0xD935, that Android's zipalign writes).
+    mutating func add(_ name: String, size: Int, crc: UInt32, headerLength: Int? = nil) throws -> [UInt8] {
+        let nameBytes = Array(name.utf8)
+        guard nameBytes.count <= 0xFFFF else { throw ZipError("a member name is longer than 65535 bytes") }
+        let size = UInt64(size)
+        let largeSize = forceZip64 || size >= 0xFFFF_FFFF, largeOffset = forceZip64 || offset >= 0xFFFF_FFFF
+        let version: UInt16 = largeSize || largeOffset ? 45 : 20
+        let flags: UInt16 = nameBytes.allSatisfy { $0 < 0x80 } ? 0 : 0x0800  // bit 11: the name is UTF-8
+
+        var localExtra = ZipBytes()
+        if largeSize { localExtra.put16(1, 16); localExtra.put64(size, size) }  // ZIP64: both sizes, always, in a local header
+        if let headerLength {
+            let padding = headerLength - 30 - nameBytes.count - localExtra.bytes.count - 4
+            guard padding >= 0, padding <= 0xFFFF - 4 - localExtra.bytes.count else { throw ZipError("cannot pad the local header of \(name) to \(headerLength) bytes") }
+            localExtra.put16(0xD935, UInt16(padding))
+            localExtra.bytes += [UInt8](repeating: 0, count: padding)
+        }
+        var local = ZipBytes()
+        local.put32(0x0403_4B50)
+        local.put16(version, flags, 0, time, date)  // method 0: stored
+        local.put32(crc)
+        local.put32(largeSize ? 0xFFFF_FFFF : UInt32(size), largeSize ? 0xFFFF_FFFF : UInt32(size))
+        local.put16(UInt16(nameBytes.count), UInt16(localExtra.bytes.count))
+        local.bytes += nameBytes + localExtra.bytes
+
+        var extra = ZipBytes()  // in a central header: only the fields that read 0xFFFFFFFF, in this order
+        if largeSize { extra.put64(size, size) }
+        if largeOffset { extra.put64(offset) }
+        directory.put32(0x0201_4B50)
+        directory.put16(3 << 8 | version, version, flags, 0, time, date)  // made by: Unix
+        directory.put32(crc)
+        directory.put32(largeSize ? 0xFFFF_FFFF : UInt32(size), largeSize ? 0xFFFF_FFFF : UInt32(size))
+        directory.put16(UInt16(nameBytes.count), extra.bytes.isEmpty ? 0 : UInt16(4 + extra.bytes.count), 0, 0, 0)
+        directory.put32(0o100644 << 16, largeOffset ? 0xFFFF_FFFF : UInt32(offset))  // a regular file, rw-r--r--
+        directory.bytes += nameBytes
+        if !extra.bytes.isEmpty {
+            directory.put16(1, UInt16(extra.bytes.count))
+            directory.bytes += extra.bytes
+        }
+        offset += UInt64(local.bytes.count) + size
+        count += 1
+        return local.bytes
+    }
+
+    /// The central directory and its end records (ZIP64 ones too when needed), which close the archive.
+    func end() -> [UInt8] {
+        let directorySize = UInt64(directory.bytes.count)
         var end = ZipBytes()
         let large = forceZip64 || count >= 0xFFFF || offset >= 0xFFFF_FFFF || directorySize >= 0xFFFF_FFFF
         if large {
@@ -74,8 +133,7 @@ package enum ZipWriter {
         end.put16(0, 0, large ? 0xFFFF : UInt16(count), large ? 0xFFFF : UInt16(count))
         end.put32(large ? 0xFFFF_FFFF : UInt32(directorySize), large ? 0xFFFF_FFFF : UInt32(offset))
         end.put16(0)  // no comment
-        try output.write(directory.bytes + end.bytes)
-        try output.close()
+        return directory.bytes + end.bytes
     }
 
     /// MS-DOS time and date fields (local time, two-second resolution, 1980–2107), as zip tools record them.

@@ -12,11 +12,6 @@ package enum KerasArchiveWriter {
     /// `metadata.json`.
     package static func write(_ model: Model, config: JSONObject, rewrites: WeightRewrites = WeightRewrites(),
                               renames: [(original: String, written: String)] = [], to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        // The weights are written into an in-memory HDF5 file and its image goes into the zip: no scratch file.
-        let file = try HDF5File.createInMemory(name: path + "/model.weights.h5")
-        try writeWeights(model, rewrites: rewrites, renames: renames, into: file.root)
-
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.dateFormat = "yyyy-MM-dd@HH:mm:ss"
@@ -24,24 +19,25 @@ package enum KerasArchiveWriter {
         if !renames.isEmpty {
             metadata[Keras3Names.metadataKey] = .object(JSONObject(renames.map { ($0.written, .string($0.original)) }))
         }
-        try file.withImage { weights in
-            try ZipWriter.write([("metadata.json", Data(JSONValue.object(metadata).serialized().utf8)),
-                                 ("config.json", Data(JSONValue.object(config).serialized().utf8)),
-                                 ("model.weights.h5", weights)], to: url)
-        }
+        // The weights file is written by HDF5 into the archive itself, behind its local header: no scratch file, no copy.
+        try ZipWriter.write(inPlace: "model.weights.h5", writtenBy: { path, offset in
+            try writeWeights(model, rewrites: rewrites, renames: renames, to: path, userBlock: offset)
+        }, then: [("metadata.json", Data(JSONValue.object(metadata).serialized().utf8)),
+                  ("config.json", Data(JSONValue.object(config).serialized().utf8))], to: URL(fileURLWithPath: path))
     }
 
     /// Keras 3's object-path weights: every variable at `layers/<snake_case class>[_n]/.../vars/<i>`, and a
     /// `vars` group naming each top-level layer, as `model.save_weights("x.weights.h5")` writes them.
-    /// `target` chooses the paths of sub-layers that tf-keras and Keras 3 name apart (`WeightSpec.keras2ObjectPath`).
+    /// `target` chooses the paths of sub-layers that tf-keras and Keras 3 name apart (`WeightSpec.keras2ObjectPath`);
+    /// `userBlock`: bytes left before the HDF5 data (`HDF5File.create(_:userBlock:)`).
     package static func writeWeights(_ model: Model, rewrites: WeightRewrites = WeightRewrites(), renames: [(original: String, written: String)] = [],
-                                     to path: String, target: KerasDialect = .keras3) throws {
-        let root = try HDF5File.create(path).root
+                                     to path: String, target: KerasDialect = .keras3, userBlock: Int = 0) throws {
+        let root = try HDF5File.create(path, userBlock: userBlock).root
         try writeWeights(model, rewrites: rewrites, renames: renames, into: root, target: target)
         try root.file.flush()  // a full disk fails here, not silently at close
     }
 
-    /// The object-path weights written under `root`, on disk or in memory.
+    /// The object-path weights written under `root`.
     private static func writeWeights(_ model: Model, rewrites: WeightRewrites, renames: [(original: String, written: String)],
                                      into root: HDF5Group, target: KerasDialect = .keras3) throws {
         let written = Dictionary(renames, uniquingKeysWith: { first, _ in first })

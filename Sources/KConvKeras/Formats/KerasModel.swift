@@ -227,12 +227,14 @@ package enum FileSignature {
     case hdf5, zip, text
     case unknown(String)
 
+    /// A zip archive is one before it is an HDF5 file: HDF5 also finds its signature 512, 1024, … bytes in,
+    /// where a `.keras` archive kconv writes has its weights file.
     package static func of(_ path: String) throws -> FileSignature {
-        if HDF5File.isHDF5(path) { return .hdf5 }
         guard let handle = FileHandle(forReadingAtPath: path) else { throw ModelError("cannot open the file for reading") }
         defer { try? handle.close() }
         let head = [UInt8]((try? handle.read(upToCount: 512)) ?? Data())
         if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) { return .zip }
+        if HDF5File.isHDF5(path) { return .hdf5 }
         if head.starts(with: [0x89, 0x48, 0x44, 0x46]) { return .unknown("a damaged or truncated HDF5 file") }
         if head.isEmpty { return .unknown("an empty file") }
         let firstText = head.first { !(" \t\r\n" as String).utf8.contains($0) }
