@@ -201,7 +201,8 @@ package enum NativeKernels {
         precondition(filters > 0 && kernel.count == window.taps * channels * stride && (bias?.count ?? stride) == stride,
                      "direct convolution weights do not match")
         let geometry = cWindow(window, channels: channels)
-        return filledByParts(rows: rows.count, width: filters, work: rows.count * window.taps * channels * filters) { target, part in
+        // Whole blocks of 16 filters are computed: the work counts them.
+        return filledByParts(rows: rows.count, width: filters, work: rows.count * window.taps * channels * stride) { target, part in
             input.withUnsafeBufferPointer { source in
                 kernel.withUnsafeBufferPointer { weights in
                     (bias ?? []).withUnsafeBufferPointer { biasValues in
