@@ -147,9 +147,15 @@ __attribute__((always_inline)) static inline void few_channels_tile(
             }
         }
     }
+    // Unrolled, each value a copy stored whole where it can be: a loop over the array, or a store of variable
+    // width from it, kept the accumulators in memory (1 → 16 channels, 16 samples of 16×16, one thread: 24.7 →
+    // 20.6 µs).
+#pragma clang loop unroll(full)
     for (int r = 0; r < cells; r++) {
-        if (epilogue) apply_epilogue(&acc[r], epilogue, fb);
-        store_lanes(out + r * filters, &acc[r], width);
+        v16 value = acc[r];
+        if (epilogue) apply_epilogue(&value, epilogue, fb);
+        if (width == LANES) STORE16(out + r * filters, value);
+        else store_lanes(out + r * filters, &value, width);
     }
 }
 
