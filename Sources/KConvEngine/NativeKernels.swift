@@ -297,11 +297,11 @@ package enum NativeKernels {
         let scratchCount = kconv_winograd_scratch_count(channels, filters)
         let geometry = cWindow(window, channels: channels)
         return filled(count: cells * filters, parts: ranges.count) { target, part in
-            var scratch = [Float](repeating: 0, count: scratchCount)
+            // The kernel writes its scratch before reading it: left uninitialised.
             input.withUnsafeBufferPointer { source in
                 transformedKernel.withUnsafeBufferPointer { weights in
                     (bias ?? []).withUnsafeBufferPointer { biasValues in
-                        scratch.withUnsafeMutableBufferPointer { scratch in
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchCount) { scratch in
                             var geometry = geometry
                             withEpilogue(clamp, scaling, channels: filters) { epilogue in
                                 kconv_winograd_convolve(target, source.baseAddress, weights.baseAddress,
