@@ -16,6 +16,8 @@ private let columnBufferBudget = 1 << 16
 /// the weights laid out for it, once per layer (when it is prepared):
 /// - Winograd F(2×2, 3×3) for one group, a 2-D 3×3 window of stride and dilation 1 and at least
 ///   `winogradMinimumChannels` input channels (NativeKernels);
+/// - for one group and few input channels and filters, a direct convolution in registers whose taps unroll
+///   (`Method.directFewChannels`);
 /// - otherwise, for one group, a direct convolution in registers: pointwise windows too (a plain matrix
 ///   product on the channels_last input, no im2col), and filter counts that leave the last block of 16
 ///   partly empty. On this machine's OpenBLAS (which takes its SSE3 kernels on CPUs it does not know by
@@ -25,7 +27,16 @@ private let columnBufferBudget = 1 << 16
 ///
 /// Any of them gives way to oneDNN's convolution (DNNLConvolution.swift) where `usesOneDNN` says so.
 package struct ConvolutionKernel {
-    package enum Method { case winograd, direct, gemm }
+    package enum Method {
+        case winograd, direct, gemm
+        /// The direct method on at most 4 input channels and 16 filters, a 1-D or 2-D window 3 wide of stride
+        /// and dilation 1 along the last axis (a small first layer on an image), which the C kernel computes with
+        /// each value's address a constant offset: kept off oneDNN (`usesOneDNN`). Measured per layer (AMD EPYC,
+        /// 2 threads, oneDNN → this): cnn_bn_small's 1 → 16 channels on 16×16 at batch 32 57 → 30 µs, conv2d's
+        /// 3 → 4 on 12×12 at batch 32 28 → 23 µs, at batch 1 3.0 → 2.7 µs. With more filters (cnn_large's 3 → 32)
+        /// oneDNN, which keeps several blocks of 16 in registers, was as fast or faster.
+        case directFewChannels
+    }
 
     /// Input channels from which Winograd pays: with fewer, transforming every input and output tile costs
     /// more than the multiplies it saves.
@@ -53,6 +64,9 @@ package struct ConvolutionKernel {
         self.groups = groups
         if groups == 1, kernelSize == [3, 3], strides == [1, 1], dilation == [1, 1], channels >= Self.winogradMinimumChannels {
             method = .winograd
+        } else if groups == 1, kernelSize.count <= 2, kernelSize[0] <= 16, kernelSize.last == 3, strides.last == 1, dilation.last == 1,
+                  channels <= 4, filters <= NativeKernels.vectorLanes {
+            method = .directFewChannels
         } else if groups == 1 {
             method = .direct
         } else {
@@ -61,7 +75,7 @@ package struct ConvolutionKernel {
         let padded = NativeKernels.paddedFilters(filters)
         switch method {
         case .winograd: weights = NativeKernels.winogradKernel(kernel, channels: channels, filters: filters)
-        case .direct: weights = paddingRows(kernel, from: filters, to: padded)
+        case .direct, .directFewChannels: weights = paddingRows(kernel, from: filters, to: padded)
         case .gemm: weights = kernel
         }
         self.bias = method == .gemm ? bias : bias.map { paddingRows($0, from: filters, to: padded) }
@@ -69,7 +83,7 @@ package struct ConvolutionKernel {
     }
 
     /// Whether a convolution with `method` over `batch` samples of `geometry` runs on oneDNN (DNNLConvolutions):
-    /// all but Winograd ones with at least `winogradMinimumTiles` output tiles.
+    /// all but Winograd ones with at least `winogradMinimumTiles` output tiles and `directFewChannels` ones.
     /// Measured on this machine (AMD EPYC, AVX-512, 2 cores, oneDNN 2.6.3; shared, load average 9–13, so
     /// medians of `kconv bench`, ms per batch, with kconv's kernels → oneDNN for all but Winograd → oneDNN
     /// for all):
@@ -91,7 +105,11 @@ package struct ConvolutionKernel {
     /// → 102 (none); cnn_large batch 1 (256 tiles and more) 0.93 on Winograd, 1.19 on oneDNN.
     package static func usesOneDNN(_ method: Method, batch: Int, geometry: WindowGeometry) -> Bool {
         let tiles = geometry.outputSize.reduce(batch) { tiles, size in tiles * ((size + 1) / 2) }
-        return method != .winograd || tiles < winogradMinimumTiles
+        switch method {
+        case .winograd: return tiles < winogradMinimumTiles
+        case .direct, .gemm: return true
+        case .directFewChannels: return false
+        }
     }
 
     /// The convolution on oneDNN, `postOp` then `scaling` applied to each result as it is stored; nil where
@@ -127,7 +145,7 @@ package struct ConvolutionKernel {
             return Tensor(shape: shape, values: NativeKernels.convolveWinograd(
                 input.values, window: geometry.threeDimensional, channels: channels, transformedKernel: weights,
                 filters: filters, bias: bias, clamp: clamp, scaling: scaling))
-        case .direct:
+        case .direct, .directFewChannels:
             return Tensor(shape: shape, values: NativeKernels.convolveDirect(
                 input.values, window: geometry.threeDimensional, channels: channels, kernel: weights, filters: filters,
                 bias: bias, clamp: clamp, scaling: scaling, rows: 0 ..< batch * geometry.outputPositions))
@@ -242,13 +260,38 @@ package func depthwiseConvolve(_ input: Tensor, geometry: WindowGeometry, kernel
 ///
 /// `geometry` is that of the forward convolution from `y` (its `inputSize`) to `x` (its `outputSize`).
 /// `kernel` is laid out `kernel_size + (F, C)`, a row-major `[taps·F, C]` matrix: one GEMM per block of
-/// input rows gives every tap's contribution (`x · wᵀ`), which col2im adds into place.
+/// input rows gives every tap's contribution (`x · wᵀ`), which col2im adds into place. Large work is split
+/// into parts of whole samples across threads (the taps of one sample's rows overlap in the output).
 package func convolveTransposed(_ input: Tensor, geometry: WindowGeometry, kernel: [Float], filters: Int, bias: [Float]?) -> Tensor {
     let batch = input.shape[0], channels = input.shape[input.rank - 1]
     precondition(kernel.count == geometry.taps * filters * channels, "kernel does not match the geometry")
-    var output = Tensor(shape: [batch] + geometry.inputSize + [filters],
-                        values: startingRows(bias, width: filters, count: batch * geometry.inputPositions))
-    let rows = batch * geometry.outputPositions
+    let shape = [batch] + geometry.inputSize + [filters]
+    // col2im adds each of the GEMM's results into place one float at a time (~2 cycles each, measured on
+    // conv2d's Conv2DTranspose layers, where a GEMM does a multiply-add in 1/16 of a cycle): counted as 32
+    // multiply-adds each, so that those layers at batch 32 use both cores (0.027 + 0.040 → 0.019 + 0.028 ms).
+    let work = batch * geometry.outputPositions * geometry.taps * filters * (channels + 32)
+    let parts = Parallel.parts(work: work, rows: batch)
+    guard parts > 1 else {
+        return Tensor(shape: shape, values: convolveTransposed(input.values, samples: 0 ..< batch, geometry: geometry, channels: channels,
+                                                               kernel: kernel, filters: filters, bias: bias, splitProducts: true))
+    }
+    let ranges = Parallel.split(batch, into: parts)
+    let values = Parallel.map(parts) { part in
+        convolveTransposed(input.values, samples: ranges[part], geometry: geometry, channels: channels, kernel: kernel,
+                           filters: filters, bias: bias, splitProducts: false)
+    }
+    var output: [Float] = []
+    output.reserveCapacity(shape.reduce(1, *))
+    for part in values { output.append(contentsOf: part) }
+    return Tensor(shape: shape, values: output)
+}
+
+/// `convolveTransposed` of the input's `samples`, as their `[samples, inputPositions, filters]` output.
+/// `splitProducts`: the GEMMs may split across threads.
+private func convolveTransposed(_ input: [Float], samples: Range<Int>, geometry: WindowGeometry, channels: Int, kernel: [Float],
+                                filters: Int, bias: [Float]?, splitProducts: Bool) -> [Float] {
+    var output = startingRows(bias, width: filters, count: samples.count * geometry.inputPositions)
+    let rows = samples.count * geometry.outputPositions, firstRow = samples.lowerBound * geometry.outputPositions
     let rowWidth = geometry.taps * filters
     let blockRows = max(1, min(rows, columnBufferBudget / max(rowWidth, 1)))
     var columns = [Float](repeating: 0, count: blockRows * rowWidth)
@@ -256,9 +299,9 @@ package func convolveTransposed(_ input: Tensor, geometry: WindowGeometry, kerne
     for blockStart in stride(from: 0, to: rows, by: blockRows) {
         let blockCount = min(blockRows, rows - blockStart)
         BLAS.gemm(m: blockCount, n: rowWidth, k: channels,
-                  a: input.values, aOffset: blockStart * channels,
-                  b: kernel, transposeB: true, c: &columns)
-        NativeKernels.col2im(columns, into: &output.values, filters: filters, window: window, rows: blockStart ..< blockStart + blockCount)
+                  a: input, aOffset: (firstRow + blockStart) * channels,
+                  b: kernel, transposeB: true, c: &columns, splitRows: splitProducts)
+        NativeKernels.col2im(columns, into: &output, filters: filters, window: window, rows: blockStart ..< blockStart + blockCount)
     }
     return output
 }

@@ -528,7 +528,9 @@ package final class DNNLConvolutions: Sendable {
     /// into parts of whole samples, or, for one sample, bands of output rows. One part when the work is too
     /// small to share.
     private func parts(batch: Int, geometry: WindowGeometry) -> [Part] {
-        let work = batch * geometry.outputPositions * geometry.taps * channels / groups * filters
+        // oneDNN computes whole 16-filter vectors: a layer of 4 filters costs it as much as one of 16.
+        let computedFilters = groups == 1 ? (filters + 15) / 16 * 16 : filters
+        let work = batch * geometry.outputPositions * geometry.taps * channels / groups * computedFilters
         let inputSample = geometry.inputPositions * channels, outputSample = geometry.outputPositions * filters
         let whole = [Part(geometry: geometry, samples: batch, inputOffset: 0, outputOffset: 0, filters: 0 ..< filters)]
         if groups == 1, kernel.count > batch * (inputSample + outputSample) {

@@ -201,7 +201,8 @@ package enum NativeKernels {
         precondition(filters > 0 && kernel.count == window.taps * channels * stride && (bias?.count ?? stride) == stride,
                      "direct convolution weights do not match")
         let geometry = cWindow(window, channels: channels)
-        return filledByParts(rows: rows.count, width: filters, work: rows.count * window.taps * channels * filters) { target, part in
+        // Whole blocks of 16 filters are computed: the work counts them.
+        return filledByParts(rows: rows.count, width: filters, work: rows.count * window.taps * channels * stride) { target, part in
             input.withUnsafeBufferPointer { source in
                 kernel.withUnsafeBufferPointer { weights in
                     (bias ?? []).withUnsafeBufferPointer { biasValues in
@@ -296,11 +297,11 @@ package enum NativeKernels {
         let scratchCount = kconv_winograd_scratch_count(channels, filters)
         let geometry = cWindow(window, channels: channels)
         return filled(count: cells * filters, parts: ranges.count) { target, part in
-            var scratch = [Float](repeating: 0, count: scratchCount)
+            // The kernel writes its scratch before reading it: left uninitialised.
             input.withUnsafeBufferPointer { source in
                 transformedKernel.withUnsafeBufferPointer { weights in
                     (bias ?? []).withUnsafeBufferPointer { biasValues in
-                        scratch.withUnsafeMutableBufferPointer { scratch in
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: scratchCount) { scratch in
                             var geometry = geometry
                             withEpilogue(clamp, scaling, channels: filters) { epilogue in
                                 kconv_winograd_convolve(target, source.baseAddress, weights.baseAddress,

@@ -145,6 +145,53 @@ import KConvIO
         }
     }
 
+    /// The direct kernel's few-channel path (`ConvolutionKernel.Method.directFewChannels`, kept off oneDNN) on
+    /// every instruction-set level this machine can run (forced in turn), against the naive sum: 1–4 channels,
+    /// 1-D and 2-D windows 3 wide, strides along the first axis, `same` and `valid`, lines narrower than a tile
+    /// and than the window, a clamp and a fused BatchNormalization, a batch split across cores; and, called
+    /// directly, more than one block of filters.
+    @Test func fewChannelKernelMatchesNaiveOnEveryLevel() throws {
+        let cases: [(batch: Int, size: [Int], kernel: [Int], strides: [Int], padding: String, channels: Int, filters: Int)] = [
+            (2, [9, 7], [3, 3], [1, 1], "same", 1, 16), (3, [5, 11], [2, 3], [2, 1], "valid", 3, 4), (1, [13], [3], [1], "same", 2, 5),
+            (2, [6, 3], [1, 3], [1, 1], "valid", 4, 13), (4, [2, 2], [3, 3], [1, 1], "same", 3, 7), (10, [21, 19], [3, 3], [1, 1], "same", 1, 16),
+        ]
+        #expect(Parallel.parts(work: 10 * 21 * 19 * 9 * 16, rows: 10 * 21 * 19) > 1 || Parallel.workers == 1)
+        for level in 0 ... NativeKernels.cpuLevel {
+            try NativeKernels.withCPULevel(level) {
+                var random = SplitMix64(seed: 23)
+                for (index, c) in cases.enumerated() {
+                    let geometry = try WindowGeometry(inputSize: c.size, kernel: c.kernel, strides: c.strides, dilation: c.size.map { _ in 1 },
+                                                      padding: c.padding)
+                    let input = random.tensor([c.batch] + c.size + [c.channels])
+                    let taps = c.kernel.reduce(1, *)
+                    let kernel = random.values(taps * c.channels * c.filters), bias = random.values(c.filters)
+                    let convolution = ConvolutionKernel(kernel: kernel, kernelSize: c.kernel, strides: c.strides, dilation: c.size.map { _ in 1 },
+                                                        channels: c.channels, filters: c.filters, groups: 1, bias: bias)
+                    #expect(convolution.method == .directFewChannels)
+                    #expect(!ConvolutionKernel.usesOneDNN(convolution.method, batch: c.batch, geometry: geometry))
+                    let scaling = index % 2 == 0 ? nil : try BatchNormFold(
+                        BatchNormOp(axes: [c.size.count + 1], rank: c.size.count + 2, epsilon: 0), gamma: random.values(c.filters),
+                        beta: random.values(c.filters), mean: Array(repeating: 0, count: c.filters), variance: Array(repeating: 1, count: c.filters))
+                    var want = naiveConvolution(input, geometry, kernel: kernel, bias: bias, filters: c.filters, groups: 1, clamp: 0 ... 6)
+                    if let scaling {
+                        want.values = want.values.enumerated().map { $1 * scaling.scale[$0 % c.filters] + scaling.shift[$0 % c.filters] }
+                    }
+                    expectClose(convolution(input, geometry: geometry, clamp: 0 ... 6, scaling: scaling), want, "level \(level) \(c)")
+                }
+                // 21 filters: two blocks of 16, the kernel and bias padded to 32 as `convolveDirect` takes them.
+                let geometry = try WindowGeometry(inputSize: [7, 9], kernel: [3, 3], strides: [1, 1], dilation: [1, 1], padding: "same")
+                let input = random.tensor([2, 7, 9, 3])
+                let kernel = random.values(9 * 3 * 21), bias = random.values(21)
+                var padded = [Float](repeating: 0, count: 27 * 32)
+                for row in 0 ..< 27 { padded[row * 32 ..< row * 32 + 21] = kernel[row * 21 ..< (row + 1) * 21] }
+                let got = NativeKernels.convolveDirect(input.values, window: geometry.threeDimensional, channels: 3, kernel: padded, filters: 21,
+                                                       bias: bias + Array(repeating: 0, count: 11), clamp: nil, rows: 0 ..< 2 * 63)
+                let want = naiveConvolution(input, geometry, kernel: kernel, bias: bias, filters: 21, groups: 1, clamp: nil)
+                expectClose(Tensor(shape: want.shape, values: got), want, "level \(level) 3 → 21")
+            }
+        }
+    }
+
     /// The kernels a layer runs, on oneDNN where `ConvolutionKernel.usesOneDNN` says so (a 5×3 window: kconv's
     /// direct method; a depthwise one), against the naive sum, in a batch split across cores.
     @Test func kernelsOnOneDNNMatchNaive() throws {

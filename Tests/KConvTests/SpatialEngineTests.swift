@@ -239,6 +239,32 @@ import KConvIO
         }
     }
 
+    /// Transposed convolutions large enough to run in parts of samples (5 samples: uneven parts) against the
+    /// direct scatter definition: strided and not, 2-D and 3-D.
+    @Test func transposedConvolutionInPartsMatchesDirect() throws {
+        var random = SplitMix64(seed: 17)
+        let cases: [(spatial: [Int], kernel: [Int], strides: [Int], padding: String)] = [
+            ([10, 9], [3, 3], [2, 2], "same"), ([13, 9], [2, 3], [1, 1], "valid"), ([4, 5, 6], [3, 2, 2], [2, 1, 2], "same"),
+        ]
+        for (spatial, kernel, strides, padding) in cases {
+            let (batch, channels, filters) = (5, 3, 5)
+            // convolveTransposed's estimate of the work: enough for two parts.
+            let work = batch * spatial.reduce(1, *) * kernel.reduce(1, *) * filters * (channels + 32)
+            #expect(work >= 2 * Parallel.minimumWorkPerPart, "\(spatial) too small to split")
+            let shape = [batch] + spatial + [channels]
+            let config: [String: JSONValue] = [
+                "filters": json(filters), "kernel_size": json(kernel), "strides": json(strides), "padding": .string(padding),
+            ]
+            let layer = try makeLayer("Conv\(spatial.count)DTranspose", config, input: shape, &random)
+            let input = random.tensor(shape)
+            let got = try layer.forward(LayerCall(inputs: [input])).tensors[0]
+            let expectedShape = try layer.outputShapes([shape.map { $0 }])[0].compactMap { $0 }
+            let want = naiveTransposedConvolution(input, kernel: layer.parameters[0], bias: layer.parameters[1].values, strides: strides,
+                                                  padding: padding, channelsFirst: false, outputShape: expectedShape)
+            expectClose(got, want, "\(spatial) kernel \(kernel) strides \(strides) \(padding)")
+        }
+    }
+
     /// Max and average pooling against direct window reductions: padded cells never count.
     @Test func poolingMatchesDirect() throws {
         var random = SplitMix64(seed: 21)

@@ -104,7 +104,7 @@ void kconv_convolve_direct(float *output, const float *input, const float *kerne
 /// [16][channels][filters rounded up to a multiple of 16], the extra filters zero.
 void kconv_winograd_kernel(float *transformed, const float *kernel, ptrdiff_t channels, ptrdiff_t filters);
 
-/// Floats of scratch space one kconv_winograd_convolve call needs.
+/// Floats of scratch space one kconv_winograd_convolve call needs (written before read: need not be initialised).
 ptrdiff_t kconv_winograd_scratch_count(ptrdiff_t channels, ptrdiff_t filters);
 
 /// The cross-correlation of kconv_convolve_direct for a window of kernel (1, 3, 3), strides and dilation 1
