@@ -229,14 +229,23 @@ import KConvIO
                 "data_format": .string(channelsFirst ? "channels_first" : "channels_last"),
             ]
             if let outputPadding { config["output_padding"] = json(outputPadding) }
-            let layer = try makeLayer(rank == 1 ? "Conv1DTranspose" : "Conv\(rank)DTranspose", config, input: shape, &random)
-            let input = random.tensor(shape)
-            let got = try layer.forward(LayerCall(inputs: [input])).tensors[0]
-            let expectedShape = try layer.outputShapes([shape.map { $0 }])[0].compactMap { $0 }
-            let want = naiveTransposedConvolution(input, kernel: layer.parameters[0], bias: layer.parameters[1].values, strides: strides,
-                                                  padding: padding, channelsFirst: channelsFirst, outputShape: expectedShape)
-            expectClose(got, want, "\(layer.className) \(spatial) kernel \(kernel) strides \(strides) output_padding \(outputPadding ?? []) \(padding) channelsFirst \(channelsFirst)")
+            try expectTransposedMatchesDirect(rank == 1 ? "Conv1DTranspose" : "Conv\(rank)DTranspose", config, input: shape, strides: strides,
+                                              padding: padding, channelsFirst: channelsFirst, &random,
+                                              "\(spatial) kernel \(kernel) strides \(strides) output_padding \(outputPadding ?? []) \(padding) channelsFirst \(channelsFirst)")
         }
+    }
+
+    /// The transposed convolution layer `className` of `config` on a random input of `shape`, against the direct
+    /// scatter definition.
+    private func expectTransposedMatchesDirect(_ className: String, _ config: [String: JSONValue], input shape: [Int], strides: [Int], padding: String,
+                                               channelsFirst: Bool, _ random: inout SplitMix64, _ label: String) throws {
+        let layer = try makeLayer(className, config, input: shape, &random)
+        let input = random.tensor(shape)
+        let got = try layer.forward(LayerCall(inputs: [input])).tensors[0]
+        let expectedShape = try layer.outputShapes([shape.map { $0 }])[0].compactMap { $0 }
+        let want = naiveTransposedConvolution(input, kernel: layer.parameters[0], bias: layer.parameters[1].values, strides: strides,
+                                              padding: padding, channelsFirst: channelsFirst, outputShape: expectedShape)
+        expectClose(got, want, "\(className) \(label)")
     }
 
     /// Transposed convolutions large enough to run in parts of samples (5 samples: uneven parts) against the
@@ -255,13 +264,8 @@ import KConvIO
             let config: [String: JSONValue] = [
                 "filters": json(filters), "kernel_size": json(kernel), "strides": json(strides), "padding": .string(padding),
             ]
-            let layer = try makeLayer("Conv\(spatial.count)DTranspose", config, input: shape, &random)
-            let input = random.tensor(shape)
-            let got = try layer.forward(LayerCall(inputs: [input])).tensors[0]
-            let expectedShape = try layer.outputShapes([shape.map { $0 }])[0].compactMap { $0 }
-            let want = naiveTransposedConvolution(input, kernel: layer.parameters[0], bias: layer.parameters[1].values, strides: strides,
-                                                  padding: padding, channelsFirst: false, outputShape: expectedShape)
-            expectClose(got, want, "\(spatial) kernel \(kernel) strides \(strides) \(padding)")
+            try expectTransposedMatchesDirect("Conv\(spatial.count)DTranspose", config, input: shape, strides: strides, padding: padding,
+                                              channelsFirst: false, &random, "\(spatial) kernel \(kernel) strides \(strides) \(padding)")
         }
     }
 
