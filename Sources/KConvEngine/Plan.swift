@@ -58,9 +58,11 @@ package final class Plan {
     /// Nodes ready to run, the last reader of every value known.
     private struct Program {
         let nodes: [GraphNode]
-        /// How many nodes read each value (model outputs count once more; constants are never released).
+        /// How many nodes read each value (model outputs count once more).
         let readers: [Int]
-        let constants: [ValueID: Slot]
+        /// The constants by value index (nil for every other value), which a run reads in place and never releases:
+        /// putting them into each run's slots and releasing them after cost MobileNetV2 at batch 1 3% of its time.
+        let constantSlots: [Slot?]
         /// Each node made ready to run, its weights laid out for its kernel once and what was fused into it applied.
         let steps: [Step]
         /// Values of the graph these nodes never produce.
@@ -69,12 +71,13 @@ package final class Plan {
         init(_ nodes: [FusedNode], constants: [ValueID: Slot], valueCount: Int, outputs: [ValueID],
              skipped: Set<ValueID> = []) throws {
             self.nodes = nodes.map(\.node)
-            self.constants = constants
+            var constantSlots = [Slot?](repeating: nil, count: valueCount)
+            for (id, slot) in constants { constantSlots[id.index] = slot }
+            self.constantSlots = constantSlots
             self.skipped = skipped
             var readers = Array(repeating: 0, count: valueCount)
             for fused in nodes { for case let input? in fused.node.inputs { readers[input.index] += 1 } }
             for output in outputs { readers[output.index] += 1 }
-            for id in constants.keys { readers[id.index] = Int.max }
             self.readers = readers
             steps = try nodes.map { fused in
                 try locating(layer: fused.node.origin) { try Plan.step(fused, constants: constants) }
@@ -178,7 +181,6 @@ package final class Plan {
         let program = usesFused ? fused : try unfused.get()
         _ = Memory.reuseFreedBuffers
         var slots: [Slot?] = Array(repeating: nil, count: program.readers.count)
-        for (id, slot) in program.constants { slots[id.index] = slot }
         var remaining = program.readers
         var retained: [ValueID: Slot] = [:]
         var sizes: [String: Int] = [:]
@@ -194,6 +196,7 @@ package final class Plan {
         let retaining = !retain.isEmpty
         func take(_ id: ValueID?) -> Slot? {
             guard let id else { return nil }
+            if let constant = program.constantSlots[id.index] { return constant }
             remaining[id.index] -= 1
             // Its last reader takes it out: no copy, and the only reference.
             if remaining[id.index] == 0, !retaining || !retain.contains(id) { return slots[id.index].take() }
@@ -214,7 +217,7 @@ package final class Plan {
             }
         }
         if !checked { sizesWithinBudget.withLock { $0[usesFused] = sizes } }
-        return (graph.outputs.map { slots[$0.index] }, retained)
+        return (graph.outputs.map { slots[$0.index] ?? program.constantSlots[$0.index] }, retained)
     }
 
     /// For the fused program (true) and the unfused one, the symbolic sizes of the last run whose every output
