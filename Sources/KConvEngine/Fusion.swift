@@ -83,6 +83,22 @@ struct FusedProgram {
             nodes[site.producer] = FusedNode(node: producer)
             nodes[site.batchNorm] = nil
         }
+        // Masks that are never there: a merge's output masks when none of its inputs carries one (Keras ANDs
+        // its inputs' masks), read as absent. Chained residual blocks (MobileNetV2's) pass such a mask from Add to
+        // Add, which kept each Add from fusing into the convolution before it.
+        var absentMasks: Set<ValueID> = []
+        for index in nodes.indices {
+            guard var fused = nodes[index] else { continue }
+            for slot in fused.node.inputs.indices where fused.node.inputs[slot].map(absentMasks.contains) == true {
+                fused.node.inputs[slot] = nil
+            }
+            let inputs = fused.node.inputs, outputs = fused.node.outputs
+            if case .merge = fused.node.op, inputs.count.isMultiple(of: 2), outputs.count.isMultiple(of: 2),
+               inputs[(inputs.count / 2)...].allSatisfy({ $0 == nil }) {
+                absentMasks.formUnion(outputs[(outputs.count / 2)...])
+            }
+            nodes[index] = fused
+        }
         // Each later rewrite merges a node into the one producing its input, which only it reads: that
         // producer then produces the node's output.
         var uses = Uses(nodes, outputs: graph.outputs, valueCount: graph.types.count)

@@ -146,6 +146,32 @@ import Testing
         }
     }
 
+    /// Residual blocks in a chain, as MobileNetV2 lowers them: each Add reads the mask the Add before it outputs,
+    /// which is never there (no input carries a mask), so each Add still fuses into its convolution. The masks
+    /// read by an Add after a Masking are there, and that Add stays.
+    @Test func chainedAddsFuseThroughTheirAbsentMasks() throws {
+        var b = Builder()
+        b.shape = [.symbol("batch"), .size(5), .size(6), .size(4)]
+        let x = b.input()
+        var (sum, mask) = (x, nil as ValueID?)
+        for _ in 0 ..< 3 {
+            let convolved = b.convolution(sum, .regular(filters: 4, groups: 1), kernel: [1, 1], shapes: [[1, 1, 4, 4]], bias: 4)
+            let outputs = b.node(.merge(MergeOp(operation: .add, keras3Masks: true)), [sum, convolved, mask, nil], outputs: 2)
+            (sum, mask) = (outputs[0], outputs[1])
+            b.foldable += 1
+        }
+        let masked = b.node(.masking(value: 0.5), [sum], outputs: 2)
+        let last = b.node(.merge(MergeOp(operation: .add, keras3Masks: false)), [masked[0], sum, masked[1], mask], outputs: 2)
+        b.graph.outputs = [last[0], last[1]]
+
+        let fused = try Plan(b.graph), plain = try Plan(b.graph, fusing: false)
+        #expect(fused.fusedNodeCount == b.graph.nodes.count - b.foldable)
+        let input = b.random.tensor([2, 5, 6, 4])
+        let got = try fused.run([.tensor(input)]).outputs, want = try plain.run([.tensor(input)]).outputs
+        expectClose(got[0], want[0], "last sum")
+        #expect(got[1]?.mask == want[1]?.mask && got[1]?.mask != nil)
+    }
+
     /// ZeroPadding folded into the convolution after it, on either side and unequal (as MobileNetV2 pads before
     /// its strided depthwise convolutions), over 1, 2 and 3 spatial axes: regular convolutions on each kernel
     /// (Winograd, direct, im2col + GEMM for groups, a 1×1 window that is no longer pointwise), depthwise with
