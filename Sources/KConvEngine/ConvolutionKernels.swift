@@ -26,7 +26,8 @@ private let columnBufferBudget = 1 << 16
 ///   input as its own im2col matrix).
 ///
 /// Any of them gives way to oneDNN's convolution (DNNLConvolution.swift) where `usesOneDNN` says so.
-package struct ConvolutionKernel {
+/// A class: a plan's every call hands it on by one reference, not by its five arrays.
+package final class ConvolutionKernel: Sendable {
     package enum Method {
         case winograd, direct, gemm
         /// The direct method on at most 4 input channels and 16 filters, a 1-D or 2-D window 3 wide of stride

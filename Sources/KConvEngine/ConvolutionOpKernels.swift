@@ -11,7 +11,8 @@ package struct PreparedConvolution {
     /// Zeros added around the input before the convolution (a ZeroPadding the plan folded into it), which the
     /// window reads as padding: never with a transposed convolution.
     package let inputPadding: SpatialPadding?
-    /// The window geometry over the last input size seen: a plan runs a layer at one size, so this is computed once.
+    /// The window geometry over the last input shape seen: a plan runs a layer at one shape, so this is computed
+    /// once (keyed by the whole shape, which a call compares without making an array of its spatial sizes).
     private let lastGeometry = LastComputed<[Int], WindowGeometry>()
 
     package init(_ op: ConvolutionOp, weights: [Tensor], inputPadding: SpatialPadding? = nil) throws {
@@ -141,15 +142,15 @@ package struct PreparedConvolution {
 
     /// The window over the spatial axes of a channels_last input (and the zeros `inputPadding` adds around it).
     private func geometry(over input: Tensor) throws -> WindowGeometry {
+        if let geometry = lastGeometry.value(for: input.shape) { return geometry }
         let size = Array(input.shape[1...op.rank])
-        if let geometry = lastGeometry.value(for: size) { return geometry }
         let geometry = if let inputPadding {
             try WindowGeometry(inputSize: size, adding: inputPadding, kernel: op.kernelSize, strides: op.strides, dilation: op.dilation,
                                padding: op.padding)
         } else {
             try WindowGeometry(inputSize: size, kernel: op.kernelSize, strides: op.strides, dilation: op.dilation, padding: op.padding)
         }
-        lastGeometry.store(geometry, for: size)
+        lastGeometry.store(geometry, for: input.shape)
         return geometry
     }
 
@@ -177,7 +178,8 @@ final class LastComputed<Key: Equatable & Sendable, Value: Sendable>: Sendable {
 
     /// The value stored for `key`, if `key` is the last key stored.
     func value(for key: Key) -> Value? {
-        last.withLock { last in last.flatMap { $0.key == key ? $0.value : nil } }
+        // Compared in place: only the value is copied out.
+        last.withLock { last in last?.key == key ? last?.value : nil }
     }
 
     func store(_ value: Value, for key: Key) {

@@ -402,13 +402,16 @@ package final class DNNLConvolutions: Sendable {
         let steps: StoreSteps
         let parts: [Part]
         let convolutions: [DNNLConvolution]
+        /// The output's shape: `[batch] + geometry.outputSize + [filters]`.
+        let outputShape: [Int]
 
-        init(batch: Int, geometry: WindowGeometry, steps: StoreSteps, parts: [Part], convolutions: [DNNLConvolution]) {
+        init(batch: Int, geometry: WindowGeometry, steps: StoreSteps, parts: [Part], convolutions: [DNNLConvolution], filters: Int) {
             self.batch = batch
             self.geometry = geometry
             self.steps = steps
             self.parts = parts
             self.convolutions = convolutions
+            outputShape = [batch] + geometry.outputSize + [filters]
         }
     }
 
@@ -443,15 +446,15 @@ package final class DNNLConvolutions: Sendable {
         // Every value is written by one of the parts.
         var values = [Float](unsafeUninitializedCapacity: count) { $1 = count }
         guard run(prepared, input, into: &values) else { return nil }
-        return Tensor(shape: [input.shape[0]] + geometry.outputSize + [filters], values: values)
+        return Tensor(shape: prepared.outputShape, values: values)
     }
 
     /// Adds the convolution of a channels_last `input` over `geometry` into `accumulator` (a tensor of the
     /// output's shape: a residual connection's other input), in place, then applies `postOp` to each result;
     /// false, leaving `accumulator` as it was, where oneDNN cannot run it.
     package func accumulate(_ input: Tensor, geometry: WindowGeometry, postOp: DNNLPostOp?, into accumulator: inout Tensor) throws -> Bool {
-        guard accumulator.shape == [input.shape[0]] + geometry.outputSize + [filters],
-              let prepared = prepared(input, geometry: geometry, steps: StoreSteps(accumulates: true, function: postOp))
+        guard let prepared = prepared(input, geometry: geometry, steps: StoreSteps(accumulates: true, function: postOp)),
+              accumulator.shape == prepared.outputShape
         else { return false }
         // A part that fails leaves its outputs half updated: nothing to fall back on.
         guard run(prepared, input, into: &accumulator.values) else { throw EngineError("oneDNN failed to run a convolution") }
@@ -466,6 +469,9 @@ package final class DNNLConvolutions: Sendable {
             input.values.withUnsafeBufferPointer { input in
                 // Each part reads its own samples or rows and writes its own, disjoint, outputs.
                 nonisolated(unsafe) let input = input.baseAddress!, output = output.baseAddress!
+                if parts.count == 1, parts[0].filters.count == filters {
+                    return ready[0].run(input + parts[0].inputOffset, into: output + parts[0].outputOffset)
+                }
                 let succeeded = Mutex(0)
                 Parallel.forEach(parts.count) { index in
                     let part = parts[index]
@@ -513,7 +519,7 @@ package final class DNNLConvolutions: Sendable {
             }
             let ready = convolutions.compactMap { $0 }
             guard ready.count == parts.count else { return nil }
-            made.last = Prepared(batch: batch, geometry: geometry, steps: steps, parts: parts, convolutions: ready)
+            made.last = Prepared(batch: batch, geometry: geometry, steps: steps, parts: parts, convolutions: ready, filters: filters)
             return made.last
         }
     }

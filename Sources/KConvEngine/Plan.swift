@@ -58,6 +58,8 @@ package final class Plan {
     /// Nodes ready to run, the last reader of every value known.
     private struct Program {
         let nodes: [GraphNode]
+        /// Each node's inputs as its step reads them: the weights a step prepared when it was made left out (nil).
+        let stepInputs: [[ValueID?]]
         /// How many nodes read each value (model outputs count once more).
         let readers: [Int]
         /// The constants by value index (nil for every other value), which a run reads in place and never releases:
@@ -71,6 +73,14 @@ package final class Plan {
         init(_ nodes: [FusedNode], constants: [ValueID: Slot], valueCount: Int, outputs: [ValueID],
              skipped: Set<ValueID> = []) throws {
             self.nodes = nodes.map(\.node)
+            stepInputs = nodes.map { fused in
+                switch fused.node.op {
+                case .convolution, .recurrent, .convLSTM, .bidirectional:
+                    fused.node.inputs.map { $0.flatMap { constants[$0] == nil ? $0 : nil } }
+                default:
+                    fused.node.inputs
+                }
+            }
             var constantSlots = [Slot?](repeating: nil, count: valueCount)
             for (id, slot) in constants { constantSlots[id.index] = slot }
             self.constantSlots = constantSlots
@@ -202,10 +212,13 @@ package final class Plan {
             if remaining[id.index] == 0, !retaining || !retain.contains(id) { return slots[id.index].take() }
             return slots[id.index]
         }
+        // One array for every node's inputs, its storage kept from node to node.
+        var inputs: [Slot?] = []
         for index in program.nodes.indices {
             // The node's parts, not the node: copying its op (and the arrays in it) for every node showed in profiles.
-            let (inputIDs, outputIDs, origin) = (program.nodes[index].inputs, program.nodes[index].outputs, program.nodes[index].origin)
-            var inputs = inputIDs.map(take)
+            let (inputIDs, outputIDs, origin) = (program.stepInputs[index], program.nodes[index].outputs, program.nodes[index].origin)
+            inputs.removeAll(keepingCapacity: true)
+            for id in inputIDs { inputs.append(take(id)) }
             func step() throws -> [Slot?] {
                 if !checked { try checkSizes(of: outputIDs, symbols: sizes) }
                 return try program.steps[index](&inputs)
