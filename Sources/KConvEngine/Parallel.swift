@@ -26,9 +26,9 @@ package enum Parallel {
     package static let minimumWorkPerPart = 1 << 18
 
     /// How many parts `work` multiply-adds over `rows` independent rows should be split into: 1 unless
-    /// each part gets at least `minimumWorkPerPart`.
-    package static func parts(work: Int, rows: Int) -> Int {
-        max(1, min(workers, rows, work / minimumWorkPerPart))
+    /// each part gets at least `minimumWork`.
+    package static func parts(work: Int, rows: Int, minimumWork: Int = minimumWorkPerPart) -> Int {
+        max(1, min(workers, rows, work / minimumWork))
     }
 
     /// `(0 ..< count).map(body)` with the calls run concurrently; the first error thrown (by index) is
