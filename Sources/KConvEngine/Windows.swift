@@ -7,23 +7,49 @@ import KConvGraph
 /// A transposed convolution uses the geometry of the forward convolution it is the adjoint of: from its
 /// (larger) output, `inputSize`, to its input, `outputSize`.
 package struct WindowGeometry: Hashable {
-    package var inputSize: [Int]
-    package var outputSize: [Int]
-    package var kernel: [Int]
-    package var strides: [Int]
-    package var dilation: [Int]
-    package var padBefore: [Int]
+    /// The six per-axis arrays behind one reference: a plan hands a layer's geometry from call to call, and a
+    /// copy then costs one reference count, not six. Changed only through a geometry holding the only reference.
+    private final class Axes: @unchecked Sendable {
+        var inputSize: [Int], outputSize: [Int], kernel: [Int], strides: [Int], dilation: [Int], padBefore: [Int]
+
+        init(inputSize: [Int], outputSize: [Int], kernel: [Int], strides: [Int], dilation: [Int], padBefore: [Int]) {
+            (self.inputSize, self.outputSize, self.kernel) = (inputSize, outputSize, kernel)
+            (self.strides, self.dilation, self.padBefore) = (strides, dilation, padBefore)
+        }
+
+        var copy: Axes {
+            Axes(inputSize: inputSize, outputSize: outputSize, kernel: kernel, strides: strides, dilation: dilation, padBefore: padBefore)
+        }
+
+        var all: [[Int]] { [inputSize, outputSize, kernel, strides, dilation, padBefore] }
+    }
+
+    private var axes: Axes
+
+    /// The axes, first copied if another geometry shares them.
+    private var ownAxes: Axes {
+        mutating get {
+            if !isKnownUniquelyReferenced(&axes) { axes = axes.copy }
+            return axes
+        }
+    }
+
+    package var inputSize: [Int] { get { axes.inputSize } set { ownAxes.inputSize = newValue } }
+    package var outputSize: [Int] { get { axes.outputSize } set { ownAxes.outputSize = newValue } }
+    package var kernel: [Int] { get { axes.kernel } set { ownAxes.kernel = newValue } }
+    package var strides: [Int] { get { axes.strides } set { ownAxes.strides = newValue } }
+    package var dilation: [Int] { get { axes.dilation } set { ownAxes.dilation = newValue } }
+    package var padBefore: [Int] { get { axes.padBefore } set { ownAxes.padBefore = newValue } }
+
+    package static func == (a: WindowGeometry, b: WindowGeometry) -> Bool { a.axes === b.axes || a.axes.all == b.axes.all }
+
+    package func hash(into hasher: inout Hasher) { hasher.combine(axes.all) }
 
     /// The geometry between two known sizes. Padding before each axis, as TensorFlow computes it:
     /// `same` pads `max((out − 1)·stride + dilatedKernel − in, 0)` in total, the smaller half before;
     /// `causal` (Conv1D) and Keras 1's `full` pad `dilatedKernel − 1` before; `valid` pads nothing.
     package init(inputSize: [Int], outputSize: [Int], kernel: [Int], strides: [Int], dilation: [Int], padding: String) {
-        self.inputSize = inputSize
-        self.outputSize = outputSize
-        self.kernel = kernel
-        self.strides = strides
-        self.dilation = dilation
-        padBefore = inputSize.indices.map { axis in
+        let padBefore = inputSize.indices.map { axis in
             let dilatedKernel = (kernel[axis] - 1) * dilation[axis] + 1
             switch padding {
             case "same": return max((outputSize[axis] - 1) * strides[axis] + dilatedKernel - inputSize[axis], 0) / 2
@@ -31,6 +57,7 @@ package struct WindowGeometry: Hashable {
             default: return 0
             }
         }
+        axes = Axes(inputSize: inputSize, outputSize: outputSize, kernel: kernel, strides: strides, dilation: dilation, padBefore: padBefore)
     }
 
     /// The geometry of a convolution or pooling over `inputSize`, its output sized by Keras's
