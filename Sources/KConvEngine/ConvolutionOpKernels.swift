@@ -11,8 +11,9 @@ package struct PreparedConvolution {
     /// Zeros added around the input before the convolution (a ZeroPadding the plan folded into it), which the
     /// window reads as padding: never with a transposed convolution.
     package let inputPadding: SpatialPadding?
-    /// The window geometry over the last input shape seen: a plan runs a layer at one shape, so this is computed
-    /// once (keyed by the whole shape, which a call compares without making an array of its spatial sizes).
+    /// The window geometry (a transposed convolution's, for one) over the last input shape seen: a plan runs a
+    /// layer at one shape, so this is computed once (keyed by the whole shape, which a call compares without
+    /// making an array of its spatial sizes).
     private let lastGeometry = LastComputed<[Int], WindowGeometry>()
 
     package init(_ op: ConvolutionOp, weights: [Tensor], inputPadding: SpatialPadding? = nil) throws {
@@ -94,20 +95,9 @@ package struct PreparedConvolution {
             return try finishing(kernel(input, geometry: geometry, clamp: clamp, scaling: scaling), epilogue, applied: clamp != nil)
         case .transposed(let filters, let outputPadding):
             precondition(scaling == nil, "a fused BatchNormalization follows a regular or depthwise convolution")
-            // TensorFlow places the windows of the forward convolution from the output back to the input
-            // (for `same`, padding as a SAME convolution between the two sizes).
             let kernel = weights[0]
             let input = try channelsLast(input, channels: kernel.shape[rank + 1])
-            let inputSize = Array(input.shape[1...rank])
-            let outputSize = inputSize.indices.map { axis in
-                deconvOutputLength(inputSize[axis], kernel: op.kernelSize[axis], padding: op.padding,
-                                   outputPadding: outputPadding?[axis], stride: op.strides[axis], dilation: op.dilation[axis]) ?? 0
-            }
-            guard outputSize.allSatisfy({ $0 > 0 }) else {
-                throw EngineError("spatial input \(inputSize) gives an empty output \(outputSize)")
-            }
-            let geometry = WindowGeometry(inputSize: outputSize, outputSize: inputSize, kernel: op.kernelSize, strides: op.strides,
-                                          dilation: op.dilation, padding: op.padding)
+            let geometry = try transposedGeometry(over: input, outputPadding: outputPadding)
             return try finishing(convolveTransposed(input, geometry: geometry, kernel: kernel.values, filters: filters, bias: bias(at: 1)),
                                  epilogue)
         case .depthwise:
@@ -150,6 +140,25 @@ package struct PreparedConvolution {
         } else {
             try WindowGeometry(inputSize: size, kernel: op.kernelSize, strides: op.strides, dilation: op.dilation, padding: op.padding)
         }
+        lastGeometry.store(geometry, for: input.shape)
+        return geometry
+    }
+
+    /// A transposed convolution's geometry over a channels_last input: that of the forward convolution from its
+    /// output back to the input, as TensorFlow places the windows (for `same`, padding as a SAME convolution
+    /// between the two sizes). Computed once per input shape, as `geometry(over:)`.
+    private func transposedGeometry(over input: Tensor, outputPadding: [Int]?) throws -> WindowGeometry {
+        if let geometry = lastGeometry.value(for: input.shape) { return geometry }
+        let inputSize = Array(input.shape[1...op.rank])
+        let outputSize = inputSize.indices.map { axis in
+            deconvOutputLength(inputSize[axis], kernel: op.kernelSize[axis], padding: op.padding,
+                               outputPadding: outputPadding?[axis], stride: op.strides[axis], dilation: op.dilation[axis]) ?? 0
+        }
+        guard outputSize.allSatisfy({ $0 > 0 }) else {
+            throw EngineError("spatial input \(inputSize) gives an empty output \(outputSize)")
+        }
+        let geometry = WindowGeometry(inputSize: outputSize, outputSize: inputSize, kernel: op.kernelSize, strides: op.strides,
+                                      dilation: op.dilation, padding: op.padding)
         lastGeometry.store(geometry, for: input.shape)
         return geometry
     }

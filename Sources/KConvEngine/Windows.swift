@@ -7,43 +7,51 @@ import KConvGraph
 /// A transposed convolution uses the geometry of the forward convolution it is the adjoint of: from its
 /// (larger) output, `inputSize`, to its input, `outputSize`.
 package struct WindowGeometry: Hashable {
-    /// The six per-axis arrays behind one reference: a plan hands a layer's geometry from call to call, and a
-    /// copy then costs one reference count, not six. Changed only through a geometry holding the only reference.
-    private final class Axes: @unchecked Sendable {
+    /// The six per-axis arrays.
+    private struct Fields: Hashable {
         var inputSize: [Int], outputSize: [Int], kernel: [Int], strides: [Int], dilation: [Int], padBefore: [Int]
+    }
 
-        init(inputSize: [Int], outputSize: [Int], kernel: [Int], strides: [Int], dilation: [Int], padBefore: [Int]) {
-            (self.inputSize, self.outputSize, self.kernel) = (inputSize, outputSize, kernel)
-            (self.strides, self.dilation, self.padBefore) = (strides, dilation, padBefore)
+    /// The fields behind one reference, never changed, with their three-axis form made once: a plan hands a
+    /// layer's geometry from call to call, where copying it cost six reference counts and every native kernel
+    /// lifted it to three axes (six arrays) again.
+    private final class Axes: Sendable {
+        let fields: Fields
+        /// The fields with leading axes of size 1 added up to three; nil when there are three (or more).
+        let lifted: Axes?
+
+        init(_ fields: Fields) {
+            self.fields = fields
+            let missing = 3 - fields.inputSize.count
+            guard missing > 0 else { lifted = nil; return }
+            func lead(_ values: [Int], _ fill: Int) -> [Int] { Array(repeating: fill, count: missing) + values }
+            lifted = Axes(Fields(inputSize: lead(fields.inputSize, 1), outputSize: lead(fields.outputSize, 1),
+                                 kernel: lead(fields.kernel, 1), strides: lead(fields.strides, 1),
+                                 dilation: lead(fields.dilation, 1), padBefore: lead(fields.padBefore, 0)))
         }
-
-        var copy: Axes {
-            Axes(inputSize: inputSize, outputSize: outputSize, kernel: kernel, strides: strides, dilation: dilation, padBefore: padBefore)
-        }
-
-        var all: [[Int]] { [inputSize, outputSize, kernel, strides, dilation, padBefore] }
     }
 
     private var axes: Axes
 
-    /// The axes, first copied if another geometry shares them.
-    private var ownAxes: Axes {
-        mutating get {
-            if !isKnownUniquelyReferenced(&axes) { axes = axes.copy }
-            return axes
-        }
+    private init(_ axes: Axes) { self.axes = axes }
+
+    /// Sets one field (in new axes: others may share these).
+    private mutating func set(_ field: WritableKeyPath<Fields, [Int]>, _ value: [Int]) {
+        var fields = axes.fields
+        fields[keyPath: field] = value
+        axes = Axes(fields)
     }
 
-    package var inputSize: [Int] { get { axes.inputSize } set { ownAxes.inputSize = newValue } }
-    package var outputSize: [Int] { get { axes.outputSize } set { ownAxes.outputSize = newValue } }
-    package var kernel: [Int] { get { axes.kernel } set { ownAxes.kernel = newValue } }
-    package var strides: [Int] { get { axes.strides } set { ownAxes.strides = newValue } }
-    package var dilation: [Int] { get { axes.dilation } set { ownAxes.dilation = newValue } }
-    package var padBefore: [Int] { get { axes.padBefore } set { ownAxes.padBefore = newValue } }
+    package var inputSize: [Int] { get { axes.fields.inputSize } set { set(\.inputSize, newValue) } }
+    package var outputSize: [Int] { get { axes.fields.outputSize } set { set(\.outputSize, newValue) } }
+    package var kernel: [Int] { get { axes.fields.kernel } set { set(\.kernel, newValue) } }
+    package var strides: [Int] { get { axes.fields.strides } set { set(\.strides, newValue) } }
+    package var dilation: [Int] { get { axes.fields.dilation } set { set(\.dilation, newValue) } }
+    package var padBefore: [Int] { get { axes.fields.padBefore } set { set(\.padBefore, newValue) } }
 
-    package static func == (a: WindowGeometry, b: WindowGeometry) -> Bool { a.axes === b.axes || a.axes.all == b.axes.all }
+    package static func == (a: WindowGeometry, b: WindowGeometry) -> Bool { a.axes === b.axes || a.axes.fields == b.axes.fields }
 
-    package func hash(into hasher: inout Hasher) { hasher.combine(axes.all) }
+    package func hash(into hasher: inout Hasher) { hasher.combine(axes.fields) }
 
     /// The geometry between two known sizes. Padding before each axis, as TensorFlow computes it:
     /// `same` pads `max((out − 1)·stride + dilatedKernel − in, 0)` in total, the smaller half before;
@@ -57,7 +65,8 @@ package struct WindowGeometry: Hashable {
             default: return 0
             }
         }
-        axes = Axes(inputSize: inputSize, outputSize: outputSize, kernel: kernel, strides: strides, dilation: dilation, padBefore: padBefore)
+        axes = Axes(Fields(inputSize: inputSize, outputSize: outputSize, kernel: kernel, strides: strides, dilation: dilation,
+                           padBefore: padBefore))
     }
 
     /// The geometry of a convolution or pooling over `inputSize`, its output sized by Keras's
@@ -108,19 +117,10 @@ package struct WindowGeometry: Hashable {
     }
 
     /// The same geometry over exactly three axes, with leading axes of size 1 added, so that the kernels
-    /// handle 1-, 2- and 3-D windows with one loop nest.
+    /// handle 1-, 2- and 3-D windows with one loop nest (made once, with the geometry).
     package var threeDimensional: WindowGeometry {
-        let missing = 3 - inputSize.count
-        precondition(missing >= 0, "windows have at most 3 spatial axes")
-        func lead(_ values: [Int], _ fill: Int) -> [Int] { Array(repeating: fill, count: missing) + values }
-        var geometry = self
-        geometry.inputSize = lead(inputSize, 1)
-        geometry.outputSize = lead(outputSize, 1)
-        geometry.kernel = lead(kernel, 1)
-        geometry.strides = lead(strides, 1)
-        geometry.dilation = lead(dilation, 1)
-        geometry.padBefore = lead(padBefore, 0)
-        return geometry
+        precondition(inputSize.count <= 3, "windows have at most 3 spatial axes")
+        return axes.lifted.map(WindowGeometry.init) ?? self
     }
 }
 
