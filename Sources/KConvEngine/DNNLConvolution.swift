@@ -415,6 +415,14 @@ package final class DNNLConvolutions: Sendable {
         }
     }
 
+    /// The most primitives (one per part of a call shape) a layer keeps: a server calling one model at every
+    /// batch size from 1 to 64 would otherwise keep every primitive it made, with its code and scratch memory.
+    /// When full, the next new call shape starts the collection again; calls in flight keep their own.
+    static let keptPrimitives = 32
+
+    /// How many primitives this layer keeps now.
+    var keptPrimitiveCount: Int { made.withLock { $0.primitives.count } }
+
     /// The primitives made so far (nil where oneDNN refused), the kernel in each layout they asked for, and
     /// the last call's parts (the next call, in a plan, is most likely the same: no hashing of its geometry).
     private struct Made {
@@ -506,6 +514,7 @@ package final class DNNLConvolutions: Sendable {
         return made.withLock { made in
             if let last = made.last, last.batch == batch, last.geometry == geometry, last.steps == steps { return last }
             let parts = self.parts(batch: batch, geometry: geometry)
+            if made.primitives.count + parts.count > Self.keptPrimitives { made.primitives.removeAll() }
             let convolutions = parts.enumerated().map { index, part in
                 let key = Key(geometry: part.geometry, batch: part.samples, steps: steps, part: index, filters: part.filters)
                 if let known = made.primitives[key] { return known }

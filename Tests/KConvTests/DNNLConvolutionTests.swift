@@ -107,6 +107,23 @@ import KConvIO
         }
     }
 
+    /// A layer called at every batch size from 1 to 40 (as a server batching requests would) keeps at most
+    /// `keptPrimitives` primitives, and computes right after dropping the older ones, back at batch 1 too.
+    @Test func keptPrimitivesAreBounded() throws {
+        var random = SplitMix64(seed: 11)
+        let (channels, filters) = (8, 16)
+        let geometry = try WindowGeometry(inputSize: [6, 5], kernel: [3, 3], strides: [1, 1], dilation: [1, 1], padding: "same")
+        let kernel = random.values(9 * channels * filters), bias = random.values(filters)
+        let convolutions = DNNLConvolutions(kernel: kernel, bias: bias, channels: channels, filters: filters, groups: 1)
+        for batch in Array(1 ... 40) + [1, 2] {
+            let input = random.tensor([batch, 6, 5, channels])
+            let got = try #require(convolutions(input, geometry: geometry, postOp: nil), "oneDNN refused batch \(batch)")
+            expectClose(got, naiveConvolution(input, geometry, kernel: kernel, bias: bias, filters: filters, groups: 1, clamp: nil), "batch \(batch)")
+            #expect(convolutions.keptPrimitiveCount <= DNNLConvolutions.keptPrimitives)
+        }
+        #expect(convolutions.keptPrimitiveCount > 0)
+    }
+
     /// A fused BatchNormalization after the clamp (scale and shift per filter, as binary post-ops): one sample
     /// split into blocks of filters, a batch split by samples, a depthwise convolution.
     @Test func scalingPostOpsMatchNaive() throws {
