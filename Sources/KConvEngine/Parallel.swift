@@ -52,6 +52,10 @@ package enum Parallel {
         DispatchQueue.concurrentPerform(iterations: count, execute: body)
     }
 
+    /// Whether the engine's worker threads are free for a new split: false while a split's parts are running,
+    /// whose own splits would go to Dispatch, whose thread wake-ups cost more than small parts save.
+    package static var workersAreFree: Bool { WorkerPool.shared.isFree }
+
     /// `rows` split into `parts` contiguous ranges of near-equal size, in order.
     package static func split(_ rows: Int, into parts: Int) -> [Range<Int>] {
         (0 ..< parts).map { part in rows * part / parts ..< rows * (part + 1) / parts }

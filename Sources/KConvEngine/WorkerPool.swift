@@ -49,6 +49,9 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Whether a call now would run on the workers (they exist and no call is running).
+    var isFree: Bool { !workers.isEmpty && !inUse.load(ordering: .relaxed) }
+
     /// Runs `body(0)` … `body(count − 1)` on the calling thread and up to `count − 1` workers; false, having
     /// run nothing, when the pool is in use or has no workers.
     func run(_ count: Int, _ body: @Sendable (Int) -> Void) -> Bool {
