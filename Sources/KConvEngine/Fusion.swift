@@ -182,7 +182,8 @@ struct FusedProgram {
                   let rank = graph.types[a.index].shape?.count, graph.types[b.index].shape?.count == rank
             else { continue }
             for (convolved, residual) in [(a, b), (b, a)] {
-                guard uses.readers[convolved.index] == 1, let producer = uses.producers[convolved], var fused = nodes[producer],
+                // A constant other input would be taken for one of the convolution's weights.
+                guard uses.readers[convolved.index] == 1, tensor(residual) == nil, let producer = uses.producers[convolved], var fused = nodes[producer],
                       case .convolution(let op) = fused.node.op, case .regular = op.kind, !op.channelsFirst, op.activation == .linear,
                       fused.epilogue == nil, fused.scaling == nil, !fused.addsResidual
                 else { continue }

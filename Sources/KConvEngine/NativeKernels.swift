@@ -326,7 +326,7 @@ package enum NativeKernels {
         // across threads: each part reads its own columns of `b` and writes its own values of `c`. When the
         // engine's workers are free (not running the directions of a Bidirectional, say), from a sixteenth of
         // the general work per part: a recurrent step at batch 1 is such a product, run once per time step with
-        // the workers spinning between steps (gru_large, 128 units, 2 threads: 0.362 → 0.318 ms per batch).
+        // the workers spinning between steps (gru_large, 128 units, 2 threads: 0.362 → 0.302 ms per batch).
         let blocks = n / vectorLanes
         let minimumWork = Parallel.workersAreFree ? Parallel.minimumWorkPerPart / 16 : Parallel.minimumWorkPerPart
         let ranges = Parallel.split(blocks, into: Parallel.parts(work: n * k, rows: blocks, minimumWork: minimumWork))

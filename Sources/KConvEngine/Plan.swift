@@ -74,12 +74,9 @@ package final class Plan {
              skipped: Set<ValueID> = []) throws {
             self.nodes = nodes.map(\.node)
             stepInputs = nodes.map { fused in
-                switch fused.node.op {
-                case .convolution, .recurrent, .convLSTM, .bidirectional:
-                    fused.node.inputs.map { $0.flatMap { constants[$0] == nil ? $0 : nil } }
-                default:
-                    fused.node.inputs
-                }
+                var inputs = fused.node.inputs
+                for position in Plan.preparedWeights(of: fused) where position < inputs.count { inputs[position] = nil }
+                return inputs
             }
             var constantSlots = [Slot?](repeating: nil, count: valueCount)
             for (id, slot) in constants { constantSlots[id.index] = slot }
@@ -123,6 +120,20 @@ package final class Plan {
             fused = try Program(graph.nodes.map { FusedNode(node: $0) }, constants: constants, valueCount: graph.types.count, outputs: graph.outputs)
         }
         if fused.skipped.isEmpty { unfused = .success(fused) }
+    }
+
+    /// The positions of `fused`'s inputs that its step took as weights when it was made (`step`), and so never
+    /// reads when it runs: a convolution's after its input (before a fused Add's other input), a recurrent
+    /// layer's after its input and mask (before any initial states).
+    private static func preparedWeights(of fused: FusedNode) -> Range<Int> {
+        let count = fused.node.inputs.count
+        switch fused.node.op {
+        case .convolution: return 1 ..< max(1, count - (fused.addsResidual ? 1 : 0))
+        case .recurrent(_, let weights, _): return 2 ..< 2 + weights
+        case .convLSTM(let op): return 2 ..< 2 + op.weightCount
+        case .bidirectional(let op): return 2 ..< 2 + op.forward.weightCount + op.backward.weightCount
+        default: return 0 ..< 0
+        }
     }
 
     /// A node made ready to run, with what was fused into it.

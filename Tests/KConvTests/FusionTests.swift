@@ -172,6 +172,23 @@ import Testing
         #expect(got[1]?.mask == want[1]?.mask && got[1]?.mask != nil)
     }
 
+    /// Inputs a step did not take as weights when it was made still reach it: a recurrent layer's initial state
+    /// held as a constant runs as that state (as the same state fed as an input does, and unlike none).
+    @Test func constantInitialStatesReachTheRecurrentStep() throws {
+        var b = Builder()
+        let op = RecurrentOp(cell: .simple, units: 5, activation: .tanh, recurrentActivation: .sigmoid, useBias: true,
+                             goBackwards: false, returnSequences: true, zeroOutputForMask: false)
+        let x = b.input(), fed = b.input()
+        let weights = [b.weight([3, 5]), b.weight([5, 5]), b.weight([5])], state = b.weight([2, 5])
+        let recurrent = Op.recurrent(op, weights: 3, returnState: false)
+        b.graph.outputs = [b.node(recurrent, [x, nil] + weights + [state])[0], b.node(recurrent, [x, nil] + weights + [fed])[0],
+                           b.node(recurrent, [x, nil] + weights)[0]]
+        let input = b.random.tensor([2, 4, 3]), stateValues = try #require(b.graph.constants[state]).read()
+        let outputs = try Plan(b.graph).run([.tensor(input), .tensor(Tensor(shape: [2, 5], values: stateValues))]).outputs
+        expectClose(outputs[0], outputs[1], "constant state against the state fed")
+        #expect(outputs[0]?.tensor != outputs[2]?.tensor, "the constant state was not read")
+    }
+
     /// ZeroPadding folded into the convolution after it, on either side and unequal (as MobileNetV2 pads before
     /// its strided depthwise convolutions), over 1, 2 and 3 spatial axes: regular convolutions on each kernel
     /// (Winograd, direct, im2col + GEMM for groups, a 1×1 window that is no longer pointwise), depthwise with
