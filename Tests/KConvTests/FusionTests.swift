@@ -189,6 +189,20 @@ import Testing
         #expect(outputs[0]?.tensor != outputs[2]?.tensor, "the constant state was not read")
     }
 
+    /// An Add of a linear convolution's output and a constant stays a node of its own: fused, the constant
+    /// would be taken for one of the convolution's weights.
+    @Test func addOfAConstantStaysApart() throws {
+        var b = Builder()
+        b.shape = [.symbol("batch"), .size(5), .size(4), .size(3)]
+        let x = b.input()
+        let convolved = b.convolution(x, .regular(filters: 3, groups: 1), kernel: [1, 1], shapes: [[1, 1, 3, 3]], bias: 3)
+        b.graph.outputs = [b.add(convolved, b.weight([2, 5, 4, 3]))]
+        let fused = try Plan(b.graph), plain = try Plan(b.graph, fusing: false)
+        #expect(fused.fusedNodeCount == b.graph.nodes.count)
+        let input = b.random.tensor([2, 5, 4, 3])
+        expectClose(try fused.run([.tensor(input)]).outputs[0], try plain.run([.tensor(input)]).outputs[0], "sum")
+    }
+
     /// ZeroPadding folded into the convolution after it, on either side and unequal (as MobileNetV2 pads before
     /// its strided depthwise convolutions), over 1, 2 and 3 spatial axes: regular convolutions on each kernel
     /// (Winograd, direct, im2col + GEMM for groups, a 1×1 window that is no longer pointwise), depthwise with
