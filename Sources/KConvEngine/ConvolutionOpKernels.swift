@@ -132,35 +132,33 @@ package struct PreparedConvolution {
 
     /// The window over the spatial axes of a channels_last input (and the zeros `inputPadding` adds around it).
     private func geometry(over input: Tensor) throws -> WindowGeometry {
-        if let geometry = lastGeometry.value(for: input.shape) { return geometry }
-        let size = Array(input.shape[1...op.rank])
-        let geometry = if let inputPadding {
-            try WindowGeometry(inputSize: size, adding: inputPadding, kernel: op.kernelSize, strides: op.strides, dilation: op.dilation,
-                               padding: op.padding)
-        } else {
-            try WindowGeometry(inputSize: size, kernel: op.kernelSize, strides: op.strides, dilation: op.dilation, padding: op.padding)
+        try lastGeometry.value(for: input.shape) {
+            let size = Array(input.shape[1...op.rank])
+            return if let inputPadding {
+                try WindowGeometry(inputSize: size, adding: inputPadding, kernel: op.kernelSize, strides: op.strides, dilation: op.dilation,
+                                   padding: op.padding)
+            } else {
+                try WindowGeometry(inputSize: size, kernel: op.kernelSize, strides: op.strides, dilation: op.dilation, padding: op.padding)
+            }
         }
-        lastGeometry.store(geometry, for: input.shape)
-        return geometry
     }
 
     /// A transposed convolution's geometry over a channels_last input: that of the forward convolution from its
     /// output back to the input, as TensorFlow places the windows (for `same`, padding as a SAME convolution
-    /// between the two sizes). Computed once per input shape, as `geometry(over:)`.
+    /// between the two sizes).
     private func transposedGeometry(over input: Tensor, outputPadding: [Int]?) throws -> WindowGeometry {
-        if let geometry = lastGeometry.value(for: input.shape) { return geometry }
-        let inputSize = Array(input.shape[1...op.rank])
-        let outputSize = inputSize.indices.map { axis in
-            deconvOutputLength(inputSize[axis], kernel: op.kernelSize[axis], padding: op.padding,
-                               outputPadding: outputPadding?[axis], stride: op.strides[axis], dilation: op.dilation[axis]) ?? 0
+        try lastGeometry.value(for: input.shape) {
+            let inputSize = Array(input.shape[1...op.rank])
+            let outputSize = inputSize.indices.map { axis in
+                deconvOutputLength(inputSize[axis], kernel: op.kernelSize[axis], padding: op.padding,
+                                   outputPadding: outputPadding?[axis], stride: op.strides[axis], dilation: op.dilation[axis]) ?? 0
+            }
+            guard outputSize.allSatisfy({ $0 > 0 }) else {
+                throw EngineError("spatial input \(inputSize) gives an empty output \(outputSize)")
+            }
+            return WindowGeometry(inputSize: outputSize, outputSize: inputSize, kernel: op.kernelSize, strides: op.strides,
+                                  dilation: op.dilation, padding: op.padding)
         }
-        guard outputSize.allSatisfy({ $0 > 0 }) else {
-            throw EngineError("spatial input \(inputSize) gives an empty output \(outputSize)")
-        }
-        let geometry = WindowGeometry(inputSize: outputSize, outputSize: inputSize, kernel: op.kernelSize, strides: op.strides,
-                                      dilation: op.dilation, padding: op.padding)
-        lastGeometry.store(geometry, for: input.shape)
-        return geometry
     }
 
     /// The depthwise convolution of a channels_last input with a `kernel_size + (C, M)` kernel.
@@ -185,13 +183,12 @@ package struct PreparedConvolution {
 final class LastComputed<Key: Equatable & Sendable, Value: Sendable>: Sendable {
     private let last = Mutex<(key: Key, value: Value)?>(nil)
 
-    /// The value stored for `key`, if `key` is the last key stored.
-    func value(for key: Key) -> Value? {
-        // Compared in place: only the value is copied out.
-        last.withLock { last in last?.key == key ? last?.value : nil }
-    }
-
-    func store(_ value: Value, for key: Key) {
+    /// The value for `key`: the stored one if `key` is the last key stored (compared in place: only the value is
+    /// copied out), else `compute()`'s, stored for it.
+    func value(for key: Key, computing compute: () throws -> Value) rethrows -> Value {
+        if let known = last.withLock({ last in last?.key == key ? last?.value : nil }) { return known }
+        let value = try compute()
         last.withLock { $0 = (key, value) }
+        return value
     }
 }
